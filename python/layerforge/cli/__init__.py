@@ -1,0 +1,1 @@
+"""The ``layerforge`` command line: one module per subcommand."""

@@ -1,0 +1,79 @@
+"""``layerforge dir-image ROOTFS_DIR --out LAYOUT_DIR``: a single-layer image from a directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from layerforge.cli.args import add_runtime_options, runtime_config
+from layerforge.cli.progress import ProgressBar
+from layerforge.images.dir.build import DirImageRequest, build_dir_image
+from layerforge.layers.build import COMPRESSIONS
+from layerforge.model.platform import LINUX_ARCHES
+from layerforge.model.reference import DEFAULT_TAG
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "dir-image",
+        help="build a single-layer image from a directory",
+        description="Build a single-layer OCI image from ROOTFS_DIR into the OCI layout LAYOUT_DIR. "
+        "Entries are sorted, owned by root, dated SOURCE_DATE_EPOCH (default 1): the same tree "
+        "gives the same digests on any machine.",
+    )
+    p.add_argument(
+        "rootfs", metavar="ROOTFS_DIR", type=Path, help="directory holding the image's root filesystem"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="LAYOUT_DIR",
+        type=Path,
+        help="OCI layout to write (created if absent)",
+    )
+    p.add_argument(
+        "--tag",
+        default=DEFAULT_TAG,
+        metavar="REF",
+        help=f"reference name in the layout (default {DEFAULT_TAG})",
+    )
+    p.add_argument(
+        "--compression", choices=COMPRESSIONS, default="gzip", help="layer compression (default gzip)"
+    )
+    p.add_argument(
+        "--level", type=int, metavar="N", help="compression level (gzip 1-9, default 6; zstd 1-19, default 3)"
+    )
+    p.add_argument(
+        "--arch", choices=tuple(LINUX_ARCHES), default="amd64", help="image architecture (default amd64)"
+    )
+    p.add_argument("--source", metavar="URL", help="org.opencontainers.image.source annotation")
+    p.add_argument("--revision", metavar="REV", help="org.opencontainers.image.revision annotation")
+    p.add_argument("--keep-setuid", action="store_true", help="keep setuid/setgid bits (dropped by default)")
+    p.add_argument(
+        "--threads", type=int, default=0, metavar="N", help="worker threads (default: one per core)"
+    )
+    add_runtime_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    req = DirImageRequest(
+        rootfs=args.rootfs,
+        ref=args.tag,
+        arch=args.arch,
+        compression=args.compression,
+        level=args.level,
+        runtime=runtime_config(args),
+        source=args.source,
+        revision=args.revision,
+        keep_setuid=args.keep_setuid,
+        threads=args.threads,
+    )
+    bar = ProgressBar("dir-image")
+    try:
+        result = build_dir_image(args.out, req, progress=bar)
+    finally:
+        bar.close()
+    print(f"{args.out}:{result.ref} {result.manifest.digest}")
+    return 0

@@ -1,0 +1,125 @@
+"""``layerforge inspect LAYOUT_DIR[:REF]``: what an image in a layout is made of."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import media_types
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.reference import parse_layout_ref
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "inspect",
+        help="show the manifest, config and layers of an image in a layout",
+        description="Print the manifest digest, configuration and layers of LAYOUT_DIR[:REF] "
+        "(REF may be omitted when the layout holds one image).",
+    )
+    p.add_argument("target", metavar="LAYOUT_DIR[:REF]")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+
+
+def describe_manifest(layout: OciLayout, desc: Descriptor) -> dict[str, Any]:
+    manifest = layout.read_manifest(desc)
+    config_json = layout.read_json(manifest.config)
+    diff_ids = (config_json.get("rootfs") or {}).get("diff_ids") or []
+    layers = []
+    for i, layer in enumerate(manifest.layers):
+        entry = layer.to_json()
+        if i < len(diff_ids):
+            entry["diffId"] = diff_ids[i]
+        layers.append(entry)
+    return {
+        "digest": desc.digest,
+        "mediaType": desc.media_type,
+        "size": desc.size,
+        "platform": desc.platform.to_json() if desc.platform else None,
+        "annotations": manifest.annotations,
+        "config": {"digest": manifest.config.digest, "mediaType": manifest.config.media_type, **config_json},
+        "layers": layers,
+    }
+
+
+def describe(layout: OciLayout, desc: Descriptor, ref: str | None) -> dict[str, Any]:
+    if desc.media_type in media_types.INDEX_TYPES:
+        index = layout.read_nested_index(desc)
+        return {
+            "reference": ref,
+            "digest": desc.digest,
+            "mediaType": desc.media_type,
+            "size": desc.size,
+            "annotations": index.annotations,
+            "manifests": [
+                describe_manifest(layout, m) if m.media_type in media_types.MANIFEST_TYPES else m.to_json()
+                for m in index.manifests
+            ],
+        }
+    return {"reference": ref, **describe_manifest(layout, desc)}
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _print_manifest(d: dict[str, Any], indent: str = "") -> None:
+    cfg = d["config"]
+    rc = cfg.get("config") or {}
+    platform = f"{cfg.get('os')}/{cfg.get('architecture')}" + (
+        f"/{cfg['variant']}" if cfg.get("variant") else ""
+    )
+    print(f"{indent}Manifest:  {d['digest']} ({d['size']} bytes)")
+    print(f"{indent}Platform:  {platform}")
+    print(f"{indent}Created:   {cfg.get('created', '')}")
+    print(f"{indent}Config:    {cfg['digest']}")
+    for key in (
+        "Entrypoint",
+        "Cmd",
+        "Env",
+        "WorkingDir",
+        "User",
+        "Labels",
+        "ExposedPorts",
+        "Volumes",
+        "StopSignal",
+    ):
+        if key in rc:
+            print(f"{indent}  {key}: {json.dumps(rc[key], ensure_ascii=False)}")
+    for k, v in sorted((d.get("annotations") or {}).items()):
+        print(f"{indent}  annotation {k}={v}")
+    total = sum(layer["size"] for layer in d["layers"])
+    print(f"{indent}Layers:    {len(d['layers'])} ({_size(total)})")
+    for layer in d["layers"]:
+        kind = media_types.short_layer_type(layer["mediaType"])
+        print(f"{indent}  {layer['digest']}  {_size(layer['size']):>10}  {kind}")
+
+
+def run(args: argparse.Namespace) -> int:
+    target = parse_layout_ref(args.target)
+    layout = OciLayout.open(target.path)
+    desc = layout.resolve(target.ref)
+    info = describe(layout, desc, target.ref or desc.annotations.get("org.opencontainers.image.ref.name"))
+    if args.json:
+        json.dump(info, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
+        print()
+        return 0
+    print(f"Reference: {info['reference'] or '(untagged)'}")
+    if "manifests" in info:
+        print(f"Index:     {info['digest']} ({len(info['manifests'])} manifests)")
+        for m in info["manifests"]:
+            if "config" in m:
+                _print_manifest(m, indent="  ")
+            else:
+                print(f"  {m['mediaType']} {m['digest']}")
+    else:
+        _print_manifest(info)
+    return 0

@@ -1,0 +1,1 @@
+"""``dir``: a single-layer image from a directory tree."""

@@ -1,0 +1,1 @@
+"""Building layer blobs through the native core."""

@@ -1,0 +1,55 @@
+"""Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from layerforge import _native
+from layerforge._native import LayerSpec
+from layerforge.errors import LayerforgeError
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import media_types
+from layerforge.model.descriptor import Descriptor
+from layerforge.progress import ProgressCallback
+
+COMPRESSIONS = tuple(media_types.LAYER_BY_COMPRESSION)
+
+
+@dataclass(frozen=True)
+class BuiltLayer:
+    descriptor: Descriptor
+    diff_id: str
+    uncompressed_size: int
+
+
+def build_layers(
+    layout: OciLayout,
+    specs: Sequence[LayerSpec],
+    *,
+    compression: str = "gzip",
+    level: int | None = None,
+    threads: int = 0,
+    progress: ProgressCallback | None = None,
+) -> list[BuiltLayer]:
+    """Build every spec into ``layout``'s blob store (concurrently), in order."""
+    if compression not in media_types.LAYER_BY_COMPRESSION:
+        raise LayerforgeError(f"unknown compression {compression!r} (expected {', '.join(COMPRESSIONS)})")
+    results = _native.build_layers(
+        list(specs),
+        layout.blob_dir,
+        layout.tmp_dir,
+        compression=compression,
+        level=level,
+        threads=threads,
+        progress=progress,
+    )
+    media_type = media_types.LAYER_BY_COMPRESSION[compression]
+    return [
+        BuiltLayer(
+            descriptor=Descriptor(media_type=media_type, digest=r.digest, size=r.size),
+            diff_id=r.diff_id,
+            uncompressed_size=r.uncompressed_size,
+        )
+        for r in results
+    ]

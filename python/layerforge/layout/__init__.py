@@ -1,0 +1,1 @@
+"""OCI image layouts on disk: storing blobs, tagging images, exporting them."""

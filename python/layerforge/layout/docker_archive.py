@@ -1,0 +1,187 @@
+"""Export an image from a layout as a ``docker load`` archive.
+
+The classic ``docker save`` shape, which docker, podman and skopeo all read: the config as
+``<hex>.json``, each layer *uncompressed* as ``<diff_id hex>/layer.tar``, a ``manifest.json``
+tying them together, and ``repositories`` when the image is tagged. Layers are decompressed
+by the native core, which also checks each blob against its digest and diff_id on the way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from layerforge import _native
+from layerforge.errors import LayerforgeError, LayoutError
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import media_types
+from layerforge.model.annotations import REF_NAME
+from layerforge.model.canonical_json import canonical_json
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.digest import digest_hex
+from layerforge.model.image_config import ImageConfig
+from layerforge.model.manifest import Manifest
+from layerforge.progress import ProgressCallback
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
+_DOCKER_REF = re.compile(rf"^({_HOST}?{_COMPONENT}(?:/{_COMPONENT})*):([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})$")
+
+
+def parse_repo_tag(value: str, option: str = "--tag") -> tuple[str, str]:
+    """Split ``name:tag`` as docker expects it (lowercase repository, explicit tag)."""
+    m = _DOCKER_REF.match(value)
+    if not m:
+        raise LayerforgeError(f"{option}: {value!r} is not a docker image name of the form NAME:TAG")
+    return m.group(1), m.group(2)
+
+
+@dataclass(frozen=True)
+class DockerArchiveResult:
+    path: Path
+    manifest: Descriptor
+    repo_tags: tuple[str, ...]
+    layers: int
+
+
+def select_manifest(layout: OciLayout, desc: Descriptor, platform: str | None) -> Descriptor:
+    """Resolve an index entry to one image manifest (by ``os/arch[/variant]`` for indexes)."""
+    if desc.media_type in media_types.MANIFEST_TYPES:
+        return desc
+    if desc.media_type not in media_types.INDEX_TYPES:
+        raise LayoutError(f"{desc.digest} has media type {desc.media_type!r}, not an image")
+    children = [
+        m for m in layout.read_nested_index(desc).manifests if m.media_type in media_types.MANIFEST_TYPES
+    ]
+    if platform is not None:
+        children = [
+            m for m in children if m.platform is not None and _platform_matches(str(m.platform), platform)
+        ]
+    if len(children) == 1:
+        return children[0]
+    choices = ", ".join(str(m.platform) for m in children if m.platform is not None) or "none"
+    raise LayoutError(
+        f"{desc.digest} is a multi-platform index; choose one with --platform (available: {choices})"
+    )
+
+
+def _platform_matches(actual: str, wanted: str) -> bool:
+    return actual == wanted or actual.startswith(wanted + "/")
+
+
+def export_docker_archive(
+    layout: OciLayout,
+    ref: str | None,
+    out: Path,
+    *,
+    repo_tags: Sequence[str] = (),
+    platform: str | None = None,
+    epoch: int = 1,
+    progress: ProgressCallback | None = None,
+) -> DockerArchiveResult:
+    entry = layout.resolve(ref)
+    desc = select_manifest(layout, entry, platform)
+    manifest = Manifest.from_json(layout.read_json(desc))
+    config_bytes = layout.read_blob(manifest.config.digest)
+    config = ImageConfig.from_json(json.loads(config_bytes))
+    if len(config.diff_ids) != len(manifest.layers):
+        raise LayoutError(
+            f"{desc.digest}: config lists {len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers"
+        )
+    tags = list(repo_tags)
+    ref_name = ref or entry.annotations.get(REF_NAME)
+    if not tags and ref_name and _DOCKER_REF.match(ref_name):
+        tags = [ref_name]
+    for t in tags:
+        parse_repo_tag(t)
+
+    out_dir = out.parent if str(out.parent) else Path(".")
+    if not out_dir.is_dir():
+        raise LayerforgeError(f"--out: directory '{out_dir}' does not exist")
+    total = sum(layer.size for layer in manifest.layers)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".layerforge-export-") as tmp_name:
+        tmp = Path(tmp_name)
+        layer_files: dict[str, Path] = {}
+        offset = 0
+        for i, (layer, diff_id) in enumerate(zip(manifest.layers, config.diff_ids)):
+            if diff_id in layer_files:
+                offset += layer.size
+                continue
+            dest = tmp / f"{i}.tar"
+            base = offset
+
+            def relay(done: int, _total: int, base: int = base) -> None:
+                if progress is not None:
+                    progress(base + done, total)
+
+            r = _native.decompress_blob(layout.blob_path(layer.digest), dest, progress=relay)
+            if r.digest != layer.digest:
+                raise LayoutError(f"layer blob {layer.digest} does not match its digest (corrupt layout)")
+            if r.diff_id != diff_id:
+                raise LayoutError(f"layer {layer.digest} decompresses to {r.diff_id}, config says {diff_id}")
+            layer_files[diff_id] = dest
+            offset += layer.size
+
+        archive_tmp = tmp / "archive.tar"
+        _write_archive(
+            archive_tmp,
+            config_bytes=config_bytes,
+            manifest=manifest,
+            config=config,
+            layer_files=layer_files,
+            tags=tags,
+            epoch=epoch,
+        )
+        os.replace(archive_tmp, out)
+    return DockerArchiveResult(path=out, manifest=desc, repo_tags=tuple(tags), layers=len(manifest.layers))
+
+
+def _write_archive(
+    path: Path,
+    *,
+    config_bytes: bytes,
+    manifest: Manifest,
+    config: ImageConfig,
+    layer_files: dict[str, Path],
+    tags: list[str],
+    epoch: int,
+) -> None:
+    config_name = f"{digest_hex(manifest.config.digest)}.json"
+    layer_names = [f"{digest_hex(d)}/layer.tar" for d in config.diff_ids]
+    docker_manifest = [{"Config": config_name, "RepoTags": tags or None, "Layers": layer_names}]
+
+    def info(name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.mtime = epoch
+        ti.uid = ti.gid = 0
+        ti.uname = ti.gname = "root"
+        ti.size = size
+        ti.mode = 0o755 if directory else 0o644
+        ti.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+        return ti
+
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info(config_name, len(config_bytes)), io.BytesIO(config_bytes))
+        for diff_id in sorted(layer_files):
+            hexd = digest_hex(diff_id)
+            tar.addfile(info(f"{hexd}/", directory=True))
+            src = layer_files[diff_id]
+            with open(src, "rb") as f:
+                tar.addfile(info(f"{hexd}/layer.tar", src.stat().st_size), f)
+        body = canonical_json(docker_manifest)
+        tar.addfile(info("manifest.json", len(body)), io.BytesIO(body))
+        if tags:
+            repos: dict[str, dict[str, str]] = {}
+            for t in tags:
+                name, tag = parse_repo_tag(t)
+                repos.setdefault(name, {})[tag] = digest_hex(config.diff_ids[-1]) if config.diff_ids else ""
+            body = canonical_json(repos)
+            tar.addfile(info("repositories", len(body)), io.BytesIO(body))

@@ -1,0 +1,64 @@
+"""Image indexes (``index.json`` of a layout, multi-platform images)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from layerforge.errors import LayerforgeError
+from layerforge.model import media_types
+from layerforge.model.annotations import REF_NAME
+from layerforge.model.descriptor import Descriptor
+
+
+@dataclass(frozen=True)
+class Index:
+    manifests: tuple[Descriptor, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict, hash=False)
+    subject: Descriptor | None = None
+    artifact_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": media_types.IMAGE_INDEX,
+            "manifests": [m.to_json() for m in self.manifests],
+        }
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.subject is not None:
+            out["subject"] = self.subject.to_json()
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "index") -> Index:
+        if not isinstance(obj, dict) or obj.get("schemaVersion") != 2:
+            raise LayerforgeError(f"{where}: not a schemaVersion 2 image index")
+        manifests = obj.get("manifests")
+        if not isinstance(manifests, list):
+            raise LayerforgeError(f"{where}: 'manifests' must be a list")
+        return cls(
+            manifests=tuple(Descriptor.from_json(m, f"{where} entry {i}") for i, m in enumerate(manifests)),
+            annotations=dict(obj.get("annotations") or {}),
+            subject=Descriptor.from_json(obj["subject"], f"{where} subject") if obj.get("subject") else None,
+            artifact_type=obj.get("artifactType"),
+        )
+
+    def refs(self) -> list[str]:
+        return [m.annotations[REF_NAME] for m in self.manifests if REF_NAME in m.annotations]
+
+    def find(self, ref: str) -> Descriptor | None:
+        for m in self.manifests:
+            if m.annotations.get(REF_NAME) == ref:
+                return m
+        return None
+
+    def with_ref(self, desc: Descriptor, ref: str) -> Index:
+        """Point ``ref`` at ``desc``, replacing any entry holding that ref. Entries are kept
+        sorted by ref name (then digest) so index.json itself is reproducible."""
+        tagged = desc.with_annotations({REF_NAME: ref})
+        kept = [m for m in self.manifests if m.annotations.get(REF_NAME) != ref]
+        entries = sorted([*kept, tagged], key=lambda m: (m.annotations.get(REF_NAME, ""), m.digest))
+        return Index(manifests=tuple(entries), annotations=self.annotations)

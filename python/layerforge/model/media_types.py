@@ -1,0 +1,36 @@
+"""OCI and Docker media types used by layerforge."""
+
+from __future__ import annotations
+
+OCI_LAYOUT_VERSION = "1.0.0"
+
+IMAGE_INDEX = "application/vnd.oci.image.index.v1+json"
+IMAGE_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+LAYER_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+LAYER_TAR_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+MANIFEST_TYPES = frozenset({IMAGE_MANIFEST, DOCKER_MANIFEST})
+INDEX_TYPES = frozenset({IMAGE_INDEX, DOCKER_MANIFEST_LIST})
+
+#: Layer media type for each compression name the native core accepts.
+LAYER_BY_COMPRESSION = {
+    "none": LAYER_TAR,
+    "gzip": LAYER_TAR_GZIP,
+    "zstd": LAYER_TAR_ZSTD,
+}
+
+
+def short_layer_type(media_type: str) -> str:
+    """A compact label for listings (``tar+gzip``, ``nydus.blob``, ...)."""
+    for prefix in ("application/vnd.oci.image.layer.v1.", "application/vnd.oci.image.layer.", "application/"):
+        if media_type.startswith(prefix):
+            return media_type[len(prefix) :]
+    return media_type

@@ -1,0 +1,59 @@
+"""Image platforms (``os``/``architecture``/...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from layerforge.errors import LayerforgeError
+
+
+@dataclass(frozen=True)
+class Platform:
+    architecture: str
+    os: str
+    variant: str | None = None
+    os_version: str | None = None
+    os_features: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            out["variant"] = self.variant
+        if self.os_version:
+            out["os.version"] = self.os_version
+        if self.os_features:
+            out["os.features"] = list(self.os_features)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Platform:
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("architecture"), str)
+            or not isinstance(obj.get("os"), str)
+        ):
+            raise LayerforgeError(f"invalid platform: {obj!r}")
+        return cls(
+            architecture=obj["architecture"],
+            os=obj["os"],
+            variant=obj.get("variant"),
+            os_version=obj.get("os.version"),
+            os_features=tuple(obj.get("os.features") or ()),
+        )
+
+    def __str__(self) -> str:
+        s = f"{self.os}/{self.architecture}"
+        return f"{s}/{self.variant}" if self.variant else s
+
+
+#: Docker/OCI architecture names accepted for Linux images, with their conventional variant.
+LINUX_ARCHES: dict[str, str | None] = {"amd64": None, "arm64": "v8"}
+
+
+def linux_platform(arch: str) -> Platform:
+    if arch not in LINUX_ARCHES:
+        raise LayerforgeError(
+            f"unsupported architecture {arch!r} (expected one of {', '.join(LINUX_ARCHES)})"
+        )
+    return Platform(architecture=arch, os="linux", variant=LINUX_ARCHES[arch])

@@ -1,0 +1,107 @@
+//! What a caller asks to put in a layer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Metadata policy applied to every entry of a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryOptions {
+    /// Modification time of every entry (SOURCE_DATE_EPOCH).
+    pub mtime: u64,
+    pub uid: u32,
+    pub gid: u32,
+    /// Keep setuid/setgid bits from disk; they are dropped unless asked for.
+    pub keep_setuid: bool,
+}
+
+impl Default for EntryOptions {
+    fn default() -> Self {
+        EntryOptions {
+            mtime: 1,
+            uid: 0,
+            gid: 0,
+            keep_setuid: false,
+        }
+    }
+}
+
+/// One request. Destinations are image paths (leading `/` optional).
+#[derive(Debug, Clone)]
+pub enum SpecItem {
+    /// A single filesystem object (a directory adds only itself). Symlinks are stored, not followed.
+    Path { src: PathBuf, dest: String },
+    /// A directory and everything below it, placed at `dest`.
+    Tree { src: PathBuf, dest: String },
+    /// A synthetic directory.
+    Dir { dest: String, mode: u32 },
+    /// A synthetic symlink.
+    Symlink { dest: String, target: String },
+    /// A synthetic regular file.
+    File {
+        dest: String,
+        data: Arc<[u8]>,
+        mode: u32,
+    },
+}
+
+/// Everything that goes into one layer.
+#[derive(Debug, Clone, Default)]
+pub struct LayerSpec {
+    pub items: Vec<SpecItem>,
+    pub options: EntryOptions,
+}
+
+impl LayerSpec {
+    pub fn new(options: EntryOptions) -> Self {
+        LayerSpec {
+            items: Vec::new(),
+            options,
+        }
+    }
+
+    pub fn add_path(&mut self, src: impl Into<PathBuf>, dest: impl Into<String>) -> &mut Self {
+        self.items.push(SpecItem::Path {
+            src: src.into(),
+            dest: dest.into(),
+        });
+        self
+    }
+
+    pub fn add_tree(&mut self, src: impl Into<PathBuf>, dest: impl Into<String>) -> &mut Self {
+        self.items.push(SpecItem::Tree {
+            src: src.into(),
+            dest: dest.into(),
+        });
+        self
+    }
+
+    pub fn add_dir(&mut self, dest: impl Into<String>, mode: u32) -> &mut Self {
+        self.items.push(SpecItem::Dir {
+            dest: dest.into(),
+            mode,
+        });
+        self
+    }
+
+    pub fn add_symlink(&mut self, dest: impl Into<String>, target: impl Into<String>) -> &mut Self {
+        self.items.push(SpecItem::Symlink {
+            dest: dest.into(),
+            target: target.into(),
+        });
+        self
+    }
+
+    pub fn add_file(
+        &mut self,
+        dest: impl Into<String>,
+        data: impl Into<Arc<[u8]>>,
+        mode: u32,
+    ) -> &mut Self {
+        self.items.push(SpecItem::File {
+            dest: dest.into(),
+            data: data.into(),
+            mode,
+        });
+        self
+    }
+}

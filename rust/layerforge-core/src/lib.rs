@@ -1,0 +1,21 @@
+//! layerforge-core: the native primitives behind layerforge.
+//!
+//! * [`entry`]: what goes into a layer, normalised for reproducibility.
+//! * [`tar`]: deterministic ustar/PAX serialisation.
+//! * [`compress`]: parallel gzip and multi-threaded zstd with thread-count-independent output.
+//! * [`blob`]: the content-addressed store with atomic writes.
+//! * [`layer`]: the one-pass pipeline that ties them together.
+//! * [`decompress`]: reading layer blobs back (docker-archive export, verification).
+
+pub mod blob;
+pub mod chunk;
+pub mod compress;
+pub mod decompress;
+pub mod digest;
+pub mod entry;
+pub mod error;
+pub mod layer;
+pub mod progress;
+pub mod tar;
+
+pub use error::{Error, Result};

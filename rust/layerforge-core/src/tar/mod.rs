@@ -1,0 +1,11 @@
+//! Deterministic POSIX tar (ustar + PAX) streams.
+//!
+//! Only ustar headers and PAX extended headers are written: no GNU or sparse extensions,
+//! no atime/ctime, no xattrs, owner names `root` for uid/gid 0. Together with the
+//! normalised entries from [`crate::entry`], the same inputs give the same bytes anywhere.
+
+mod header;
+mod stream;
+
+pub use header::{encode_header, BLOCK_SIZE};
+pub use stream::write_tar;

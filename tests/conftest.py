@@ -1,0 +1,74 @@
+"""Fixtures shared by the test suite.
+
+The suite uses real tools (skopeo, umoci, GNU tar, gzip, zstd, pigz); `scripts/test` installs
+them. A missing tool is a test failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REQUIRED_TOOLS = ("skopeo", "umoci", "tar", "gzip", "zstd", "pigz", "setpriv")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tools_present() -> None:
+    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    assert not missing, f"missing tools {missing}: run ./scripts/test, which installs them"
+
+
+@pytest.fixture(autouse=True)
+def _clean_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+def make_sample_tree(root: Path) -> Path:
+    """A tree with every case a layer must get right."""
+    root.mkdir(parents=True)
+    (root / "bin").mkdir()
+    tool = root / "bin" / "tool"
+    tool.write_bytes(b"#!/bin/sh\necho tool\n")
+    tool.chmod(0o755)
+    (root / "etc").mkdir()
+    (root / "etc" / "config").write_text("key=value\n")
+    (root / "etc" / "private").write_text("secret-ish\n")
+    (root / "etc" / "private").chmod(0o600)
+    (root / "empty-dir").mkdir()
+    (root / "empty-file").write_bytes(b"")
+    # Long names: a component of 200 bytes, and a path far beyond ustar's 255 bytes.
+    deep = root / ("d" * 120) / ("e" * 120) / ("f" * 120)
+    deep.mkdir(parents=True)
+    (deep / ("long-name-" + "x" * 190)).write_text("deep\n")
+    # Non-ASCII names.
+    (root / "données").mkdir()
+    (root / "données" / "日本語.txt").write_text("こんにちは\n")
+    (root / "emoji-🙂").write_text("smile\n")
+    # Symlinks: relative, absolute, dangling, to a directory, with a long target.
+    (root / "bin" / "alias").symlink_to("tool")
+    (root / "abs-link").symlink_to("/etc/config")
+    (root / "dangling").symlink_to("does/not/exist")
+    (root / "dirlink").symlink_to("données")
+    (root / "longlink").symlink_to("t" * 150)
+    # Hard links (three names, one inode), across directories.
+    (root / "data").mkdir()
+    blob = root / "data" / "blob.bin"
+    blob.write_bytes(os.urandom(300_000))
+    os.link(blob, root / "data" / "blob-hardlink.bin")
+    os.link(blob, root / "bin" / "blob-elsewhere")
+    # A bigger compressible file spanning several pipeline chunks.
+    (root / "data" / "big.txt").write_bytes(b"layerforge line of text\n" * 200_000)
+    # A fifo, and a setuid binary (setuid is dropped unless asked).
+    os.mkfifo(root / "fifo")
+    su = root / "bin" / "su"
+    su.write_bytes(b"\x7fELF fake")
+    su.chmod(0o4755)
+    return root
+
+
+@pytest.fixture
+def sample_tree(tmp_path: Path) -> Path:
+    return make_sample_tree(tmp_path / "rootfs")

@@ -1,0 +1,136 @@
+"""Shared test helpers: running the CLI, describing trees, validating against image-spec."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import referencing
+import referencing.jsonschema
+
+IMAGE_SPEC_SCHEMAS = Path("/usr/share/gocode/src/github.com/opencontainers/image-spec/schema")
+RUNTIME_SPEC_SCHEMAS = Path("/usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema")
+
+
+def layerforge_bin() -> str:
+    exe = Path(sys.executable).parent / "layerforge"
+    if not exe.exists():
+        found = shutil.which("layerforge")
+        assert found, "the layerforge command is not installed in this environment"
+        return found
+    return str(exe)
+
+
+def run_cli(*args: str | os.PathLike[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [layerforge_bin(), *map(str, args)], check=False, capture_output=True, text=True, timeout=600, **kw
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"layerforge {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def run(*cmd: str | os.PathLike[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*map(str, cmd)], check=False, capture_output=True, text=True, timeout=600, **kw)
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def snapshot(root: Path) -> dict[str, Any]:
+    """Everything a layer must preserve about a tree: type, permission bits, content hash,
+    symlink target, device numbers, and which paths are hard links of each other."""
+    entries: dict[str, Any] = {}
+    inodes: dict[tuple[int, int], list[str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath, name)
+            rel = str(p.relative_to(root))
+            st = p.lstat()
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                entries[rel] = ("symlink", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                entries[rel] = ("dir", mode)
+            elif stat.S_ISREG(st.st_mode):
+                entries[rel] = ("file", mode, hashlib.sha256(p.read_bytes()).hexdigest())
+                if st.st_nlink > 1:
+                    inodes.setdefault((st.st_dev, st.st_ino), []).append(rel)
+            elif stat.S_ISFIFO(st.st_mode):
+                entries[rel] = ("fifo", mode)
+            elif stat.S_ISCHR(st.st_mode):
+                entries[rel] = ("char", mode, os.major(st.st_rdev), os.minor(st.st_rdev))
+            elif stat.S_ISBLK(st.st_mode):
+                entries[rel] = ("block", mode, os.major(st.st_rdev), os.minor(st.st_rdev))
+            else:
+                entries[rel] = ("other", mode)
+    links = sorted(sorted(group) for group in inodes.values() if len(group) > 1)
+    return {"entries": entries, "hardlinks": links}
+
+
+def blob_path(layout: Path, digest: str) -> Path:
+    algo, hexd = digest.split(":")
+    return layout / "blobs" / algo / hexd
+
+
+def read_json_blob(layout: Path, digest: str) -> Any:
+    return json.loads(blob_path(layout, digest).read_bytes())
+
+
+def index_entry(layout: Path, ref: str) -> dict[str, Any]:
+    index = json.loads((layout / "index.json").read_bytes())
+    for m in index["manifests"]:
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref:
+            return dict(m)
+    raise AssertionError(f"no ref {ref} in {layout}")
+
+
+def image_parts(layout: Path, ref: str = "latest") -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(index entry, manifest, config) of a tagged image."""
+    entry = index_entry(layout, ref)
+    manifest = read_json_blob(layout, entry["digest"])
+    config = read_json_blob(layout, manifest["config"]["digest"])
+    return entry, manifest, config
+
+
+def verify_blobs(layout: Path) -> int:
+    """Every file under blobs/sha256 holds exactly the content its name says. Returns the count."""
+    n = 0
+    for p in (layout / "blobs" / "sha256").iterdir():
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        assert h.hexdigest() == p.name, f"blob {p} does not match its name"
+        n += 1
+    return n
+
+
+@cache
+def _registry() -> referencing.Registry[Any]:
+    resources = []
+    for f in IMAGE_SPEC_SCHEMAS.glob("*.json"):
+        contents = json.loads(f.read_text())
+        resource = referencing.jsonschema.DRAFT4.create_resource(contents)
+        # Schemas refer to siblings relative to their ids, which live under two bases.
+        for base in ("https://opencontainers.org/schema/", "https://opencontainers.org/schema/image/"):
+            resources.append((base + f.name, resource))
+        if "id" in contents:
+            resources.append((contents["id"], resource))
+    return referencing.Registry().with_resources(resources)
+
+
+def validate_schema(obj: Any, schema_file: str) -> None:
+    schema = json.loads((IMAGE_SPEC_SCHEMAS / schema_file).read_text())
+    validator = jsonschema.Draft4Validator(schema, registry=_registry())
+    errors = sorted(validator.iter_errors(obj), key=str)
+    assert not errors, f"{schema_file}: " + "; ".join(e.message for e in errors)

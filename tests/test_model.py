@@ -1,0 +1,100 @@
+"""The image model: canonical JSON, references, descriptors, index updates, epochs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from layerforge.errors import LayerforgeError
+from layerforge.model.canonical_json import canonical_json
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.epoch import rfc3339, source_date_epoch
+from layerforge.model.image_config import ImageConfig, RuntimeConfig
+from layerforge.model.index import Index
+from layerforge.model.manifest import Manifest
+from layerforge.model.platform import Platform
+from layerforge.model.reference import parse_layout_ref, validate_ref
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+
+
+def test_canonical_json_is_order_independent_and_compact() -> None:
+    a = canonical_json({"b": 1, "a": {"y": "é", "x": [1, 2]}})
+    b = canonical_json({"a": {"x": [1, 2], "y": "é"}, "b": 1})
+    assert a == b == '{"a":{"x":[1,2],"y":"é"},"b":1}'.encode()
+    with pytest.raises(TypeError):
+        canonical_json({"f": 1.5})
+
+
+@pytest.mark.parametrize(
+    "ref", ["latest", "v1.2.3", "example.com/app:1.0", "a--b", "a_b".replace("_", "-"), "x@y"]
+)
+def test_valid_refs(ref: str) -> None:
+    assert validate_ref(ref) == ref
+
+
+@pytest.mark.parametrize("ref", ["", "bad tag", "-lead", "trail-", "a//b", "é"])
+def test_invalid_refs(ref: str) -> None:
+    with pytest.raises(LayerforgeError, match="--tag"):
+        validate_ref(ref)
+
+
+def test_layout_ref_parsing(tmp_path: Path) -> None:
+    layout = tmp_path / "lay:out"
+    layout.mkdir()
+    (layout / "oci-layout").write_text("{}")
+    assert parse_layout_ref(str(layout)).ref is None
+    r = parse_layout_ref(f"{layout}:example.com/app:1.0")
+    assert (r.path, r.ref) == (layout, "example.com/app:1.0")
+    r = parse_layout_ref(str(tmp_path / "missing:tag"))
+    assert (r.path, r.ref) == (tmp_path / "missing", "tag")
+    assert parse_layout_ref("plain").ref is None
+
+
+def test_index_with_ref_replaces_and_sorts() -> None:
+    d1 = Descriptor("application/vnd.oci.image.manifest.v1+json", D1, 10)
+    d2 = Descriptor("application/vnd.oci.image.manifest.v1+json", D2, 20)
+    idx = Index().with_ref(d1, "zeta").with_ref(d1, "alpha").with_ref(d2, "zeta")
+    assert idx.refs() == ["alpha", "zeta"]
+    found = idx.find("zeta")
+    assert found is not None and found.digest == D2
+    assert Index.from_json(idx.to_json()) == idx
+
+
+def test_manifest_and_config_round_trip() -> None:
+    cfg = ImageConfig(
+        platform=Platform("arm64", "linux", variant="v8"),
+        created="1970-01-01T00:00:01Z",
+        diff_ids=(D1,),
+        config=RuntimeConfig(
+            entrypoint=("/bin/sh",), env=("A=1",), labels={"k": "v"}, exposed_ports=("80/tcp",)
+        ),
+    )
+    assert ImageConfig.from_json(cfg.to_json()) == cfg
+    m = Manifest(
+        config=Descriptor("application/vnd.oci.image.config.v1+json", D2, 5), layers=(Descriptor("x", D1, 3),)
+    )
+    assert Manifest.from_json(m.to_json()) == m
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ({"mediaType": "x", "size": 1}, "missing 'digest'"),
+        ({"mediaType": "x", "digest": "md5:abc", "size": 1}, "not a sha256 digest"),
+        ({"mediaType": "x", "digest": D1, "size": -1}, "invalid"),
+    ],
+)
+def test_bad_descriptors(obj: dict[str, object], message: str) -> None:
+    with pytest.raises(LayerforgeError, match=message):
+        Descriptor.from_json(obj)
+
+
+def test_source_date_epoch() -> None:
+    assert source_date_epoch({}) == 1
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1700000000
+    with pytest.raises(LayerforgeError, match="SOURCE_DATE_EPOCH"):
+        source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
+    assert rfc3339(0) == "1970-01-01T00:00:00Z"

@@ -1,0 +1,41 @@
+"""`pip install .` from the repository root builds the native module and installs the command,
+on the oldest supported CPython (3.9) when the machine has one."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def oldest_python() -> str:
+    candidates = [*sorted(glob.glob("/root/.pyenv/versions/3.9*/bin/python3.9")), "/usr/bin/python3.9"]
+    for c in candidates:
+        if os.access(c, os.X_OK):
+            return c
+    return sys.executable
+
+
+def test_pip_install_from_repo_root(tmp_path: Path) -> None:
+    python = oldest_python()
+    venv = tmp_path / "venv"
+    run(python, "-m", "venv", venv)
+    proc = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", str(REPO)],
+        capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    version = run(venv / "bin" / "layerforge", "--version").stdout
+    assert version.startswith("layerforge ")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "hello").write_text("hi\n")
+    out = run(venv / "bin" / "layerforge", "dir-image", root, "--out", tmp_path / "layout").stdout
+    assert out.split()[-1].startswith("sha256:")
+    run("skopeo", "inspect", f"oci:{tmp_path / 'layout'}:latest")
