@@ -72,9 +72,7 @@ def warm(tree: Path) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tree", type=Path, default=Path("/usr/lib/x86_64-linux-gnu"))
-    ap.add_argument(
-        "--big-tree", type=Path, default=Path("/usr/lib"), help="a >= 2 GB tree for the RSS check"
-    )
+    ap.add_argument("--big-tree", type=Path, default=Path("/usr/lib"), help="a >= 2 GB tree for the RSS check")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", type=Path, default=None, help="scratch dir (default: a temp dir)")
     args = ap.parse_args()
@@ -97,9 +95,7 @@ def main() -> int:
         )
         peer_gz_size = gz_out.stat().st_size
         lf_gz = best(lambda: ours(args.tree, work, "gzip"), args.runs)
-        rows.append(
-            ("gzip", lf_gz, peer_gz, lf_gz["size"] / peer_gz_size, 1.2, "tar|pigz -6 -p2|tee sha256sum")
-        )
+        rows.append(("gzip", lf_gz, peer_gz, lf_gz["size"] / peer_gz_size, 1.2, "tar|pigz -6 -p2|tee sha256sum"))
 
         tar_file = work / "pre.tar"
         subprocess.run(["tar", "--sort=name", "-cf", str(tar_file), "-C", str(args.tree), "."], check=True)
@@ -108,13 +104,9 @@ def main() -> int:
         peer_zs_size = zs_out.stat().st_size
         tar_file.unlink()
         lf_zs = best(lambda: ours(args.tree, work, "zstd"), args.runs)
-        rows.append(
-            ("zstd", lf_zs, peer_zs, lf_zs["size"] / peer_zs_size, 0.9, "zstd -3 -T2 on pre-made tar")
-        )
+        rows.append(("zstd", lf_zs, peer_zs, lf_zs["size"] / peer_zs_size, 0.9, "zstd -3 -T2 on pre-made tar"))
 
-        print(
-            f"\n{'mode':6} {'ours MB/s':>10} {'peer MB/s':>10} {'ratio':>7} {'target':>7} {'size vs peer':>13}  peer"
-        )
+        print(f"\n{'mode':6} {'ours MB/s':>10} {'peer MB/s':>10} {'ratio':>7} {'target':>7} {'size vs peer':>13}  peer")
         for mode, lf, peer_s, size_ratio, target, label in rows:
             mbps = lf["tar"] / lf["seconds"] / 1e6
             peer_mbps = lf["tar"] / peer_s / 1e6

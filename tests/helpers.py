@@ -134,3 +134,19 @@ def validate_schema(obj: Any, schema_file: str) -> None:
     validator = jsonschema.Draft4Validator(schema, registry=_registry())
     errors = sorted(validator.iter_errors(obj), key=str)
     assert not errors, f"{schema_file}: " + "; ".join(e.message for e in errors)
+
+
+@cache
+def _runtime_registry() -> referencing.Registry[Any]:
+    return referencing.Registry().with_resources(
+        (f.resolve().as_uri(), referencing.jsonschema.DRAFT4.create_resource(json.loads(f.read_text())))
+        for f in RUNTIME_SPEC_SCHEMAS.glob("*.json")
+    )
+
+
+def validate_runtime_spec(config: Any) -> None:
+    """Validate a bundle's config.json against runtime-spec's schema (refs resolve by file URI)."""
+    root = {"$ref": (RUNTIME_SPEC_SCHEMAS / "config-schema.json").resolve().as_uri()}
+    validator = jsonschema.Draft4Validator(root, registry=_runtime_registry())
+    errors = sorted(validator.iter_errors(config), key=str)
+    assert not errors, "runtime-spec: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)

@@ -126,9 +126,7 @@ def test_missing_and_non_directory_rootfs(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
-def test_socket_in_tree_fails_and_existing_layout_is_untouched(
-    layout: Path, sample_tree: Path, tmp_path: Path
-) -> None:
+def test_socket_in_tree_fails_and_existing_layout_is_untouched(layout: Path, sample_tree: Path, tmp_path: Path) -> None:
     before = {p: p.read_bytes() for p in layout.rglob("*") if p.is_file()}
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(sample_tree / "agent.sock"))

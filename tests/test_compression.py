@@ -16,9 +16,7 @@ from tests.helpers import run
 def build(src: Path, out: Path, compression: str, level: int | None = None, threads: int = 0) -> Path:
     spec = _native.LayerSpec()
     spec.add_tree(src, "/")
-    (r,) = _native.build_layers(
-        [spec], out / "b", out / "t", compression=compression, level=level, threads=threads
-    )
+    (r,) = _native.build_layers([spec], out / "b", out / "t", compression=compression, level=level, threads=threads)
     blob = out / "b" / r.digest.split(":")[1]
     assert hashlib.sha256(blob.read_bytes()).hexdigest() == r.digest.split(":")[1]
     assert blob.stat().st_size == r.size
@@ -51,9 +49,7 @@ def test_zstd_blob_is_standard(sample_tree: Path, tmp_path: Path) -> None:
     assert out.read_bytes() == tar
 
 
-@pytest.mark.parametrize(
-    ("compression", "level"), [("gzip", 1), ("gzip", 6), ("gzip", 9), ("zstd", 3), ("zstd", 19)]
-)
+@pytest.mark.parametrize(("compression", "level"), [("gzip", 1), ("gzip", 6), ("gzip", 9), ("zstd", 3), ("zstd", 19)])
 def test_output_does_not_depend_on_thread_count(
     sample_tree: Path, tmp_path: Path, compression: str, level: int
 ) -> None:
@@ -69,9 +65,7 @@ def test_gzip_levels_trade_size(sample_tree: Path, tmp_path: Path) -> None:
     assert sizes[0] > sizes[1] >= sizes[2]
 
 
-@pytest.mark.parametrize(
-    ("compression", "level"), [("gzip", 0), ("gzip", 10), ("zstd", 0), ("zstd", 23), ("none", 3)]
-)
+@pytest.mark.parametrize(("compression", "level"), [("gzip", 0), ("gzip", 10), ("zstd", 0), ("zstd", 23), ("none", 3)])
 def test_bad_levels_are_refused(sample_tree: Path, tmp_path: Path, compression: str, level: int) -> None:
     with pytest.raises(_native.InputError, match="level"):
         build(sample_tree, tmp_path / "x", compression, level)

@@ -29,9 +29,7 @@ def test_skopeo_and_umoci_accept_and_unpack_the_source_tree(
     assert inspected["Digest"] == digest
     assert inspected["Architecture"] == "amd64" and inspected["Os"] == "linux"
     raw = json.loads(run("skopeo", "inspect", "--raw", f"oci:{layout}:v1").stdout)
-    assert raw["layers"][0]["mediaType"].endswith(
-        {"gzip": "tar+gzip", "zstd": "tar+zstd", "none": "tar"}[compression]
-    )
+    assert raw["layers"][0]["mediaType"].endswith({"gzip": "tar+gzip", "zstd": "tar+zstd", "none": "tar"}[compression])
 
     unpack_from = layout
     if compression == "zstd":
@@ -120,9 +118,7 @@ def test_tags_accumulate_and_replace(sample_tree: Path, tmp_path: Path) -> None:
     first = run_cli("dir-image", sample_tree, "--out", layout, "--tag", "one").stdout.split()[-1]
     (sample_tree / "new-file").write_text("changed\n")
     second = run_cli("dir-image", sample_tree, "--out", layout, "--tag", "two").stdout.split()[-1]
-    third = run_cli(
-        "dir-image", sample_tree, "--out", layout, "--tag", "one", "--arch", "arm64"
-    ).stdout.split()[-1]
+    third = run_cli("dir-image", sample_tree, "--out", layout, "--tag", "one", "--arch", "arm64").stdout.split()[-1]
     assert len({first, second, third}) == 3
     index = json.loads((layout / "index.json").read_bytes())
     refs = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]

@@ -28,9 +28,7 @@ def test_canonical_json_is_order_independent_and_compact() -> None:
         canonical_json({"f": 1.5})
 
 
-@pytest.mark.parametrize(
-    "ref", ["latest", "v1.2.3", "example.com/app:1.0", "a--b", "a_b".replace("_", "-"), "x@y"]
-)
+@pytest.mark.parametrize("ref", ["latest", "v1.2.3", "example.com/app:1.0", "a--b", "a_b".replace("_", "-"), "x@y"])
 def test_valid_refs(ref: str) -> None:
     assert validate_ref(ref) == ref
 
@@ -68,14 +66,10 @@ def test_manifest_and_config_round_trip() -> None:
         platform=Platform("arm64", "linux", variant="v8"),
         created="1970-01-01T00:00:01Z",
         diff_ids=(D1,),
-        config=RuntimeConfig(
-            entrypoint=("/bin/sh",), env=("A=1",), labels={"k": "v"}, exposed_ports=("80/tcp",)
-        ),
+        config=RuntimeConfig(entrypoint=("/bin/sh",), env=("A=1",), labels={"k": "v"}, exposed_ports=("80/tcp",)),
     )
     assert ImageConfig.from_json(cfg.to_json()) == cfg
-    m = Manifest(
-        config=Descriptor("application/vnd.oci.image.config.v1+json", D2, 5), layers=(Descriptor("x", D1, 3),)
-    )
+    m = Manifest(config=Descriptor("application/vnd.oci.image.config.v1+json", D2, 5), layers=(Descriptor("x", D1, 3),))
     assert Manifest.from_json(m.to_json()) == m
 
 

@@ -63,9 +63,7 @@ def ports(values: Sequence[str] | None, option: str = "--expose") -> tuple[str, 
 
 def add_runtime_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("container configuration")
-    g.add_argument(
-        "--entrypoint", nargs="+", metavar="ARG", help="entrypoint argv (words, or one JSON array)"
-    )
+    g.add_argument("--entrypoint", nargs="+", metavar="ARG", help="entrypoint argv (words, or one JSON array)")
     g.add_argument("--cmd", nargs="+", metavar="ARG", help="default arguments (words, or one JSON array)")
     g.add_argument("--env", action="append", metavar="K=V", help="environment variable (repeatable)")
     g.add_argument("--workdir", metavar="PATH", help="working directory (absolute)")

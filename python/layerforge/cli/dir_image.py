@@ -22,9 +22,7 @@ def register(sub: Any) -> None:
         "Entries are sorted, owned by root, dated SOURCE_DATE_EPOCH (default 1): the same tree "
         "gives the same digests on any machine.",
     )
-    p.add_argument(
-        "rootfs", metavar="ROOTFS_DIR", type=Path, help="directory holding the image's root filesystem"
-    )
+    p.add_argument("rootfs", metavar="ROOTFS_DIR", type=Path, help="directory holding the image's root filesystem")
     p.add_argument(
         "--out",
         required=True,
@@ -38,21 +36,15 @@ def register(sub: Any) -> None:
         metavar="REF",
         help=f"reference name in the layout (default {DEFAULT_TAG})",
     )
-    p.add_argument(
-        "--compression", choices=COMPRESSIONS, default="gzip", help="layer compression (default gzip)"
-    )
+    p.add_argument("--compression", choices=COMPRESSIONS, default="gzip", help="layer compression (default gzip)")
     p.add_argument(
         "--level", type=int, metavar="N", help="compression level (gzip 1-9, default 6; zstd 1-19, default 3)"
     )
-    p.add_argument(
-        "--arch", choices=tuple(LINUX_ARCHES), default="amd64", help="image architecture (default amd64)"
-    )
+    p.add_argument("--arch", choices=tuple(LINUX_ARCHES), default="amd64", help="image architecture (default amd64)")
     p.add_argument("--source", metavar="URL", help="org.opencontainers.image.source annotation")
     p.add_argument("--revision", metavar="REV", help="org.opencontainers.image.revision annotation")
     p.add_argument("--keep-setuid", action="store_true", help="keep setuid/setgid bits (dropped by default)")
-    p.add_argument(
-        "--threads", type=int, default=0, metavar="N", help="worker threads (default: one per core)"
-    )
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="worker threads (default: one per core)")
     add_runtime_options(p)
     p.set_defaults(run=run)
 

@@ -21,9 +21,7 @@ def register(sub: Any) -> None:
         "skopeo docker-archive:). Layers are stored uncompressed and verified against their digests.",
     )
     p.add_argument("target", metavar="LAYOUT_DIR[:REF]")
-    p.add_argument(
-        "--out", required=True, type=Path, metavar="FILE.tar", help="archive to write (atomically)"
-    )
+    p.add_argument("--out", required=True, type=Path, metavar="FILE.tar", help="archive to write (atomically)")
     p.add_argument(
         "--tag",
         action="append",

@@ -74,9 +74,7 @@ def _size(n: int) -> str:
 def _print_manifest(d: dict[str, Any], indent: str = "") -> None:
     cfg = d["config"]
     rc = cfg.get("config") or {}
-    platform = f"{cfg.get('os')}/{cfg.get('architecture')}" + (
-        f"/{cfg['variant']}" if cfg.get("variant") else ""
-    )
+    platform = f"{cfg.get('os')}/{cfg.get('architecture')}" + (f"/{cfg['variant']}" if cfg.get("variant") else "")
     print(f"{indent}Manifest:  {d['digest']} ({d['size']} bytes)")
     print(f"{indent}Platform:  {platform}")
     print(f"{indent}Created:   {cfg.get('created', '')}")

@@ -15,10 +15,10 @@ from types import FrameType
 from typing import NoReturn
 
 from layerforge import __version__, _native
-from layerforge.cli import dir_image, export_docker, inspect
+from layerforge.cli import dir_image, export_docker, inspect, nix_image
 from layerforge.errors import LayerforgeError, UsageError
 
-COMMANDS = (dir_image, inspect, export_docker)
+COMMANDS = (dir_image, nix_image, inspect, export_docker)
 
 
 class Parser(argparse.ArgumentParser):

@@ -12,6 +12,7 @@ def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
     ``tmp_dir`` must be on the same filesystem as ``path`` (default: its directory)."""
     directory = tmp_dir if tmp_dir is not None else path.parent
     directory.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "xb") as f:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from layerforge import _native
 from layerforge.errors import LayerforgeError, LayoutError
+from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
-from layerforge.model import media_types
 from layerforge.model.annotations import REF_NAME
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
@@ -50,31 +50,6 @@ class DockerArchiveResult:
     manifest: Descriptor
     repo_tags: tuple[str, ...]
     layers: int
-
-
-def select_manifest(layout: OciLayout, desc: Descriptor, platform: str | None) -> Descriptor:
-    """Resolve an index entry to one image manifest (by ``os/arch[/variant]`` for indexes)."""
-    if desc.media_type in media_types.MANIFEST_TYPES:
-        return desc
-    if desc.media_type not in media_types.INDEX_TYPES:
-        raise LayoutError(f"{desc.digest} has media type {desc.media_type!r}, not an image")
-    children = [
-        m for m in layout.read_nested_index(desc).manifests if m.media_type in media_types.MANIFEST_TYPES
-    ]
-    if platform is not None:
-        children = [
-            m for m in children if m.platform is not None and _platform_matches(str(m.platform), platform)
-        ]
-    if len(children) == 1:
-        return children[0]
-    choices = ", ".join(str(m.platform) for m in children if m.platform is not None) or "none"
-    raise LayoutError(
-        f"{desc.digest} is a multi-platform index; choose one with --platform (available: {choices})"
-    )
-
-
-def _platform_matches(actual: str, wanted: str) -> bool:
-    return actual == wanted or actual.startswith(wanted + "/")
 
 
 def export_docker_archive(

@@ -15,6 +15,7 @@ from typing import Any
 from layerforge.errors import LayoutError
 from layerforge.layout.atomic import atomic_write
 from layerforge.model import media_types
+from layerforge.model.annotations import REF_NAME
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex, sha256_digest
@@ -115,9 +116,7 @@ class OciLayout:
     def read_json(self, desc: Descriptor) -> Any:
         data = self.read_blob(desc.digest)
         if len(data) != desc.size:
-            raise LayoutError(
-                f"'{self.root}': blob {desc.digest} has {len(data)} bytes, descriptor says {desc.size}"
-            )
+            raise LayoutError(f"'{self.root}': blob {desc.digest} has {len(data)} bytes, descriptor says {desc.size}")
         try:
             return json.loads(data)
         except ValueError as e:
@@ -147,8 +146,24 @@ class OciLayout:
         atomic_write(self.index_path, canonical_json(index.to_json()), self.tmp_dir)
 
     def tag(self, desc: Descriptor, ref: str) -> None:
-        """Point ``ref`` at ``desc`` (read-modify-write of index.json; hold :meth:`locked`)."""
-        self.write_index(self.read_index().with_ref(desc, ref))
+        """Point ``ref`` at ``desc`` (read-modify-write of index.json; hold :meth:`locked`).
+        Artifacts whose subject no longer has any reference are dropped from the index."""
+        self.write_index(self._prune_referrers(self.read_index().with_ref(desc, ref)))
+
+    def add_untagged(self, desc: Descriptor) -> None:
+        """List ``desc`` in index.json without a reference (artifacts such as SBOMs)."""
+        self.write_index(self.read_index().with_untagged(desc))
+
+    def _prune_referrers(self, index: Index) -> Index:
+        live = {m.digest for m in index.manifests if REF_NAME in m.annotations}
+        kept = []
+        for m in index.manifests:
+            if REF_NAME not in m.annotations and m.artifact_type and m.media_type == media_types.IMAGE_MANIFEST:
+                subject = self.read_manifest(m).subject
+                if subject is not None and subject.digest not in live:
+                    continue
+            kept.append(m)
+        return Index(manifests=tuple(kept), annotations=index.annotations)
 
     def resolve(self, ref: str | None) -> Descriptor:
         """The index entry for ``ref``; without a ref, the only entry there is."""
@@ -159,14 +174,13 @@ class OciLayout:
                 refs = ", ".join(index.refs()) or "none"
                 raise LayoutError(f"'{self.root}' has no reference {ref!r} (it has: {refs})")
             return found
-        if len(index.manifests) == 1:
-            return index.manifests[0]
-        if not index.manifests:
+        images = [m for m in index.manifests if not m.artifact_type]
+        if len(images) == 1:
+            return images[0]
+        if not images:
             raise LayoutError(f"'{self.root}' holds no images")
         refs = ", ".join(index.refs())
-        raise LayoutError(
-            f"'{self.root}' holds {len(index.manifests)} images; name one as LAYOUT:REF ({refs})"
-        )
+        raise LayoutError(f"'{self.root}' holds {len(images)} images; name one as LAYOUT:REF ({refs})")
 
     # -- concurrency and hygiene --------------------------------------------------------
 

@@ -55,10 +55,19 @@ class Index:
                 return m
         return None
 
+    def with_untagged(self, desc: Descriptor) -> Index:
+        """Add an entry without a reference (replacing one with the same digest)."""
+        kept = [m for m in self.manifests if REF_NAME in m.annotations or m.digest != desc.digest]
+        return Index(manifests=tuple(sorted([*kept, desc], key=_order)), annotations=self.annotations)
+
     def with_ref(self, desc: Descriptor, ref: str) -> Index:
         """Point ``ref`` at ``desc``, replacing any entry holding that ref. Entries are kept
         sorted by ref name (then digest) so index.json itself is reproducible."""
         tagged = desc.with_annotations({REF_NAME: ref})
         kept = [m for m in self.manifests if m.annotations.get(REF_NAME) != ref]
-        entries = sorted([*kept, tagged], key=lambda m: (m.annotations.get(REF_NAME, ""), m.digest))
+        entries = sorted([*kept, tagged], key=_order)
         return Index(manifests=tuple(entries), annotations=self.annotations)
+
+
+def _order(m: Descriptor) -> tuple[str, str]:
+    return (m.annotations.get(REF_NAME, ""), m.digest)

@@ -53,7 +53,5 @@ LINUX_ARCHES: dict[str, str | None] = {"amd64": None, "arm64": "v8"}
 
 def linux_platform(arch: str) -> Platform:
     if arch not in LINUX_ARCHES:
-        raise LayerforgeError(
-            f"unsupported architecture {arch!r} (expected one of {', '.join(LINUX_ARCHES)})"
-        )
+        raise LayerforgeError(f"unsupported architecture {arch!r} (expected one of {', '.join(LINUX_ARCHES)})")
     return Platform(architecture=arch, os="linux", variant=LINUX_ARCHES[arch])

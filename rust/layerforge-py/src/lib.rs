@@ -11,7 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use layerforge_core::compress::Compression;
 use layerforge_core::decompress::{self, Format};
-use layerforge_core::entry::{EntryOptions, LayerSpec as CoreSpec};
+use layerforge_core::entry::{EntryOptions, LayerSpec as CoreSpec, PermRule};
 use layerforge_core::layer::{self, BuildOptions};
 use layerforge_core::{blob::BlobStore, progress::Progress, Error};
 use pyo3::create_exception;
@@ -140,6 +140,24 @@ impl LayerSpec {
     #[pyo3(signature = (dest, data, mode = 0o644))]
     fn add_file(&mut self, dest: String, data: &Bound<'_, PyBytes>, mode: u32) {
         self.inner.add_file(dest, data.as_bytes().to_vec(), mode);
+    }
+
+    /// Override mode/uid/gid of entries whose absolute path fully matches `pattern` (Rust
+    /// regex syntax); later rules win field by field.
+    #[pyo3(signature = (pattern, mode = None, uid = None, gid = None))]
+    fn add_perm_rule(
+        &mut self,
+        pattern: String,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) {
+        self.inner.add_perm_rule(PermRule {
+            pattern,
+            mode,
+            uid,
+            gid,
+        });
     }
 
     /// The resolved entries as (path, kind, mode, size, link target) tuples, in archive order.

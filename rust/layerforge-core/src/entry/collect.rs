@@ -9,7 +9,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::path::{ancestors, join, normalize_dest, sort_key};
-use super::{Content, Entry, EntryOptions, Kind, LayerSpec, SpecItem};
+use super::{Content, Entry, EntryOptions, Kind, LayerSpec, PermRule, SpecItem};
 use crate::error::{Error, Result};
 
 /// Mode of directories nobody described (parents of deeper entries).
@@ -51,8 +51,50 @@ impl LayerSpec {
             c.add_item(item)?;
         }
         c.synthesise_parents()?;
-        Ok(c.finish())
+        let mut entries = c.finish();
+        apply_perm_rules(&self.perm_rules, &mut entries)?;
+        Ok(entries)
     }
+}
+
+/// Apply `--perms`-style overrides. Patterns are anchored: they must match the whole
+/// absolute path of an entry (directories without a trailing slash).
+fn apply_perm_rules(rules: &[PermRule], entries: &mut [Entry]) -> Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let compiled = rules
+        .iter()
+        .map(|r| {
+            regex::Regex::new(&format!("^(?:{})$", r.pattern))
+                .map(|re| (re, r))
+                .map_err(|e| {
+                    Error::input(format!("invalid permission pattern '{}': {e}", r.pattern))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut abs = String::new();
+    for e in entries.iter_mut() {
+        abs.clear();
+        abs.push('/');
+        abs.push_str(&e.path);
+        for (re, rule) in &compiled {
+            if re.is_match(&abs) {
+                if let Some(m) = rule.mode {
+                    if !matches!(e.kind, Kind::Symlink { .. }) {
+                        e.mode = m & 0o7777;
+                    }
+                }
+                if let Some(u) = rule.uid {
+                    e.uid = u;
+                }
+                if let Some(g) = rule.gid {
+                    e.gid = g;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 struct Collector {
@@ -485,6 +527,50 @@ mod tests {
         spec.add_path("/definitely/not/here", "x");
         let err = spec.collect().unwrap_err().to_string();
         assert!(err.contains("/definitely/not/here"), "{err}");
+    }
+
+    #[test]
+    fn perm_rules_match_whole_paths_and_override_in_order() {
+        let mut spec = LayerSpec::new(opts());
+        spec.add_file("nix/store/abc-app/bin/app", b"x".to_vec(), 0o555);
+        spec.add_file("nix/store/abc-app/etc/conf", b"y".to_vec(), 0o444);
+        spec.add_perm_rule(PermRule {
+            pattern: "/nix/store/[^/]+-app/bin/.*".into(),
+            mode: Some(0o4755),
+            uid: Some(1000),
+            gid: None,
+        });
+        spec.add_perm_rule(PermRule {
+            pattern: "/nix/store/abc-app/bin/app".into(),
+            mode: None,
+            uid: None,
+            gid: Some(50),
+        });
+        spec.add_perm_rule(PermRule {
+            pattern: "etc/conf".into(), // not anchored at '/': matches nothing
+            mode: Some(0o600),
+            uid: None,
+            gid: None,
+        });
+        let e = spec.collect().unwrap();
+        let app = e.iter().find(|x| x.path.ends_with("bin/app")).unwrap();
+        assert_eq!((app.mode, app.uid, app.gid), (0o4755, 1000, 50));
+        let conf = e.iter().find(|x| x.path.ends_with("etc/conf")).unwrap();
+        assert_eq!((conf.mode, conf.uid, conf.gid), (0o444, 0, 0));
+        let bad = LayerSpec {
+            perm_rules: vec![PermRule {
+                pattern: "(".into(),
+                mode: None,
+                uid: None,
+                gid: None,
+            }],
+            ..LayerSpec::new(opts())
+        };
+        assert!(bad
+            .collect()
+            .unwrap_err()
+            .to_string()
+            .contains("invalid permission pattern"));
     }
 
     #[test]

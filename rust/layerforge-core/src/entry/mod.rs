@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use path::{normalize_dest, sort_key};
-pub use spec::{EntryOptions, LayerSpec, SpecItem};
+pub use spec::{EntryOptions, LayerSpec, PermRule, SpecItem};
 
 /// Where a regular file's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,11 +44,23 @@ pub enum SpecItem {
     },
 }
 
+/// Override of mode/owner for the entries whose absolute image path (`/nix/store/...`)
+/// fully matches `pattern` (Rust `regex` syntax). Later rules override earlier ones, field by
+/// field; a rule's mode replaces the permission bits (file type is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermRule {
+    pub pattern: String,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
 /// Everything that goes into one layer.
 #[derive(Debug, Clone, Default)]
 pub struct LayerSpec {
     pub items: Vec<SpecItem>,
     pub options: EntryOptions,
+    pub perm_rules: Vec<PermRule>,
 }
 
 impl LayerSpec {
@@ -56,6 +68,7 @@ impl LayerSpec {
         LayerSpec {
             items: Vec::new(),
             options,
+            perm_rules: Vec::new(),
         }
     }
 
@@ -88,6 +101,11 @@ impl LayerSpec {
             dest: dest.into(),
             target: target.into(),
         });
+        self
+    }
+
+    pub fn add_perm_rule(&mut self, rule: PermRule) -> &mut Self {
+        self.perm_rules.push(rule);
         self
     }
 

@@ -1,0 +1,144 @@
+"""The runtime closure of store paths and its reference graph, as real Nix reports it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layerforge.errors import LayerforgeError
+from layerforge.images.nix.store_path import parse_store_path
+
+NIX_COMMAND = ("--extra-experimental-features", "nix-command")
+
+
+class NixError(LayerforgeError):
+    """Nix refused or failed; the message carries Nix's own error text."""
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    path: str
+    nar_hash: str
+    nar_size: int
+    references: tuple[str, ...]
+    deriver: str | None = None
+
+
+@dataclass(frozen=True)
+class Closure:
+    """Every store path reachable from ``roots``, with its metadata. Self-references are
+    dropped from ``references``: a path always contains itself."""
+
+    roots: tuple[str, ...]
+    infos: dict[str, PathInfo] = field(hash=False)
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted(self.infos)
+
+    def refs(self, path: str) -> tuple[str, ...]:
+        return tuple(r for r in self.infos[path].references if r != path)
+
+    def closure_of(self, paths: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(paths)
+        while stack:
+            p = stack.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            stack.extend(self.refs(p))
+        return seen
+
+    def total_nar_size(self, paths: Iterable[str] | None = None) -> int:
+        return sum(self.infos[p].nar_size for p in (self.infos if paths is None else paths))
+
+
+class Nix:
+    """Runs Nix's own commands; their environment (NIX_CONFIG, NIX_PATH, ...) passes through."""
+
+    def __init__(self, echo_build_log: bool | None = None) -> None:
+        self.echo = sys.stderr.isatty() if echo_build_log is None else echo_build_log
+
+    def _tool(self, name: str) -> str:
+        found = shutil.which(name)
+        if not found:
+            raise NixError(f"'{name}' not found: install Nix (on Debian: apt-get install nix-bin)")
+        return found
+
+    def _run(self, argv: Sequence[str], what: str) -> str:
+        proc = subprocess.Popen(
+            [self._tool(argv[0]), *argv[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        assert proc.stderr is not None and proc.stdout is not None
+        log: list[str] = []
+        for line in proc.stderr:
+            log.append(line.rstrip("\n"))
+            if self.echo:
+                sys.stderr.write(line)
+        out = proc.stdout.read()
+        if proc.wait() != 0:
+            raise NixError(f"{what} failed: {_nix_error(log)}")
+        return out
+
+    def build(self, nix_file: Path, attr: str | None, argstrs: Sequence[tuple[str, str]] = ()) -> list[str]:
+        """``nix-build FILE [-A ATTR] [--argstr N V]... --no-out-link``: the output paths, realised."""
+        if not nix_file.is_file():
+            raise LayerforgeError(f"--nix-file: '{nix_file}' does not exist")
+        argv = ["nix-build", str(nix_file), "--no-out-link"]
+        if attr:
+            argv += ["-A", attr]
+        for name, value in sorted(argstrs):
+            argv += ["--argstr", name, value]
+        out = self._run(argv, f"nix-build {nix_file}" + (f" -A {attr}" if attr else ""))
+        paths = [line.strip() for line in out.splitlines() if line.strip()]
+        if not paths:
+            raise NixError(f"nix-build {nix_file} produced no output path")
+        return [parse_store_path(p, "nix-build output").path for p in paths]
+
+    def closure(self, roots: Sequence[str]) -> Closure:
+        """Closure and references of ``roots`` from ``nix path-info --json -r``."""
+        for r in roots:
+            parse_store_path(r)
+        out = self._run(["nix", *NIX_COMMAND, "path-info", "--json", "-r", *roots], "nix path-info")
+        try:
+            data = json.loads(out)
+        except ValueError as e:
+            raise NixError(f"nix path-info printed invalid JSON: {e}") from None
+        items = data.items() if isinstance(data, dict) else ((d.get("path"), d) for d in data)
+        infos: dict[str, PathInfo] = {}
+        for path, d in items:
+            if not isinstance(d, dict) or not d.get("narHash"):
+                raise NixError(f"path '{path}' is not valid in the Nix store")
+            infos[str(path)] = PathInfo(
+                path=str(path),
+                nar_hash=str(d["narHash"]),
+                nar_size=int(d.get("narSize", 0)),
+                references=tuple(sorted(d.get("references") or ())),
+                deriver=d.get("deriver"),
+            )
+        missing = [r for r in roots if r not in infos]
+        if missing:
+            raise NixError(f"nix path-info did not report {missing}")
+        return Closure(roots=tuple(sorted(set(roots))), infos=infos)
+
+    def add_to_store(self, file: Path) -> str:
+        out = self._run(["nix-store", "--add", str(file)], f"nix-store --add {file}")
+        return parse_store_path(out.strip(), "nix-store --add output").path
+
+
+def _nix_error(log: list[str]) -> str:
+    """Nix's own error: from the first line starting with 'error:' to the end, one line."""
+    start = next((i for i, line in enumerate(log) if line.lstrip().startswith("error")), max(len(log) - 3, 0))
+    text = " ".join(line.strip() for line in log[start:] if line.strip())
+    return text or "no error message"

@@ -1,0 +1,320 @@
+"""`layerforge nix-image` with real Nix: images that run, reproducible layers, reuse,
+base images, SBOMs, nix-snapshotter images, runtime bundles, and clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+from tests.helpers import (
+    blob_path,
+    image_parts,
+    run,
+    run_cli,
+    validate_runtime_spec,
+    validate_schema,
+    verify_blobs,
+)
+from tests.nix_support import IMAGES_NIX, NIX_CONFIG, build, closure, nix_env
+
+
+@pytest.fixture(autouse=True)
+def _nix_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
+    monkeypatch.setenv("LAYERFORGE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def nix_image(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run_cli("nix-image", *map(str, args), check=check, env=os.environ.copy())
+
+
+def layer_paths(layout: Path, digest: str) -> list[str]:
+    """Top-level store paths a layer holds."""
+    with tarfile.open(blob_path(layout, digest)) as tar:
+        names = {m.name.rstrip("/") for m in tar.getmembers()}
+    return sorted({"/" + "/".join(n.split("/")[:3]) for n in names if n.count("/") >= 2 and n.startswith("nix/store/")})
+
+
+def unpack(layout: Path, ref: str, dest: Path) -> Path:
+    run("umoci", "unpack", "--image", f"{layout}:{ref}", dest)
+    return dest / "rootfs"
+
+
+def test_image_runs_with_chroot_and_unshare(tmp_path: Path) -> None:
+    app, busybox = build("app"), build("busyboxPkg")
+    out = tmp_path / "img"
+    nix_image(
+        "--nix-file", IMAGES_NIX, "-A", "app", "--copy-to-root", busybox, "--out", out,
+        "--entrypoint", f"{app}/bin/hello", "--env", "PATH=/bin",
+    )  # fmt: skip
+    rootfs = unpack(out, "latest", tmp_path / "bundle")
+    _, _, config = image_parts(out)
+    argv = config["config"]["Entrypoint"]
+    assert run("chroot", rootfs, *argv).stdout == "hello from libgreet\napp 1.0\n"
+    assert run("unshare", "--mount", "--pid", "--fork", f"--root={rootfs}", *argv).stdout.endswith("app 1.0\n")
+    # copy-to-root: /bin holds symlinks into the store
+    assert os.readlink(rootfs / "bin" / "sh") == f"{busybox}/bin/sh"
+    assert run("chroot", rootfs, "/bin/sh", "-c", "echo via root layer").stdout == "via root layer\n"
+
+
+def test_reference_graph_layers_and_order(tmp_path: Path) -> None:
+    app = build("app")
+    out = tmp_path / "img"
+    nix_image("--store-path", app, "--out", out, "--layering", "per-path")
+    _, manifest, config = image_parts(out)
+    layers = [layer_paths(out, layer["digest"]) for layer in manifest["layers"]]
+    expected = closure(app)
+    assert all(len(paths) == 1 for paths in layers)
+    flat = [p for paths in layers for p in paths]
+    assert sorted(flat) == sorted(expected) and len(flat) == len(set(flat))
+    seen: set[str] = set()
+    for paths in layers:
+        seen |= set(paths)
+        for p in paths:
+            assert closure(p) <= seen, f"{p} needs a path above it"
+    assert len(config["rootfs"]["diff_ids"]) == len(manifest["layers"]) == 3
+    assert len(config["history"]) == 3
+    verify_blobs(out)
+
+
+def test_popularity_merges_within_max_layers(tmp_path: Path) -> None:
+    app = build("app")
+    out = tmp_path / "img"
+    nix_image("--store-path", app, "--out", out, "--max-layers", "2")
+    _, manifest, _ = image_parts(out)
+    layers = [layer_paths(out, layer["digest"]) for layer in manifest["layers"]]
+    assert len(layers) == 2
+    assert sorted(p for ls in layers for p in ls) == sorted(closure(app))
+    assert layers[0] == [build("busyboxPkg")], "the biggest shared dependency keeps its own layer at the bottom"
+
+
+def test_reproducible_across_runs_dirs_and_argument_order(tmp_path: Path) -> None:
+    app, etc = build("app"), build("etc")
+    digests = set()
+    for i, paths in enumerate([[app, etc], [etc, app], [app, etc]]):
+        args = [a for p in paths for a in ("--store-path", p)]
+        out = nix_image(*args, "--out", tmp_path / f"o{i}" / "nested", "--no-cache", "--max-layers", "3").stdout
+        digests.add(out.split()[-1])
+    assert len(digests) == 1
+
+
+def test_changing_the_app_rebuilds_only_its_layer(tmp_path: Path) -> None:
+    out1, out2 = tmp_path / "v1", tmp_path / "v2"
+    r1 = nix_image("--nix-file", IMAGES_NIX, "-A", "app", "--argstr", "appVersion", "1.0", "--out", out1)
+    r2 = nix_image("--nix-file", IMAGES_NIX, "-A", "app", "--argstr", "appVersion", "2.0", "--out", out2)
+    assert "3 reused" not in r1.stderr and "0 reused, 3 built" in r1.stderr
+    assert "2 reused, 1 built" in r2.stderr, r2.stderr
+    l1 = [layer["digest"] for layer in image_parts(out1)[1]["layers"]]
+    l2 = [layer["digest"] for layer in image_parts(out2)[1]["layers"]]
+    assert l1[:2] == l2[:2] and l1[2] != l2[2]
+    verify_blobs(out2)
+    # Same inputs again: everything from the cache, same image.
+    r3 = nix_image("--nix-file", IMAGES_NIX, "-A", "app", "--argstr", "appVersion", "1.0", "--out", tmp_path / "v1b")
+    assert "3 reused, 0 built" in r3.stderr
+    assert r3.stdout.split()[-1] == r1.stdout.split()[-1]
+
+
+def test_layer_group_is_one_shared_layer(tmp_path: Path) -> None:
+    app, busybox, lib = build("app"), build("busyboxPkg"), build("libgreet")
+    a = nix_image("--store-path", app, "--out", tmp_path / "a", "--layer-group", lib, busybox).stdout
+    b = nix_image("--store-path", app, "--out", tmp_path / "b", "--layer-group", busybox, lib).stdout
+    assert a.split()[-1] == b.split()[-1]
+    _, manifest, _ = image_parts(tmp_path / "a")
+    layers = [layer_paths(tmp_path / "a", layer["digest"]) for layer in manifest["layers"]]
+    assert sorted([busybox, lib]) in layers and [app] in layers
+
+
+def test_perms_rules(tmp_path: Path) -> None:
+    app = build("app")
+    out = tmp_path / "img"
+    nix_image("--store-path", app, "--out", out, "--perms", f"{app}/bin/hello=0750:1000:100")
+    _, manifest, _ = image_parts(out)
+    for layer in manifest["layers"]:
+        with tarfile.open(blob_path(out, layer["digest"])) as tar:
+            for m in tar.getmembers():
+                if m.name == f"{app}/bin/hello".lstrip("/"):
+                    assert (m.mode, m.uid, m.gid) == (0o750, 1000, 100)
+                    return
+    raise AssertionError("hello not found")
+
+
+def test_from_image_prepends_layers_and_merges_config(tmp_path: Path) -> None:
+    base_root = tmp_path / "base-root"
+    (base_root / "etc").mkdir(parents=True)
+    (base_root / "etc" / "os-release").write_text("ID=base\n")
+    base = tmp_path / "base"
+    run_cli(
+        "dir-image", base_root, "--out", base, "--tag", "v1", "--env", "LANG=C.UTF-8", "--env", "PATH=/usr/bin",
+        "--label", "team=platform", "--cmd", "/bin/sh", "--workdir", "/srv",
+    )  # fmt: skip
+    app, busybox = build("app"), build("busyboxPkg")
+    out = tmp_path / "img"
+    nix_image(
+        "--store-path", app, "--copy-to-root", busybox, "--from-image", f"{base}:v1", "--out", out,
+        "--env", "PATH=/bin", "--label", "app=hello", "--entrypoint", f"{app}/bin/hello",
+    )  # fmt: skip
+    _, base_manifest, base_config = image_parts(base, "v1")
+    _, manifest, config = image_parts(out)
+    assert manifest["layers"][0] == base_manifest["layers"][0]
+    assert config["rootfs"]["diff_ids"][0] == base_config["rootfs"]["diff_ids"][0]
+    assert len(manifest["layers"]) == 1 + 3 + 1
+    assert config["config"]["Env"] == ["LANG=C.UTF-8", "PATH=/bin"]
+    assert config["config"]["Labels"] == {"team": "platform", "app": "hello"}
+    assert config["config"]["WorkingDir"] == "/srv"
+    assert "Cmd" not in config["config"], "a new entrypoint drops the base's default command"
+    assert manifest["annotations"]["org.opencontainers.image.base.digest"] == image_parts(base, "v1")[0]["digest"]
+    rootfs = unpack(out, "latest", tmp_path / "bundle")
+    assert (rootfs / "etc" / "os-release").read_text() == "ID=base\n"
+    assert run("chroot", rootfs, f"{app}/bin/hello").stdout.endswith("app 1.0\n")
+    verify_blobs(out)
+
+
+def test_entrypoint_found_through_base_image(tmp_path: Path) -> None:
+    base_root = tmp_path / "base-root"
+    (base_root / "usr" / "bin").mkdir(parents=True)
+    (base_root / "usr" / "bin" / "tool").write_text("#!/bin/sh\n")
+    (base_root / "usr" / "bin" / "tool").chmod(0o755)
+    base = tmp_path / "base"
+    run_cli("dir-image", base_root, "--out", base)
+    out = tmp_path / "img"
+    nix_image("--store-path", build("libgreet"), "--from-image", base, "--out", out, "--entrypoint", "tool")
+    bad = nix_image(
+        "--store-path", build("libgreet"), "--from-image", base, "--out", out, "--entrypoint", "nope", check=False
+    )
+    assert bad.returncode == 2 and "'nope' does not exist in the image on the image's PATH" in bad.stderr
+
+
+def test_sbom_is_valid_spdx_and_refers_to_the_image(tmp_path: Path) -> None:
+    app = build("app")
+    out = tmp_path / "img"
+    res = nix_image("--store-path", app, "--out", out, "--sbom")
+    sbom_digest = res.stderr.split("sbom ")[1].split()[0]
+    entry, _, _ = image_parts(out)
+    artifact = json.loads(blob_path(out, sbom_digest).read_bytes())
+    assert artifact["artifactType"] == "application/spdx+json"
+    assert artifact["subject"]["digest"] == entry["digest"]
+    validate_schema(artifact, "image-manifest-schema.json")
+    doc_path = tmp_path / "sbom.spdx.json"
+    doc_path.write_bytes(blob_path(out, artifact["layers"][0]["digest"]).read_bytes())
+    document = parse_file(str(doc_path))
+    assert validate_full_spdx_document(document) == []
+    doc = json.loads(doc_path.read_bytes())
+    by_file = {p["packageFileName"]: p for p in doc["packages"]}
+    assert set(by_file) == closure(app)
+    info = json.loads(
+        run("nix", "--extra-experimental-features", "nix-command", "path-info", "--json", app, env=nix_env()).stdout
+    )
+    nar_hash = info[0]["narHash"] if isinstance(info, list) else info[app]["narHash"]
+    expected_hex = run(
+        "nix", "--extra-experimental-features", "nix-command", "hash", "to-base16", nar_hash, env=nix_env()
+    ).stdout.strip()
+    assert by_file[app]["checksums"] == [{"algorithm": "SHA256", "checksumValue": expected_hex}]
+    assert by_file[app]["versionInfo"] == "1.0" and by_file[app]["name"] == "hello-app"
+    assert {"spdxElementId": by_file[app]["SPDXID"], "relationshipType": "DEPENDS_ON",
+            "relatedSpdxElement": by_file[build("libgreet")]["SPDXID"]} in doc["relationships"]  # fmt: skip
+    # Re-tagging the ref to another image drops the stale SBOM from the index.
+    nix_image("--store-path", build("libgreet"), "--out", out)
+    index = json.loads((out / "index.json").read_bytes())
+    assert [m.get("artifactType") for m in index["manifests"]] == [None]
+
+
+def test_nix_snapshotter_image(tmp_path: Path) -> None:
+    app, busybox = build("app"), build("busyboxPkg")
+    out = tmp_path / "snap"
+    res = nix_image("--store-path", app, "--copy-to-root", busybox, "--out", out, "--nix-snapshotter")
+    _, manifest, _ = image_parts(out)
+    (layer,) = manifest["layers"]
+    paths = sorted(closure(app) | closure(busybox))
+    assert layer["annotations"]["containerd.io/snapshot/nix-layer"] == "true"
+    assert [layer["annotations"][f"containerd.io/snapshot/nix-store-path.{i}"] for i in range(len(paths))] == paths
+    with tarfile.open(blob_path(out, layer["digest"])) as tar:
+        members = {m.name.rstrip("/"): m for m in tar.getmembers()}
+    for p in paths:
+        assert members[p.lstrip("/")].isdir()
+        assert not [n for n in members if n.startswith(p.lstrip("/") + "/")], "mountpoints are empty"
+    assert members["bin/sh"].issym()
+    ref = res.stdout.split("nix-snapshotter reference: ")[1].strip()
+    assert ref.startswith("nix:0/nix/store/") and ref.endswith("-latest.tar")
+    archive = ref[len("nix:0") :]
+    inspected = json.loads(run("skopeo", "inspect", f"oci-archive:{archive}").stdout)
+    assert inspected["Digest"] == image_parts(out)[0]["digest"]
+
+
+def test_runtime_bundle_validates_and_runs(tmp_path: Path) -> None:
+    app, busybox, etc = build("app"), build("busyboxPkg"), build("etc")
+    out = tmp_path / "bundle"
+    nix_image(
+        "--store-path", app, "--copy-to-root", busybox, "--copy-to-root", etc, "--copy-to-root", app,
+        "--out", out, "--format", "runtime-bundle", "--entrypoint", "/bin/sh", "--cmd", '["-c", "id -u; hello"]',
+        "--user", "app", "--readonly", "--mount", "/tmp:/host-tmp:rbind,rw", "--sbom",
+    )  # fmt: skip
+    config = json.loads((out / "config.json").read_bytes())
+    validate_runtime_spec(config)
+    assert config["process"]["args"] == ["/bin/sh", "-c", "id -u; hello"]
+    assert config["process"]["user"] == {"uid": 1000, "gid": 1000}
+    assert config["root"] == {"path": "rootfs", "readonly": True}
+    assert {"destination": "/host-tmp", "type": "bind", "source": "/tmp", "options": ["rbind", "rw"]} in config[
+        "mounts"
+    ]
+    rootfs = out / "rootfs"
+    assert sorted(p.name for p in (rootfs / "nix" / "store").iterdir()) == sorted(
+        Path(p).name for p in closure(app) | closure(busybox) | closure(etc)
+    )
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    output = run(chroot, "--userspec=1000:1000", rootfs, *config["process"]["args"], env={"PATH": "/bin"}).stdout
+    assert output == "1000\nhello from libgreet\napp 1.0\n"
+    assert json.loads((out / "sbom.spdx.json").read_bytes())["spdxVersion"] == "SPDX-2.3"
+
+
+def test_docker_archive_format(tmp_path: Path) -> None:
+    out = tmp_path / "img.tar"
+    nix_image("--store-path", build("app"), "--out", out, "--format", "docker-archive", "--tag", "demo/hello:1")
+    cfg = json.loads(run("skopeo", "inspect", "--config", f"docker-archive:{out}").stdout)
+    assert len(cfg["rootfs"]["diff_ids"]) == 3
+    assert not list(tmp_path.glob(".layerforge-*"))
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess[str], out: Path, *needles: str) -> None:
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()[-1]
+    for n in needles:
+        assert n in err, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "never"
+    app, busybox, othersh = build("app"), build("busyboxPkg"), build("othersh")
+    missing = "/nix/store/" + "a" * 32 + "-missing-1.0"
+    cases = [
+        (["--store-path", "/usr/bin/env"], ["--store-path", "not a Nix store path"]),
+        (["--store-path", f"{app}/bin/hello"], ["inside a store path", app]),
+        (["--store-path", missing], ["nix path-info failed", "missing-1.0"]),
+        (["--nix-file", IMAGES_NIX, "-A", "nosuchattr"], ["nix-build", "nosuchattr"]),
+        (["--nix-file", IMAGES_NIX.parent / "broken.nix", "-A", "bad"], ["this attribute cannot be evaluated"]),
+        (["--store-path", app, "--entrypoint", "/nix/store/" + "b" * 32 + "-other/bin/x"],
+         ["--entrypoint", "not in the image's closure"]),
+        (["--store-path", app, "--entrypoint", f"{app}/bin/nothere"], ["--entrypoint", "does not exist"]),
+        (["--store-path", app, "--max-layers", "0"], ["--max-layers", "outside 1..125"]),
+        (["--store-path", app, "--max-layers", "126"], ["--max-layers", "outside 1..125"]),
+        (["--store-path", app, "--layering", "per-path", "--max-layers", "2"], ["per-path needs 3 layers"]),
+        (["--store-path", app, "--copy-to-root", busybox, "--copy-to-root", othersh],
+         ["conflicting files for /bin/sh"]),
+        (["--store-path", app, "--layer-group", "/nix/store/" + "c" * 32 + "-x"],
+         ["--layer-group", "not in the image's closure"]),
+        (["--store-path", app, "--perms", "no-equals"], ["--perms"]),
+        (["--store-path", app, "--perms", "(=0755"], ["invalid permission pattern"]),
+        ([], ["--nix-file FILE or at least one --store-path"]),
+    ]  # fmt: skip
+    for args, needles in cases:
+        proc = nix_image(*args, "--out", out, check=False)
+        assert_clean_failure(proc, out, *needles)
