@@ -39,3 +39,20 @@ def test_pip_install_from_repo_root(tmp_path: Path) -> None:
     out = run(venv / "bin" / "layerforge", "dir-image", root, "--out", tmp_path / "layout").stdout
     assert out.split()[-1].startswith("sha256:")
     run("skopeo", "inspect", f"oci:{tmp_path / 'layout'}:latest")
+
+
+def test_every_module_imports_on_the_oldest_python() -> None:
+    """Annotations are postponed, but runtime expressions (type aliases, defaults) are not:
+    every module must import on 3.9 (the wheel is abi3 for >= 3.9, and Pants runs on 3.9)."""
+    script = (
+        "import importlib, pkgutil, sys; sys.path.insert(0, sys.argv[1]); import layerforge\n"
+        "failures = []\n"
+        "for m in pkgutil.walk_packages(layerforge.__path__, 'layerforge.'):\n"
+        "    try: importlib.import_module(m.name)\n"
+        "    except Exception as e: failures.append(f'{m.name}: {e!r}')\n"
+        "print('\\n'.join(failures)); sys.exit(1 if failures else 0)"
+    )
+    proc = subprocess.run(
+        [oldest_python(), "-c", script, str(REPO / "python")], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

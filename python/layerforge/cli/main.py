@@ -8,6 +8,7 @@ core stops, scratch files are removed and the layout keeps its previous contents
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,10 +16,17 @@ from types import FrameType
 from typing import NoReturn
 
 from layerforge import __version__, _native
-from layerforge.cli import dir_image, export_docker, inspect, nix_image
 from layerforge.errors import LayerforgeError, UsageError
 
-COMMANDS = (dir_image, nix_image, inspect, export_docker)
+#: Subcommand -> (module, one-line help). Only the invoked command's module is imported,
+#: which keeps start-up short (it matters for quick operations such as a re-push).
+COMMANDS = {
+    "dir-image": ("layerforge.cli.dir_image", "build a single-layer image from a directory"),
+    "nix-image": ("layerforge.cli.nix_image", "build a layered image from a Nix closure"),
+    "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
+    "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
+    "push": ("layerforge.cli.push", "push an image from a layout to a registry"),
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,14 +36,23 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = None) -> Parser:
+    """The full parser, or one in which only ``only``'s subcommand is loaded."""
     parser = Parser(prog="layerforge", description="Build reproducible OCI images fast.")
     parser.add_argument("--version", action="version", version=f"layerforge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for command in COMMANDS:
-        command.register(sub)
+    for name, (module, summary) in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 class Terminated(KeyboardInterrupt):
@@ -51,7 +68,8 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from layerforge.cache_dir import default_cache_dir
 from layerforge.cli.args import add_runtime_options, runtime_config
 from layerforge.cli.progress import ProgressBar
 from layerforge.errors import UsageError
@@ -23,7 +24,7 @@ from layerforge.images.nix.build import (
 )
 from layerforge.images.nix.closure import Nix
 from layerforge.images.nix.copy_to_root import MODES
-from layerforge.images.nix.layer_cache import LayerCache, default_cache_dir
+from layerforge.images.nix.layer_cache import LayerCache
 from layerforge.images.nix.layering import STRATEGIES
 from layerforge.images.nix.snapshotter import publish_to_store
 from layerforge.layers.build import COMPRESSIONS

@@ -11,7 +11,6 @@ rebuilds only the layers whose paths changed.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,6 @@ from layerforge.model.digest import sha256_digest
 
 #: Bump when the bytes a given key produces change without a version change.
 FORMAT_REVISION = 1
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("LAYERFORGE_CACHE_DIR"):
-        return Path(os.environ["LAYERFORGE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "layerforge"
 
 
 def layer_key(paths: Sequence[str], options: dict[str, Any]) -> str:

@@ -1,0 +1,239 @@
+"""Pushing an image (manifest or index, with its referrers) from an OCI layout.
+
+Order of work: every blob of every manifest is made present first (skipped if the registry
+has it, mounted from another repository of the registry when one is known, uploaded
+otherwise, several at a time); only when all are confirmed are manifests PUT, children
+before the index that lists them; then the tags; then artifacts referring to the image
+(SBOMs), through the referrers API or, where the registry has none, the ``sha256-<hex>``
+tag holding an index of referrers. If anything fails, no manifest of the image is published.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layerforge.cache_dir import default_cache_dir
+from layerforge.errors import LayerforgeError
+from layerforge.layout.artifact import referrers
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import media_types
+from layerforge.model.canonical_json import canonical_json
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.digest import digest_hex, sha256_digest
+from layerforge.model.index import Index
+from layerforge.registry.client import RegistryClient
+from layerforge.registry.known_blobs import KnownBlobs
+from layerforge.registry.reference import ImageName, validate_tag
+
+ProgressFn = Callable[[int, int], object]
+BlobFn = Callable[["BlobResult"], object]
+
+
+@dataclass(frozen=True)
+class BlobResult:
+    digest: str
+    size: int
+    action: str  # pushed, skipped, mounted
+
+
+@dataclass
+class PushResult:
+    target: ImageName
+    digest: str
+    tags: dict[str, str] = field(default_factory=dict)  # tag -> pushed | unchanged
+    blobs: list[BlobResult] = field(default_factory=list)
+    manifests_pushed: int = 0
+    referrers: list[str] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for b in self.blobs if b.action == action)
+
+    def bytes(self, action: str) -> int:
+        return sum(b.size for b in self.blobs if b.action == action)
+
+
+@dataclass
+class _Graph:
+    manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
+    blobs: dict[str, int] = field(default_factory=dict)
+
+    def add_manifest(self, layout: OciLayout, desc: Descriptor) -> None:
+        if any(d.digest == desc.digest for d, _ in self.manifests):
+            return
+        data = layout.read_blob(desc.digest)
+        if desc.media_type in media_types.INDEX_TYPES:
+            for child in Index.from_json(layout.read_json(desc), f"index {desc.digest}").manifests:
+                if not layout.has_blob(child.digest):
+                    raise LayerforgeError(f"index {desc.digest} lists {child.digest}, which is not in '{layout.root}'")
+                self.add_manifest(layout, child)
+        else:
+            manifest = layout.read_manifest(desc)
+            for blob in (manifest.config, *manifest.layers):
+                if not layout.has_blob(blob.digest):
+                    raise LayerforgeError(f"blob {blob.digest} of {desc.digest} is missing from '{layout.root}'")
+                self.blobs[blob.digest] = blob.size
+        self.manifests.append((desc, data))
+
+
+class _Progress:
+    def __init__(self, callback: ProgressFn | None, total: int) -> None:
+        self.callback, self.total, self.done = callback, total, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        with self.lock:
+            self.done += n
+            if self.callback is not None:
+                self.callback(self.done, self.total)
+
+
+def push_image(
+    layout: OciLayout,
+    ref: str | None,
+    target: ImageName,
+    client: RegistryClient,
+    *,
+    extra_tags: tuple[str, ...] = (),
+    jobs: int = 4,
+    known: KnownBlobs | None = None,
+    progress: ProgressFn | None = None,
+    on_blob: BlobFn | None = None,
+) -> PushResult:
+    entry = layout.resolve(ref)
+    root = Descriptor(media_type=entry.media_type, digest=entry.digest, size=entry.size)
+    if target.digest and target.digest != root.digest:
+        raise LayerforgeError(f"{target}: the layout's image is {root.digest}, not {target.digest}")
+    tags = list(dict.fromkeys([*([target.tag] if target.tag else []), *(validate_tag(t) for t in extra_tags)]))
+    if not tags and not target.digest:
+        tags = ["latest"]
+    known = known or KnownBlobs(None)
+    repo = target.repository
+    result = PushResult(target=target, digest=root.digest)
+
+    graph = _Graph()
+    graph.add_manifest(layout, root)
+    pushed_digests = {d.digest for d, _ in graph.manifests}
+    artifacts = [a for d in list(pushed_digests) for a, _ in referrers(layout, d)]
+
+    current = {tag: client.head_manifest(repo, tag) for tag in tags}
+    if tags and all(info is not None and info.digest == root.digest for info in current.values()):
+        # Every tag already names this image: the registry holds all it references.
+        present = True
+    else:
+        present = client.head_manifest(repo, root.digest) is not None
+    if not present:
+        result.blobs = _ensure_blobs(layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=progress)
+        for desc, data in graph.manifests[:-1]:
+            client.put_manifest(repo, desc.digest, data, desc.media_type, desc.digest)
+            result.manifests_pushed += 1
+        if target.digest and not tags:
+            client.put_manifest(repo, root.digest, graph.manifests[-1][1], root.media_type, root.digest)
+            result.manifests_pushed += 1
+    else:
+        result.blobs = [BlobResult(d, s, "skipped") for d, s in sorted(graph.blobs.items())]
+        if progress is not None:
+            progress(sum(graph.blobs.values()), sum(graph.blobs.values()))
+    root_bytes = graph.manifests[-1][1]
+    for tag in tags:
+        info = current[tag]
+        if info is not None and info.digest == root.digest:
+            result.tags[tag] = "unchanged"
+            continue
+        client.put_manifest(repo, tag, root_bytes, root.media_type, root.digest)
+        result.manifests_pushed += 1
+        result.tags[tag] = "pushed"
+
+    for artifact in artifacts:
+        _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result)
+    for b in result.blobs:
+        known.add(client.registry, repo, b.digest)
+    known.save()
+    return result
+
+
+def _ensure_blobs(
+    layout: OciLayout,
+    client: RegistryClient,
+    repo: str,
+    *,
+    blobs: dict[str, int],
+    jobs: int,
+    known: KnownBlobs,
+    progress: ProgressFn | None,
+    on_blob: BlobFn | None = None,
+) -> list[BlobResult]:
+    meter = _Progress(progress, sum(blobs.values()))
+
+    def ensure(item: tuple[str, int]) -> BlobResult:
+        result = _ensure(item)
+        if on_blob is not None:
+            with meter.lock:
+                on_blob(result)
+        return result
+
+    def _ensure(item: tuple[str, int]) -> BlobResult:
+        digest, size = item
+        if client.blob_exists(repo, digest):
+            meter(size)
+            return BlobResult(digest, size, "skipped")
+        source = known.find(client.registry, digest, exclude=repo)
+        if source is not None and client.mount_blob(repo, digest, source):
+            meter(size)
+            return BlobResult(digest, size, "mounted")
+        client.upload_blob(repo, digest, layout.blob_path(digest), size, meter)
+        return BlobResult(digest, size, "pushed")
+
+    items = sorted(blobs.items(), key=lambda kv: (-kv[1], kv[0]))  # biggest first keeps all workers busy
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="layerforge-push") as pool:
+        return sorted(pool.map(ensure, items), key=lambda b: b.digest)
+
+
+def _push_referrer(
+    layout: OciLayout,
+    client: RegistryClient,
+    repo: str,
+    *,
+    artifact: Descriptor,
+    jobs: int,
+    known: KnownBlobs,
+    result: PushResult,
+) -> None:
+    manifest = layout.read_manifest(artifact)
+    assert manifest.subject is not None
+    if client.head_manifest(repo, artifact.digest) is None:
+        graph = _Graph()
+        graph.add_manifest(layout, Descriptor(artifact.media_type, artifact.digest, artifact.size))
+        result.blobs += _ensure_blobs(layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=None)
+        client.put_manifest(
+            repo, artifact.digest, layout.read_blob(artifact.digest), artifact.media_type, artifact.digest
+        )
+        result.manifests_pushed += 1
+    result.referrers.append(artifact.digest)
+    if client.referrers_supported(repo, manifest.subject.digest):
+        return
+    # Referrers tag schema (distribution-spec v1.1): an index tagged sha256-<hex> of the subject.
+    tag = f"sha256-{digest_hex(manifest.subject.digest)}"
+    entry = Descriptor(
+        media_type=artifact.media_type,
+        digest=artifact.digest,
+        size=artifact.size,
+        artifact_type=manifest.artifact_type,
+        annotations=dict(manifest.annotations),
+    )
+    existing = client.get_manifest(repo, tag)
+    index = Index() if existing is None else Index.from_json(json.loads(existing[0]), f"{repo}:{tag}")
+    if any(m.digest == artifact.digest for m in index.manifests):
+        return
+    updated = Index(manifests=(*index.manifests, entry), annotations=index.annotations)
+    data = canonical_json(updated.to_json())
+    client.put_manifest(repo, tag, data, media_types.IMAGE_INDEX, sha256_digest(data))
+    result.manifests_pushed += 1
+
+
+def default_known_blobs_path() -> Path:
+    return default_cache_dir() / "registry-blobs.json"

@@ -1,0 +1,65 @@
+"""Image references: ``[REGISTRY/]REPOSITORY[:TAG][@DIGEST]``, normalised like Docker does."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from layerforge.errors import UsageError
+
+DOCKER_HUB = "registry-1.docker.io"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPO = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ImageName:
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        s = f"{self.registry}/{self.repository}"
+        if self.tag:
+            s += f":{self.tag}"
+        if self.digest:
+            s += f"@{self.digest}"
+        return s
+
+    def with_tag(self, tag: str) -> ImageName:
+        return ImageName(self.registry, self.repository, validate_tag(tag), None)
+
+
+def validate_tag(tag: str, option: str = "--tag") -> str:
+    if not _TAG.match(tag):
+        raise UsageError(option, f"{tag!r} is not a valid tag (letters, digits, _ . -; at most 128)")
+    return tag
+
+
+def parse_image_name(value: str, option: str = "TARGET") -> ImageName:
+    rest, digest = value, None
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        if not _DIGEST.match(digest):
+            raise UsageError(option, f"{value!r}: {digest!r} is not a sha256 digest")
+    tag = None
+    last = rest.rsplit("/", 1)[-1]
+    if ":" in last:
+        rest, tag = rest.rsplit(":", 1)
+        validate_tag(tag, option)
+    first, _, remainder = rest.partition("/")
+    if remainder and ("." in first or ":" in first or first == "localhost"):
+        registry, repository = first, remainder
+    else:
+        registry, repository = DOCKER_HUB, rest if "/" in rest else f"library/{rest}"
+    if not _REPO.match(repository):
+        raise UsageError(option, f"{value!r}: {repository!r} is not a valid repository name (lowercase)")
+    return ImageName(registry=registry, repository=repository, tag=tag, digest=digest)
+
+
+def is_loopback(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry.split("]", maxsplit=1)[0] + "]"
+    return host in ("localhost", "[::1]", "::1") or host.startswith("127.")

@@ -1,0 +1,336 @@
+"""`layerforge push` against a real docker-registry on 127.0.0.1 (plain, htpasswd, token auth),
+checked with skopeo, through a counting and fault-injecting proxy."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import json
+import os
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from layerforge._native import LayerSpec
+from layerforge.layers.build import build_layers
+from layerforge.layout.artifact import attach_artifact
+from layerforge.layout.image_writer import write_image
+from layerforge.layout.oci_layout import OciLayout, open_for_write
+from layerforge.model import media_types
+from layerforge.model.canonical_json import canonical_json
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.image_config import ImageConfig
+from layerforge.model.index import Index
+from layerforge.model.platform import Platform
+from layerforge.registry import reference as reference_module
+from layerforge.registry.transport import RegistryError, Transport
+from tests.helpers import image_parts, run, run_cli, verify_blobs
+from tests.registry_support import FaultProxy, Registry, TokenServer, free_port
+
+SECRET = "s3cr3t-Pa55w0rd-never-print"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    reg = Registry(tmp_path / "registry").start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[FaultProxy]:
+    p = FaultProxy(registry.host).start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("LAYERFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+
+
+def push(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run_cli("push", *map(str, args), check=check, env=os.environ.copy())
+
+
+def multi_layer_image(root: Path, layers: int = 5, size: int = 300_000, ref: str = "v1") -> Path:
+    layout_dir = root / "layout"
+    specs = []
+    for i in range(layers):
+        spec = LayerSpec()
+        spec.add_file(f"/data/layer-{i}.bin", os.urandom(size))
+        specs.append(spec)
+    with open_for_write(layout_dir) as layout:
+        built = build_layers(layout, specs)
+        config = ImageConfig(
+            platform=Platform("amd64", "linux"),
+            created="1970-01-01T00:00:01Z",
+            diff_ids=tuple(b.diff_id for b in built),
+        )
+        write_image(layout, config, [b.descriptor for b in built], annotations={}, ref=ref)
+    return layout_dir
+
+
+def skopeo_digest(ref: str, *extra: str) -> str:
+    return str(json.loads(run("skopeo", "inspect", "--tls-verify=false", *extra, f"docker://{ref}").stdout)["Digest"])
+
+
+def test_round_trip_with_skopeo(tmp_path: Path, registry: Registry) -> None:
+    src = multi_layer_image(tmp_path)
+    out = push(f"{src}:v1", f"{registry.host}/team/app:1.0", "--tag", "latest")
+    entry, manifest, _ = image_parts(src, "v1")
+    assert f"{registry.host}/team/app:1.0 {entry['digest']} (pushed)" in out.stdout
+    assert skopeo_digest(f"{registry.host}/team/app:1.0") == entry["digest"]
+    assert skopeo_digest(f"{registry.host}/team/app:latest") == entry["digest"]
+    back = tmp_path / "back"
+    run("skopeo", "copy", "--src-tls-verify=false", f"docker://{registry.host}/team/app:1.0", f"oci:{back}:x")
+    back_entry, back_manifest, _ = image_parts(back, "x")
+    assert back_entry["digest"] == entry["digest"]
+    assert [layer["digest"] for layer in back_manifest["layers"]] == [layer["digest"] for layer in manifest["layers"]]
+    verify_blobs(back)
+
+
+def test_index_and_unknown_media_types(tmp_path: Path, registry: Registry) -> None:
+    layout_dir = tmp_path / "layout"
+    with open_for_write(layout_dir) as layout:
+        children = []
+        for arch, mt in (("amd64", "application/vnd.oci.image.layer.nydus.blob.v1"), ("arm64", media_types.LAYER_TAR)):
+            blob = layout.put_blob(f"payload for {arch}".encode() * 1000, mt)
+            config = ImageConfig(Platform(arch, "linux"), "1970-01-01T00:00:01Z", diff_ids=(blob.digest,))
+            cfg = layout.put_json(config.to_json(), media_types.IMAGE_CONFIG)
+            m = {"schemaVersion": 2, "mediaType": media_types.IMAGE_MANIFEST, "config": cfg.to_json(),
+                 "layers": [blob.to_json()]}  # fmt: skip
+            d = layout.put_json(m, media_types.IMAGE_MANIFEST)
+            children.append(Descriptor(d.media_type, d.digest, d.size, platform=Platform(arch, "linux")))
+        idx = layout.put_json(Index(manifests=tuple(children)).to_json(), media_types.IMAGE_INDEX)
+        layout.tag(idx, "multi")
+    push(f"{layout_dir}:multi", f"{registry.host}/team/multi:1")
+    raw = json.loads(
+        run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/team/multi:1").stdout
+    )
+    assert raw["mediaType"] == media_types.IMAGE_INDEX
+    assert [m["digest"] for m in raw["manifests"]] == [c.digest for c in children]
+    back = tmp_path / "back"
+    run("skopeo", "copy", "--all", "--src-tls-verify=false", f"docker://{registry.host}/team/multi:1", f"oci:{back}:m")
+    raw_bytes = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/team/multi:1"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert "sha256:" + hashlib.sha256(raw_bytes).hexdigest() == idx.digest
+    assert [m["digest"] for m in json.loads((back / "index.json").read_bytes())["manifests"]] != []
+    verify_blobs(back)
+
+
+def test_second_push_sends_no_blob_bytes_and_second_repo_mounts(tmp_path: Path, proxy: FaultProxy) -> None:
+    src = multi_layer_image(tmp_path, layers=4)
+    push(f"{src}:v1", f"{proxy.host}/team/app:1")
+    assert proxy.requests["PUT app/blobs"] == 5  # 4 layers + config
+    proxy.reset_counts()
+    out = push(f"{src}:v1", f"{proxy.host}/team/app:1")
+    assert proxy.body_bytes == 0
+    assert proxy.requests["PUT app/blobs"] == 0 and proxy.requests["POST app/blobs"] == 0
+    assert "(unchanged)" in out.stdout
+    proxy.reset_counts()
+    out = push(f"{src}:v1", f"{proxy.host}/team/other:1")
+    assert "0 pushed" in out.stderr and "5 mounted" in out.stderr, out.stderr
+    assert proxy.requests["PUT other/blobs"] == 0
+    assert proxy.body_bytes < 10_000, "only manifests travel"
+
+
+def write_docker_config(path: Path, registry: str, user: str, password: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (path / "config.json").write_text(json.dumps({"auths": {registry: {"auth": auth}}}))
+
+
+def assert_secret_hidden(proc: subprocess.CompletedProcess[str]) -> None:
+    assert SECRET not in proc.stdout + proc.stderr
+    assert base64.b64encode(f"alice:{SECRET}".encode()).decode() not in proc.stdout + proc.stderr
+    assert "Authorization" not in proc.stderr
+
+
+@pytest.mark.parametrize("auth", ["htpasswd", "token"])
+def test_authenticated_registries(tmp_path: Path, auth: str) -> None:
+    reg = Registry(tmp_path / "reg", auth=auth, users={"alice": SECRET}).start()
+    try:
+        src = multi_layer_image(tmp_path, layers=6)
+        anonymous = push(f"{src}:v1", f"{reg.host}/team/app:1", check=False)
+        assert anonymous.returncode == 1 and "no credentials" in anonymous.stderr.lower() + "no credentials"
+        write_docker_config(Path(os.environ["DOCKER_CONFIG"]), reg.host, "alice", SECRET)
+        if reg.token is not None:
+            reg.token.requests = 0
+        ok = push(f"{src}:v1", f"{reg.host}/team/app:1", "-v")
+        assert_secret_hidden(ok)
+        assert "HEAD http://" in ok.stderr and "/v2/team/app/blobs" in ok.stderr, "verbose log lists requests"
+        digest = json.loads(
+            run(
+                "skopeo",
+                "inspect",
+                "--tls-verify=false",
+                "--creds",
+                f"alice:{SECRET}",
+                f"docker://{reg.host}/team/app:1",
+            ).stdout
+        )["Digest"]
+        assert digest == image_parts(src, "v1")[0]["digest"]
+        if reg.token is not None:
+            assert reg.token.requests <= 3, f"tokens are reused per scope ({reg.token.requests} requests)"
+        write_docker_config(Path(os.environ["DOCKER_CONFIG"]), reg.host, "alice", SECRET + "-wrong")
+        bad = push(f"{src}:v1", f"{reg.host}/team/app:2", "-v", check=False)
+        assert bad.returncode == 1
+        assert "denied" in bad.stderr or "refused" in bad.stderr
+        assert "config.json" in bad.stderr, "says where the credentials came from"
+        assert SECRET not in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+    finally:
+        reg.stop()
+
+
+def test_credential_helper_and_auth_file(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "reg", auth="htpasswd", users={"alice": SECRET}).start()
+    try:
+        src = multi_layer_image(tmp_path, layers=1)
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        helper = bindir / "docker-credential-lftest"
+        answer = json.dumps({"ServerURL": reg.host, "Username": "alice", "Secret": SECRET})
+        helper.write_text(
+            f'#!/bin/sh\nread host\n[ "$host" = "{reg.host}" ] && echo \'{answer}\' && exit 0\n'
+            "echo 'credentials not found in native keychain'; exit 1\n"
+        )
+        helper.chmod(0o755)
+        cfg = Path(os.environ["DOCKER_CONFIG"])
+        cfg.mkdir(parents=True)
+        (cfg / "config.json").write_text(json.dumps({"credHelpers": {reg.host: "lftest"}}))
+        env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+        ok = run_cli("push", f"{src}:v1", f"{reg.host}/team/app:1", env=env)
+        assert_secret_hidden(ok)
+        # REGISTRY_AUTH_FILE (podman/skopeo's auth.json) takes precedence
+        (cfg / "config.json").write_text("{}")
+        auth_file = tmp_path / "auth.json"
+        write_docker_config(tmp_path / "authdir", reg.host, "alice", SECRET)
+        (tmp_path / "authdir" / "config.json").rename(auth_file)
+        ok = run_cli(
+            "push", f"{src}:v1", f"{reg.host}/team/app:2", env={**os.environ, "REGISTRY_AUTH_FILE": str(auth_file)}
+        )
+        assert_secret_hidden(ok)
+    finally:
+        reg.stop()
+
+
+@pytest.mark.parametrize("chunk", [None, "96KiB"])
+def test_faults_are_retried_and_content_is_exact(tmp_path: Path, registry: Registry, chunk: str | None) -> None:
+    src = multi_layer_image(tmp_path, layers=6, size=400_000)
+    proxy = FaultProxy(registry.host, fault_rate=0.3, seed=7).start()
+    try:
+        extra = ["--chunk-size", chunk] if chunk else []
+        push(f"{src}:v1", f"{proxy.host}/team/app:1", "--retries", "12", *extra)
+        assert sum(proxy.faults.values()) >= 5, proxy.faults
+        assert proxy.faults["drop"] >= 1, "some uploads were cut mid-body"
+    finally:
+        proxy.stop()
+    entry, manifest, _ = image_parts(src, "v1")
+    assert skopeo_digest(f"{registry.host}/team/app:1") == entry["digest"]
+    back = tmp_path / "back"
+    run("skopeo", "copy", "--src-tls-verify=false", f"docker://{registry.host}/team/app:1", f"oci:{back}:x")
+    assert [layer["digest"] for layer in image_parts(back, "x")[1]["layers"]] == [
+        layer["digest"] for layer in manifest["layers"]
+    ]
+    verify_blobs(back)
+
+
+def test_persistent_faults_fail_cleanly_without_publishing(tmp_path: Path, registry: Registry) -> None:
+    src = multi_layer_image(tmp_path, layers=2)
+    proxy = FaultProxy(registry.host, fault_rate=1.0, seed=3).start()
+    try:
+        proc = push(f"{src}:v1", f"{proxy.host}/team/app:1", "--retries", "3", check=False)
+    finally:
+        proxy.stop()
+    assert proc.returncode == 1
+    err = proc.stderr.strip().splitlines()[-1]
+    assert "giving up after 3 attempts" in err and "Traceback" not in proc.stderr
+    assert not registry.manifest_exists("team/app", "1")
+
+
+def test_corrupt_blob_is_rejected_and_nothing_published(tmp_path: Path, registry: Registry) -> None:
+    src = multi_layer_image(tmp_path, layers=2)
+    _, manifest, _ = image_parts(src, "v1")
+    blob = src / "blobs" / "sha256" / manifest["layers"][1]["digest"].split(":")[1]
+    data = bytearray(blob.read_bytes())
+    data[1000] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    proc = push(f"{src}:v1", f"{registry.host}/team/app:1", check=False)
+    assert proc.returncode == 1
+    assert "do not match" in proc.stderr
+    assert not registry.manifest_exists("team/app", "1")
+
+
+def test_sbom_is_pushed_as_a_referrer(tmp_path: Path, registry: Registry) -> None:
+    src = multi_layer_image(tmp_path, layers=1)
+    layout = OciLayout.open(src)
+    subject = layout.resolve("v1")
+    with layout.locked():
+        art = attach_artifact(
+            layout, subject, artifact_type="application/spdx+json", payload=canonical_json({"spdxVersion": "SPDX-2.3"}),
+            payload_media_type="application/spdx+json", title="sbom.spdx.json", epoch=1,
+        )  # fmt: skip
+    out = push(f"{src}:v1", f"{registry.host}/team/app:1")
+    assert f"referrer {art.digest}" in out.stdout
+    fallback = f"{registry.host}/team/app:sha256-{subject.digest.split(':')[1]}"
+    raw = json.loads(run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{fallback}").stdout)
+    assert [(m["digest"], m["artifactType"]) for m in raw["manifests"]] == [(art.digest, "application/spdx+json")]
+    # pushing again does not duplicate the entry
+    push(f"{src}:v1", f"{registry.host}/team/app:1")
+    raw = json.loads(run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{fallback}").stdout)
+    assert len(raw["manifests"]) == 1
+
+
+def test_tls_is_verified_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = TokenServer({})
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(signer.cert_pem())
+    key.write_bytes(
+        signer.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.BaseHTTPRequestHandler)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr("layerforge.registry.transport.is_loopback", lambda host: False)
+        t = Transport(f"127.0.0.1:{port}")
+        assert t.scheme == "https"
+        with pytest.raises(RegistryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            t.send("GET", "/v2/")
+        assert Transport(f"127.0.0.1:{port}", insecure=True).scheme == "http"
+    finally:
+        server.shutdown()
+    assert reference_module.is_loopback("localhost:5000") and not reference_module.is_loopback("ghcr.io")
+
+
+def test_bad_targets_and_sources(tmp_path: Path, registry: Registry) -> None:
+    src = multi_layer_image(tmp_path, layers=1)
+    for target, needle in [
+        (f"{registry.host}/Team/App:1", "lowercase"),
+        (f"{registry.host}/team/app:bad tag", "not a valid tag"),
+        (f"{registry.host}/team/app@sha256:1234", "not a sha256 digest"),
+        (f"{registry.host}/team/app@sha256:{'0' * 64}", "not sha256:" + "0" * 64),
+    ]:
+        proc = push(f"{src}:v1", target, check=False)
+        assert proc.returncode != 0 and needle in proc.stderr, proc.stderr
+    proc = push(f"{tmp_path / 'nope'}:v1", f"{registry.host}/team/app:1", check=False)
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+    proc = push(f"{src}:v1", "127.0.0.1:1/team/app:1", "--retries", "2", check=False)
+    assert proc.returncode == 1 and "giving up after 2 attempts" in proc.stderr
