@@ -318,3 +318,28 @@ def test_bad_inputs(tmp_path: Path) -> None:
     for args, needles in cases:
         proc = nix_image(*args, "--out", out, check=False)
         assert_clean_failure(proc, out, *needles)
+
+
+def test_staged_commands_give_the_same_image(tmp_path: Path) -> None:
+    """nix-plan -> one nix-layer per planned layer -> nix-assemble == nix-image (Pants runs the steps)."""
+    app, busybox = build("app"), build("busyboxPkg")
+    common = ["--store-path", app, "--copy-to-root", busybox, "--entrypoint", "/bin/sh", "--sbom", "--max-layers", "3"]
+    whole = nix_image(*common, "--out", tmp_path / "whole", "--no-cache").stdout.split()[-1]
+    run_cli("nix-plan", *common, "--out", tmp_path / "plan.json", env=os.environ.copy())
+    plan = json.loads((tmp_path / "plan.json").read_bytes())
+    dirs = []
+    for i, group in enumerate(plan["layers"]):
+        d = tmp_path / f"layer{i}"
+        args = [a for p in group["paths"] for a in ("--store-path", p)]
+        run_cli("nix-layer", *args, "--mtime", str(plan["epoch"]), "--out", d)
+        dirs.append(d)
+    root = tmp_path / "root-layer"
+    run_cli("nix-layer", "--copy-to-root", busybox, "--mtime", str(plan["epoch"]), "--out", root)
+    dirs.append(root)
+    out = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", *[a for d in dirs for a in ("--layer-dir", d)],
+                  "--out", tmp_path / "staged").stdout  # fmt: skip
+    assert out.split()[-1] == whole
+    assert (tmp_path / "staged" / "index.json").read_bytes() == (tmp_path / "whole" / "index.json").read_bytes()
+    bad = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", "--layer-dir", dirs[0], "--out", tmp_path / "x",
+                  check=False)  # fmt: skip
+    assert bad.returncode == 1 and "the plan has 3 layers, 1 were given" in bad.stderr

@@ -26,6 +26,9 @@ COMMANDS = {
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
     "push": ("layerforge.cli.push", "push an image from a layout to a registry"),
+    "nix-plan": ("layerforge.cli.nix_stages", "(step 1 of nix-image) plan a closure's layers into JSON"),
+    "nix-layer": ("layerforge.cli.nix_stages", "(step 2 of nix-image) build one layer into a layer directory"),
+    "nix-assemble": ("layerforge.cli.nix_stages", "(step 3 of nix-image) write the image from plan and layers"),
 }
 
 
@@ -42,11 +45,15 @@ def build_parser(only: str | None = None) -> Parser:
     parser.add_argument("--version", action="version", version=f"layerforge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for name, (module, summary) in COMMANDS.items():
-        if only is None or name == only:
+    modules: dict[str, list[str]] = {}
+    for name, (module, _) in COMMANDS.items():
+        modules.setdefault(module, []).append(name)
+    for module, names in modules.items():
+        if only is None or only in names:
             importlib.import_module(module).register(sub)
         else:
-            sub.add_parser(name, help=summary)
+            for name in names:
+                sub.add_parser(name, help=COMMANDS[name][1])
     return parser
 
 

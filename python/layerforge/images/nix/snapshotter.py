@@ -1,12 +1,6 @@
-"""nix-snapshotter images: instead of layer tarballs of the store, one small layer holding
-an empty mountpoint per store path of the closure (plus the copy-to-root symlinks), annotated
-so that containerd's nix-snapshotter realises the store paths from Nix at pull time.
-
-Annotations on that layer: ``containerd.io/snapshot/nix-layer: "true"`` and
-``containerd.io/snapshot/nix-store-path.<i>: /nix/store/...`` for every closure path, in
-sorted order from 0. The image archive itself can be added to the Nix store, which gives the
-``nix:0/nix/store/<hash>-<name>.tar`` reference nix-snapshotter resolves.
-"""
+"""nix-snapshotter references: the image's OCI archive added to the Nix store, which gives
+the ``nix:0/nix/store/<hash>-<name>.tar`` reference containerd's nix-snapshotter resolves.
+(The snapshotter layer itself is built by :func:`layer_specs.snapshotter_spec`.)"""
 
 from __future__ import annotations
 
@@ -16,31 +10,13 @@ from pathlib import Path
 
 from layerforge import _native
 from layerforge._native import LayerSpec
-from layerforge.images.nix import copy_to_root as ctr
-from layerforge.images.nix.closure import Closure, Nix
-from layerforge.images.nix.store_path import STORE_DIR
+from layerforge.images.nix.closure import Nix
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.digest import digest_hex
 from layerforge.model.index import Index
-
-NIX_LAYER = "containerd.io/snapshot/nix-layer"
-NIX_STORE_PATH = "containerd.io/snapshot/nix-store-path"
-
-
-def layer_spec(closure: Closure, root: dict[str, ctr.RootEntry], epoch: int) -> tuple[LayerSpec, dict[str, str]]:
-    spec = LayerSpec(mtime=epoch)
-    spec.add_dir("/nix", 0o755)
-    spec.add_dir(STORE_DIR, 0o755)
-    for path in closure.paths:
-        spec.add_dir(path, 0o555)
-    ctr.add_to_spec(spec, root)
-    annotations = {NIX_LAYER: "true"}
-    for i, path in enumerate(closure.paths):
-        annotations[f"{NIX_STORE_PATH}.{i}"] = path
-    return spec, annotations
 
 
 def archive_name(ref: str) -> str:

@@ -1,0 +1,120 @@
+"""Options shared by ``nix-image`` and ``nix-plan`` (the same inputs, the same plan)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from layerforge.cache_dir import default_cache_dir
+from layerforge.cli.args import add_runtime_options, runtime_config
+from layerforge.errors import UsageError
+from layerforge.images.nix.copy_to_root import MODES
+from layerforge.images.nix.layering import STRATEGIES
+from layerforge.images.nix.request import DEFAULT_MAX_LAYERS, LAYER_LIMIT, NixImageRequest, PermSpec
+from layerforge.layers.build import COMPRESSIONS
+from layerforge.model.platform import LINUX_ARCHES
+from layerforge.model.reference import DEFAULT_TAG, parse_layout_ref
+
+_PERM = re.compile(r"^(?P<re>.+)=(?P<mode>[0-7]{3,4})?(?::(?P<uid>\d+):(?P<gid>\d+))?$")
+
+
+def add_nix_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("input")
+    src.add_argument("--nix-file", type=Path, metavar="FILE", help="Nix expression to build with nix-build")
+    src.add_argument("--attr", "-A", metavar="ATTR", help="attribute of --nix-file to build")
+    src.add_argument(
+        "--argstr",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="string argument for nix-build",
+    )
+    src.add_argument("--store-path", action="append", default=[], metavar="PATH", help="store path (repeatable)")
+
+    img = p.add_argument_group("image")
+    img.add_argument("--tag", default=DEFAULT_TAG, metavar="REF", help=f"reference name (default {DEFAULT_TAG})")
+    img.add_argument("--arch", choices=tuple(LINUX_ARCHES), help="image architecture (default: this machine's)")
+    img.add_argument("--compression", choices=COMPRESSIONS, default="gzip", help="layer compression (default gzip)")
+    img.add_argument("--level", type=int, metavar="N", help="compression level")
+    img.add_argument("--sbom", action="store_true", help="attach an SPDX 2.3 SBOM of the closure")
+    img.add_argument(
+        "--nix-snapshotter",
+        action="store_true",
+        help="one small layer of store-path mountpoints for containerd's nix-snapshotter",
+    )
+    img.add_argument("--source", metavar="URL", help="org.opencontainers.image.source annotation")
+    img.add_argument("--revision", metavar="REV", help="org.opencontainers.image.revision annotation")
+
+    lay = p.add_argument_group("layers")
+    lay.add_argument(
+        "--layering", choices=STRATEGIES, default="popularity", help="layering strategy (default popularity)"
+    )
+    lay.add_argument(
+        "--max-layers",
+        type=int,
+        default=DEFAULT_MAX_LAYERS,
+        metavar="N",
+        help=f"layer budget including base layers (default {DEFAULT_MAX_LAYERS}, at most {LAYER_LIMIT})",
+    )
+    lay.add_argument(
+        "--layer-group", nargs="+", action="append", default=[], metavar="PATH", help="store paths sharing one layer"
+    )
+    lay.add_argument("--copy-to-root", action="append", default=[], metavar="PATH", help="store path merged into /")
+    lay.add_argument("--copy-to-root-mode", choices=MODES, default="symlink", help="symlink (default) or copy")
+    lay.add_argument(
+        "--perms", action="append", default=[], metavar="REGEX=MODE[:UID:GID]", help="mode/owner of matching paths"
+    )
+    lay.add_argument("--from-image", metavar="LAYOUT[:REF]", help="base image whose layers and config come first")
+    add_runtime_options(p)
+
+
+def add_cache_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cache")
+    g.add_argument("--cache-dir", type=Path, help=f"layer cache (default {default_cache_dir()})")
+    g.add_argument("--no-cache", action="store_true", help="do not reuse or record store-path layers")
+    g.add_argument("--threads", type=int, default=0, metavar="N", help="worker threads (default: one per core)")
+
+
+def parse_perms(values: list[str]) -> tuple[PermSpec, ...]:
+    out = []
+    for v in values:
+        m = _PERM.match(v)
+        if not m or (m.group("mode") is None and m.group("uid") is None):
+            raise UsageError("--perms", f"{v!r} is not REGEX=MODE[:UID:GID] (e.g. '/nix/store/.*-app/bin/.*=0755')")
+        out.append(
+            PermSpec(
+                pattern=m.group("re"),
+                mode=int(m.group("mode"), 8) if m.group("mode") else None,
+                uid=int(m.group("uid")) if m.group("uid") else None,
+                gid=int(m.group("gid")) if m.group("gid") else None,
+            )
+        )
+    return tuple(out)
+
+
+def request_from_args(args: argparse.Namespace) -> NixImageRequest:
+    return NixImageRequest(
+        nix_file=args.nix_file,
+        attr=args.attr,
+        argstrs=tuple((n, v) for n, v in args.argstr),
+        store_paths=tuple(args.store_path),
+        ref=args.tag,
+        arch=args.arch,
+        layering=args.layering,
+        max_layers=args.max_layers,
+        layer_groups=tuple(tuple(g) for g in args.layer_group),
+        copy_to_root=tuple(args.copy_to_root),
+        copy_to_root_mode=args.copy_to_root_mode,
+        perms=parse_perms(args.perms),
+        runtime=runtime_config(args),
+        from_image=parse_layout_ref(args.from_image) if args.from_image else None,
+        compression=args.compression,
+        level=args.level,
+        threads=getattr(args, "threads", 0),
+        nix_snapshotter=args.nix_snapshotter,
+        sbom=args.sbom,
+        source=args.source,
+        revision=args.revision,
+    )

@@ -1,0 +1,106 @@
+"""The steps of ``nix-image`` as separate commands, for build systems that cache each step
+(Pants runs one process per layer, so changing one store path re-runs only its layer):
+
+* ``nix-plan``: resolve the closure and decide the layers -> plan JSON (nothing written else);
+* ``nix-layer``: build one layer into a layer directory (blob + layer.json);
+* ``nix-assemble``: plan + layer directories (+ base image) -> OCI layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from layerforge.cli.nix_options import add_nix_options, parse_perms, request_from_args
+from layerforge.errors import UsageError
+from layerforge.images.nix.assemble import assemble
+from layerforge.images.nix.closure import Nix
+from layerforge.images.nix.copy_to_root import MODES
+from layerforge.images.nix.layer_specs import root_spec, snapshotter_spec, store_paths_spec
+from layerforge.images.nix.plan import NixPlan, make_plan
+from layerforge.images.nix.store_path import parse_store_path
+from layerforge.layers.build import COMPRESSIONS, build_layers
+from layerforge.layers.layer_dir import layer_dir_store, read_layer_dir, write_layer_dir
+from layerforge.layout.atomic import atomic_write
+from layerforge.layout.image_reader import import_blobs, read_image
+from layerforge.layout.oci_layout import open_for_write
+from layerforge.model.epoch import source_date_epoch
+from layerforge.model.reference import parse_layout_ref
+
+
+def register(sub: Any) -> None:
+    plan: argparse.ArgumentParser = sub.add_parser(
+        "nix-plan", help="(step 1 of nix-image) resolve a closure and plan its layers into a JSON file"
+    )
+    plan.add_argument("--out", required=True, type=Path, metavar="PLAN.json")
+    add_nix_options(plan)
+    plan.set_defaults(run=run_plan)
+
+    layer: argparse.ArgumentParser = sub.add_parser(
+        "nix-layer", help="(step 2 of nix-image) build one layer of store paths into a layer directory"
+    )
+    layer.add_argument("--out", required=True, type=Path, metavar="DIR")
+    layer.add_argument("--store-path", action="append", default=[], metavar="PATH", help="store path of this layer")
+    layer.add_argument(
+        "--copy-to-root", action="append", default=[], metavar="PATH", help="root layer from these paths"
+    )
+    layer.add_argument("--copy-to-root-mode", choices=MODES, default="symlink")
+    layer.add_argument("--snapshotter", action="store_true", help="nix-snapshotter layer for the --store-path closure")
+    layer.add_argument("--mtime", type=int, required=True, metavar="EPOCH", help="entry times (the plan's epoch)")
+    layer.add_argument("--compression", choices=COMPRESSIONS, default="gzip")
+    layer.add_argument("--level", type=int, metavar="N")
+    layer.add_argument("--perms", action="append", default=[], metavar="REGEX=MODE[:UID:GID]")
+    layer.add_argument("--threads", type=int, default=0, metavar="N")
+    layer.set_defaults(run=run_layer)
+
+    asm: argparse.ArgumentParser = sub.add_parser(
+        "nix-assemble", help="(step 3 of nix-image) write the image from a plan and its layer directories"
+    )
+    asm.add_argument("--plan", required=True, type=Path, metavar="PLAN.json")
+    asm.add_argument("--layer-dir", action="append", default=[], type=Path, metavar="DIR", help="in plan order")
+    asm.add_argument("--out", required=True, type=Path, metavar="LAYOUT_DIR")
+    asm.add_argument("--from-image", metavar="LAYOUT[:REF]", help="the base image the plan was made on")
+    asm.set_defaults(run=run_assemble)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    plan, _ = make_plan(request_from_args(args), Nix(), source_date_epoch())
+    atomic_write(args.out, plan.dumps())
+    print(f"{args.out}: {len(plan.closure.infos)} store paths, {len(plan.layers)} store-path layers")
+    return 0
+
+
+def run_layer(args: argparse.Namespace) -> int:
+    paths = [parse_store_path(p).path for p in args.store_path]
+    roots = [parse_store_path(p, "--copy-to-root").path for p in args.copy_to_root]
+    annotations: dict[str, str] = {}
+    if args.snapshotter:
+        spec, annotations = snapshotter_spec(paths, roots, args.copy_to_root_mode, args.mtime)
+    elif paths and not roots:
+        spec = store_paths_spec(paths, args.mtime, parse_perms(args.perms))
+    elif roots and not paths:
+        spec = root_spec(roots, args.copy_to_root_mode, args.mtime)
+    else:
+        raise UsageError("--store-path", "give the store paths of one layer, or --copy-to-root paths, not both")
+    store = layer_dir_store(args.out)
+    compression = "gzip" if args.snapshotter else args.compression
+    (built,) = build_layers(store, [spec], compression=compression, level=args.level, threads=args.threads)
+    built = replace(built, descriptor=built.descriptor.with_annotations(annotations))
+    write_layer_dir(args.out, built)
+    store.remove_tmp_dir_if_empty()
+    print(f"{args.out}: {built.descriptor.digest} {built.descriptor.size} bytes")
+    return 0
+
+
+def run_assemble(args: argparse.Namespace) -> int:
+    plan = NixPlan.loads(args.plan.read_bytes())
+    base = read_image(parse_layout_ref(args.from_image), platform=f"linux/{plan.arch}") if args.from_image else None
+    layers = [read_layer_dir(d) for d in args.layer_dir]
+    with open_for_write(args.out) as layout:
+        for d, layer in zip(args.layer_dir, layers):
+            import_blobs(layer_dir_store(d), layout, [layer.descriptor])
+        result = assemble(layout, plan, layers, base)
+    print(f"{args.out}:{result.image.ref} {result.image.manifest.digest}")
+    return 0

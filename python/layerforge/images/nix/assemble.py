@@ -1,0 +1,99 @@
+"""Turning a plan and its built layers into the image: config (with the base image's
+config merged at planning time), manifest, tag, and the SBOM artifact."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from layerforge.errors import LayerforgeError
+from layerforge.images.nix.plan import NixPlan
+from layerforge.images.nix.sbom import SPDX_MEDIA_TYPE, spdx_document
+from layerforge.images.nix.store_path import parse_store_path
+from layerforge.layers.build import BuiltLayer
+from layerforge.layout.artifact import attach_artifact
+from layerforge.layout.image_reader import StoredImage, import_blobs
+from layerforge.layout.image_writer import ImageResult, write_image
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model.annotations import BASE_DIGEST, BASE_NAME, image_annotations
+from layerforge.model.canonical_json import canonical_json
+from layerforge.model.epoch import rfc3339
+from layerforge.model.image_config import HistoryEntry, ImageConfig
+from layerforge.model.platform import linux_platform
+
+
+@dataclass(frozen=True)
+class NixImageResult:
+    image: ImageResult
+    plan: NixPlan
+    sbom: str | None = None
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+
+def expected_layer_count(plan: NixPlan) -> int:
+    if plan.nix_snapshotter:
+        return 1
+    return len(plan.layers) + (1 if plan.copy_to_root else 0)
+
+
+def _history(plan: NixPlan, created: str) -> list[HistoryEntry]:
+    if plan.nix_snapshotter:
+        return [HistoryEntry(created, "layerforge nix-image: nix-snapshotter layer")]
+    out = []
+    for group in plan.layers:
+        names = ", ".join(parse_store_path(p).name for p in group.paths[:3])
+        more = f" and {len(group.paths) - 3} more" if len(group.paths) > 3 else ""
+        out.append(HistoryEntry(created, f"layerforge nix-image: {names}{more}"))
+    if plan.copy_to_root:
+        out.append(HistoryEntry(created, "layerforge nix-image: copy-to-root"))
+    return out
+
+
+def assemble(
+    layout: OciLayout, plan: NixPlan, layers: Sequence[BuiltLayer], base: StoredImage | None
+) -> NixImageResult:
+    """Write config, manifest and SBOM into ``layout`` (locked by the caller), whose blob
+    store already holds ``layers``."""
+    if len(layers) != expected_layer_count(plan):
+        raise LayerforgeError(f"the plan has {expected_layer_count(plan)} layers, {len(layers)} were given")
+    if (plan.base is None) != (base is None) or (
+        base is not None and plan.base and base.descriptor.digest != plan.base.digest
+    ):
+        want = plan.base.digest if plan.base else "none"
+        raise LayerforgeError(f"the plan was made on base image {want}; a different base image was given")
+    created = rfc3339(plan.epoch)
+    if base is not None:
+        import_blobs(base.layout, layout, [*base.manifest.layers])
+    config = ImageConfig(
+        platform=linux_platform(plan.arch),
+        created=created,
+        diff_ids=(*(base.config.diff_ids if base else ()), *(layer.diff_id for layer in layers)),
+        config=plan.runtime,
+        history=(*(base.config.history if base else ()), *_history(plan, created)),
+    )
+    annotations = image_annotations(plan.epoch, plan.source, plan.revision)
+    if base is not None:
+        annotations[BASE_DIGEST] = base.descriptor.digest
+        if base.ref:
+            annotations[BASE_NAME] = base.ref
+    image = write_image(
+        layout,
+        config,
+        [*(base.manifest.layers if base else ()), *(layer.descriptor for layer in layers)],
+        annotations=annotations,
+        ref=plan.ref,
+    )
+    sbom = None
+    if plan.sbom:
+        doc = spdx_document(plan.closure, plan.ref, plan.epoch)
+        sbom = attach_artifact(
+            layout,
+            image.manifest,
+            artifact_type=SPDX_MEDIA_TYPE,
+            payload=canonical_json(doc),
+            payload_media_type=SPDX_MEDIA_TYPE,
+            title="sbom.spdx.json",
+            epoch=plan.epoch,
+        ).digest
+    return NixImageResult(image=image, plan=plan, sbom=sbom)

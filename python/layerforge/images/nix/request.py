@@ -1,0 +1,74 @@
+"""What a nix-image build is asked to do (the CLI flags and Pants fields, as data)."""
+
+from __future__ import annotations
+
+import platform as host_platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layerforge.model.image_config import RuntimeConfig
+from layerforge.model.reference import DEFAULT_TAG, LayoutRef
+
+#: Docker refuses images with more layers (moby layer/layer_store.go maxLayerDepth).
+LAYER_LIMIT = 125
+DEFAULT_MAX_LAYERS = 100
+
+
+@dataclass(frozen=True)
+class PermSpec:
+    """``REGEX=MODE[:UID:GID]``: mode/owner for the paths the regex fully matches."""
+
+    pattern: str
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+    def to_json(self) -> list[object]:
+        return [self.pattern, self.mode, self.uid, self.gid]
+
+    @classmethod
+    def from_json(cls, v: list[object]) -> PermSpec:
+        pattern, mode, uid, gid = v
+        return cls(str(pattern), _opt_int(mode), _opt_int(uid), _opt_int(gid))
+
+    def to_arg(self) -> str:
+        s = f"{self.pattern}="
+        if self.mode is not None:
+            s += f"{self.mode:04o}"
+        if self.uid is not None:
+            s += f":{self.uid}:{self.gid if self.gid is not None else self.uid}"
+        return s
+
+
+def _opt_int(v: object) -> int | None:
+    return None if v is None else int(str(v))
+
+
+@dataclass(frozen=True)
+class NixImageRequest:
+    nix_file: Path | None = None
+    attr: str | None = None
+    argstrs: tuple[tuple[str, str], ...] = ()
+    store_paths: tuple[str, ...] = ()
+    ref: str = DEFAULT_TAG
+    arch: str | None = None
+    layering: str = "popularity"
+    max_layers: int = DEFAULT_MAX_LAYERS
+    layer_groups: tuple[tuple[str, ...], ...] = ()
+    copy_to_root: tuple[str, ...] = ()
+    copy_to_root_mode: str = "symlink"
+    perms: tuple[PermSpec, ...] = ()
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    from_image: LayoutRef | None = None
+    compression: str = "gzip"
+    level: int | None = None
+    threads: int = 0
+    nix_snapshotter: bool = False
+    sbom: bool = False
+    source: str | None = None
+    revision: str | None = None
+
+
+def host_arch() -> str:
+    machine = host_platform.machine()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)

@@ -1,0 +1,46 @@
+"""A layer built by a process of its own (one Pants process per layer): a directory holding
+the blob under ``blobs/sha256/<hex>`` and ``layer.json`` describing it (descriptor, diff_id,
+uncompressed size, annotations), ready to be merged into a layout by the assembly step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from layerforge.errors import LayerforgeError
+from layerforge.layers.build import BuiltLayer
+from layerforge.layout.atomic import atomic_write
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model.canonical_json import canonical_json
+from layerforge.model.descriptor import Descriptor
+
+LAYER_JSON = "layer.json"
+
+
+def layer_dir_store(path: Path) -> OciLayout:
+    """The blob store of a layer directory (a layout-shaped directory without an index)."""
+    return OciLayout(path)
+
+
+def write_layer_dir(path: Path, layer: BuiltLayer) -> None:
+    doc = {
+        "descriptor": layer.descriptor.to_json(),
+        "diffId": layer.diff_id,
+        "uncompressedSize": layer.uncompressed_size,
+    }
+    atomic_write(path / LAYER_JSON, canonical_json(doc))
+
+
+def read_layer_dir(path: Path) -> BuiltLayer:
+    try:
+        doc = json.loads((path / LAYER_JSON).read_bytes())
+        layer = BuiltLayer(
+            descriptor=Descriptor.from_json(doc["descriptor"], str(path / LAYER_JSON)),
+            diff_id=str(doc["diffId"]),
+            uncompressed_size=int(doc["uncompressedSize"]),
+        )
+    except (OSError, ValueError, KeyError) as e:
+        raise LayerforgeError(f"'{path}' is not a layer directory ({LAYER_JSON}: {e})") from None
+    if not layer_dir_store(path).has_blob(layer.descriptor.digest):
+        raise LayerforgeError(f"'{path}': blob {layer.descriptor.digest} is missing")
+    return layer
