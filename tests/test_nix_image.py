@@ -343,3 +343,17 @@ def test_staged_commands_give_the_same_image(tmp_path: Path) -> None:
     bad = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", "--layer-dir", dirs[0], "--out", tmp_path / "x",
                   check=False)  # fmt: skip
     assert bad.returncode == 1 and "the plan has 3 layers, 1 were given" in bad.stderr
+
+
+def test_entrypoint_inherited_from_a_nix_base_image(tmp_path: Path) -> None:
+    """The base's entrypoint resolves into store paths of the base's closure, not the new one."""
+    app, busybox = build("app"), build("busyboxPkg")
+    base = tmp_path / "base"
+    nix_image("--store-path", app, "--copy-to-root", busybox, "--copy-to-root", app, "--entrypoint", "/bin/hello",
+              "--out", base)  # fmt: skip
+    out = tmp_path / "img"
+    nix_image("--store-path", build("etc"), "--from-image", base, "--out", out)
+    _, _, config = image_parts(out)
+    assert config["config"]["Entrypoint"] == ["/bin/hello"]
+    rootfs = unpack(out, "latest", tmp_path / "bundle")
+    assert run("chroot", rootfs, "/bin/hello").stdout.endswith("app 1.0\n")

@@ -1,15 +1,19 @@
-"""Backend entry points Pants calls when it loads ``layerforge_pants``.
+"""The layerforge Pants backend: image targets, `package` and `publish`.
 
-No targets are registered yet: the image targets (nix_oci_image, unikraft_image,
-nydus_image) and their package/publish rules are the Pants-backend issue's work.
+Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on the plugin
+``pythonpath``; install the tool from a resolve (``[layerforge].install_from_resolve``).
 """
 
 from __future__ import annotations
 
+from layerforge_pants import base_image, nix_package, publish, tool
+from layerforge_pants.subsystem import Layerforge
+from layerforge_pants.target_types import NixOciImageTarget
+
 
 def target_types() -> list[type]:
-    return []
+    return [NixOciImageTarget]
 
 
 def rules() -> list[object]:
-    return []
+    return [*Layerforge.rules(), *tool.rules(), *base_image.rules(), *nix_package.rules(), *publish.rules()]

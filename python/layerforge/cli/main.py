@@ -23,6 +23,8 @@ from layerforge.errors import LayerforgeError, UsageError
 COMMANDS = {
     "dir-image": ("layerforge.cli.dir_image", "build a single-layer image from a directory"),
     "nix-image": ("layerforge.cli.nix_image", "build a layered image from a Nix closure"),
+    "unikraft-image": ("layerforge.cli.unikraft_image", "package a unikernel (kernel + initrd) the way kraft pkg does"),
+    "unikraft-extract": ("layerforge.cli.unikraft_extract", "write a unikernel package's kernel, initrd and kconfig"),
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
     "push": ("layerforge.cli.push", "push an image from a layout to a registry"),

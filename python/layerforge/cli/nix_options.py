@@ -62,6 +62,9 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
         "--layer-group", nargs="+", action="append", default=[], metavar="PATH", help="store paths sharing one layer"
     )
     lay.add_argument("--copy-to-root", action="append", default=[], metavar="PATH", help="store path merged into /")
+    lay.add_argument(
+        "--copy-to-root-attr", action="append", default=[], metavar="ATTR", help="attribute of --nix-file merged into /"
+    )
     lay.add_argument("--copy-to-root-mode", choices=MODES, default="symlink", help="symlink (default) or copy")
     lay.add_argument(
         "--perms", action="append", default=[], metavar="REGEX=MODE[:UID:GID]", help="mode/owner of matching paths"
@@ -106,6 +109,7 @@ def request_from_args(args: argparse.Namespace) -> NixImageRequest:
         max_layers=args.max_layers,
         layer_groups=tuple(tuple(g) for g in args.layer_group),
         copy_to_root=tuple(args.copy_to_root),
+        copy_to_root_attrs=tuple(args.copy_to_root_attr),
         copy_to_root_mode=args.copy_to_root_mode,
         perms=parse_perms(args.perms),
         runtime=runtime_config(args),

@@ -72,13 +72,21 @@ def import_blobs(src: OciLayout, dest: OciLayout, descriptors: list[Descriptor])
         source = src.blob_path(d.digest)
         if not source.is_file():
             raise LayoutError(f"'{src.root}': blob {d.digest} is missing")
-        dest.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = dest.tmp_dir / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        try:
-            os.link(source, tmp)
-        except OSError:
-            _copy_verified(source, tmp, d.digest)
-        os.replace(tmp, target)
+        place_blob(source, target, d.digest, dest.tmp_dir)
+
+
+def place_blob(source: Path, target: Path, digest: str, tmp_dir: Path, *, link: bool = True) -> None:
+    """Make ``target`` a hard link to (``link``), or a verified copy of, blob ``source``,
+    atomically (``tmp_dir`` on ``target``'s filesystem)."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        if not link:
+            raise OSError("copy requested")
+        os.link(source, tmp)
+    except OSError:
+        _copy_verified(source, tmp, digest)
+    os.replace(tmp, target)
 
 
 def _copy_verified(source: Path, tmp: Path, digest: str) -> None:

@@ -39,6 +39,22 @@ def unpack_layers(layout: OciLayout, layers: list[Descriptor], rootfs: Path) -> 
             with tarfile.open(tar_path) as tar:
                 _apply(tar, rootfs, dir_modes)
             tar_path.unlink()
+    _apply_dir_modes(rootfs, dir_modes)
+
+
+def unpack_tar(tar_path: Path, rootfs: Path) -> None:
+    """Extract one tar (plain, gzip, bzip2 or xz) into ``rootfs`` with the same safety rules."""
+    rootfs.mkdir(parents=True, exist_ok=True)
+    dir_modes: dict[str, tarfile.TarInfo] = {}
+    try:
+        with tarfile.open(tar_path, "r:*") as tar:
+            _apply(tar, rootfs, dir_modes)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise LayerforgeError(f"cannot read tar '{tar_path}': {e}") from None
+    _apply_dir_modes(rootfs, dir_modes)
+
+
+def _apply_dir_modes(rootfs: Path, dir_modes: dict[str, tarfile.TarInfo]) -> None:
     root = os.geteuid() == 0
     for name in sorted(dir_modes, key=lambda n: -n.count("/")):
         m = dir_modes[name]

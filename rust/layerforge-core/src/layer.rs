@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use crate::blob::BlobStore;
 use crate::chunk::{ChunkWriter, DEFAULT_CHUNK_SIZE};
 use crate::compress::{Compression, Encoder};
+use crate::cpio::write_cpio;
 use crate::digest::{Digest, Hasher};
 use crate::entry::{total_content_size, Entry, LayerSpec};
 use crate::error::{most_relevant, Error, IoContext, Result};
@@ -32,8 +33,31 @@ use crate::tar::write_tar;
 const TAR_QUEUE: usize = 4;
 const OUT_QUEUE: usize = 8;
 
+/// How a layer's entries are serialised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// POSIX tar (OCI layers).
+    #[default]
+    Tar,
+    /// newc cpio (initramfs / unikernel initrds).
+    Cpio,
+}
+
+impl ArchiveFormat {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "tar" => Ok(ArchiveFormat::Tar),
+            "cpio" | "newc" => Ok(ArchiveFormat::Cpio),
+            other => Err(Error::input(format!(
+                "unknown archive format '{other}' (expected tar or cpio)"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct BuildOptions {
+    pub format: ArchiveFormat,
     pub compression: Compression,
     /// Worker threads (0 = one per core).
     pub threads: usize,
@@ -44,6 +68,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
+            format: ArchiveFormat::Tar,
             compression: Compression::Gzip { level: 6 },
             threads: 0,
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -61,7 +86,7 @@ impl BuildOptions {
     }
 }
 
-/// What a built layer is, in OCI terms.
+/// What a built layer is, in OCI terms (for a cpio, `diff_id` is the digest of the plain archive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerResult {
     /// sha256 of the uncompressed tar (`rootfs.diff_ids`).
@@ -174,7 +199,10 @@ pub fn build_layer(
     let (tar_r, coord_r, write_r) = thread::scope(|s| {
         let tar = s.spawn(move || -> Result<u64> {
             let mut w = ChunkWriter::new(tar_tx, opts.chunk_size);
-            write_tar(entries, &mut w, progress)?;
+            match opts.format {
+                ArchiveFormat::Tar => write_tar(entries, &mut w, progress)?,
+                ArchiveFormat::Cpio => write_cpio(entries, &mut w, progress)?,
+            }
             Ok(w.finish()?.1)
         });
         let writer = s.spawn(move || -> Result<(Option<Digest>, u64)> {
@@ -261,6 +289,7 @@ mod tests {
         let mut spec = LayerSpec::new(EntryOptions::default());
         spec.add_tree(src, "/");
         let opts = BuildOptions {
+            format: ArchiveFormat::Tar,
             compression: c,
             threads,
             chunk_size: 64 * 1024,

@@ -2,6 +2,7 @@
 //!
 //! * [`entry`]: what goes into a layer, normalised for reproducibility.
 //! * [`tar`]: deterministic ustar/PAX serialisation.
+//! * [`cpio`]: deterministic newc cpio (initramfs) serialisation.
 //! * [`compress`]: parallel gzip and multi-threaded zstd with thread-count-independent output.
 //! * [`blob`]: the content-addressed store with atomic writes.
 //! * [`layer`]: the one-pass pipeline that ties them together.
@@ -10,6 +11,8 @@
 pub mod blob;
 pub mod chunk;
 pub mod compress;
+pub mod content;
+pub mod cpio;
 pub mod decompress;
 pub mod digest;
 pub mod entry;

@@ -12,7 +12,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError};
 use layerforge_core::compress::Compression;
 use layerforge_core::decompress::{self, Format};
 use layerforge_core::entry::{EntryOptions, LayerSpec as CoreSpec, PermRule};
-use layerforge_core::layer::{self, BuildOptions};
+use layerforge_core::layer::{self, ArchiveFormat, BuildOptions};
 use layerforge_core::{blob::BlobStore, progress::Progress, Error};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
@@ -142,6 +142,31 @@ impl LayerSpec {
         self.inner.add_file(dest, data.as_bytes().to_vec(), mode);
     }
 
+    /// Add a device node or fifo: `kind` is "char", "block" or "fifo".
+    #[pyo3(signature = (dest, kind, major = 0, minor = 0, mode = 0o600))]
+    fn add_node(
+        &mut self,
+        dest: String,
+        kind: &str,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    ) -> PyResult<()> {
+        use layerforge_core::entry::Kind;
+        let kind = match kind {
+            "char" | "c" => Kind::CharDevice { major, minor },
+            "block" | "b" => Kind::BlockDevice { major, minor },
+            "fifo" | "p" => Kind::Fifo,
+            other => {
+                return Err(InputError::new_err(format!(
+                    "'{dest}': unknown node kind '{other}' (expected char, block or fifo)"
+                )))
+            }
+        };
+        self.inner.add_node(dest, kind, mode).map_err(to_py)?;
+        Ok(())
+    }
+
     /// Override mode/uid/gid of entries whose absolute path fully matches `pattern` (Rust
     /// regex syntax); later rules win field by field.
     #[pyo3(signature = (pattern, mode = None, uid = None, gid = None))]
@@ -214,19 +239,21 @@ impl LayerResult {
 
 /// Build one blob per spec into `blob_dir` (scratch files in `tmp_dir`, same filesystem).
 #[pyfunction]
-#[pyo3(signature = (specs, blob_dir, tmp_dir, *, compression = "gzip", level = None, threads = 0, chunk_size = 1 << 20, progress = None))]
+#[pyo3(signature = (specs, blob_dir, tmp_dir, *, format = "tar", compression = "gzip", level = None, threads = 0, chunk_size = 1 << 20, progress = None))]
 #[allow(clippy::too_many_arguments)]
 fn build_layers(
     py: Python<'_>,
     specs: Vec<PyRef<'_, LayerSpec>>,
     blob_dir: PathBuf,
     tmp_dir: PathBuf,
+    format: &str,
     compression: &str,
     level: Option<i32>,
     threads: usize,
     chunk_size: usize,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Vec<LayerResult>> {
+    let format = ArchiveFormat::parse(format).map_err(to_py)?;
     let compression = Compression::parse(compression, level).map_err(to_py)?;
     if !(4096..=64 << 20).contains(&chunk_size) {
         return Err(InputError::new_err(format!(
@@ -235,6 +262,7 @@ fn build_layers(
     }
     let specs: Vec<CoreSpec> = specs.iter().map(|s| s.inner.clone()).collect();
     let opts = BuildOptions {
+        format,
         compression,
         threads,
         chunk_size,

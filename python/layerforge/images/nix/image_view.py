@@ -42,9 +42,13 @@ class ImageView:
             return ("dir", "")
         if path.startswith(STORE_DIR + "/"):
             top = "/".join(path.split("/")[:4])
-            if top not in self.closure:
-                raise NotInClosure(f"{path!r} is in {top!r}, which is not in the image's closure")
-            return _host_stat(path)
+            if top in self.closure:
+                return _host_stat(path)
+            if self.base_lookup is not None:  # store paths a base image brings along
+                found = self.base_lookup(path)
+                if found is not None:
+                    return found
+            raise NotInClosure(f"{path!r} is in {top!r}, which is not in the image's closure")
         rel = path.lstrip("/")
         entry = self.root.get(rel)
         if entry is not None:

@@ -126,6 +126,17 @@ class NixPlan:
             raise LayerforgeError(f"unreadable nix-image plan: {e}") from None
 
 
+def resolve_copy_to_root(req: NixImageRequest, nix: Nix) -> list[str]:
+    """Explicit copy-to-root store paths plus the outputs of ``--copy-to-root-attr``s."""
+    paths = [parse_store_path(p, "--copy-to-root").path for p in req.copy_to_root]
+    if req.copy_to_root_attrs:
+        if req.nix_file is None:
+            raise UsageError("--copy-to-root-attr", "needs --nix-file")
+        for attr in req.copy_to_root_attrs:
+            paths += nix.build(req.nix_file, attr, req.argstrs)
+    return sorted(set(paths))
+
+
 def resolve_roots(req: NixImageRequest, nix: Nix) -> list[str]:
     if req.nix_file is not None and req.store_paths:
         raise UsageError("--nix-file", "give either --nix-file or --store-path, not both")
@@ -155,7 +166,8 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
     arch = req.arch or host_arch()
     linux_platform(arch)
     roots = resolve_roots(req, nix)
-    closure = nix.closure(sorted({*roots, *req.copy_to_root}))
+    copy_to_root = resolve_copy_to_root(req, nix)
+    closure = nix.closure(sorted({*roots, *copy_to_root}))
 
     base = None
     if req.from_image is not None:
@@ -165,7 +177,7 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
                 "--from-image", f"{req.from_image} is {base.config.platform}, the image being built is linux/{arch}"
             )
     base_layers = len(base.manifest.layers) if base else 0
-    root = ctr.plan_root(req.copy_to_root, req.copy_to_root_mode)
+    root = ctr.plan_root(copy_to_root, req.copy_to_root_mode)
     if req.nix_snapshotter:
         layers: list[LayerGroup] = []
         if base_layers + 1 > req.max_layers:
@@ -188,7 +200,7 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
         epoch=epoch,
         closure=closure,
         layers=tuple(layers),
-        copy_to_root=tuple(sorted(set(req.copy_to_root))),
+        copy_to_root=tuple(copy_to_root),
         copy_to_root_mode=req.copy_to_root_mode,
         perms=req.perms,
         runtime=runtime,

@@ -56,6 +56,7 @@ class NixImageRequest:
     max_layers: int = DEFAULT_MAX_LAYERS
     layer_groups: tuple[tuple[str, ...], ...] = ()
     copy_to_root: tuple[str, ...] = ()
+    copy_to_root_attrs: tuple[str, ...] = ()
     copy_to_root_mode: str = "symlink"
     perms: tuple[PermSpec, ...] = ()
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)

@@ -160,6 +160,15 @@ impl Collector {
                     inode: None,
                 })
             }
+            SpecItem::Node { dest, kind, mode } => {
+                let dest = non_root(dest)?;
+                let entry = self.entry(dest, kind.clone(), *mode);
+                self.insert(Node {
+                    entry,
+                    origin: Origin::Synthetic,
+                    inode: None,
+                })
+            }
             SpecItem::File { dest, data, mode } => {
                 let dest = non_root(dest)?;
                 let kind = Kind::File {

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::Kind;
+use crate::error::{Error, Result};
+
 /// Metadata policy applied to every entry of a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryOptions {
@@ -42,6 +45,9 @@ pub enum SpecItem {
         data: Arc<[u8]>,
         mode: u32,
     },
+    /// A synthetic device node or fifo (`kind` is [`Kind::CharDevice`], [`Kind::BlockDevice`]
+    /// or [`Kind::Fifo`]), as initramfs specs list them (`/dev/console c 5 1`).
+    Node { dest: String, kind: Kind, mode: u32 },
 }
 
 /// Override of mode/owner for the entries whose absolute image path (`/nix/store/...`)
@@ -107,6 +113,27 @@ impl LayerSpec {
     pub fn add_perm_rule(&mut self, rule: PermRule) -> &mut Self {
         self.perm_rules.push(rule);
         self
+    }
+
+    /// Add a device node or fifo; any other kind is refused.
+    pub fn add_node(
+        &mut self,
+        dest: impl Into<String>,
+        kind: Kind,
+        mode: u32,
+    ) -> Result<&mut Self> {
+        let dest = dest.into();
+        if !matches!(
+            kind,
+            Kind::Fifo | Kind::CharDevice { .. } | Kind::BlockDevice { .. }
+        ) {
+            return Err(Error::input(format!(
+                "'{dest}': a node must be a character device, block device or fifo, not a {}",
+                kind.describe()
+            )));
+        }
+        self.items.push(SpecItem::Node { dest, kind, mode });
+        Ok(self)
     }
 
     pub fn add_file(

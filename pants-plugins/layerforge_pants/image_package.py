@@ -1,0 +1,86 @@
+"""What every image kind's `package` produces, and what `publish` needs to push it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pants.core.goals.package import BuiltPackageArtifact, OutputPathField
+from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs
+from pants.engine.rules import Get
+from pants.engine.target import FieldSet
+
+from layerforge_pants import naming
+from layerforge_pants.subsystem import Layerforge
+from layerforge_pants.target_types import (
+    ImageRegistriesField,
+    ImageRepositoryField,
+    ImageSkipPushField,
+    ImageTagsField,
+)
+
+
+@dataclass(frozen=True)
+class BuiltImageArtifact(BuiltPackageArtifact):
+    """An OCI layout under dist/, the ref naming the image in it, and where it goes."""
+
+    layout: str = ""
+    ref: str = ""
+    manifest_digest: str = ""
+    repository: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageNames:
+    repository: str
+    tags: tuple[str, ...]
+
+    @property
+    def ref(self) -> str:
+        return self.tags[0]
+
+
+@dataclass(frozen=True)
+class ImageFieldSet(FieldSet):
+    """Fields every image kind has; kinds extend it with their own."""
+
+    repository: ImageRepositoryField
+    image_tags: ImageTagsField
+    registries: ImageRegistriesField
+    skip_push: ImageSkipPushField
+    output_path: OutputPathField
+
+    def names(self, tool: Layerforge) -> ImageNames:
+        args = naming.build_args(tuple(tool.build_args))
+        repo = naming.repository(self.repository.value or tool.default_repository, self.address, args)
+        tags = naming.image_tags(tuple(self.image_tags.value or ("latest",)), self.address, args)
+        return ImageNames(repository=repo, tags=tags)
+
+    def layout_dir(self) -> str:
+        return self.output_path.value_or_default(file_ending=None)
+
+
+async def manifest_digest_of(output: Digest, layout: str, ref: str) -> str:
+    """The manifest digest ``ref`` names in the layout's index.json."""
+    contents = await Get(DigestContents, DigestSubset(output, PathGlobs([f"{layout}/index.json"])))
+    for fc in contents:
+        for m in json.loads(fc.content).get("manifests", []):
+            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref:
+                return str(m["digest"])
+    return ""
+
+
+def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
+    return BuiltImageArtifact(
+        relpath=layout,
+        extra_log_lines=(
+            f"Built OCI image layout {layout} ({names.ref}): {digest}",
+            f"Publishes as {names.repository}:{', '.join(names.tags)}",
+        ),
+        layout=layout,
+        ref=names.ref,
+        manifest_digest=digest,
+        repository=names.repository,
+        tags=names.tags,
+    )

@@ -1,0 +1,85 @@
+"""`pants publish` for every image kind: push the layout `package` built, to each registry,
+under each tag, with `layerforge push` (blobs skipped or mounted when present, manifests
+last). Pushing is never cached; credentials come from the environment passed through
+`[layerforge].env_vars` and never reach a cache or a log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.engine.fs import Digest, MergeDigests
+from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import InvalidFieldException
+
+from layerforge_pants.image_package import BuiltImageArtifact
+from layerforge_pants.registries import RegistryError
+from layerforge_pants.subsystem import Layerforge
+from layerforge_pants.target_types import ImageRegistriesField, ImageSkipPushField
+from layerforge_pants.tool import LayerforgeProcess
+
+
+class PublishImageRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishImageFieldSet(PublishFieldSet):
+    publish_request_type = PublishImageRequest
+    required_fields = (ImageRegistriesField, ImageSkipPushField)
+
+    registries: ImageRegistriesField
+    skip_push: ImageSkipPushField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData(
+            {"publisher": "layerforge", "registries": self.registries.value or (), **super().get_output_data()}
+        )
+
+
+@rule(desc="Push images")
+async def publish_images(request: PublishImageRequest, tool: Layerforge) -> PublishProcesses:
+    fs = request.field_set
+    try:
+        registries = tool.registries().resolve(fs.registries.value or (), f"The `registries` field of {fs.address}")
+    except RegistryError as e:
+        raise InvalidFieldException(str(e)) from None
+    artifacts = [a for pkg in request.packages for a in pkg.artifacts if isinstance(a, BuiltImageArtifact)]
+    if not registries:
+        names = tuple(f"{a.repository}:{t}" for a in artifacts for t in a.tags)
+        return PublishProcesses([PublishPackages(names=names, description="(no registries: none given or default)")])
+    package_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
+    jobs: list[PublishPackages] = []
+    for art in artifacts:
+        for reg in registries:
+            repo = reg.repository or art.repository
+            refs = tuple(f"{reg.address}/{repo}:{t}" for t in art.tags)
+            if fs.skip_push.value or reg.skip_push:
+                why = f"`skip_push` on {fs.address}" if fs.skip_push.value else f"skip_push on registry @{reg.alias}"
+                jobs.append(PublishPackages(names=refs, description=f"(by {why})"))
+                continue
+            argv = ["push", f"{art.layout}:{art.ref}", refs[0], *[x for t in art.tags[1:] for x in ("--tag", t)]]
+            if reg.insecure:
+                argv.append("--insecure")
+            process = await Get(
+                Process,
+                LayerforgeProcess(
+                    argv=tuple(argv),
+                    description=f"Push {refs[0]}",
+                    input_digest=package_digest,
+                    cache_scope=ProcessCacheScope.PER_SESSION,
+                ),
+            )
+            jobs.append(PublishPackages(names=refs, process=InteractiveProcess.from_process(process)))
+    return PublishProcesses(jobs)
+
+
+def rules():
+    return [*collect_rules(), *PublishImageFieldSet.rules()]

@@ -1,0 +1,191 @@
+"""Build a unikernel package: one manifest per platform (kernel layer, optional initrd
+layer, kconfig as ``os.features``) gathered in an image index that the layout tags.
+
+Everything a build reads is checked before anything is written (kernel format and
+architecture, kconfig syntax, initrd format, rootfs); layers are uncompressed tars, as
+kraftkit unpacks layers by ``diff_id``. Re-packaging into a layout that already holds the
+package replaces only the rebuilt platforms' entries (``replace=True`` drops the others)."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from layerforge._native import LayerSpec
+from layerforge.errors import UsageError
+from layerforge.images.unikraft import documents as doc
+from layerforge.images.unikraft.initrd import identify_initrd, materialize_initrd
+from layerforge.images.unikraft.kconfig import VERSION_KEY, features, parse_kconfig
+from layerforge.images.unikraft.kernel import check_kernel
+from layerforge.images.unikraft.kraftkit_store import export_to_store
+from layerforge.images.unikraft.package_name import PackageName, default_package_name, parse_package_name
+from layerforge.images.unikraft.platforms import injected_features
+from layerforge.images.unikraft.target import UnikraftTarget, check_unique
+from layerforge.layers.build import build_layers
+from layerforge.layout.oci_layout import OciLayout, open_for_write
+from layerforge.model import media_types
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.epoch import source_date_epoch
+from layerforge.model.index import Index
+from layerforge.model.platform import Platform
+from layerforge.model.reference import DEFAULT_TAG, validate_ref
+from layerforge.progress import ProgressCallback
+
+
+@dataclass(frozen=True)
+class UnikraftImageRequest:
+    targets: tuple[UnikraftTarget, ...]
+    ref: str = DEFAULT_TAG
+    name: str | None = None
+    version: str | None = None
+    run: doc.RunConfig = field(default_factory=doc.RunConfig)
+    keep_setuid: bool = False
+    replace: bool = False
+    kraftkit_store: Path | None = None
+    kraftkit_version: str = doc.KRAFTKIT_VERSION
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    target: UnikraftTarget
+    platform: Platform
+    manifest: Descriptor
+
+
+@dataclass(frozen=True)
+class UnikraftResult:
+    layout: OciLayout
+    ref: str
+    name: PackageName
+    index: Descriptor
+    built: tuple[PlatformImage, ...]
+    kept: tuple[Descriptor, ...]
+
+
+@dataclass(frozen=True)
+class _Checked:
+    target: UnikraftTarget
+    platform: Platform
+
+
+def _check_target(t: UnikraftTarget, version: str | None) -> _Checked:
+    check_kernel(t.kernel, t.arch)
+    kconfig = parse_kconfig(t.kconfig) if t.kconfig is not None else {}
+    if t.initrd is not None and t.initrd.file is not None:
+        identify_initrd(t.initrd.file)
+    if t.initrd is not None and t.initrd.rootfs is not None and not t.initrd.rootfs.exists():
+        raise UsageError("--rootfs", f"'{t.initrd.rootfs}' does not exist")
+    ver = version or kconfig.get(VERSION_KEY) or None
+    feats = features(kconfig, injected_features(t.plat, t.arch))
+    return _Checked(t, doc.platform(t.plat, t.arch, ver, feats))
+
+
+def _validate_version(version: str | None) -> None:
+    if version is not None and (not version or any(c.isspace() for c in version)):
+        raise UsageError("--version", f"{version!r} is not a Unikraft version such as 0.18.0~5f0f6e1")
+
+
+def build_unikraft_image(
+    out: Path,
+    req: UnikraftImageRequest,
+    *,
+    epoch: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> UnikraftResult:
+    if not req.targets:
+        raise UsageError("--kernel", "no target: give --kernel/--arch/--plat or --target")
+    validate_ref(req.ref)
+    _validate_version(req.version)
+    targets = check_unique(list(req.targets))
+    name = (
+        parse_package_name(req.name, req.ref)
+        if req.name is not None
+        else default_package_name(targets[0].kernel.name, req.ref)
+    )
+    checked = [_check_target(t, req.version) for t in targets]
+    epoch = source_date_epoch() if epoch is None else epoch
+
+    with open_for_write(out) as layout, ExitStack() as scratch:
+        specs: list[LayerSpec] = []
+        for c in checked:
+            specs.append(_file_spec(c.target.kernel, doc.KERNEL_PATH, 0o755, epoch))
+            if c.target.initrd is not None:
+                initrd = scratch.enter_context(
+                    materialize_initrd(c.target.initrd, layout.tmp_dir, epoch=epoch, progress=progress)
+                )
+                specs.append(_file_spec(initrd, doc.INITRD_PATH, 0o644, epoch))
+        layers = iter(build_layers(layout, specs, compression="none", progress=progress))
+
+        annotations = doc.manifest_annotations(name, None, epoch, req.kraftkit_version)
+        built = []
+        for c in checked:
+            descs = [next(layers).descriptor.with_annotations({doc.KERNEL_ANNOTATION: doc.KERNEL_PATH})]
+            if c.target.initrd is not None:
+                descs.append(next(layers).descriptor.with_annotations({doc.INITRD_ANNOTATION: doc.INITRD_PATH}))
+            built.append(_write_manifest(layout, c, descs, annotations, req))
+
+        kept = () if req.replace else _kept_entries(layout, req.ref, {c.target.key for c in checked})
+        entries = sorted([*(b.manifest for b in built), *kept], key=_entry_order)
+        index = Index(manifests=tuple(entries), annotations=doc.index_annotations(name, req.kraftkit_version))
+        index_desc = layout.put_json(index.to_json(), media_types.IMAGE_INDEX)
+        if req.kraftkit_store is not None:
+            export_to_store(layout, index_desc, name, req.kraftkit_store)
+        layout.tag(index_desc, req.ref)
+    return UnikraftResult(layout, req.ref, name, index_desc, tuple(built), tuple(kept))
+
+
+def _file_spec(src: Path, dest: str, mode: int, epoch: int) -> LayerSpec:
+    """A layer holding one file (symlinks to it are followed: the user named the file)."""
+    spec = LayerSpec(mtime=epoch)
+    spec.add_path(src.resolve(), dest)
+    spec.add_perm_rule(dest, mode=mode)
+    return spec
+
+
+def _write_manifest(
+    layout: OciLayout,
+    c: _Checked,
+    layers: list[Descriptor],
+    annotations: dict[str, str],
+    req: UnikraftImageRequest,
+) -> PlatformImage:
+    # Uncompressed layers: diff_id == digest.
+    config = doc.config_json(c.platform, req.run, [d.digest for d in layers])
+    config_desc = layout.put_json(config, media_types.IMAGE_CONFIG)
+    config_desc = Descriptor(config_desc.media_type, config_desc.digest, config_desc.size, platform=c.platform)
+    annotations = {**annotations}
+    if c.platform.os_version:
+        annotations[doc.KERNEL_VERSION] = c.platform.os_version
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": media_types.IMAGE_MANIFEST,
+        "config": config_desc.to_json(),
+        "layers": [d.to_json() for d in layers],
+        "annotations": annotations,
+    }
+    desc = layout.put_json(manifest, media_types.IMAGE_MANIFEST)
+    entry = Descriptor(desc.media_type, desc.digest, desc.size, annotations=annotations, platform=c.platform)
+    return PlatformImage(c.target, c.platform, entry)
+
+
+def _kept_entries(layout: OciLayout, ref: str, rebuilt: set[tuple[str, str]]) -> tuple[Descriptor, ...]:
+    """Entries of the package ``ref`` already names whose platform is not being rebuilt."""
+    current = layout.read_index().find(ref)
+    if current is None or current.media_type != media_types.IMAGE_INDEX:
+        return ()
+    nested = layout.read_nested_index(current)
+    if not doc.is_unikraft_entry(nested.annotations):
+        return ()
+    return tuple(
+        m
+        for m in nested.manifests
+        if m.platform is not None
+        and doc.is_unikraft_entry(m.annotations)
+        and (m.platform.os, m.platform.architecture) not in rebuilt
+    )
+
+
+def _entry_order(d: Descriptor) -> tuple[str, str, str]:
+    p = d.platform
+    return (p.os if p else "", p.architecture if p else "", d.digest)

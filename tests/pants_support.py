@@ -1,0 +1,107 @@
+"""Real Pants runs in temporary build roots with the layerforge backend.
+
+The repository's ``./pants`` bootstraps everything once (Pants venv, the pex tool, the wheel,
+the tool lockfile); test build roots reuse it through ``PANTS_CONFIG_FILES``. Which layerforge
+processes actually ran is read from ``--keep-sandboxes=always`` (one line per executed process).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from tests.nix_support import NIX_CONFIG
+
+REPO = Path(__file__).resolve().parent.parent
+BOOT = REPO / ".pants-bootstrap"
+PANTS_VERSION = "2.17.1"
+OUR_PROCESSES = ("Plan the layers of ", "Build layer ", "Assemble the image of ", "Push ")
+_PRESERVED = re.compile(r"Preserving local process execution dir (\S+) for (.*)$")
+
+
+@cache
+def bootstrap() -> Path:
+    """Run ./pants once so its venv, pex tool, wheel and lockfile exist; the pants binary."""
+    proc = subprocess.run(
+        [str(REPO / "pants"), "--no-pantsd", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    exe = BOOT / f"pants-{PANTS_VERSION}" / "bin" / "pants"
+    assert exe.is_file()
+    return exe
+
+
+class PantsRepo:
+    def __init__(self, root: Path, extra_toml: str = "") -> None:
+        self.root = root
+        self.pants = bootstrap()
+        root.mkdir(parents=True, exist_ok=True)
+        toml = (
+            (REPO / "pants.toml")
+            .read_text()
+            .replace('"!/build-support/layerforge-tool.lock"', '"!/build-support/layerforge-tool.lock", "/.cache/"')
+        )
+        (root / "pants.toml").write_text(toml + "\n" + extra_toml)
+        (root / "BUILD").write_text((REPO / "BUILD").read_text())
+        (root / "build-support").mkdir(exist_ok=True)
+        shutil.copy(REPO / "build-support" / "layerforge-tool.lock", root / "build-support" / "layerforge-tool.lock")
+        # A copy, not a symlink: pantsd cannot watch a link that points outside the build root.
+        shutil.copytree(REPO / "pants-plugins", root / "pants-plugins", ignore=shutil.ignore_patterns("__pycache__"))
+        self.store = root / ".cache" / "store"
+        self.named = root / ".cache" / "named"
+
+    def write(self, path: str, content: str) -> None:
+        p = self.root / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+
+    def run(
+        self, *args: str, store: Path | None = None, named: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [
+            str(self.pants), "--no-pantsd", "--keep-sandboxes=always", "--stats-log",
+            f"--local-store-dir={store or self.store}", f"--named-caches-dir={named or self.named}", *args,
+        ]  # fmt: skip
+        full_env = {
+            **os.environ,
+            "NO_SCIE_WARNING": "1",
+            "NIX_CONFIG": NIX_CONFIG,
+            "PANTS_CONFIG_FILES": f"['{self.root / 'pants.toml'}', '{BOOT / 'pants.bootstrap.toml'}']",
+            **(env or {}),
+        }
+        proc = subprocess.run(
+            argv, cwd=self.root, capture_output=True, text=True, env=full_env, timeout=1200, check=False
+        )
+        for line in proc.stderr.splitlines():  # keep /tmp clean: sandboxes were kept only to be counted
+            m = _PRESERVED.search(line)
+            if m:
+                shutil.rmtree(m.group(1), ignore_errors=True)
+        return proc
+
+    @staticmethod
+    def executed(proc: subprocess.CompletedProcess[str]) -> list[str]:
+        """Descriptions of the layerforge processes that ran (not those answered by a cache)."""
+        out = []
+        for line in proc.stderr.splitlines():
+            m = _PRESERVED.search(line)
+            if m and m.group(2).startswith(OUR_PROCESSES):
+                out.append(m.group(2))
+        return sorted(out)
+
+    @staticmethod
+    def counter(proc: subprocess.CompletedProcess[str], name: str) -> int:
+        m = re.search(rf"^\s*{name}: (\d+)$", proc.stderr, re.MULTILINE)
+        return int(m.group(1)) if m else 0
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -1,0 +1,259 @@
+"""The Pants backend, through real `pants` runs: package, cache hits, one-layer rebuilds,
+publish to a real registry, a real BuildGrid remote cache, and errors in BUILD files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.buildgrid_support import buildgrid_server
+from tests.helpers import image_parts, run, verify_blobs
+from tests.nix_support import IMAGES_NIX
+from tests.pants_support import REPO, PantsRepo, tree_bytes
+from tests.registry_support import Registry
+
+APP_BUILD = """
+nix_oci_image(
+    name="app",
+    nix_file="images.nix",
+    attr="app",
+    argstrs={{"appVersion": "{version}"}},
+    copy_to_root_attrs=["busyboxPkg", "app"],
+    layering="per-path",
+    entrypoint=["/bin/hello"],
+    env={{"PATH": "/bin"}},
+    repository="team/app",
+    image_tags=["{version}", "latest"],
+    sbom=True,
+)
+"""
+
+
+def app_repo(root: Path, version: str = "1.0", extra_toml: str = "", extra_build: str = "") -> PantsRepo:
+    repo = PantsRepo(root, extra_toml)
+    repo.write("images/images.nix", IMAGES_NIX.read_text())
+    repo.write("images/BUILD", APP_BUILD.format(version=version) + extra_build)
+    return repo
+
+
+def layers(executed: list[str]) -> list[str]:
+    return [e for e in executed if e.startswith("Build layer")]
+
+
+def test_help_documents_the_targets(tmp_path: Path) -> None:
+    repo = PantsRepo(tmp_path / "repo")
+    out = repo.run("help", "nix_oci_image")
+    assert out.returncode == 0, out.stderr
+    for field in ("nix_file", "store_paths", "layering", "max_layers", "copy_to_root_attrs", "base_image", "image_tags",
+                  "registries", "skip_push", "sbom"):  # fmt: skip
+        assert field in out.stdout, field
+    assert "changing one store path rebuilds only its layer" in " ".join(out.stdout.split())
+
+
+def test_package_repackage_and_change_one_input(tmp_path: Path) -> None:
+    repo = app_repo(tmp_path / "repo")
+    first = repo.run("package", "images:app")
+    assert first.returncode == 0, first.stderr
+    ran = PantsRepo.executed(first)
+    assert len(layers(ran)) == 4, ran  # busybox, libgreet, app, root layer
+    assert any(e.startswith("Plan the layers") for e in ran) and any(e.startswith("Assemble") for e in ran)
+    layout = repo.root / "dist" / "images" / "app"
+    digest = json.loads(run("skopeo", "inspect", f"oci:{layout}:1.0").stdout)["Digest"]
+    assert digest in first.stderr, "package reports the manifest digest"
+    run("umoci", "unpack", "--image", f"{layout}:1.0", tmp_path / "bundle")
+    assert run("chroot", tmp_path / "bundle" / "rootfs", "/bin/hello").stdout.endswith("app 1.0\n")
+    verify_blobs(layout)
+    before = tree_bytes(layout)
+
+    again = repo.run("package", "images:app")
+    assert again.returncode == 0, again.stderr
+    assert PantsRepo.executed(again) == [], "a re-package is answered by the cache"
+    assert tree_bytes(layout) == before
+
+    repo.write("images/BUILD", APP_BUILD.format(version="2.0"))
+    changed = repo.run("package", "images:app")
+    assert changed.returncode == 0, changed.stderr
+    ran = PantsRepo.executed(changed)
+    assert len(layers(ran)) == 2, f"only the app's layer and the root layer rebuild: {ran}"
+    assert len(ran) == 4, ran  # plan + 2 layers + assembly
+    _, m1, _ = image_parts(layout, "2.0")
+    assert run("umoci", "unpack", "--image", f"{layout}:2.0", tmp_path / "b2")
+    assert run("chroot", tmp_path / "b2" / "rootfs", "/bin/hello").stdout.endswith("app 2.0\n")
+    old_layers = {layer["digest"] for layer in image_parts_from(before)}
+    new_layers = {layer["digest"] for layer in m1["layers"]}
+    assert len(old_layers & new_layers) == 2, "busybox and libgreet layers are the same blobs"
+
+
+def image_parts_from(files: dict[str, bytes]) -> list[dict[str, str]]:
+    index = json.loads(files["index.json"])
+    entry = next(m for m in index["manifests"] if not m.get("artifactType"))
+    manifest = json.loads(files[f"blobs/sha256/{entry['digest'].split(':')[1]}"])
+    return list(manifest["layers"])
+
+
+def test_base_image_from_another_target(tmp_path: Path) -> None:
+    repo = app_repo(
+        tmp_path / "repo",
+        extra_build="""
+nix_oci_image(
+    name="on-base",
+    nix_file="images.nix",
+    attr="etc",
+    base_image=":app",
+    labels={"layer": "top"},
+)
+""",
+    )
+    out = repo.run("package", "images:on-base")
+    assert out.returncode == 0, out.stderr
+    layout = repo.root / "dist" / "images" / "on-base"
+    _, manifest, config = image_parts(layout, "latest")
+    assert config["config"]["Env"] == ["PATH=/bin"] and config["config"]["Entrypoint"] == ["/bin/hello"]
+    assert config["config"]["Labels"] == {"layer": "top"}
+    assert len(manifest["layers"]) == 4 + 1
+    run("umoci", "unpack", "--image", f"{layout}:latest", tmp_path / "bundle")
+    rootfs = tmp_path / "bundle" / "rootfs"
+    assert run("chroot", rootfs, "/bin/hello").stdout.endswith("app 1.0\n")
+    assert any(p.name.endswith("-etc-files-1") for p in (rootfs / "nix" / "store").iterdir())
+    assert manifest["annotations"]["org.opencontainers.image.base.name"] == "1.0"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    reg = Registry(tmp_path / "registry").start()
+    yield reg
+    reg.stop()
+
+
+def test_publish_to_a_registry(tmp_path: Path, registry: Registry) -> None:
+    extra_toml = f"""
+[layerforge.registries.local]
+address = "{registry.host}"
+default = true
+"""
+    repo = app_repo(
+        tmp_path / "repo",
+        extra_toml=extra_toml,
+        extra_build='\nnix_oci_image(name="private", nix_file="images.nix", attr="libgreet", skip_push=True)\n',
+    )
+    packaged = repo.run("package", "images::")
+    assert packaged.returncode == 0, packaged.stderr
+    out = repo.run("publish", "images::")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert [e for e in PantsRepo.executed(out) if not e.startswith("Push")] == [], "publish pushes what package built"
+    text = out.stdout + out.stderr
+    assert f"{registry.host}/team/app:1.0" in text and "published" in text.lower()
+    assert "skip_push" in text
+    layout = repo.root / "dist" / "images" / "app"
+    local = json.loads(run("skopeo", "inspect", f"oci:{layout}:1.0").stdout)["Digest"]
+    for tag in ("1.0", "latest"):
+        remote = json.loads(
+            run("skopeo", "inspect", "--tls-verify=false", f"docker://{registry.host}/team/app:{tag}").stdout
+        )
+        assert remote["Digest"] == local
+    back = tmp_path / "back"
+    run("skopeo", "copy", "--src-tls-verify=false", f"docker://{registry.host}/team/app:1.0", f"oci:{back}:x")
+    verify_blobs(back)
+    assert not registry.manifest_exists("private", "latest"), "skip_push is respected"
+    fallback = f"sha256-{local.split(':')[1]}"
+    assert registry.manifest_exists("team/app", fallback), "the SBOM is pushed as a referrer"
+
+
+@pytest.fixture
+def buildgrid(tmp_path: Path) -> Iterator[str]:
+    with buildgrid_server(tmp_path / "buildgrid") as address:
+        yield address
+
+
+def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str) -> None:
+    repo = app_repo(tmp_path / "repo")
+    remote = [
+        "--remote-cache-read",
+        "--remote-cache-write",
+        f"--remote-store-address={buildgrid}",
+        "--remote-instance-name=",
+    ]
+    first = repo.run(*remote, "package", "images:app", store=tmp_path / "store-a", named=tmp_path / "named-a")
+    assert first.returncode == 0, first.stderr
+    ran = PantsRepo.executed(first)
+    assert len(ran) == 6, ran  # plan + 4 layers + assembly, on an empty cache
+    assert PantsRepo.counter(first, "remote_cache_write_successes") >= 6
+    layout = repo.root / "dist" / "images" / "app"
+    built = tree_bytes(layout)
+    shutil.rmtree(repo.root / "dist")
+
+    second = repo.run(*remote, "package", "images:app", store=tmp_path / "store-b", named=tmp_path / "named-b")
+    assert second.returncode == 0, second.stderr
+    assert PantsRepo.executed(second) == [], "a fresh local cache rebuilds nothing: the remote cache answers"
+    assert PantsRepo.counter(second, "remote_cache_requests_cached") >= 6
+    assert tree_bytes(layout) == built, "byte-identical dist outputs"
+
+
+@pytest.mark.parametrize(
+    ("build", "needles"),
+    [
+        (
+            'nix_oci_image(name="x", nix_file="images.nix", attr="app", layering="bogus")',
+            ["layering", "images:x", "bogus"],
+        ),
+        (
+            'nix_oci_image(name="x", nix_file="images.nix", attr="app", max_layers=0)',
+            ["max_layers", "images:x", "1..125"],
+        ),
+        ('nix_oci_image(name="x", store_paths=["/usr/bin/env"])', ["store_paths", "images:x", "/usr/bin/env"]),
+        (
+            'nix_oci_image(name="x", nix_file="images.nix", store_paths=["/nix/store/' + "a" * 32 + '-y"])',
+            ["exactly one of `nix_file` and `store_paths`", "images:x"],
+        ),
+        (
+            'nix_oci_image(name="x", nix_file="images.nix", attr="app", base_image=":nope")',
+            [":nope", "base_image", "images:x"],
+        ),
+        (
+            'files(name="f", sources=["images.nix"])\n'
+            'nix_oci_image(name="x", nix_file="images.nix", attr="app", base_image=":f")',
+            ["base_image", "images:x", "`files` target", "must be an image target"],
+        ),
+        (
+            'nix_oci_image(name="x", nix_file="images.nix", attr="app", image_tags=["{build_args.NOPE}"])',
+            ["image_tags", "images:x", "build_args.NOPE"],
+        ),
+        ('nix_oci_image(name="x", nix_file="images.nix", attr="nosuchattr")', ["nosuchattr"]),
+    ],
+)
+def test_bad_build_files_name_target_and_field(tmp_path: Path, build: str, needles: list[str]) -> None:
+    repo = PantsRepo(tmp_path / "repo")
+    repo.write("images/images.nix", IMAGES_NIX.read_text())
+    repo.write("images/BUILD", build + "\n")
+    out = repo.run("package", "images:x")
+    assert out.returncode != 0
+    for n in needles:
+        assert n in out.stderr, f"{n!r} missing from:\n{out.stderr}"
+
+
+def test_unknown_registry_alias_on_publish(tmp_path: Path) -> None:
+    repo = app_repo(tmp_path / "repo")
+    repo.write(
+        "images/BUILD", APP_BUILD.format(version="1.0").replace("sbom=True,", 'sbom=True, registries=["@nope"],')
+    )
+    out = repo.run("publish", "images:app")
+    assert out.returncode != 0
+    assert "unknown registry alias '@nope'" in out.stderr and "images:app" in out.stderr
+
+
+def test_repository_examples_build_with_the_readme_command(tmp_path: Path) -> None:
+    """`./pants package ::` in this repository (the README's main command) builds every example."""
+    env = {**os.environ, "NO_SCIE_WARNING": "1"}
+    proc = subprocess.run([str(REPO / "pants"), "--no-pantsd", "package", "::"], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=1800, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for name in ("hello", "hello-snapshotter"):
+        layout = REPO / "dist" / "examples.nix" / name
+        run("skopeo", "inspect", f"oci:{layout}:{'1.0' if name == 'hello' else 'latest'}")
+        verify_blobs(layout)
