@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REQUIRED_TOOLS = ("skopeo", "umoci", "tar", "gzip", "zstd", "pigz", "setpriv")
+REQUIRED_TOOLS = ("skopeo", "umoci", "tar", "gzip", "zstd", "pigz", "setpriv", "cpio", "qemu-system-x86_64")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -150,3 +150,12 @@ def validate_runtime_spec(config: Any) -> None:
     validator = jsonschema.Draft4Validator(root, registry=_runtime_registry())
     errors = sorted(validator.iter_errors(config), key=str)
     assert not errors, "runtime-spec: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def assert_one_line_error(proc: object, *needles: str) -> None:
+    assert proc.returncode != 0, proc.stdout  # type: ignore[attr-defined]
+    err = proc.stderr.strip()  # type: ignore[attr-defined]
+    assert "\n" not in err, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import image_parts, layerforge_bin, run, run_cli, snapshot, verify_blobs
+from tests.helpers import assert_one_line_error, image_parts, layerforge_bin, run, run_cli, snapshot, verify_blobs
 from tests.test_layer_tar import expected_snapshot
 
 
@@ -82,15 +82,6 @@ def test_export_docker_is_reproducible_and_takes_tags(layout: Path, tmp_path: Pa
     assert manifest[0]["RepoTags"] == ["app:dev", "registry.local:5000/x/app:2"]
     assert set(repos) == {"app", "registry.local:5000/x/app"}
     assert not list(tmp_path.glob(".layerforge-export-*"))
-
-
-def assert_one_line_error(proc: object, *needles: str) -> None:
-    assert proc.returncode != 0, proc.stdout  # type: ignore[attr-defined]
-    err = proc.stderr.strip()  # type: ignore[attr-defined]
-    assert "\n" not in err, err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in err, err
 
 
 @pytest.mark.parametrize(

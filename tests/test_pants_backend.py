@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import image_parts, run, verify_blobs
+from tests.helpers import image_parts, index_entry, run, run_cli, verify_blobs
+from tests.kernel_support import MARKER, boot, busybox_rootfs, debian_kernel
 from tests.nix_support import IMAGES_NIX
 from tests.pants_support import REPO, PantsRepo, tree_bytes
 from tests.registry_support import Registry
@@ -257,3 +258,82 @@ def test_repository_examples_build_with_the_readme_command(tmp_path: Path) -> No
         layout = REPO / "dist" / "examples.nix" / name
         run("skopeo", "inspect", f"oci:{layout}:{'1.0' if name == 'hello' else 'latest'}")
         verify_blobs(layout)
+    for name in ("hello", "hello-nix-rootfs"):
+        layout = REPO / "dist" / "examples.unikraft" / name
+        verify_blobs(layout)
+        out = tmp_path / name
+        run_cli("unikraft-extract", layout, "--plat", "qemu", "--arch", "x86_64", "--out", out)
+        assert "Hello from a layerforge unikernel" in boot(out / "kernel", out / "initrd", timeout=60)
+
+
+UNIKERNEL_BUILD = """
+files(name="kernel", sources=["vmlinuz"])
+files(name="rootfs", sources=["rootfs/**"])
+unikraft_image(
+    name="qemu",
+    kernel="vmlinuz",
+    arch="x86_64",
+    plat="qemu",
+    rootfs="rootfs",
+    package_name="unikraft.org/boot:1.0",
+    dependencies=[":kernel", ":rootfs"],
+)
+unikraft_image(
+    name="all",
+    kernel="vmlinuz",
+    arch="amd64",
+    plat="firecracker",
+    platforms=[":qemu"],
+    package_name="unikraft.org/boot:1.0",
+    dependencies=[":kernel"],
+)
+"""
+
+
+def test_unikraft_image_boots_and_gathers_platforms(tmp_path: Path) -> None:
+    repo = PantsRepo(tmp_path / "repo")
+    busybox_rootfs(repo.root / "uk" / "rootfs")
+    (repo.root / "uk" / "vmlinuz").write_bytes(debian_kernel().read_bytes())
+    repo.write("uk/BUILD", UNIKERNEL_BUILD)
+    out = repo.run("package", "uk:all")
+    assert out.returncode == 0, out.stderr
+    layout = repo.root / "dist" / "uk" / "all"
+    verify_blobs(layout)
+    index = json.loads((layout / "blobs" / "sha256" / index_entry(layout, "latest")["digest"][7:]).read_bytes())
+    assert [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"]] == [
+        ("fc", "x86_64"),
+        ("qemu", "x86_64"),
+    ]
+    run_cli("unikraft-extract", layout, "--plat", "qemu", "--arch", "x86_64", "--out", tmp_path / "x")
+    assert MARKER in boot(tmp_path / "x" / "kernel", tmp_path / "x" / "initrd")
+    assert PantsRepo.executed(repo.run("package", "uk:all")) == [], "a re-package is answered by the cache"
+
+
+@pytest.mark.parametrize(
+    ("build", "needles"),
+    [
+        (
+            'unikraft_image(name="x", kernel="nope.elf", arch="x86_64", plat="qemu")',
+            ["`kernel` field of uk:x", "nope.elf", "no dependency provides"],
+        ),
+        ('unikraft_image(name="x", kernel="k", arch="x86_64", plat="vbox")', ["plat", "uk:x", "vbox"]),
+        (
+            'files(name="k", sources=["k"])\n'
+            'unikraft_image(name="x", kernel="k", arch="x86_64", plat="qemu", platforms=[":k"], dependencies=[":k"])',
+            ["`platforms` field of uk:x", "`files` target", "unikraft_image"],
+        ),
+        (
+            'files(name="k", sources=["k"])\n'
+            'unikraft_image(name="x", kernel="k", arch="x86_64", plat="qemu", dependencies=[":k"])',
+            ["uk:x", "--kernel", "neither an ELF kernel nor a Linux bzImage"],
+        ),
+    ],
+)
+def test_bad_unikraft_targets(tmp_path: Path, build: str, needles: list[str]) -> None:
+    repo = PantsRepo(tmp_path / "repo")
+    repo.write("uk/k", "not a kernel\n")
+    repo.write("uk/BUILD", build + "\n")
+    out = repo.run("package", "uk:x")
+    assert out.returncode != 0
+    for n in needles:
+        assert n in out.stderr, f"{n!r} missing from:\n{out.stderr}"

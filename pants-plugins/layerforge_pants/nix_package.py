@@ -10,29 +10,16 @@ import json
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.core.target_types import FileSourceField, ResourceSourceField
-from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.engine.fs import EMPTY_DIGEST, AddPrefix, Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import SourcesField, TransitiveTargets, TransitiveTargetsRequest
 from pants.engine.unions import UnionRule
 
-from layerforge_pants.base_image import BaseImage, BaseImageRequest
+from layerforge_pants.dependency_files import dependency_files
+from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
 from layerforge_pants.image_package import ImageFieldSet, artifact, manifest_digest_of
-from layerforge_pants.subsystem import Layerforge
-from layerforge_pants.target_types import (
-    BaseImageField,
-    CmdField,
-    CompressionField,
-    CompressionLevelField,
-    EntrypointField,
-    EnvField,
-    ExposedPortsField,
+from layerforge_pants.nix_target import (
     ImageArchField,
-    ImageRevisionAnnotationField,
-    ImageSourceAnnotationField,
-    LabelsField,
     NixArgstrsField,
     NixAttrField,
     NixCopyToRootAttrsField,
@@ -46,6 +33,19 @@ from layerforge_pants.target_types import (
     NixSbomField,
     NixSnapshotterField,
     NixStorePathsField,
+)
+from layerforge_pants.subsystem import Layerforge
+from layerforge_pants.target_types import (
+    BaseImageField,
+    CmdField,
+    CompressionField,
+    CompressionLevelField,
+    EntrypointField,
+    EnvField,
+    ExposedPortsField,
+    ImageRevisionAnnotationField,
+    ImageSourceAnnotationField,
+    LabelsField,
     StopSignalField,
     UserField,
     VolumesField,
@@ -160,22 +160,22 @@ def layer_argv(plan: dict[str, object], paths: list[str]) -> list[str]:
 @rule(desc="Package nix_oci_image")
 async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge) -> BuiltPackage:
     names = field_set.names(tool)
-    base = await Get(BaseImage, BaseImageRequest(field_set.base_image))
-    transitive = await Get(TransitiveTargets, TransitiveTargetsRequest([field_set.address]))
-    sources = await Get(
-        SourceFiles,
-        SourceFilesRequest(
-            [field_set.nix_file, *(t.get(SourcesField) for t in transitive.dependencies)],
-            for_sources_types=(NixFileField, FileSourceField, ResourceSourceField),
-            enable_codegen=True,
-        ),
-    )
+    base_digest, from_image = EMPTY_DIGEST, ()
+    if field_set.base_image.value:
+        base = await Get(
+            ImageDependency,
+            ImageDependencyRequest(
+                field_set.address, "base_image", field_set.base_image.value, "base", allowed=("nix_oci_image",)
+            ),
+        )
+        base_digest, from_image = base.digest, ("--from-image", base.layout_ref)
+    sources = await dependency_files(field_set.address, field_set.nix_file)
     nix_file = field_set.nix_file.file_path if field_set.nix_file.value else None
-    plan_input = await Get(Digest, MergeDigests([sources.snapshot.digest, base.digest]))
+    plan_input = await Get(Digest, MergeDigests([sources.digest, base_digest]))
     planned = await Get(
         ProcessResult,
         LayerforgeProcess(
-            argv=(*field_set.plan_argv(names.ref, nix_file), *base.from_image_arg),
+            argv=(*field_set.plan_argv(names.ref, nix_file), *from_image),
             description=f"Plan the layers of {field_set.address}",
             input_digest=plan_input,
             output_files=(PLAN,),
@@ -212,7 +212,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
         for i, argv in enumerate(layer_argvs)
     )
     prefixed = await MultiGet(Get(Digest, AddPrefix(r.output_digest, f"l{i}")) for i, r in enumerate(layers))
-    assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base.digest, *prefixed]))
+    assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
     layout = field_set.layout_dir()
     assembled = await Get(
         ProcessResult,
@@ -223,7 +223,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
                 PLAN,
                 "--out",
                 layout,
-                *base.from_image_arg,
+                *from_image,
                 *[a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")],
             ),
             description=f"Assemble the image of {field_set.address}",

@@ -6,14 +6,22 @@ Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on
 
 from __future__ import annotations
 
-from layerforge_pants import base_image, nix_package, publish, tool
+from layerforge_pants import image_dependency, nix_package, publish, tool, unikraft_package
+from layerforge_pants.nix_target import NixOciImageTarget
 from layerforge_pants.subsystem import Layerforge
-from layerforge_pants.target_types import NixOciImageTarget
+from layerforge_pants.unikraft_target import UnikraftImageTarget
 
 
 def target_types() -> list[type]:
-    return [NixOciImageTarget]
+    return [NixOciImageTarget, UnikraftImageTarget]
 
 
 def rules() -> list[object]:
-    return [*Layerforge.rules(), *tool.rules(), *base_image.rules(), *nix_package.rules(), *publish.rules()]
+    return [
+        *Layerforge.rules(),
+        *tool.rules(),
+        *image_dependency.rules(),
+        *nix_package.rules(),
+        *unikraft_package.rules(),
+        *publish.rules(),
+    ]

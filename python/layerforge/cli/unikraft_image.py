@@ -17,7 +17,7 @@ from layerforge.images.unikraft.kraftkit_store import default_store
 from layerforge.images.unikraft.package import UnikraftImageRequest, build_unikraft_image
 from layerforge.images.unikraft.platforms import normalize_arch, normalize_plat
 from layerforge.images.unikraft.target import UnikraftTarget, parse_target
-from layerforge.model.reference import DEFAULT_TAG
+from layerforge.model.reference import DEFAULT_TAG, parse_layout_ref
 
 
 def register(sub: Any) -> None:
@@ -38,12 +38,22 @@ def register(sub: Any) -> None:
     src = t.add_mutually_exclusive_group()
     src.add_argument("--initrd", type=Path, metavar="FILE", help="an existing initrd (cpio, compressed cpio, EROFS)")
     src.add_argument("--rootfs", type=Path, metavar="DIR", help="directory or tar packed as a reproducible newc cpio")
+    src.add_argument(
+        "--rootfs-image", metavar="LAYOUT[:REF]", help="an OCI image whose root filesystem is packed as the initrd"
+    )
     p.add_argument(
         "--target",
         action="append",
         default=[],
         metavar="PLAT/ARCH=KERNEL[,initrd=F][,rootfs=D][,kconfig=F]",
         help="another platform of the package (repeatable)",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="LAYOUT[:REF]",
+        help="add the platforms of another unikernel package (repeatable; platforms built here win)",
     )
     i = p.add_argument_group("initrd from --rootfs")
     i.add_argument("--initrd-compression", choices=INITRD_COMPRESSIONS, default="none", help="none (default) or gzip")
@@ -80,6 +90,8 @@ def targets_from_args(args: argparse.Namespace) -> list[UnikraftTarget]:
             initrd = InitrdSource(file=args.initrd)
         elif args.rootfs is not None:
             initrd = InitrdSource(rootfs=args.rootfs, compression=args.initrd_compression)
+        elif args.rootfs_image is not None:
+            initrd = InitrdSource(image=parse_layout_ref(args.rootfs_image), compression=args.initrd_compression)
         targets.append(
             UnikraftTarget(
                 plat=normalize_plat(args.plat),
@@ -90,17 +102,18 @@ def targets_from_args(args: argparse.Namespace) -> list[UnikraftTarget]:
             )
         )
     else:
-        for flag in ("kconfig", "initrd", "rootfs"):
+        for flag in ("kconfig", "initrd", "rootfs", "rootfs_image"):
             if getattr(args, flag) is not None:
-                raise UsageError(f"--{flag}", "needs --kernel, --arch and --plat (or use --target ...,{flag}=...)")
+                option = "--" + flag.replace("_", "-")
+                raise UsageError(option, "needs --kernel, --arch and --plat (or use --target ...)")
     targets += [parse_target(s, initrd_compression=args.initrd_compression) for s in args.target]
-    if not targets:
-        raise UsageError("--kernel", "give --kernel/--arch/--plat, or --target PLAT/ARCH=KERNEL")
+    if not targets and not args.include:
+        raise UsageError("--kernel", "give --kernel/--arch/--plat, --target PLAT/ARCH=KERNEL or --include")
     if args.initrd_spec is not None or args.keep_setuid:
         nodes = parse_node_spec(args.initrd_spec) if args.initrd_spec is not None else ()
         targets = [
             replace(t, initrd=replace(t.initrd, nodes=nodes, keep_setuid=args.keep_setuid))
-            if t.initrd is not None and t.initrd.rootfs is not None
+            if t.initrd is not None and t.initrd.file is None
             else t
             for t in targets
         ]
@@ -122,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         replace=args.replace,
         kraftkit_store=args.kraftkit_store,
         kraftkit_version=args.kraftkit_version,
+        includes=tuple(parse_layout_ref(i) for i in args.include),
     )
     bar = ProgressBar("unikraft-image")
     try:

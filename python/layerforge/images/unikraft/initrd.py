@@ -14,7 +14,9 @@ from pathlib import Path
 from layerforge import _native
 from layerforge._native import LayerSpec
 from layerforge.errors import UsageError
-from layerforge.layout.unpack import unpack_tar
+from layerforge.layout.image_reader import read_image
+from layerforge.layout.unpack import unpack_layers, unpack_tar
+from layerforge.model.reference import LayoutRef
 from layerforge.progress import ProgressCallback
 
 #: Compressions of a generated cpio (the kernel and Unikraft read both; Unikraft's own cpio
@@ -46,10 +48,12 @@ class DeviceNode:
 
 @dataclass(frozen=True)
 class InitrdSource:
-    """Exactly one of ``file`` (used as is) or ``rootfs`` (a directory or tar to pack)."""
+    """Exactly one of ``file`` (used as is), ``rootfs`` (a directory or tar to pack) or
+    ``image`` (an OCI image whose merged root filesystem is packed)."""
 
     file: Path | None = None
     rootfs: Path | None = None
+    image: LayoutRef | None = None
     compression: str = "none"
     nodes: tuple[DeviceNode, ...] = field(default_factory=tuple)
     keep_setuid: bool = False
@@ -121,8 +125,8 @@ def materialize_initrd(
         identify_initrd(src.file)
         yield src.file
         return
-    if src.rootfs is None:
-        raise AssertionError("InitrdSource needs a file or a rootfs")
+    if src.rootfs is None and src.image is None:
+        raise AssertionError("InitrdSource needs a file, a rootfs or an image")
     if src.compression not in INITRD_COMPRESSIONS:
         raise UsageError("--initrd-compression", f"unknown compression {src.compression!r} (expected none or gzip)")
     scratch.mkdir(parents=True, exist_ok=True)
@@ -134,9 +138,16 @@ def materialize_initrd(
 
 
 def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressCallback | None = None) -> Path:
-    """Pack ``src.rootfs`` (directory or tar) as a newc cpio under ``work``; its path."""
+    """Pack ``src.rootfs`` (directory or tar) or ``src.image`` as a newc cpio under ``work``;
+    its path."""
+    if src.image is not None:
+        image = read_image(src.image, platform=None)
+        tree = work / "tree"
+        unpack_layers(image.layout, list(image.manifest.layers), tree)
+        return _pack(tree, src, work, epoch=epoch, progress=progress, option="--rootfs-image")
+    if src.rootfs is None:
+        raise AssertionError("InitrdSource without a source")
     rootfs = src.rootfs
-    assert rootfs is not None
     if not rootfs.exists():
         raise UsageError("--rootfs", f"'{rootfs}' does not exist")
     if rootfs.is_file():
@@ -145,6 +156,12 @@ def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressC
         rootfs = tree
     elif not rootfs.is_dir():
         raise UsageError("--rootfs", f"'{rootfs}' is neither a directory nor a tar file")
+    return _pack(rootfs, src, work, epoch=epoch, progress=progress, option="--rootfs")
+
+
+def _pack(
+    rootfs: Path, src: InitrdSource, work: Path, *, epoch: int, progress: ProgressCallback | None, option: str
+) -> Path:
     spec = LayerSpec(mtime=epoch, keep_setuid=src.keep_setuid)
     spec.add_tree(rootfs, "/")
     for node in src.nodes:
@@ -154,5 +171,5 @@ def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressC
             [spec], work / "blobs", work / "tmp", format="cpio", compression=src.compression, progress=progress
         )
     except _native.InputError as e:
-        raise UsageError("--rootfs", str(e)) from None
+        raise UsageError(option, str(e)) from None
     return work / "blobs" / result.digest.split(":", 1)[1]

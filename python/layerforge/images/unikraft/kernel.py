@@ -10,13 +10,15 @@ from pathlib import Path
 from layerforge.errors import UsageError
 
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "arm64", 0x28: "arm", 0x03: "i386", 0xF3: "riscv64"}
-_HEADER_BYTES = 0x240
+#: Multiboot (v1) headers live in the first 8 KiB, 4-byte aligned.
+_MULTIBOOT_MAGIC = struct.pack("<I", 0x1BADB002)
+_MULTIBOOT_SEARCH = 8192
 
 
 @dataclass(frozen=True)
 class KernelInfo:
     path: Path
-    #: "elf", "bzImage", "arm64-image" or "zImage".
+    #: "elf", "multiboot elf", "bzImage", "arm64-image" or "zImage".
     format: str
     arch: str
 
@@ -25,7 +27,7 @@ def identify_kernel(path: Path, option: str = "--kernel") -> KernelInfo:
     """Read the header of ``path`` and say what kernel it is; refuse anything else."""
     try:
         with open(path, "rb") as f:
-            head = f.read(_HEADER_BYTES)
+            head = f.read(_MULTIBOOT_SEARCH)
     except IsADirectoryError:
         raise UsageError(option, f"'{path}' is a directory, not a kernel image") from None
     except OSError as e:
@@ -34,6 +36,10 @@ def identify_kernel(path: Path, option: str = "--kernel") -> KernelInfo:
         endian = "<" if head[5] == 1 else ">"
         (machine,) = struct.unpack_from(endian + "H", head, 18)
         arch = _ELF_MACHINES.get(machine, f"ELF machine {machine:#x}")
+        if arch == "i386" and _has_multiboot_header(head):
+            # Unikraft's x86_64 QEMU/Xen kernels are 64-bit code in a multiboot ELF32 wrapper
+            # (objcopy -O elf32-i386), the form QEMU's -kernel loads; there is no i386 Unikraft.
+            return KernelInfo(path, "multiboot elf", "x86_64")
         return KernelInfo(path, "elf", arch)
     if len(head) >= 0x237 and head[0x202:0x206] == b"HdrS" and head[0x1FE:0x200] == b"\x55\xaa":
         (version,) = struct.unpack_from("<H", head, 0x206)
@@ -47,9 +53,20 @@ def identify_kernel(path: Path, option: str = "--kernel") -> KernelInfo:
     raise UsageError(option, f"'{path}' is neither an ELF kernel nor a Linux bzImage/Image")
 
 
+def _has_multiboot_header(head: bytes) -> bool:
+    for offset in range(0, len(head) - 11, 4):
+        if head[offset : offset + 4] == _MULTIBOOT_MAGIC:
+            magic, flags, checksum = struct.unpack_from("<III", head, offset)
+            if (magic + flags + checksum) & 0xFFFFFFFF == 0:
+                return True
+    return False
+
+
 def check_kernel(path: Path, arch: str, option: str = "--kernel") -> KernelInfo:
     """Identify ``path`` and require it to be built for ``arch``."""
     info = identify_kernel(path, option)
     if info.arch != arch:
-        raise UsageError(option, f"'{path}' is a {info.arch} {info.format}, but the target architecture is {arch}")
+        raise UsageError(
+            option, f"'{path}' is an {info.arch} kernel ({info.format}), but the target architecture is {arch}"
+        )
     return info

@@ -23,13 +23,14 @@ from layerforge.images.unikraft.package_name import PackageName, default_package
 from layerforge.images.unikraft.platforms import injected_features
 from layerforge.images.unikraft.target import UnikraftTarget, check_unique
 from layerforge.layers.build import build_layers
+from layerforge.layout.image_reader import import_blobs
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.index import Index
 from layerforge.model.platform import Platform
-from layerforge.model.reference import DEFAULT_TAG, validate_ref
+from layerforge.model.reference import DEFAULT_TAG, LayoutRef, validate_ref
 from layerforge.progress import ProgressCallback
 
 
@@ -44,6 +45,8 @@ class UnikraftImageRequest:
     replace: bool = False
     kraftkit_store: Path | None = None
     kraftkit_version: str = doc.KRAFTKIT_VERSION
+    #: Other packages whose platforms join this one (those rebuilt here win).
+    includes: tuple[LayoutRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ def _check_target(t: UnikraftTarget, version: str | None) -> _Checked:
         identify_initrd(t.initrd.file)
     if t.initrd is not None and t.initrd.rootfs is not None and not t.initrd.rootfs.exists():
         raise UsageError("--rootfs", f"'{t.initrd.rootfs}' does not exist")
+    if t.initrd is not None and t.initrd.image is not None:
+        OciLayout.open(t.initrd.image.path).resolve(t.initrd.image.ref)
     ver = version or kconfig.get(VERSION_KEY) or None
     feats = features(kconfig, injected_features(t.plat, t.arch))
     return _Checked(t, doc.platform(t.plat, t.arch, ver, feats))
@@ -93,17 +98,19 @@ def build_unikraft_image(
     epoch: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> UnikraftResult:
-    if not req.targets:
-        raise UsageError("--kernel", "no target: give --kernel/--arch/--plat or --target")
+    if not req.targets and not req.includes:
+        raise UsageError("--kernel", "no target: give --kernel/--arch/--plat, --target or --include")
     validate_ref(req.ref)
     _validate_version(req.version)
     targets = check_unique(list(req.targets))
-    name = (
-        parse_package_name(req.name, req.ref)
-        if req.name is not None
-        else default_package_name(targets[0].kernel.name, req.ref)
-    )
+    if req.name is not None:
+        name = parse_package_name(req.name, req.ref)
+    elif targets:
+        name = default_package_name(targets[0].kernel.name, req.ref)
+    else:
+        raise UsageError("--name", "needed when the package only includes others")
     checked = [_check_target(t, req.version) for t in targets]
+    included = [(inc, _included_entries(inc)) for inc in req.includes]
     epoch = source_date_epoch() if epoch is None else epoch
 
     with open_for_write(out) as layout, ExitStack() as scratch:
@@ -125,7 +132,10 @@ def build_unikraft_image(
                 descs.append(next(layers).descriptor.with_annotations({doc.INITRD_ANNOTATION: doc.INITRD_PATH}))
             built.append(_write_manifest(layout, c, descs, annotations, req))
 
-        kept = () if req.replace else _kept_entries(layout, req.ref, {c.target.key for c in checked})
+        rebuilt = {c.target.key for c in checked}
+        kept = _merge_includes(layout, included, rebuilt)
+        if not req.replace:
+            kept += _kept_entries(layout, req.ref, rebuilt | {_key(d) for d in kept})
         entries = sorted([*(b.manifest for b in built), *kept], key=_entry_order)
         index = Index(manifests=tuple(entries), annotations=doc.index_annotations(name, req.kraftkit_version))
         index_desc = layout.put_json(index.to_json(), media_types.IMAGE_INDEX)
@@ -184,6 +194,44 @@ def _kept_entries(layout: OciLayout, ref: str, rebuilt: set[tuple[str, str]]) ->
         and doc.is_unikraft_entry(m.annotations)
         and (m.platform.os, m.platform.architecture) not in rebuilt
     )
+
+
+def _key(d: Descriptor) -> tuple[str, str]:
+    return (d.platform.os, d.platform.architecture) if d.platform else ("", "")
+
+
+def _included_entries(ref: LayoutRef) -> tuple[OciLayout, list[Descriptor]]:
+    """The platform manifests of another package (checked before anything is written)."""
+    layout = OciLayout.open(ref.path)
+    entry = layout.resolve(ref.ref)
+    if entry.media_type != media_types.IMAGE_INDEX:
+        raise UsageError("--include", f"{ref} is not a unikernel package (an image index)")
+    children = [m for m in layout.read_nested_index(entry).manifests if doc.is_unikraft_entry(m.annotations)]
+    if not children or any(m.platform is None for m in children):
+        raise UsageError("--include", f"{ref} is not a unikernel package (no kraftkit manifests)")
+    return layout, children
+
+
+def _merge_includes(
+    layout: OciLayout,
+    included: list[tuple[LayoutRef, tuple[OciLayout, list[Descriptor]]]],
+    rebuilt: set[tuple[str, str]],
+) -> tuple[Descriptor, ...]:
+    """Copy the included packages' platforms (not rebuilt here) into ``layout``."""
+    taken: dict[tuple[str, str], LayoutRef] = {}
+    out = []
+    for ref, (src, children) in included:
+        for m in children:
+            key = _key(m)
+            if key in rebuilt:
+                continue
+            if key in taken:
+                raise UsageError("--include", f"{key[0]}/{key[1]} is in both {taken[key]} and {ref}")
+            taken[key] = ref
+            manifest = src.read_manifest(m)
+            import_blobs(src, layout, [*manifest.layers, manifest.config, m])
+            out.append(m)
+    return tuple(out)
 
 
 def _entry_order(d: Descriptor) -> tuple[str, str, str]:

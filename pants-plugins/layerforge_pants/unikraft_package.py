@@ -1,0 +1,113 @@
+"""`pants package` for unikraft_image: one `layerforge unikraft-image` process per target,
+with the kernel, kconfig and initrd inputs taken from its dependencies; other unikraft_image
+targets named in `platforms` are packaged first and included."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pants.core.goals.package import BuiltPackage, PackageFieldSet
+from pants.engine.fs import Digest, DigestSubset, MergeDigests, PathGlobs
+from pants.engine.process import ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.unions import UnionRule
+
+from layerforge_pants.dependency_files import dependency_files, locate
+from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
+from layerforge_pants.image_package import ImageFieldSet, artifact, manifest_digest_of
+from layerforge_pants.subsystem import Layerforge
+from layerforge_pants.target_types import CmdField, EnvField, LabelsField
+from layerforge_pants.tool import LayerforgeProcess
+from layerforge_pants.unikraft_target import (
+    UnikraftArchField,
+    UnikraftInitrdCompressionField,
+    UnikraftInitrdField,
+    UnikraftInitrdSpecField,
+    UnikraftKconfigField,
+    UnikraftKernelField,
+    UnikraftPackageNameField,
+    UnikraftPlatField,
+    UnikraftPlatformsField,
+    UnikraftRootfsField,
+    UnikraftRootfsImageField,
+    UnikraftVersionField,
+)
+
+
+@dataclass(frozen=True)
+class UnikraftImageFieldSet(ImageFieldSet, PackageFieldSet):
+    required_fields = (UnikraftKernelField,)
+
+    kernel: UnikraftKernelField
+    arch: UnikraftArchField
+    plat: UnikraftPlatField
+    kconfig: UnikraftKconfigField
+    initrd: UnikraftInitrdField
+    rootfs: UnikraftRootfsField
+    rootfs_image: UnikraftRootfsImageField
+    initrd_compression: UnikraftInitrdCompressionField
+    initrd_spec: UnikraftInitrdSpecField
+    package_name: UnikraftPackageNameField
+    unikraft_version: UnikraftVersionField
+    platforms: UnikraftPlatformsField
+    cmd: CmdField
+    env: EnvField
+    labels: LabelsField
+
+
+@rule(desc="Package unikraft_image")
+async def package_unikraft_image(field_set: UnikraftImageFieldSet, tool: Layerforge) -> BuiltPackage:
+    names = field_set.names(tool)
+    address = field_set.address
+    files = await dependency_files(address)
+    layout = field_set.layout_dir()
+    argv = ["unikraft-image", "--out", layout, "--tag", names.ref]
+    argv += ["--kernel", locate(files, address, "kernel", field_set.kernel.value or "")]
+    argv += ["--arch", field_set.arch.value or "", "--plat", field_set.plat.value or ""]
+    for flag, f in (
+        ("--kconfig", field_set.kconfig),
+        ("--initrd", field_set.initrd),
+        ("--initrd-spec", field_set.initrd_spec),
+    ):
+        if f.value:
+            argv += [flag, locate(files, address, f.alias, f.value)]
+    if field_set.rootfs.value:
+        argv += ["--rootfs", locate(files, address, "rootfs", field_set.rootfs.value, directory=True)]
+    argv += ["--initrd-compression", field_set.initrd_compression.value or "none"]
+    argv += ["--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"]
+    if field_set.unikraft_version.value:
+        argv += ["--version", field_set.unikraft_version.value]
+    if field_set.cmd.value is not None:
+        argv += ["--cmd", json.dumps(list(field_set.cmd.value))]
+    argv += [a for k, v in sorted((field_set.env.value or {}).items()) for a in ("--env", f"{k}={v}")]
+    argv += [a for k, v in sorted((field_set.labels.value or {}).items()) for a in ("--label", f"{k}={v}")]
+
+    requests = []
+    if field_set.rootfs_image.value:
+        requests.append(ImageDependencyRequest(address, "rootfs_image", field_set.rootfs_image.value, "rootfs-image"))
+    for i, value in enumerate(field_set.platforms.value or ()):
+        requests.append(
+            ImageDependencyRequest(address, "platforms", value, f"platform-{i}", allowed=("unikraft_image",))
+        )
+    images = await MultiGet(Get(ImageDependency, ImageDependencyRequest, r) for r in requests)
+    for image in images:
+        argv += ["--rootfs-image" if image.prefix == "rootfs-image" else "--include", image.layout_ref]
+
+    input_digest = await Get(Digest, MergeDigests([files.digest, *(i.digest for i in images)]))
+    result = await Get(
+        ProcessResult,
+        LayerforgeProcess(
+            argv=tuple(argv),
+            description=f"Package the unikernel {address}",
+            input_digest=input_digest,
+            output_directories=(layout,),
+        ),
+    )
+    output = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"])))
+    digest = await manifest_digest_of(output, layout, names.ref)
+    return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))
+
+
+def rules():
+    return [*collect_rules(), UnionRule(PackageFieldSet, UnikraftImageFieldSet)]
