@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from layerforge.cli.main import COMMANDS
 from tests.helpers import assert_one_line_error, image_parts, layerforge_bin, run, run_cli, snapshot, verify_blobs
 from tests.test_layer_tar import expected_snapshot
 
@@ -31,10 +32,10 @@ def layout(sample_tree: Path, tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("command", [[], ["dir-image"], ["inspect"], ["export-docker"]])
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
 def test_help_on_every_command(command: list[str]) -> None:
     out = run_cli(*command, "--help").stdout
-    assert "usage: layerforge" in out
+    assert f"usage: layerforge {' '.join(command)}".strip() in out
 
 
 def test_inspect_text_and_json_agree_with_skopeo(layout: Path) -> None:

@@ -1,8 +1,9 @@
 # Benchmark closures from the host's own files (no nixpkgs needed): 48 "library" paths
 # slicing /usr/lib/x86_64-linux-gnu (files under 50 MB, ~360 MB in all), linked into a tree
 # of references, and three "applications" that each use most of the libraries plus an
-# application-specific payload from /usr/lib/gcc. `payload` changes only the applications.
-{ busybox ? "/bin/busybox", payload ? "1", nLibs ? 48 }:
+# application-specific payload from /usr/lib/gcc. `payload` changes only the applications;
+# `salt` changes every derivation (new store paths: a machine that has built none of them).
+{ busybox ? "/bin/busybox", payload ? "1", nLibs ? 48, salt ? "" }:
 let
   bb = busybox;
   mk = name: script: derivation {
@@ -11,6 +12,7 @@ let
     builder = bb;
     args = [ "sh" "-c" script ];
     PATH = "/bin:/usr/bin";
+    inherit salt;
   };
   lib = i: mk "blib${toString i}-1.0" ''
     ${bb} mkdir -p $out/lib

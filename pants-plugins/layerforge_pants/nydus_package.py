@@ -1,0 +1,84 @@
+"""`pants package` for nydus_image: the source image target is packaged first, then one
+`layerforge nydus-image` process converts it (cached by the source layout's digest and the
+options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants.core.goals.package import BuiltPackage, PackageFieldSet
+from pants.engine.fs import Digest, DigestSubset, MergeDigests, PathGlobs
+from pants.engine.process import ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.unions import UnionRule
+
+from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
+from layerforge_pants.image_package import ImageFieldSet, artifact, manifest_digest_of
+from layerforge_pants.nydus_target import (
+    NydusChunkDictField,
+    NydusChunkSizeField,
+    NydusCompressorField,
+    NydusDigesterField,
+    NydusMergePlatformField,
+    NydusPrefetchField,
+    NydusSourceImageField,
+)
+from layerforge_pants.subsystem import Layerforge
+from layerforge_pants.tool import LayerforgeProcess
+
+
+@dataclass(frozen=True)
+class NydusImageFieldSet(ImageFieldSet, PackageFieldSet):
+    required_fields = (NydusSourceImageField,)
+
+    source_image: NydusSourceImageField
+    chunk_size: NydusChunkSizeField
+    compressor: NydusCompressorField
+    digester: NydusDigesterField
+    chunk_dict: NydusChunkDictField
+    prefetch: NydusPrefetchField
+    merge_platform: NydusMergePlatformField
+
+
+@rule(desc="Package nydus_image")
+async def package_nydus_image(field_set: NydusImageFieldSet, tool: Layerforge) -> BuiltPackage:
+    names = field_set.names(tool)
+    address = field_set.address
+    requests = [
+        ImageDependencyRequest(
+            address, "source_image", field_set.source_image.value or "", "source", allowed=("nix_oci_image",)
+        )
+    ]
+    if field_set.chunk_dict.value:
+        requests.append(
+            ImageDependencyRequest(address, "chunk_dict", field_set.chunk_dict.value, "dict", allowed=("nydus_image",))
+        )
+    images = await MultiGet(Get(ImageDependency, ImageDependencyRequest, r) for r in requests)
+    layout = field_set.layout_dir()
+    argv = ["nydus-image", images[0].layout_ref, "--out", layout, "--tag", names.ref]
+    argv += ["--compressor", field_set.compressor.value or "zstd", "--digester", field_set.digester.value or "blake3"]
+    if field_set.chunk_size.value:
+        argv += ["--chunk-size", field_set.chunk_size.value]
+    if len(images) > 1:
+        argv += ["--chunk-dict", images[1].layout_ref]
+    for pattern in field_set.prefetch.value or ():
+        argv += ["--prefetch", pattern]
+    if field_set.merge_platform.value:
+        argv.append("--merge-platform")
+    input_digest = await Get(Digest, MergeDigests(i.digest for i in images))
+    result = await Get(
+        ProcessResult,
+        LayerforgeProcess(
+            argv=tuple(argv),
+            description=f"Convert {images[0].address} to Nydus for {address}",
+            input_digest=input_digest,
+            output_directories=(layout,),
+        ),
+    )
+    output = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"])))
+    digest = await manifest_digest_of(output, layout, names.ref)
+    return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))
+
+
+def rules():
+    return [*collect_rules(), UnionRule(PackageFieldSet, NydusImageFieldSet)]

@@ -1,0 +1,103 @@
+"""The nydus_image target: another image target converted to Nydus RAFS v6 for lazy pulling
+(`layerforge nydus-image`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from pants.engine.addresses import Address
+from pants.engine.target import (
+    BoolField,
+    Dependencies,
+    InvalidFieldException,
+    StringField,
+    StringSequenceField,
+    Target,
+)
+from pants.util.strutil import help_text
+
+from layerforge_pants.target_types import COMMON_IMAGE_FIELDS
+
+_SIZE = re.compile(r"^(?:0x[0-9a-fA-F]+|[0-9]+(?:[KkMm](?:i?B)?)?)$")
+
+
+class NydusSourceImageField(StringField):
+    alias = "source_image"
+    required = True
+    help = "Address of the image target to convert (a `nix_oci_image`)."
+
+
+class NydusChunkSizeField(StringField):
+    alias = "chunk_size"
+    help = "Chunk size: a power of two from 4 KiB to 16 MiB, like `1MiB` or `0x100000` (default 1 MiB)."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not _SIZE.match(value):
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field of {address} must be a size like `1MiB` or `0x100000`, got {value!r}."
+            )
+        return value
+
+
+class NydusCompressorField(StringField):
+    alias = "compressor"
+    default = "zstd"
+    valid_choices = ("zstd", "lz4_block", "none")
+    help = "Compressor of the chunks in the data blobs."
+
+
+class NydusDigesterField(StringField):
+    alias = "digester"
+    default = "blake3"
+    valid_choices = ("blake3", "sha256")
+    help = "Digest of chunks (dedup key) in the bootstrap."
+
+
+class NydusChunkDictField(StringField):
+    alias = "chunk_dict"
+    help = help_text(
+        """
+        Address of another `nydus_image` target whose chunks this image reuses instead of
+        storing them again (cross-image dedup).
+        """
+    )
+
+
+class NydusPrefetchField(StringSequenceField):
+    alias = "prefetch"
+    help = "Paths (patterns) to list in the bootstrap's prefetch table, fetched first at run time."
+
+
+class NydusMergePlatformField(BoolField):
+    alias = "merge_platform"
+    default = False
+    help = "Write an image index holding both the original image and the Nydus one (nydusify's --merge-platform)."
+
+
+class NydusDependenciesField(Dependencies):
+    pass
+
+
+class NydusImageTarget(Target):
+    alias = "nydus_image"
+    core_fields = (
+        *COMMON_IMAGE_FIELDS,
+        NydusDependenciesField,
+        NydusSourceImageField,
+        NydusChunkSizeField,
+        NydusCompressorField,
+        NydusDigesterField,
+        NydusChunkDictField,
+        NydusPrefetchField,
+        NydusMergePlatformField,
+    )
+    help = help_text(
+        """
+        An image target converted to Nydus RAFS v6 (`layerforge nydus-image`), as `nydusify
+        convert` does: one Nydus data blob per layer, a merged RAFS v6 bootstrap as the last
+        layer, readable by nydus-snapshotter and nydusd for lazy pulling.
+        """
+    )
