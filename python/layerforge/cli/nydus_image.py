@@ -29,8 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("--tag", metavar="REF", help="reference name in LAYOUT_DIR (default: the source's, else latest)")
     p.add_argument(
         "--chunk-size",
-        type=parse_chunk_size,
-        default=1 << 20,
+        default="0x100000",
         metavar="SIZE",
         help="chunk size, a power of two from 4 KiB to 16 MiB (0x100000, 1MiB, ...; default 1 MiB)",
     )
@@ -62,7 +61,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     req = NydusRequest(
         ref=args.tag,
-        chunk_size=args.chunk_size,
+        chunk_size=parse_chunk_size(args.chunk_size),
         compressor=args.compressor,
         digester=args.digester,
         chunk_dict=args.chunk_dict,
