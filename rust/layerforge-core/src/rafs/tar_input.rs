@@ -280,14 +280,16 @@ fn read_tar(
 
     let (tree, reader) = match format {
         Format::Gzip => {
-            let d = flate2::read::MultiGzDecoder::new(buffered);
+            // Decode in large steps: the tar parser's 512-byte reads come from this buffer.
+            let d = BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buffered));
             let (t, d) = parse(d, opts, progress, &mut dispatch, &mut file_bytes, &corrupt)?;
-            (t, d.into_inner())
+            (t, d.into_inner().into_inner())
         }
         Format::Zstd => {
             let d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(corrupt)?;
+            let d = BufReader::with_capacity(1 << 20, d);
             let (t, d) = parse(d, opts, progress, &mut dispatch, &mut file_bytes, &corrupt)?;
-            (t, d.finish())
+            (t, d.into_inner().finish())
         }
         Format::Plain => {
             let (t, d) = parse(
