@@ -22,6 +22,7 @@ from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.platform import linux_platform
+from tests.helpers import index_entry
 
 NYDUS_RS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "layerforge-test" / "nydus-rs-2.2.0"
 NYDUS_IMAGE = NYDUS_RS / "bin" / "nydus-image"
@@ -94,14 +95,6 @@ def make_image(layout_dir: Path, ref: str, layers: list[bytes], compression: str
 
 
 # -- reading Nydus images ---------------------------------------------------------------------
-
-
-def index_entry(layout: Path, ref: str) -> dict[str, Any]:
-    index = json.loads((layout / "index.json").read_bytes())
-    for m in index["manifests"]:
-        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref:
-            return dict(m)
-    raise AssertionError(f"no ref {ref} in {layout}")
 
 
 def blob_file(layout: Path, digest: str) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run, run_cli, snapshot, validate_schema, verify_blobs
+from tests.helpers import index_entry, run, run_cli, snapshot, validate_schema, verify_blobs
 from tests.nydus_support import (
     BLOB_TYPE,
     blob_dir,
@@ -26,7 +26,6 @@ from tests.nydus_support import (
     entry,
     extract_tar,
     fsck_erofs,
-    index_entry,
     make_image,
     nydus_image,
     nydus_manifest,
