@@ -460,3 +460,29 @@ def test_chunk_size_must_be_a_power_of_two_in_range(tmp_path: Path, value: str) 
     assert proc.returncode == 2
     assert "--chunk-size" in proc.stderr and "power of two" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_large_directories_and_names_sorting_before_dot(tmp_path: Path) -> None:
+    """Directories spanning several 4 KiB dirent blocks, names that sort before "." and
+    "..", 255-byte names: the oracle and erofs-utils look every entry up."""
+    names = [f"{p}{i:04d}-{'n' * (i % 200)}" for i in range(600) for p in ("!", "-", "f")][:1500]
+    names += ["#", "+", "x" * 255]
+    layer = tar_layer([(entry(f"big/{n}"), n.encode()) for n in names])
+    src = make_image(tmp_path / "src", "v1", [layer])
+    out = tmp_path / "nydus"
+    convert(f"{src}:v1", out)
+    manifest = nydus_manifest(out, "v1")
+    blobs, ids = blob_dir(out, manifest, tmp_path / "blobs")
+    boot = tmp_path / "image.boot"
+    boot.write_bytes(bootstrap_bytes(out, manifest))
+    report = check(boot, blobs)
+    assert {p for p in report.files if p.startswith("/big/")} == {f"/big/{n}" for n in names}
+    fsck_erofs(boot, report, tmp_path)
+    listing = dump_erofs_ls(boot, report, tmp_path, "/big")
+    assert sorted(listing) == sorted([".", "..", *names])
+    tar = unpack_blob(blobs, ids[0], tmp_path / "l.tar")
+    with tarfile.open(tar) as t:
+        got = {m.name.lstrip("/").removeprefix("big/"): m for m in t.getmembers() if m.isfile()}
+        assert sorted(got) == sorted(names)
+        f = t.extractfile(got["x" * 255])
+        assert f is not None and f.read() == b"x" * 255
