@@ -7,6 +7,7 @@
 //! * [`blob`]: the content-addressed store with atomic writes.
 //! * [`layer`]: the one-pass pipeline that ties them together.
 //! * [`decompress`]: reading layer blobs back (docker-archive export, verification).
+//! * [`rafs`]: Nydus RAFS v6 conversion (data blobs, bootstraps, merge).
 
 pub mod blob;
 pub mod chunk;
@@ -19,6 +20,7 @@ pub mod entry;
 pub mod error;
 pub mod layer;
 pub mod progress;
+pub mod rafs;
 pub mod tar;
 
 pub use error::{Error, Result};

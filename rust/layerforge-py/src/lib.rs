@@ -318,6 +318,160 @@ fn decompress_blob(
     })
 }
 
+/// What one source layer became in a Nydus conversion.
+#[pyclass(module = "layerforge._native", frozen, get_all)]
+struct NydusLayerReport {
+    /// `sha256:...` of the layer's Nydus blob, or None when the layer stores no chunk.
+    blob_digest: Option<String>,
+    blob_size: Option<u64>,
+    created: bool,
+    chunks: usize,
+    file_bytes: u64,
+    dup_bytes: u64,
+    lower_bytes: u64,
+    dict_bytes: u64,
+}
+
+/// One entry of the merged blob table: a blob this conversion wrote (`layer` = source layer
+/// index) or a chunk-dictionary blob (`dict` = its index in the dictionary's blob table).
+#[pyclass(module = "layerforge._native", frozen, get_all)]
+struct NydusBlob {
+    digest: String,
+    size: Option<u64>,
+    layer: Option<usize>,
+    dict: Option<usize>,
+}
+
+#[pyclass(module = "layerforge._native", frozen, get_all)]
+struct NydusResult {
+    layers: Vec<Py<NydusLayerReport>>,
+    blobs: Vec<Py<NydusBlob>>,
+    /// The merged RAFS v6 bootstrap.
+    bootstrap: Py<PyBytes>,
+    dict_saved_bytes: u64,
+}
+
+fn parse_sha256(s: &str) -> PyResult<layerforge_core::digest::Digest> {
+    let hex = s
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        .ok_or_else(|| InputError::new_err(format!("'{s}' is not a sha256 digest")))?;
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| InputError::new_err(format!("'{s}' is not a sha256 digest")))?;
+    }
+    Ok(layerforge_core::digest::Digest(out))
+}
+
+/// Convert OCI layers (path, manifest digest or None, label for errors) into Nydus blobs in
+/// `blob_dir` and a merged RAFS v6 bootstrap. `chunk_dict` is a bootstrap file.
+#[pyfunction]
+#[pyo3(signature = (layers, blob_dir, tmp_dir, *, chunk_size = 1 << 20, compressor = "zstd", digester = "blake3", chunk_dict = None, prefetch = Vec::new(), dedup_lower = true, threads = 0, progress = None))]
+#[allow(clippy::too_many_arguments)]
+fn convert_nydus(
+    py: Python<'_>,
+    layers: Vec<(PathBuf, Option<String>, String)>,
+    blob_dir: PathBuf,
+    tmp_dir: PathBuf,
+    chunk_size: u64,
+    compressor: &str,
+    digester: &str,
+    chunk_dict: Option<PathBuf>,
+    prefetch: Vec<String>,
+    dedup_lower: bool,
+    threads: usize,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<NydusResult> {
+    use layerforge_core::rafs::{algo, convert};
+    let chunk_size = algo::validate_chunk_size(chunk_size).map_err(to_py)?;
+    let compressor = algo::Compressor::parse(compressor).map_err(to_py)?;
+    let digester = algo::Digester::parse(digester).map_err(to_py)?;
+    let inputs = layers
+        .into_iter()
+        .map(|(path, digest, label)| {
+            Ok(convert::LayerInput {
+                path,
+                digest: digest.as_deref().map(parse_sha256).transpose()?,
+                label,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let opts = convert::ConvertOptions {
+        chunk_size,
+        compressor,
+        digester,
+        threads,
+        prefetch,
+        dedup_lower,
+    };
+    let r = run_with_progress(py, progress.as_ref(), move |p| {
+        let dict = match chunk_dict {
+            Some(path) => {
+                let data = std::fs::read(&path)
+                    .map_err(|e| Error::io_path("--chunk-dict: cannot read", &path, e))?;
+                Some(
+                    convert::ChunkDict::from_bootstrap(&data, chunk_size, digester).map_err(
+                        |e| match e {
+                            Error::Corrupt(m) => {
+                                Error::Input(format!("--chunk-dict: '{}': {m}", path.display()))
+                            }
+                            other => other,
+                        },
+                    )?,
+                )
+            }
+            None => None,
+        };
+        let store = BlobStore::open(blob_dir, tmp_dir)?;
+        convert::convert(&inputs, &store, &opts, dict.as_ref(), p)
+    })?;
+    let layers = r
+        .layers
+        .into_iter()
+        .map(|l| {
+            Py::new(
+                py,
+                NydusLayerReport {
+                    blob_digest: l.blob.map(|b| b.0.to_string()),
+                    blob_size: l.blob.map(|b| b.1),
+                    created: l.created,
+                    chunks: l.chunks,
+                    file_bytes: l.file_bytes,
+                    dup_bytes: l.dup_bytes,
+                    lower_bytes: l.lower_bytes,
+                    dict_bytes: l.dict_bytes,
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let blobs = r
+        .blobs
+        .into_iter()
+        .map(|b| {
+            let (layer, dict) = match b.source {
+                convert::BlobSource::Layer(i) => (Some(i), None),
+                convert::BlobSource::Dict(i) => (None, Some(i)),
+            };
+            Py::new(
+                py,
+                NydusBlob {
+                    digest: format!("sha256:{}", b.id),
+                    size: b.size,
+                    layer,
+                    dict,
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(NydusResult {
+        layers,
+        blobs,
+        bootstrap: PyBytes::new(py, &r.bootstrap).unbind(),
+        dict_saved_bytes: r.dict_saved_bytes,
+    })
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -328,5 +482,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DecompressResult>()?;
     m.add_function(wrap_pyfunction!(build_layers, m)?)?;
     m.add_function(wrap_pyfunction!(decompress_blob, m)?)?;
+    m.add_class::<NydusLayerReport>()?;
+    m.add_class::<NydusBlob>()?;
+    m.add_class::<NydusResult>()?;
+    m.add_function(wrap_pyfunction!(convert_nydus, m)?)?;
     Ok(())
 }

@@ -1,0 +1,96 @@
+"""``--chunk-dict LAYOUT[:REF] | BOOTSTRAP``: the bootstrap of another Nydus image whose
+chunks new blobs may reference, and where that image's blobs are."""
+
+from __future__ import annotations
+
+import contextlib
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from layerforge import _native
+from layerforge.errors import LayerforgeError, UsageError
+from layerforge.images.nydus.constants import (
+    ANNOTATION_BLOB,
+    ANNOTATION_BOOTSTRAP,
+    BOOTSTRAP_PATH,
+    MANIFEST_ARTIFACT_TYPE,
+    OS_FEATURE,
+)
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import media_types
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.manifest import Manifest
+from layerforge.model.reference import parse_layout_ref
+
+OPTION = "--chunk-dict"
+
+
+@dataclass(frozen=True)
+class ChunkDict:
+    #: The dictionary bootstrap, as a file for the native converter.
+    bootstrap: Path
+    #: Blob files of the dictionary image by digest (``sha256:...``).
+    blobs: dict[str, Path]
+    #: Directory to look for blobs not listed (a bare bootstrap's neighbours), if any.
+    blob_dir: Path | None
+
+    def blob_file(self, digest: str) -> Path:
+        path = self.blobs.get(digest)
+        if path is None and self.blob_dir is not None:
+            path = self.blob_dir / digest.split(":", 1)[1]
+        if path is None or not path.is_file():
+            raise UsageError(OPTION, f"blob {digest} of the dictionary image is not available (looked in {path})")
+        return path
+
+
+@contextlib.contextmanager
+def open_chunk_dict(arg: str) -> Iterator[ChunkDict]:
+    """Resolve the option's value; temporary files live as long as the context."""
+    target = parse_layout_ref(arg)
+    if (target.path / "oci-layout").is_file():
+        with tempfile.TemporaryDirectory(prefix="layerforge-dict-") as tmp:
+            yield _from_layout(OciLayout.open(target.path), target.ref, Path(tmp))
+        return
+    path = Path(arg)
+    if not path.is_file():
+        raise UsageError(OPTION, f"'{arg}' is neither an OCI image layout nor a bootstrap file")
+    yield ChunkDict(bootstrap=path, blobs={}, blob_dir=path.parent)
+
+
+def nydus_manifest(layout: OciLayout, entry: Descriptor) -> Manifest:
+    """The Nydus manifest an index entry names (directly, or inside a --merge-platform index)."""
+    if entry.media_type in media_types.INDEX_TYPES:
+        children = [
+            m
+            for m in layout.read_nested_index(entry).manifests
+            if m.artifact_type == MANIFEST_ARTIFACT_TYPE or (m.platform and OS_FEATURE in m.platform.os_features)
+        ]
+        if len(children) != 1:
+            raise LayerforgeError(f"'{layout.root}': {entry.digest} holds {len(children)} Nydus manifests, expected 1")
+        entry = children[0]
+    return layout.read_manifest(entry)
+
+
+def _from_layout(layout: OciLayout, ref: str | None, tmp: Path) -> ChunkDict:
+    manifest = nydus_manifest(layout, layout.resolve(ref))
+    boot_layers = [m for m in manifest.layers if m.annotations.get(ANNOTATION_BOOTSTRAP) == "true"]
+    if not boot_layers:
+        raise UsageError(OPTION, f"'{layout.root}' is not a Nydus image (no layer annotated {ANNOTATION_BOOTSTRAP})")
+    tar_path = tmp / "bootstrap.tar"
+    _native.decompress_blob(layout.blob_path(boot_layers[-1].digest), tar_path)
+    bootstrap = tmp / "dict.boot"
+    try:
+        with tarfile.open(tar_path) as tar:
+            member = tar.extractfile(BOOTSTRAP_PATH)
+            if member is None:
+                raise KeyError(BOOTSTRAP_PATH)
+            bootstrap.write_bytes(member.read())
+    except (KeyError, tarfile.TarError) as e:
+        raise UsageError(OPTION, f"'{layout.root}': the bootstrap layer has no {BOOTSTRAP_PATH} ({e})") from None
+    blobs = {
+        m.digest: layout.blob_path(m.digest) for m in manifest.layers if m.annotations.get(ANNOTATION_BLOB) == "true"
+    }
+    return ChunkDict(bootstrap=bootstrap, blobs=blobs, blob_dir=None)

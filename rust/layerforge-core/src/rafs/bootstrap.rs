@@ -1,0 +1,350 @@
+//! Laying a tree out as a RAFS v6 bootstrap (see `rafs/mod.rs` for the format).
+//!
+//! ```text
+//! 0..1024 zero | superblock | extended superblock | device slots | blob table (4 KiB-aligned)
+//! | prefetch table | meta area: one unused block, then inodes (root nid 128), then
+//! directory/symlink data blocks | chunk table (4 KiB-aligned) | padding to 4 KiB
+//! ```
+//!
+//! Inodes are placed directory by directory (a directory, its non-directory children, then
+//! its subdirectories recursively), every sibling list in bytewise name order, so the bytes
+//! depend only on the tree.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::blob_table::{BlobEntry, BLOB_ENTRY_SIZE, FEATURE_INLINED_CHUNK_DIGEST};
+use super::chunk_table::{ChunkInfo, CHUNK_ADDR_SIZE, CHUNK_ROW_SIZE};
+use super::dirent::{self, file_type};
+use super::inode::{
+    chunk_format, encode_xattrs, xattr_icount, DiskInode, INODE_SIZE, LAYOUT_CHUNK_BASED,
+    LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN,
+};
+use super::superblock::{
+    encode_device_slot, ExtSuperBlock, SuperBlock, DEVICE_SLOT_OFFSET, DEVICE_SLOT_SIZE,
+    FLAG_HAS_XATTR, FLAG_INLINED_CHUNK_DIGEST,
+};
+use super::tree::{Tree, ROOT};
+use super::{put_u32, round_up, BLOCK_SIZE};
+use crate::error::{Error, Result};
+
+/// Inode slots are 32 bytes; nid = (offset - meta_addr) / 32.
+const SLOT: u64 = 32;
+/// The first meta block is left unused so that no inode gets nid 0; the root gets 128.
+const FIRST_INODE: u64 = BLOCK_SIZE;
+
+pub struct BootstrapSpec<'a> {
+    pub tree: &'a Tree,
+    /// The blob table, in order.
+    pub blobs: &'a [BlobEntry],
+    /// Blob number used in `tree.chunks` -> index in `blobs`.
+    pub blob_index: &'a HashMap<u32, u32>,
+    pub chunk_size: u32,
+    /// Compressor | digester | explicit uid/gid flags; xattr and chunk-digest flags are added.
+    pub flags: u64,
+    /// Paths (components) whose nids form the prefetch table.
+    pub prefetch: &'a [Vec<Vec<u8>>],
+}
+
+/// Where one inode went.
+struct Placed {
+    node: usize,
+    offset: u64,
+    layout: u16,
+    xattrs: Vec<u8>,
+    /// Data size (directory d_size, symlink target length, file size).
+    size: u64,
+    /// Full data blocks stored outside the inode, and the virtual offset of the first.
+    blocks: u64,
+    data_offset: u64,
+}
+
+pub fn build(spec: &BootstrapSpec<'_>) -> Result<Vec<u8>> {
+    let tree = spec.tree;
+    let order = placement_order(tree);
+
+    // Pass 1: sizes and inode offsets (virtual: the meta area starts at 0).
+    let mut placed: Vec<Placed> = Vec::new();
+    let mut inode_slot: HashMap<usize, usize> = HashMap::new();
+    let mut node_slot: HashMap<usize, usize> = HashMap::with_capacity(order.len());
+    let mut dir_names: HashMap<usize, Vec<Vec<u8>>> = HashMap::new();
+    let mut offset = FIRST_INODE;
+    let mut has_xattr = false;
+    for &n in &order {
+        let ino = tree.nodes[n].inode;
+        if let Some(&slot) = inode_slot.get(&ino) {
+            node_slot.insert(n, slot);
+            continue;
+        }
+        let inode = &tree.inodes[ino];
+        let xattrs = encode_xattrs(&inode.xattrs)
+            .map_err(|e| Error::input(format!("'{}': {e}", tree.path_of(n))))?;
+        has_xattr |= !xattrs.is_empty();
+        let isz = INODE_SIZE + xattrs.len() as u64;
+        offset = round_up(offset, SLOT);
+        let (layout, size, blocks, need) = if inode.is_reg() {
+            let need = round_up(isz, 8) + CHUNK_ADDR_SIZE as u64 * inode.chunks.len() as u64;
+            (LAYOUT_CHUNK_BASED, inode.size, 0, need)
+        } else if inode.is_dir() || inode.is_symlink() {
+            let size = if inode.is_dir() {
+                let names = sorted_names(tree, n);
+                let refs: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+                let s = dirent::dir_size(&refs);
+                dir_names.insert(n, names);
+                s
+            } else {
+                inode.target.len() as u64
+            };
+            let tail = size % BLOCK_SIZE;
+            if tail != 0 && isz + tail <= BLOCK_SIZE {
+                if offset % BLOCK_SIZE + isz + tail > BLOCK_SIZE {
+                    offset = round_up(offset, BLOCK_SIZE);
+                }
+                (LAYOUT_FLAT_INLINE, size, size / BLOCK_SIZE, isz + tail)
+            } else {
+                (LAYOUT_FLAT_PLAIN, size, size.div_ceil(BLOCK_SIZE), isz)
+            }
+        } else {
+            (LAYOUT_FLAT_PLAIN, 0, 0, isz)
+        };
+        inode_slot.insert(ino, placed.len());
+        node_slot.insert(n, placed.len());
+        placed.push(Placed {
+            node: n,
+            offset,
+            layout,
+            xattrs,
+            size,
+            blocks,
+            data_offset: 0,
+        });
+        offset += need;
+    }
+    // Pass 2: directory and symlink data blocks after the inodes.
+    let mut data = round_up(offset, BLOCK_SIZE);
+    for p in &mut placed {
+        if p.blocks > 0 {
+            p.data_offset = data;
+            data += p.blocks * BLOCK_SIZE;
+        }
+    }
+    let meta_end = data;
+
+    // Tables in front of the meta area.
+    let n_blobs = spec.blobs.len() as u64;
+    let blob_table_offset = round_up(
+        DEVICE_SLOT_OFFSET as u64 + n_blobs * DEVICE_SLOT_SIZE as u64,
+        BLOCK_SIZE,
+    );
+    let blob_table_size = n_blobs * BLOB_ENTRY_SIZE as u64;
+    let prefetch_nids: Vec<u32> = if n_blobs > 0 {
+        spec.prefetch
+            .iter()
+            .map(|p| {
+                let comps: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
+                let node = tree.lookup(&comps).ok_or_else(|| {
+                    Error::input(format!(
+                        "--prefetch: '/{}' is not in the image",
+                        super::tree::join(&comps)
+                    ))
+                })?;
+                Ok((placed[node_slot[&node]].offset / SLOT) as u32)
+            })
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let prefetch_offset = blob_table_offset + blob_table_size;
+    let prefetch_size = prefetch_nids.len() as u64 * 4;
+    let meta_addr = if n_blobs > 0 {
+        round_up(prefetch_offset + prefetch_size, BLOCK_SIZE)
+    } else {
+        0
+    };
+
+    // Chunk table rows: every distinct chunk, sorted by digest then blob.
+    let mut rows: BTreeMap<([u8; 32], u32, u32), (ChunkInfo, u64)> = BTreeMap::new();
+    for p in &placed {
+        let inode = tree.inode_of(p.node);
+        for (k, &c) in inode.chunks.iter().enumerate() {
+            let info = tree.chunks[c as usize];
+            let local = local_blob(spec, &info, tree, p.node)?;
+            rows.entry((info.digest, local, info.index))
+                .or_insert((info, k as u64 * u64::from(spec.chunk_size)));
+        }
+    }
+    let chunk_table_offset = round_up(meta_addr + meta_end, BLOCK_SIZE);
+    let chunk_table_size = rows.len() as u64 * CHUNK_ROW_SIZE as u64;
+    let total = round_up(chunk_table_offset + chunk_table_size, BLOCK_SIZE);
+    let mut image = vec![0u8; total as usize];
+
+    // Superblocks, devices, blob table, prefetch table.
+    let all_digests = n_blobs > 0
+        && spec
+            .blobs
+            .iter()
+            .all(|b| b.features & FEATURE_INLINED_CHUNK_DIGEST != 0);
+    let mut flags = spec.flags;
+    if has_xattr {
+        flags |= FLAG_HAS_XATTR;
+    }
+    if all_digests {
+        flags |= FLAG_INLINED_CHUNK_DIGEST;
+    }
+    SuperBlock {
+        root_nid: ((placed[node_slot[&ROOT]].offset) / SLOT) as u16,
+        inos: order.len() as u64,
+        blocks: spec.blobs.iter().map(BlobEntry::blocks).sum(),
+        meta_blkaddr: (meta_addr / BLOCK_SIZE) as u32,
+        extra_devices: spec.blobs.len() as u16,
+    }
+    .encode(&mut image);
+    ExtSuperBlock {
+        flags,
+        blob_table_offset,
+        blob_table_size: blob_table_size as u32,
+        chunk_size: spec.chunk_size,
+        chunk_table_offset,
+        chunk_table_size,
+        prefetch_table_offset: if prefetch_size > 0 {
+            prefetch_offset
+        } else {
+            0
+        },
+        prefetch_table_size: prefetch_size as u32,
+    }
+    .encode(&mut image);
+    for (i, b) in spec.blobs.iter().enumerate() {
+        encode_device_slot(&mut image, i, &b.id, b.blocks());
+        let off = (blob_table_offset as usize) + i * BLOB_ENTRY_SIZE;
+        b.encode(i as u32, &mut image[off..off + BLOB_ENTRY_SIZE]);
+    }
+    for (i, nid) in prefetch_nids.iter().enumerate() {
+        put_u32(&mut image, prefetch_offset as usize + 4 * i, *nid);
+    }
+
+    // Inodes and their data.
+    let mut nlink: HashMap<usize, u32> = HashMap::new();
+    for &n in &order {
+        *nlink.entry(tree.nodes[n].inode).or_default() += 1;
+    }
+    for (ino_no, p) in placed.iter().enumerate() {
+        let n = p.node;
+        let inode = tree.inode_of(n);
+        let at = (meta_addr + p.offset) as usize;
+        let isz = INODE_SIZE as usize + p.xattrs.len();
+        let data_blk = ((meta_addr + p.data_offset) / BLOCK_SIZE) as u32;
+        let (i_u, links) = if inode.is_dir() {
+            let subdirs = tree.nodes[n]
+                .children
+                .values()
+                .filter(|&&c| tree.is_dir(c))
+                .count() as u32;
+            (if p.blocks > 0 { data_blk } else { 0 }, 2 + subdirs)
+        } else if inode.is_reg() {
+            (chunk_format(spec.chunk_size), nlink[&tree.nodes[n].inode])
+        } else if inode.is_symlink() {
+            (
+                if p.blocks > 0 { data_blk } else { 0 },
+                nlink[&tree.nodes[n].inode],
+            )
+        } else {
+            (inode.rdev, nlink[&tree.nodes[n].inode])
+        };
+        DiskInode {
+            layout: p.layout,
+            xattr_icount: xattr_icount(p.xattrs.len()),
+            mode: inode.mode,
+            size: p.size,
+            i_u,
+            ino: ino_no as u32 + 1,
+            uid: inode.uid,
+            gid: inode.gid,
+            mtime: inode.mtime,
+            nlink: links,
+        }
+        .encode(&mut image[at..]);
+        image[at + INODE_SIZE as usize..at + isz].copy_from_slice(&p.xattrs);
+
+        let content: Vec<u8> = if inode.is_dir() {
+            let nid_of = |c: usize| placed[node_slot[&c]].offset / SLOT;
+            let own = nid_of(n);
+            let parent = nid_of(tree.nodes[n].parent);
+            let names = &dir_names[&n];
+            let entries: Vec<(&[u8], u64, u8)> = names
+                .iter()
+                .map(|name| match name.as_slice() {
+                    b"." => (name.as_slice(), own, 2),
+                    b".." => (name.as_slice(), parent, 2),
+                    other => {
+                        let c = tree.nodes[n].children[other];
+                        (name.as_slice(), nid_of(c), file_type(tree.inode_of(c).mode))
+                    }
+                })
+                .collect();
+            dirent::encode(&entries)
+        } else if inode.is_symlink() {
+            inode.target.clone()
+        } else {
+            Vec::new()
+        };
+        if inode.is_reg() {
+            let mut a = at + round_up(isz as u64, 8) as usize;
+            for &c in &inode.chunks {
+                let info = tree.chunks[c as usize];
+                let local = local_blob(spec, &info, tree, n)?;
+                info.encode_addr(local, &mut image[a..a + CHUNK_ADDR_SIZE]);
+                a += CHUNK_ADDR_SIZE;
+            }
+        } else if !content.is_empty() {
+            let full = (p.blocks * BLOCK_SIZE) as usize;
+            let blk = (meta_addr + p.data_offset) as usize;
+            if p.layout == LAYOUT_FLAT_INLINE {
+                image[blk..blk + full].copy_from_slice(&content[..full]);
+                image[at + isz..at + isz + content.len() - full].copy_from_slice(&content[full..]);
+            } else {
+                image[blk..blk + content.len()].copy_from_slice(&content);
+            }
+        }
+    }
+
+    let mut off = chunk_table_offset as usize;
+    for ((_, local, _), (info, file_offset)) in &rows {
+        info.encode_row(*local, *file_offset, &mut image[off..off + CHUNK_ROW_SIZE]);
+        off += CHUNK_ROW_SIZE;
+    }
+    Ok(image)
+}
+
+fn local_blob(spec: &BootstrapSpec<'_>, info: &ChunkInfo, tree: &Tree, node: usize) -> Result<u32> {
+    spec.blob_index.get(&info.blob).copied().ok_or_else(|| {
+        Error::Corrupt(format!(
+            "'{}' refers to blob {} which is not in the blob table",
+            tree.path_of(node),
+            info.blob
+        ))
+    })
+}
+
+/// ".", ".." and the children's names, sorted bytewise.
+fn sorted_names(tree: &Tree, dir: usize) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = vec![b".".to_vec(), b"..".to_vec()];
+    names.extend(tree.nodes[dir].children.keys().cloned());
+    names.sort();
+    names
+}
+
+/// Directory by directory: the directory, its non-directory children, then each
+/// subdirectory the same way (depth first), siblings in name order.
+fn placement_order(tree: &Tree) -> Vec<usize> {
+    let mut order = Vec::with_capacity(tree.nodes.len());
+    let mut stack = vec![ROOT];
+    while let Some(d) = stack.pop() {
+        order.push(d);
+        let children: Vec<usize> = tree.nodes[d].children.values().copied().collect();
+        order.extend(children.iter().copied().filter(|&c| !tree.is_dir(c)));
+        for &c in children.iter().rev().filter(|&&c| tree.is_dir(c)) {
+            stack.push(c);
+        }
+    }
+    order
+}

@@ -1,0 +1,612 @@
+//! Converting an OCI image's layers into Nydus blobs and a merged RAFS v6 bootstrap.
+//!
+//! 1. Scan (layers concurrently; chunks of a layer digested and compressed on the pool):
+//!    tar -> tree + new chunks in a scratch file, deduplicated inside the layer and against
+//!    the chunk dictionary.
+//! 2. Deduplicate against lower layers, in layer order: a chunk an earlier layer stores is
+//!    referenced there instead of being stored again. Deterministic: it depends only on the
+//!    layers, never on which scan finished first.
+//! 3. Finish each blob (concurrently): the kept chunks (the scratch file as is, or copied
+//!    without the dropped chunks), the blob meta and digests.
+//! 4. In layer order (cheap, metadata only): the layer's bootstrap, which may name lower
+//!    layers' blobs and so needs their ids, is appended with the ToC; the blob is renamed to
+//!    its sha256. Then the merged bootstrap of the whole image.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rayon::prelude::*;
+
+use super::algo::{Compressor, Digester};
+use super::blob_table::{BlobEntry, FEATURE_INLINED_FS_META};
+use super::blob_writer::{write_bootstrap_and_toc, write_meta, HashedWriter, MetaWritten};
+use super::bootstrap::{build, BootstrapSpec};
+use super::chunk_table::ChunkInfo;
+use super::merge::merge;
+use super::reader::read_bootstrap;
+use super::superblock::FLAG_EXPLICIT_UID_GID;
+use super::tar_input::{scan_layer, KnownChunks, LayerScan, ScanOptions, SeqRef};
+use super::tree::Tree;
+use super::{round_up, BLOCK_SIZE};
+use crate::blob::{BlobStore, TempBlob};
+use crate::digest::Digest;
+use crate::error::{most_relevant, Error, Result};
+use crate::progress::Progress;
+
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    pub chunk_size: u32,
+    pub compressor: Compressor,
+    pub digester: Digester,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+    /// Absolute paths whose inodes form the prefetch table of the merged bootstrap.
+    pub prefetch: Vec<String>,
+    /// Reference chunks that lower layers already store instead of storing them again.
+    pub dedup_lower: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerInput {
+    pub path: PathBuf,
+    /// The layer's manifest digest, checked against the blob.
+    pub digest: Option<Digest>,
+    /// How errors name the layer ("layer 2 (sha256:...)").
+    pub label: String,
+}
+
+/// Chunks of another image that new blobs may reference instead of storing them.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkDict {
+    /// Blob table entries (with their real ids).
+    pub blobs: Vec<BlobEntry>,
+    /// `blob` indexes `blobs`.
+    pub chunks: Vec<ChunkInfo>,
+}
+
+impl ChunkDict {
+    /// Load a bootstrap as a dictionary for images built with `chunk_size` and `digester`.
+    pub fn from_bootstrap(data: &[u8], chunk_size: u32, digester: Digester) -> Result<Self> {
+        let info = read_bootstrap(data)?;
+        if info.ext.chunk_size != chunk_size {
+            return Err(Error::input(format!(
+                "--chunk-dict: the dictionary uses chunk size {} but this conversion uses {chunk_size}",
+                info.ext.chunk_size
+            )));
+        }
+        if info.ext.digest_flags() != digester.super_flag() {
+            return Err(Error::input(format!(
+                "--chunk-dict: the dictionary was not built with the {} digester",
+                digester.name()
+            )));
+        }
+        for b in &info.blobs {
+            let id = b.id_str();
+            if id.len() != 64 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return Err(Error::input(format!(
+                    "--chunk-dict: blob id '{id}' is not a sha256 hex digest (use a merged image bootstrap)"
+                )));
+            }
+        }
+        Ok(ChunkDict {
+            blobs: info.blobs,
+            chunks: info.chunks,
+        })
+    }
+
+    fn known(&self) -> KnownChunks {
+        let mut m = KnownChunks::new();
+        for (i, c) in self.chunks.iter().enumerate() {
+            m.entry((c.digest, c.uncompressed_size)).or_insert(i as u32);
+        }
+        m
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobSource {
+    Layer(usize),
+    Dict(usize),
+}
+
+/// One blob of the merged blob table (= the image's blob layers, in order).
+#[derive(Debug, Clone)]
+pub struct ImageBlob {
+    /// sha256 hex of the blob file.
+    pub id: String,
+    /// File size for blobs this conversion wrote.
+    pub size: Option<u64>,
+    pub source: BlobSource,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LayerReport {
+    /// The layer's blob (absent when every chunk is stored elsewhere or it has no data).
+    pub blob: Option<(Digest, u64)>,
+    pub created: bool,
+    pub chunks: usize,
+    pub file_bytes: u64,
+    /// Uncompressed bytes found again inside the layer, in lower layers, in the dictionary.
+    pub dup_bytes: u64,
+    pub lower_bytes: u64,
+    pub dict_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConvertResult {
+    pub layers: Vec<LayerReport>,
+    pub blobs: Vec<ImageBlob>,
+    pub bootstrap: Vec<u8>,
+    /// Compressed bytes of dictionary chunks the new blobs did not need to store.
+    pub dict_saved_bytes: u64,
+}
+
+struct Finished {
+    own: Vec<Option<ChunkInfo>>,
+    out: Option<(TempBlob, HashedWriter<BufWriter<File>>, MetaWritten)>,
+}
+
+pub fn convert(
+    layers: &[LayerInput],
+    store: &BlobStore,
+    opts: &ConvertOptions,
+    dict: Option<&ChunkDict>,
+    progress: &Progress,
+) -> Result<ConvertResult> {
+    let threads = if opts.threads > 0 {
+        opts.threads
+    } else {
+        thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("layerforge-nydus-{i}"))
+        .build()
+        .map_err(|e| Error::io("cannot start worker threads", std::io::Error::other(e)))?;
+    let prefetch = normalize_prefetch(&opts.prefetch)?;
+    for l in layers {
+        let size = std::fs::metadata(&l.path)
+            .map_err(|e| Error::io_path("cannot read", &l.path, e))?
+            .len();
+        progress.add_total(size);
+    }
+    let known = Arc::new(dict.map(ChunkDict::known).unwrap_or_default());
+    let scan_opts = ScanOptions {
+        chunk_size: opts.chunk_size,
+        compressor: opts.compressor,
+        digester: opts.digester,
+        queue: 2 * threads + 2,
+    };
+
+    // 1. Scan.
+    let mut scans = run_layers(layers.len(), threads, progress, |i| {
+        let l = &layers[i];
+        let scan = scan_layer(&l.path, store, &scan_opts, &known, &pool, progress)
+            .map_err(|e| labelled(e, &l.label))?;
+        if let Some(want) = l.digest {
+            if want != scan.digest {
+                return Err(Error::Corrupt(format!(
+                    "{}: the blob does not match its digest (it hashes to {})",
+                    l.label, scan.digest
+                )));
+            }
+        }
+        Ok(scan)
+    })?;
+
+    // 2. Lower-layer deduplication.
+    let n = scans.len();
+    let mut first: HashMap<([u8; 32], u32), (usize, u32)> = HashMap::new();
+    let mut lower: Vec<Vec<Option<(usize, u32)>>> = Vec::with_capacity(n);
+    for (i, s) in scans.iter().enumerate() {
+        let mut l = vec![None; s.stored.len()];
+        for (k, c) in s.stored.iter().enumerate() {
+            let key = (c.digest, c.uncompressed_size);
+            match first.get(&key) {
+                Some(&at) if opts.dedup_lower => l[k] = Some(at),
+                Some(_) => {}
+                None => {
+                    first.insert(key, (i, k as u32));
+                }
+            }
+        }
+        lower.push(l);
+    }
+
+    // 3. Finish the blobs' data and meta.
+    let finished: Vec<Result<Finished>> = pool.install(|| {
+        scans
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, s)| {
+                finish_data(i, s, &lower[i], store, opts).map_err(|e| labelled(e, &layers[i].label))
+            })
+            .collect()
+    });
+    let mut finished: Vec<Finished> = finished.into_iter().collect::<Result<_>>()?;
+
+    // 4. Bootstraps, in layer order.
+    let mut committed: Vec<Digest> = Vec::new();
+    let result = (|| -> Result<ConvertResult> {
+        let dict_blobs = dict.map_or(&[][..], |d| d.blobs.as_slice());
+        let dict_chunks = dict.map_or(&[][..], |d| d.chunks.as_slice());
+        let mut final_entry: Vec<Option<BlobEntry>> = vec![None; n];
+        let mut trees: Vec<Tree> = Vec::with_capacity(n);
+        let mut tables: Vec<Vec<u32>> = Vec::with_capacity(n);
+        let mut reports: Vec<LayerReport> = Vec::with_capacity(n);
+        let mut dict_used: HashSet<u32> = HashSet::new();
+        for i in 0..n {
+            progress.check()?;
+            let scan = &mut scans[i];
+            let mut report = LayerReport {
+                chunks: finished[i].own.iter().flatten().count(),
+                file_bytes: scan.file_bytes,
+                dup_bytes: scan.dup_bytes,
+                ..LayerReport::default()
+            };
+            let mut arena = Vec::with_capacity(scan.seqs.len());
+            for r in &scan.seqs {
+                arena.push(match *r {
+                    SeqRef::Own(k) => match finished[i].own[k as usize] {
+                        Some(c) => c,
+                        None => {
+                            let (j, idx) = lower[i][k as usize]
+                                .ok_or_else(|| Error::Corrupt("lost chunk".into()))?;
+                            report.lower_bytes +=
+                                u64::from(scan.stored[k as usize].uncompressed_size);
+                            finished[j].own[idx as usize]
+                                .ok_or_else(|| Error::Corrupt("lost lower chunk".into()))?
+                        }
+                    },
+                    SeqRef::Known(d) => {
+                        dict_used.insert(d);
+                        let mut c = dict_chunks[d as usize];
+                        report.dict_bytes += u64::from(c.uncompressed_size);
+                        c.blob += n as u32;
+                        c
+                    }
+                });
+            }
+            let mut tree = std::mem::take(&mut scan.tree);
+            let has_own = finished[i].out.is_some();
+            let mut order: Vec<u32> = Vec::new();
+            if has_own {
+                order.push(i as u32);
+            }
+            let mut seen: HashSet<u32> = order.iter().copied().collect();
+            for c in &arena {
+                if seen.insert(c.blob) {
+                    order.push(c.blob);
+                }
+            }
+            tree.chunks = arena;
+            if let Some((tmp, mut w, meta)) = finished[i].out.take() {
+                let entries: Vec<BlobEntry> = order
+                    .iter()
+                    .map(|&g| {
+                        if g as usize == i {
+                            Ok(meta.entry.clone())
+                        } else {
+                            other_entry(g as usize, n, &final_entry, dict_blobs)
+                        }
+                    })
+                    .collect::<Result<_>>()?;
+                let index: HashMap<u32, u32> = order
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &g)| (g, k as u32))
+                    .collect();
+                let own_prefetch: Vec<Vec<Vec<u8>>> = prefetch
+                    .iter()
+                    .filter(|p| {
+                        let c: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
+                        tree.lookup(&c).is_some()
+                    })
+                    .cloned()
+                    .collect();
+                let boot = build(&BootstrapSpec {
+                    tree: &tree,
+                    blobs: &entries,
+                    blob_index: &index,
+                    chunk_size: opts.chunk_size,
+                    flags: base_flags(opts),
+                    prefetch: &own_prefetch,
+                })
+                .map_err(|e| labelled(e, &layers[i].label))?;
+                write_bootstrap_and_toc(&mut w, &boot, meta.toc)?;
+                let (_, digest, size) = w.finish()?;
+                report.created = tmp.commit(&digest)?;
+                if report.created {
+                    committed.push(digest);
+                }
+                let mut e = meta.entry;
+                e.set_id(&digest.hex())?;
+                e.features &= !FEATURE_INLINED_FS_META;
+                final_entry[i] = Some(e);
+                report.blob = Some((digest, size));
+            }
+            trees.push(tree);
+            tables.push(order);
+            reports.push(report);
+        }
+
+        // The merged bootstrap: every layer's blobs, in layer order, each once.
+        let mut merged_order: Vec<u32> = Vec::new();
+        let mut seen: HashSet<u32> = HashSet::new();
+        for t in &tables {
+            for &g in t {
+                if seen.insert(g) {
+                    merged_order.push(g);
+                }
+            }
+        }
+        let entries: Vec<BlobEntry> = merged_order
+            .iter()
+            .map(|&g| other_entry(g as usize, n, &final_entry, dict_blobs))
+            .collect::<Result<_>>()?;
+        let index: HashMap<u32, u32> = merged_order
+            .iter()
+            .enumerate()
+            .map(|(k, &g)| (g, k as u32))
+            .collect();
+        let merged = merge(&trees)?;
+        let bootstrap = build(&BootstrapSpec {
+            tree: &merged,
+            blobs: &entries,
+            blob_index: &index,
+            chunk_size: opts.chunk_size,
+            flags: base_flags(opts),
+            prefetch: &prefetch,
+        })?;
+        let blobs = merged_order
+            .iter()
+            .zip(&entries)
+            .map(|(&g, e)| {
+                let g = g as usize;
+                ImageBlob {
+                    id: e.id_str(),
+                    size: if g < n {
+                        reports[g].blob.map(|b| b.1)
+                    } else {
+                        None
+                    },
+                    source: if g < n {
+                        BlobSource::Layer(g)
+                    } else {
+                        BlobSource::Dict(g - n)
+                    },
+                }
+            })
+            .collect();
+        let dict_saved_bytes = dict_used
+            .iter()
+            .map(|&d| u64::from(dict_chunks[d as usize].compressed_size))
+            .sum();
+        Ok(ConvertResult {
+            layers: reports,
+            blobs,
+            bootstrap,
+            dict_saved_bytes,
+        })
+    })();
+    if result.is_err() {
+        for d in &committed {
+            let _ = store.remove(d);
+        }
+    }
+    result
+}
+
+fn base_flags(opts: &ConvertOptions) -> u64 {
+    opts.compressor.super_flag() | opts.digester.super_flag() | FLAG_EXPLICIT_UID_GID
+}
+
+/// The blob-table entry of a lower layer's blob or a dictionary blob, as another bootstrap
+/// refers to it (real id, no inlined-meta feature).
+fn other_entry(
+    g: usize,
+    n: usize,
+    finals: &[Option<BlobEntry>],
+    dict: &[BlobEntry],
+) -> Result<BlobEntry> {
+    let e = if g < n {
+        finals[g].clone()
+    } else {
+        dict.get(g - n).cloned()
+    };
+    let mut e =
+        e.ok_or_else(|| Error::Corrupt(format!("blob {g} referenced before it was written")))?;
+    e.features &= !FEATURE_INLINED_FS_META;
+    Ok(e)
+}
+
+/// Write the kept chunks (in place when nothing was dropped) and the blob meta.
+fn finish_data(
+    layer: usize,
+    scan: &mut LayerScan,
+    lower: &[Option<(usize, u32)>],
+    store: &BlobStore,
+    opts: &ConvertOptions,
+) -> Result<Finished> {
+    let kept: Vec<usize> = (0..scan.stored.len())
+        .filter(|&k| lower[k].is_none())
+        .collect();
+    let mut own = vec![None; scan.stored.len()];
+    let Some(mut data) = scan.data.take() else {
+        return Err(Error::Corrupt("layer scratch data missing".into()));
+    };
+    if kept.is_empty() {
+        return Ok(Finished { own, out: None });
+    }
+    let in_place = kept.len() == scan.stored.len();
+    let (tmp, mut w, old) = if in_place {
+        let mut f = data
+            .file()?
+            .try_clone()
+            .map_err(|e| Error::io("cannot reopen scratch file", e))?;
+        f.seek(SeekFrom::End(0))
+            .map_err(|e| Error::io("cannot seek scratch file", e))?;
+        let what = data.path().display().to_string();
+        let w = HashedWriter::resume(
+            BufWriter::with_capacity(1 << 20, f),
+            scan.data_hasher.clone(),
+            scan.data_size,
+            what,
+        );
+        (data, w, None)
+    } else {
+        let mut fresh = store.begin()?;
+        let f = fresh
+            .file()?
+            .try_clone()
+            .map_err(|e| Error::io("cannot reopen scratch file", e))?;
+        let what = fresh.path().display().to_string();
+        let w = HashedWriter::new(BufWriter::with_capacity(1 << 20, f), what);
+        // The old scratch file is removed when `data` drops at the end of this function.
+        let reader =
+            File::open(data.path()).map_err(|e| Error::io_path("cannot read", data.path(), e))?;
+        (fresh, w, Some((data, reader)))
+    };
+    let mut uoff = 0u64;
+    let mut chunks = Vec::with_capacity(kept.len());
+    let mut buf = Vec::new();
+    for (ci, &k) in kept.iter().enumerate() {
+        let s = scan.stored[k];
+        let coff = match old.as_ref() {
+            None => s.offset,
+            Some((_, f)) => {
+                buf.resize(s.compressed_size as usize, 0);
+                f.read_exact_at(&mut buf, s.offset)
+                    .map_err(|e| Error::io("cannot read scratch file", e))?;
+                let at = w.pos();
+                w.write(&buf)?;
+                at
+            }
+        };
+        let c = ChunkInfo {
+            digest: s.digest,
+            blob: layer as u32,
+            index: ci as u32,
+            compressed_offset: coff,
+            compressed_size: s.compressed_size,
+            uncompressed_offset: uoff,
+            uncompressed_size: s.uncompressed_size,
+            compressed: s.compressed,
+        };
+        uoff += round_up(u64::from(s.uncompressed_size), BLOCK_SIZE);
+        own[k] = Some(c);
+        chunks.push(c);
+    }
+    let data_size = w.pos();
+    let meta = write_meta(
+        &mut w,
+        &chunks,
+        data_size,
+        opts.compressor,
+        opts.digester,
+        opts.chunk_size,
+    )?;
+    Ok(Finished {
+        own,
+        out: Some((tmp, w, meta)),
+    })
+}
+
+/// Prefetch patterns as path components: absolute, normalised, deduplicated, and without
+/// those below another pattern (the parent already covers them).
+fn normalize_prefetch(patterns: &[String]) -> Result<Vec<Vec<Vec<u8>>>> {
+    let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
+    for p in patterns {
+        if !p.starts_with('/') {
+            return Err(Error::input(format!(
+                "--prefetch: '{p}' is not an absolute path"
+            )));
+        }
+        let mut comps = Vec::new();
+        for c in p.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    return Err(Error::input(format!("--prefetch: '{p}' contains '..'")));
+                }
+                name => comps.push(name.as_bytes().to_vec()),
+            }
+        }
+        out.push(comps);
+    }
+    out.sort();
+    out.dedup();
+    let all = out.clone();
+    out.retain(|p| !all.iter().any(|q| q.len() < p.len() && p.starts_with(q)));
+    Ok(out)
+}
+
+fn labelled(e: Error, label: &str) -> Error {
+    match e {
+        Error::Input(m) => Error::Input(format!("{label}: {m}")),
+        Error::Corrupt(m) if !m.starts_with(label) => Error::Corrupt(format!("{label}: {m}")),
+        other => other,
+    }
+}
+
+/// Run `work(i)` for every layer, at most `threads` at a time; the first failure cancels
+/// the rest and the most relevant error is returned.
+fn run_layers<T: Send>(
+    n: usize,
+    threads: usize,
+    progress: &Progress,
+    work: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
+    thread::scope(|s| {
+        for _ in 0..threads.min(n).max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = if progress.is_cancelled() {
+                    Err(Error::Cancelled)
+                } else {
+                    work(i)
+                };
+                if r.is_err() {
+                    progress.cancel();
+                }
+                if let Ok(mut g) = results.lock() {
+                    g[i] = Some(r);
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .map_err(|_| Error::Corrupt("layer worker panicked".into()))?;
+    let mut ok = Vec::with_capacity(n);
+    let mut failure: Option<Error> = None;
+    for r in results {
+        match r {
+            Some(Ok(v)) => ok.push(v),
+            Some(Err(e)) => {
+                failure = Some(match failure {
+                    Some(f) => most_relevant(f, e),
+                    None => e,
+                })
+            }
+            None => {
+                failure = Some(failure.unwrap_or(Error::Corrupt("layer worker panicked".into())))
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ok),
+    }
+}

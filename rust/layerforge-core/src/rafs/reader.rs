@@ -1,0 +1,69 @@
+//! Reading a RAFS v6 bootstrap back: its superblocks, blob table and chunk table. This is
+//! what a chunk dictionary needs (any bootstrap: ours or one `nydus-image` wrote).
+
+use super::blob_table::{BlobEntry, BLOB_ENTRY_SIZE};
+use super::chunk_table::{ChunkInfo, CHUNK_ROW_SIZE};
+use super::superblock::{ExtSuperBlock, SuperBlock};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct BootstrapInfo {
+    pub superblock: SuperBlock,
+    pub ext: ExtSuperBlock,
+    pub blobs: Vec<BlobEntry>,
+    /// Chunk table rows; `blob` is the index in `blobs`.
+    pub chunks: Vec<ChunkInfo>,
+}
+
+pub fn read_bootstrap(data: &[u8]) -> Result<BootstrapInfo> {
+    let superblock = SuperBlock::decode(data)?;
+    let ext = ExtSuperBlock::decode(data);
+    let len = data.len() as u64;
+    let range = |what: &str, off: u64, size: u64| -> Result<std::ops::Range<usize>> {
+        match off.checked_add(size) {
+            Some(end) if end <= len => Ok(off as usize..end as usize),
+            _ => Err(Error::Corrupt(format!(
+                "bootstrap {what} ({size} bytes at {off}) lies outside the file ({len} bytes)"
+            ))),
+        }
+    };
+    let bt = range(
+        "blob table",
+        ext.blob_table_offset,
+        u64::from(ext.blob_table_size),
+    )?;
+    if ext.blob_table_size as usize % BLOB_ENTRY_SIZE != 0 {
+        return Err(Error::Corrupt(format!(
+            "bootstrap blob table size {} is not a multiple of {BLOB_ENTRY_SIZE}",
+            ext.blob_table_size
+        )));
+    }
+    let blobs: Vec<BlobEntry> = data[bt]
+        .chunks(BLOB_ENTRY_SIZE)
+        .map(BlobEntry::decode)
+        .collect();
+    let ct = range("chunk table", ext.chunk_table_offset, ext.chunk_table_size)?;
+    if ext.chunk_table_size as usize % CHUNK_ROW_SIZE != 0 {
+        return Err(Error::Corrupt(format!(
+            "bootstrap chunk table size {} is not a multiple of {CHUNK_ROW_SIZE}",
+            ext.chunk_table_size
+        )));
+    }
+    let chunks: Vec<ChunkInfo> = data[ct]
+        .chunks(CHUNK_ROW_SIZE)
+        .map(ChunkInfo::decode_row)
+        .collect();
+    if let Some(c) = chunks.iter().find(|c| c.blob as usize >= blobs.len()) {
+        return Err(Error::Corrupt(format!(
+            "bootstrap chunk table refers to blob {} of {}",
+            c.blob,
+            blobs.len()
+        )));
+    }
+    Ok(BootstrapInfo {
+        superblock,
+        ext,
+        blobs,
+        chunks,
+    })
+}

@@ -1,0 +1,503 @@
+//! Reading one OCI layer (gzip, zstd or plain tar) into a [`Tree`] and a stream of chunks.
+//!
+//! The calling thread decompresses and parses the tar; every file is cut into fixed-size
+//! chunks that are digested and compressed on the worker pool; a writer thread takes the
+//! results in stream order, deduplicates them (inside the layer, and against a chunk
+//! dictionary) and appends new chunks to a scratch file. Output depends only on the input.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver};
+
+use super::algo::{Compressor, Digester};
+use super::blob_writer::HashedWriter;
+use super::inode::encode_rdev;
+use super::tree::{Inode, Tree, S_IFDIR, S_IFLNK, S_IFREG};
+use crate::blob::{BlobStore, TempBlob};
+use crate::decompress::Format;
+use crate::digest::{Digest, Hasher};
+use crate::error::{most_relevant, Error, Result};
+use crate::progress::Progress;
+
+const S_IFCHR: u32 = 0o020000;
+const S_IFBLK: u32 = 0o060000;
+const S_IFIFO: u32 = 0o010000;
+
+/// Chunks already known elsewhere (a chunk dictionary): digest and size -> dictionary index.
+pub type KnownChunks = HashMap<([u8; 32], u32), u32>;
+
+/// How one file chunk of the stream was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqRef {
+    /// A chunk stored in this layer's data (index into [`LayerScan::stored`]).
+    Own(u32),
+    /// A chunk of the dictionary.
+    Known(u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct StoredChunk {
+    pub digest: [u8; 32],
+    pub uncompressed_size: u32,
+    pub compressed_size: u32,
+    pub compressed: bool,
+    /// Offset in the scratch data file.
+    pub offset: u64,
+}
+
+pub struct ScanOptions {
+    pub chunk_size: u32,
+    pub compressor: Compressor,
+    pub digester: Digester,
+    /// In-flight chunks per layer (memory bound).
+    pub queue: usize,
+}
+
+/// A scanned layer: its tree (inode chunk lists hold stream sequence numbers), how every
+/// sequence number resolved, and the scratch file holding the new chunks' data.
+pub struct LayerScan {
+    pub tree: Tree,
+    pub seqs: Vec<SeqRef>,
+    pub stored: Vec<StoredChunk>,
+    pub data: Option<TempBlob>,
+    pub data_hasher: Hasher,
+    pub data_size: u64,
+    pub digest: Digest,
+    /// Uncompressed bytes of file data, and those found twice inside the layer.
+    pub file_bytes: u64,
+    pub dup_bytes: u64,
+}
+
+struct ChunkDone {
+    digest: [u8; 32],
+    size: u32,
+    payload: Vec<u8>,
+    compressed: bool,
+    known: Option<u32>,
+}
+
+/// Counts and hashes the stored (compressed) bytes as the decoder pulls them.
+struct Counting<'p, R> {
+    inner: R,
+    hasher: Hasher,
+    progress: &'p Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}
+
+pub fn scan_layer(
+    path: &Path,
+    store: &BlobStore,
+    opts: &ScanOptions,
+    known: &Arc<KnownChunks>,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+) -> Result<LayerScan> {
+    let file = File::open(path).map_err(|e| Error::io_path("cannot read", path, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io_path("cannot read", path, e))?
+        .len();
+    if size == 0 {
+        return Err(Error::input(
+            "the layer blob is empty (0 bytes), not a tar archive",
+        ));
+    }
+    let mut data = store.begin()?;
+    let data_path = data.path().display().to_string();
+    let data_file = data
+        .file()?
+        .try_clone()
+        .map_err(|e| Error::io("cannot reopen scratch file", e))?;
+    let (q_tx, q_rx) = bounded::<Receiver<ChunkDone>>(opts.queue.max(2));
+
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || write_chunks(q_rx, data_file, data_path, progress));
+        let read = read_tar(file, opts, known, pool, progress, q_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Corrupt("chunk writer panicked".into())));
+        match (read, written) {
+            (Ok((tree, digest, file_bytes, chunk_count)), Ok(w)) => {
+                if w.seqs.len() != chunk_count {
+                    return Err(Error::Corrupt("chunk stream out of step".into()));
+                }
+                Ok(LayerScan {
+                    tree,
+                    seqs: w.seqs,
+                    stored: w.stored,
+                    data: Some(data),
+                    data_hasher: w.hasher,
+                    data_size: w.size,
+                    digest,
+                    file_bytes,
+                    dup_bytes: w.dup_bytes,
+                })
+            }
+            (a, b) => Err([a.err(), b.err()]
+                .into_iter()
+                .flatten()
+                .fold(Error::StageStopped, most_relevant)),
+        }
+    })
+}
+
+struct Written {
+    seqs: Vec<SeqRef>,
+    stored: Vec<StoredChunk>,
+    hasher: Hasher,
+    size: u64,
+    dup_bytes: u64,
+}
+
+fn write_chunks(
+    queue: Receiver<Receiver<ChunkDone>>,
+    file: File,
+    what: String,
+    progress: &Progress,
+) -> Result<Written> {
+    let mut w = HashedWriter::new(BufWriter::with_capacity(1 << 20, file), what);
+    let mut seen: HashMap<([u8; 32], u32), u32> = HashMap::new();
+    let mut seqs = Vec::new();
+    let mut stored: Vec<StoredChunk> = Vec::new();
+    let mut dup_bytes = 0u64;
+    for rx in queue {
+        progress.check()?;
+        let done = rx.recv().map_err(|_| Error::StageStopped)?;
+        if let Some(k) = done.known {
+            seqs.push(SeqRef::Known(k));
+            continue;
+        }
+        if let Some(&i) = seen.get(&(done.digest, done.size)) {
+            dup_bytes += u64::from(done.size);
+            seqs.push(SeqRef::Own(i));
+            continue;
+        }
+        let i = stored.len() as u32;
+        stored.push(StoredChunk {
+            digest: done.digest,
+            uncompressed_size: done.size,
+            compressed_size: done.payload.len() as u32,
+            compressed: done.compressed,
+            offset: w.pos(),
+        });
+        w.write(&done.payload)?;
+        seen.insert((done.digest, done.size), i);
+        seqs.push(SeqRef::Own(i));
+    }
+    let (_file, hasher, size) = w.into_parts()?;
+    Ok(Written {
+        seqs,
+        stored,
+        hasher,
+        size,
+        dup_bytes,
+    })
+}
+
+type ReadOutcome = (Tree, Digest, u64, usize);
+
+fn read_tar(
+    file: File,
+    opts: &ScanOptions,
+    known: &Arc<KnownChunks>,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+    queue: crossbeam_channel::Sender<Receiver<ChunkDone>>,
+) -> Result<ReadOutcome> {
+    let mut head = [0u8; 4];
+    let n = {
+        use std::os::unix::fs::FileExt;
+        file.read_at(&mut head, 0)
+            .map_err(|e| Error::io("cannot read the layer blob", e))?
+    };
+    let format = Format::sniff(&head[..n]);
+    let counting = Counting {
+        inner: file,
+        hasher: Hasher::new(),
+        progress,
+    };
+    let buffered = BufReader::with_capacity(1 << 20, counting);
+    let corrupt = move |e: io::Error| {
+        Error::Corrupt(format!(
+            "not a valid {} tar stream: {e}",
+            format_name(format)
+        ))
+    };
+    let mut seq = 0usize;
+    let mut file_bytes = 0u64;
+    let mut dispatch = |data: Vec<u8>| -> Result<u32> {
+        let (tx, rx) = bounded(1);
+        let known = Arc::clone(known);
+        let (compressor, digester) = (opts.compressor, opts.digester);
+        pool.spawn(move || {
+            let digest = digester.digest(&data);
+            let size = data.len() as u32;
+            let hit = known.get(&(digest, size)).copied();
+            let done = if hit.is_some() {
+                ChunkDone {
+                    digest,
+                    size,
+                    payload: Vec::new(),
+                    compressed: false,
+                    known: hit,
+                }
+            } else {
+                match compressor.compress(&data) {
+                    Ok(Some(z)) => ChunkDone {
+                        digest,
+                        size,
+                        payload: z,
+                        compressed: true,
+                        known: None,
+                    },
+                    _ => ChunkDone {
+                        digest,
+                        size,
+                        payload: data,
+                        compressed: false,
+                        known: None,
+                    },
+                }
+            };
+            let _ = tx.send(done);
+        });
+        queue.send(rx).map_err(|_| Error::StageStopped)?;
+        seq += 1;
+        Ok((seq - 1) as u32)
+    };
+
+    let (tree, reader) = match format {
+        Format::Gzip => {
+            // Decode in large steps: the tar parser's 512-byte reads come from this buffer.
+            let d = BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buffered));
+            let (t, d) = parse(d, opts, progress, &mut dispatch, &mut file_bytes, &corrupt)?;
+            (t, d.into_inner().into_inner())
+        }
+        Format::Zstd => {
+            let d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(corrupt)?;
+            let d = BufReader::with_capacity(1 << 20, d);
+            let (t, d) = parse(d, opts, progress, &mut dispatch, &mut file_bytes, &corrupt)?;
+            (t, d.into_inner().finish())
+        }
+        Format::Plain => {
+            let (t, d) = parse(
+                buffered,
+                opts,
+                progress,
+                &mut dispatch,
+                &mut file_bytes,
+                &corrupt,
+            )?;
+            (t, d)
+        }
+    };
+    drop(queue);
+    let mut reader = reader;
+    io::copy(&mut reader, &mut io::sink()).map_err(corrupt)?;
+    let counting = reader.into_inner();
+    Ok((tree, counting.hasher.finish(), file_bytes, seq))
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Gzip => "gzip-compressed",
+        Format::Zstd => "zstd-compressed",
+        Format::Plain => "plain",
+    }
+}
+
+/// Parse the tar stream; returns the tree and the (drained) reader.
+fn parse<R: Read>(
+    reader: R,
+    opts: &ScanOptions,
+    progress: &Progress,
+    dispatch: &mut dyn FnMut(Vec<u8>) -> Result<u32>,
+    file_bytes: &mut u64,
+    corrupt: &dyn Fn(io::Error) -> Error,
+) -> Result<(Tree, R)> {
+    let mut archive = tar::Archive::new(reader);
+    let mut tree = Tree::new();
+    {
+        let entries = archive.entries().map_err(corrupt)?;
+        for entry in entries {
+            progress.check()?;
+            let mut entry = entry.map_err(corrupt)?;
+            let raw_path = entry.path_bytes().into_owned();
+            let shown = String::from_utf8_lossy(&raw_path).into_owned();
+            let ctx = |e: Error| match e {
+                Error::Input(m) if !m.starts_with('\'') => {
+                    Error::Input(format!("member '{shown}': {m}"))
+                }
+                other => other,
+            };
+            let kind = entry.header().entry_type();
+            if kind.is_pax_global_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+                continue;
+            }
+            let comps = components(&raw_path).map_err(ctx)?;
+            let comp_refs: Vec<&[u8]> = comps.iter().map(Vec::as_slice).collect();
+            let h = entry.header();
+            let mut uid = h.uid().map_err(corrupt)? as u32;
+            let mut gid = h.gid().map_err(corrupt)? as u32;
+            let mut mtime = h.mtime().map_err(corrupt)?;
+            let perm = h.mode().map_err(corrupt)? & 0o7777;
+            let is_dev = matches!(h.entry_type(), tar::EntryType::Char | tar::EntryType::Block);
+            let dev = if is_dev {
+                (
+                    h.device_major().map_err(corrupt)?.unwrap_or(0),
+                    h.device_minor().map_err(corrupt)?.unwrap_or(0),
+                )
+            } else {
+                (0, 0)
+            };
+            let link = entry.link_name_bytes().map(|l| l.into_owned());
+            let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            if let Some(pax) = entry.pax_extensions().map_err(corrupt)? {
+                for ext in pax {
+                    let ext = ext.map_err(corrupt)?;
+                    let key = ext.key_bytes();
+                    let value = ext.value_bytes();
+                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
+                        xattrs.retain(|(n, _)| n.as_slice() != name);
+                        xattrs.push((name.to_vec(), value.to_vec()));
+                    } else if key == b"uid" {
+                        uid = parse_num(value).unwrap_or(uid as u64) as u32;
+                    } else if key == b"gid" {
+                        gid = parse_num(value).unwrap_or(gid as u64) as u32;
+                    } else if key == b"mtime" {
+                        mtime = parse_num(value).unwrap_or(mtime);
+                    }
+                }
+            }
+            xattrs.sort();
+            let base = Inode {
+                uid,
+                gid,
+                mtime,
+                xattrs,
+                ..Inode::default()
+            };
+            use tar::EntryType as T;
+            match kind {
+                T::Directory => {
+                    tree.insert(
+                        &comp_refs,
+                        Inode {
+                            mode: S_IFDIR | perm,
+                            ..base
+                        },
+                    )
+                    .map_err(ctx)?;
+                }
+                T::Regular | T::Continuous => {
+                    let size = entry.size();
+                    let mut chunks = Vec::new();
+                    let mut left = size;
+                    while left > 0 {
+                        let n = left.min(u64::from(opts.chunk_size)) as usize;
+                        let mut buf = vec![0u8; n];
+                        entry.read_exact(&mut buf).map_err(corrupt)?;
+                        chunks.push(dispatch(buf)?);
+                        left -= n as u64;
+                    }
+                    *file_bytes += size;
+                    tree.insert(
+                        &comp_refs,
+                        Inode {
+                            mode: S_IFREG | perm,
+                            size,
+                            chunks,
+                            ..base
+                        },
+                    )
+                    .map_err(ctx)?;
+                }
+                T::Symlink => {
+                    let target = link.unwrap_or_default();
+                    if target.is_empty() {
+                        return Err(ctx(Error::input("symlink without a target")));
+                    }
+                    tree.insert(
+                        &comp_refs,
+                        Inode {
+                            mode: S_IFLNK | 0o777,
+                            size: target.len() as u64,
+                            target,
+                            ..base
+                        },
+                    )
+                    .map_err(ctx)?;
+                }
+                T::Link => {
+                    let target = link.unwrap_or_default();
+                    let t = components(&target).map_err(ctx)?;
+                    let t_refs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
+                    tree.insert_link(&comp_refs, &t_refs).map_err(ctx)?;
+                }
+                T::Char | T::Block | T::Fifo => {
+                    let ty = match kind {
+                        T::Char => S_IFCHR,
+                        T::Block => S_IFBLK,
+                        _ => S_IFIFO,
+                    };
+                    tree.insert(
+                        &comp_refs,
+                        Inode {
+                            mode: ty | perm,
+                            rdev: encode_rdev(dev.0, dev.1),
+                            ..base
+                        },
+                    )
+                    .map_err(ctx)?;
+                }
+                other => {
+                    return Err(ctx(Error::input(format!(
+                        "unsupported tar entry type '{}'",
+                        char::from(other.as_byte())
+                    ))))
+                }
+            }
+        }
+    }
+    Ok((tree, archive.into_inner()))
+}
+
+fn parse_num(v: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(v).ok()?;
+    let whole = s.split('.').next()?;
+    whole.trim().parse().ok()
+}
+
+/// Path components of a member name: relative, no "..", "." and empty parts dropped.
+pub fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
+    if raw.starts_with(b"/") {
+        return Err(Error::input(
+            "absolute member name: layer members must be relative to the image root",
+        ));
+    }
+    let mut out = Vec::new();
+    for c in raw.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                return Err(Error::input(
+                    "member name contains '..' and would escape the image root",
+                ))
+            }
+            name => out.push(name.to_vec()),
+        }
+    }
+    Ok(out)
+}
