@@ -65,10 +65,15 @@ class PantsRepo:
         p.write_text(content)
 
     def run(
-        self, *args: str, store: Path | None = None, named: Path | None = None, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        store: Path | None = None,
+        named: Path | None = None,
+        env: dict[str, str] | None = None,
+        pantsd: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         argv = [
-            str(self.pants), "--no-pantsd", "--keep-sandboxes=always", "--stats-log",
+            str(self.pants), "--pantsd" if pantsd else "--no-pantsd", "--keep-sandboxes=always", "--stats-log",
             f"--local-store-dir={store or self.store}", f"--named-caches-dir={named or self.named}", *args,
         ]  # fmt: skip
         full_env = {
@@ -86,6 +91,10 @@ class PantsRepo:
             if m:
                 shutil.rmtree(m.group(1), ignore_errors=True)
         return proc
+
+    def stop_pantsd(self) -> None:
+        """Stop a pantsd that ``run(..., pantsd=True)`` started for this build root."""
+        subprocess.run(["pkill", "-f", f"pantsd.*{self.root}"], check=False)
 
     @staticmethod
     def executed(proc: subprocess.CompletedProcess[str]) -> list[str]:

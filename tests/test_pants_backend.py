@@ -16,6 +16,8 @@ from tests.buildgrid_support import buildgrid_server
 from tests.helpers import image_parts, index_entry, run, run_cli, verify_blobs
 from tests.kernel_support import MARKER, boot, busybox_rootfs, debian_kernel
 from tests.nix_support import IMAGES_NIX
+from tests.nydus_support import blob_dir, bootstrap_bytes, fsck_erofs, nydus_manifest
+from tests.nydus_support import check as nydus_check
 from tests.pants_support import REPO, PantsRepo, tree_bytes
 from tests.registry_support import Registry
 
@@ -196,45 +198,99 @@ def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str) -> None:
     assert tree_bytes(layout) == built, "byte-identical dist outputs"
 
 
-@pytest.mark.parametrize(
-    ("build", "needles"),
-    [
-        (
-            'nix_oci_image(name="x", nix_file="images.nix", attr="app", layering="bogus")',
-            ["layering", "images:x", "bogus"],
-        ),
-        (
-            'nix_oci_image(name="x", nix_file="images.nix", attr="app", max_layers=0)',
-            ["max_layers", "images:x", "1..125"],
-        ),
-        ('nix_oci_image(name="x", store_paths=["/usr/bin/env"])', ["store_paths", "images:x", "/usr/bin/env"]),
-        (
-            'nix_oci_image(name="x", nix_file="images.nix", store_paths=["/nix/store/' + "a" * 32 + '-y"])',
-            ["exactly one of `nix_file` and `store_paths`", "images:x"],
-        ),
-        (
-            'nix_oci_image(name="x", nix_file="images.nix", attr="app", base_image=":nope")',
-            [":nope", "base_image", "images:x"],
-        ),
-        (
-            'files(name="f", sources=["images.nix"])\n'
-            'nix_oci_image(name="x", nix_file="images.nix", attr="app", base_image=":f")',
-            ["base_image", "images:x", "`files` target", "must be an image target"],
-        ),
-        (
-            'nix_oci_image(name="x", nix_file="images.nix", attr="app", image_tags=["{build_args.NOPE}"])',
-            ["image_tags", "images:x", "build_args.NOPE"],
-        ),
-        ('nix_oci_image(name="x", nix_file="images.nix", attr="nosuchattr")', ["nosuchattr"]),
-    ],
-)
-def test_bad_build_files_name_target_and_field(tmp_path: Path, build: str, needles: list[str]) -> None:
-    repo = PantsRepo(tmp_path / "repo")
-    repo.write("images/images.nix", IMAGES_NIX.read_text())
-    repo.write("images/BUILD", build + "\n")
-    out = repo.run("package", "images:x")
+# Bad BUILD input: each case in its own directory of one build root, run through one pantsd
+# (a Pants start-up per case would cost ~10 s each). Needles name the target as {addr}.
+BAD_NIX_CASES = [
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", layering="bogus")',
+        ["layering", "{addr}", "bogus"],
+    ),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", max_layers=0)',
+        ["max_layers", "{addr}", "1..125"],
+    ),
+    ('nix_oci_image(name="x", store_paths=["/usr/bin/env"])', ["store_paths", "{addr}", "/usr/bin/env"]),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", store_paths=["/nix/store/' + "a" * 32 + '-y"])',
+        ["exactly one of `nix_file` and `store_paths`", "{addr}"],
+    ),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", base_image=":nope")',
+        [":nope", "base_image", "{addr}"],
+    ),
+    (
+        'files(name="f", sources=["images.nix"])\n'
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", base_image=":f")',
+        ["base_image", "{addr}", "`files` target", "must be an image target"],
+    ),
+    (
+        'files(name="f", sources=["images.nix"])\nnydus_image(name="x", source_image=":f")',
+        ["source_image", "{addr}", "`files` target", "must be an image target (nix_oci_image)"],
+    ),
+    (
+        'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
+        'nydus_image(name="x", source_image=":a", chunk_dict=":a")',
+        ["chunk_dict", "{addr}", "`nix_oci_image` target", "nydus_image"],
+    ),
+    (
+        'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
+        'nydus_image(name="x", source_image=":a", chunk_size="3KiB")',
+        ["chunk_size", "{addr}", "power of two"],
+    ),
+    (
+        'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
+        'nydus_image(name="x", source_image=":a", compressor="gzip")',
+        ["compressor", "{addr}", "gzip"],
+    ),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", image_tags=["{build_args.NOPE}"])',
+        ["image_tags", "{addr}", "build_args.NOPE"],
+    ),
+    ('nix_oci_image(name="x", nix_file="images.nix", attr="nosuchattr")', ["nosuchattr"]),
+    ('nix_oci_image(name="x", nix_file="images.nix", attr="app", dependencies=[":missing"])', [":missing", "{addr}"]),
+]
+BAD_UNIKRAFT_CASES = [
+    (
+        'unikraft_image(name="x", kernel="nope.elf", arch="x86_64", plat="qemu")',
+        ["`kernel` field of {addr}", "nope.elf", "no dependency provides"],
+    ),
+    ('unikraft_image(name="x", kernel="k", arch="x86_64", plat="vbox")', ["plat", "{addr}", "vbox"]),
+    (
+        'files(name="k", sources=["k"])\n'
+        'unikraft_image(name="x", kernel="k", arch="x86_64", plat="qemu", platforms=[":k"], dependencies=[":k"])',
+        ["`platforms` field of {addr}", "`files` target", "unikraft_image"],
+    ),
+    (
+        'files(name="k", sources=["k"])\n'
+        'unikraft_image(name="x", kernel="k", arch="x86_64", plat="qemu", dependencies=[":k"])',
+        ["{addr}", "--kernel", "neither an ELF kernel nor a Linux bzImage"],
+    ),
+]
+BAD_CASES = [("n", i, c) for i, c in enumerate(BAD_NIX_CASES)] + [("u", i, c) for i, c in enumerate(BAD_UNIKRAFT_CASES)]
+
+
+@pytest.fixture(scope="module")
+def bad_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PantsRepo]:
+    repo = PantsRepo(tmp_path_factory.mktemp("bad") / "repo")
+    for kind, i, (build, _) in BAD_CASES:
+        if kind == "n":
+            repo.write(f"n{i}/images.nix", IMAGES_NIX.read_text())
+        else:
+            repo.write(f"u{i}/k", "not a kernel\n")
+        repo.write(f"{kind}{i}/BUILD", build + "\n")
+    yield repo
+    repo.stop_pantsd()
+
+
+@pytest.mark.parametrize(("kind", "i", "case"), BAD_CASES, ids=[f"{k}{i}" for k, i, _ in BAD_CASES])
+def test_bad_build_files_name_target_and_field(
+    bad_repo: PantsRepo, kind: str, i: int, case: tuple[str, list[str]]
+) -> None:
+    addr = f"{kind}{i}:x"
+    out = bad_repo.run("package", addr, pantsd=True)
     assert out.returncode != 0
-    for n in needles:
+    for needle in case[1]:
+        n = needle.replace("{addr}", addr)
         assert n in out.stderr, f"{n!r} missing from:\n{out.stderr}"
 
 
@@ -258,6 +314,16 @@ def test_repository_examples_build_with_the_readme_command(tmp_path: Path) -> No
         layout = REPO / "dist" / "examples.nix" / name
         run("skopeo", "inspect", f"oci:{layout}:{'1.0' if name == 'hello' else 'latest'}")
         verify_blobs(layout)
+    for name in ("hello-nydus", "hello-snapshotter-nydus"):
+        layout = REPO / "dist" / "examples.nydus" / name
+        verify_blobs(layout)
+        manifest = nydus_manifest(layout, "1.0-nydus" if name == "hello-nydus" else "latest-nydus")
+        bootstrap = tmp_path / f"{name}.boot"
+        bootstrap.write_bytes(bootstrap_bytes(layout, manifest))
+        blobs, _ = blob_dir(layout, manifest, tmp_path / f"{name}-blobs")
+        report = nydus_check(bootstrap, blobs)
+        assert "/bin/hello" in report.files, sorted(report.files)[:20]
+        fsck_erofs(bootstrap, report, tmp_path)
     for name in ("hello", "hello-nix-rootfs"):
         layout = REPO / "dist" / "examples.unikraft" / name
         verify_blobs(layout)
@@ -307,33 +373,3 @@ def test_unikraft_image_boots_and_gathers_platforms(tmp_path: Path) -> None:
     run_cli("unikraft-extract", layout, "--plat", "qemu", "--arch", "x86_64", "--out", tmp_path / "x")
     assert MARKER in boot(tmp_path / "x" / "kernel", tmp_path / "x" / "initrd")
     assert PantsRepo.executed(repo.run("package", "uk:all")) == [], "a re-package is answered by the cache"
-
-
-@pytest.mark.parametrize(
-    ("build", "needles"),
-    [
-        (
-            'unikraft_image(name="x", kernel="nope.elf", arch="x86_64", plat="qemu")',
-            ["`kernel` field of uk:x", "nope.elf", "no dependency provides"],
-        ),
-        ('unikraft_image(name="x", kernel="k", arch="x86_64", plat="vbox")', ["plat", "uk:x", "vbox"]),
-        (
-            'files(name="k", sources=["k"])\n'
-            'unikraft_image(name="x", kernel="k", arch="x86_64", plat="qemu", platforms=[":k"], dependencies=[":k"])',
-            ["`platforms` field of uk:x", "`files` target", "unikraft_image"],
-        ),
-        (
-            'files(name="k", sources=["k"])\n'
-            'unikraft_image(name="x", kernel="k", arch="x86_64", plat="qemu", dependencies=[":k"])',
-            ["uk:x", "--kernel", "neither an ELF kernel nor a Linux bzImage"],
-        ),
-    ],
-)
-def test_bad_unikraft_targets(tmp_path: Path, build: str, needles: list[str]) -> None:
-    repo = PantsRepo(tmp_path / "repo")
-    repo.write("uk/k", "not a kernel\n")
-    repo.write("uk/BUILD", build + "\n")
-    out = repo.run("package", "uk:x")
-    assert out.returncode != 0
-    for n in needles:
-        assert n in out.stderr, f"{n!r} missing from:\n{out.stderr}"

@@ -19,7 +19,18 @@ from pants.util.strutil import help_text
 
 from layerforge_pants.target_types import COMMON_IMAGE_FIELDS
 
-_SIZE = re.compile(r"^(?:0x[0-9a-fA-F]+|[0-9]+(?:[KkMm](?:i?B)?)?)$")
+_SIZE = re.compile(r"^\s*(?:0x([0-9a-fA-F]+)|([0-9]+)\s*([kKmM]i?[bB]?)?)\s*$")
+_MIN_CHUNK, _MAX_CHUNK = 4096, 16 << 20
+
+
+def _chunk_bytes(value: str) -> Optional[int]:
+    m = _SIZE.match(value)
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        return int(m.group(1), 16)
+    unit = (m.group(3) or " ")[0].lower()
+    return int(m.group(2)) * {"k": 1024, "m": 1 << 20}.get(unit, 1)
 
 
 class NydusSourceImageField(StringField):
@@ -35,9 +46,13 @@ class NydusChunkSizeField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is not None and not _SIZE.match(value):
+        if value is None:
+            return None
+        size = _chunk_bytes(value)
+        if size is None or not _MIN_CHUNK <= size <= _MAX_CHUNK or size & (size - 1):
             raise InvalidFieldException(
-                f"The `{cls.alias}` field of {address} must be a size like `1MiB` or `0x100000`, got {value!r}."
+                f"The `{cls.alias}` field of {address} must be a power of two from 4 KiB to 16 MiB, like `1MiB` "
+                f"or `0x100000`; got {value!r}."
             )
         return value
 

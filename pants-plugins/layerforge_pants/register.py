@@ -6,14 +6,15 @@ Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on
 
 from __future__ import annotations
 
-from layerforge_pants import image_dependency, nix_package, publish, tool, unikraft_package
+from layerforge_pants import image_dependency, nix_package, nydus_package, publish, tool, unikraft_package
 from layerforge_pants.nix_target import NixOciImageTarget
+from layerforge_pants.nydus_target import NydusImageTarget
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.unikraft_target import UnikraftImageTarget
 
 
 def target_types() -> list[type]:
-    return [NixOciImageTarget, UnikraftImageTarget]
+    return [NixOciImageTarget, UnikraftImageTarget, NydusImageTarget]
 
 
 def rules() -> list[object]:
@@ -23,5 +24,6 @@ def rules() -> list[object]:
         *image_dependency.rules(),
         *nix_package.rules(),
         *unikraft_package.rules(),
+        *nydus_package.rules(),
         *publish.rules(),
     ]
