@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pants.core.goals.package import BuiltPackageArtifact, OutputPathField
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs
+from pants.engine.process import ProcessResult
 from pants.engine.rules import Get
 from pants.engine.target import FieldSet
 
@@ -18,6 +19,7 @@ from layerforge_pants.target_types import (
     ImageSkipPushField,
     ImageTagsField,
 )
+from layerforge_pants.tool import LayerforgeProcess
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,18 @@ def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
         repository=names.repository,
         tags=names.tags,
     )
+
+
+async def package_with(
+    argv: list[str], description: str, input_digest: Digest, layout: str, names: ImageNames
+) -> BuiltPackage:
+    """Run one layerforge process that writes the OCI layout ``layout``; the built package."""
+    result = await Get(
+        ProcessResult,
+        LayerforgeProcess(
+            argv=tuple(argv), description=description, input_digest=input_digest, output_directories=(layout,)
+        ),
+    )
+    output = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"])))
+    digest = await manifest_digest_of(output, layout, names.ref)
+    return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))

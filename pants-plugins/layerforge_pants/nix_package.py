@@ -10,14 +10,14 @@ import json
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.engine.fs import EMPTY_DIGEST, AddPrefix, Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs
+from pants.engine.fs import EMPTY_DIGEST, AddPrefix, Digest, DigestContents, MergeDigests
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.dependency_files import dependency_files
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, artifact, manifest_digest_of
+from layerforge_pants.image_package import ImageFieldSet, package_with
 from layerforge_pants.nix_target import (
     ImageArchField,
     NixArgstrsField,
@@ -214,26 +214,9 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     prefixed = await MultiGet(Get(Digest, AddPrefix(r.output_digest, f"l{i}")) for i, r in enumerate(layers))
     assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
     layout = field_set.layout_dir()
-    assembled = await Get(
-        ProcessResult,
-        LayerforgeProcess(
-            argv=(
-                "nix-assemble",
-                "--plan",
-                PLAN,
-                "--out",
-                layout,
-                *from_image,
-                *[a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")],
-            ),
-            description=f"Assemble the image of {field_set.address}",
-            input_digest=assemble_input,
-            output_directories=(layout,),
-        ),
-    )
-    output = await Get(Digest, DigestSubset(assembled.output_digest, PathGlobs([f"{layout}/**"])))
-    digest = await manifest_digest_of(output, layout, names.ref)
-    return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))
+    argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
+    argv += [a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")]
+    return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
 
 
 def rules():

@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.engine.fs import Digest, DigestSubset, MergeDigests, PathGlobs
-from pants.engine.process import ProcessResult
+from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, artifact, manifest_digest_of
+from layerforge_pants.image_package import ImageFieldSet, package_with
 from layerforge_pants.nydus_target import (
     NydusChunkDictField,
     NydusChunkSizeField,
@@ -24,7 +23,6 @@ from layerforge_pants.nydus_target import (
     NydusSourceImageField,
 )
 from layerforge_pants.subsystem import Layerforge
-from layerforge_pants.tool import LayerforgeProcess
 
 
 @dataclass(frozen=True)
@@ -66,18 +64,7 @@ async def package_nydus_image(field_set: NydusImageFieldSet, tool: Layerforge) -
     if field_set.merge_platform.value:
         argv.append("--merge-platform")
     input_digest = await Get(Digest, MergeDigests(i.digest for i in images))
-    result = await Get(
-        ProcessResult,
-        LayerforgeProcess(
-            argv=tuple(argv),
-            description=f"Convert {images[0].address} to Nydus for {address}",
-            input_digest=input_digest,
-            output_directories=(layout,),
-        ),
-    )
-    output = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"])))
-    digest = await manifest_digest_of(output, layout, names.ref)
-    return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))
+    return await package_with(argv, f"Convert {images[0].address} to Nydus for {address}", input_digest, layout, names)
 
 
 def rules():

@@ -8,17 +8,15 @@ import json
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.engine.fs import Digest, DigestSubset, MergeDigests, PathGlobs
-from pants.engine.process import ProcessResult
+from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.dependency_files import dependency_files, locate
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, artifact, manifest_digest_of
+from layerforge_pants.image_package import ImageFieldSet, package_with
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.target_types import CmdField, EnvField, LabelsField
-from layerforge_pants.tool import LayerforgeProcess
 from layerforge_pants.unikraft_target import (
     UnikraftArchField,
     UnikraftInitrdCompressionField,
@@ -95,18 +93,7 @@ async def package_unikraft_image(field_set: UnikraftImageFieldSet, tool: Layerfo
         argv += ["--rootfs-image" if image.prefix == "rootfs-image" else "--include", image.layout_ref]
 
     input_digest = await Get(Digest, MergeDigests([files.digest, *(i.digest for i in images)]))
-    result = await Get(
-        ProcessResult,
-        LayerforgeProcess(
-            argv=tuple(argv),
-            description=f"Package the unikernel {address}",
-            input_digest=input_digest,
-            output_directories=(layout,),
-        ),
-    )
-    output = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"])))
-    digest = await manifest_digest_of(output, layout, names.ref)
-    return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))
+    return await package_with(argv, f"Package the unikernel {address}", input_digest, layout, names)
 
 
 def rules():

@@ -11,8 +11,6 @@
 //! and the blob appears under `blobs/sha256/<digest>` only when complete. Layers of one
 //! image run concurrently; gzip blocks of every layer share one worker pool.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::thread;
 
 use crossbeam_channel::bounded;
@@ -21,6 +19,7 @@ use rayon::prelude::*;
 use crate::blob::BlobStore;
 use crate::chunk::{ChunkWriter, DEFAULT_CHUNK_SIZE};
 use crate::compress::{Compression, Encoder};
+use crate::concurrent::run_indexed;
 use crate::cpio::write_cpio;
 use crate::digest::{Digest, Hasher};
 use crate::entry::{total_content_size, Entry, LayerSpec};
@@ -126,51 +125,9 @@ pub fn build_layers(
     })?;
     progress.add_total(entries.iter().map(|e| total_content_size(e)).sum());
 
-    let concurrency = threads.min(entries.len()).max(1);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<LayerResult>>>> =
-        Mutex::new((0..entries.len()).map(|_| None).collect());
-    thread::scope(|s| {
-        for _ in 0..concurrency {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= entries.len() {
-                    break;
-                }
-                let r = if progress.is_cancelled() {
-                    Err(Error::Cancelled)
-                } else {
-                    build_layer(&entries[i], store, opts, &pool, threads, progress)
-                };
-                if r.is_err() {
-                    progress.cancel();
-                }
-                if let Ok(mut guard) = results.lock() {
-                    guard[i] = Some(r);
-                }
-            });
-        }
+    let (ok, failure) = run_indexed(entries.len(), threads, progress, |i| {
+        build_layer(&entries[i], store, opts, &pool, threads, progress)
     });
-
-    let results = results
-        .into_inner()
-        .map_err(|_| Error::Corrupt("layer worker panicked".into()))?;
-    let mut ok = Vec::with_capacity(results.len());
-    let mut failure: Option<Error> = None;
-    for r in results {
-        match r {
-            Some(Ok(l)) => ok.push(l),
-            Some(Err(e)) => {
-                failure = Some(match failure {
-                    Some(f) => most_relevant(f, e),
-                    None => e,
-                })
-            }
-            None => {
-                failure = Some(failure.unwrap_or(Error::Corrupt("layer worker panicked".into())))
-            }
-        }
-    }
     if let Some(e) = failure {
         for l in ok.iter().filter(|l| l.created) {
             let _ = store.remove(&l.digest);

@@ -12,6 +12,7 @@
 pub mod blob;
 pub mod chunk;
 pub mod compress;
+pub mod concurrent;
 pub mod content;
 pub mod cpio;
 pub mod decompress;

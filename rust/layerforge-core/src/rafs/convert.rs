@@ -17,11 +17,12 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 
 use rayon::prelude::*;
+
+use crate::concurrent::run_indexed;
 
 use super::algo::{Compressor, Digester};
 use super::blob_table::{BlobEntry, FEATURE_INLINED_FS_META};
@@ -36,7 +37,7 @@ use super::tree::Tree;
 use super::{round_up, BLOCK_SIZE};
 use crate::blob::{BlobStore, TempBlob};
 use crate::digest::Digest;
-use crate::error::{most_relevant, Error, Result};
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 #[derive(Debug, Clone)]
@@ -563,50 +564,8 @@ fn run_layers<T: Send>(
     progress: &Progress,
     work: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
-    thread::scope(|s| {
-        for _ in 0..threads.min(n).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = if progress.is_cancelled() {
-                    Err(Error::Cancelled)
-                } else {
-                    work(i)
-                };
-                if r.is_err() {
-                    progress.cancel();
-                }
-                if let Ok(mut g) = results.lock() {
-                    g[i] = Some(r);
-                }
-            });
-        }
-    });
-    let results = results
-        .into_inner()
-        .map_err(|_| Error::Corrupt("layer worker panicked".into()))?;
-    let mut ok = Vec::with_capacity(n);
-    let mut failure: Option<Error> = None;
-    for r in results {
-        match r {
-            Some(Ok(v)) => ok.push(v),
-            Some(Err(e)) => {
-                failure = Some(match failure {
-                    Some(f) => most_relevant(f, e),
-                    None => e,
-                })
-            }
-            None => {
-                failure = Some(failure.unwrap_or(Error::Corrupt("layer worker panicked".into())))
-            }
-        }
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(ok),
+    match run_indexed(n, threads, progress, work) {
+        (_, Some(e)) => Err(e),
+        (ok, None) => Ok(ok),
     }
 }
