@@ -413,3 +413,22 @@ def test_rootfs_from_an_oci_image_and_included_packages(tmp_path: Path) -> None:
                     "--out", tmp_path / "clash", check=False)  # fmt: skip
     assert_one_line_error(clash, "--include", "qemu/x86_64 is in both")
     assert not (tmp_path / "clash").exists()
+
+
+def test_initrd_owners_from_option_and_node_spec(tmp_path: Path) -> None:
+    rootfs = busybox_rootfs(tmp_path / "rootfs")
+    (tmp_path / "nodes").write_text("nod /dev/ttyS0 0660 0 5 c 4 64\npipe /run/ctl 0600 33 33\n")
+    out = tmp_path / "out"
+    package(out, "--kernel", elf_kernel(tmp_path / "k"), "--arch", "x86_64", "--plat", "qemu", "--rootfs", rootfs,
+            "--initrd-spec", tmp_path / "nodes", "--initrd-owner", "1000:100")  # fmt: skip
+    run_cli("unikraft-extract", out, "--plat", "qemu", "--arch", "x86_64", "--out", tmp_path / "x")
+    with open(tmp_path / "x" / "initrd", "rb") as f:
+        listing = subprocess.run(["cpio", "-tv", "--numeric-uid-gid", "--quiet"], stdin=f, capture_output=True,
+                                 text=True, check=True).stdout  # fmt: skip
+    owners = {line.split()[-1]: (line.split()[0], line.split()[2], line.split()[3]) for line in listing.splitlines()}
+    assert owners["init"] == ("-rwxr-xr-x", "1000", "100")
+    assert owners["dev/ttyS0"] == ("crw-rw----", "0", "5")
+    assert owners["run/ctl"] == ("prw-------", "33", "33")
+    bad = run_cli("unikraft-image", "--kernel", tmp_path / "k", "--arch", "x86_64", "--plat", "qemu", "--rootfs",
+                  rootfs, "--initrd-owner", "root", "--out", tmp_path / "bad", check=False)  # fmt: skip
+    assert_one_line_error(bad, "--initrd-owner", "UID:GID")

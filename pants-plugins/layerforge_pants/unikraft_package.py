@@ -21,6 +21,7 @@ from layerforge_pants.unikraft_target import (
     UnikraftArchField,
     UnikraftInitrdCompressionField,
     UnikraftInitrdField,
+    UnikraftInitrdOwnerField,
     UnikraftInitrdSpecField,
     UnikraftKconfigField,
     UnikraftKernelField,
@@ -46,6 +47,7 @@ class UnikraftImageFieldSet(ImageFieldSet, PackageFieldSet):
     rootfs_image: UnikraftRootfsImageField
     initrd_compression: UnikraftInitrdCompressionField
     initrd_spec: UnikraftInitrdSpecField
+    initrd_owner: UnikraftInitrdOwnerField
     package_name: UnikraftPackageNameField
     unikraft_version: UnikraftVersionField
     platforms: UnikraftPlatformsField
@@ -73,6 +75,8 @@ async def package_unikraft_image(field_set: UnikraftImageFieldSet, tool: Layerfo
     if field_set.rootfs.value:
         argv += ["--rootfs", locate(files, address, "rootfs", field_set.rootfs.value, directory=True)]
     argv += ["--initrd-compression", field_set.initrd_compression.value or "none"]
+    if field_set.initrd_owner.value:
+        argv += ["--initrd-owner", field_set.initrd_owner.value]
     argv += ["--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"]
     if field_set.unikraft_version.value:
         argv += ["--version", field_set.unikraft_version.value]

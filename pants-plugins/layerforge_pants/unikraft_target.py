@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from pants.engine.addresses import Address
@@ -94,6 +95,18 @@ class UnikraftInitrdSpecField(_DependencyFileField):
     help = "Device nodes for the initrd: `nod`/`pipe` lines of a `gen_init_cpio` spec (from `dependencies`)."
 
 
+class UnikraftInitrdOwnerField(StringField):
+    alias = "initrd_owner"
+    help = "Owner (`UID:GID`) of the entries of an initrd built from `rootfs`/`rootfs_image` (default `0:0`)."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not re.match(r"^[0-9]+:[0-9]+$", value):
+            raise InvalidFieldException(f"The `{cls.alias}` field of {address} must be `UID:GID`, got {value!r}.")
+        return value
+
+
 class UnikraftPackageNameField(StringField):
     alias = "package_name"
     help = help_text(
@@ -137,6 +150,7 @@ class UnikraftImageTarget(Target):
         UnikraftRootfsImageField,
         UnikraftInitrdCompressionField,
         UnikraftInitrdSpecField,
+        UnikraftInitrdOwnerField,
         UnikraftPackageNameField,
         UnikraftVersionField,
         UnikraftPlatformsField,

@@ -59,6 +59,7 @@ def register(sub: Any) -> None:
     i.add_argument("--initrd-compression", choices=INITRD_COMPRESSIONS, default="none", help="none (default) or gzip")
     i.add_argument("--initrd-spec", type=Path, metavar="FILE", help="device nodes: gen_init_cpio 'nod'/'pipe' lines")
     i.add_argument("--keep-setuid", action="store_true", help="keep setuid/setgid bits (dropped by default)")
+    i.add_argument("--initrd-owner", metavar="UID:GID", help="owner of the packed entries (default 0:0)")
     c = p.add_argument_group("package")
     c.add_argument("--name", metavar="NAME", help="package name, e.g. unikraft.org/app:1.0 (default from the kernel)")
     c.add_argument("--version", metavar="V", help="Unikraft version (default: CONFIG_UK_FULLVERSION)")
@@ -109,15 +110,25 @@ def targets_from_args(args: argparse.Namespace) -> list[UnikraftTarget]:
     targets += [parse_target(s, initrd_compression=args.initrd_compression) for s in args.target]
     if not targets and not args.include:
         raise UsageError("--kernel", "give --kernel/--arch/--plat, --target PLAT/ARCH=KERNEL or --include")
-    if args.initrd_spec is not None or args.keep_setuid:
+    if args.initrd_spec is not None or args.keep_setuid or args.initrd_owner is not None:
         nodes = parse_node_spec(args.initrd_spec) if args.initrd_spec is not None else ()
+        uid, gid = parse_owner(args.initrd_owner)
         targets = [
-            replace(t, initrd=replace(t.initrd, nodes=nodes, keep_setuid=args.keep_setuid))
+            replace(t, initrd=replace(t.initrd, nodes=nodes, keep_setuid=args.keep_setuid, uid=uid, gid=gid))
             if t.initrd is not None and t.initrd.file is None
             else t
             for t in targets
         ]
     return targets
+
+
+def parse_owner(value: str | None) -> tuple[int, int]:
+    if value is None:
+        return 0, 0
+    uid, sep, gid = value.partition(":")
+    if not sep or not uid.isdigit() or not gid.isdigit():
+        raise UsageError("--initrd-owner", f"{value!r} is not UID:GID (numbers)")
+    return int(uid), int(gid)
 
 
 def run(args: argparse.Namespace) -> int:

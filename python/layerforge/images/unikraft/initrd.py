@@ -4,6 +4,7 @@ in a ``gen_init_cpio``-style spec."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,6 +45,8 @@ class DeviceNode:
     major: int = 0
     minor: int = 0
     mode: int = 0o600
+    uid: int = 0
+    gid: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class InitrdSource:
     compression: str = "none"
     nodes: tuple[DeviceNode, ...] = field(default_factory=tuple)
     keep_setuid: bool = False
+    #: Owner of every packed entry (root unless asked); device nodes carry their own.
+    uid: int = 0
+    gid: int = 0
 
 
 def identify_initrd(path: Path, option: str = "--initrd") -> str:
@@ -76,8 +82,7 @@ def identify_initrd(path: Path, option: str = "--initrd") -> str:
 
 def parse_node_spec(path: Path, option: str = "--initrd-spec") -> tuple[DeviceNode, ...]:
     """``nod NAME MODE UID GID c|b MAJ MIN`` and ``pipe NAME MODE UID GID`` lines of a
-    ``gen_init_cpio`` spec (blank lines and ``#`` comments skipped). Owners must be 0: the
-    archive is owned by root."""
+    ``gen_init_cpio`` spec (blank lines and ``#`` comments skipped)."""
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -91,14 +96,14 @@ def parse_node_spec(path: Path, option: str = "--initrd-spec") -> tuple[DeviceNo
         try:
             if words[0] == "nod" and len(words) == 8 and words[5] in ("c", "b"):
                 _name, dest, mode, uid, gid, kind, major, minor = words
-                node = DeviceNode(dest, "char" if kind == "c" else "block", int(major), int(minor), int(mode, 8))
+                node = DeviceNode(
+                    dest, "char" if kind == "c" else "block", int(major), int(minor), int(mode, 8), int(uid), int(gid)
+                )
             elif words[0] == "pipe" and len(words) == 5:
                 _name, dest, mode, uid, gid = words
-                node = DeviceNode(dest, "fifo", mode=int(mode, 8))
+                node = DeviceNode(dest, "fifo", mode=int(mode, 8), uid=int(uid), gid=int(gid))
             else:
                 raise ValueError
-            if int(uid) != 0 or int(gid) != 0:
-                raise UsageError(option, f"{where}: owners other than 0 are not supported: {raw.strip()!r}")
         except ValueError:
             raise UsageError(
                 option,
@@ -162,10 +167,12 @@ def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressC
 def _pack(
     rootfs: Path, src: InitrdSource, work: Path, *, epoch: int, progress: ProgressCallback | None, option: str
 ) -> Path:
-    spec = LayerSpec(mtime=epoch, keep_setuid=src.keep_setuid)
+    spec = LayerSpec(mtime=epoch, uid=src.uid, gid=src.gid, keep_setuid=src.keep_setuid)
     spec.add_tree(rootfs, "/")
     for node in src.nodes:
         spec.add_node(node.path, node.kind, node.major, node.minor, node.mode)
+        if (node.uid, node.gid) != (src.uid, src.gid):
+            spec.add_perm_rule(re.escape(node.path), uid=node.uid, gid=node.gid)
     try:
         (result,) = _native.build_layers(
             [spec], work / "blobs", work / "tmp", format="cpio", compression=src.compression, progress=progress
