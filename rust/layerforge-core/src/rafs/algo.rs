@@ -93,6 +93,21 @@ impl Compressor {
         Ok((out.len() < data.len()).then_some(out))
     }
 
+    /// [`Compressor::compress`] into `out` (a buffer that is reused from chunk to chunk);
+    /// true when `out` holds a strictly smaller encoding of `data`.
+    pub fn compress_into(self, data: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
+        if data.is_empty() {
+            return Ok(false);
+        }
+        match self {
+            Compressor::None => return Ok(false),
+            Compressor::Lz4Block => *out = lz4_flex::block::compress(data),
+            Compressor::Zstd => zstd_compress_into(data, out)?,
+        }
+        Ok(out.len() < data.len())
+    }
+
     pub fn decompress(self, data: &[u8], size: usize) -> Result<Vec<u8>> {
         match self {
             Compressor::None => Ok(data.to_vec()),
@@ -111,16 +126,26 @@ thread_local! {
 
 /// One zstd frame with the content size recorded (`zstd::bulk`), reusing a per-thread context.
 fn zstd_compress(data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    zstd_compress_into(data, &mut out)?;
+    Ok(out)
+}
+
+fn zstd_compress_into(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
     ZSTD.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             *slot =
                 Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| Error::io("zstd", e))?);
         }
-        match slot.as_mut() {
-            Some(c) => c.compress(data).map_err(|e| Error::io("zstd", e)),
-            None => Err(Error::Corrupt("zstd context missing".into())),
-        }
+        let Some(c) = slot.as_mut() else {
+            return Err(Error::Corrupt("zstd context missing".into()));
+        };
+        out.clear();
+        out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        c.compress_to_buffer(data, out)
+            .map(|_| ())
+            .map_err(|e| Error::io("zstd", e))
     })
 }
 

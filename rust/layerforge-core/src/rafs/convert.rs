@@ -4,8 +4,9 @@
 //!    tar -> tree + new chunks in a scratch file, deduplicated inside the layer and against
 //!    the chunk dictionary.
 //! 2. Deduplicate against lower layers, in layer order: a chunk an earlier layer stores is
-//!    referenced there instead of being stored again. Deterministic: it depends only on the
-//!    layers, never on which scan finished first.
+//!    referenced there instead of being stored again (when that saves at least 1/64 of the
+//!    layer's bytes: below that, rewriting the blob without them costs more than it saves).
+//!    Deterministic: it depends only on the layers, never on which scan finished first.
 //! 3. Finish each blob (concurrently): the kept chunks (the scratch file as is, or copied
 //!    without the dropped chunks), the blob meta and digests.
 //! 4. In layer order (cheap, metadata only): the layer's bootstrap, which may name lower
@@ -39,6 +40,10 @@ use crate::blob::{BlobStore, TempBlob};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+
+/// Chunks found in lower layers are referenced there (not stored again) when that removes at
+/// least 1/64 of a layer's stored bytes.
+const LOWER_DEDUP_MIN_FRACTION: u64 = 64;
 
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
@@ -207,15 +212,25 @@ pub fn convert(
     let mut lower: Vec<Vec<Option<(usize, u32)>>> = Vec::with_capacity(n);
     for (i, s) in scans.iter().enumerate() {
         let mut l = vec![None; s.stored.len()];
+        let (mut saved, mut total) = (0u64, 0u64);
         for (k, c) in s.stored.iter().enumerate() {
+            total += u64::from(c.compressed_size);
             let key = (c.digest, c.uncompressed_size);
             match first.get(&key) {
-                Some(&at) if opts.dedup_lower => l[k] = Some(at),
+                Some(&at) if opts.dedup_lower => {
+                    l[k] = Some(at);
+                    saved += u64::from(c.compressed_size);
+                }
                 Some(_) => {}
                 None => {
                     first.insert(key, (i, k as u32));
                 }
             }
+        }
+        // Dropping chunks means rewriting the layer's blob without them; when that saves
+        // almost nothing, the layer keeps its own copies and its blob is written in place.
+        if saved.saturating_mul(LOWER_DEDUP_MIN_FRACTION) < total {
+            l.iter_mut().for_each(|x| *x = None);
         }
         lower.push(l);
     }

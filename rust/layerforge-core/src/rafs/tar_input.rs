@@ -11,7 +11,7 @@ use std::io::{self, BufReader, BufWriter, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::algo::{Compressor, Digester};
 use super::blob_writer::HashedWriter;
@@ -80,6 +80,34 @@ struct ChunkDone {
     known: Option<u32>,
 }
 
+/// Chunk buffers going round (reader -> pool -> writer -> reader) instead of being allocated,
+/// zeroed and faulted in for every chunk: `plain` ones hold file data, `packed` ones
+/// compressed chunks. A full pool drops what is given back.
+#[derive(Clone)]
+struct ChunkBuffers {
+    plain: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
+    packed: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
+}
+
+impl ChunkBuffers {
+    fn new(depth: usize) -> Self {
+        ChunkBuffers {
+            plain: bounded(depth),
+            packed: bounded(depth),
+        }
+    }
+
+    fn take(&self, packed: bool) -> Vec<u8> {
+        let pool = if packed { &self.packed } else { &self.plain };
+        pool.1.try_recv().unwrap_or_default()
+    }
+
+    fn give(&self, buf: Vec<u8>, packed: bool) {
+        let pool = if packed { &self.packed } else { &self.plain };
+        let _ = pool.0.try_send(buf);
+    }
+}
+
 /// Counts and hashes the stored (compressed) bytes as the decoder pulls them.
 struct Counting<'p, R> {
     inner: R,
@@ -121,10 +149,13 @@ pub fn scan_layer(
         .try_clone()
         .map_err(|e| Error::io("cannot reopen scratch file", e))?;
     let (q_tx, q_rx) = bounded::<Receiver<ChunkDone>>(opts.queue.max(2));
+    let buffers = ChunkBuffers::new(opts.queue.max(2) + pool.current_num_threads() + 2);
+    let for_writer = buffers.clone();
 
     std::thread::scope(|s| {
-        let writer = s.spawn(move || write_chunks(q_rx, data_file, data_path, progress));
-        let read = read_tar(file, opts, known, pool, progress, q_tx);
+        let writer =
+            s.spawn(move || write_chunks(q_rx, data_file, data_path, progress, for_writer));
+        let read = read_tar(file, opts, known, pool, progress, q_tx, buffers);
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(Error::Corrupt("chunk writer panicked".into())));
@@ -166,6 +197,7 @@ fn write_chunks(
     file: File,
     what: String,
     progress: &Progress,
+    buffers: ChunkBuffers,
 ) -> Result<Written> {
     let mut w = HashedWriter::new(BufWriter::with_capacity(1 << 20, file), what);
     let mut seen: HashMap<([u8; 32], u32), u32> = HashMap::new();
@@ -193,6 +225,7 @@ fn write_chunks(
             offset: w.pos(),
         });
         w.write(&done.payload)?;
+        buffers.give(done.payload, done.compressed);
         seen.insert((done.digest, done.size), i);
         seqs.push(SeqRef::Own(i));
     }
@@ -214,7 +247,8 @@ fn read_tar(
     known: &Arc<KnownChunks>,
     pool: &rayon::ThreadPool,
     progress: &Progress,
-    queue: crossbeam_channel::Sender<Receiver<ChunkDone>>,
+    queue: Sender<Receiver<ChunkDone>>,
+    buffers: ChunkBuffers,
 ) -> Result<ReadOutcome> {
     let mut head = [0u8; 4];
     let n = {
@@ -241,11 +275,13 @@ fn read_tar(
         let (tx, rx) = bounded(1);
         let known = Arc::clone(known);
         let (compressor, digester) = (opts.compressor, opts.digester);
+        let buffers = buffers.clone();
         pool.spawn(move || {
             let digest = digester.digest(&data);
             let size = data.len() as u32;
             let hit = known.get(&(digest, size)).copied();
             let done = if hit.is_some() {
+                buffers.give(data, false);
                 ChunkDone {
                     digest,
                     size,
@@ -254,21 +290,25 @@ fn read_tar(
                     known: hit,
                 }
             } else {
-                match compressor.compress(&data) {
-                    Ok(Some(z)) => ChunkDone {
+                let mut z = buffers.take(true);
+                if let Ok(true) = compressor.compress_into(&data, &mut z) {
+                    buffers.give(data, false);
+                    ChunkDone {
                         digest,
                         size,
                         payload: z,
                         compressed: true,
                         known: None,
-                    },
-                    _ => ChunkDone {
+                    }
+                } else {
+                    buffers.give(z, true);
+                    ChunkDone {
                         digest,
                         size,
                         payload: data,
                         compressed: false,
                         known: None,
-                    },
+                    }
                 }
             };
             let _ = tx.send(done);
@@ -282,13 +322,29 @@ fn read_tar(
         Format::Gzip => {
             // Decode in large steps: the tar parser's 512-byte reads come from this buffer.
             let d = BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buffered));
-            let (t, d) = parse(d, opts, progress, &mut dispatch, &mut file_bytes, &corrupt)?;
+            let (t, d) = parse(
+                d,
+                opts,
+                progress,
+                &mut dispatch,
+                &buffers,
+                &mut file_bytes,
+                &corrupt,
+            )?;
             (t, d.into_inner().into_inner())
         }
         Format::Zstd => {
             let d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(corrupt)?;
             let d = BufReader::with_capacity(1 << 20, d);
-            let (t, d) = parse(d, opts, progress, &mut dispatch, &mut file_bytes, &corrupt)?;
+            let (t, d) = parse(
+                d,
+                opts,
+                progress,
+                &mut dispatch,
+                &buffers,
+                &mut file_bytes,
+                &corrupt,
+            )?;
             (t, d.into_inner().finish())
         }
         Format::Plain => {
@@ -297,6 +353,7 @@ fn read_tar(
                 opts,
                 progress,
                 &mut dispatch,
+                &buffers,
                 &mut file_bytes,
                 &corrupt,
             )?;
@@ -324,6 +381,7 @@ fn parse<R: Read>(
     opts: &ScanOptions,
     progress: &Progress,
     dispatch: &mut dyn FnMut(Vec<u8>) -> Result<u32>,
+    buffers: &ChunkBuffers,
     file_bytes: &mut u64,
     corrupt: &dyn Fn(io::Error) -> Error,
 ) -> Result<(Tree, R)> {
@@ -407,7 +465,13 @@ fn parse<R: Read>(
                     let mut left = size;
                     while left > 0 {
                         let n = left.min(u64::from(opts.chunk_size)) as usize;
-                        let mut buf = vec![0u8; n];
+                        let mut buf = buffers.take(false);
+                        // A recycled buffer is already initialised: no zeroing when it shrinks.
+                        if buf.len() >= n {
+                            buf.truncate(n);
+                        } else {
+                            buf.resize(n, 0);
+                        }
                         entry.read_exact(&mut buf).map_err(corrupt)?;
                         chunks.push(dispatch(buf)?);
                         left -= n as u64;
