@@ -6,7 +6,15 @@ Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on
 
 from __future__ import annotations
 
-from layerforge_pants import image_dependency, nix_package, nydus_package, publish, tool, unikraft_package
+from layerforge_pants import (
+    image_dependency,
+    nix_package,
+    nydus_package,
+    publish,
+    python_support,
+    tool,
+    unikraft_package,
+)
 from layerforge_pants.nix_target import NixOciImageTarget
 from layerforge_pants.nydus_target import NydusImageTarget
 from layerforge_pants.subsystem import Layerforge
@@ -14,11 +22,12 @@ from layerforge_pants.unikraft_target import UnikraftImageTarget
 
 
 def target_types() -> list[type]:
-    return [NixOciImageTarget, UnikraftImageTarget, NydusImageTarget]
+    return [NixOciImageTarget, UnikraftImageTarget, NydusImageTarget, *python_support.target_types()]
 
 
 def rules() -> list[object]:
     return [
+        *python_support.rules(),
         *Layerforge.rules(),
         *tool.rules(),
         *image_dependency.rules(),
