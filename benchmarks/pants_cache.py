@@ -3,8 +3,8 @@
 ~380 MB closures each) in a temporary build root, as CI machines meet it:
 
 1. cold: a fresh machine (a new `salt`, so Nix has built none of the closures), empty local
-   store, empty BuildGrid remote cache: every closure is built by Nix, every layer built and
-   uploaded;
+   store and named caches, empty BuildGrid remote cache: every closure is built by Nix, the
+   tool PEX and every layer built and uploaded;
 2. cold again without the remote cache, the closures now in the Nix store (layerforge's own
    work: plans, layers, assembly);
 3. warm remote: a fresh local store and named caches, the remote cache from run 1 (no Nix
@@ -79,7 +79,7 @@ def main() -> int:
                       f"--remote-store-address={address}", "--remote-instance-name="]  # fmt: skip
             # Warm Pants' own tool caches (the layerforge PEX) outside the measured runs.
             repo.run("--version")
-            cold, ran_cold = timed(repo, *remote, "package", "family::", store=work / "s1", named=repo.named)
+            cold, ran_cold = timed(repo, *remote, "package", "family::", store=work / "s1", named=work / "n1")
             shutil.rmtree(repo.root / "dist")
             built, ran_built = timed(repo, "package", "family::", store=work / "s0", named=work / "n0")
             shutil.rmtree(repo.root / "dist")

@@ -294,6 +294,18 @@ def test_bad_build_files_name_target_and_field(
         assert n in out.stderr, f"{n!r} missing from:\n{out.stderr}"
 
 
+def test_no_interpreter_for_the_tool_names_constraints_and_search_path(bad_repo: PantsRepo) -> None:
+    """The search-path Python provider (enabled in pants.toml) explains a missing interpreter."""
+    nix_error = next(i for i, (build, _) in enumerate(BAD_NIX_CASES) if "nosuchattr" in build)
+    out = bad_repo.run(
+        "--layerforge-interpreter-constraints=['CPython==3.8.*']", "package", f"n{nix_error}:x", pantsd=True
+    )
+    assert out.returncode != 0
+    for needle in ("No Python interpreter meeting the interpreter constraints CPython==3.8.*", "python3.8",
+                   "[python-bootstrap].search_path"):  # fmt: skip
+        assert needle in out.stderr, f"{needle!r} missing from:\n{out.stderr}"
+
+
 def test_unknown_registry_alias_on_publish(tmp_path: Path) -> None:
     repo = app_repo(tmp_path / "repo")
     repo.write(
