@@ -13,6 +13,12 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 0x10_0000;
 
 /// zstd level of `nydus-image` (the library default).
 const ZSTD_LEVEL: i32 = 3;
+/// Match-finder tables sized for chunks of at most 1 MiB. Level 3 sizes them for inputs of
+/// any length (2^17 hash and 2^16 chain entries); a 2^16 hash table keeps both in L2 cache.
+/// On a tar of /usr/lib in 1 MiB blocks (`zstd -b3 -B1M --zstd=hlog=16,clog=16`): ~15% faster,
+/// 0.3% larger. zstd still shrinks the tables for smaller chunks (capped by the input size).
+const ZSTD_HASH_LOG: u32 = 16;
+const ZSTD_CHAIN_LOG: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compressor {
@@ -135,8 +141,16 @@ fn zstd_compress_into(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
     ZSTD.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot =
-                Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| Error::io("zstd", e))?);
+            let mut c =
+                zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| Error::io("zstd", e))?;
+            for p in [
+                zstd::zstd_safe::CParameter::HashLog(ZSTD_HASH_LOG),
+                zstd::zstd_safe::CParameter::ChainLog(ZSTD_CHAIN_LOG),
+            ] {
+                c.set_parameter(p)
+                    .map_err(|e| Error::io("zstd parameters", e))?;
+            }
+            *slot = Some(c);
         }
         let Some(c) = slot.as_mut() else {
             return Err(Error::Corrupt("zstd context missing".into()));
