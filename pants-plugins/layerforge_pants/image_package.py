@@ -14,10 +14,13 @@ from pants.engine.target import FieldSet
 from layerforge_pants import naming
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.target_types import (
+    CmdField,
+    EnvField,
     ImageRegistriesField,
     ImageRepositoryField,
     ImageSkipPushField,
     ImageTagsField,
+    LabelsField,
 )
 from layerforge_pants.tool import LayerforgeProcess
 
@@ -61,6 +64,15 @@ class ImageFieldSet(FieldSet):
 
     def layout_dir(self) -> str:
         return self.output_path.value_or_default(file_ending=None)
+
+
+def config_argv(cmd: CmdField, env: EnvField, labels: LabelsField) -> list[str]:
+    """``--cmd``, ``--env`` and ``--label`` arguments of the image config, as every kind's
+    command takes them (env and labels sorted, so the argv is stable)."""
+    argv = ["--cmd", json.dumps(list(cmd.value))] if cmd.value is not None else []
+    argv += [a for k, v in sorted((env.value or {}).items()) for a in ("--env", f"{k}={v}")]
+    argv += [a for k, v in sorted((labels.value or {}).items()) for a in ("--label", f"{k}={v}")]
+    return argv
 
 
 async def manifest_digest_of(output: Digest, layout: str, ref: str) -> str:

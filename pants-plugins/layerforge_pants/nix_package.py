@@ -17,7 +17,7 @@ from pants.engine.unions import UnionRule
 
 from layerforge_pants.dependency_files import dependency_files
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, package_with
+from layerforge_pants.image_package import ImageFieldSet, config_argv, package_with
 from layerforge_pants.nix_target import (
     ImageArchField,
     NixArgstrsField,
@@ -109,12 +109,7 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
             argv += ["--layer-group", *g]
         if self.entrypoint.value is not None:
             argv += ["--entrypoint", json.dumps(list(self.entrypoint.value))]
-        if self.cmd.value is not None:
-            argv += ["--cmd", json.dumps(list(self.cmd.value))]
-        for k, v in sorted((self.env.value or {}).items()):
-            argv += ["--env", f"{k}={v}"]
-        for k, v in sorted((self.labels.value or {}).items()):
-            argv += ["--label", f"{k}={v}"]
+        argv += config_argv(self.cmd, self.env, self.labels)
         for flag, value in (
             ("--workdir", self.workdir.value),
             ("--user", self.user.value),
@@ -142,10 +137,24 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
         return argv
 
 
+def layer_head(plan: dict[str, object], *, compressed: bool = True) -> list[str]:
+    """``nix-layer`` with the plan's mtime and, unless the layer is the snapshotter's
+    uncompressed one, its compression."""
+    argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"])]
+    if compressed:
+        argv += ["--compression", str(plan["compression"])]
+        if plan.get("level") is not None:
+            argv += ["--level", str(plan["level"])]
+    return argv
+
+
+def copy_to_root_argv(plan: dict[str, object]) -> list[str]:
+    argv = [a for p in plan["copyToRoot"] for a in ("--copy-to-root", p)]  # type: ignore[attr-defined]
+    return [*argv, "--copy-to-root-mode", str(plan["copyToRootMode"])]
+
+
 def layer_argv(plan: dict[str, object], paths: list[str]) -> list[str]:
-    argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"]), "--compression", str(plan["compression"])]
-    if plan.get("level") is not None:
-        argv += ["--level", str(plan["level"])]
+    argv = layer_head(plan)
     for perm in plan.get("perms") or []:  # type: ignore[union-attr]
         pattern, mode, uid, gid = perm
         rule = f"{pattern}=" + (f"{int(mode):04o}" if mode is not None else "")
@@ -186,19 +195,14 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
 
     layer_argvs: list[list[str]] = []
     if plan["nixSnapshotter"]:
-        argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"]), "--snapshotter"]
-        argv += [a for p in sorted(plan["closure"]) for a in ("--store-path", p)]
-        argv += [a for p in plan["copyToRoot"] for a in ("--copy-to-root", p)]
-        layer_argvs.append([*argv, "--copy-to-root-mode", plan["copyToRootMode"]])
+        store_paths = [a for p in sorted(plan["closure"]) for a in ("--store-path", p)]
+        layer_argvs.append(
+            [*layer_head(plan, compressed=False), "--snapshotter", *store_paths, *copy_to_root_argv(plan)]
+        )
     else:
         layer_argvs += [layer_argv(plan, group["paths"]) for group in plan["layers"]]
         if plan["copyToRoot"]:
-            argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"])]
-            argv += ["--compression", plan["compression"]]
-            if plan.get("level") is not None:
-                argv += ["--level", str(plan["level"])]
-            argv += [a for p in plan["copyToRoot"] for a in ("--copy-to-root", p)]
-            layer_argvs.append([*argv, "--copy-to-root-mode", plan["copyToRootMode"]])
+            layer_argvs.append([*layer_head(plan), *copy_to_root_argv(plan)])
     layers = await MultiGet(
         Get(
             ProcessResult,

@@ -4,7 +4,6 @@ targets named in `platforms` are packaged first and included."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
@@ -14,7 +13,7 @@ from pants.engine.unions import UnionRule
 
 from layerforge_pants.dependency_files import dependency_files, locate
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, package_with
+from layerforge_pants.image_package import ImageFieldSet, config_argv, package_with
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.target_types import CmdField, EnvField, LabelsField
 from layerforge_pants.unikraft_target import (
@@ -80,10 +79,7 @@ async def package_unikraft_image(field_set: UnikraftImageFieldSet, tool: Layerfo
     argv += ["--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"]
     if field_set.unikraft_version.value:
         argv += ["--version", field_set.unikraft_version.value]
-    if field_set.cmd.value is not None:
-        argv += ["--cmd", json.dumps(list(field_set.cmd.value))]
-    argv += [a for k, v in sorted((field_set.env.value or {}).items()) for a in ("--env", f"{k}={v}")]
-    argv += [a for k, v in sorted((field_set.labels.value or {}).items()) for a in ("--label", f"{k}={v}")]
+    argv += config_argv(field_set.cmd, field_set.env, field_set.labels)
 
     requests = []
     if field_set.rootfs_image.value:
