@@ -1,6 +1,6 @@
 //! Running `n` independent jobs (the layers of one image) on a few threads, results in job
 //! order: the first failure cancels the jobs not yet started, and the most relevant error
-//! of all that failed is reported.
+//! of all that failed is reported; and the worker pool those jobs share.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -8,6 +8,25 @@ use std::thread;
 
 use crate::error::{most_relevant, Error};
 use crate::progress::Progress;
+
+/// `requested` threads, or one per core when 0, and a rayon pool of that many named
+/// `<name>-<i>`.
+pub fn worker_pool(
+    requested: usize,
+    name: &'static str,
+) -> Result<(usize, rayon::ThreadPool), Error> {
+    let threads = if requested > 0 {
+        requested
+    } else {
+        thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map_err(|e| Error::io("cannot start worker threads", std::io::Error::other(e)))?;
+    Ok((threads, pool))
+}
 
 /// Run `work(0..n)` on `threads` threads. Returns the successful results in job order and,
 /// if any job failed (or a worker panicked), the error to report; callers clean up what the

@@ -14,6 +14,7 @@ use crate::chunk::{ChunkSink, ChunkWriter};
 use crate::content::write_content;
 use crate::entry::{Entry, Kind};
 use crate::error::{Error, Result};
+use crate::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::progress::Progress;
 
 const MAGIC: &[u8; 6] = b"070701";
@@ -23,13 +24,6 @@ const TRAILER: &str = "TRAILER!!!";
 const ARCHIVE_BLOCK: u64 = 512;
 /// The kernel's PATH_MAX, NUL included.
 const MAX_NAME: usize = 4096;
-
-const S_IFIFO: u32 = 0o010000;
-const S_IFCHR: u32 = 0o020000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFBLK: u32 = 0o060000;
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
 
 /// The header fields of one member, before hex encoding.
 #[derive(Debug, Default, Clone, Copy)]
@@ -176,14 +170,8 @@ pub fn write_cpio<S: ChunkSink>(
             )));
         }
         // A hard link to a file is written as that file; to anything else, as a copy of it.
-        let kind = match n.link_target.get(&i) {
-            Some(&t) => &entries[t].kind,
-            None => &e.kind,
-        };
-        let mode = match n.link_target.get(&i) {
-            Some(&t) => entries[t].mode,
-            None => e.mode,
-        };
+        let owner = n.link_target.get(&i).copied().unwrap_or(i);
+        let (kind, mode) = (&entries[owner].kind, entries[owner].mode);
         let mut h = Header {
             ino: n.ino[i],
             uid: e.uid,
@@ -212,7 +200,6 @@ pub fn write_cpio<S: ChunkSink>(
                     S_IFLNK
                 }
                 Kind::File { content, size } => {
-                    let owner = n.link_target.get(&i).copied().unwrap_or(i);
                     let carries = n.data_at.get(&owner).copied().unwrap_or(owner) == i;
                     if carries {
                         h.filesize = fits_u32(*size, "size", &e.path)?;

@@ -43,10 +43,25 @@ pub struct Decompressed {
 }
 
 /// Hashes (and counts as progress) the compressed bytes as the decoder pulls them.
-struct HashingReader<'p, R> {
+pub(crate) struct HashingReader<'p, R> {
     inner: R,
     hasher: Hasher,
     progress: &'p Progress,
+}
+
+impl<'p, R> HashingReader<'p, R> {
+    pub(crate) fn new(inner: R, progress: &'p Progress) -> Self {
+        HashingReader {
+            inner,
+            hasher: Hasher::new(),
+            progress,
+        }
+    }
+
+    /// sha256 of every byte read.
+    pub(crate) fn digest(self) -> Digest {
+        self.hasher.finish()
+    }
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
@@ -71,14 +86,8 @@ pub fn decompress_file(
         .map_err(|e| Error::io_path("cannot read", src, e))?
         .len();
     progress.add_total(size);
-    let mut head = [0u8; 4];
-    let n = read_head(&f, &mut head).map_err(|e| Error::io_path("cannot read", src, e))?;
-    let format = Format::sniff(&head[..n]);
-    let reader = HashingReader {
-        inner: f,
-        hasher: Hasher::new(),
-        progress,
-    };
+    let format = sniff_file(&f).map_err(|e| Error::io_path("cannot read", src, e))?;
+    let reader = HashingReader::new(f, progress);
 
     let mut out: Option<(PathBuf, File)> = match dest {
         Some(d) => {
@@ -149,7 +158,7 @@ pub fn decompress_file(
         }
         let reader = reader.into_inner();
         let usize_ = diff.len();
-        Ok((reader.hasher.finish(), diff.finish(), usize_))
+        Ok((reader.digest(), diff.finish(), usize_))
     })();
 
     match result {
@@ -176,8 +185,10 @@ pub fn decompress_file(
     }
 }
 
-fn read_head(f: &File, head: &mut [u8]) -> io::Result<usize> {
+/// The format of the blob in `f`, from its first bytes (read without moving the file position).
+pub(crate) fn sniff_file(f: &File) -> io::Result<Format> {
     use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 4];
     let mut n = 0;
     while n < head.len() {
         let k = f.read_at(&mut head[n..], n as u64)?;
@@ -186,7 +197,7 @@ fn read_head(f: &File, head: &mut [u8]) -> io::Result<usize> {
         }
         n += k;
     }
-    Ok(n)
+    Ok(Format::sniff(&head[..n]))
 }
 
 fn temp_name(dest: &Path) -> PathBuf {

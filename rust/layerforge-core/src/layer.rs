@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::blob::BlobStore;
 use crate::chunk::{ChunkWriter, DEFAULT_CHUNK_SIZE};
 use crate::compress::{Compression, Encoder};
-use crate::concurrent::run_indexed;
+use crate::concurrent::{run_indexed, worker_pool};
 use crate::cpio::write_cpio;
 use crate::digest::{Digest, Hasher};
 use crate::entry::{total_content_size, Entry, LayerSpec};
@@ -75,16 +75,6 @@ impl Default for BuildOptions {
     }
 }
 
-impl BuildOptions {
-    pub fn effective_threads(&self) -> usize {
-        if self.threads > 0 {
-            self.threads
-        } else {
-            thread::available_parallelism().map_or(1, |n| n.get())
-        }
-    }
-}
-
 /// What a built layer is, in OCI terms (for a cpio, `diff_id` is the digest of the plain archive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerResult {
@@ -110,12 +100,7 @@ pub fn build_layers(
     opts: &BuildOptions,
     progress: &Progress,
 ) -> Result<Vec<LayerResult>> {
-    let threads = opts.effective_threads();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("layerforge-{i}"))
-        .build()
-        .map_err(|e| Error::io("cannot start worker threads", std::io::Error::other(e)))?;
+    let (threads, pool) = worker_pool(opts.threads, "layerforge")?;
 
     let entries: Vec<Vec<Entry>> = pool.install(|| {
         specs

@@ -19,6 +19,7 @@ pub mod decompress;
 pub mod digest;
 pub mod entry;
 pub mod error;
+pub mod file_mode;
 pub mod layer;
 pub mod progress;
 pub mod rafs;

@@ -406,23 +406,9 @@ fn convert_nydus(
         dedup_lower,
     };
     let r = run_with_progress(py, progress.as_ref(), move |p| {
-        let dict = match chunk_dict {
-            Some(path) => {
-                let data = std::fs::read(&path)
-                    .map_err(|e| Error::io_path("--chunk-dict: cannot read", &path, e))?;
-                Some(
-                    convert::ChunkDict::from_bootstrap(&data, chunk_size, digester).map_err(
-                        |e| match e {
-                            Error::Corrupt(m) => {
-                                Error::Input(format!("--chunk-dict: '{}': {m}", path.display()))
-                            }
-                            other => other,
-                        },
-                    )?,
-                )
-            }
-            None => None,
-        };
+        let dict = chunk_dict
+            .map(|path| convert::ChunkDict::load(&path, chunk_size, digester))
+            .transpose()?;
         let store = BlobStore::open(blob_dir, tmp_dir)?;
         convert::convert(&inputs, &store, &opts, dict.as_ref(), p)
     })?;

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 /// Smallest and largest chunk sizes RAFS accepts (both powers of two).
 pub const MIN_CHUNK_SIZE: u64 = 0x1000;
 pub const MAX_CHUNK_SIZE: u64 = 0x100_0000;
-pub const DEFAULT_CHUNK_SIZE: u32 = 0x10_0000;
 
 /// zstd level of `nydus-image` (the library default).
 const ZSTD_LEVEL: i32 = 3;
@@ -39,31 +38,12 @@ impl Compressor {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Compressor::None => "none",
-            Compressor::Lz4Block => "lz4_block",
-            Compressor::Zstd => "zstd",
-        }
-    }
-
     /// Code in the blob table and blob meta header.
     pub fn blob_code(self) -> u32 {
         match self {
             Compressor::None => 0,
             Compressor::Lz4Block => 1,
             Compressor::Zstd => 3,
-        }
-    }
-
-    pub fn from_blob_code(code: u32) -> Result<Self> {
-        match code {
-            0 => Ok(Compressor::None),
-            1 => Ok(Compressor::Lz4Block),
-            3 => Ok(Compressor::Zstd),
-            other => Err(Error::Corrupt(format!(
-                "unsupported blob compressor code {other}"
-            ))),
         }
     }
 
@@ -88,15 +68,8 @@ impl Compressor {
     /// Compress `data`; `None` when the result would not be strictly smaller (the chunk is
     /// then stored as is, as nydus does).
     pub fn compress(self, data: &[u8]) -> Result<Option<Vec<u8>>> {
-        if data.is_empty() {
-            return Ok(None);
-        }
-        let out = match self {
-            Compressor::None => return Ok(None),
-            Compressor::Lz4Block => lz4_flex::block::compress(data),
-            Compressor::Zstd => zstd_compress(data)?,
-        };
-        Ok((out.len() < data.len()).then_some(out))
+        let mut out = Vec::new();
+        Ok(self.compress_into(data, &mut out)?.then_some(out))
     }
 
     /// [`Compressor::compress`] into `out` (a buffer that is reused from chunk to chunk);
@@ -114,6 +87,7 @@ impl Compressor {
         Ok(out.len() < data.len())
     }
 
+    #[cfg(test)]
     pub fn decompress(self, data: &[u8], size: usize) -> Result<Vec<u8>> {
         match self {
             Compressor::None => Ok(data.to_vec()),
@@ -131,12 +105,6 @@ thread_local! {
 }
 
 /// One zstd frame with the content size recorded (`zstd::bulk`), reusing a per-thread context.
-fn zstd_compress(data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    zstd_compress_into(data, &mut out)?;
-    Ok(out)
-}
-
 fn zstd_compress_into(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
     ZSTD.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -261,11 +229,11 @@ mod tests {
     #[test]
     fn digests() {
         assert_eq!(
-            super::super::hex(&Digester::Sha256.digest(b"abc")),
+            crate::digest::Digest(Digester::Sha256.digest(b"abc")).hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(
-            super::super::hex(&Digester::Blake3.digest(b"")),
+            crate::digest::Digest(Digester::Blake3.digest(b"")).hex(),
             "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
         );
     }

@@ -71,11 +71,9 @@ impl<W: Write> HashedWriter<W> {
         Ok((self.out, self.hasher, self.pos))
     }
 
-    pub fn finish(mut self) -> Result<(W, Digest, u64)> {
-        self.out
-            .flush()
-            .ctx(|| format!("cannot write '{}'", self.what))?;
-        Ok((self.out, self.hasher.finish(), self.pos))
+    pub fn finish(self) -> Result<(W, Digest, u64)> {
+        let (out, hasher, pos) = self.into_parts()?;
+        Ok((out, hasher.finish(), pos))
     }
 }
 

@@ -17,13 +17,12 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread;
 
 use rayon::prelude::*;
 
-use crate::concurrent::run_indexed;
+use crate::concurrent::{run_indexed, worker_pool};
 
 use super::algo::{Compressor, Digester};
 use super::blob_table::{BlobEntry, FEATURE_INLINED_FS_META};
@@ -33,7 +32,7 @@ use super::chunk_table::ChunkInfo;
 use super::merge::merge;
 use super::reader::read_bootstrap;
 use super::superblock::FLAG_EXPLICIT_UID_GID;
-use super::tar_input::{scan_layer, KnownChunks, LayerScan, ScanOptions, SeqRef};
+use super::tar_input::{components, scan_layer, KnownChunks, LayerScan, ScanOptions, SeqRef};
 use super::tree::Tree;
 use super::{round_up, BLOCK_SIZE};
 use crate::blob::{BlobStore, TempBlob};
@@ -78,6 +77,17 @@ pub struct ChunkDict {
 
 impl ChunkDict {
     /// Load a bootstrap as a dictionary for images built with `chunk_size` and `digester`.
+    /// [`ChunkDict::from_bootstrap`] of the bootstrap file at `path`. A file that does not
+    /// parse as one is bad input (the wrong file was named), reported with its path.
+    pub fn load(path: &Path, chunk_size: u32, digester: Digester) -> Result<Self> {
+        let data = std::fs::read(path)
+            .map_err(|e| Error::io_path("--chunk-dict: cannot read", path, e))?;
+        Self::from_bootstrap(&data, chunk_size, digester).map_err(|e| match e {
+            Error::Corrupt(m) => Error::Input(format!("--chunk-dict: '{}': {m}", path.display())),
+            other => other,
+        })
+    }
+
     pub fn from_bootstrap(data: &[u8], chunk_size: u32, digester: Digester) -> Result<Self> {
         let info = read_bootstrap(data)?;
         if info.ext.chunk_size != chunk_size {
@@ -165,16 +175,7 @@ pub fn convert(
     dict: Option<&ChunkDict>,
     progress: &Progress,
 ) -> Result<ConvertResult> {
-    let threads = if opts.threads > 0 {
-        opts.threads
-    } else {
-        thread::available_parallelism().map_or(1, |n| n.get())
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("layerforge-nydus-{i}"))
-        .build()
-        .map_err(|e| Error::io("cannot start worker threads", std::io::Error::other(e)))?;
+    let (threads, pool) = worker_pool(opts.threads, "layerforge-nydus")?;
     let prefetch = normalize_prefetch(&opts.prefetch)?;
     for l in layers {
         let size = std::fs::metadata(&l.path)
@@ -544,16 +545,9 @@ fn normalize_prefetch(patterns: &[String]) -> Result<Vec<Vec<Vec<u8>>>> {
                 "--prefetch: '{p}' is not an absolute path"
             )));
         }
-        let mut comps = Vec::new();
-        for c in p.split('/') {
-            match c {
-                "" | "." => {}
-                ".." => {
-                    return Err(Error::input(format!("--prefetch: '{p}' contains '..'")));
-                }
-                name => comps.push(name.as_bytes().to_vec()),
-            }
-        }
+        // Relative once the leading slashes are gone, so `..` is all `components` can refuse.
+        let comps = components(p.trim_start_matches('/').as_bytes())
+            .map_err(|_| Error::input(format!("--prefetch: '{p}' contains '..'")))?;
         out.push(comps);
     }
     out.sort();

@@ -1,19 +1,20 @@
 //! EROFS directory blocks: 12-byte dirents then the names, packed into 4 KiB blocks.
 
 use super::{put_u16, put_u64, BLOCK_SIZE};
+use crate::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 
 pub const DIRENT_SIZE: usize = 12;
 
 /// File types of dirents.
 pub fn file_type(mode: u32) -> u8 {
-    match mode & 0o170000 {
-        0o100000 => 1,
-        0o040000 => 2,
-        0o020000 => 3,
-        0o060000 => 4,
-        0o010000 => 5,
-        0o140000 => 6,
-        0o120000 => 7,
+    match mode & S_IFMT {
+        S_IFREG => 1,
+        S_IFDIR => 2,
+        S_IFCHR => 3,
+        S_IFBLK => 4,
+        S_IFIFO => 5,
+        S_IFSOCK => 6,
+        S_IFLNK => 7,
         _ => 0,
     }
 }

@@ -28,7 +28,7 @@ pub fn merge(layers: &[Tree]) -> Result<Tree> {
             if n == ROOT || !name.starts_with(WHITEOUT_PREFIX) {
                 continue;
             }
-            let mut path = components(layer, layer.nodes[n].parent);
+            let mut path = layer.components(layer.nodes[n].parent);
             if name.as_slice() == OPAQUE_WHITEOUT {
                 if let Some(d) = out.lookup(&path) {
                     if out.is_dir(d) {
@@ -46,7 +46,7 @@ pub fn merge(layers: &[Tree]) -> Result<Tree> {
             if n != ROOT && layer.nodes[n].name.starts_with(WHITEOUT_PREFIX) {
                 continue;
             }
-            let path = components(layer, n);
+            let path = layer.components(n);
             out.insert_node(
                 &path,
                 ino_base + layer.nodes[n].inode,
@@ -57,20 +57,11 @@ pub fn merge(layers: &[Tree]) -> Result<Tree> {
     Ok(out)
 }
 
-fn components(tree: &Tree, mut node: usize) -> Vec<&[u8]> {
-    let mut parts = Vec::new();
-    while node != ROOT {
-        parts.push(tree.nodes[node].name.as_slice());
-        node = tree.nodes[node].parent;
-    }
-    parts.reverse();
-    parts
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::tree::{Inode, S_IFREG};
+    use super::super::tree::Inode;
     use super::*;
+    use crate::file_mode::S_IFREG;
 
     fn file(size: u64) -> Inode {
         Inode {

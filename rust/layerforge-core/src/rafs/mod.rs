@@ -67,14 +67,3 @@ pub(crate) fn get_u64(buf: &[u8], off: usize) -> u64 {
     b.copy_from_slice(&buf[off..off + 8]);
     u64::from_le_bytes(b)
 }
-
-/// Lower-case hex of bytes (blob ids).
-#[cfg(test)]
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
-    }
-    s
-}

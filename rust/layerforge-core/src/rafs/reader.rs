@@ -18,41 +18,26 @@ pub struct BootstrapInfo {
 pub fn read_bootstrap(data: &[u8]) -> Result<BootstrapInfo> {
     let superblock = SuperBlock::decode(data)?;
     let ext = ExtSuperBlock::decode(data);
-    let len = data.len() as u64;
-    let range = |what: &str, off: u64, size: u64| -> Result<std::ops::Range<usize>> {
-        match off.checked_add(size) {
-            Some(end) if end <= len => Ok(off as usize..end as usize),
-            _ => Err(Error::Corrupt(format!(
-                "bootstrap {what} ({size} bytes at {off}) lies outside the file ({len} bytes)"
-            ))),
-        }
-    };
-    let bt = range(
+    let blobs: Vec<BlobEntry> = table(
+        data,
         "blob table",
         ext.blob_table_offset,
         u64::from(ext.blob_table_size),
-    )?;
-    if ext.blob_table_size as usize % BLOB_ENTRY_SIZE != 0 {
-        return Err(Error::Corrupt(format!(
-            "bootstrap blob table size {} is not a multiple of {BLOB_ENTRY_SIZE}",
-            ext.blob_table_size
-        )));
-    }
-    let blobs: Vec<BlobEntry> = data[bt]
-        .chunks(BLOB_ENTRY_SIZE)
-        .map(BlobEntry::decode)
-        .collect();
-    let ct = range("chunk table", ext.chunk_table_offset, ext.chunk_table_size)?;
-    if ext.chunk_table_size as usize % CHUNK_ROW_SIZE != 0 {
-        return Err(Error::Corrupt(format!(
-            "bootstrap chunk table size {} is not a multiple of {CHUNK_ROW_SIZE}",
-            ext.chunk_table_size
-        )));
-    }
-    let chunks: Vec<ChunkInfo> = data[ct]
-        .chunks(CHUNK_ROW_SIZE)
-        .map(ChunkInfo::decode_row)
-        .collect();
+        BLOB_ENTRY_SIZE,
+    )?
+    .chunks(BLOB_ENTRY_SIZE)
+    .map(BlobEntry::decode)
+    .collect();
+    let chunks: Vec<ChunkInfo> = table(
+        data,
+        "chunk table",
+        ext.chunk_table_offset,
+        ext.chunk_table_size,
+        CHUNK_ROW_SIZE,
+    )?
+    .chunks(CHUNK_ROW_SIZE)
+    .map(ChunkInfo::decode_row)
+    .collect();
     if let Some(c) = chunks.iter().find(|c| c.blob as usize >= blobs.len()) {
         return Err(Error::Corrupt(format!(
             "bootstrap chunk table refers to blob {} of {}",
@@ -66,4 +51,23 @@ pub fn read_bootstrap(data: &[u8]) -> Result<BootstrapInfo> {
         blobs,
         chunks,
     })
+}
+
+/// The bytes of a table of `row`-byte rows that the superblock places at `off` (`size` bytes).
+fn table<'a>(data: &'a [u8], what: &str, off: u64, size: u64, row: usize) -> Result<&'a [u8]> {
+    let len = data.len() as u64;
+    let end = match off.checked_add(size) {
+        Some(end) if end <= len => end,
+        _ => {
+            return Err(Error::Corrupt(format!(
+                "bootstrap {what} ({size} bytes at {off}) lies outside the file ({len} bytes)"
+            )))
+        }
+    };
+    if size % row as u64 != 0 {
+        return Err(Error::Corrupt(format!(
+            "bootstrap {what} size {size} is not a multiple of {row}"
+        )));
+    }
+    Ok(&data[off as usize..end as usize])
 }

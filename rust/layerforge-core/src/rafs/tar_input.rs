@@ -16,16 +16,13 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::algo::{Compressor, Digester};
 use super::blob_writer::HashedWriter;
 use super::inode::encode_rdev;
-use super::tree::{Inode, Tree, S_IFDIR, S_IFLNK, S_IFREG};
+use super::tree::{Inode, Tree};
 use crate::blob::{BlobStore, TempBlob};
-use crate::decompress::Format;
+use crate::decompress::{sniff_file, Format, HashingReader};
 use crate::digest::{Digest, Hasher};
 use crate::error::{most_relevant, Error, Result};
+use crate::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::progress::Progress;
-
-const S_IFCHR: u32 = 0o020000;
-const S_IFBLK: u32 = 0o060000;
-const S_IFIFO: u32 = 0o010000;
 
 /// Chunks already known elsewhere (a chunk dictionary): digest and size -> dictionary index.
 pub type KnownChunks = HashMap<([u8; 32], u32), u32>;
@@ -105,22 +102,6 @@ impl ChunkBuffers {
     fn give(&self, buf: Vec<u8>, packed: bool) {
         let pool = if packed { &self.packed } else { &self.plain };
         let _ = pool.0.try_send(buf);
-    }
-}
-
-/// Counts and hashes the stored (compressed) bytes as the decoder pulls them.
-struct Counting<'p, R> {
-    inner: R,
-    hasher: Hasher,
-    progress: &'p Progress,
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.progress.advance(n as u64);
-        Ok(n)
     }
 }
 
@@ -250,19 +231,8 @@ fn read_tar(
     queue: Sender<Receiver<ChunkDone>>,
     buffers: ChunkBuffers,
 ) -> Result<ReadOutcome> {
-    let mut head = [0u8; 4];
-    let n = {
-        use std::os::unix::fs::FileExt;
-        file.read_at(&mut head, 0)
-            .map_err(|e| Error::io("cannot read the layer blob", e))?
-    };
-    let format = Format::sniff(&head[..n]);
-    let counting = Counting {
-        inner: file,
-        hasher: Hasher::new(),
-        progress,
-    };
-    let buffered = BufReader::with_capacity(1 << 20, counting);
+    let format = sniff_file(&file).map_err(|e| Error::io("cannot read the layer blob", e))?;
+    let mut raw = BufReader::with_capacity(1 << 20, HashingReader::new(file, progress));
     let corrupt = move |e: io::Error| {
         Error::Corrupt(format!(
             "not a valid {} tar stream: {e}",
@@ -280,36 +250,25 @@ fn read_tar(
             let digest = digester.digest(&data);
             let size = data.len() as u32;
             let hit = known.get(&(digest, size)).copied();
-            let done = if hit.is_some() {
+            let (payload, compressed) = if hit.is_some() {
                 buffers.give(data, false);
-                ChunkDone {
-                    digest,
-                    size,
-                    payload: Vec::new(),
-                    compressed: false,
-                    known: hit,
-                }
+                (Vec::new(), false)
             } else {
                 let mut z = buffers.take(true);
                 if let Ok(true) = compressor.compress_into(&data, &mut z) {
                     buffers.give(data, false);
-                    ChunkDone {
-                        digest,
-                        size,
-                        payload: z,
-                        compressed: true,
-                        known: None,
-                    }
+                    (z, true)
                 } else {
                     buffers.give(z, true);
-                    ChunkDone {
-                        digest,
-                        size,
-                        payload: data,
-                        compressed: false,
-                        known: None,
-                    }
+                    (data, false)
                 }
+            };
+            let done = ChunkDone {
+                digest,
+                size,
+                payload,
+                compressed,
+                known: hit,
             };
             let _ = tx.send(done);
         });
@@ -318,53 +277,34 @@ fn read_tar(
         Ok((seq - 1) as u32)
     };
 
-    let (tree, reader) = match format {
-        Format::Gzip => {
-            // Decode in large steps: the tar parser's 512-byte reads come from this buffer.
-            let d = BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buffered));
-            let (t, d) = parse(
-                d,
-                opts,
-                progress,
-                &mut dispatch,
-                &buffers,
-                &mut file_bytes,
-                &corrupt,
-            )?;
-            (t, d.into_inner().into_inner())
-        }
-        Format::Zstd => {
-            let d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(corrupt)?;
-            let d = BufReader::with_capacity(1 << 20, d);
-            let (t, d) = parse(
-                d,
-                opts,
-                progress,
-                &mut dispatch,
-                &buffers,
-                &mut file_bytes,
-                &corrupt,
-            )?;
-            (t, d.into_inner().finish())
-        }
-        Format::Plain => {
-            let (t, d) = parse(
-                buffered,
-                opts,
-                progress,
-                &mut dispatch,
-                &buffers,
-                &mut file_bytes,
-                &corrupt,
-            )?;
-            (t, d)
-        }
+    let tree = {
+        // The decoders borrow the raw reader, so whatever follows the stream can be drained
+        // from it (and hashed) afterwards. Decoded bytes come in large steps: the tar parser's
+        // 512-byte reads are served from a buffer.
+        let decoded: Box<dyn Read + '_> = match format {
+            Format::Gzip => Box::new(BufReader::with_capacity(
+                1 << 20,
+                flate2::read::MultiGzDecoder::new(&mut raw),
+            )),
+            Format::Zstd => Box::new(BufReader::with_capacity(
+                1 << 20,
+                zstd::stream::read::Decoder::with_buffer(&mut raw).map_err(corrupt)?,
+            )),
+            Format::Plain => Box::new(&mut raw),
+        };
+        parse(
+            decoded,
+            opts,
+            progress,
+            &mut dispatch,
+            &buffers,
+            &mut file_bytes,
+            &corrupt,
+        )?
     };
     drop(queue);
-    let mut reader = reader;
-    io::copy(&mut reader, &mut io::sink()).map_err(corrupt)?;
-    let counting = reader.into_inner();
-    Ok((tree, counting.hasher.finish(), file_bytes, seq))
+    io::copy(&mut raw, &mut io::sink()).map_err(corrupt)?;
+    Ok((tree, raw.into_inner().digest(), file_bytes, seq))
 }
 
 fn format_name(f: Format) -> &'static str {
@@ -375,7 +315,7 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
-/// Parse the tar stream; returns the tree and the (drained) reader.
+/// Parse the tar stream into a tree.
 fn parse<R: Read>(
     reader: R,
     opts: &ScanOptions,
@@ -384,158 +324,156 @@ fn parse<R: Read>(
     buffers: &ChunkBuffers,
     file_bytes: &mut u64,
     corrupt: &dyn Fn(io::Error) -> Error,
-) -> Result<(Tree, R)> {
+) -> Result<Tree> {
     let mut archive = tar::Archive::new(reader);
     let mut tree = Tree::new();
-    {
-        let entries = archive.entries().map_err(corrupt)?;
-        for entry in entries {
-            progress.check()?;
-            let mut entry = entry.map_err(corrupt)?;
-            let raw_path = entry.path_bytes().into_owned();
-            let shown = String::from_utf8_lossy(&raw_path).into_owned();
-            let ctx = |e: Error| match e {
-                Error::Input(m) if !m.starts_with('\'') => {
-                    Error::Input(format!("member '{shown}': {m}"))
-                }
-                other => other,
-            };
-            let kind = entry.header().entry_type();
-            if kind.is_pax_global_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
-                continue;
+    let entries = archive.entries().map_err(corrupt)?;
+    for entry in entries {
+        progress.check()?;
+        let mut entry = entry.map_err(corrupt)?;
+        let raw_path = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let ctx = |e: Error| match e {
+            Error::Input(m) if !m.starts_with('\'') => {
+                Error::Input(format!("member '{shown}': {m}"))
             }
-            let comps = components(&raw_path).map_err(ctx)?;
-            let comp_refs: Vec<&[u8]> = comps.iter().map(Vec::as_slice).collect();
-            let h = entry.header();
-            let mut uid = h.uid().map_err(corrupt)? as u32;
-            let mut gid = h.gid().map_err(corrupt)? as u32;
-            let mut mtime = h.mtime().map_err(corrupt)?;
-            let perm = h.mode().map_err(corrupt)? & 0o7777;
-            let is_dev = matches!(h.entry_type(), tar::EntryType::Char | tar::EntryType::Block);
-            let dev = if is_dev {
-                (
-                    h.device_major().map_err(corrupt)?.unwrap_or(0),
-                    h.device_minor().map_err(corrupt)?.unwrap_or(0),
-                )
-            } else {
-                (0, 0)
-            };
-            let link = entry.link_name_bytes().map(|l| l.into_owned());
-            let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-            if let Some(pax) = entry.pax_extensions().map_err(corrupt)? {
-                for ext in pax {
-                    let ext = ext.map_err(corrupt)?;
-                    let key = ext.key_bytes();
-                    let value = ext.value_bytes();
-                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
-                        xattrs.retain(|(n, _)| n.as_slice() != name);
-                        xattrs.push((name.to_vec(), value.to_vec()));
-                    } else if key == b"uid" {
-                        uid = parse_num(value).unwrap_or(uid as u64) as u32;
-                    } else if key == b"gid" {
-                        gid = parse_num(value).unwrap_or(gid as u64) as u32;
-                    } else if key == b"mtime" {
-                        mtime = parse_num(value).unwrap_or(mtime);
-                    }
-                }
-            }
-            xattrs.sort();
-            let base = Inode {
-                uid,
-                gid,
-                mtime,
-                xattrs,
-                ..Inode::default()
-            };
-            use tar::EntryType as T;
-            match kind {
-                T::Directory => {
-                    tree.insert(
-                        &comp_refs,
-                        Inode {
-                            mode: S_IFDIR | perm,
-                            ..base
-                        },
-                    )
-                    .map_err(ctx)?;
-                }
-                T::Regular | T::Continuous => {
-                    let size = entry.size();
-                    let mut chunks = Vec::new();
-                    let mut left = size;
-                    while left > 0 {
-                        let n = left.min(u64::from(opts.chunk_size)) as usize;
-                        let mut buf = buffers.take(false);
-                        // A recycled buffer is already initialised: no zeroing when it shrinks.
-                        if buf.len() >= n {
-                            buf.truncate(n);
-                        } else {
-                            buf.resize(n, 0);
-                        }
-                        entry.read_exact(&mut buf).map_err(corrupt)?;
-                        chunks.push(dispatch(buf)?);
-                        left -= n as u64;
-                    }
-                    *file_bytes += size;
-                    tree.insert(
-                        &comp_refs,
-                        Inode {
-                            mode: S_IFREG | perm,
-                            size,
-                            chunks,
-                            ..base
-                        },
-                    )
-                    .map_err(ctx)?;
-                }
-                T::Symlink => {
-                    let target = link.unwrap_or_default();
-                    if target.is_empty() {
-                        return Err(ctx(Error::input("symlink without a target")));
-                    }
-                    tree.insert(
-                        &comp_refs,
-                        Inode {
-                            mode: S_IFLNK | 0o777,
-                            size: target.len() as u64,
-                            target,
-                            ..base
-                        },
-                    )
-                    .map_err(ctx)?;
-                }
-                T::Link => {
-                    let target = link.unwrap_or_default();
-                    let t = components(&target).map_err(ctx)?;
-                    let t_refs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
-                    tree.insert_link(&comp_refs, &t_refs).map_err(ctx)?;
-                }
-                T::Char | T::Block | T::Fifo => {
-                    let ty = match kind {
-                        T::Char => S_IFCHR,
-                        T::Block => S_IFBLK,
-                        _ => S_IFIFO,
-                    };
-                    tree.insert(
-                        &comp_refs,
-                        Inode {
-                            mode: ty | perm,
-                            rdev: encode_rdev(dev.0, dev.1),
-                            ..base
-                        },
-                    )
-                    .map_err(ctx)?;
-                }
-                other => {
-                    return Err(ctx(Error::input(format!(
-                        "unsupported tar entry type '{}'",
-                        char::from(other.as_byte())
-                    ))))
+            other => other,
+        };
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+            continue;
+        }
+        let comps = components(&raw_path).map_err(ctx)?;
+        let comp_refs: Vec<&[u8]> = comps.iter().map(Vec::as_slice).collect();
+        let h = entry.header();
+        let mut uid = h.uid().map_err(corrupt)? as u32;
+        let mut gid = h.gid().map_err(corrupt)? as u32;
+        let mut mtime = h.mtime().map_err(corrupt)?;
+        let perm = h.mode().map_err(corrupt)? & 0o7777;
+        let is_dev = matches!(kind, tar::EntryType::Char | tar::EntryType::Block);
+        let dev = if is_dev {
+            (
+                h.device_major().map_err(corrupt)?.unwrap_or(0),
+                h.device_minor().map_err(corrupt)?.unwrap_or(0),
+            )
+        } else {
+            (0, 0)
+        };
+        let link = entry.link_name_bytes().map(|l| l.into_owned());
+        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        if let Some(pax) = entry.pax_extensions().map_err(corrupt)? {
+            for ext in pax {
+                let ext = ext.map_err(corrupt)?;
+                let key = ext.key_bytes();
+                let value = ext.value_bytes();
+                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
+                    xattrs.retain(|(n, _)| n.as_slice() != name);
+                    xattrs.push((name.to_vec(), value.to_vec()));
+                } else if key == b"uid" {
+                    uid = parse_num(value).unwrap_or(uid as u64) as u32;
+                } else if key == b"gid" {
+                    gid = parse_num(value).unwrap_or(gid as u64) as u32;
+                } else if key == b"mtime" {
+                    mtime = parse_num(value).unwrap_or(mtime);
                 }
             }
         }
+        xattrs.sort();
+        let base = Inode {
+            uid,
+            gid,
+            mtime,
+            xattrs,
+            ..Inode::default()
+        };
+        use tar::EntryType as T;
+        match kind {
+            T::Directory => {
+                tree.insert(
+                    &comp_refs,
+                    Inode {
+                        mode: S_IFDIR | perm,
+                        ..base
+                    },
+                )
+                .map_err(ctx)?;
+            }
+            T::Regular | T::Continuous => {
+                let size = entry.size();
+                let mut chunks = Vec::new();
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(u64::from(opts.chunk_size)) as usize;
+                    let mut buf = buffers.take(false);
+                    // A recycled buffer is already initialised: no zeroing when it shrinks.
+                    if buf.len() >= n {
+                        buf.truncate(n);
+                    } else {
+                        buf.resize(n, 0);
+                    }
+                    entry.read_exact(&mut buf).map_err(corrupt)?;
+                    chunks.push(dispatch(buf)?);
+                    left -= n as u64;
+                }
+                *file_bytes += size;
+                tree.insert(
+                    &comp_refs,
+                    Inode {
+                        mode: S_IFREG | perm,
+                        size,
+                        chunks,
+                        ..base
+                    },
+                )
+                .map_err(ctx)?;
+            }
+            T::Symlink => {
+                let target = link.unwrap_or_default();
+                if target.is_empty() {
+                    return Err(ctx(Error::input("symlink without a target")));
+                }
+                tree.insert(
+                    &comp_refs,
+                    Inode {
+                        mode: S_IFLNK | 0o777,
+                        size: target.len() as u64,
+                        target,
+                        ..base
+                    },
+                )
+                .map_err(ctx)?;
+            }
+            T::Link => {
+                let target = link.unwrap_or_default();
+                let t = components(&target).map_err(ctx)?;
+                let t_refs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
+                tree.insert_link(&comp_refs, &t_refs).map_err(ctx)?;
+            }
+            T::Char | T::Block | T::Fifo => {
+                let ty = match kind {
+                    T::Char => S_IFCHR,
+                    T::Block => S_IFBLK,
+                    _ => S_IFIFO,
+                };
+                tree.insert(
+                    &comp_refs,
+                    Inode {
+                        mode: ty | perm,
+                        rdev: encode_rdev(dev.0, dev.1),
+                        ..base
+                    },
+                )
+                .map_err(ctx)?;
+            }
+            other => {
+                return Err(ctx(Error::input(format!(
+                    "unsupported tar entry type '{}'",
+                    char::from(other.as_byte())
+                ))))
+            }
+        }
     }
-    Ok((tree, archive.into_inner()))
+    Ok(tree)
 }
 
 fn parse_num(v: &[u8]) -> Option<u64> {

@@ -5,11 +5,7 @@ use std::collections::BTreeMap;
 
 use super::chunk_table::ChunkInfo;
 use crate::error::{Error, Result};
-
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFLNK: u32 = 0o120000;
+use crate::file_mode::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
 pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
 pub const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
@@ -107,14 +103,24 @@ impl Tree {
         self.inode_of(node).is_dir()
     }
 
-    /// "/a/b" of a node.
-    pub fn path_of(&self, mut node: usize) -> String {
+    /// The names from the root down to a node (none for the root).
+    pub fn components(&self, mut node: usize) -> Vec<&[u8]> {
         let mut parts = Vec::new();
         while node != ROOT {
-            parts.push(String::from_utf8_lossy(&self.nodes[node].name).into_owned());
+            parts.push(self.nodes[node].name.as_slice());
             node = self.nodes[node].parent;
         }
         parts.reverse();
+        parts
+    }
+
+    /// "/a/b" of a node.
+    pub fn path_of(&self, node: usize) -> String {
+        let parts: Vec<String> = self
+            .components(node)
+            .into_iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
         format!("/{}", parts.join("/"))
     }
 
