@@ -276,6 +276,10 @@ def test_prefetch_patterns(tmp_path: Path) -> None:
     bad = run_cli("nydus-image", f"{src}:v1", "--out", tmp_path / "bad", "--prefetch", "/nope", check=False)
     assert bad.returncode == 1 and "--prefetch: '/nope' is not in the image" in bad.stderr
     assert not (tmp_path / "bad").exists()
+    for pattern, message in (("etc", "is not an absolute path"), ("/etc/../data", "contains '..'")):
+        bad = run_cli("nydus-image", f"{src}:v1", "--out", tmp_path / "bad", "--prefetch", pattern, check=False)
+        assert bad.returncode == 2 and f"--prefetch: '{pattern}' {message}" in bad.stderr, bad.stderr
+        assert not (tmp_path / "bad").exists()
 
 
 # -- against the reference builder ---------------------------------------------------------------

@@ -39,6 +39,8 @@ class NydusRequest:
         for p in self.prefetch:
             if not p.startswith("/"):
                 raise UsageError("--prefetch", f"{p!r} is not an absolute path")
+            if ".." in p.split("/"):
+                raise UsageError("--prefetch", f"{p!r} contains '..'")
         return self
 
 
