@@ -18,7 +18,6 @@ Usage: .venv/bin/python benchmarks/pants_cache.py
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -29,8 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.buildgrid_support import buildgrid_server
-from tests.nix_support import NIX_CONFIG
-from tests.pants_support import BOOT, REPO, PantsRepo
+from tests.pants_support import REPO, PantsRepo
 
 FAMILY = Path(__file__).parent / "nix" / "family.nix"
 SALT = str(time.time_ns())
@@ -52,12 +50,7 @@ def timed(repo: PantsRepo, *args: str, **kw: Path) -> tuple[float, list[str]]:
 
 def noop(repo: PantsRepo, work: Path, spec: str) -> float:
     pantsd = [str(repo.pants), "--pantsd", f"--local-store-dir={work / 's1'}", f"--named-caches-dir={repo.named}"]
-    env = {
-        **os.environ,
-        "NO_SCIE_WARNING": "1",
-        "NIX_CONFIG": NIX_CONFIG,
-        "PANTS_CONFIG_FILES": f"['{repo.root / 'pants.toml'}', '{BOOT / 'pants.bootstrap.toml'}']",
-    }
+    env = repo.env()
     subprocess.run([*pantsd, "package", spec], cwd=repo.root, env=env, check=True, capture_output=True)
     times = []
     for _ in range(3):
@@ -86,7 +79,7 @@ def main() -> int:
             warm, ran_warm = timed(repo, *remote, "package", "family::", store=work / "s2", named=work / "n2")
         noop_family = noop(repo, work, "family::")
         noop_examples = noop(repo, work, "examples::")
-        subprocess.run(["pkill", "-f", f"pantsd.*{repo.root}"], check=False)
+        repo.stop_pantsd()
     print(f"cold, fresh machine (Nix builds the closures), empty caches {cold:6.1f} s  ({len(ran_cold)} processes)")
     print(f"cold, closures already in the Nix store, no remote cache    {built:6.1f} s  ({len(ran_built)} processes)")
     print(

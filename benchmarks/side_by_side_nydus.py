@@ -29,6 +29,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.nydus_support import NYDUS_IMAGE
+
 from layerforge import _native
 from layerforge.layers.build import build_layers
 from layerforge.layout.image_writer import write_image
@@ -36,9 +40,6 @@ from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.platform import linux_platform
 
-NYDUS_IMAGE = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "layerforge-test/nydus-rs-2.2.0/bin/nydus-image"
-)
 LAYERFORGE = str(Path(sys.executable).parent / "layerforge")
 
 

@@ -17,6 +17,11 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
+#: What tests and benchmarks keep between runs (a kernel, the nydus-image oracle), where
+#: scripts/test builds it: ${XDG_CACHE_HOME:-~/.cache}/layerforge-test.
+TEST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "layerforge-test"
+
+
 IMAGE_SPEC_SCHEMAS = Path("/usr/share/gocode/src/github.com/opencontainers/image-spec/schema")
 RUNTIME_SPEC_SCHEMAS = Path("/usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema")
 

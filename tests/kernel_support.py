@@ -3,13 +3,14 @@ real Debian kernel (standing in for a Unikraft ELF) to boot under qemu."""
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 from functools import cache
 from pathlib import Path
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "layerforge-test" / "kernel"
+from tests.helpers import TEST_CACHE
+
+CACHE = TEST_CACHE / "kernel"
 MARKER = "LAYERFORGE-UNIKRAFT-BOOT-OK"
 EM_X86_64, EM_AARCH64 = 0x3E, 0xB7
 

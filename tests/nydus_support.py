@@ -22,20 +22,17 @@ from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.platform import linux_platform
-from tests.helpers import index_entry
+from tests.helpers import TEST_CACHE, blob_path, index_entry, read_json_blob, run
 
-NYDUS_RS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "layerforge-test" / "nydus-rs-2.2.0"
+NYDUS_RS = TEST_CACHE / "nydus-rs-2.2.0"
 NYDUS_IMAGE = NYDUS_RS / "bin" / "nydus-image"
 
 BLOB_TYPE = "application/vnd.oci.image.layer.nydus.blob.v1"
 
 
-def nydus_image(*args: str | os.PathLike[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def nydus_image(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
     assert NYDUS_IMAGE.is_file(), f"{NYDUS_IMAGE} is missing: run ./scripts/test, which builds it"
-    proc = subprocess.run([str(NYDUS_IMAGE), *map(str, args)], capture_output=True, text=True, timeout=600, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"nydus-image {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run(NYDUS_IMAGE, *args)
 
 
 # -- source images ---------------------------------------------------------------------------
@@ -97,23 +94,19 @@ def make_image(layout_dir: Path, ref: str, layers: list[bytes], compression: str
 # -- reading Nydus images ---------------------------------------------------------------------
 
 
-def blob_file(layout: Path, digest: str) -> Path:
-    return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
-
-
 def nydus_manifest(layout: Path, ref: str) -> dict[str, Any]:
     entry_ = index_entry(layout, ref)
-    m = json.loads(blob_file(layout, entry_["digest"]).read_bytes())
+    m = read_json_blob(layout, entry_["digest"])
     if m.get("mediaType") == media_types.IMAGE_INDEX:
         (child,) = [c for c in m["manifests"] if "nydus.remoteimage.v1" in c.get("platform", {}).get("os.features", [])]
-        m = json.loads(blob_file(layout, child["digest"]).read_bytes())
+        m = read_json_blob(layout, child["digest"])
     return dict(m)
 
 
 def bootstrap_bytes(layout: Path, manifest: dict[str, Any]) -> bytes:
     """``image/image.boot`` of the bootstrap layer, read with Python's gzip and tarfile."""
     boot = manifest["layers"][-1]
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob_file(layout, boot["digest"]).read_bytes()))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob_path(layout, boot["digest"]).read_bytes()))) as tar:
         f = tar.extractfile("image/image.boot")
         assert f is not None
         return f.read()
@@ -127,7 +120,7 @@ def blob_dir(layout: Path, manifest: dict[str, Any], dest: Path) -> tuple[Path, 
         assert layer["mediaType"] == BLOB_TYPE
         hexd = layer["digest"].split(":", 1)[1]
         if not (dest / hexd).exists():
-            os.link(blob_file(layout, layer["digest"]), dest / hexd)
+            os.link(blob_path(layout, layer["digest"]), dest / hexd)
         ids.append(hexd)
     return dest, ids
 

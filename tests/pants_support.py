@@ -76,21 +76,24 @@ class PantsRepo:
             str(self.pants), "--pantsd" if pantsd else "--no-pantsd", "--keep-sandboxes=always", "--stats-log",
             f"--local-store-dir={store or self.store}", f"--named-caches-dir={named or self.named}", *args,
         ]  # fmt: skip
-        full_env = {
-            **os.environ,
-            "NO_SCIE_WARNING": "1",
-            "NIX_CONFIG": NIX_CONFIG,
-            "PANTS_CONFIG_FILES": f"['{self.root / 'pants.toml'}', '{BOOT / 'pants.bootstrap.toml'}']",
-            **(env or {}),
-        }
         proc = subprocess.run(
-            argv, cwd=self.root, capture_output=True, text=True, env=full_env, timeout=1200, check=False
+            argv, cwd=self.root, capture_output=True, text=True, env=self.env(env), timeout=1200, check=False
         )
         for line in proc.stderr.splitlines():  # keep /tmp clean: sandboxes were kept only to be counted
             m = _PRESERVED.search(line)
             if m:
                 shutil.rmtree(m.group(1), ignore_errors=True)
         return proc
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment Pants runs with here: this build root's config and the bootstrap's."""
+        return {
+            **os.environ,
+            "NO_SCIE_WARNING": "1",
+            "NIX_CONFIG": NIX_CONFIG,
+            "PANTS_CONFIG_FILES": f"['{self.root / 'pants.toml'}', '{BOOT / 'pants.bootstrap.toml'}']",
+            **(extra or {}),
+        }
 
     def stop_pantsd(self) -> None:
         """Stop a pantsd that ``run(..., pantsd=True)`` started for this build root."""

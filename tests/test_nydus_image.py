@@ -14,11 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import index_entry, run, run_cli, snapshot, validate_schema, verify_blobs
+from tests.helpers import (
+    blob_path,
+    index_entry,
+    read_json_blob,
+    run,
+    run_cli,
+    snapshot,
+    validate_schema,
+    verify_blobs,
+)
 from tests.nydus_support import (
     BLOB_TYPE,
     blob_dir,
-    blob_file,
     bootstrap_bytes,
     check,
     dump_erofs_inode,
@@ -187,7 +195,7 @@ def test_layers_merge_like_an_overlay(tmp_path: Path, compression: str) -> None:
             # blob holds exactly those bytes at the offset the bootstrap gives.
             assert [(c[0], c[4]) for c in f.chunks] == chunk_digests(data, MiB), path
             for digest, blob_index, offset, csize, _ in f.chunks:
-                raw = blob_file(out, "sha256:" + ids[blob_index]).read_bytes()[offset : offset + csize]
+                raw = blob_path(out, "sha256:" + ids[blob_index]).read_bytes()[offset : offset + csize]
                 assert hashlib.sha256(raw).hexdigest() == digest, path
         seen[rel] = kind
     assert sorted(seen) == sorted(expected["entries"]), "same paths as the overlay of the layers"
@@ -223,14 +231,14 @@ def test_packaging_matches_nydusify(tmp_path: Path) -> None:
     out = tmp_path / "nydus"
     convert(f"{src}:v1", out, "--tag", "nydus", "--merge-platform")
     entry_ = index_entry(out, "nydus")
-    index = json.loads(blob_file(out, entry_["digest"]).read_bytes())
+    index = read_json_blob(out, entry_["digest"])
     validate_schema(index, "image-index-schema.json")
     original, nydus = index["manifests"]
     assert original["digest"] == index_entry(src, "v1")["digest"]
     assert "os.features" not in original["platform"]
     assert nydus["platform"]["os.features"] == ["nydus.remoteimage.v1"]
     assert nydus["artifactType"] == "application/vnd.nydus.image.manifest.v1+json"
-    manifest = json.loads(blob_file(out, nydus["digest"]).read_bytes())
+    manifest = read_json_blob(out, nydus["digest"])
     validate_schema(manifest, "image-manifest-schema.json")
     *blob_layers, boot = manifest["layers"]
     assert all(b["mediaType"] == BLOB_TYPE for b in blob_layers)
@@ -240,9 +248,9 @@ def test_packaging_matches_nydusify(tmp_path: Path) -> None:
         "containerd.io/snapshot/nydus-bootstrap": "true",
         "containerd.io/snapshot/nydus-fs-version": "6",
     }
-    config = json.loads(blob_file(out, manifest["config"]["digest"]).read_bytes())
+    config = read_json_blob(out, manifest["config"]["digest"])
     validate_schema(config, "config-schema.json")
-    boot_tar = gzip.decompress(blob_file(out, boot["digest"]).read_bytes())
+    boot_tar = gzip.decompress(blob_path(out, boot["digest"]).read_bytes())
     assert config["rootfs"]["diff_ids"] == [b["digest"] for b in blob_layers] + [
         "sha256:" + hashlib.sha256(boot_tar).hexdigest()
     ]
@@ -289,8 +297,8 @@ def test_prefetch_patterns(tmp_path: Path) -> None:
 def test_same_tree_and_chunks_as_nydus_image_create(sample_tree: Path, tmp_path: Path, chunk_size: str) -> None:
     src = tmp_path / "src"
     run_cli("dir-image", sample_tree, "--out", src, "--tag", "t", "--compression", "none", "--keep-setuid")
-    manifest = json.loads(blob_file(src, index_entry(src, "t")["digest"]).read_bytes())
-    layer_tar = blob_file(src, manifest["layers"][0]["digest"])
+    manifest = read_json_blob(src, index_entry(src, "t")["digest"])
+    layer_tar = blob_path(src, manifest["layers"][0]["digest"])
     # Upstream, the way nydus-snapshotter packs a layer.
     ref_blob = tmp_path / "ref.blob"
     proc = nydus_image(
@@ -440,8 +448,8 @@ def test_bad_layers_fail_cleanly(tmp_path: Path, case: str) -> None:
 
 def test_corrupt_gzip_layer(tmp_path: Path) -> None:
     src = make_image(tmp_path / "src", "v1", [tar_layer([(entry("a"), rand(100_000, 3))])], "gzip")
-    manifest = json.loads(blob_file(src, index_entry(src, "v1")["digest"]).read_bytes())
-    layer = blob_file(src, manifest["layers"][0]["digest"])
+    manifest = read_json_blob(src, index_entry(src, "v1")["digest"])
+    layer = blob_path(src, manifest["layers"][0]["digest"])
     data = bytearray(layer.read_bytes())
     data[len(data) // 2] ^= 0xFF
     os.chmod(layer, 0o644)

@@ -295,6 +295,7 @@ def test_gzip_initrd_and_symlinked_kernel(tmp_path: Path) -> None:
         ("bad-name", ["--name", "not a valid repository"]),
         ("bad-node-spec", ["--initrd-spec", "nodes:1", "nod NAME MODE"]),
         ("partial-target", ["--plat", "go together"]),
+        ("no-target", ["--kernel", "no target", "--target PLAT/ARCH=KERNEL or --include"]),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(tmp_path: Path, case: str, needles: list[str]) -> None:
@@ -333,6 +334,8 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path: Path, case: str, 
         args = [*base, "--target", f"qemu/x86_64={kernel}"]
     elif case == "bad-name":
         args = [*base, "--name", "Unikraft.org/Bad Name"]
+    elif case == "no-target":
+        args = []
     elif case == "bad-node-spec":
         (tmp_path / "nodes").write_text("dir /dev 0755 0 0\n")
         args = [*base, "--rootfs", str(rootfs), "--initrd-spec", str(tmp_path / "nodes")]

@@ -108,8 +108,6 @@ def targets_from_args(args: argparse.Namespace) -> list[UnikraftTarget]:
                 option = "--" + flag.replace("_", "-")
                 raise UsageError(option, "needs --kernel, --arch and --plat (or use --target ...)")
     targets += [parse_target(s, initrd_compression=args.initrd_compression) for s in args.target]
-    if not targets and not args.include:
-        raise UsageError("--kernel", "give --kernel/--arch/--plat, --target PLAT/ARCH=KERNEL or --include")
     if args.initrd_spec is not None or args.keep_setuid or args.initrd_owner is not None:
         nodes = parse_node_spec(args.initrd_spec) if args.initrd_spec is not None else ()
         uid, gid = parse_owner(args.initrd_owner)

@@ -80,13 +80,18 @@ def place_blob(source: Path, target: Path, digest: str, tmp_dir: Path, *, link: 
     atomically (``tmp_dir`` on ``target``'s filesystem)."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
-        if not link:
-            raise OSError("copy requested")
-        os.link(source, tmp)
-    except OSError:
+    if not (link and _linked(source, tmp)):
         _copy_verified(source, tmp, digest)
     os.replace(tmp, target)
+
+
+def _linked(source: Path, tmp: Path) -> bool:
+    """Whether ``tmp`` could be made a hard link to ``source`` (not across filesystems)."""
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return False
+    return True
 
 
 def _copy_verified(source: Path, tmp: Path, digest: str) -> None:

@@ -22,6 +22,7 @@ from layerforge.images.nydus.constants import (
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
+from layerforge.model.digest import digest_hex
 from layerforge.model.manifest import Manifest
 from layerforge.model.reference import parse_layout_ref
 
@@ -40,7 +41,7 @@ class ChunkDict:
     def blob_file(self, digest: str) -> Path:
         path = self.blobs.get(digest)
         if path is None and self.blob_dir is not None:
-            path = self.blob_dir / digest.split(":", 1)[1]
+            path = self.blob_dir / digest_hex(digest)
         if path is None or not path.is_file():
             raise UsageError(OPTION, f"blob {digest} of the dictionary image is not available (looked in {path})")
         return path

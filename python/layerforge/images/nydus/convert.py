@@ -147,10 +147,8 @@ def _convert(
                 raise AssertionError("converted blob without a size")
             blobs.append(blob_descriptor(b.digest, b.size))
     boot = bootstrap_layer(layout, result.bootstrap, req.threads)
-    source_config = image.layout.read_json(image.manifest.config)
-    if not isinstance(source_config, dict):
-        raise LayerforgeError(f"{image.layout.root}: image config is not a JSON object")
-    config = nydus_config(source_config, blobs, boot, epoch)
+    # The raw config (read_image parsed and checked it), so fields the model does not know survive.
+    config = nydus_config(image.layout.read_json(image.manifest.config), blobs, boot, epoch)
     platform = image.descriptor.platform or image.config.platform
     manifest = write_nydus_manifest(
         layout, config, [*blobs, boot.descriptor], dict(image.manifest.annotations), platform

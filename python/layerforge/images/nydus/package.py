@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from layerforge._native import LayerSpec
@@ -40,11 +41,8 @@ def bootstrap_layer(layout: OciLayout, bootstrap: bytes, threads: int = 0) -> Bu
     spec.add_dir(BOOTSTRAP_DIR, 0o755)
     spec.add_file(BOOTSTRAP_PATH, bootstrap, 0o444)
     (built,) = build_layers(layout, [spec], compression="gzip", threads=threads)
-    return BuiltLayer(
-        descriptor=built.descriptor.with_annotations({ANNOTATION_BOOTSTRAP: "true", ANNOTATION_FS_VERSION: FS_VERSION}),
-        diff_id=built.diff_id,
-        uncompressed_size=built.uncompressed_size,
-    )
+    annotations = {ANNOTATION_BOOTSTRAP: "true", ANNOTATION_FS_VERSION: FS_VERSION}
+    return replace(built, descriptor=built.descriptor.with_annotations(annotations))
 
 
 def nydus_config(source: dict[str, Any], blobs: Sequence[Descriptor], boot: BuiltLayer, epoch: int) -> dict[str, Any]:
@@ -63,14 +61,7 @@ def nydus_config(source: dict[str, Any], blobs: Sequence[Descriptor], boot: Buil
 def with_nydus_feature(platform: Platform | None) -> Platform | None:
     if platform is None:
         return None
-    features = (*(f for f in platform.os_features if f != OS_FEATURE), OS_FEATURE)
-    return Platform(
-        architecture=platform.architecture,
-        os=platform.os,
-        variant=platform.variant,
-        os_version=platform.os_version,
-        os_features=features,
-    )
+    return replace(platform, os_features=(*(f for f in platform.os_features if f != OS_FEATURE), OS_FEATURE))
 
 
 def write_nydus_manifest(
@@ -83,17 +74,10 @@ def write_nydus_manifest(
     config_desc = layout.put_json(config, media_types.IMAGE_CONFIG)
     manifest = Manifest(config=config_desc, layers=tuple(layers), annotations=annotations)
     desc = layout.put_json(manifest.to_json(), media_types.IMAGE_MANIFEST)
-    return Descriptor(
-        media_type=desc.media_type,
-        digest=desc.digest,
-        size=desc.size,
-        platform=with_nydus_feature(platform),
-        artifact_type=MANIFEST_ARTIFACT_TYPE,
-    )
+    return replace(desc, platform=with_nydus_feature(platform), artifact_type=MANIFEST_ARTIFACT_TYPE)
 
 
 def merged_platform_index(layout: OciLayout, original: Descriptor, nydus: Descriptor) -> Descriptor:
     """An index of the original manifest then the Nydus one (nydusify --merge-platform)."""
     index = Index(manifests=(original, nydus))
-    desc = layout.put_json(index.to_json(), media_types.IMAGE_INDEX)
-    return Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size)
+    return layout.put_json(index.to_json(), media_types.IMAGE_INDEX)

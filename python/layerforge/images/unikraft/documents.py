@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from layerforge.images.unikraft.package_name import PackageName
-from layerforge.model import media_types
 from layerforge.model.annotations import CREATED, REF_NAME
+from layerforge.model.descriptor import Descriptor
 from layerforge.model.epoch import rfc3339
+from layerforge.model.manifest import Manifest
 from layerforge.model.platform import Platform
 
 KERNEL_PATH = "/unikraft/bin/kernel"
@@ -91,4 +92,11 @@ def is_unikraft_entry(annotations: dict[str, str]) -> bool:
     return KRAFTKIT_VERSION_KEY in annotations
 
 
-LAYER_MEDIA_TYPE = media_types.LAYER_TAR
+def platform_key(d: Descriptor) -> tuple[str, str]:
+    """(platform, architecture) of a package entry, as kraft looks it up."""
+    return (d.platform.os, d.platform.architecture) if d.platform else ("", "")
+
+
+def manifest_blobs(manifest: Manifest, entry: Descriptor) -> list[Descriptor]:
+    """Every blob of one platform's image, children first: layers, config, the manifest."""
+    return [*manifest.layers, manifest.config, entry]

@@ -36,7 +36,7 @@ def find_platform(layout: OciLayout, entry: Descriptor, plat: str, arch: str) ->
         raise LayoutError(f"{entry.digest} is not an image index, so not a unikernel package")
     children = layout.read_nested_index(entry).manifests
     for m in children:
-        if m.platform is not None and (m.platform.os, m.platform.architecture) == (plat, arch):
+        if m.platform is not None and doc.platform_key(m) == (plat, arch):
             return m
     have = ", ".join(f"{m.platform.os}/{m.platform.architecture}" for m in children if m.platform) or "none"
     raise LayoutError(f"the package has no {plat}/{arch} manifest (it has: {have})")

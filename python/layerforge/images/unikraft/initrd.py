@@ -17,6 +17,7 @@ from layerforge._native import LayerSpec
 from layerforge.errors import UsageError
 from layerforge.layout.image_reader import read_image
 from layerforge.layout.unpack import unpack_layers, unpack_tar
+from layerforge.model.digest import digest_hex
 from layerforge.model.reference import LayoutRef
 from layerforge.progress import ProgressCallback
 
@@ -124,10 +125,10 @@ def materialize_initrd(
     epoch: int,
     progress: ProgressCallback | None = None,
 ) -> Iterator[Path]:
-    """Yield the path of the initrd file: ``src.file`` itself, or a cpio built in ``scratch``
+    """Yield the path of the initrd file: ``src.file`` itself (which the package build checked
+    with :func:`identify_initrd` before writing anything), or a cpio built in ``scratch``
     (removed afterwards)."""
     if src.file is not None:
-        identify_initrd(src.file)
         yield src.file
         return
     if src.rootfs is None and src.image is None:
@@ -179,4 +180,4 @@ def _pack(
         )
     except _native.InputError as e:
         raise UsageError(option, str(e)) from None
-    return work / "blobs" / result.digest.split(":", 1)[1]
+    return work / "blobs" / digest_hex(result.digest)

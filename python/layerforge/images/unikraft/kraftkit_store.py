@@ -15,14 +15,13 @@ import os
 from pathlib import Path
 
 from layerforge.errors import LayerforgeError
+from layerforge.images.unikraft import documents as doc
 from layerforge.images.unikraft.package_name import PackageName
 from layerforge.layout.image_reader import place_blob
-from layerforge.layout.oci_layout import OciLayout
+from layerforge.layout.oci_layout import TMP_DIR, OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
-
-TMP_DIR = ".layerforge-tmp"
 
 
 def default_store() -> Path:
@@ -38,7 +37,7 @@ def package_blobs(layout: OciLayout, index: Descriptor) -> list[Descriptor]:
         if m.media_type != media_types.IMAGE_MANIFEST:
             continue
         manifest = layout.read_manifest(m)
-        out += [*manifest.layers, manifest.config, m]
+        out += doc.manifest_blobs(manifest, m)
     return [*out, index]
 
 

@@ -9,7 +9,7 @@ package replaces only the rebuilt platforms' entries (``replace=True`` drops the
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from layerforge._native import LayerSpec
@@ -29,6 +29,7 @@ from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.index import Index
+from layerforge.model.manifest import Manifest
 from layerforge.model.platform import Platform
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef, validate_ref
 from layerforge.progress import ProgressCallback
@@ -99,7 +100,7 @@ def build_unikraft_image(
     progress: ProgressCallback | None = None,
 ) -> UnikraftResult:
     if not req.targets and not req.includes:
-        raise UsageError("--kernel", "no target: give --kernel/--arch/--plat, --target or --include")
+        raise UsageError("--kernel", "no target: give --kernel/--arch/--plat, --target PLAT/ARCH=KERNEL or --include")
     validate_ref(req.ref)
     _validate_version(req.version)
     targets = check_unique(list(req.targets))
@@ -135,7 +136,7 @@ def build_unikraft_image(
         rebuilt = {c.target.key for c in checked}
         kept = _merge_includes(layout, included, rebuilt)
         if not req.replace:
-            kept += _kept_entries(layout, req.ref, rebuilt | {_key(d) for d in kept})
+            kept += _kept_entries(layout, req.ref, rebuilt | {doc.platform_key(d) for d in kept})
         entries = sorted([*(b.manifest for b in built), *kept], key=_entry_order)
         index = Index(manifests=tuple(entries), annotations=doc.index_annotations(name, req.kraftkit_version))
         index_desc = layout.put_json(index.to_json(), media_types.IMAGE_INDEX)
@@ -162,21 +163,13 @@ def _write_manifest(
 ) -> PlatformImage:
     # Uncompressed layers: diff_id == digest.
     config = doc.config_json(c.platform, req.run, [d.digest for d in layers])
-    config_desc = layout.put_json(config, media_types.IMAGE_CONFIG)
-    config_desc = Descriptor(config_desc.media_type, config_desc.digest, config_desc.size, platform=c.platform)
+    config_desc = replace(layout.put_json(config, media_types.IMAGE_CONFIG), platform=c.platform)
     annotations = {**annotations}
     if c.platform.os_version:
         annotations[doc.KERNEL_VERSION] = c.platform.os_version
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": media_types.IMAGE_MANIFEST,
-        "config": config_desc.to_json(),
-        "layers": [d.to_json() for d in layers],
-        "annotations": annotations,
-    }
-    desc = layout.put_json(manifest, media_types.IMAGE_MANIFEST)
-    entry = Descriptor(desc.media_type, desc.digest, desc.size, annotations=annotations, platform=c.platform)
-    return PlatformImage(c.target, c.platform, entry)
+    manifest = Manifest(config=config_desc, layers=tuple(layers), annotations=annotations)
+    desc = layout.put_json(manifest.to_json(), media_types.IMAGE_MANIFEST)
+    return PlatformImage(c.target, c.platform, replace(desc, annotations=annotations, platform=c.platform))
 
 
 def _kept_entries(layout: OciLayout, ref: str, rebuilt: set[tuple[str, str]]) -> tuple[Descriptor, ...]:
@@ -190,14 +183,8 @@ def _kept_entries(layout: OciLayout, ref: str, rebuilt: set[tuple[str, str]]) ->
     return tuple(
         m
         for m in nested.manifests
-        if m.platform is not None
-        and doc.is_unikraft_entry(m.annotations)
-        and (m.platform.os, m.platform.architecture) not in rebuilt
+        if m.platform is not None and doc.is_unikraft_entry(m.annotations) and doc.platform_key(m) not in rebuilt
     )
-
-
-def _key(d: Descriptor) -> tuple[str, str]:
-    return (d.platform.os, d.platform.architecture) if d.platform else ("", "")
 
 
 def _included_entries(ref: LayoutRef) -> tuple[OciLayout, list[Descriptor]]:
@@ -222,18 +209,17 @@ def _merge_includes(
     out = []
     for ref, (src, children) in included:
         for m in children:
-            key = _key(m)
+            key = doc.platform_key(m)
             if key in rebuilt:
                 continue
             if key in taken:
                 raise UsageError("--include", f"{key[0]}/{key[1]} is in both {taken[key]} and {ref}")
             taken[key] = ref
             manifest = src.read_manifest(m)
-            import_blobs(src, layout, [*manifest.layers, manifest.config, m])
+            import_blobs(src, layout, doc.manifest_blobs(manifest, m))
             out.append(m)
     return tuple(out)
 
 
 def _entry_order(d: Descriptor) -> tuple[str, str, str]:
-    p = d.platform
-    return (p.os if p else "", p.architecture if p else "", d.digest)
+    return (*doc.platform_key(d), d.digest)
