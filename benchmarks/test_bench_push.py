@@ -57,3 +57,16 @@ def test_push_fresh_repository(benchmark: Any, registry: Registry, layout: Path,
                        env={**env, "LAYERFORGE_CACHE_DIR": str(tmp_path / f"c{next(counter)}")}, capture_output=True)  # fmt: skip
 
     benchmark.pedantic(once, rounds=3)
+
+
+def test_repush_unchanged(benchmark: Any, registry: Registry, layout: Path, tmp_path: Path) -> None:
+    """The re-push the native command answers (every tag already names the image)."""
+    exe = str(Path(sys.executable).parent / "layerforge")
+    env = {**os.environ, "LAYERFORGE_CACHE_DIR": str(tmp_path / "cache")}
+    argv = [exe, "push", f"{layout}:b", f"{registry.host}/bench-repush/app:1"]
+    subprocess.run(argv, check=True, env=env, capture_output=True)
+
+    def once() -> str:
+        return subprocess.run(argv, check=True, env=env, capture_output=True, text=True).stdout
+
+    assert "(unchanged)" in benchmark.pedantic(once, rounds=20)

@@ -1,4 +1,5 @@
-"""`pip install .` from the repository root builds the native module and installs the command,
+"""`pip install .` from the repository root (after `scripts/build-command`) builds the native
+module and installs the native `layerforge` command, which runs the Python part of the CLI,
 on the oldest supported CPython (3.9) when the machine has one."""
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ def test_pip_install_from_repo_root(tmp_path: Path) -> None:
     python = oldest_python()
     venv = tmp_path / "venv"
     run(python, "-m", "venv", venv)
+    run(REPO / "scripts" / "build-command")
     proc = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", str(REPO)],
         capture_output=True, text=True, timeout=1200, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (venv / "bin" / "layerforge").read_bytes()[:4] == b"\x7fELF", "the command is the native binary"
     version = run(venv / "bin" / "layerforge", "--version").stdout
     assert version.startswith("layerforge ")
     root = tmp_path / "root"

@@ -334,3 +334,70 @@ def test_bad_targets_and_sources(tmp_path: Path, registry: Registry) -> None:
     assert proc.returncode == 1 and "does not exist" in proc.stderr
     proc = push(f"{src}:v1", "127.0.0.1:1/team/app:1", "--retries", "2", check=False)
     assert proc.returncode == 1 and "giving up after 2 attempts" in proc.stderr
+
+
+# -- the native `layerforge` command's answer to a re-push with nothing to send -------------
+
+
+def attach_sbom(src: Path, ref: str = "v1") -> Descriptor:
+    layout = OciLayout.open(src)
+    with layout.locked():
+        return attach_artifact(
+            layout, layout.resolve(ref), artifact_type="application/spdx+json",
+            payload=canonical_json({"spdxVersion": "SPDX-2.3", "name": ref}),
+            payload_media_type="application/spdx+json", title="sbom.spdx.json", epoch=1,
+        )  # fmt: skip
+
+
+def push_env(**overrides: str) -> dict[str, str]:
+    return {**os.environ, **overrides}
+
+
+def test_repush_is_answered_natively_as_python_would(tmp_path: Path, proxy: FaultProxy) -> None:
+    src = multi_layer_image(tmp_path, layers=3)
+    sbom = attach_sbom(src)
+    target = f"{proxy.host}/team/app:1"
+    push(f"{src}:v1", target, "--tag", "stable")
+    known = (tmp_path / "cache" / "registry-blobs.json").read_bytes()
+
+    proxy.reset_counts()
+    # The Python part cannot run: the answer comes from the native command alone.
+    native = run_cli("push", f"{src}:v1", target, "--tag", "stable", env=push_env(LAYERFORGE_PYTHON="/bin/false"))
+    assert set(proxy.requests) <= {"HEAD app/manifests", "GET app/referrers", "GET app/manifests"}, proxy.requests
+    assert proxy.requests["HEAD app/manifests"] == 3  # two tags and the SBOM
+    assert proxy.body_bytes == 0
+    python = run_cli("push", f"{src}:v1", target, "--tag", "stable", env=push_env(LAYERFORGE_PUSH_FAST_PATH="0"))
+    assert (native.stdout, native.stderr) == (python.stdout, python.stderr)
+    digest = OciLayout.open(src).resolve("v1").digest
+    assert native.stdout.splitlines() == [
+        f"{proxy.host}/team/app:1 {digest} (unchanged)",
+        f"{proxy.host}/team/app:stable {digest} (unchanged)",
+        f"referrer {sbom.digest}",
+    ]
+    assert "4 skipped" in native.stderr  # 3 layers + config
+    assert (tmp_path / "cache" / "registry-blobs.json").read_bytes() == known
+
+
+def test_repush_goes_to_python_unless_nothing_is_to_do(tmp_path: Path, registry: Registry) -> None:
+    src = multi_layer_image(tmp_path, layers=2)
+    target = f"{registry.host}/team/app:1"
+    push(f"{src}:v1", target)
+    no_python = push_env(LAYERFORGE_PYTHON="/bin/false")
+    first = OciLayout.open(src).resolve("v1").digest
+
+    # Another image under the same tag: the native command must not call it unchanged.
+    other = multi_layer_image(tmp_path / "other", layers=2)
+    assert run_cli("push", f"{other}:v1", target, check=False, env=no_python).returncode != 0
+    assert skopeo_digest(target) == first
+    # A new tag, an SBOM not yet pushed, an empty known-blobs memory: all need Python.
+    assert run_cli("push", f"{src}:v1", f"{registry.host}/team/app:2", check=False, env=no_python).returncode != 0
+    cache = push_env(LAYERFORGE_PYTHON="/bin/false", LAYERFORGE_CACHE_DIR=str(tmp_path / "fresh-cache"))
+    assert run_cli("push", f"{src}:v1", target, check=False, env=cache).returncode != 0
+    sbom = attach_sbom(src)
+    assert run_cli("push", f"{src}:v1", target, check=False, env=no_python).returncode != 0
+    out = push(f"{src}:v1", target)
+    assert f"referrer {sbom.digest}" in out.stdout and "2 manifests written" in out.stderr, out  # SBOM + tag index
+    assert run_cli("push", f"{src}:v1", target, env=no_python).stdout == out.stdout
+    # Errors are Python's, whatever the native command could parse.
+    bad = run_cli("push", f"{src}:v1", f"{registry.host}/Team/app:1", check=False)
+    assert bad.returncode == 2 and "not a valid repository name" in bad.stderr, bad.stderr

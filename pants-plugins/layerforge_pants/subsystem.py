@@ -4,7 +4,7 @@ wheel) and the backend's options (registries, repository naming, build args, env
 from __future__ import annotations
 
 from pants.backend.python.subsystems.python_tool_base import PythonToolBase
-from pants.backend.python.target_types import ConsoleScript
+from pants.backend.python.target_types import EntryPoint
 from pants.option.option_types import DictOption, IntOption, StrListOption, StrOption
 from pants.util.strutil import softwrap
 
@@ -23,7 +23,9 @@ class Layerforge(PythonToolBase):
     )
 
     default_version = "layerforge==0.1.0"
-    default_main = ConsoleScript("layerforge")
+    # The wheel's `layerforge` command is native and execs Python; inside the tool PEX the
+    # Python entry point is called directly.
+    default_main = EntryPoint("layerforge.cli.main", "main")
     default_requirements = ["layerforge==0.1.0"]
     register_interpreter_constraints = True
     default_interpreter_constraints = ["CPython>=3.9,<3.14"]

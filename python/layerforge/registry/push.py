@@ -117,8 +117,7 @@ def push_image(
 
     graph = _Graph()
     graph.add_manifest(layout, root)
-    pushed_digests = {d.digest for d, _ in graph.manifests}
-    artifacts = [a for d in list(pushed_digests) for a, _ in referrers(layout, d)]
+    artifacts = [a for d, _ in graph.manifests for a, _ in referrers(layout, d.digest)]
 
     current = {tag: client.head_manifest(repo, tag) for tag in tags}
     if tags and all(info is not None and info.digest == root.digest for info in current.values()):

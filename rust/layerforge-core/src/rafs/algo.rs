@@ -13,11 +13,13 @@ pub const MAX_CHUNK_SIZE: u64 = 0x100_0000;
 /// zstd level of `nydus-image` (the library default).
 const ZSTD_LEVEL: i32 = 3;
 /// Match-finder tables sized for chunks of at most 1 MiB. Level 3 sizes them for inputs of
-/// any length (2^17 hash and 2^16 chain entries); a 2^16 hash table keeps both in L2 cache.
-/// On a tar of /usr/lib in 1 MiB blocks (`zstd -b3 -B1M --zstd=hlog=16,clog=16`): ~15% faster,
-/// 0.3% larger. zstd still shrinks the tables for smaller chunks (capped by the input size).
-const ZSTD_HASH_LOG: u32 = 16;
-const ZSTD_CHAIN_LOG: u32 = 16;
+/// any length (2^17 hash and 2^16 chain entries); 2^15 entries each keep both tables in L2
+/// cache. On the 712 MB /usr/lib image of `benchmarks/side_by_side_nydus.py`: 2^16 was ~15%
+/// faster than level 3's tables for +0.25% of blob bytes, 2^15 another ~5% for +0.3% (blobs
+/// then +0.3% against nydus-image's own, inside the 2% the issue allows). zstd still shrinks
+/// the tables for smaller chunks (capped by the input size).
+const ZSTD_HASH_LOG: u32 = 15;
+const ZSTD_CHAIN_LOG: u32 = 15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compressor {

@@ -1,0 +1,225 @@
+//! Reading what a push of an OCI image layout involves: the image (manifest or index), its
+//! child manifests, the blobs they reference, and the artifacts (SBOMs) referring to them.
+//! `None` wherever the Python reader would complain: Python then reports it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::name_grammar::components_valid;
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// `DIR[:REF]`.
+#[derive(Debug)]
+pub struct LayoutRef {
+    pub dir: PathBuf,
+    pub reference: Option<String>,
+}
+
+impl LayoutRef {
+    /// Split at the first `:` whose left side is a layout (references may hold `:`).
+    pub fn parse(arg: &str) -> Option<Self> {
+        if is_layout(Path::new(arg)) {
+            return Some(LayoutRef {
+                dir: arg.into(),
+                reference: None,
+            });
+        }
+        let (i, _) = arg
+            .match_indices(':')
+            .find(|(i, _)| is_layout(Path::new(&arg[..*i])))?;
+        let reference = &arg[i + 1..];
+        if !reference.is_empty() && !valid_ref(reference) {
+            return None;
+        }
+        Some(LayoutRef {
+            dir: arg[..i].into(),
+            reference: (!reference.is_empty()).then(|| reference.into()),
+        })
+    }
+}
+
+fn is_layout(dir: &Path) -> bool {
+    dir.join("oci-layout").is_file()
+}
+
+/// image-spec's `ref`: components of `[A-Za-z0-9]+` joined by one of `-._:@+` or `--`,
+/// separated by `/`.
+fn valid_ref(reference: &str) -> bool {
+    components_valid(
+        reference,
+        |c| c.is_ascii_alphanumeric(),
+        |sep| sep == "--" || (sep.len() == 1 && "-._:@+".contains(sep)),
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Descriptor {
+    fn from_json(v: &Value) -> Option<Self> {
+        let digest = v.get("digest")?.as_str()?;
+        let hex = digest.strip_prefix("sha256:")?;
+        if hex.len() != 64 || !hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        Some(Descriptor {
+            media_type: v.get("mediaType")?.as_str()?.into(),
+            digest: digest.into(),
+            size: v.get("size")?.as_u64()?,
+        })
+    }
+}
+
+/// What pushing the image means: its manifests (children first) and their blobs.
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub manifests: Vec<Descriptor>,
+    /// Config and layer blobs, by digest, with their sizes.
+    pub blobs: BTreeMap<String, u64>,
+}
+
+pub struct Layout {
+    root: PathBuf,
+    index: Vec<Value>,
+}
+
+impl Layout {
+    pub fn open(dir: &Path) -> Option<Self> {
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()?;
+        Some(Layout {
+            root: dir.into(),
+            index: index.get("manifests")?.as_array()?.clone(),
+        })
+    }
+
+    fn blob_path(&self, digest: &str) -> Option<PathBuf> {
+        Some(
+            self.root
+                .join("blobs/sha256")
+                .join(digest.strip_prefix("sha256:")?),
+        )
+    }
+
+    fn read_json(&self, desc: &Descriptor) -> Option<Value> {
+        let data = std::fs::read(self.blob_path(&desc.digest)?).ok()?;
+        if data.len() as u64 != desc.size {
+            return None;
+        }
+        serde_json::from_slice(&data).ok()
+    }
+
+    fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_some_and(|p| p.is_file())
+    }
+
+    /// The index entry for `reference`; without one, the only image there is.
+    pub fn resolve(&self, reference: Option<&str>) -> Option<Descriptor> {
+        let entry = match reference {
+            Some(r) => self.index.iter().find(|m| {
+                m.get("annotations")
+                    .and_then(|a| a.get(REF_NAME))
+                    .and_then(Value::as_str)
+                    == Some(r)
+            })?,
+            None => {
+                let images: Vec<&Value> = self
+                    .index
+                    .iter()
+                    .filter(|m| m.get("artifactType").is_none())
+                    .collect();
+                let [only] = images[..] else { return None };
+                only
+            }
+        };
+        Descriptor::from_json(entry)
+    }
+
+    pub fn graph(&self, root: &Descriptor) -> Option<Graph> {
+        let mut graph = Graph::default();
+        self.add_manifest(&mut graph, root, 0)?;
+        Some(graph)
+    }
+
+    fn add_manifest(&self, graph: &mut Graph, desc: &Descriptor, depth: usize) -> Option<()> {
+        if graph.manifests.iter().any(|m| m.digest == desc.digest) {
+            return Some(());
+        }
+        if depth > 8 {
+            return None;
+        }
+        let doc = self.read_json(desc)?;
+        if INDEX_TYPES.contains(&desc.media_type.as_str()) {
+            for child in doc.get("manifests")?.as_array()? {
+                let child = Descriptor::from_json(child)?;
+                if !self.has_blob(&child.digest) {
+                    return None;
+                }
+                self.add_manifest(graph, &child, depth + 1)?;
+            }
+        } else {
+            let config = std::iter::once(doc.get("config")?);
+            for blob in config.chain(doc.get("layers")?.as_array()?.iter()) {
+                let blob = Descriptor::from_json(blob)?;
+                if !self.has_blob(&blob.digest) {
+                    return None;
+                }
+                graph.blobs.insert(blob.digest, blob.size);
+            }
+        }
+        graph.manifests.push(desc.clone());
+        Some(())
+    }
+
+    /// Artifacts listed in index.json whose subject is `subject`, in index order.
+    pub fn referrers(&self, subject: &str) -> Option<Vec<Descriptor>> {
+        let mut out = Vec::new();
+        for entry in &self.index {
+            if entry.get("artifactType").is_none()
+                || entry.get("mediaType")?.as_str()? != IMAGE_MANIFEST
+            {
+                continue;
+            }
+            let desc = Descriptor::from_json(entry)?;
+            let manifest = self.read_json(&desc)?;
+            if manifest
+                .get("subject")
+                .and_then(|s| s.get("digest"))
+                .and_then(Value::as_str)
+                == Some(subject)
+            {
+                out.push(desc);
+            }
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_ref;
+
+    #[test]
+    fn references() {
+        assert!(valid_ref("v1") && valid_ref("app:1.0") && valid_ref("a--b/c@d+e"));
+        assert!(
+            !valid_ref("")
+                && !valid_ref("a..b")
+                && !valid_ref("a:")
+                && !valid_ref("/a")
+                && !valid_ref("a---b")
+        );
+    }
+}
