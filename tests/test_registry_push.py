@@ -30,7 +30,7 @@ from layerforge.model.index import Index
 from layerforge.model.platform import Platform
 from layerforge.registry import reference as reference_module
 from layerforge.registry.transport import RegistryError, Transport
-from tests.helpers import image_parts, run, run_cli, verify_blobs
+from tests.helpers import blob_path, image_parts, run, run_cli, verify_blobs
 from tests.registry_support import FaultProxy, Registry, TokenServer, free_port
 
 SECRET = "s3cr3t-Pa55w0rd-never-print"
@@ -401,3 +401,11 @@ def test_repush_goes_to_python_unless_nothing_is_to_do(tmp_path: Path, registry:
     # Errors are Python's, whatever the native command could parse.
     bad = run_cli("push", f"{src}:v1", f"{registry.host}/Team/app:1", check=False)
     assert bad.returncode == 2 and "not a valid repository name" in bad.stderr, bad.stderr
+    # A manifest whose bytes no longer match its digest (same size, valid JSON): the registry
+    # has the image, but the layout is corrupt, which Python reports; nothing is pushed.
+    manifest = blob_path(src, first)
+    manifest.write_bytes(manifest.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion":3'))
+    assert run_cli("push", f"{src}:v1", target, check=False, env=no_python).returncode != 0
+    corrupt = run_cli("push", f"{src}:v1", target, check=False)
+    assert corrupt.returncode == 1 and "does not match its digest" in corrupt.stderr, corrupt.stderr
+    assert skopeo_digest(target) == first

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 use crate::name_grammar::components_valid;
 
@@ -113,9 +114,16 @@ impl Layout {
         )
     }
 
+    /// A JSON blob whose content matches its digest and size (as the Python reader checks).
     fn read_json(&self, desc: &Descriptor) -> Option<Value> {
         let data = std::fs::read(self.blob_path(&desc.digest)?).ok()?;
-        if data.len() as u64 != desc.size {
+        let hex: String = Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if data.len() as u64 != desc.size
+            || desc.digest.strip_prefix("sha256:") != Some(hex.as_str())
+        {
             return None;
         }
         serde_json::from_slice(&data).ok()
@@ -183,8 +191,8 @@ impl Layout {
         Some(())
     }
 
-    /// Artifacts listed in index.json whose subject is `subject`, in index order.
-    pub fn referrers(&self, subject: &str) -> Option<Vec<Descriptor>> {
+    /// Artifacts listed in index.json, in index order, each with its subject's digest.
+    pub fn artifacts(&self) -> Option<Vec<(Descriptor, String)>> {
         let mut out = Vec::new();
         for entry in &self.index {
             if entry.get("artifactType").is_none()
@@ -194,13 +202,12 @@ impl Layout {
             }
             let desc = Descriptor::from_json(entry)?;
             let manifest = self.read_json(&desc)?;
-            if manifest
+            if let Some(subject) = manifest
                 .get("subject")
                 .and_then(|s| s.get("digest"))
                 .and_then(Value::as_str)
-                == Some(subject)
             {
-                out.push(desc);
+                out.push((desc, subject.to_string()));
             }
         }
         Some(out)

@@ -74,12 +74,17 @@ pub fn already_current(args: &PushArgs) -> Option<Report> {
     if !known_blobs::all_recorded(&target.registry, &target.repository, graph.blobs.keys()) {
         return None;
     }
-    let mut artifacts: Vec<(Descriptor, String)> = Vec::new();
-    for manifest in &graph.manifests {
-        for artifact in layout.referrers(&manifest.digest)? {
-            artifacts.push((artifact, manifest.digest.clone()));
-        }
-    }
+    // Referrers of the image's manifests, in manifest order (as the Python push takes them).
+    let listed = layout.artifacts()?;
+    let artifacts: Vec<&(Descriptor, String)> = graph
+        .manifests
+        .iter()
+        .flat_map(|m| {
+            listed
+                .iter()
+                .filter(move |(_, subject)| *subject == m.digest)
+        })
+        .collect();
 
     let mut conn = Connection::open(&target.registry)?;
     let repo = &target.repository;
@@ -94,7 +99,7 @@ pub fn already_current(args: &PushArgs) -> Option<Report> {
             return None;
         }
     }
-    for (artifact, subject) in &artifacts {
+    for (artifact, subject) in artifacts.iter().copied() {
         let resp = conn.request(
             "HEAD",
             &format!("/v2/{repo}/manifests/{}", artifact.digest),
@@ -134,7 +139,7 @@ pub fn already_current(args: &PushArgs) -> Option<Report> {
         digest: root.digest,
         tags: args.tags.clone(),
         skipped: graph.blobs.len(),
-        referrers: artifacts.into_iter().map(|(a, _)| a.digest).collect(),
+        referrers: artifacts.iter().map(|(a, _)| a.digest.clone()).collect(),
     })
 }
 
