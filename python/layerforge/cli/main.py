@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from layerforge import __version__, _native
 from layerforge.errors import LayerforgeError, UsageError
+from layerforge.trust.text import shown
 
 #: Subcommand -> (module, one-line help). Only the invoked command's module is imported,
 #: which keeps start-up short (it matters for quick operations such as a re-push).
@@ -74,7 +75,9 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split("\n")).strip() or type(e).__name__
+    """The error as one line; text from input (refs, registry answers) cannot reach the
+    terminal as control characters."""
+    return shown(" ".join(str(e).split("\n")).strip(), limit=4096) or type(e).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
