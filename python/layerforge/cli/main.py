@@ -40,7 +40,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but usage errors are a single line."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {shown(message, limit=4096)}\n")
 
 
 def build_parser(only: str | None = None) -> Parser:
