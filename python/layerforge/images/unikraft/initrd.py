@@ -5,8 +5,6 @@ in a ``gen_init_cpio``-style spec."""
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from layerforge import _native
 from layerforge._native import LayerSpec
 from layerforge.errors import UsageError
 from layerforge.layout.image_reader import read_image
+from layerforge.layout.scratch import scratch_dir
 from layerforge.layout.unpack import unpack_layers, unpack_tar
 from layerforge.model.digest import digest_hex
 from layerforge.model.reference import LayoutRef
@@ -136,11 +135,8 @@ def materialize_initrd(
     if src.compression not in INITRD_COMPRESSIONS:
         raise UsageError("--initrd-compression", f"unknown compression {src.compression!r} (expected none or gzip)")
     scratch.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="initrd-", dir=scratch))
-    try:
+    with scratch_dir(scratch, "initrd") as work:
         yield build_cpio(src, work, epoch=epoch, progress=progress)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressCallback | None = None) -> Path:
@@ -158,7 +154,7 @@ def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressC
         raise UsageError("--rootfs", f"'{rootfs}' does not exist")
     if rootfs.is_file():
         tree = work / "tree"
-        unpack_tar(rootfs, tree)
+        unpack_tar(rootfs, tree, f"--rootfs '{rootfs}'")
         rootfs = tree
     elif not rootfs.is_dir():
         raise UsageError("--rootfs", f"'{rootfs}' is neither a directory nor a tar file")

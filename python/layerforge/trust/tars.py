@@ -1,0 +1,42 @@
+"""Reading a tar from input (a layer, a ``--rootfs`` archive): only a regular file is
+opened, and a truncated or non-tar stream is one error naming it, wherever in the reading it
+shows (headers, member data, compression)."""
+
+from __future__ import annotations
+
+import contextlib
+import lzma
+import os
+import tarfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from layerforge.errors import LayerforgeError
+from layerforge.trust.blobs import open_regular
+
+#: What reading a damaged (possibly compressed) tar may raise.
+TAR_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    UnicodeError,
+    OverflowError,
+)
+
+
+@contextlib.contextmanager
+def reading_tar(path: Path, what: str, mode: str = "r:") -> Iterator[tarfile.TarFile]:
+    """``tarfile.open(path, mode)`` for the block; reading errors become one
+    :class:`LayerforgeError` naming ``what``. ``mode`` "r:*" accepts gzip, bzip2 and xz."""
+    with open_regular(path, what) as fd, os.fdopen(os.dup(fd), "rb") as f:
+        try:
+            with tarfile.open(fileobj=f, mode=mode) as tar:  # type: ignore[call-overload]
+                yield tar
+        except TAR_ERRORS as e:
+            raise LayerforgeError(f"{what} is not a valid tar archive: {e}") from None
+        except OSError as e:
+            if e.errno is not None:
+                raise
+            raise LayerforgeError(f"{what} is not a valid tar archive: {e}") from None  # BadGzipFile and kin
