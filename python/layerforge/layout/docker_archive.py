@@ -27,7 +27,7 @@ from layerforge.model.digest import digest_hex
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
 from layerforge.progress import ProgressCallback
-from layerforge.trust.tars import reading_tar
+from layerforge.trust.tars import check_complete, reading_tar
 from layerforge.trust.text import shown
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -130,11 +130,9 @@ def _check_out_outside(layout: OciLayout, out: Path) -> None:
 def check_tar(path: Path, what: str) -> None:
     """Read every header of the tar ``path`` (member data is skipped): a truncated or
     non-tar layer is refused before it goes into an archive."""
-    end = path.stat().st_size
     with reading_tar(path, what) as tar:
-        for m in tar:
-            if m.sparse is None and m.offset_data + m.size > end:
-                raise LayerforgeError(f"{what} is not a valid tar archive: member {shown(repr(m.name))} is truncated")
+        tar.getmembers()
+        check_complete(tar, what)
 
 
 def _write_archive(

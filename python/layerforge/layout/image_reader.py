@@ -18,7 +18,7 @@ from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
 from layerforge.model.reference import LayoutRef
 from layerforge.trust.blobs import import_blob
-from layerforge.trust.tars import reading_tar
+from layerforge.trust.tars import check_complete, reading_tar
 from layerforge.trust.text import shown
 
 
@@ -132,6 +132,7 @@ def list_files(image: StoredImage) -> FileIndex:
                         top = "/" + change.path if change.path else ""
                         for p in [p for p in files if _hidden(p, top, change.kind == "opaque")]:
                             del files[p]
+                check_complete(tar, what)
             tar_path.unlink()
             files.update(added)
     return files

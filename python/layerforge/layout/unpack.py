@@ -25,7 +25,7 @@ from layerforge.layout.scratch import scratch_dir
 from layerforge.layout.whiteouts import classify, clean_name, is_under
 from layerforge.model.descriptor import Descriptor
 from layerforge.trust.rootfs import RootDir
-from layerforge.trust.tars import reading_tar
+from layerforge.trust.tars import check_complete, reading_tar
 from layerforge.trust.text import shown
 
 
@@ -84,7 +84,9 @@ def unpack_tar(tar_path: Path, rootfs: Path, what: str | None = None) -> None:
 def apply_tar(tar: tarfile.TarFile, root: RootDir, dirs: _Dirs, what: str) -> None:
     """One layer: its whiteouts first (they apply to the layers below), then its members."""
     entries: list[tuple[str, tarfile.TarInfo]] = []
-    for m in tar.getmembers():
+    members = tar.getmembers()
+    check_complete(tar, what)
+    for m in members:
         change = classify(m.name, what)
         if change.kind == "opaque":
             root.clear_dir(change.path)

@@ -107,7 +107,7 @@ def import_blob(
     tmp = temp_name(tmp_dir, target.name)
     with open_regular(source, what) as fd:
         try:
-            if link and _linked(fd, tmp):
+            if link and _linked(source, fd, tmp):
                 _verify_fd(fd, digest, size, what)
             else:
                 _copy_verified(fd, tmp, digest, size, what)
@@ -117,11 +117,16 @@ def import_blob(
             raise
 
 
-def _linked(fd: int, tmp: Path) -> bool:
-    """Whether ``tmp`` could be made a hard link to the very file open as ``fd``."""
+def _linked(source: Path, fd: int, tmp: Path) -> bool:
+    """Whether ``tmp`` could be made a hard link to the very file open as ``fd`` (the link
+    is made by path, never following a symlink, then checked to be that file)."""
     try:
-        os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
+        os.link(source, tmp, follow_symlinks=False)
     except OSError:
+        return False
+    st, linked = os.fstat(fd), os.stat(tmp, follow_symlinks=False)
+    if (st.st_dev, st.st_ino) != (linked.st_dev, linked.st_ino):
+        tmp.unlink()
         return False
     return True
 

@@ -5,6 +5,7 @@ shows (headers, member data, compression)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import lzma
 import os
 import tarfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from layerforge.errors import LayerforgeError
 from layerforge.trust.blobs import open_regular
+from layerforge.trust.text import shown
 
 #: What reading a damaged (possibly compressed) tar may raise.
 TAR_ERRORS: tuple[type[BaseException], ...] = (
@@ -40,3 +42,23 @@ def reading_tar(path: Path, what: str, mode: str = "r:") -> Iterator[tarfile.Tar
             if e.errno is not None:
                 raise
             raise LayerforgeError(f"{what} is not a valid tar archive: {e}") from None  # BadGzipFile and kin
+
+
+def check_complete(tar: tarfile.TarFile, what: str) -> None:
+    """After every member was read: the last member's data is all there and nothing but
+    zero blocks follows (``tarfile`` takes a damaged or cut header for the end)."""
+    f = tar.fileobj
+    assert f is not None
+    # The archive's size, when it is a plain file (not a decompressing stream).
+    end = os.fstat(f.fileno()).st_size if isinstance(f, io.BufferedReader) else None
+    members = tar.getmembers()
+    last = members[-1] if members else None
+    if end is not None and last is not None and last.sparse is None and last.offset_data + last.size > end:
+        raise LayerforgeError(f"{what} is not a valid tar archive: member {shown(repr(last.name))} is truncated")
+    try:
+        f.seek(tar.offset)
+        while chunk := f.read(1 << 16):
+            if chunk.count(0) != len(chunk):
+                raise LayerforgeError(f"{what} is not a valid tar archive: a damaged or truncated header")
+    except TAR_ERRORS as e:
+        raise LayerforgeError(f"{what} is not a valid tar archive: {e}") from None
