@@ -250,13 +250,7 @@ class RootDir:
                         _write_all(fd, chunk)
                     except OSError as e:
                         raise self._fail(rel, "write", e) from None
-                try:
-                    if owner is not None:
-                        os.fchown(fd, *owner)
-                    os.fchmod(fd, mode & 0o7777)
-                    os.utime(fd, (mtime, mtime))
-                except (OSError, OverflowError, ValueError) as e:
-                    raise self._fail(rel, "set the mode of", e) from None
+                self._set_meta(fd, rel, mode=mode, owner=owner, mtime=mtime)
             finally:
                 _close(fd)
 
@@ -312,15 +306,20 @@ class RootDir:
         if fd is None:
             return False
         try:
+            self._set_meta(fd, rel or ".", mode=mode, owner=owner, mtime=mtime)
+        finally:
+            _close(fd)
+        return True
+
+    def _set_meta(self, fd: int, rel: str, *, mode: int, owner: tuple[int, int] | None, mtime: float) -> None:
+        """Owner (first: chown clears setuid bits), mode and time of the open file ``fd``."""
+        try:
             if owner is not None:
                 os.fchown(fd, *owner)
             os.fchmod(fd, mode & 0o7777)
             os.utime(fd, (mtime, mtime))
         except (OSError, OverflowError, ValueError) as e:
-            raise self._fail(rel or ".", "set the mode of", e) from None
-        finally:
-            _close(fd)
-        return True
+            raise self._fail(rel, "set the mode of", e) from None
 
     def rename_into(self, src: Path, rel: str) -> None:
         """Rename the file ``src`` (on the same filesystem) to ``rel`` atomically."""
