@@ -35,7 +35,7 @@ from tests.hostile_support import M, make_canary, shares_inode_with, tar_bytes, 
 
 #: Bounded runs (a few seconds each in scripts/test); no example database in the work tree.
 FAST = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-MANY = settings(FAST, max_examples=300)
+MANY = settings(FAST, max_examples=200)
 
 # -- the layer unpacker --------------------------------------------------------------------------
 
@@ -114,20 +114,72 @@ VALUES = JSON | st.sampled_from([2, DIGEST, "application/vnd.oci.image.manifest.
 @st.composite
 def oci_like(draw: st.DrawFn, depth: int = 0) -> Any:
     """Objects with OCI field names and random (often right, often wrong) values."""
-    if depth > 3 or draw(st.integers(0, 4)) == 0:
+    if depth > 2 or draw(st.integers(0, 3)) == 0:
         return draw(VALUES)
     keys = draw(st.lists(st.sampled_from(KEYS), max_size=8, unique=True))
     obj: dict[str, Any] = {}
     for k in keys:
-        obj[k] = draw(st.one_of(VALUES, oci_like(depth + 1), st.lists(oci_like(depth + 1), max_size=3)))
+        obj[k] = draw(st.one_of(VALUES, oci_like(depth + 1), st.lists(oci_like(depth + 1), max_size=2)))
     return obj
 
 
 READERS = [Manifest.from_json, Index.from_json, ImageConfig.from_json, Descriptor.from_json, Platform.from_json]
 
+DESC = {
+    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+    "digest": DIGEST,
+    "size": 3,
+    "annotations": {"a": "b"},
+    "platform": {"architecture": "amd64", "os": "linux", "os.features": ["x"]},
+}
+TEMPLATES: list[Any] = [
+    {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": DESC, "layers": [DESC],
+     "annotations": {"k": "v"}, "subject": DESC},
+    {"schemaVersion": 2, "manifests": [DESC, DESC], "annotations": {"k": "v"}},
+    {"architecture": "amd64", "os": "linux", "os.features": ["f"], "created": "now",
+     "config": {"Env": ["A=1"], "Entrypoint": ["/a"], "Cmd": ["b"], "User": "u", "Labels": {"l": "v"},
+                "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/v": {}}, "StopSignal": "TERM", "WorkingDir": "/"},
+     "rootfs": {"type": "layers", "diff_ids": [DIGEST]}, "history": [{"created": "x", "empty_layer": True}]},
+    DESC,
+]  # fmt: skip
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a document (object keys and list indexes), the document itself first."""
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replaced(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    copy = dict(obj) if isinstance(obj, dict) else list(obj)
+    copy[path[0]] = _replaced(obj[path[0]], path[1:], value)
+    return copy
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> Any:
+    """A valid document with one to three places replaced by random values (wrong types,
+    control characters, huge numbers, nesting), or an OCI-shaped random object."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(oci_like())
+    doc = draw(st.sampled_from(TEMPLATES))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(doc)))
+        value = draw(VALUES | st.sampled_from(["a\nb", "\x1b[2J", True, 1 << 70, -1]) | oci_like(2))
+        doc = _replaced(doc, path, value)
+    return doc
+
 
 @MANY
-@given(oci_like())
+@given(mutated())
 def test_json_readers_give_a_model_or_a_layerforge_error(obj: Any) -> None:
     for read in READERS:
         try:

@@ -175,7 +175,8 @@ def test_special_files_as_blobs_fail_at_once(tmp_path: Path, kind: str, command:
         child = json.loads((pkg / "blobs" / "sha256" / nested[7:]).read_bytes())["manifests"][0]["digest"]
         layer = json.loads((pkg / "blobs" / "sha256" / child[7:]).read_bytes())["layers"][0]["digest"]
         target = pkg / "blobs" / "sha256" / layer[7:]
-        args = ["unikraft-image", "--kernel", elf_kernel(tmp_path / "k2", payload=b"other"), "--arch", "x86_64", "--plat", "fc",
+        other = elf_kernel(tmp_path / "k2", payload=b"other")
+        args = ["unikraft-image", "--kernel", other, "--arch", "x86_64", "--plat", "fc",
                 "--include", pkg, "--name", "unikraft.org/k:1", "--out", tmp_path / "out"]  # fmt: skip
     elif command == "nix-from-image":
         args = ["nix-image", "--store-path", build("app"), "--from-image", image.root, "--out", tmp_path / "out"]

@@ -62,9 +62,7 @@ def select_manifest(layout: OciLayout, desc: Descriptor, platform: str | None) -
         if platform is not None:
             actual = desc.platform or layout.read_config(layout.read_manifest(desc)).platform
             if not _platform_matches(str(actual), platform):
-                raise LayoutError(
-                    f"'{layout.root}': image {desc.digest} is {shown(actual)}, not {shown(platform)}"
-                )
+                raise LayoutError(f"'{layout.root}': image {desc.digest} is {shown(actual)}, not {shown(platform)}")
         return desc
     if desc.media_type not in media_types.INDEX_TYPES:
         raise LayoutError(f"{desc.digest} has media type {shown(repr(desc.media_type))}, not an image")
