@@ -460,11 +460,34 @@ def test_binary_or_control_kconfig_is_refused(tmp_path: Path, content: bytes) ->
     assert not (tmp_path / "out").exists()
 
 
-def test_fifo_kconfig_does_not_hang(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "k.config")
-    proc, err, ended = bounded_run(["unikraft-image", "--kernel", elf_kernel(tmp_path / "k"), *KERNEL_ARGS,
-                                    "--kconfig", tmp_path / "k.config", "--out", tmp_path / "out"])  # fmt: skip
+@pytest.mark.parametrize("option", ["--kconfig", "--kernel", "--initrd", "--initrd-spec"])
+def test_fifo_or_device_as_an_input_file_does_not_hang(tmp_path: Path, option: str) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    files = {"--kernel": elf_kernel(tmp_path / "k"), option: tmp_path / "fifo"}
+    args: list[Any] = ["unikraft-image", *KERNEL_ARGS, "--out", tmp_path / "out"]
+    if option == "--initrd-spec":
+        rootfs = tmp_path / "r"
+        rootfs.mkdir()
+        args += ["--rootfs", rootfs]
+    for name, path in files.items():
+        args += [name, path]
+    proc, err, ended = bounded_run(args)
     assert ended and proc.returncode == 2, err
+    assert "not a regular file" in err and len(err.strip().splitlines()) == 1, err
+    files[option] = Path("/dev/zero")
+    args = [a if a != tmp_path / "fifo" else Path("/dev/zero") for a in args]
+    proc, err, ended = bounded_run(args)
+    assert ended and proc.returncode == 2, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_user_named_input_files_may_be_symlinks(tmp_path: Path) -> None:
+    kconfig = tmp_path / "real.config"
+    kconfig.write_text("CONFIG_A=y\n")
+    (tmp_path / "link.config").symlink_to(kconfig)
+    (tmp_path / "kernel-link").symlink_to(elf_kernel(tmp_path / "k"))
+    run_cli("unikraft-image", "--kernel", tmp_path / "kernel-link", *KERNEL_ARGS, "--kconfig", tmp_path / "link.config",
+            "--out", tmp_path / "out")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -28,10 +28,12 @@ class BlobMissing(LayoutError):
 
 
 @contextlib.contextmanager
-def open_regular(path: Path, what: str) -> Iterator[int]:
-    """An fd of the regular file ``path``; a symlink, FIFO or device is an error."""
+def open_regular(path: Path, what: str, *, follow: bool = False) -> Iterator[int]:
+    """An fd of the regular file ``path``; a FIFO or device is an error, and so is a symlink
+    unless ``follow`` (files the user names: a blob inside a layout is never a symlink)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise BlobMissing(f"{what} is missing ('{path}')") from None
     except OSError as e:
@@ -64,18 +66,26 @@ def _chunks(fd: int, size: int | None, what: str) -> Iterator[bytes]:
         raise LayoutError(f"{what} has only {total} bytes, its descriptor says {size}")
 
 
-def read_document(path: Path, what: str, size: int | None = None, limit: int = MAX_DOCUMENT) -> bytes:
+def read_document(
+    path: Path, what: str, size: int | None = None, limit: int = MAX_DOCUMENT, *, follow: bool = False
+) -> bytes:
     """A small file (JSON document) read whole: ``size`` bytes exactly when given, at most
     ``limit`` bytes in any case."""
     if size is not None and size > limit:
         raise LayoutError(f"{what}: its descriptor says {size} bytes, more than the {limit} a document may have")
-    with open_regular(path, what) as fd:
+    with open_regular(path, what, follow=follow) as fd:
         data = bytearray()
         for chunk in _chunks(fd, size, what):
             data += chunk
             if len(data) > limit:
                 raise LayoutError(f"{what} is larger than {limit} bytes")
     return bytes(data)
+
+
+def read_head(path: Path, n: int, what: str) -> bytes:
+    """The first ``n`` bytes of a regular file the user named (symlinks followed)."""
+    with open_regular(path, what, follow=True) as fd:
+        return os.read(fd, n)
 
 
 def check_blob(path: Path, digest: str, size: int | None, what: str) -> None:

@@ -28,7 +28,7 @@ def parse_kconfig(path: Path, option: str = "--kconfig") -> dict[str, str]:
     if path.is_dir():
         raise UsageError(option, f"'{path}' is a directory, not a .config file")
     try:
-        data = read_document(path, f"'{path}'", limit=MAX_KCONFIG)
+        data = read_document(path, f"'{path}'", limit=MAX_KCONFIG, follow=True)
     except LayerforgeError as e:
         raise UsageError(option, str(e)) from None
     if b"\0" in data:
