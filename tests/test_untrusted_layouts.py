@@ -486,8 +486,10 @@ def test_user_named_input_files_may_be_symlinks(tmp_path: Path) -> None:
     kconfig.write_text("CONFIG_A=y\n")
     (tmp_path / "link.config").symlink_to(kconfig)
     (tmp_path / "kernel-link").symlink_to(elf_kernel(tmp_path / "k"))
+    (tmp_path / "rootfs.tar").write_bytes(tar_bytes(TRUE))
+    (tmp_path / "rootfs-link.tar").symlink_to(tmp_path / "rootfs.tar")
     run_cli("unikraft-image", "--kernel", tmp_path / "kernel-link", *KERNEL_ARGS, "--kconfig", tmp_path / "link.config",
-            "--out", tmp_path / "out")  # fmt: skip
+            "--rootfs", tmp_path / "rootfs-link.tar", "--out", tmp_path / "out")  # fmt: skip
 
 
 @pytest.mark.parametrize(

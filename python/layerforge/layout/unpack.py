@@ -76,7 +76,7 @@ def unpack_tar(tar_path: Path, rootfs: Path, what: str | None = None) -> None:
     what = what or f"tar '{tar_path}'"
     with RootDir(rootfs, create=True) as root:
         dirs = _Dirs()
-        with reading_tar(tar_path, what, "r:*") as tar:
+        with reading_tar(tar_path, what, "r:*", follow=True) as tar:
             apply_tar(tar, root, dirs, what)
         dirs.apply(root)
 

@@ -29,10 +29,11 @@ TAR_ERRORS: tuple[type[BaseException], ...] = (
 
 
 @contextlib.contextmanager
-def reading_tar(path: Path, what: str, mode: str = "r:") -> Iterator[tarfile.TarFile]:
+def reading_tar(path: Path, what: str, mode: str = "r:", *, follow: bool = False) -> Iterator[tarfile.TarFile]:
     """``tarfile.open(path, mode)`` for the block; reading errors become one
-    :class:`LayerforgeError` naming ``what``. ``mode`` "r:*" accepts gzip, bzip2 and xz."""
-    with open_regular(path, what) as fd, os.fdopen(os.dup(fd), "rb") as f:
+    :class:`LayerforgeError` naming ``what``. ``mode`` "r:*" accepts gzip, bzip2 and xz;
+    ``follow`` lets a file the user named be a symlink."""
+    with open_regular(path, what, follow=follow) as fd, os.fdopen(os.dup(fd), "rb") as f:
         try:
             with tarfile.open(fileobj=f, mode=mode) as tar:  # type: ignore[call-overload]
                 yield tar
