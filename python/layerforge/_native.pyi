@@ -65,7 +65,13 @@ def build_layers(
     progress: ProgressCallback | None = None,
 ) -> list[LayerResult]: ...
 def decompress_blob(
-    src: _Path, dest: _Path | None = None, *, progress: ProgressCallback | None = None
+    src: _Path,
+    dest: _Path | None = None,
+    *,
+    digest: str | None = None,
+    size: int | None = None,
+    label: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> DecompressResult: ...
 
 class NydusLayerReport:

@@ -8,24 +8,56 @@ import re
 from collections.abc import Sequence
 
 from layerforge.errors import UsageError
+from layerforge.layers.build import MAX_THREADS
 from layerforge.model.image_config import RuntimeConfig
+from layerforge.trust.text import has_control, shown
 
 _ENV_KEY = re.compile(r"^[^=\s]+$")
 _PORT = re.compile(r"^[0-9]{1,5}(?:/(?:tcp|udp|sctp))?$")
 
 
+def thread_count(value: str) -> int:
+    """``--threads N``: 0 (one per core) up to :data:`MAX_THREADS` (an argparse type)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(repr(value), 40)} is not a number") from None
+    if not 0 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{n} is not between 0 (one per core) and {MAX_THREADS}")
+    return n
+
+
+def add_threads_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, help: str | None = None) -> None:
+    p.add_argument(
+        "--threads",
+        type=thread_count,
+        default=0,
+        metavar="N",
+        help=help if help is not None else f"worker threads (default: one per core, at most {MAX_THREADS})",
+    )
+
+
+def one_line(value: str | None, option: str) -> str | None:
+    """``value`` unless it holds control characters (newlines would forge config lines)."""
+    if value is not None and has_control(value):
+        raise UsageError(option, f"{shown(repr(value), 200)} has control characters")
+    return value
+
+
 def key_values(values: Sequence[str] | None, option: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values or ():
+        one_line(v, option)
         key, sep, val = v.partition("=")
         if not sep or not _ENV_KEY.match(key):
-            raise UsageError(option, f"{v!r} is not of the form KEY=VALUE")
+            raise UsageError(option, f"{shown(repr(v), 200)} is not of the form KEY=VALUE")
         out[key] = val
     return out
 
 
 def env_list(values: Sequence[str] | None, option: str = "--env") -> tuple[str, ...]:
-    """``KEY=VALUE`` strings, last one of a key wins, order of first appearance kept."""
+    """``KEY=VALUE`` strings, last one of a key wins, order of first appearance kept; no
+    control characters (a newline in a value would forge another variable)."""
     return tuple(f"{k}={v}" for k, v in key_values(values, option).items())
 
 
@@ -48,7 +80,7 @@ def absolute_path(value: str | None, option: str) -> str | None:
     if value is None:
         return None
     if not value.startswith("/"):
-        raise UsageError(option, f"{value!r} must be an absolute path")
+        raise UsageError(option, f"{shown(repr(value), 200)} must be an absolute path")
     return value
 
 
@@ -56,7 +88,7 @@ def ports(values: Sequence[str] | None, option: str = "--expose") -> tuple[str, 
     out = set()
     for v in values or ():
         if not _PORT.match(v) or not 0 < int(v.split("/")[0]) < 65536:
-            raise UsageError(option, f"{v!r} is not a port like 8080 or 53/udp")
+            raise UsageError(option, f"{shown(repr(v), 100)} is not a port like 8080 or 53/udp")
         out.add(v if "/" in v else f"{v}/tcp")
     return tuple(sorted(out))
 
@@ -80,10 +112,10 @@ def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
         entrypoint=argv_list(args.entrypoint, "--entrypoint"),
         cmd=argv_list(args.cmd, "--cmd"),
         env=env_list(args.env),
-        working_dir=absolute_path(args.workdir, "--workdir"),
-        user=args.user,
+        working_dir=one_line(absolute_path(args.workdir, "--workdir"), "--workdir"),
+        user=one_line(args.user, "--user"),
         labels=key_values(args.label, "--label"),
         exposed_ports=ports(args.expose),
-        volumes=volumes,
-        stop_signal=args.stop_signal,
+        volumes=tuple(one_line(v, "--volume") or "" for v in volumes),
+        stop_signal=one_line(args.stop_signal, "--stop-signal"),
     )

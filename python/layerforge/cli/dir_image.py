@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from layerforge.cli.args import add_runtime_options, runtime_config
+from layerforge.cli.args import add_runtime_options, add_threads_option, runtime_config
 from layerforge.cli.progress import ProgressBar
 from layerforge.images.dir.build import DirImageRequest, build_dir_image
 from layerforge.layers.build import COMPRESSIONS
@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
     p.add_argument("--source", metavar="URL", help="org.opencontainers.image.source annotation")
     p.add_argument("--revision", metavar="REV", help="org.opencontainers.image.revision annotation")
     p.add_argument("--keep-setuid", action="store_true", help="keep setuid/setgid bits (dropped by default)")
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="worker threads (default: one per core)")
+    add_threads_option(p)
     add_runtime_options(p)
     p.set_defaults(run=run)
 

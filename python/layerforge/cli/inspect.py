@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import re
+import stat
 from typing import Any
 
+from layerforge.errors import LayoutError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
+from layerforge.model.image_config import check_config
 from layerforge.model.reference import parse_layout_ref
+from layerforge.trust.text import shown
 
 
 def register(sub: Any) -> None:
@@ -27,10 +31,12 @@ def register(sub: Any) -> None:
 
 def describe_manifest(layout: OciLayout, desc: Descriptor) -> dict[str, Any]:
     manifest = layout.read_manifest(desc)
-    config_json = layout.read_json(manifest.config)
+    config_json = layout.read_json(manifest.config, "config")
+    check_config(config_json, layout.where(manifest.config, "config"))
     diff_ids = (config_json.get("rootfs") or {}).get("diff_ids") or []
     layers = []
     for i, layer in enumerate(manifest.layers):
+        _check_size(layout, layer, f"layer {i + 1}")
         entry = layer.to_json()
         if i < len(diff_ids):
             entry["diffId"] = diff_ids[i]
@@ -63,6 +69,21 @@ def describe(layout: OciLayout, desc: Descriptor, ref: str | None) -> dict[str, 
     return {"reference": ref, **describe_manifest(layout, desc)}
 
 
+def _check_size(layout: OciLayout, desc: Descriptor, what: str) -> None:
+    """A blob that is there must have the size its descriptor states (an absent one may be a
+    foreign layer); only regular files count."""
+    try:
+        st = layout.blob_path(desc.digest).lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise LayoutError(f"'{layout.root}': {what} blob {desc.digest} is not a regular file")
+    if st.st_size != desc.size:
+        raise LayoutError(
+            f"'{layout.root}': {what} blob {desc.digest} has {st.st_size} bytes, its descriptor says {desc.size}"
+        )
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -76,8 +97,8 @@ def _print_manifest(d: dict[str, Any], indent: str = "") -> None:
     rc = cfg.get("config") or {}
     platform = f"{cfg.get('os')}/{cfg.get('architecture')}" + (f"/{cfg['variant']}" if cfg.get("variant") else "")
     print(f"{indent}Manifest:  {d['digest']} ({d['size']} bytes)")
-    print(f"{indent}Platform:  {platform}")
-    print(f"{indent}Created:   {cfg.get('created', '')}")
+    print(f"{indent}Platform:  {shown(platform)}")
+    print(f"{indent}Created:   {shown(cfg.get('created', ''))}")
     print(f"{indent}Config:    {cfg['digest']}")
     for key in (
         "Entrypoint",
@@ -91,14 +112,23 @@ def _print_manifest(d: dict[str, Any], indent: str = "") -> None:
         "StopSignal",
     ):
         if key in rc:
-            print(f"{indent}  {key}: {json.dumps(rc[key], ensure_ascii=False)}")
+            print(f"{indent}  {key}: {shown(json.dumps(rc[key], ensure_ascii=False), 4096)}")
     for k, v in sorted((d.get("annotations") or {}).items()):
-        print(f"{indent}  annotation {k}={v}")
+        print(f"{indent}  annotation {shown(k)}={shown(v)}")
     total = sum(layer["size"] for layer in d["layers"])
     print(f"{indent}Layers:    {len(d['layers'])} ({_size(total)})")
     for layer in d["layers"]:
         kind = media_types.short_layer_type(layer["mediaType"])
-        print(f"{indent}  {layer['digest']}  {_size(layer['size']):>10}  {kind}")
+        print(f"{indent}  {layer['digest']}  {_size(layer['size']):>10}  {shown(kind)}")
+
+
+def _escape_controls(text: str) -> str:
+    """JSON text with the control characters ``json.dumps`` leaves raw (DEL, C1, U+2028/9)
+    written as ``\\uXXXX`` escapes: the same document, safe on a terminal."""
+    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_RAW_CONTROLS = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,17 +137,16 @@ def run(args: argparse.Namespace) -> int:
     desc = layout.resolve(target.ref)
     info = describe(layout, desc, target.ref or desc.annotations.get("org.opencontainers.image.ref.name"))
     if args.json:
-        json.dump(info, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
-        print()
+        print(_escape_controls(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False)))
         return 0
-    print(f"Reference: {info['reference'] or '(untagged)'}")
+    print(f"Reference: {shown(info['reference'] or '(untagged)')}")
     if "manifests" in info:
         print(f"Index:     {info['digest']} ({len(info['manifests'])} manifests)")
         for m in info["manifests"]:
             if "config" in m:
                 _print_manifest(m, indent="  ")
             else:
-                print(f"  {m['mediaType']} {m['digest']}")
+                print(f"  {shown(m['mediaType'])} {m['digest']}")
     else:
         _print_manifest(info)
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from layerforge.images.nix.snapshotter import publish_to_store
 from layerforge.layout.docker_archive import export_docker_archive
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.layout.runtime_bundle import BindMount, parse_mount, write_runtime_bundle
+from layerforge.layout.scratch import scratch_dir
 from layerforge.model.epoch import source_date_epoch
 
 FORMATS = ("oci", "docker-archive", "runtime-bundle")
@@ -76,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
                 result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
         else:
             parent = args.out.parent if str(args.out.parent) else Path(".")
-            with tempfile.TemporaryDirectory(dir=parent, prefix=".layerforge-build-") as tmp:
-                with open_for_write(Path(tmp) / "layout") as layout:
+            with scratch_dir(parent, "build") as tmp:
+                with open_for_write(tmp / "layout") as layout:
                     result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
-                built = OciLayout.open(Path(tmp) / "layout")
+                built = OciLayout.open(tmp / "layout")
                 if args.format == "docker-archive":
                     export_docker_archive(built, plan.ref, args.out, epoch=epoch)
                 else:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from layerforge.cache_dir import default_cache_dir
-from layerforge.cli.args import add_runtime_options, runtime_config
+from layerforge.cli.args import add_runtime_options, add_threads_option, runtime_config
 from layerforge.errors import UsageError
 from layerforge.images.nix.copy_to_root import MODES
 from layerforge.images.nix.layering import STRATEGIES
@@ -77,7 +77,7 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cache")
     g.add_argument("--cache-dir", type=Path, help=f"layer cache (default {default_cache_dir()})")
     g.add_argument("--no-cache", action="store_true", help="do not reuse or record store-path layers")
-    g.add_argument("--threads", type=int, default=0, metavar="N", help="worker threads (default: one per core)")
+    add_threads_option(g)
 
 
 def parse_perms(values: list[str]) -> tuple[PermSpec, ...]:

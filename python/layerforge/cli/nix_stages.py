@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from layerforge.cli.args import add_threads_option
 from layerforge.cli.nix_options import add_nix_options, parse_perms, request_from_args
 from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
@@ -52,7 +53,7 @@ def register(sub: Any) -> None:
     layer.add_argument("--compression", choices=COMPRESSIONS, default="gzip")
     layer.add_argument("--level", type=int, metavar="N")
     layer.add_argument("--perms", action="append", default=[], metavar="REGEX=MODE[:UID:GID]")
-    layer.add_argument("--threads", type=int, default=0, metavar="N")
+    add_threads_option(layer)
     layer.set_defaults(run=run_layer)
 
     asm: argparse.ArgumentParser = sub.add_parser(

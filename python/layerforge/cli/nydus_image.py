@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from layerforge.cli.args import add_threads_option
 from layerforge.cli.progress import ProgressBar
 from layerforge.images.nydus.constants import COMPRESSORS, DIGESTERS
 from layerforge.images.nydus.convert import NydusImageResult, convert_nydus_image
@@ -53,7 +54,7 @@ def register(sub: Any) -> None:
         help="tag an index holding the original manifest and the Nydus one (nydusify --merge-platform)",
     )
     p.add_argument("--platform", metavar="OS/ARCH", help="source platform, when SRC is a multi-platform index")
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="worker threads (default: one per core)")
+    add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run)
 

@@ -7,13 +7,21 @@ from dataclasses import dataclass
 
 from layerforge import _native
 from layerforge._native import LayerSpec
-from layerforge.errors import LayerforgeError
+from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.progress import ProgressCallback
 
 COMPRESSIONS = tuple(media_types.LAYER_BY_COMPRESSION)
+#: Most worker threads the native core is asked for (0 means one per core).
+MAX_THREADS = 256
+
+
+def check_threads(threads: int) -> int:
+    if isinstance(threads, bool) or not 0 <= threads <= MAX_THREADS:
+        raise UsageError("--threads", f"{threads} is not between 0 (one per core) and {MAX_THREADS}")
+    return threads
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ def build_layers(
     progress: ProgressCallback | None = None,
 ) -> list[BuiltLayer]:
     """Build every spec into ``layout``'s blob store (concurrently), in order."""
+    check_threads(threads)
     if compression not in media_types.LAYER_BY_COMPRESSION:
         raise LayerforgeError(f"unknown compression {compression!r} (expected {', '.join(COMPRESSIONS)})")
     results = _native.build_layers(

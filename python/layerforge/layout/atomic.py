@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 from pathlib import Path
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
 def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
@@ -22,3 +27,17 @@ def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def exchange_dirs(a: Path, b: Path) -> bool:
+    """Swap two directories on one filesystem in one step (``renameat2(RENAME_EXCHANGE)``);
+    False when the kernel or filesystem cannot (the caller falls back to two renames)."""
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))

@@ -9,19 +9,17 @@ by the native core, which also checks each blob against its digest and diff_id o
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import tarfile
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge import _native
-from layerforge.errors import LayerforgeError, LayoutError
+from layerforge.errors import LayerforgeError, LayoutError, UsageError
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.layout.scratch import scratch_dir
 from layerforge.model.annotations import REF_NAME
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
@@ -29,6 +27,8 @@ from layerforge.model.digest import digest_hex
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
 from layerforge.progress import ProgressCallback
+from layerforge.trust.tars import check_complete, reading_tar
+from layerforge.trust.text import shown
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
@@ -40,7 +40,7 @@ def parse_repo_tag(value: str, option: str = "--tag") -> tuple[str, str]:
     """Split ``name:tag`` as docker expects it (lowercase repository, explicit tag)."""
     m = _DOCKER_REF.match(value)
     if not m:
-        raise LayerforgeError(f"{option}: {value!r} is not a docker image name of the form NAME:TAG")
+        raise LayerforgeError(f"{option}: {shown(repr(value))} is not a docker image name of the form NAME:TAG")
     return m.group(1), m.group(2)
 
 
@@ -62,11 +62,12 @@ def export_docker_archive(
     epoch: int = 1,
     progress: ProgressCallback | None = None,
 ) -> DockerArchiveResult:
+    _check_out_outside(layout, out)
     entry = layout.resolve(ref)
     desc = select_manifest(layout, entry, platform)
-    manifest = Manifest.from_json(layout.read_json(desc))
-    config_bytes = layout.read_blob(manifest.config.digest)
-    config = ImageConfig.from_json(json.loads(config_bytes))
+    manifest = layout.read_manifest(desc)
+    config_bytes = layout.read_blob(manifest.config.digest, manifest.config.size)
+    config = layout.read_config(manifest)
     if len(config.diff_ids) != len(manifest.layers):
         raise LayoutError(
             f"{desc.digest}: config lists {len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers"
@@ -82,8 +83,7 @@ def export_docker_archive(
     if not out_dir.is_dir():
         raise LayerforgeError(f"--out: directory '{out_dir}' does not exist")
     total = sum(layer.size for layer in manifest.layers)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".layerforge-export-") as tmp_name:
-        tmp = Path(tmp_name)
+    with scratch_dir(out_dir, "export") as tmp:
         layer_files: dict[str, Path] = {}
         offset = 0
         for i, (layer, diff_id) in enumerate(zip(manifest.layers, config.diff_ids)):
@@ -97,9 +97,9 @@ def export_docker_archive(
                 if progress is not None:
                     progress(base + done, total)
 
-            r = _native.decompress_blob(layout.blob_path(layer.digest), dest, progress=relay)
-            if r.digest != layer.digest:
-                raise LayoutError(f"layer blob {layer.digest} does not match its digest (corrupt layout)")
+            what = f"'{layout.root}': layer {i + 1} ({layer.digest})"
+            r = layout.decompress(layer, dest, what, progress=relay)
+            check_tar(dest, what)
             if r.diff_id != diff_id:
                 raise LayoutError(f"layer {layer.digest} decompresses to {r.diff_id}, config says {diff_id}")
             layer_files[diff_id] = dest
@@ -117,6 +117,22 @@ def export_docker_archive(
         )
         os.replace(archive_tmp, out)
     return DockerArchiveResult(path=out, manifest=desc, repo_tags=tuple(tags), layers=len(manifest.layers))
+
+
+def _check_out_outside(layout: OciLayout, out: Path) -> None:
+    """The archive may not replace the layout it is made from, nor any file in it."""
+    root = layout.root.resolve()
+    target = out.resolve()
+    if target == root or root in target.parents:
+        raise UsageError("--out", f"'{out}' is inside the source layout '{layout.root}'")
+
+
+def check_tar(path: Path, what: str) -> None:
+    """Read every header of the tar ``path`` (member data is skipped): a truncated or
+    non-tar layer is refused before it goes into an archive."""
+    with reading_tar(path, what) as tar:
+        tar.getmembers()
+        check_complete(tar, what)
 
 
 def _write_archive(

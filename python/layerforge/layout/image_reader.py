@@ -3,22 +3,23 @@ index), bringing its blobs into another layout, and listing the files its layers
 
 from __future__ import annotations
 
-import hashlib
-import os
-import posixpath
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge import _native
 from layerforge.errors import LayoutError
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.layout.scratch import scratch_dir
+from layerforge.layout.whiteouts import classify
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
 from layerforge.model.reference import LayoutRef
+from layerforge.trust.blobs import import_blob
+from layerforge.trust.tars import check_complete, reading_tar
+from layerforge.trust.text import shown
 
 
 @dataclass(frozen=True)
@@ -30,18 +31,49 @@ class StoredImage:
     config: ImageConfig
 
 
+#: How deep indexes may nest (an index of indexes of manifests is 2).
+MAX_INDEX_DEPTH = 8
+
+
+def index_manifests(layout: OciLayout, desc: Descriptor) -> list[Descriptor]:
+    """The image manifests index ``desc`` lists, directly or through nested indexes (at most
+    :data:`MAX_INDEX_DEPTH` deep; an index that lists itself is refused), in order."""
+    out: list[Descriptor] = []
+
+    def walk(index: Descriptor, path: tuple[str, ...]) -> None:
+        if len(path) > MAX_INDEX_DEPTH:
+            raise LayoutError(f"'{layout.root}': indexes nest more than {MAX_INDEX_DEPTH} deep below {desc.digest}")
+        for child in layout.read_nested_index(index).manifests:
+            if child.media_type in media_types.MANIFEST_TYPES:
+                out.append(child)
+            elif child.media_type in media_types.INDEX_TYPES:
+                if child.digest in path:
+                    raise LayoutError(f"'{layout.root}': index {child.digest} lists itself (a cycle)")
+                walk(child, (*path, child.digest))
+
+    walk(desc, (desc.digest,))
+    return out
+
+
 def select_manifest(layout: OciLayout, desc: Descriptor, platform: str | None) -> Descriptor:
-    """Resolve an index entry to one image manifest (by ``os/arch[/variant]`` for indexes)."""
+    """Resolve an index entry to one image manifest (by ``os/arch[/variant]`` for indexes);
+    a single manifest must match ``platform`` when one is asked for."""
     if desc.media_type in media_types.MANIFEST_TYPES:
+        if platform is not None:
+            actual = desc.platform or layout.read_config(layout.read_manifest(desc)).platform
+            if not _platform_matches(str(actual), platform):
+                raise LayoutError(f"'{layout.root}': image {desc.digest} is {shown(actual)}, not {shown(platform)}")
         return desc
     if desc.media_type not in media_types.INDEX_TYPES:
-        raise LayoutError(f"{desc.digest} has media type {desc.media_type!r}, not an image")
-    children = [m for m in layout.read_nested_index(desc).manifests if m.media_type in media_types.MANIFEST_TYPES]
+        raise LayoutError(f"{desc.digest} has media type {shown(repr(desc.media_type))}, not an image")
+    children = index_manifests(layout, desc)
     if platform is not None:
         children = [m for m in children if m.platform is not None and _platform_matches(str(m.platform), platform)]
     if len(children) == 1:
         return children[0]
-    choices = ", ".join(str(m.platform) for m in children if m.platform is not None) or "none"
+    choices = shown(", ".join(str(m.platform) for m in children if m.platform is not None) or "none")
+    if platform is not None and not children:
+        raise LayoutError(f"{desc.digest} has no image for --platform {shown(platform)}")
     raise LayoutError(f"{desc.digest} is a multi-platform index; choose one with --platform (available: {choices})")
 
 
@@ -62,51 +94,16 @@ def read_image(target: LayoutRef, platform: str | None = None) -> StoredImage:
 
 def import_blobs(src: OciLayout, dest: OciLayout, descriptors: list[Descriptor]) -> None:
     """Make ``descriptors``' blobs present in ``dest``: hard links when on one filesystem,
-    otherwise verified copies; each appears atomically under its digest."""
+    otherwise copies; each checked against its digest and size first (see
+    :func:`~layerforge.trust.blobs.import_blob`) and appearing atomically under its digest."""
     if src.root.resolve() == dest.root.resolve():
         return
     for d in descriptors:
         target = dest.blob_path(d.digest)
         if target.is_file():
             continue
-        source = src.blob_path(d.digest)
-        if not source.is_file():
-            raise LayoutError(f"'{src.root}': blob {d.digest} is missing")
-        place_blob(source, target, d.digest, dest.tmp_dir)
-
-
-def place_blob(source: Path, target: Path, digest: str, tmp_dir: Path, *, link: bool = True) -> None:
-    """Make ``target`` a hard link to (``link``), or a verified copy of, blob ``source``,
-    atomically (``tmp_dir`` on ``target``'s filesystem)."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    if not (link and _linked(source, tmp)):
-        _copy_verified(source, tmp, digest)
-    os.replace(tmp, target)
-
-
-def _linked(source: Path, tmp: Path) -> bool:
-    """Whether ``tmp`` could be made a hard link to ``source`` (not across filesystems)."""
-    try:
-        os.link(source, tmp)
-    except OSError:
-        return False
-    return True
-
-
-def _copy_verified(source: Path, tmp: Path, digest: str) -> None:
-    h = hashlib.sha256()
-    try:
-        with open(source, "rb") as fin, open(tmp, "xb") as fout:
-            for chunk in iter(lambda: fin.read(1 << 20), b""):
-                h.update(chunk)
-                fout.write(chunk)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if "sha256:" + h.hexdigest() != digest:
-        tmp.unlink(missing_ok=True)
-        raise LayoutError(f"'{source}' does not match its digest {digest} (corrupt layout)")
+        what = f"'{src.root}': blob {d.digest}"
+        import_blob(src.blob_path(d.digest), target, d.digest, d.size, dest.tmp_dir, what=what)
 
 
 #: An image path's (kind, symlink target); kind is dir, file, symlink or other.
@@ -114,34 +111,26 @@ FileIndex = dict[str, tuple[str, str]]
 
 
 def list_files(image: StoredImage) -> FileIndex:
-    """The merged file tree of an image's layers (overlay whiteouts applied), by absolute path."""
+    """The merged file tree of an image's layers (whiteouts applied as unpacking applies
+    them, :mod:`layerforge.layout.whiteouts`), by absolute path."""
     files: FileIndex = {}
-    with tempfile.TemporaryDirectory(prefix="layerforge-list-") as tmp:
-        for i, layer in enumerate(image.manifest.layers):
-            tar_path = Path(tmp) / f"{i}.tar"
-            _native.decompress_blob(image.layout.blob_path(layer.digest), tar_path)
+    parent = Path(tempfile.gettempdir())
+    with scratch_dir(parent, "list") as tmp:
+        for i, layer in enumerate(image.manifest.layers, 1):
+            what = f"'{image.layout.root}': layer {i} ({layer.digest})"
+            tar_path = tmp / f"{i}.tar"
+            image.layout.decompress(layer, tar_path, what)
             added: FileIndex = {}
-            with tarfile.open(tar_path) as tar:
+            with reading_tar(tar_path, what) as tar:
                 for m in tar:
-                    path = "/" + posixpath.normpath(m.name.lstrip("./") or ".").lstrip("/")
-                    if path == "/.":
-                        continue
-                    parent, base = posixpath.split(path)
-                    if base == ".wh..wh..opq":
-                        _remove_under(files, parent, keep_self=True)
-                    elif base.startswith(".wh."):
-                        _remove_under(files, posixpath.join(parent, base[4:]), keep_self=False)
-                    else:
-                        kind = (
-                            "dir"
-                            if m.isdir()
-                            else "symlink"
-                            if m.issym()
-                            else "file"
-                            if m.isfile() or m.islnk()
-                            else "other"
-                        )
-                        added[path] = (kind, m.linkname if m.issym() else "")
+                    change = classify(m.name, what)
+                    if change.kind == "entry":
+                        added["/" + change.path] = (_kind(m), m.linkname if m.issym() else "")
+                    elif change.kind in ("opaque", "whiteout"):
+                        top = "/" + change.path if change.path else ""
+                        for p in [p for p in files if _hidden(p, top, change.kind == "opaque")]:
+                            del files[p]
+                check_complete(tar, what)
             tar_path.unlink()
             files.update(added)
     return files
@@ -155,7 +144,6 @@ def _kind(m: tarfile.TarInfo) -> str:
     return "file" if m.isfile() or m.islnk() else "other"
 
 
-def _remove_under(files: FileIndex, path: str, keep_self: bool) -> None:
-    prefix = path.rstrip("/") + "/"
-    for p in [p for p in files if p.startswith(prefix) or (p == path and not keep_self)]:
-        del files[p]
+def _hidden(path: str, top: str, opaque: bool) -> bool:
+    """Whether a whiteout of ``top`` (opaque: of its contents) hides ``path``."""
+    return path.startswith(top + "/") or (path == top and not opaque)

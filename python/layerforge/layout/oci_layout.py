@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -12,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from layerforge import _native
 from layerforge.errors import LayoutError
 from layerforge.layout.atomic import atomic_write
+from layerforge.layout.scratch import clean_stale, pid_alive
 from layerforge.model import media_types
 from layerforge.model.annotations import REF_NAME
 from layerforge.model.canonical_json import canonical_json
@@ -22,6 +23,11 @@ from layerforge.model.digest import digest_hex, sha256_digest
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
+from layerforge.progress import ProgressCallback
+from layerforge.trust.blobs import BlobMissing, read_document
+from layerforge.trust.json_shape import Fields, load_json
+from layerforge.trust.rootfs import remove_tree
+from layerforge.trust.text import shown
 
 #: Scratch directory inside a layout (same filesystem, so renames into blobs/ are atomic).
 TMP_DIR = ".layerforge-tmp"
@@ -43,12 +49,10 @@ class OciLayout:
             if not path.exists():
                 raise LayoutError(f"'{path}' does not exist")
             raise LayoutError(f"'{path}' is not an OCI image layout (no oci-layout file)")
-        try:
-            version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-        except (ValueError, AttributeError) as e:
-            raise LayoutError(f"'{marker}' is not valid JSON: {e}") from None
+        doc = Fields(load_json(read_document(marker, f"'{marker}'", limit=4096), f"'{marker}'"), f"'{marker}'")
+        version = doc.string("imageLayoutVersion")
         if version != media_types.OCI_LAYOUT_VERSION:
-            raise LayoutError(f"'{marker}': unsupported imageLayoutVersion {version!r}")
+            raise LayoutError(f"'{marker}': unsupported imageLayoutVersion {shown(repr(version))}")
         return cls(path)
 
     @classmethod
@@ -102,45 +106,50 @@ class OciLayout:
     def put_json(self, obj: Any, media_type: str) -> Descriptor:
         return self.put_blob(canonical_json(obj), media_type)
 
-    def read_blob(self, digest: str) -> bytes:
-        """Read a (small) blob, verifying that its content matches its name."""
-        path = self.blob_path(digest)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise LayoutError(f"'{self.root}': blob {digest} is missing") from None
+    def read_blob(self, digest: str, size: int | None = None) -> bytes:
+        """Read a (small) blob, verifying that its content matches its name (and ``size``):
+        a regular file of at most :data:`MAX_DOCUMENT` bytes."""
+        what = f"'{self.root}': blob {digest}"
+        data = read_document(self.blob_path(digest), what, size)
         if sha256_digest(data) != digest:
-            raise LayoutError(f"'{self.root}': blob {digest} does not match its digest (corrupt layout)")
+            raise LayoutError(f"{what} does not match its digest (corrupt layout)")
         return data
 
-    def read_json(self, desc: Descriptor) -> Any:
-        data = self.read_blob(desc.digest)
-        if len(data) != desc.size:
-            raise LayoutError(f"'{self.root}': blob {desc.digest} has {len(data)} bytes, descriptor says {desc.size}")
-        try:
-            return json.loads(data)
-        except ValueError as e:
-            raise LayoutError(f"'{self.root}': blob {desc.digest} is not valid JSON: {e}") from None
+    def read_json(self, desc: Descriptor, kind: str = "blob") -> Any:
+        """A JSON blob, parsed within :mod:`layerforge.trust.json_shape`'s bounds."""
+        return load_json(self.read_blob(desc.digest, desc.size), self.where(desc, kind))
+
+    def where(self, desc: Descriptor, kind: str) -> str:
+        """How messages name a document of this layout: ``'LAYOUT': manifest sha256:...``."""
+        return f"'{self.root}': {kind} {desc.digest}"
 
     def read_manifest(self, desc: Descriptor) -> Manifest:
-        return Manifest.from_json(self.read_json(desc))
+        return Manifest.from_json(self.read_json(desc, "manifest"), self.where(desc, "manifest"))
 
     def read_config(self, manifest: Manifest) -> ImageConfig:
-        return ImageConfig.from_json(self.read_json(manifest.config))
+        return ImageConfig.from_json(self.read_json(manifest.config, "config"), self.where(manifest.config, "config"))
 
     def read_nested_index(self, desc: Descriptor) -> Index:
-        return Index.from_json(self.read_json(desc), f"index {desc.digest}")
+        return Index.from_json(self.read_json(desc, "index"), self.where(desc, "index"))
+
+    def decompress(
+        self, desc: Descriptor, dest: Path | None, what: str, progress: ProgressCallback | None = None
+    ) -> _native.DecompressResult:
+        """Decompress layer blob ``desc`` to ``dest`` (or only read it), checking it against
+        its digest and size while streaming; errors name it as ``what``."""
+        return _native.decompress_blob(
+            self.blob_path(desc.digest), dest, digest=desc.digest, size=desc.size, label=what, progress=progress
+        )
 
     # -- index ---------------------------------------------------------------------------
 
     def read_index(self) -> Index:
+        where = f"'{self.index_path}'"
         try:
-            obj = json.loads(self.index_path.read_bytes())
-        except FileNotFoundError:
+            data = read_document(self.index_path, where)
+        except BlobMissing:
             raise LayoutError(f"'{self.root}' has no index.json") from None
-        except ValueError as e:
-            raise LayoutError(f"'{self.index_path}' is not valid JSON: {e}") from None
-        return Index.from_json(obj, str(self.index_path))
+        return Index.from_json(load_json(data, where), where)
 
     def write_index(self, index: Index) -> None:
         atomic_write(self.index_path, canonical_json(index.to_json()), self.tmp_dir)
@@ -171,15 +180,15 @@ class OciLayout:
         if ref is not None:
             found = index.find(ref)
             if found is None:
-                refs = ", ".join(index.refs()) or "none"
-                raise LayoutError(f"'{self.root}' has no reference {ref!r} (it has: {refs})")
+                refs = ", ".join(shown(r, 100) for r in index.refs()) or "none"
+                raise LayoutError(f"'{self.root}' has no reference {shown(repr(ref))} (it has: {shown(refs)})")
             return found
         images = [m for m in index.manifests if not m.artifact_type]
         if len(images) == 1:
             return images[0]
         if not images:
             raise LayoutError(f"'{self.root}' holds no images")
-        refs = ", ".join(index.refs())
+        refs = shown(", ".join(shown(r, 100) for r in index.refs()))
         raise LayoutError(f"'{self.root}' holds {len(images)} images; name one as LAYOUT:REF ({refs})")
 
     # -- concurrency and hygiene --------------------------------------------------------
@@ -195,31 +204,22 @@ class OciLayout:
             os.close(fd)
 
     def clean_stale_temp(self) -> None:
-        """Remove scratch files left by builds whose process is gone (e.g. killed -9)."""
+        """Remove scratch files and directories left by builds whose process is gone (e.g.
+        killed -9): blob and atomic-write temporaries, initrd trees and other scratch dirs."""
         if not self.tmp_dir.is_dir():
             return
         for p in self.tmp_dir.iterdir():
             for pattern in _TEMP_NAMES:
                 m = pattern.match(p.name)
-                if m and not _pid_alive(int(m.group(1))):
-                    p.unlink(missing_ok=True)
+                if m and not pid_alive(int(m.group(1))):
+                    with contextlib.suppress(OSError):
+                        remove_tree(p)
                     break
+        clean_stale(self.tmp_dir)
 
     def remove_tmp_dir_if_empty(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp_dir.rmdir()
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

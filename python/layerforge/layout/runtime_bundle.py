@@ -9,10 +9,8 @@ or complete.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,14 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.layout.scratch import new_scratch_dir
 from layerforge.layout.unpack import unpack_layers
 from layerforge.model.canonical_json import canonical_json
+from layerforge.model.image_config import RuntimeConfig
+from layerforge.model.manifest import Manifest
+from layerforge.trust.json_shape import load_json
+from layerforge.trust.rootfs import RootDir, remove_tree
+from layerforge.trust.text import shown
 
 OCI_VERSION = "1.0.2"
 
@@ -67,58 +71,65 @@ def parse_mount(value: str) -> BindMount:
     """``SRC:DEST[:OPT,OPT...]`` (default options ``rbind,ro``)."""
     parts = value.split(":")
     if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):
-        raise UsageError("--mount", f"{value!r} is not SRC:DEST[:OPTIONS] with absolute paths")
+        raise UsageError("--mount", f"{shown(repr(value), 200)} is not SRC:DEST[:OPTIONS] with absolute paths")
     options = tuple(o for o in parts[2].split(",") if o) if len(parts) == 3 else ("rbind", "ro")
     if "bind" not in options and "rbind" not in options:
         options = ("rbind", *options)
     return BindMount(source=parts[0], destination=parts[1], options=options)
 
 
-def _user(rootfs: Path, user: str | None) -> dict[str, int]:
+#: Largest /etc/passwd or /etc/group read from an image.
+MAX_DB = 16 << 20
+
+
+def _user(root: RootDir, user: str | None) -> dict[str, int]:
     """Numeric uid/gid for the image's ``User`` (``name``, ``uid``, ``name:group``, ``uid:gid``);
-    names are looked up in the image's /etc/passwd and /etc/group."""
+    names are looked up in the image's /etc/passwd and /etc/group (read inside the image's
+    root: symlinks resolve as in the container, never to the host)."""
     if not user:
         return {"uid": 0, "gid": 0}
     name, _, group = user.partition(":")
-    passwd = _db(rootfs / "etc" / "passwd")
-    if name.isdigit():
+    passwd = _db(root, "etc/passwd")
+    if _is_id(name):
         uid = int(name)
-        default_gid = next((int(r[3]) for r in passwd.values() if r[2] == name), 0)
-    elif name in passwd:
+        default_gid = next((int(r[3]) for r in passwd.values() if r[2] == name and _is_id(r[3])), 0)
+    elif name in passwd and _is_id(passwd[name][2]) and _is_id(passwd[name][3]):
         uid, default_gid = int(passwd[name][2]), int(passwd[name][3])
     else:
-        raise LayerforgeError(f"user {name!r} is not in the image's /etc/passwd")
+        raise LayerforgeError(f"user {shown(repr(name))} is not in the image's /etc/passwd")
     if not group:
         return {"uid": uid, "gid": default_gid}
-    if group.isdigit():
+    if _is_id(group):
         return {"uid": uid, "gid": int(group)}
-    groups = _db(rootfs / "etc" / "group")
-    if group not in groups:
-        raise LayerforgeError(f"group {group!r} is not in the image's /etc/group")
+    groups = _db(root, "etc/group")
+    if group not in groups or not _is_id(groups[group][2]):
+        raise LayerforgeError(f"group {shown(repr(group))} is not in the image's /etc/group")
     return {"uid": uid, "gid": int(groups[group][2])}
 
 
-def _db(path: Path) -> dict[str, list[str]]:
-    """An /etc/passwd-style file by first field; missing or unreadable means empty."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
+def _is_id(value: str) -> bool:
+    """A uid or gid runc accepts (decimal, 32 bits)."""
+    return value.isascii() and value.isdigit() and int(value) < 1 << 32
+
+
+def _db(root: RootDir, rel: str) -> dict[str, list[str]]:
+    """An /etc/passwd-style file by first field; missing means empty."""
+    data = root.read_file(rel, MAX_DB)
+    if data is None:
         return {}
+    lines = data.decode("utf-8", "replace").splitlines()
     rows = [line.split(":") for line in lines if line and not line.startswith("#")]
     return {r[0]: r for r in rows if len(r) >= 4}
 
 
-def runtime_config(
-    image_config: dict[str, Any], rootfs: Path, *, readonly: bool, mounts: list[BindMount]
-) -> dict[str, Any]:
-    cfg = image_config.get("config") or {}
-    args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
+def runtime_config(cfg: RuntimeConfig, root: RootDir, *, readonly: bool, mounts: list[BindMount]) -> dict[str, Any]:
+    args = list(cfg.entrypoint or ()) + list(cfg.cmd or ())
     if not args:
         raise LayerforgeError("the image has no entrypoint or command for the bundle to run")
-    env = list(cfg.get("Env") or [])
+    env = list(cfg.env)
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    user_ids = _user(rootfs, cfg.get("User"))
+    user_ids = _user(root, cfg.user)
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -126,7 +137,7 @@ def runtime_config(
             "user": user_ids,
             "args": args,
             "env": env,
-            "cwd": cfg.get("WorkingDir") or "/",
+            "cwd": cfg.working_dir or "/",
             "noNewPrivileges": True,
         },
         "root": {"path": "rootfs", "readonly": readonly},
@@ -148,15 +159,16 @@ def write_runtime_bundle(
 ) -> Path:
     desc = select_manifest(layout, layout.resolve(ref), None)
     manifest = layout.read_manifest(desc)
-    image_config = layout.read_json(manifest.config)
+    image_config = layout.read_config(manifest)
     parent = out.parent if str(out.parent) else Path(".")
-    staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.bundle-"))
+    staging = new_scratch_dir(parent, "bundle")
     try:
         rootfs = staging / "rootfs"
         unpack_layers(layout, list(manifest.layers), rootfs)
-        for d in ("proc", "sys", "dev"):
-            (rootfs / d).mkdir(exist_ok=True)
-        config = runtime_config(image_config, rootfs, readonly=readonly, mounts=list(mounts or []))
+        with RootDir(rootfs) as root:
+            for d in ("proc", "sys", "dev"):
+                root.make_dir(d, replace=False)
+            config = runtime_config(image_config.config, root, readonly=readonly, mounts=list(mounts or []))
         atomic_write(staging / "config.json", canonical_json(config))
         if sbom is not None:
             atomic_write(staging / "sbom.spdx.json", _artifact_payload(layout, sbom))
@@ -166,15 +178,16 @@ def write_runtime_bundle(
         os.replace(staging, out)
         staging = Path()
     finally:
-        if str(staging) not in ("", ".") and staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        if str(staging) not in ("", "."):
+            with contextlib.suppress(OSError):
+                remove_tree(staging)
     return out
 
 
 def _artifact_payload(layout: OciLayout, digest: str) -> bytes:
     """The (single) payload blob of an artifact manifest."""
-    manifest = json.loads(layout.read_blob(digest))
-    layers = manifest.get("layers") or []
-    if len(layers) != 1:
-        raise LayerforgeError(f"artifact {digest} has {len(layers)} payloads, expected 1")
-    return layout.read_blob(layers[0]["digest"])
+    data = layout.read_blob(digest)
+    manifest = Manifest.from_json(load_json(data, f"artifact {digest}"), f"artifact {digest}")
+    if len(manifest.layers) != 1:
+        raise LayerforgeError(f"artifact {digest} has {len(manifest.layers)} payloads, expected 1")
+    return layout.read_blob(manifest.layers[0].digest, manifest.layers[0].size)

@@ -1,8 +1,11 @@
 """Applying image layers to a directory, as an overlay filesystem would stack them.
 
-Whiteouts (``.wh.NAME``) delete from lower layers, opaque markers (``.wh..wh..opq``) empty a
-directory; a member may never land outside the root (no ``..``, no absolute names, no
-writing through a symlink left by a lower layer). Directory modes are applied last so that
+Member names follow :mod:`layerforge.layout.whiteouts` (whiteouts, opaque markers, no name
+outside the root). Every change goes through :class:`~layerforge.trust.rootfs.RootDir`: no
+symlink a lower layer left is ever followed, whether writing a member, linking to a hard
+link's target, removing what a whiteout names or applying a directory's mode at the end.
+A whiteout whose directory is not a real directory (a symlink, a file) hides nothing, since
+overlay would have nothing below it either. Directory modes are applied last so that
 read-only directories (every Nix store path) can still be filled. Ownership is kept when
 running as root.
 """
@@ -10,141 +13,128 @@ running as root.
 from __future__ import annotations
 
 import os
-import posixpath
-import shutil
 import stat
 import sys
 import tarfile
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge import _native
 from layerforge.errors import LayerforgeError
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.layout.scratch import scratch_dir
+from layerforge.layout.whiteouts import classify, clean_name, is_under
 from layerforge.model.descriptor import Descriptor
+from layerforge.trust.rootfs import RootDir
+from layerforge.trust.tars import check_complete, reading_tar
+from layerforge.trust.text import shown
 
-WHITEOUT = ".wh."
-OPAQUE = ".wh..wh..opq"
+
+@dataclass(frozen=True)
+class _DirMeta:
+    mode: int
+    owner: tuple[int, int] | None
+    mtime: float
+
+
+class _Dirs:
+    """Modes, owners and times of directories, applied once every layer is in."""
+
+    def __init__(self) -> None:
+        self.meta: dict[str, _DirMeta] = {}
+
+    def record(self, rel: str, m: tarfile.TarInfo, owner: tuple[int, int] | None) -> None:
+        self.meta[rel] = _DirMeta(m.mode, owner, m.mtime)
+
+    def forget(self, top: str, *, keep_self: bool = False) -> None:
+        for rel in [r for r in self.meta if is_under(r, top) and not (keep_self and r == top)]:
+            del self.meta[rel]
+
+    def apply(self, root: RootDir) -> None:
+        for rel in sorted(self.meta, key=lambda n: -n.count("/")):
+            m = self.meta[rel]
+            root.set_dir_meta(rel, mode=m.mode, owner=m.owner, mtime=m.mtime)
 
 
 def unpack_layers(layout: OciLayout, layers: list[Descriptor], rootfs: Path) -> None:
-    rootfs.mkdir(parents=True, exist_ok=True)
-    dir_modes: dict[str, tarfile.TarInfo] = {}
-    with tempfile.TemporaryDirectory(prefix="layerforge-unpack-") as tmp:
-        for i, layer in enumerate(layers):
-            tar_path = Path(tmp) / f"{i}.tar"
-            r = _native.decompress_blob(layout.blob_path(layer.digest), tar_path)
-            if r.digest != layer.digest:
-                raise LayerforgeError(f"layer blob {layer.digest} does not match its digest")
-            with tarfile.open(tar_path) as tar:
-                _apply(tar, rootfs, dir_modes)
+    """Apply ``layers`` (each checked against its digest and size) to ``rootfs``. Scratch
+    tars live next to ``rootfs`` in a pid-named directory swept if the process dies."""
+    parent = rootfs.parent if str(rootfs.parent) else Path(".")
+    with RootDir(rootfs, create=True) as root, scratch_dir(parent, "unpack") as tmp:
+        dirs = _Dirs()
+        for i, layer in enumerate(layers, 1):
+            what = f"layer {i} ({layer.digest})"
+            tar_path = tmp / f"{i}.tar"
+            layout.decompress(layer, tar_path, what)
+            with reading_tar(tar_path, what) as tar:
+                apply_tar(tar, root, dirs, what)
             tar_path.unlink()
-    _apply_dir_modes(rootfs, dir_modes)
+        dirs.apply(root)
 
 
-def unpack_tar(tar_path: Path, rootfs: Path) -> None:
-    """Extract one tar (plain, gzip, bzip2 or xz) into ``rootfs`` with the same safety rules."""
-    rootfs.mkdir(parents=True, exist_ok=True)
-    dir_modes: dict[str, tarfile.TarInfo] = {}
-    try:
-        with tarfile.open(tar_path, "r:*") as tar:
-            _apply(tar, rootfs, dir_modes)
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise LayerforgeError(f"cannot read tar '{tar_path}': {e}") from None
-    _apply_dir_modes(rootfs, dir_modes)
+def unpack_tar(tar_path: Path, rootfs: Path, what: str | None = None) -> None:
+    """Extract one tar (plain, gzip, bzip2 or xz) into ``rootfs`` with the same rules."""
+    what = what or f"tar '{tar_path}'"
+    with RootDir(rootfs, create=True) as root:
+        dirs = _Dirs()
+        with reading_tar(tar_path, what, "r:*", follow=True) as tar:
+            apply_tar(tar, root, dirs, what)
+        dirs.apply(root)
 
 
-def _apply_dir_modes(rootfs: Path, dir_modes: dict[str, tarfile.TarInfo]) -> None:
-    root = os.geteuid() == 0
-    for name in sorted(dir_modes, key=lambda n: -n.count("/")):
-        m = dir_modes[name]
-        target = rootfs / name
-        if target.is_dir() and not target.is_symlink():
-            if root:
-                os.lchown(target, m.uid, m.gid)
-            os.chmod(target, m.mode & 0o7777)
-            os.utime(target, (m.mtime, m.mtime))
+def apply_tar(tar: tarfile.TarFile, root: RootDir, dirs: _Dirs, what: str) -> None:
+    """One layer: its whiteouts first (they apply to the layers below), then its members."""
+    entries: list[tuple[str, tarfile.TarInfo]] = []
+    members = tar.getmembers()
+    check_complete(tar, what)
+    for m in members:
+        change = classify(m.name, what)
+        if change.kind == "opaque":
+            root.clear_dir(change.path)
+            dirs.forget(change.path, keep_self=True)
+        elif change.kind == "whiteout":
+            root.remove(change.path)
+            dirs.forget(change.path)
+        elif change.kind == "entry":
+            entries.append((change.path, m))
+    owner_kept = os.geteuid() == 0
+    for rel, m in entries:
+        try:
+            _apply_member(tar, root, dirs, rel, m, owner_kept=owner_kept, what=what)
+        except LayerforgeError as e:
+            raise LayerforgeError(f"{what}: member {shown(repr(m.name))}: {e}") from None
 
 
-def _clean_name(name: str) -> str:
-    n = posixpath.normpath(name.lstrip("/"))
-    if n.startswith("./"):
-        n = n[2:]
-    if n == ".." or n.startswith("../") or "/../" in f"/{n}/":
-        raise LayerforgeError(f"layer member {name!r} escapes the root")
-    return "" if n == "." else n
-
-
-def _inside(rootfs: Path, rel: str) -> Path:
-    """``rootfs/rel`` after checking that no existing parent is a symlink leading out."""
-    target = rootfs / rel
-    parent = os.path.realpath(target.parent)
-    if parent != str(rootfs.resolve()) and not parent.startswith(str(rootfs.resolve()) + os.sep):
-        raise LayerforgeError(f"layer member {rel!r} would be written outside the root through a symlink")
-    return target
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        for p in [path, *path.rglob("*")]:
-            if p.is_dir() and not p.is_symlink():
-                p.chmod(p.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
-        shutil.rmtree(path)
-    elif path.is_symlink() or path.exists():
-        path.unlink()
-
-
-def _apply(tar: tarfile.TarFile, rootfs: Path, dir_modes: dict[str, tarfile.TarInfo]) -> None:
-    members = []
-    for m in tar.getmembers():
-        rel = _clean_name(m.name)
-        if not rel:
-            continue
-        parent, base = posixpath.split(rel)
-        if base == OPAQUE:
-            d = _inside(rootfs, parent) if parent else rootfs
-            if d.is_dir():
-                for child in d.iterdir():
-                    _remove(child)
-            continue
-        if base.startswith(WHITEOUT):
-            _remove(_inside(rootfs, posixpath.join(parent, base[len(WHITEOUT) :])))
-            dir_modes.pop(posixpath.join(parent, base[len(WHITEOUT) :]), None)
-            continue
-        members.append((rel, m))
-    root = os.geteuid() == 0
-    for rel, m in members:
-        target = _inside(rootfs, rel)
-        if m.isdir():
-            if target.is_symlink() or (target.exists() and not target.is_dir()):
-                target.unlink()
-            target.mkdir(mode=0o755, exist_ok=True)
-            dir_modes[rel] = m
-            continue
-        if target.is_symlink() or target.exists():
-            _remove(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if m.issym():
-            os.symlink(m.linkname, target)
-        elif m.islnk():
-            os.link(_inside(rootfs, _clean_name(m.linkname)), target)
-            continue
-        elif m.isfile():
-            src = tar.extractfile(m)
-            assert src is not None
-            with open(target, "wb") as f:
-                shutil.copyfileobj(src, f, 1 << 20)
-        elif m.ischr() or m.isblk() or m.isfifo():
-            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-            try:
-                os.mknod(target, m.mode & 0o7777 | kind, os.makedev(m.devmajor, m.devminor))
-            except PermissionError:
-                print(f"layerforge: skipping device node /{rel} (needs root)", file=sys.stderr)
-                continue
-        else:
-            raise LayerforgeError(f"layer member {rel!r} has an unsupported type {m.type!r}")
-        if root:
-            os.lchown(target, m.uid, m.gid)
-        if not m.issym():
-            os.chmod(target, m.mode & 0o7777)
-        os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
+def _apply_member(
+    tar: tarfile.TarFile, root: RootDir, dirs: _Dirs, rel: str, m: tarfile.TarInfo, *, owner_kept: bool, what: str
+) -> None:
+    owner = (m.uid, m.gid) if owner_kept else None
+    if m.isdir():
+        root.make_dir(rel)
+        dirs.record(rel, m, owner)
+        return
+    dirs.forget(rel)  # whatever directory was here is gone, and its children with it
+    if m.issym():
+        root.symlink(rel, m.linkname, owner=owner, mtime=m.mtime)
+    elif m.islnk():
+        target = clean_name(m.linkname, what)
+        if not target:
+            raise LayerforgeError("a hard link to the root directory")
+        root.hardlink(rel, target)  # a second name: the target's mode and owner stay
+    elif m.isfile():
+        src = tar.extractfile(m)
+        if src is None:
+            raise LayerforgeError("no data")
+        with src:
+            root.write_file(rel, src, mode=m.mode, owner=owner, mtime=m.mtime)
+    elif m.ischr() or m.isblk() or m.isfifo():
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
+        try:
+            device = os.makedev(m.devmajor, m.devminor)
+        except (OverflowError, ValueError):
+            raise LayerforgeError(f"bad device numbers {m.devmajor}:{m.devminor}") from None
+        try:
+            root.mknod(rel, m.mode & 0o7777 | kind, device, owner=owner, mtime=m.mtime)
+        except PermissionError:
+            print(f"layerforge: skipping device node /{shown(rel)} (needs root)", file=sys.stderr)
+    else:
+        raise LayerforgeError(f"unsupported member type {m.type!r}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from layerforge.errors import LayerforgeError
 from layerforge.model.digest import validate_digest
 from layerforge.model.platform import Platform
+from layerforge.trust.json_shape import Fields
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,26 @@ class Descriptor:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any, where: str = "descriptor") -> Descriptor:
-        if not isinstance(obj, dict):
-            raise LayerforgeError(f"{where}: expected an object, got {obj!r}")
-        try:
-            media_type, digest, size = obj["mediaType"], obj["digest"], obj["size"]
-        except KeyError as e:
-            raise LayerforgeError(f"{where}: missing {e.args[0]!r}") from None
-        if not isinstance(media_type, str) or not isinstance(size, int) or size < 0:
-            raise LayerforgeError(f"{where}: invalid mediaType or size in {obj!r}")
-        annotations = obj.get("annotations") or {}
-        if not isinstance(annotations, dict):
-            raise LayerforgeError(f"{where}: annotations must be an object")
-        platform = Platform.from_json(obj["platform"]) if "platform" in obj else None
+    def from_json(cls, obj: Any, where: str = "descriptor", path: str = "") -> Descriptor:
+        return cls.from_fields(Fields(obj, where, path))
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Descriptor:
+        media_type = f.string("mediaType", required=True, one_line=True)
+        assert media_type is not None
+        digest = f.string("digest", required=True)
+        assert digest is not None
+        size = f.integer("size", required=True)
+        assert size is not None
+        platform = f.child("platform")
+        f.strings("urls")
         return cls(
             media_type=media_type,
-            digest=validate_digest(digest, f"{where} digest"),
+            digest=validate_digest(digest, f"{f.where}: '{f.field('digest')}'"),
             size=size,
-            annotations={str(k): str(v) for k, v in annotations.items()},
-            platform=platform,
-            artifact_type=obj.get("artifactType"),
+            annotations=f.string_map("annotations"),
+            platform=Platform.from_fields(platform) if platform is not None else None,
+            artifact_type=f.string("artifactType", one_line=True),
         )
 
     def with_annotations(self, extra: dict[str, str]) -> Descriptor:

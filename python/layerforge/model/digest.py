@@ -6,6 +6,7 @@ import hashlib
 import re
 
 from layerforge.errors import LayerforgeError
+from layerforge.trust.text import shown
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -14,10 +15,10 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def validate_digest(value: str, what: str = "digest") -> str:
+def validate_digest(value: object, what: str = "digest") -> str:
     """Return ``value`` if it is a sha256 digest, else raise naming ``what``."""
-    if not _DIGEST.match(value):
-        raise LayerforgeError(f"{what} {value!r} is not a sha256 digest")
+    if not isinstance(value, str) or not _DIGEST.match(value):
+        raise LayerforgeError(f"{what} {shown(repr(value), 100)} is not a sha256 digest")
     return value
 
 

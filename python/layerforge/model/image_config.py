@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from layerforge.errors import LayerforgeError
+from layerforge.model.digest import validate_digest
 from layerforge.model.platform import Platform
+from layerforge.trust.json_shape import Fields
 
 
 @dataclass(frozen=True)
@@ -46,26 +47,25 @@ class RuntimeConfig:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any) -> RuntimeConfig:
+    def from_json(cls, obj: Any, where: str = "image config", path: str = "config") -> RuntimeConfig:
         if obj is None:
             return cls()
-        if not isinstance(obj, dict):
-            raise LayerforgeError(f"image config: 'config' must be an object, got {obj!r}")
+        return cls.from_fields(Fields(obj, where, path))
 
-        def strs(key: str) -> tuple[str, ...] | None:
-            v = obj.get(key)
-            return None if v is None else tuple(str(x) for x in v)
-
+    @classmethod
+    def from_fields(cls, f: Fields) -> RuntimeConfig:
+        """Strict types; ``Env``, ``User``, ``WorkingDir``, ``StopSignal`` and the keys of
+        ``Labels``, ``ExposedPorts``, ``Volumes`` on one line."""
         return cls(
-            entrypoint=strs("Entrypoint"),
-            cmd=strs("Cmd"),
-            env=strs("Env") or (),
-            working_dir=obj.get("WorkingDir") or None,
-            user=obj.get("User") or None,
-            labels={str(k): str(v) for k, v in (obj.get("Labels") or {}).items()},
-            exposed_ports=tuple(sorted(obj.get("ExposedPorts") or {})),
-            volumes=tuple(sorted(obj.get("Volumes") or {})),
-            stop_signal=obj.get("StopSignal") or None,
+            entrypoint=f.strings("Entrypoint"),
+            cmd=f.strings("Cmd"),
+            env=f.strings("Env", one_line=True) or (),
+            working_dir=f.string("WorkingDir", one_line=True) or None,
+            user=f.string("User", one_line=True) or None,
+            labels=f.string_map("Labels", one_line_keys=True),
+            exposed_ports=f.key_set("ExposedPorts"),
+            volumes=f.key_set("Volumes"),
+            stop_signal=f.string("StopSignal", one_line=True) or None,
         )
 
 
@@ -85,12 +85,12 @@ class HistoryEntry:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any) -> HistoryEntry:
+    def from_fields(cls, f: Fields) -> HistoryEntry:
         return cls(
-            created=str(obj.get("created", "")),
-            created_by=str(obj.get("created_by", "")),
-            comment=obj.get("comment"),
-            empty_layer=bool(obj.get("empty_layer", False)),
+            created=f.string("created") or "",
+            created_by=f.string("created_by") or "",
+            comment=f.string("comment"),
+            empty_layer=bool(f.boolean("empty_layer")),
         )
 
 
@@ -121,14 +121,38 @@ class ImageConfig:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any) -> ImageConfig:
-        if not isinstance(obj, dict):
-            raise LayerforgeError("image config is not a JSON object")
-        rootfs = obj.get("rootfs") or {}
+    def from_json(cls, obj: Any, where: str = "image config") -> ImageConfig:
+        f = check_config(obj, where)
+        rootfs = f.child("rootfs")
+        diff_ids = (rootfs.strings("diff_ids") if rootfs is not None else None) or ()
+        for i, d in enumerate(diff_ids):
+            validate_digest(d, f"{where}: 'rootfs.diff_ids[{i}]'")
+        config = f.child("config")
         return cls(
-            platform=Platform.from_json(obj),
-            created=str(obj.get("created", "")),
-            diff_ids=tuple(rootfs.get("diff_ids") or ()),
-            config=RuntimeConfig.from_json(obj.get("config")),
-            history=tuple(HistoryEntry.from_json(h) for h in obj.get("history") or ()),
+            platform=Platform.from_fields(f),
+            created=f.string("created") or "",
+            diff_ids=diff_ids,
+            config=RuntimeConfig.from_fields(config) if config is not None else RuntimeConfig(),
+            history=tuple(HistoryEntry.from_fields(h) for h in f.objects("history")),
         )
+
+
+def check_config(obj: Any, where: str = "image config") -> Fields:
+    """Check the types of an image config's known fields (all optional here: unikernel and
+    artifact configs lack some), for readers that keep the raw document."""
+    f = Fields(obj, where)
+    for key in ("architecture", "os", "variant", "os.version"):
+        f.string(key, one_line=True)
+    f.strings("os.features", one_line=True)
+    f.string("created", one_line=True)
+    f.string("author")
+    rootfs = f.child("rootfs")
+    if rootfs is not None:
+        rootfs.string("type", one_line=True)
+        rootfs.strings("diff_ids", one_line=True)
+    config = f.child("config")
+    if config is not None:
+        RuntimeConfig.from_fields(config)
+    for h in f.objects("history"):
+        HistoryEntry.from_fields(h)
+    return f

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from layerforge.errors import LayerforgeError
 from layerforge.model import media_types
 from layerforge.model.annotations import REF_NAME
 from layerforge.model.descriptor import Descriptor
+from layerforge.trust.json_shape import Fields, ShapeError
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,16 @@ class Index:
 
     @classmethod
     def from_json(cls, obj: Any, where: str = "index") -> Index:
-        if not isinstance(obj, dict) or obj.get("schemaVersion") != 2:
-            raise LayerforgeError(f"{where}: not a schemaVersion 2 image index")
-        manifests = obj.get("manifests")
-        if not isinstance(manifests, list):
-            raise LayerforgeError(f"{where}: 'manifests' must be a list")
+        f = Fields(obj, where)
+        if f.raw("schemaVersion") != 2 or isinstance(f.raw("schemaVersion"), bool):
+            raise ShapeError(f"{where}: not a schemaVersion 2 image index")
+        f.string("mediaType", one_line=True)
+        subject = f.child("subject")
         return cls(
-            manifests=tuple(Descriptor.from_json(m, f"{where} entry {i}") for i, m in enumerate(manifests)),
-            annotations=dict(obj.get("annotations") or {}),
-            subject=Descriptor.from_json(obj["subject"], f"{where} subject") if obj.get("subject") else None,
-            artifact_type=obj.get("artifactType"),
+            manifests=tuple(Descriptor.from_fields(m) for m in f.objects("manifests", required=True)),
+            annotations=f.string_map("annotations"),
+            subject=Descriptor.from_fields(subject) if subject is not None else None,
+            artifact_type=f.string("artifactType", one_line=True),
         )
 
     def refs(self) -> list[str]:

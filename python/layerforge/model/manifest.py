@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from layerforge.errors import LayerforgeError
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
+from layerforge.trust.json_shape import Fields, ShapeError
+from layerforge.trust.text import shown
 
 
 @dataclass(frozen=True)
@@ -35,20 +36,21 @@ class Manifest:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any) -> Manifest:
-        if not isinstance(obj, dict) or obj.get("schemaVersion") != 2:
-            raise LayerforgeError("manifest: not a schemaVersion 2 manifest")
-        media_type = obj.get("mediaType", media_types.IMAGE_MANIFEST)
+    def from_json(cls, obj: Any, where: str = "manifest") -> Manifest:
+        f = Fields(obj, where)
+        if f.raw("schemaVersion") != 2 or isinstance(f.raw("schemaVersion"), bool):
+            raise ShapeError(f"{where}: not a schemaVersion 2 manifest")
+        media_type = f.string("mediaType") or media_types.IMAGE_MANIFEST
         if media_type not in media_types.MANIFEST_TYPES:
-            raise LayerforgeError(f"manifest: unexpected mediaType {media_type!r}")
-        layers = obj.get("layers")
-        if not isinstance(layers, list):
-            raise LayerforgeError("manifest: 'layers' must be a list")
+            raise ShapeError(f"{where}: unexpected mediaType {shown(repr(media_type))}")
+        config = f.child("config", required=True)
+        assert config is not None
+        subject = f.child("subject")
         return cls(
-            config=Descriptor.from_json(obj.get("config"), "manifest config"),
-            layers=tuple(Descriptor.from_json(x, f"manifest layer {i}") for i, x in enumerate(layers)),
-            annotations=dict(obj.get("annotations") or {}),
+            config=Descriptor.from_fields(config),
+            layers=tuple(Descriptor.from_fields(x) for x in f.objects("layers", required=True)),
+            annotations=f.string_map("annotations"),
             media_type=media_type,
-            subject=Descriptor.from_json(obj["subject"], "manifest subject") if obj.get("subject") else None,
-            artifact_type=obj.get("artifactType"),
+            subject=Descriptor.from_fields(subject) if subject is not None else None,
+            artifact_type=f.string("artifactType", one_line=True),
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from layerforge.errors import LayerforgeError
+from layerforge.trust.json_shape import Fields
 
 
 @dataclass(frozen=True)
@@ -27,19 +28,22 @@ class Platform:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any) -> Platform:
-        if (
-            not isinstance(obj, dict)
-            or not isinstance(obj.get("architecture"), str)
-            or not isinstance(obj.get("os"), str)
-        ):
-            raise LayerforgeError(f"invalid platform: {obj!r}")
+    def from_json(cls, obj: Any, where: str = "platform", path: str = "") -> Platform:
+        return cls.from_fields(Fields(obj, where, path))
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Platform:
+        """``architecture``/``os`` (required), ``variant``, ``os.version``, ``os.features``:
+        strings on one line (they name files and end up in messages and kconfigs)."""
+        architecture = f.string("architecture", required=True, one_line=True)
+        os_ = f.string("os", required=True, one_line=True)
+        assert architecture is not None and os_ is not None
         return cls(
-            architecture=obj["architecture"],
-            os=obj["os"],
-            variant=obj.get("variant"),
-            os_version=obj.get("os.version"),
-            os_features=tuple(obj.get("os.features") or ()),
+            architecture=architecture,
+            os=os_,
+            variant=f.string("variant", one_line=True),
+            os_version=f.string("os.version", one_line=True),
+            os_features=f.strings("os.features", one_line=True) or (),
         )
 
     def __str__(self) -> str:

@@ -73,6 +73,56 @@ impl<R: Read> Read for HashingReader<'_, R> {
     }
 }
 
+/// What a blob is expected to be, from the descriptor naming it. Reads stop one byte past
+/// `size`, so a blob longer than its descriptor is an error, never read to its end.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// sha256 the blob must have.
+    pub digest: Option<Digest>,
+    /// Its size in bytes.
+    pub size: Option<u64>,
+    /// How errors name the blob ("layer 2 (sha256:...)"); default: its path.
+    pub label: Option<String>,
+}
+
+impl Expected {
+    fn name(&self, src: &Path) -> String {
+        self.label
+            .clone()
+            .unwrap_or_else(|| format!("'{}'", src.display()))
+    }
+}
+
+/// Open a blob for reading: only a regular file, never through a symlink at its last
+/// component, and without blocking (a FIFO or a device is refused, not waited on).
+pub fn open_blob(src: &Path, label: &str) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(src)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                Error::input(format!(
+                    "{label}: '{}' is a symlink, not a regular file",
+                    src.display()
+                ))
+            } else {
+                Error::io(format!("{label}: cannot read '{}'", src.display()), e)
+            }
+        })?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Error::io(format!("{label}: cannot read '{}'", src.display()), e))?;
+    if !meta.is_file() {
+        return Err(Error::input(format!(
+            "{label}: '{}' is not a regular file",
+            src.display()
+        )));
+    }
+    Ok(f)
+}
+
 /// Decompress `src` into `dest` (atomically, via `dest` + ".tmp-<pid>"), or only hash it
 /// when `dest` is `None`.
 pub fn decompress_file(
@@ -80,14 +130,27 @@ pub fn decompress_file(
     dest: Option<&Path>,
     progress: &Progress,
 ) -> Result<Decompressed> {
-    let f = File::open(src).map_err(|e| Error::io_path("cannot read", src, e))?;
+    decompress_verified(src, dest, &Expected::default(), progress)
+}
+
+/// [`decompress_file`] checking the blob against `expect` while streaming: only a regular
+/// file is read, at most `size` + 1 bytes, and a digest or size mismatch is an error naming
+/// the blob (nothing is left at `dest`).
+pub fn decompress_verified(
+    src: &Path,
+    dest: Option<&Path>,
+    expect: &Expected,
+    progress: &Progress,
+) -> Result<Decompressed> {
+    let name = expect.name(src);
+    let f = open_blob(src, &name)?;
     let size = f
         .metadata()
         .map_err(|e| Error::io_path("cannot read", src, e))?
         .len();
-    progress.add_total(size);
+    progress.add_total(expect.size.map_or(size, |s| s.min(size)));
     let format = sniff_file(&f).map_err(|e| Error::io_path("cannot read", src, e))?;
-    let reader = HashingReader::new(f, progress);
+    let reader = HashingReader::new(SizeLimit::new(f, expect.size), progress);
 
     let mut out: Option<(PathBuf, File)> = match dest {
         Some(d) => {
@@ -102,11 +165,9 @@ pub fn decompress_file(
         None => None,
     };
     let result = (|| -> Result<(Digest, Digest, u64)> {
-        let corrupt = |e: io::Error| {
-            Error::Corrupt(format!(
-                "'{}' is not a valid {format:?} stream: {e}",
-                src.display()
-            ))
+        let corrupt = |e: io::Error| match TooLong::of(&e) {
+            Some(t) => Error::Corrupt(format!("{name} {t}")),
+            None => Error::Corrupt(format!("{name} is not a valid {format:?} stream: {e}")),
         };
         let mut diff = Hasher::new();
         let mut buf = vec![0u8; BUF];
@@ -145,20 +206,31 @@ pub fn decompress_file(
             }
         };
         // Bytes after the compressed stream(s) would escape the diff_id: refuse them.
-        let mut rest = Vec::new();
-        reader
-            .read_to_end(&mut rest)
-            .ctx(|| format!("cannot read '{}'", src.display()))?;
-        if !rest.is_empty() {
+        let rest = io::copy(&mut reader, &mut io::sink()).map_err(corrupt)?;
+        if rest != 0 {
             return Err(Error::Corrupt(format!(
-                "'{}' has {} bytes of trailing data after the {format:?} stream",
-                src.display(),
-                rest.len()
+                "{name} has {rest} bytes of trailing data after the {format:?} stream"
             )));
         }
         let reader = reader.into_inner();
+        let read = reader.inner.read;
         let usize_ = diff.len();
-        Ok((reader.digest(), diff.finish(), usize_))
+        let digest = reader.digest();
+        if let Some(want) = expect.size {
+            if read != want {
+                return Err(Error::Corrupt(format!(
+                    "{name} has only {read} bytes, its descriptor says {want}"
+                )));
+            }
+        }
+        if let Some(want) = &expect.digest {
+            if &digest != want {
+                return Err(Error::Corrupt(format!(
+                    "{name} does not match its digest {want} (it is {digest})"
+                )));
+            }
+        }
+        Ok((digest, diff.finish(), usize_))
     })();
 
     match result {
@@ -184,6 +256,66 @@ pub fn decompress_file(
         }
     }
 }
+
+/// A reader that fails with [`TooLong`] as soon as more than `max` bytes come out of it
+/// (it asks for at most one byte more than that), and counts what it read.
+struct SizeLimit<R> {
+    inner: R,
+    max: Option<u64>,
+    read: u64,
+}
+
+impl<R> SizeLimit<R> {
+    fn new(inner: R, max: Option<u64>) -> Self {
+        SizeLimit {
+            inner,
+            max,
+            read: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for SizeLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let buf = match self.max {
+            Some(max) => {
+                let room = max.saturating_sub(self.read).saturating_add(1);
+                let n = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+                &mut buf[..n]
+            }
+            None => buf,
+        };
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        match self.max {
+            Some(max) if self.read > max => Err(io::Error::other(TooLong(max))),
+            _ => Ok(n),
+        }
+    }
+}
+
+/// The error a [`SizeLimit`] reader gives: the blob is longer than its descriptor says.
+#[derive(Debug)]
+struct TooLong(u64);
+
+impl TooLong {
+    fn of(e: &io::Error) -> Option<&TooLong> {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<TooLong>())
+    }
+}
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "has more than {0} bytes, its descriptor says {0}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TooLong {}
 
 /// The format of the blob in `f`, from its first bytes (read without moving the file position).
 pub(crate) fn sniff_file(f: &File) -> io::Result<Format> {
@@ -232,6 +364,73 @@ mod tests {
             assert_eq!(d.digest, Digest::of(&blob));
             assert_eq!(d.diff_id, Digest::of(&data));
             assert_eq!(fs::read(&dest).unwrap(), data);
+        }
+    }
+
+    fn expect(digest: Option<Digest>, size: Option<u64>) -> Expected {
+        Expected {
+            digest,
+            size,
+            label: Some("layer 1".into()),
+        }
+    }
+
+    #[test]
+    fn expected_digest_and_size_are_enforced_while_streaming() {
+        let t = tempfile::tempdir().unwrap();
+        let data = b"plain layer bytes".repeat(1000);
+        let src = t.path().join("blob");
+        fs::write(&src, &data).unwrap();
+        let dest = t.path().join("out.tar");
+        let good = expect(Some(Digest::of(&data)), Some(data.len() as u64));
+        let d = decompress_verified(&src, Some(&dest), &good, &Progress::new()).unwrap();
+        assert_eq!(d.digest, Digest::of(&data));
+        fs::remove_file(&dest).unwrap();
+        for (e, needle) in [
+            (
+                expect(Some(Digest::of(b"other")), None),
+                "does not match its digest",
+            ),
+            (expect(None, Some(10)), "has more than 10 bytes"),
+            (expect(None, Some(1 << 30)), "has only"),
+        ] {
+            let err = decompress_verified(&src, Some(&dest), &e, &Progress::new()).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, Error::Corrupt(_)), "{msg}");
+            assert!(msg.starts_with("layer 1 ") && msg.contains(needle), "{msg}");
+            assert!(!dest.exists());
+        }
+    }
+
+    #[test]
+    fn a_longer_gzip_blob_is_cut_at_its_descriptor_size() {
+        let t = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&b"x".repeat(100_000)).unwrap();
+        let gz = gz.finish().unwrap();
+        let src = t.path().join("blob");
+        fs::write(&src, &gz).unwrap();
+        let e = expect(None, Some(gz.len() as u64 / 2));
+        let err = decompress_verified(&src, None, &e, &Progress::new()).unwrap_err();
+        assert!(err.to_string().contains("has more than"), "{err}");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let link = t.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        for (path, needle) in [
+            (fifo.as_path(), "is not a regular file"),
+            (Path::new("/dev/zero"), "is not a regular file"),
+            (link.as_path(), "is a symlink"),
+        ] {
+            let err =
+                decompress_verified(path, None, &expect(None, None), &Progress::new()).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
         }
     }
 

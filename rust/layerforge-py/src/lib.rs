@@ -294,16 +294,27 @@ struct DecompressResult {
 }
 
 /// Decompress a gzip/zstd/plain blob into `dest` (atomically), or only hash it if `dest` is None.
+/// Only a regular file is read (never through a symlink, never a FIFO or device); with
+/// `digest` and `size` (the descriptor's), the blob is checked while streaming and at most
+/// `size` + 1 bytes are read; errors name the blob as `label` (default: its path).
 #[pyfunction]
-#[pyo3(signature = (src, dest = None, *, progress = None))]
+#[pyo3(signature = (src, dest = None, *, digest = None, size = None, label = None, progress = None))]
 fn decompress_blob(
     py: Python<'_>,
     src: PathBuf,
     dest: Option<PathBuf>,
+    digest: Option<String>,
+    size: Option<u64>,
+    label: Option<String>,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<DecompressResult> {
+    let expect = decompress::Expected {
+        digest: digest.as_deref().map(parse_sha256).transpose()?,
+        size,
+        label,
+    };
     let d = run_with_progress(py, progress.as_ref(), move |p| {
-        decompress::decompress_file(&src, dest.as_deref(), p)
+        decompress::decompress_verified(&src, dest.as_deref(), &expect, p)
     })?;
     Ok(DecompressResult {
         format: match d.format {

@@ -43,6 +43,9 @@ def build_dir_image(
         raise UsageError("ROOTFS_DIR", f"'{req.rootfs}' does not exist")
     if not req.rootfs.is_dir():
         raise UsageError("ROOTFS_DIR", f"'{req.rootfs}' is not a directory")
+    source, target = req.rootfs.resolve(), out.resolve()
+    if target == source or source in target.parents:
+        raise UsageError("--out", f"'{out}' is inside ROOTFS_DIR '{req.rootfs}': the image would archive itself")
     validate_ref(req.ref)
     platform = linux_platform(req.arch)
     epoch = source_date_epoch() if epoch is None else epoch

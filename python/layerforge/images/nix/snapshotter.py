@@ -13,6 +13,7 @@ from layerforge._native import LayerSpec
 from layerforge.images.nix.closure import Nix
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.layout.scratch import scratch_dir
 from layerforge.model import media_types
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.digest import digest_hex
@@ -47,7 +48,7 @@ def write_oci_archive(layout: OciLayout, ref: str, dest_dir: Path, epoch: int) -
 
 def publish_to_store(layout: OciLayout, ref: str, nix: Nix, epoch: int = 1) -> str:
     """Add the image's OCI archive to the Nix store; return its ``nix:0`` reference."""
-    with tempfile.TemporaryDirectory(prefix="layerforge-nix-archive-") as tmp:
-        archive = write_oci_archive(layout, ref, Path(tmp), epoch)
+    with scratch_dir(Path(tempfile.gettempdir()), "archive") as tmp:
+        archive = write_oci_archive(layout, ref, tmp, epoch)
         store_path = nix.add_to_store(archive)
     return f"nix:0{store_path}"

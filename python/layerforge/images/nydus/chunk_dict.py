@@ -4,13 +4,12 @@ chunks new blobs may reference, and where that image's blobs are."""
 from __future__ import annotations
 
 import contextlib
-import tarfile
+import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from layerforge import _native
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.images.nydus.constants import (
     ANNOTATION_BLOB,
@@ -20,11 +19,13 @@ from layerforge.images.nydus.constants import (
     OS_FEATURE,
 )
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.layout.scratch import scratch_dir
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
 from layerforge.model.manifest import Manifest
 from layerforge.model.reference import parse_layout_ref
+from layerforge.trust.tars import reading_tar
 
 OPTION = "--chunk-dict"
 
@@ -37,6 +38,8 @@ class ChunkDict:
     blobs: dict[str, Path]
     #: Directory to look for blobs not listed (a bare bootstrap's neighbours), if any.
     blob_dir: Path | None
+    #: Sizes of the blobs the dictionary image's manifest lists (a bare bootstrap has none).
+    sizes: dict[str, int] = field(default_factory=dict)
 
     def blob_file(self, digest: str) -> Path:
         path = self.blobs.get(digest)
@@ -52,8 +55,8 @@ def open_chunk_dict(arg: str) -> Iterator[ChunkDict]:
     """Resolve the option's value; temporary files live as long as the context."""
     target = parse_layout_ref(arg)
     if (target.path / "oci-layout").is_file():
-        with tempfile.TemporaryDirectory(prefix="layerforge-dict-") as tmp:
-            yield _from_layout(OciLayout.open(target.path), target.ref, Path(tmp))
+        with scratch_dir(Path(tempfile.gettempdir()), "dict") as tmp:
+            yield _from_layout(OciLayout.open(target.path), target.ref, tmp)
         return
     path = Path(arg)
     if not path.is_file():
@@ -81,17 +84,18 @@ def _from_layout(layout: OciLayout, ref: str | None, tmp: Path) -> ChunkDict:
     if not boot_layers:
         raise UsageError(OPTION, f"'{layout.root}' is not a Nydus image (no layer annotated {ANNOTATION_BOOTSTRAP})")
     tar_path = tmp / "bootstrap.tar"
-    _native.decompress_blob(layout.blob_path(boot_layers[-1].digest), tar_path)
+    what = f"{OPTION} '{layout.root}': bootstrap layer {boot_layers[-1].digest}"
+    layout.decompress(boot_layers[-1], tar_path, what)
     bootstrap = tmp / "dict.boot"
-    try:
-        with tarfile.open(tar_path) as tar:
+    with reading_tar(tar_path, what) as tar:
+        try:
             member = tar.extractfile(BOOTSTRAP_PATH)
-            if member is None:
-                raise KeyError(BOOTSTRAP_PATH)
-            bootstrap.write_bytes(member.read())
-    except (KeyError, tarfile.TarError) as e:
-        raise UsageError(OPTION, f"'{layout.root}': the bootstrap layer has no {BOOTSTRAP_PATH} ({e})") from None
-    blobs = {
-        m.digest: layout.blob_path(m.digest) for m in manifest.layers if m.annotations.get(ANNOTATION_BLOB) == "true"
-    }
-    return ChunkDict(bootstrap=bootstrap, blobs=blobs, blob_dir=None)
+        except KeyError:
+            member = None
+        if member is None:
+            raise UsageError(OPTION, f"'{layout.root}': the bootstrap layer has no {BOOTSTRAP_PATH}")
+        with member, open(bootstrap, "wb") as out:
+            shutil.copyfileobj(member, out, 1 << 20)
+    listed = [m for m in manifest.layers if m.annotations.get(ANNOTATION_BLOB) == "true"]
+    blobs = {m.digest: layout.blob_path(m.digest) for m in listed}
+    return ChunkDict(bootstrap=bootstrap, blobs=blobs, blob_dir=None, sizes={m.digest: m.size for m in listed})

@@ -24,13 +24,14 @@ from layerforge.images.nydus.package import (
     nydus_config,
     write_nydus_manifest,
 )
-from layerforge.layout.image_reader import StoredImage, import_blobs, place_blob, read_image
+from layerforge.layout.image_reader import StoredImage, import_blobs, read_image
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef, validate_ref
 from layerforge.progress import ProgressCallback
+from layerforge.trust.blobs import import_blob
 
 #: Layer media types the converter reads (compression is detected from the bytes).
 SOURCE_LAYER_TYPES = frozenset(
@@ -139,9 +140,11 @@ def _convert(
             if chunk_dict is None:
                 raise AssertionError("dictionary blob without a dictionary")
             src = chunk_dict.blob_file(b.digest)
+            size = chunk_dict.sizes.get(b.digest)
             if not layout.has_blob(b.digest):
-                place_blob(src, layout.blob_path(b.digest), b.digest, layout.tmp_dir)
-            blobs.append(blob_descriptor(b.digest, src.stat().st_size))
+                what = f"--chunk-dict blob {b.digest}"
+                import_blob(src, layout.blob_path(b.digest), b.digest, size, layout.tmp_dir, what=what)
+            blobs.append(blob_descriptor(b.digest, size if size is not None else src.stat().st_size))
         else:
             if b.size is None:
                 raise AssertionError("converted blob without a size")

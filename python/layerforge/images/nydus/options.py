@@ -12,6 +12,8 @@ from layerforge.images.nydus.constants import (
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
 )
+from layerforge.layers.build import check_threads
+from layerforge.trust.text import has_control, shown
 from layerforge.units import parse_size
 
 
@@ -32,11 +34,14 @@ class NydusRequest:
 
     def validate(self) -> NydusRequest:
         check_chunk_size(self.chunk_size)
+        check_threads(self.threads)
         if self.compressor not in COMPRESSORS:
             raise UsageError("--compressor", f"{self.compressor!r} is not one of {', '.join(COMPRESSORS)}")
         if self.digester not in DIGESTERS:
             raise UsageError("--digester", f"{self.digester!r} is not one of {', '.join(DIGESTERS)}")
         for p in self.prefetch:
+            if has_control(p):
+                raise UsageError("--prefetch", f"{shown(repr(p), 200)} has control characters")
             if not p.startswith("/"):
                 raise UsageError("--prefetch", f"{p!r} is not an absolute path")
             if ".." in p.split("/"):

@@ -5,8 +5,6 @@ in a ``gen_init_cpio``-style spec."""
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,12 +12,14 @@ from pathlib import Path
 
 from layerforge import _native
 from layerforge._native import LayerSpec
-from layerforge.errors import UsageError
+from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.image_reader import read_image
+from layerforge.layout.scratch import scratch_dir
 from layerforge.layout.unpack import unpack_layers, unpack_tar
 from layerforge.model.digest import digest_hex
 from layerforge.model.reference import LayoutRef
 from layerforge.progress import ProgressCallback
+from layerforge.trust.blobs import read_document, read_head
 
 #: Compressions of a generated cpio (the kernel and Unikraft read both; Unikraft's own cpio
 #: reader wants it plain, which is the default).
@@ -68,11 +68,12 @@ class InitrdSource:
 
 def identify_initrd(path: Path, option: str = "--initrd") -> str:
     """The format of an existing initrd, or a clear refusal."""
+    if path.is_dir():
+        raise UsageError(option, f"'{path}' is a directory; use --rootfs to pack a directory")
     try:
-        with open(path, "rb") as f:
-            head = f.read(1028)
-    except IsADirectoryError:
-        raise UsageError(option, f"'{path}' is a directory; use --rootfs to pack a directory") from None
+        head = read_head(path, 1028, f"'{path}'")
+    except LayerforgeError as e:
+        raise UsageError(option, str(e)) from None
     except OSError as e:
         raise UsageError(option, f"cannot read '{path}': {e.strerror}") from None
     for offset, magic, name in _MAGICS:
@@ -85,8 +86,8 @@ def parse_node_spec(path: Path, option: str = "--initrd-spec") -> tuple[DeviceNo
     """``nod NAME MODE UID GID c|b MAJ MIN`` and ``pipe NAME MODE UID GID`` lines of a
     ``gen_init_cpio`` spec (blank lines and ``#`` comments skipped)."""
     try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
+        lines = read_document(path, f"'{path}'", limit=16 << 20, follow=True).decode().splitlines()
+    except (LayerforgeError, UnicodeDecodeError) as e:
         raise UsageError(option, f"cannot read '{path}': {e}") from None
     nodes = []
     for no, raw in enumerate(lines, 1):
@@ -136,11 +137,8 @@ def materialize_initrd(
     if src.compression not in INITRD_COMPRESSIONS:
         raise UsageError("--initrd-compression", f"unknown compression {src.compression!r} (expected none or gzip)")
     scratch.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="initrd-", dir=scratch))
-    try:
+    with scratch_dir(scratch, "initrd") as work:
         yield build_cpio(src, work, epoch=epoch, progress=progress)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressCallback | None = None) -> Path:
@@ -158,7 +156,7 @@ def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressC
         raise UsageError("--rootfs", f"'{rootfs}' does not exist")
     if rootfs.is_file():
         tree = work / "tree"
-        unpack_tar(rootfs, tree)
+        unpack_tar(rootfs, tree, f"--rootfs '{rootfs}'")
         rootfs = tree
     elif not rootfs.is_dir():
         raise UsageError("--rootfs", f"'{rootfs}' is neither a directory nor a tar file")

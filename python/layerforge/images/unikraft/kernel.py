@@ -7,7 +7,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge.errors import UsageError
+from layerforge.errors import LayerforgeError, UsageError
+from layerforge.trust.blobs import read_head
 
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "arm64", 0x28: "arm", 0x03: "i386", 0xF3: "riscv64"}
 #: Multiboot (v1) headers live in the first 8 KiB, 4-byte aligned.
@@ -25,11 +26,12 @@ class KernelInfo:
 
 def identify_kernel(path: Path, option: str = "--kernel") -> KernelInfo:
     """Read the header of ``path`` and say what kernel it is; refuse anything else."""
+    if path.is_dir():
+        raise UsageError(option, f"'{path}' is a directory, not a kernel image")
     try:
-        with open(path, "rb") as f:
-            head = f.read(_MULTIBOOT_SEARCH)
-    except IsADirectoryError:
-        raise UsageError(option, f"'{path}' is a directory, not a kernel image") from None
+        head = read_head(path, _MULTIBOOT_SEARCH, f"'{path}'")
+    except LayerforgeError as e:
+        raise UsageError(option, str(e)) from None
     except OSError as e:
         raise UsageError(option, f"cannot read '{path}': {e.strerror}") from None
     if head[:4] == b"\x7fELF" and len(head) >= 20:

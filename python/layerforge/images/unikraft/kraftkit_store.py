@@ -14,14 +14,16 @@ import contextlib
 import os
 from pathlib import Path
 
-from layerforge.errors import LayerforgeError
+from layerforge.errors import LayerforgeError, UsageError
 from layerforge.images.unikraft import documents as doc
 from layerforge.images.unikraft.package_name import PackageName
-from layerforge.layout.image_reader import place_blob
 from layerforge.layout.oci_layout import TMP_DIR, OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
+from layerforge.trust.blobs import import_blob
+from layerforge.trust.rootfs import RootDir, components
+from layerforge.trust.text import shown
 
 
 def default_store() -> Path:
@@ -41,8 +43,22 @@ def package_blobs(layout: OciLayout, index: Descriptor) -> list[Descriptor]:
     return [*out, index]
 
 
+def tag_path(name: PackageName) -> str:
+    """Where the tag link of ``name`` lives below the store, relative: ``indexes/`` and the
+    name with every ':' made '/' (kraftkit's layout); a name whose parts are not plain names
+    (``..``, empty) is refused, so the link stays inside the store."""
+    rel = "indexes/" + str(name).replace(":", "/")
+    try:
+        components(rel)
+    except LayerforgeError:
+        raise UsageError("--name", f"{shown(repr(str(name)))} does not give a path inside the store") from None
+    return rel
+
+
 def export_to_store(layout: OciLayout, index: Descriptor, name: PackageName, store: Path) -> Path:
-    """Copy the package into ``store``; the path of its tag symlink."""
+    """Copy the package into ``store``; the path of its tag symlink. Paths below the store
+    are walked without following symlinks (:class:`RootDir`)."""
+    rel = tag_path(name)
     digests = store / "digests" / "sha256"
     tmp = store / TMP_DIR
     try:
@@ -50,16 +66,20 @@ def export_to_store(layout: OciLayout, index: Descriptor, name: PackageName, sto
         for d in package_blobs(layout, index):
             target = digests / digest_hex(d.digest)
             if not target.is_file():
-                place_blob(layout.blob_path(d.digest), target, d.digest, tmp, link=False)
-        tag = store / "indexes" / str(name).replace(":", "/")
-        tag.parent.mkdir(parents=True, exist_ok=True)
-        link = tmp / f".{tag.name}.{os.getpid()}.link"
-        link.unlink(missing_ok=True)
+                what = f"'{layout.root}': blob {d.digest}"
+                import_blob(layout.blob_path(d.digest), target, d.digest, d.size, tmp, link=False, what=what)
+        link = tmp / f".tag.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         os.symlink((digests / digest_hex(index.digest)).resolve(), link)
-        os.replace(link, tag)
+        try:
+            with RootDir(store) as root:
+                root.rename_into(link, rel)
+        finally:
+            link.unlink(missing_ok=True)
     except OSError as e:
         raise LayerforgeError(f"--kraftkit-store: cannot write '{store}': {e.strerror or e}") from None
+    except LayerforgeError as e:
+        raise LayerforgeError(f"--kraftkit-store '{store}': {e}") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.rmdir()
-    return tag
+    return store / rel

@@ -18,7 +18,7 @@ from layerforge.images.unikraft import documents as doc
 from layerforge.images.unikraft.initrd import identify_initrd, materialize_initrd
 from layerforge.images.unikraft.kconfig import VERSION_KEY, features, parse_kconfig
 from layerforge.images.unikraft.kernel import check_kernel
-from layerforge.images.unikraft.kraftkit_store import export_to_store
+from layerforge.images.unikraft.kraftkit_store import export_to_store, tag_path
 from layerforge.images.unikraft.package_name import PackageName, default_package_name, parse_package_name
 from layerforge.images.unikraft.platforms import injected_features
 from layerforge.images.unikraft.target import UnikraftTarget, check_unique
@@ -110,6 +110,8 @@ def build_unikraft_image(
         name = default_package_name(targets[0].kernel.name, req.ref)
     else:
         raise UsageError("--name", "needed when the package only includes others")
+    if req.kraftkit_store is not None:
+        tag_path(name)
     checked = [_check_target(t, req.version) for t in targets]
     included = [(inc, _included_entries(inc)) for inc in req.includes]
     epoch = source_date_epoch() if epoch is None else epoch

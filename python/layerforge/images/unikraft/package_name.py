@@ -10,10 +10,13 @@ import re
 from dataclasses import dataclass
 
 from layerforge.errors import UsageError
+from layerforge.trust.text import shown
 
 DEFAULT_REGISTRY = "unikraft.org"
 _PATH = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_REGISTRY = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?$")
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,15 @@ def parse_package_name(name: str, default_tag: str, option: str = "--name") -> P
         registry, path = first, remainder
     else:
         registry, path = DEFAULT_REGISTRY, rest
+    if not _REGISTRY.match(registry):
+        raise UsageError(option, f"{shown(repr(name))}: {shown(repr(registry))} is not a registry host[:port]")
     if not _PATH.match(path):
-        raise UsageError(option, f"{name!r}: {path!r} is not a valid repository (lowercase, digits, . _ - separators)")
+        raise UsageError(
+            option,
+            f"{shown(repr(name))}: {shown(repr(path))} is not a valid repository (lowercase, digits, . _ - separators)",
+        )
     if not _TAG.match(tag):
-        raise UsageError(option, f"{name!r}: {tag!r} is not a valid tag")
+        raise UsageError(option, f"{shown(repr(name))}: {shown(repr(tag))} is not a valid tag")
     return PackageName(registry, path, tag)
 
 
