@@ -1,7 +1,8 @@
 """Blob and manifest operations of the OCI distribution spec (v1.1).
 
 Credentials and tokens go to the registry's own origin only (:mod:`layerforge.trust.origins`):
-an upload ``Location`` or a redirect to another origin is followed without them.
+an upload ``Location`` or a redirect to another origin is followed without them. A manifest
+the registry acknowledges is read back (HEAD) before it counts as pushed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
+from layerforge.model.digest import sha256_digest
 from layerforge.registry import answers
 from layerforge.registry.auth import Authenticator, AuthError
 from layerforge.registry.credentials import Credentials
@@ -45,6 +47,8 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
+#: Waits before reading a manifest back again, for registries that show a PUT a moment late.
+READ_BACK_WAITS = (0.25, 1.0)
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,8 @@ class RegistryClient:
         return resp.body, (resp.header("Content-Type") or "").split(";")[0]
 
     def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str, digest: str) -> None:
-        """PUT a manifest under ``reference`` (its digest or a tag)."""
+        """PUT a manifest under ``reference`` (its digest or a tag), then read it back: a
+        registry that acknowledges it but does not hold it is an error."""
         url = f"/v2/{repo}/manifests/{reference}"
         resp = self._call(
             f"PUT {url}",
@@ -241,6 +246,27 @@ class RegistryClient:
         confirmed = resp.header("Docker-Content-Digest")
         if confirmed is not None and confirmed.strip() != digest:
             raise RegistryError(f"{self.registry} stored manifest {digest} as {shown(confirmed)}: digest mismatch")
+        self._read_back(repo, reference, digest, len(data))
+
+    def _held(self, repo: str, reference: str) -> ManifestInfo | None:
+        info = self.head_manifest(repo, reference)
+        if info is not None and info.digest is None:  # no digest header: hash what a GET returns
+            got = self.get_manifest(repo, reference)
+            return None if got is None else ManifestInfo(sha256_digest(got[0]), got[1], len(got[0]))
+        return info
+
+    def _read_back(self, repo: str, reference: str, digest: str, size: int) -> None:
+        for wait in (*READ_BACK_WAITS, None):
+            info = self._held(repo, reference)
+            if info is not None and info.digest == digest and info.size in (None, size):
+                return
+            if wait is not None:
+                self.retry.cancel.wait(wait)
+        held = "nothing" if info is None else f"{info.digest} ({info.size} bytes)"
+        raise RegistryError(
+            f"{self.registry} acknowledged the PUT of manifest {repo}:{reference} ({digest}, {size} bytes) "
+            f"but holds {held} there"
+        )
 
     def referrers_supported(self, repo: str, digest: str) -> bool:
         url = f"/v2/{repo}/referrers/{digest}"
