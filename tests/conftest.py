@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.registry_support import FaultProxy, Registry
 
 REQUIRED_TOOLS = ("skopeo", "umoci", "tar", "gzip", "zstd", "pigz", "setpriv", "cpio", "qemu-system-x86_64")
 
@@ -72,3 +75,20 @@ def make_sample_tree(root: Path) -> Path:
 @pytest.fixture
 def sample_tree(tmp_path: Path) -> Path:
     return make_sample_tree(tmp_path / "rootfs")
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A docker-registry without auth on 127.0.0.1, stopped after the test."""
+    reg = Registry(tmp_path / "registry").start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[FaultProxy]:
+    """A counting proxy (add :class:`~tests.registry_support.Rule` s for hostile answers) in
+    front of :func:`registry`."""
+    p = FaultProxy(registry.host).start()
+    yield p
+    p.stop()

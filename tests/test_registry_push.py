@@ -3,7 +3,6 @@ checked with skopeo, through a counting and fault-injecting proxy."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.server
 import json
@@ -11,16 +10,12 @@ import os
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from layerforge._native import LayerSpec
-from layerforge.layers.build import build_layers
 from layerforge.layout.artifact import attach_artifact
-from layerforge.layout.image_writer import write_image
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model import media_types
 from layerforge.model.canonical_json import canonical_json
@@ -31,53 +26,21 @@ from layerforge.model.platform import Platform
 from layerforge.registry import reference as reference_module
 from layerforge.registry.transport import RegistryError, Transport
 from tests.helpers import blob_path, image_parts, run, run_cli, verify_blobs
+from tests.push_support import (
+    SECRET,
+    assert_secret_hidden,
+    attach_sbom,
+    isolate,
+    multi_layer_image,
+    push,
+    write_docker_config,
+)
 from tests.registry_support import FaultProxy, Registry, TokenServer, free_port
-
-SECRET = "s3cr3t-Pa55w0rd-never-print"
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = Registry(tmp_path / "registry").start()
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    p = FaultProxy(registry.host).start()
-    yield p
-    p.stop()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setenv("LAYERFORGE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-
-
-def push(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_cli("push", *map(str, args), check=check, env=os.environ.copy())
-
-
-def multi_layer_image(root: Path, layers: int = 5, size: int = 300_000, ref: str = "v1") -> Path:
-    layout_dir = root / "layout"
-    specs = []
-    for i in range(layers):
-        spec = LayerSpec()
-        spec.add_file(f"/data/layer-{i}.bin", os.urandom(size))
-        specs.append(spec)
-    with open_for_write(layout_dir) as layout:
-        built = build_layers(layout, specs)
-        config = ImageConfig(
-            platform=Platform("amd64", "linux"),
-            created="1970-01-01T00:00:01Z",
-            diff_ids=tuple(b.diff_id for b in built),
-        )
-        write_image(layout, config, [b.descriptor for b in built], annotations={}, ref=ref)
-    return layout_dir
+    isolate(monkeypatch, tmp_path)
 
 
 def skopeo_digest(ref: str, *extra: str) -> str:
@@ -146,21 +109,11 @@ def test_second_push_sends_no_blob_bytes_and_second_repo_mounts(tmp_path: Path, 
     assert proxy.body_bytes < 10_000, "only manifests travel"
 
 
-def write_docker_config(path: Path, registry: str, user: str, password: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (path / "config.json").write_text(json.dumps({"auths": {registry: {"auth": auth}}}))
-
-
-def assert_secret_hidden(proc: subprocess.CompletedProcess[str]) -> None:
-    assert SECRET not in proc.stdout + proc.stderr
-    assert base64.b64encode(f"alice:{SECRET}".encode()).decode() not in proc.stdout + proc.stderr
-    assert "Authorization" not in proc.stderr
-
-
 @pytest.mark.parametrize("auth", ["htpasswd", "token"])
-def test_authenticated_registries(tmp_path: Path, auth: str) -> None:
+def test_authenticated_registries(tmp_path: Path, auth: str, monkeypatch: pytest.MonkeyPatch) -> None:
     reg = Registry(tmp_path / "reg", auth=auth, users={"alice": SECRET}).start()
+    for name, value in reg.client_env().items():  # the token server is HTTPS with a test CA
+        monkeypatch.setenv(name, value)
     try:
         src = multi_layer_image(tmp_path, layers=6)
         anonymous = push(f"{src}:v1", f"{reg.host}/team/app:1", check=False)
@@ -337,16 +290,6 @@ def test_bad_targets_and_sources(tmp_path: Path, registry: Registry) -> None:
 
 
 # -- the native `layerforge` command's answer to a re-push with nothing to send -------------
-
-
-def attach_sbom(src: Path, ref: str = "v1") -> Descriptor:
-    layout = OciLayout.open(src)
-    with layout.locked():
-        return attach_artifact(
-            layout, layout.resolve(ref), artifact_type="application/spdx+json",
-            payload=canonical_json({"spdxVersion": "SPDX-2.3", "name": ref}),
-            payload_media_type="application/spdx+json", title="sbom.spdx.json", epoch=1,
-        )  # fmt: skip
 
 
 def push_env(**overrides: str) -> dict[str, str]:

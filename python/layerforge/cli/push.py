@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
+from layerforge.errors import UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import parse_layout_ref
 from layerforge.registry import credentials
@@ -15,8 +19,16 @@ from layerforge.registry.client import RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import BlobResult, PushResult, default_known_blobs_path, push_image
 from layerforge.registry.reference import parse_image_name
-from layerforge.registry.transport import RetryPolicy
+from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_UNIT, RetryPolicy
 from layerforge.units import parse_size
+
+#: Bounds of the options: enough for any real push, small enough that no value can hang it
+#: (a 0-byte chunk never ends; 100000 workers exhaust the machine).
+MAX_JOBS = 64
+MAX_RETRIES = 100
+MIN_CHUNK = 64 << 10
+MAX_CHUNK = 4 << 30
+MAX_TIMEOUT = 86400.0
 
 
 def register(sub: Any) -> None:
@@ -26,15 +38,26 @@ def register(sub: Any) -> None:
         description="Push LAYOUT_DIR[:REF] (an image manifest or index, with its SBOM and other referrers) to "
         "REGISTRY/REPO[:TAG|@DIGEST]. Blobs the registry has are skipped, blobs it has in another repository are "
         "mounted; manifests are published only after every blob is confirmed. Credentials come from "
-        "$REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json (credential helpers included).",
+        "$REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json (credential helpers included); "
+        "they go to the registry's own origin only. Every request must finish within "
+        f"${TIMEOUT_ENV} seconds (default {DEFAULT_TIMEOUT:g}; uploads get that much per "
+        f"{UPLOAD_UNIT >> 20} MiB they carry).",
     )
     p.add_argument("source", metavar="LAYOUT_DIR[:REF]")
     p.add_argument("target", metavar="REGISTRY/REPO[:TAG|@DIGEST]")
     p.add_argument("--tag", action="append", default=[], metavar="TAG", help="also tag the image as TAG (repeatable)")
     p.add_argument("--insecure", action="store_true", help="plain HTTP (loopback registries always use it)")
-    p.add_argument("--jobs", type=int, default=4, metavar="N", help="blobs uploaded at once (default 4)")
-    p.add_argument("--chunk-size", metavar="SIZE", help="chunked uploads of SIZE (e.g. 8MiB); default monolithic")
-    p.add_argument("--retries", type=int, default=8, metavar="N", help="attempts per request (default 8)")
+    p.add_argument(
+        "--jobs", type=int, default=4, metavar="N", help=f"blobs uploaded at once, 1 to {MAX_JOBS} (default 4)"
+    )
+    p.add_argument(
+        "--chunk-size",
+        metavar="SIZE",
+        help="chunked uploads of SIZE, 64KiB to 4GiB (e.g. 8MiB); default monolithic",
+    )
+    p.add_argument(
+        "--retries", type=int, default=8, metavar="N", help=f"attempts per request, 1 to {MAX_RETRIES} (default 8)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request (never credentials)")
     p.set_defaults(run=run)
 
@@ -59,19 +82,51 @@ def summary(result: PushResult) -> list[str]:
     return lines
 
 
+def _in_range(option: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise UsageError(option, f"{value} is out of range ({low} to {high})")
+    return value
+
+
+def chunk_size(value: str | None) -> int | None:
+    if value is None:
+        return None
+    size = parse_size(value, "--chunk-size")
+    if not MIN_CHUNK <= size <= MAX_CHUNK:
+        raise UsageError("--chunk-size", f"{value!r} is out of range (64KiB to 4GiB)")
+    return size
+
+
+def timeout(environ: Mapping[str, str]) -> float:
+    value = environ.get(TIMEOUT_ENV)
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_TIMEOUT:  # also NaN
+        raise UsageError(TIMEOUT_ENV, f"{value!r} is not a number of seconds from 0 to {MAX_TIMEOUT:g}")
+    return seconds
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, format="layerforge: %(message)s", stream=sys.stderr)
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
     source = parse_layout_ref(args.source)
     target = parse_image_name(args.target)
-    chunk = parse_size(args.chunk_size, "--chunk-size") if args.chunk_size else None
+    jobs = _in_range("--jobs", args.jobs, 1, MAX_JOBS)
+    retries = _in_range("--retries", args.retries, 1, MAX_RETRIES)
+    chunk = chunk_size(args.chunk_size)
+    deadline = timeout(os.environ)
     layout = OciLayout.open(source.path)
     client = RegistryClient(
         target.registry,
         credentials=credentials.lookup(target.registry),
         insecure=args.insecure,
-        retry=RetryPolicy(attempts=max(1, args.retries)),
+        retry=RetryPolicy(attempts=retries),
         chunk_size=chunk,
+        timeout=deadline,
     )
     bar = ProgressBar("push")
 
@@ -86,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             target,
             client,
             extra_tags=tuple(args.tag),
-            jobs=args.jobs,
+            jobs=jobs,
             known=KnownBlobs(default_known_blobs_path()),
             progress=bar,
             on_blob=blob_done,

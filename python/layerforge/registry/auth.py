@@ -1,18 +1,33 @@
 """Registry authentication: anonymous, Basic, and the Bearer token flow (challenge -> token
 endpoint -> scoped token), with tokens reused per scope until they expire and refreshed on a
-401. Error messages say where credentials came from, never what they are."""
+401. Error messages say where credentials came from, never what they are.
+
+The Basic login goes to the token realm only if :func:`~layerforge.trust.origins.realm_may_receive_login`
+allows it (the registry's own origin, or HTTPS); tokens go back to the registry's origin only
+(the client attaches them). Token answers are read strictly: a JSON object with a string
+``token`` (or ``access_token``) of visible ASCII and an optional numeric ``expires_in``.
+"""
 
 from __future__ import annotations
 
-import json
+import math
+import re
 import threading
 import time
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
+from layerforge.errors import LayerforgeError
+from layerforge.registry import answers
 from layerforge.registry.challenge import Challenge, parse_challenge
 from layerforge.registry.credentials import Credentials
-from layerforge.registry.transport import RegistryError, Response, RetryPolicy, Transport
+from layerforge.registry.transport import TOKEN_LIMIT, RegistryError, Response, RetryPolicy, Transport
+from layerforge.trust.origins import realm_may_receive_login
+from layerforge.trust.text import shown
+
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+DEFAULT_LIFETIME = 60.0  # seconds, as Docker assumes when expires_in is absent or smaller
+MAX_LIFETIME = 3600.0
 
 
 class AuthError(RegistryError):
@@ -44,6 +59,7 @@ class Authenticator:
             self._tokens.pop(frozenset(scopes), None)
 
     def headers(self, scopes: Sequence[str]) -> dict[str, str]:
+        """The Authorization header for a request to the registry's own origin."""
         challenge = self.challenge
         if challenge is None:
             return {}
@@ -53,7 +69,9 @@ class Authenticator:
             return {"Authorization": self.credentials.basic_header()}
         if challenge.scheme == "bearer":
             return {"Authorization": f"Bearer {self._token(challenge, scopes)}"}
-        raise AuthError(f"{self.transport.registry} asks for unsupported authentication {challenge.scheme!r}", 401)
+        raise AuthError(
+            f"{self.transport.registry} asks for unsupported authentication {shown(challenge.scheme, limit=40)!r}", 401
+        )
 
     def _token(self, challenge: Challenge, scopes: Sequence[str]) -> str:
         key = frozenset(scopes)
@@ -70,30 +88,57 @@ class Authenticator:
             return self._fetch_token(challenge, scopes, key)
 
     def _fetch_token(self, challenge: Challenge, scopes: Sequence[str], key: frozenset[str]) -> str:
-        realm = challenge.params.get("realm")
-        if not realm:
-            raise AuthError(f"{self.transport.registry}: bearer challenge without a realm", 401)
-        query = [("service", challenge.params["service"])] if "service" in challenge.params else []
-        query += [("scope", s) for s in sorted(scopes)]
-        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+        registry = self.transport.registry
+        realm_value = challenge.params.get("realm")
+        if not realm_value:
+            raise AuthError(f"{registry}: bearer challenge without a realm", 401)
+        realm = self.transport.url(realm_value, what="token realm")
         headers = {"Accept": "application/json"}
         if self.credentials is not None:
+            if not realm_may_receive_login(self.transport.origin, realm.origin):
+                raise AuthError(
+                    f"{registry}: the token realm {realm.origin} is another origin over plain HTTP; "
+                    f"{self.who()} are not sent there (it must be HTTPS or {self.transport.origin})",
+                    401,
+                )
             headers["Authorization"] = self.credentials.basic_header()
-        resp = self.retry.run("token request", lambda: self.transport.send("GET", url, headers))
+        query = [("service", challenge.params["service"])] if "service" in challenge.params else []
+        query += [("scope", s) for s in sorted(scopes)]
+        url = realm.text + ("&" if "?" in realm.text else "?") + urlencode(query)
+        resp = self.retry.run(
+            f"{registry}: token request to {realm.origin}",
+            lambda: self.transport.fetch("GET", url, headers, owner=realm.origin, limit=TOKEN_LIMIT),
+        )
         if resp.status in (401, 403):
             raise AuthError(
-                f"{self.transport.registry}: the token service refused {self.who()} "
+                f"{registry}: the token service refused {self.who()} "
                 f"for {', '.join(sorted(scopes))} (HTTP {resp.status})",
                 resp.status,
             )
         if resp.status != 200:
-            raise AuthError(f"{self.transport.registry}: token service answered HTTP {resp.status}", resp.status)
-        try:
-            data = json.loads(resp.body)
-            token = str(data.get("token") or data["access_token"])
-            lifetime = float(data.get("expires_in") or 60)
-        except (ValueError, KeyError):
-            raise AuthError(f"{self.transport.registry}: token service sent an unreadable answer") from None
+            raise AuthError(f"{registry}: token service answered HTTP {resp.status}", resp.status)
+        token, lifetime = self._read_answer(resp, str(realm.origin))
         with self._lock:
             self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, lifetime / 2))
         return token
+
+    def _read_answer(self, resp: Response, where: str) -> tuple[str, float]:
+        """(token, lifetime in seconds) from a token service's answer."""
+        what = f"{self.transport.registry}: the token service at {where}"
+        try:
+            data = answers.json_body(resp.body, f"{what} answered something that")
+        except LayerforgeError as e:
+            raise AuthError(str(e)) from None
+        if not isinstance(data, dict):
+            raise AuthError(f"{what} answered a JSON {type(data).__name__}, not an object")
+        token = data.get("token") or data.get("access_token")
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise AuthError(f"{what} sent no usable token (a string of visible ASCII characters)")
+        expires = data.get("expires_in")
+        if expires is None:
+            return token, DEFAULT_LIFETIME
+        if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires):
+            raise AuthError(f"{what} sent expires_in {shown(repr(expires), limit=40)}, not a number of seconds")
+        if expires >= MAX_LIFETIME:  # also ints too large for a float
+            return token, MAX_LIFETIME
+        return token, max(float(expires), DEFAULT_LIFETIME)

@@ -1,19 +1,30 @@
-"""Blob and manifest operations of the OCI distribution spec (v1.1)."""
+"""Blob and manifest operations of the OCI distribution spec (v1.1).
+
+Credentials and tokens go to the registry's own origin only (:mod:`layerforge.trust.origins`):
+an upload ``Location`` or a redirect to another origin is followed without them. A manifest
+the registry acknowledges is read back (HEAD) before it counts as pushed.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
+from layerforge.model.digest import sha256_digest
+from layerforge.registry import answers
 from layerforge.registry.auth import Authenticator, AuthError
 from layerforge.registry.credentials import Credentials
 from layerforge.registry.transport import (
+    DEFAULT_TIMEOUT,
+    ERROR_LIMIT,
+    MANIFEST_LIMIT,
+    REDIRECT_STATUS,
     Body,
     FileBody,
     RegistryError,
@@ -22,6 +33,9 @@ from layerforge.registry.transport import (
     RetryPolicy,
     Transport,
 )
+from layerforge.trust.origins import Url
+from layerforge.trust.regular_file import open_regular
+from layerforge.trust.text import shown
 
 log = logging.getLogger("layerforge.registry")
 
@@ -33,31 +47,24 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
+#: Waits before reading a manifest back again, for registries that show a PUT a moment late.
+READ_BACK_WAITS = (0.25, 1.0)
 
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    digest: str
+    digest: str | None  # None when the registry sent no (valid) Docker-Content-Digest
     media_type: str
-    size: int
+    size: int | None
 
 
 def _codes(resp: Response) -> tuple[str, ...]:
-    try:
-        return tuple(str(e.get("code")) for e in json.loads(resp.body).get("errors", []))
-    except (ValueError, AttributeError):
-        return ()
+    return answers.error_codes(resp.body)
 
 
-def _range_end(resp: Response) -> int | None:
-    """Last byte the upload session holds, from ``Range: 0-N`` (None if absent)."""
-    value = (resp.header("Range") or "").split("-")[-1]
-    return int(value) if value.isdigit() else None
-
-
-def _with_query(location: str, **params: str) -> str:
+def _with_query(location: Url, **params: str) -> str:
     extra = "&".join(f"{k}={quote(v, safe=':')}" for k, v in params.items())
-    return location + ("&" if "?" in location else "?") + extra
+    return location.text + ("&" if "?" in location.text else "?") + extra
 
 
 class RegistryClient:
@@ -69,57 +76,66 @@ class RegistryClient:
         insecure: bool = False,
         retry: RetryPolicy | None = None,
         chunk_size: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.registry = registry
         self.retry = retry or RetryPolicy()
-        self.transport = Transport(registry, insecure=insecure)
+        self.transport = Transport(registry, insecure=insecure, timeout=timeout)
         self.auth = Authenticator(self.transport, credentials, self.retry)
         self.chunk_size = chunk_size
-        self._pinged = False
 
     def close(self) -> None:
         self.transport.close()
 
-    # -- plumbing -------------------------------------------------------------------------
+    def abort(self) -> None:
+        """Stop every request under way (other threads' too) and make no new ones."""
+        self.retry.cancel.set()
+        self.transport.abort()
 
-    def ping(self) -> None:
-        """``GET /v2/``: learn how the registry wants to be authenticated before sending data."""
-        if self._pinged:
-            return
-        resp = self.retry.run(f"{self.registry}: GET /v2/", lambda: self.transport.send("GET", "/v2/"))
-        if resp.status == 401:
-            self.auth.learn(resp)
-        elif resp.status not in (200, 404):
-            raise RegistryError(f"{self.registry} does not look like an OCI registry (GET /v2/: {resp.status})")
-        self._pinged = True
+    # -- plumbing -------------------------------------------------------------------------
 
     def request(
         self,
         method: str,
-        url: str,
+        url: str | Url,
         scopes: Sequence[str],
         *,
         headers: Mapping[str, str] | None = None,
         body: Body = None,
         progress: Callable[[int], None] | None = None,
+        limit: int = ERROR_LIMIT,
     ) -> Response:
         """One authenticated exchange. The authentication scheme is learned from the first 401
-        (callers start with a bodiless request, so no upload body is ever sent in vain)."""
+        (callers start with a bodiless request, so no upload body is ever sent in vain).
+        Credentials go with it only to the registry's origin; GET and HEAD follow redirects."""
+        target = self.transport.url(url)
+        origin = self.transport.origin
+        own = target.origin == origin
         resp = None
         for attempt in range(2):
-            hdrs = {**(headers or {}), **self.auth.headers(scopes)}
-            resp = self.transport.send(method, url, hdrs, body, progress)
-            if resp.status != 401 or attempt == 1:
+            hdrs = {**(headers or {}), **(self.auth.headers(scopes) if own else {})}
+            if method in ("GET", "HEAD"):
+                resp = self.transport.fetch(method, target, hdrs, owner=origin, limit=limit)
+            else:
+                resp = self.transport.send(method, target, hdrs, body, progress, limit=limit)
+            if resp.status != 401 or attempt == 1 or resp.url.origin != origin:
                 break
             self.auth.forget(scopes)
             self.auth.learn(resp)
         assert resp is not None
+        path = shown(target.path, limit=200)
         if resp.status in (401, 403):
+            where = "" if resp.url.origin == origin else f" (at {resp.url.origin}, sent without credentials)"
             raise AuthError(
-                f"{self.registry}: access denied to {method} {url.split('?', maxsplit=1)[0]} with {self.auth.who()} "
+                f"{self.registry}: access denied to {method} {path}{where} with {self.auth.who()} "
                 f"(HTTP {resp.status} {' '.join(_codes(resp))})".rstrip(),
                 resp.status,
                 _codes(resp),
+            )
+        if resp.status in REDIRECT_STATUS:
+            location = shown(resp.header("Location") or "nowhere", limit=200)
+            raise RegistryError(
+                f"{self.registry}: {method} {path} was redirected ({resp.status}) to {location}; not followed"
             )
         return resp
 
@@ -132,37 +148,43 @@ class RegistryClient:
 
     # -- blobs ----------------------------------------------------------------------------
 
-    def blob_exists(self, repo: str, digest: str) -> bool:
+    def blob_exists(self, repo: str, digest: str, size: int | None = None) -> bool:
+        """Whether the repository holds the blob; a registry holding it with another size
+        than ``size`` is an error (the layout and the registry disagree about the bytes)."""
         url = f"/v2/{repo}/blobs/{digest}"
         resp = self._call(f"HEAD {url}", lambda: self.request("HEAD", url, self.scopes(repo)))
-        if resp.status == 200:
-            return True
         if resp.status == 404:
             return False
-        raise RegistryError(f"{self.registry}: HEAD {url}: HTTP {resp.status}", resp.status, _codes(resp))
+        if resp.status != 200:
+            raise RegistryError(f"{self.registry}: HEAD {url}: HTTP {resp.status}", resp.status, _codes(resp))
+        held = answers.decimal(resp.header("Content-Length"))
+        if size is not None and held is not None and held != size:
+            raise RegistryError(f"{self.registry} holds {digest} with {held} bytes; its descriptor says {size}")
+        return True
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Cross-repository mount; False when the registry would rather receive the bytes."""
-        url = f"/v2/{repo}/blobs/uploads/?mount={digest}&from={from_repo}"
+        url = f"/v2/{repo}/blobs/uploads/?mount={digest}&from={quote(from_repo, safe='/')}"
         scopes = self.scopes(repo, from_repo)
         resp = self._call(f"mount {digest}", lambda: self.request("POST", url, scopes))
         if resp.status == 201:
             return True
-        if resp.status == 202 and resp.header("Location"):
-            location = resp.header("Location") or ""
+        location = resp.header("Location")
+        if resp.status == 202 and location:
             with contextlib.suppress(RegistryError):  # abandon the session the registry opened instead
-                self.request("DELETE", location, self.scopes(repo))
+                self.request("DELETE", self.transport.url(location, resp.url, "upload Location"), self.scopes(repo))
         return False
 
     def upload_blob(
         self, repo: str, digest: str, path: Path, size: int, progress: Callable[[int], None] | None = None
     ) -> None:
-        """Upload a blob, monolithically or in chunks. A failed step is retried on the same
-        upload session (chunked uploads resume from what the session holds); a session the
-        registry no longer knows is restarted from scratch. The registry must confirm the
-        digest: a mismatch is an error and is never retried."""
-        upload = _Upload(self, repo=repo, digest=digest, path=path, size=size, progress=progress or (lambda n: None))
-        upload.run()
+        """Upload a blob, monolithically or in chunks. The file must be a regular file of
+        exactly ``size`` bytes (checked on the descriptor that is sent). A failed step is
+        retried on the same upload session (chunked uploads resume from what the session
+        holds); a session the registry no longer knows is restarted from scratch. The
+        registry must confirm the digest: a mismatch is an error and is never retried."""
+        with open_regular(path, f"blob {digest}", size=size) as f:
+            _Upload(self, repo=repo, digest=digest, file=f, size=size, progress=progress or (lambda n: None)).run()
 
     def _upload_error(self, resp: Response, digest: str) -> RegistryError:
         codes = _codes(resp)
@@ -188,15 +210,18 @@ class RegistryClient:
         if resp.status != 200:
             raise RegistryError(f"{self.registry}: HEAD {url}: HTTP {resp.status}", resp.status, _codes(resp))
         return ManifestInfo(
-            digest=resp.header("Docker-Content-Digest") or "",
+            digest=answers.content_digest(resp.header("Docker-Content-Digest")),
             media_type=(resp.header("Content-Type") or "").split(";")[0],
-            size=int(resp.header("Content-Length") or 0),
+            size=answers.decimal(resp.header("Content-Length")),
         )
 
     def get_manifest(self, repo: str, reference: str) -> tuple[bytes, str] | None:
         url = f"/v2/{repo}/manifests/{reference}"
         resp = self._call(
-            f"GET {url}", lambda: self.request("GET", url, self.scopes(repo), headers={"Accept": MANIFEST_ACCEPT})
+            f"GET {url}",
+            lambda: self.request(
+                "GET", url, self.scopes(repo), headers={"Accept": MANIFEST_ACCEPT}, limit=MANIFEST_LIMIT
+            ),
         )
         if resp.status == 404:
             return None
@@ -205,6 +230,8 @@ class RegistryClient:
         return resp.body, (resp.header("Content-Type") or "").split(";")[0]
 
     def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str, digest: str) -> None:
+        """PUT a manifest under ``reference`` (its digest or a tag), then read it back: a
+        registry that acknowledges it but does not hold it is an error."""
         url = f"/v2/{repo}/manifests/{reference}"
         resp = self._call(
             f"PUT {url}",
@@ -217,12 +244,33 @@ class RegistryClient:
                 f"{self.registry}: PUT manifest {repo}:{reference} failed ({detail})", resp.status, codes
             )
         confirmed = resp.header("Docker-Content-Digest")
-        if confirmed and confirmed != digest:
-            raise RegistryError(f"{self.registry} stored manifest {digest} as {confirmed}: digest mismatch")
+        if confirmed is not None and confirmed.strip() != digest:
+            raise RegistryError(f"{self.registry} stored manifest {digest} as {shown(confirmed)}: digest mismatch")
+        self._read_back(repo, reference, digest, len(data))
+
+    def _held(self, repo: str, reference: str) -> ManifestInfo | None:
+        info = self.head_manifest(repo, reference)
+        if info is not None and info.digest is None:  # no digest header: hash what a GET returns
+            got = self.get_manifest(repo, reference)
+            return None if got is None else ManifestInfo(sha256_digest(got[0]), got[1], len(got[0]))
+        return info
+
+    def _read_back(self, repo: str, reference: str, digest: str, size: int) -> None:
+        for wait in (*READ_BACK_WAITS, None):
+            info = self._held(repo, reference)
+            if info is not None and info.digest == digest and info.size in (None, size):
+                return
+            if wait is not None:
+                self.retry.cancel.wait(wait)
+        held = "nothing" if info is None else f"{info.digest} ({info.size} bytes)"
+        raise RegistryError(
+            f"{self.registry} acknowledged the PUT of manifest {repo}:{reference} ({digest}, {size} bytes) "
+            f"but holds {held} there"
+        )
 
     def referrers_supported(self, repo: str, digest: str) -> bool:
         url = f"/v2/{repo}/referrers/{digest}"
-        resp = self._call(f"GET {url}", lambda: self.request("GET", url, self.scopes(repo)))
+        resp = self._call(f"GET {url}", lambda: self.request("GET", url, self.scopes(repo), limit=MANIFEST_LIMIT))
         return resp.status == 200
 
 
@@ -237,23 +285,35 @@ class _Upload:
     """One blob upload: session start, body (whole or chunked), final PUT with the digest."""
 
     def __init__(
-        self, client: RegistryClient, *, repo: str, digest: str, path: Path, size: int, progress: Callable[[int], None]
+        self,
+        client: RegistryClient,
+        *,
+        repo: str,
+        digest: str,
+        file: BinaryIO,
+        size: int,
+        progress: Callable[[int], None],
     ) -> None:
-        self.client, self.repo, self.digest, self.path, self.size = client, repo, digest, path, size
+        self.client, self.repo, self.digest, self.file, self.size = client, repo, digest, file, size
         self.progress = progress
         self.in_flight = 0  # bytes counted for the request under way
         self.scopes = client.scopes(repo)
-        self.location: str | None = None
+        self.location: Url | None = None
         self.offset = 0  # bytes the session holds
         self.what = f"{client.registry}: upload {digest}"
 
     def run(self) -> None:
+        """Steps until the blob is stored. The failure budget is per step that makes the
+        session hold more; a registry that keeps losing sessions runs out of attempts or of
+        the policy's total time, and one that never takes a chunk counts as failing."""
         failures, start = 0, time.monotonic()
         while True:
+            before = self.offset
             try:
                 if self._step():
                     return
-                failures = 0  # progress made: the budget is per step
+                if self.offset > before:
+                    failures = 0
             except RetryableError as e:
                 failures += 1
                 self.client.retry.pause(self.what, failures, e, start)
@@ -261,35 +321,42 @@ class _Upload:
                     self._restart()
 
     def _restart(self) -> None:
-        if self.client.chunk_size is not None and self.size > self.client.chunk_size:
+        if self._chunked():
             self.progress(-self.offset)  # chunked: what the lost session held was counted
         self.location, self.offset = None, 0
+
+    def _chunked(self) -> bool:
+        return self.client.chunk_size is not None and self.size > self.client.chunk_size
+
+    def _location(self, resp: Response) -> Url | None:
+        value = resp.header("Location")
+        return None if value is None else self.client.transport.url(value, resp.url, "upload Location")
 
     def _step(self) -> bool:
         """Advance one request; True when the blob is stored."""
         c = self.client
         if self.location is None:
             resp = c.request("POST", f"/v2/{self.repo}/blobs/uploads/", self.scopes)
-            if resp.status != 202 or not resp.header("Location"):
+            location = self._location(resp)
+            if resp.status != 202 or location is None:
                 raise RegistryError(
                     f"{c.registry}: cannot start an upload to {self.repo} (HTTP {resp.status})", resp.status
                 )
-            self.location = resp.header("Location")
+            self.location = location
             return False
         octet = {"Content-Type": "application/octet-stream"}
-        chunked = c.chunk_size is not None and self.size > c.chunk_size
-        if chunked and self.offset < self.size:
+        if self._chunked() and self.offset < self.size:
             return self._patch(octet)
-        body = b"" if chunked else FileBody(self.path, 0, self.size)
-        url = _with_query(self.location, digest=self.digest)
+        body = b"" if self._chunked() else FileBody(self.file, 0, self.size)
+        url = c.transport.url(_with_query(self.location, digest=self.digest), what="upload Location")
         resp = self._send("PUT", url, headers=octet, body=body)
         if resp.status == 201:
             confirmed = resp.header("Docker-Content-Digest")
-            if confirmed and confirmed != self.digest:
-                raise RegistryError(f"{c.registry} stored {self.digest} as {confirmed}: digest mismatch")
+            if confirmed is not None and confirmed.strip() != self.digest:
+                raise RegistryError(f"{c.registry} stored {self.digest} as {shown(confirmed)}: digest mismatch")
             return True
         if SESSION_GONE & set(_codes(resp)) or resp.status == 404:
-            if c.blob_exists(self.repo, self.digest):  # an earlier PUT landed but its answer was lost
+            if c.blob_exists(self.repo, self.digest, self.size):  # an earlier PUT landed, its answer was lost
                 return True
             raise _SessionLost(f"upload session lost (HTTP {resp.status})", resp.status)
         raise c._upload_error(resp, self.digest)
@@ -298,7 +365,7 @@ class _Upload:
         self.in_flight += n
         self.progress(n)
 
-    def _send(self, method: str, url: str, *, headers: dict[str, str], body: bytes | FileBody) -> Response:
+    def _send(self, method: str, url: Url, *, headers: dict[str, str], body: bytes | FileBody) -> Response:
         """One request whose body bytes count as progress, un-counted again if it fails."""
         self.in_flight = 0
         try:
@@ -309,13 +376,25 @@ class _Upload:
         finally:
             self.in_flight = 0
 
+    def _held(self, end: int | None, sent_to: int) -> int:
+        """Bytes the session holds from its ``Range`` end (at most what was sent)."""
+        if end is None:
+            return sent_to
+        if end + 1 > sent_to:
+            raise RegistryError(
+                f"{self.client.registry}: the upload session of {self.digest} claims bytes 0-{end}, "
+                f"but only {sent_to} were sent"
+            )
+        return end + 1
+
     def _patch(self, octet: dict[str, str]) -> bool:
         c = self.client
         assert c.chunk_size is not None and self.location is not None
         length = min(c.chunk_size, self.size - self.offset)
         headers = {**octet, "Content-Range": f"{self.offset}-{self.offset + length - 1}"}
         try:
-            resp = self._send("PATCH", self.location, headers=headers, body=FileBody(self.path, self.offset, length))
+            body = FileBody(self.file, self.offset, length)
+            resp = self._send("PATCH", self.location, headers=headers, body=body)
         except RetryableError:
             self._resync()
             raise
@@ -323,11 +402,12 @@ class _Upload:
             if SESSION_GONE & set(_codes(resp)) or resp.status == 404:
                 raise _SessionLost(f"upload session lost (HTTP {resp.status})", resp.status)
             raise c._upload_error(resp, self.digest)
-        self.location = resp.header("Location") or self.location
-        held = _range_end(resp)
-        new_offset = self.offset + length if held is None else held + 1
+        self.location = self._location(resp) or self.location
+        new_offset = self._held(answers.range_end(resp.header("Range")), self.offset + length)
         self.progress(new_offset - (self.offset + length))
-        self.offset = new_offset
+        previous, self.offset = self.offset, new_offset
+        if new_offset <= previous:
+            raise RetryableError(f"the registry took none of the chunk at {previous} (Range 0-{new_offset - 1})")
         return False
 
     def _resync(self) -> None:
@@ -342,10 +422,10 @@ class _Upload:
             return  # try the same chunk again; the next failure resyncs again
         if status.status != 204:
             raise _SessionLost(f"upload session lost (HTTP {status.status})", status.status)
-        held = _range_end(status)
+        held = answers.range_end(status.header("Range"))
         if not held:
             # "0-0" means both "empty" and "holds 1 byte" in distribution: start afresh.
-            raise _SessionLost("upload session state is ambiguous (Range 0-0)")
-        self.location = status.header("Location") or self.location
-        self.offset = held + 1
+            raise _SessionLost("upload session state is ambiguous (Range 0-0 or none)")
+        self.offset = self._held(held, self.size)
+        self.location = self._location(status) or self.location
         self.progress(self.offset - sent_before)

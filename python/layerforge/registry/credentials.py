@@ -11,13 +11,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from layerforge.errors import LayerforgeError
+from layerforge.trust.regular_file import FileShapeError, read_regular
+from layerforge.trust.text import shown
 
 
 class Secret:
@@ -83,45 +87,89 @@ def _aliases(registry: str) -> set[str]:
     return {registry}
 
 
+MAX_FILE = 4 << 20
+_HELPER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _load(f: Path) -> dict[str, Any] | None:
+    """An auth file as a JSON object; None if it does not exist."""
+    try:
+        data = read_regular(f, f"credentials file '{f}'", limit=MAX_FILE)
+    except FileShapeError as e:
+        if not (f.exists() or f.is_symlink()):
+            return None
+        raise CredentialError(str(e)) from None
+    try:
+        config = json.loads(data)
+    except (ValueError, RecursionError):
+        raise CredentialError(f"cannot read credentials file '{f}': it is not valid JSON") from None
+    if not isinstance(config, dict):
+        raise CredentialError(f"credentials file '{f}' is not a JSON object")
+    return config
+
+
+def _table(config: dict[str, Any], key: str, f: Path, values: type) -> dict[str, Any]:
+    """``config[key]``: an object whose values are all of type ``values`` (empty if absent)."""
+    table = config.get(key) or {}
+    if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, values) for k, v in table.items()):
+        raise CredentialError(f"credentials file '{f}': {key!r} must be an object of {values.__name__} values")
+    return table
+
+
+def _helper_name(name: object, f: Path, key: str) -> str:
+    if not isinstance(name, str) or not _HELPER.fullmatch(name):
+        raise CredentialError(f"credentials file '{f}': {key} names no valid helper ({shown(repr(name), limit=80)})")
+    return name
+
+
 def lookup(registry: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
     """Credentials for ``registry`` (``host[:port]``), or None for anonymous access."""
     names = _aliases(registry)
     for f in auth_files(environ):
-        try:
-            config = json.loads(f.read_text())
-        except FileNotFoundError:
+        config = _load(f)
+        if config is None:
             continue
-        except (OSError, ValueError) as e:
-            raise CredentialError(f"cannot read credentials file '{f}': {e}") from None
-        helpers = {_host_key(k): v for k, v in (config.get("credHelpers") or {}).items()}
+        helpers = {_host_key(k): v for k, v in _table(config, "credHelpers", f, str).items()}
         for name in names:
             if name in helpers:
-                return _from_helper(helpers[name], name, f"credential helper docker-credential-{helpers[name]}")
-        auths = {_host_key(k): v for k, v in (config.get("auths") or {}).items()}
+                helper = _helper_name(helpers[name], f, "credHelpers")
+                return _from_helper(helper, name, f"credential helper docker-credential-{helper}")
+        auths = {_host_key(k): v for k, v in _table(config, "auths", f, dict).items()}
         for name in names:
-            entry = auths.get(name) or {}
-            creds = _from_entry(entry, f"'{f}'")
+            creds = _from_entry(auths.get(name) or {}, f"'{f}'")
             if creds is not None:
                 return creds
         if config.get("credsStore"):
+            store = _helper_name(config["credsStore"], f, "credsStore")
             for name in names:
-                creds = _from_helper(config["credsStore"], name, f"credsStore docker-credential-{config['credsStore']}")
+                creds = _from_helper(store, name, f"credsStore docker-credential-{store}")
                 if creds is not None:
                     return creds
     return None
 
 
-def _from_entry(entry: Mapping[str, str], source: str) -> Credentials | None:
-    if entry.get("auth"):
+def _from_entry(entry: Mapping[str, object], source: str) -> Credentials | None:
+    def text(key: str) -> str | None:
+        value = entry.get(key)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise CredentialError(f"the {key!r} entry in {source} is not a string")
+        return value
+
+    auth = text("auth")
+    if auth:
         try:
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            user, _, password = base64.b64decode(auth).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             raise CredentialError(f"the 'auth' entry in {source} is not base64 user:password") from None
         return Credentials(user, Secret(password), source)
-    if entry.get("username") and entry.get("password"):
-        return Credentials(entry["username"], Secret(entry["password"]), source)
-    if entry.get("identitytoken"):
-        return Credentials("<token>", Secret(entry["identitytoken"]), source)
+    username, secret = text("username"), text("password")
+    if username and secret:
+        return Credentials(username, Secret(secret), source)
+    token = text("identitytoken")
+    if token:
+        return Credentials("<token>", Secret(token), source)
     return None
 
 
@@ -129,13 +177,20 @@ def _from_helper(helper: str, registry: str, source: str) -> Credentials | None:
     exe = shutil.which(f"docker-credential-{helper}")
     if exe is None:
         raise CredentialError(f"{source} is configured for {registry} but is not installed")
-    proc = subprocess.run([exe, "get"], input=registry, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        proc = subprocess.run([exe, "get"], input=registry, capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        raise CredentialError(f"{source} did not answer for {registry} within 60 s") from None
+    except UnicodeDecodeError:
+        raise CredentialError(f"{source} printed an unreadable answer for {registry}") from None
     if proc.returncode != 0:
         if "credentials not found" in (proc.stdout + proc.stderr).lower():
             return None
         raise CredentialError(f"{source} failed for {registry} (exit {proc.returncode})")
     try:
         data = json.loads(proc.stdout)
-        return Credentials(str(data["Username"]), Secret(str(data["Secret"])), source)
-    except (ValueError, KeyError):
-        raise CredentialError(f"{source} printed an unreadable answer for {registry}") from None
+    except (ValueError, RecursionError):
+        data = None
+    if not (isinstance(data, dict) and isinstance(data.get("Username"), str) and isinstance(data.get("Secret"), str)):
+        raise CredentialError(f"{source} printed an unreadable answer for {registry}")
+    return Credentials(data["Username"], Secret(data["Secret"]), source)

@@ -1,30 +1,82 @@
 """Where blobs already live on a registry, remembered between runs, so that pushing to a
-second repository of the same registry can mount instead of uploading."""
+second repository of the same registry can mount instead of uploading.
+
+The file (``registry-blobs.json`` in the cache directory: registry -> digest -> repositories,
+most recent first) is a cache: one that cannot be read, is not JSON, is too large or has
+entries of the wrong shape is reported in one warning line and treated as empty (or those
+entries dropped); it is replaced atomically when the push ends.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 
+from layerforge.errors import LayerforgeError
 from layerforge.layout.atomic import atomic_write
 from layerforge.model.canonical_json import canonical_json
+from layerforge.registry.reference import is_digest, valid_repository
+from layerforge.trust.origins import valid_registry
+from layerforge.trust.regular_file import read_regular
+from layerforge.trust.text import shown
+
+log = logging.getLogger("layerforge.registry")
 
 MAX_REPOS_PER_BLOB = 8
+MAX_FILE = 64 << 20
+
+Known = dict[str, dict[str, list[str]]]
+
+
+def _valid_entries(loaded: object) -> tuple[Known, int]:
+    """The well-formed part of a loaded file, and how many entries were dropped."""
+    if not isinstance(loaded, dict):
+        return {}, 1
+    out: Known = {}
+    dropped = 0
+    for registry, blobs in loaded.items():
+        if not (isinstance(registry, str) and valid_registry(registry) and isinstance(blobs, dict)):
+            dropped += 1
+            continue
+        kept = out.setdefault(registry, {})
+        for digest, repos in blobs.items():
+            if not (isinstance(digest, str) and is_digest(digest) and isinstance(repos, list)):
+                dropped += 1
+                continue
+            good = [r for r in repos if isinstance(r, str) and valid_repository(r)][:MAX_REPOS_PER_BLOB]
+            dropped += len(repos) != len(good)
+            if good:
+                kept[digest] = list(dict.fromkeys(good))
+    return out, dropped
 
 
 class KnownBlobs:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._data: dict[str, dict[str, list[str]]] = {}
+        self._data: Known = {}
         if path is not None:
-            try:
-                loaded = json.loads(path.read_bytes())
-                if isinstance(loaded, dict):
-                    self._data = loaded
-            except (OSError, ValueError):
-                self._data = {}
+            self._data = self._load(path)
+
+    @staticmethod
+    def _load(path: Path) -> Known:
+        try:
+            data = read_regular(path, "known-blobs cache", limit=MAX_FILE)
+        except LayerforgeError as e:
+            if path.exists() or path.is_symlink():
+                log.warning("warning: ignoring the known-blobs cache: %s", shown(e))
+            return {}
+        try:
+            loaded = json.loads(data)
+        except (ValueError, RecursionError):
+            log.warning("warning: ignoring the known-blobs cache '%s': it is not valid JSON", shown(path))
+            return {}
+        known, dropped = _valid_entries(loaded)
+        if dropped:
+            log.warning("warning: known-blobs cache '%s': ignoring %d malformed entries", shown(path), dropped)
+        return known
 
     def find(self, registry: str, digest: str, exclude: str) -> str | None:
         with self._lock:
@@ -43,4 +95,7 @@ class KnownBlobs:
         if self.path is None:
             return
         with self._lock:
-            atomic_write(self.path, canonical_json(self._data))
+            try:
+                atomic_write(self.path, canonical_json(self._data))
+            except OSError as e:  # a cache: the push itself succeeded
+                log.warning("warning: cannot save the known-blobs cache '%s': %s", shown(self.path), shown(e))

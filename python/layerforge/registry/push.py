@@ -26,9 +26,13 @@ from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex, sha256_digest
 from layerforge.model.index import Index
+from layerforge.model.manifest import Manifest
+from layerforge.registry import answers
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.reference import ImageName, validate_tag
+from layerforge.registry.transport import MANIFEST_LIMIT
+from layerforge.trust.regular_file import open_regular, read_regular
 
 ProgressFn = Callable[[int, int], object]
 BlobFn = Callable[["BlobResult"], object]
@@ -57,26 +61,56 @@ class PushResult:
         return sum(b.size for b in self.blobs if b.action == action)
 
 
+#: Indexes nest at most this deep (an index of indexes of manifests is depth 2).
+MAX_DEPTH = 8
+
+
+def read_manifest_blob(layout: OciLayout, desc: Descriptor) -> bytes:
+    """A manifest or index from the layout: a regular file of the descriptor's size, at most
+    what registries accept, whose bytes match its digest."""
+    what = f"manifest {desc.digest}"
+    if desc.size > MANIFEST_LIMIT:
+        raise LayerforgeError(f"{what} is {desc.size} bytes; registries accept at most {MANIFEST_LIMIT >> 20} MiB")
+    data = read_regular(layout.blob_path(desc.digest), what, size=desc.size)
+    if sha256_digest(data) != desc.digest:
+        raise LayerforgeError(f"'{layout.root}': blob {desc.digest} does not match its digest (corrupt layout)")
+    return data
+
+
+def _document(data: bytes, desc: Descriptor) -> object:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise LayerforgeError(f"manifest {desc.digest} is not valid JSON") from None
+
+
+def check_blob_file(layout: OciLayout, digest: str, size: int) -> None:
+    """The blob is a regular file of exactly its descriptor's size (before anything is sent)."""
+    with open_regular(layout.blob_path(digest), f"blob {digest}", size=size):
+        pass
+
+
 @dataclass
 class _Graph:
     manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
     blobs: dict[str, int] = field(default_factory=dict)
 
-    def add_manifest(self, layout: OciLayout, desc: Descriptor) -> None:
+    def add_manifest(self, layout: OciLayout, desc: Descriptor, depth: int = 0) -> None:
         if any(d.digest == desc.digest for d, _ in self.manifests):
             return
-        data = layout.read_blob(desc.digest)
+        if depth > MAX_DEPTH:
+            raise LayerforgeError(f"index {desc.digest}: indexes nest deeper than {MAX_DEPTH} levels")
+        data = read_manifest_blob(layout, desc)
         if desc.media_type in media_types.INDEX_TYPES:
-            for child in Index.from_json(layout.read_json(desc), f"index {desc.digest}").manifests:
-                if not layout.has_blob(child.digest):
-                    raise LayerforgeError(f"index {desc.digest} lists {child.digest}, which is not in '{layout.root}'")
-                self.add_manifest(layout, child)
+            for child in Index.from_json(_document(data, desc), f"index {desc.digest}").manifests:
+                self.add_manifest(layout, child, depth + 1)
         else:
-            manifest = layout.read_manifest(desc)
+            manifest = Manifest.from_json(_document(data, desc))
             for blob in (manifest.config, *manifest.layers):
-                if not layout.has_blob(blob.digest):
-                    raise LayerforgeError(f"blob {blob.digest} of {desc.digest} is missing from '{layout.root}'")
-                self.blobs[blob.digest] = blob.size
+                known = self.blobs.setdefault(blob.digest, blob.size)
+                if known != blob.size:
+                    raise LayerforgeError(f"blob {blob.digest} is listed with sizes {known} and {blob.size}")
+                check_blob_file(layout, blob.digest, blob.size)
         self.manifests.append((desc, data))
 
 
@@ -177,7 +211,7 @@ def _ensure_blobs(
 
     def _ensure(item: tuple[str, int]) -> BlobResult:
         digest, size = item
-        if client.blob_exists(repo, digest):
+        if client.blob_exists(repo, digest, size):
             meter(size)
             return BlobResult(digest, size, "skipped")
         source = known.find(client.registry, digest, exclude=repo)
@@ -189,7 +223,14 @@ def _ensure_blobs(
 
     items = sorted(blobs.items(), key=lambda kv: (-kv[1], kv[0]))  # biggest first keeps all workers busy
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="layerforge-push") as pool:
-        return sorted(pool.map(ensure, items), key=lambda b: b.digest)
+        try:
+            return sorted(pool.map(ensure, items), key=lambda b: b.digest)
+        except BaseException:
+            # A failed blob, Ctrl-C or SIGTERM: stop the other workers' requests now rather
+            # than wait for them (their sockets are shut down, their retries cancelled).
+            client.abort()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _push_referrer(
@@ -202,15 +243,14 @@ def _push_referrer(
     known: KnownBlobs,
     result: PushResult,
 ) -> None:
-    manifest = layout.read_manifest(artifact)
+    artifact_bytes = read_manifest_blob(layout, artifact)
+    manifest = Manifest.from_json(_document(artifact_bytes, artifact))
     assert manifest.subject is not None
     if client.head_manifest(repo, artifact.digest) is None:
         graph = _Graph()
         graph.add_manifest(layout, Descriptor(artifact.media_type, artifact.digest, artifact.size))
         result.blobs += _ensure_blobs(layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=None)
-        client.put_manifest(
-            repo, artifact.digest, layout.read_blob(artifact.digest), artifact.media_type, artifact.digest
-        )
+        client.put_manifest(repo, artifact.digest, artifact_bytes, artifact.media_type, artifact.digest)
         result.manifests_pushed += 1
     result.referrers.append(artifact.digest)
     if client.referrers_supported(repo, manifest.subject.digest):
@@ -225,13 +265,22 @@ def _push_referrer(
         annotations=dict(manifest.annotations),
     )
     existing = client.get_manifest(repo, tag)
-    index = Index() if existing is None else Index.from_json(json.loads(existing[0]), f"{repo}:{tag}")
+    index = Index() if existing is None else _registry_index(existing[0], f"{client.registry}/{repo}:{tag}")
     if any(m.digest == artifact.digest for m in index.manifests):
         return
     updated = Index(manifests=(*index.manifests, entry), annotations=index.annotations)
     data = canonical_json(updated.to_json())
     client.put_manifest(repo, tag, data, media_types.IMAGE_INDEX, sha256_digest(data))
     result.manifests_pushed += 1
+
+
+def _registry_index(data: bytes, where: str) -> Index:
+    """The referrers index a registry holds under the tag schema, read as hostile input."""
+    doc = answers.json_body(data, f"{where} (the referrers index)")
+    try:
+        return Index.from_json(doc, f"{where} (the referrers index)")
+    except (TypeError, ValueError, AttributeError, KeyError):  # shapes the model does not name yet
+        raise LayerforgeError(f"{where} (the referrers index) is not a well-formed image index") from None
 
 
 def default_known_blobs_path() -> Path:

@@ -6,12 +6,23 @@ import re
 from dataclasses import dataclass
 
 from layerforge.errors import UsageError
+from layerforge.trust.origins import is_loopback, valid_registry
+
+__all__ = [
+    "DOCKER_HUB",
+    "ImageName",
+    "is_digest",
+    "is_loopback",
+    "parse_image_name",
+    "valid_repository",
+    "validate_tag",
+]
 
 DOCKER_HUB = "registry-1.docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPO = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REPO = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,7 @@ class ImageName:
 
 
 def validate_tag(tag: str, option: str = "--tag") -> str:
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise UsageError(option, f"{tag!r} is not a valid tag (letters, digits, _ . -; at most 128)")
     return tag
 
@@ -43,7 +54,7 @@ def parse_image_name(value: str, option: str = "TARGET") -> ImageName:
     rest, digest = value, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not _DIGEST.match(digest):
+        if not is_digest(digest):
             raise UsageError(option, f"{value!r}: {digest!r} is not a sha256 digest")
     tag = None
     last = rest.rsplit("/", 1)[-1]
@@ -53,13 +64,20 @@ def parse_image_name(value: str, option: str = "TARGET") -> ImageName:
     first, _, remainder = rest.partition("/")
     if remainder and ("." in first or ":" in first or first == "localhost"):
         registry, repository = first, remainder
+        if not valid_registry(registry):
+            raise UsageError(option, f"{value!r}: {registry!r} is not a registry host[:port] (DNS name or IP literal)")
     else:
         registry, repository = DOCKER_HUB, rest if "/" in rest else f"library/{rest}"
-    if not _REPO.match(repository):
+    if not valid_repository(repository):
         raise UsageError(option, f"{value!r}: {repository!r} is not a valid repository name (lowercase)")
     return ImageName(registry=registry, repository=repository, tag=tag, digest=digest)
 
 
-def is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry.split("]", maxsplit=1)[0] + "]"
-    return host in ("localhost", "[::1]", "::1") or host.startswith("127.")
+def valid_repository(name: str) -> bool:
+    """``component ("/" component)*`` of lower-case letters and digits and separators."""
+    return _REPO.fullmatch(name) is not None
+
+
+def is_digest(value: str) -> bool:
+    """``sha256:`` and 64 lower-case hex digits, nothing around it."""
+    return _DIGEST.fullmatch(value) is not None

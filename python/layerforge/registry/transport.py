@@ -1,9 +1,12 @@
-"""HTTP for registries: keep-alive connections per thread, TLS verified by default (plain
-HTTP only for ``insecure`` or loopback registries), zero-copy uploads from files, and a
-bounded retry policy (exponential backoff with full jitter, ``Retry-After`` honoured).
+"""HTTP transport for registry requests: keep-alive connections per worker thread, TLS
+verified by default (plain HTTP only for ``insecure`` or loopback registries), zero-copy
+uploads from files, a total deadline per exchange, bounded response bodies, and a bounded
+retry policy (exponential backoff with full jitter, ``Retry-After`` honoured).
 
 Only one attempt happens in :meth:`Transport.send`; callers wrap whole operations in
 :meth:`RetryPolicy.run`, so that an interrupted upload restarts from a fresh session.
+Redirects of GET and HEAD are followed by :meth:`Transport.fetch`, which drops the
+``Authorization`` header on the way to any other origin than the one it belongs to.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ from __future__ import annotations
 import http.client
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, Union
-from urllib.parse import urljoin, urlsplit
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, Union
 
 from layerforge.errors import LayerforgeError
-from layerforge.registry.reference import is_loopback
+from layerforge.registry import answers
+from layerforge.registry.deadline import Watchdog
+from layerforge.trust.origins import Origin, OriginError, Url, is_loopback, parse_url, registry_origin, resolve
+from layerforge.trust.text import shown
 
 if TYPE_CHECKING:
     import ssl
@@ -30,7 +34,20 @@ log = logging.getLogger("layerforge.registry")
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 SEND_CHUNK = 4 << 20
+
+#: Response bodies read at most: manifests (as registries cap them), token answers, and
+#: everything else (error bodies, upload answers).
+MANIFEST_LIMIT = 4 << 20
+TOKEN_LIMIT = 256 << 10
+ERROR_LIMIT = 64 << 10
+#: Seconds an exchange may take in all (connect, send, answer, body): the timeout for every
+#: started :data:`UPLOAD_UNIT` of request body.
+DEFAULT_TIMEOUT = 300.0
+UPLOAD_UNIT = 16 << 20
+TIMEOUT_ENV = "LAYERFORGE_REGISTRY_TIMEOUT"
 
 
 class RegistryError(LayerforgeError):
@@ -50,11 +67,16 @@ class RetryableError(RegistryError):
         self.retry_after = retry_after
 
 
+class Aborted(RegistryError):
+    """The push was interrupted: no further request is made."""
+
+
 @dataclass(frozen=True)
 class FileBody:
-    """Bytes ``[offset, offset+length)`` of a file, sent without copying through Python."""
+    """Bytes ``[offset, offset+length)`` of an open regular file, sent without copying
+    through Python."""
 
-    path: Path
+    file: BinaryIO
     offset: int
     length: int
 
@@ -67,6 +89,7 @@ class Response:
     status: int
     headers: http.client.HTTPMessage
     body: bytes
+    url: Url  # what was asked (relative Location values resolve against it)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -79,7 +102,7 @@ class RetryPolicy:
     max_delay: float = 10.0
     total_time: float = 600.0
     rng: random.Random = field(default_factory=random.Random)
-    sleep: Callable[[float], None] = time.sleep
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     def run(self, what: str, op: Callable[[], T]) -> T:
         """Run ``op`` until it succeeds, fails for good, or the attempts/time are used up."""
@@ -94,33 +117,52 @@ class RetryPolicy:
     def pause(self, what: str, attempt: int, error: RetryableError, start: float) -> None:
         """Back off after failed ``attempt``, or give up (raising) when the budget is spent."""
         elapsed = time.monotonic() - start
+        if self.cancel.is_set():
+            raise Aborted(f"{what}: interrupted") from None
         if attempt >= self.attempts or elapsed >= self.total_time:
             raise RegistryError(f"{what}: giving up after {attempt} attempts: {error}", error.status) from None
         backoff = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
-        delay = max(backoff, min(error.retry_after or 0.0, 60.0))
+        delay = max(backoff, error.retry_after or 0.0)
         delay = min(delay, max(self.total_time - elapsed, 0.0))
         log.debug("%s: attempt %d failed (%s); retrying in %.2fs", what, attempt, error, delay)
-        self.sleep(delay)
+        if self.cancel.wait(delay):
+            raise Aborted(f"{what}: interrupted") from None
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        try:
-            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-        except (TypeError, ValueError):
-            return None
+class _TooLarge(Exception):
+    pass
+
+
+def _read_body(resp: http.client.HTTPResponse, limit: int) -> bytes:
+    """The whole body, if it is at most ``limit`` bytes."""
+    if resp.length is not None:
+        if resp.length > limit:
+            raise _TooLarge()
+        return resp.read()
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        piece = resp.read(min(64 << 10, limit + 1 - total))
+        if not piece:
+            return b"".join(chunks)
+        chunks.append(piece)
+        total += len(piece)
+        if total > limit:
+            raise _TooLarge()
+
+
+def _limit_text(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
 
 
 class Transport:
-    def __init__(self, registry: str, *, insecure: bool = False, timeout: float = 120.0) -> None:
+    def __init__(self, registry: str, *, insecure: bool = False, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.registry = registry
         self.scheme = "http" if insecure or is_loopback(registry) else "https"
-        self.base = f"{self.scheme}://{registry}"
+        self.origin: Origin = registry_origin(registry, self.scheme)
+        self.base = parse_url(f"{self.scheme}://{registry}/", "registry")
         self.timeout = timeout
+        self.watchdog = Watchdog()
         self._ssl: ssl.SSLContext | None = None
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
@@ -134,50 +176,94 @@ class Transport:
             self._ssl = ssl.create_default_context()
         return self._ssl
 
-    def url(self, path: str) -> str:
-        return urljoin(self.base + "/", path)
+    def url(self, path_or_url: str | Url, base: Url | None = None, what: str = "URL") -> Url:
+        """A checked absolute URL: ``path_or_url`` resolved against ``base`` (default: the
+        registry). Hostile values raise :class:`RegistryError`."""
+        if isinstance(path_or_url, Url):
+            return path_or_url
+        try:
+            return resolve(base or self.base, path_or_url, f"{self.registry}: {what}")
+        except OriginError as e:
+            raise RegistryError(str(e)) from None
 
-    def _connection(self, netloc: str, scheme: str) -> http.client.HTTPConnection:
+    def abort(self) -> None:
+        """Interrupt every exchange under way and refuse new ones (the push is stopping)."""
+        self.watchdog.abort()
+
+    def _connection(self, url: Url) -> http.client.HTTPConnection:
         conns: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
-        conn = conns.get((scheme, netloc))
+        key = (url.origin.scheme, url.netloc)
+        conn = conns.get(key)
         if conn is None:
-            if scheme == "https":
-                conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._tls())
-            else:
-                conn = http.client.HTTPConnection(netloc, timeout=self.timeout, blocksize=1 << 20)
-            conns[(scheme, netloc)] = conn
+            cls = http.client.HTTPSConnection if url.origin.scheme == "https" else http.client.HTTPConnection
+            conn = cls(url.netloc, timeout=self.timeout, blocksize=1 << 20)
+            conns[key] = conn
             with self._lock:
                 self._all.append(conn)
         return conn
 
-    def _drop(self, netloc: str, scheme: str) -> None:
+    def _drop(self, url: Url) -> None:
         conns = self._local.__dict__.get("conns", {})
-        conn = conns.pop((scheme, netloc), None)
+        conn = conns.pop((url.origin.scheme, url.netloc), None)
         if conn is not None:
             conn.close()
+
+    def _connect(self, conn: http.client.HTTPConnection, deadline: float) -> socket.socket:
+        wait = max(min(self.timeout, deadline - time.monotonic()), 0.001)
+        raw = socket.create_connection((conn.host, conn.port), timeout=wait)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        raw.settimeout(self.timeout)
+        return raw
+
+    def _tls_wrap(self, conn: http.client.HTTPConnection, raw: socket.socket) -> socket.socket:
+        try:
+            return self._tls().wrap_socket(raw, server_hostname=conn.host)
+        except BaseException:
+            raw.close()
+            raise
 
     def send(
         self,
         method: str,
-        url: str,
+        url: str | Url,
         headers: Mapping[str, str] | None = None,
         body: Body = None,
         progress: Callable[[int], None] | None = None,
+        *,
+        limit: int = ERROR_LIMIT,
     ) -> Response:
-        """One HTTP exchange. Network failures and 408/429/5xx raise :class:`RetryableError`."""
-        full = self.url(url) if not url.startswith(("http://", "https://")) else url
-        parts = urlsplit(full)
-        if parts.scheme == "http" and self.scheme == "https":
-            raise RegistryError(f"{self.registry} redirected to plain HTTP ({parts.netloc}); refusing")
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        """One HTTP exchange within a total deadline. Network failures, an exceeded deadline
+        and 408/429/5xx raise :class:`RetryableError`; a body over ``limit`` bytes, a
+        plain-HTTP URL for an HTTPS registry and hostile URLs raise :class:`RegistryError`."""
+        target = self.url(url)
+        if self.watchdog.aborted.is_set():
+            raise Aborted(f"{self.registry}: interrupted")
+        if target.origin.scheme == "http" and self.scheme == "https":
+            raise RegistryError(f"{self.registry} sent a plain-HTTP URL ({target.origin}); refusing")
         hdrs = dict(headers or {})
         length = len(body) if isinstance(body, bytes) else body.length if isinstance(body, FileBody) else 0
         if body is not None or method in ("PUT", "POST", "PATCH"):
             hdrs["Content-Length"] = str(length)
-        log.debug("%s %s://%s%s", method, parts.scheme, parts.netloc, target)
-        conn = self._connection(parts.netloc, parts.scheme)
+        log.debug("%s %s", method, shown(f"{target.origin.scheme}://{target.netloc}{target.target}"))
+        budget = self.timeout * (1 + length // UPLOAD_UNIT)
+        deadline = time.monotonic() + budget
+        conn = self._connection(target)
+        alarm = None
+        what = f"{method} {shown(target.path, limit=200)}"
         try:
-            conn.putrequest(method, target, skip_accept_encoding=True)
+            # The socket is watched from the moment it exists: a TLS handshake that dribbles
+            # is cut off at the deadline too (the alarm's descriptor outlives the wrapping).
+            fresh = conn.sock is None
+            sock = self._connect(conn, deadline) if fresh else conn.sock
+            alarm = self.watchdog.arm(sock, deadline)
+            if alarm is None:
+                sock.close()
+                raise Aborted(f"{self.registry}: interrupted")
+            if fresh:
+                sock = self._tls_wrap(conn, sock) if target.origin.scheme == "https" else sock
+                conn.sock = sock
+            conn.putrequest(method, target.target, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", target.netloc)
             for k, v in hdrs.items():
                 conn.putheader(k, v)
             conn.endheaders()
@@ -186,44 +272,88 @@ class Transport:
                 if progress:
                     progress(len(body))
             elif isinstance(body, FileBody):
-                self._send_file(conn, body, progress)
+                self._send_file(sock, body, progress)
             resp = conn.getresponse()
-            data = resp.read()
-        except (OSError, http.client.HTTPException) as e:
-            self._drop(parts.netloc, parts.scheme)
-            raise RetryableError(f"{method} {parts.path}: {type(e).__name__}: {e}") from None
+            data = _read_body(resp, limit)  # HEAD: http.client knows there is no body
+        except _TooLarge:
+            self.watchdog.disarm(alarm)
+            alarm = None
+            self._drop(target)
+            raise RegistryError(
+                f"{self.registry}: {what}: the answer is larger than {_limit_text(limit)}; refusing it"
+            ) from None
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            expired = self.watchdog.disarm(alarm)
+            alarm = None
+            self._drop(target)
+            if self.watchdog.aborted.is_set():
+                raise Aborted(f"{self.registry}: interrupted") from None
+            if expired:
+                raise RetryableError(
+                    f"{what}: no complete answer within {budget:g} s (the deadline; {TIMEOUT_ENV} sets it)"
+                ) from None
+            if isinstance(e, TimeoutError):
+                raise RetryableError(f"{what}: no progress within {self.timeout:g} s ({TIMEOUT_ENV} sets it)") from None
+            raise RetryableError(f"{what}: {type(e).__name__}: {shown(e, limit=200)}") from None
+        finally:
+            if self.watchdog.disarm(alarm):
+                self._drop(target)  # the answer was complete, but the socket was shut down
         if resp.will_close:
-            self._drop(parts.netloc, parts.scheme)
+            self._drop(target)
         if resp.status in RETRYABLE_STATUS:
             raise RetryableError(
-                f"{method} {parts.path}: HTTP {resp.status}", resp.status, _retry_after(resp.getheader("Retry-After"))
+                f"{what}: HTTP {resp.status}", resp.status, answers.retry_after(resp.getheader("Retry-After"))
             )
-        return Response(resp.status, resp.headers, data)
+        return Response(resp.status, resp.headers, data, target)
 
-    def _send_file(
-        self, conn: http.client.HTTPConnection, body: FileBody, progress: Callable[[int], None] | None
-    ) -> None:
-        sock = conn.sock
-        assert sock is not None
-        with open(body.path, "rb") as f:
-            offset, left = body.offset, body.length
-            zero_copy = type(sock).__name__ != "SSLSocket"
-            while left > 0:
-                n = min(SEND_CHUNK, left)
-                if zero_copy:
-                    # socket.sendfile waits on the socket's timeout (os.sendfile would see EAGAIN)
-                    sent = sock.sendfile(f, offset, n)
-                    if sent == 0:
-                        raise ConnectionError("connection closed during upload")
-                else:
-                    f.seek(offset)
-                    chunk = f.read(n)
-                    sock.sendall(chunk)
-                    sent = len(chunk)
-                offset += sent
-                left -= sent
-                if progress:
-                    progress(sent)
+    def fetch(
+        self,
+        method: str,
+        url: str | Url,
+        headers: Mapping[str, str] | None = None,
+        *,
+        owner: Origin,
+        limit: int = ERROR_LIMIT,
+    ) -> Response:
+        """:meth:`send`, following redirects of GET and HEAD (at most :data:`MAX_REDIRECTS`).
+        ``headers`` may hold ``Authorization`` for ``owner``; it goes to no other origin."""
+        target = self.url(url)
+        hdrs = dict(headers or {})
+        if target.origin != owner:
+            hdrs.pop("Authorization", None)
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self.send(method, target, hdrs, limit=limit)
+            location = resp.header("Location")
+            if resp.status not in REDIRECT_STATUS or location is None or method not in ("GET", "HEAD"):
+                return resp
+            target = self.url(location, resp.url, "redirect")
+            if target.origin != owner:
+                hdrs.pop("Authorization", None)
+            log.debug("redirected to %s", target.origin)
+        raise RegistryError(f"{self.registry}: {method} {shown(url)}: more than {MAX_REDIRECTS} redirects")
+
+    def _send_file(self, sock: socket.socket, body: FileBody, progress: Callable[[int], None] | None) -> None:
+        f = body.file
+        offset, left = body.offset, body.length
+        zero_copy = type(sock).__name__ != "SSLSocket"
+        while left > 0:
+            n = min(SEND_CHUNK, left)
+            if zero_copy:
+                # socket.sendfile waits on the socket's timeout (os.sendfile would see EAGAIN)
+                sent = sock.sendfile(f, offset, n)
+                if sent == 0:
+                    raise ConnectionError("the blob file ended early or the connection closed during upload")
+            else:
+                f.seek(offset)
+                chunk = f.read(n)
+                if not chunk:
+                    raise ConnectionError("the blob file ended early")
+                sock.sendall(chunk)
+                sent = len(chunk)
+            offset += sent
+            left -= sent
+            if progress:
+                progress(sent)
 
     def close(self) -> None:
         with self._lock:

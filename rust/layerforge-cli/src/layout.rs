@@ -8,7 +8,15 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::name_grammar::components_valid;
+use crate::files::{is_regular_of_size, read_regular};
+use crate::name_grammar::{components_valid, is_sha256_digest};
+
+/// Manifests registries accept (and the Python push reads) are at most 4 MiB.
+const MAX_MANIFEST: u64 = 4 << 20;
+/// `index.json` is read whole; anything larger goes to Python.
+const MAX_INDEX: u64 = 64 << 20;
+/// Indexes nest at most this deep (`MAX_DEPTH` of the Python push).
+const MAX_DEPTH: usize = 8;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -71,8 +79,7 @@ pub struct Descriptor {
 impl Descriptor {
     fn from_json(v: &Value) -> Option<Self> {
         let digest = v.get("digest")?.as_str()?;
-        let hex = digest.strip_prefix("sha256:")?;
-        if hex.len() != 64 || !hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        if !is_sha256_digest(digest) {
             return None;
         }
         Some(Descriptor {
@@ -98,8 +105,8 @@ pub struct Layout {
 
 impl Layout {
     pub fn open(dir: &Path) -> Option<Self> {
-        let index: Value =
-            serde_json::from_slice(&std::fs::read(dir.join("index.json")).ok()?).ok()?;
+        let data = read_regular(&dir.join("index.json"), MAX_INDEX, None)?;
+        let index: Value = serde_json::from_slice(&data).ok()?;
         Some(Layout {
             root: dir.into(),
             index: index.get("manifests")?.as_array()?.clone(),
@@ -114,9 +121,14 @@ impl Layout {
         )
     }
 
-    /// A JSON blob whose content matches its digest and size (as the Python reader checks).
+    /// A JSON blob whose content matches its digest and size (as the Python reader checks):
+    /// a regular file of the descriptor's size, at most the manifest limit.
     fn read_json(&self, desc: &Descriptor) -> Option<Value> {
-        let data = std::fs::read(self.blob_path(&desc.digest)?).ok()?;
+        let data = read_regular(
+            &self.blob_path(&desc.digest)?,
+            MAX_MANIFEST,
+            Some(desc.size),
+        )?;
         let hex: String = Sha256::digest(&data)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -129,8 +141,10 @@ impl Layout {
         serde_json::from_slice(&data).ok()
     }
 
-    fn has_blob(&self, digest: &str) -> bool {
-        self.blob_path(digest).is_some_and(|p| p.is_file())
+    /// A regular file of the descriptor's size (what the Python push checks before sending).
+    fn has_blob(&self, desc: &Descriptor) -> bool {
+        self.blob_path(&desc.digest)
+            .is_some_and(|p| is_regular_of_size(&p, desc.size))
     }
 
     /// The index entry for `reference`; without one, the only image there is.
@@ -165,26 +179,27 @@ impl Layout {
         if graph.manifests.iter().any(|m| m.digest == desc.digest) {
             return Some(());
         }
-        if depth > 8 {
+        if depth > MAX_DEPTH {
             return None;
         }
         let doc = self.read_json(desc)?;
         if INDEX_TYPES.contains(&desc.media_type.as_str()) {
             for child in doc.get("manifests")?.as_array()? {
                 let child = Descriptor::from_json(child)?;
-                if !self.has_blob(&child.digest) {
-                    return None;
-                }
                 self.add_manifest(graph, &child, depth + 1)?;
             }
         } else {
             let config = std::iter::once(doc.get("config")?);
             for blob in config.chain(doc.get("layers")?.as_array()?.iter()) {
                 let blob = Descriptor::from_json(blob)?;
-                if !self.has_blob(&blob.digest) {
+                if !self.has_blob(&blob) {
                     return None;
                 }
-                graph.blobs.insert(blob.digest, blob.size);
+                if let Some(size) = graph.blobs.insert(blob.digest, blob.size) {
+                    if size != blob.size {
+                        return None; // one digest, two sizes: Python reports it
+                    }
+                }
             }
         }
         graph.manifests.push(desc.clone());

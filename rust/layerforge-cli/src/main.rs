@@ -10,10 +10,12 @@
 //! doubt, any error and any unexpected reply, Python does the push and reports errors.
 //! `LAYERFORGE_PUSH_FAST_PATH=0` turns the native answer off.
 
+mod files;
 mod http;
 mod known_blobs;
 mod layout;
 mod name_grammar;
+mod origin;
 mod push_args;
 mod python;
 mod repush;

@@ -1,5 +1,12 @@
 //! The grammar shared by repository names and layout references: `/`-separated components,
-//! each runs of "alphanumeric" bytes joined by single separators.
+//! each runs of "alphanumeric" bytes joined by single separators; and sha256 digests.
+
+/// `sha256:` and 64 lower-case hex digits.
+pub fn is_sha256_digest(value: &str) -> bool {
+    value.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
 
 /// True when every `/`-separated component of `value` is `alnum+ (separator alnum+)*`.
 pub fn components_valid(value: &str, alnum: fn(u8) -> bool, separator: fn(&str) -> bool) -> bool {

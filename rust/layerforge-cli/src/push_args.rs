@@ -3,6 +3,7 @@
 //! values) is left to Python, which also reports the errors.
 
 use std::ffi::OsString;
+use std::time::Duration;
 
 use crate::layout::LayoutRef;
 use crate::name_grammar::components_valid;
@@ -22,6 +23,30 @@ pub struct PushArgs {
     /// The target's tag, then each `--tag`, without repeats; `latest` when there is none.
     pub tags: Vec<String>,
     pub insecure: bool,
+    /// The total time the native check may take (then Python pushes).
+    pub check_time: Duration,
+}
+
+/// The bounds the Python command enforces (`MAX_JOBS`, `MAX_RETRIES`, `MAX_TIMEOUT`):
+/// values outside them are usage errors that Python reports.
+const JOBS: std::ops::RangeInclusive<i64> = 1..=64;
+const RETRIES: std::ops::RangeInclusive<i64> = 1..=100;
+const MAX_TIMEOUT: f64 = 86400.0;
+/// The native check never takes longer than this, whatever the timeout allows.
+const MAX_CHECK: Duration = Duration::from_secs(10);
+pub const TIMEOUT_ENV: &str = "LAYERFORGE_REGISTRY_TIMEOUT";
+
+/// `MAX_CHECK`, or less when `$LAYERFORGE_REGISTRY_TIMEOUT` (seconds) says so; `None` for a
+/// value Python refuses.
+fn check_time(value: Option<&str>) -> Option<Duration> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Some(MAX_CHECK);
+    };
+    let seconds: f64 = value.parse().ok()?;
+    if !(seconds > 0.0 && seconds <= MAX_TIMEOUT) {
+        return None;
+    }
+    Some(Duration::from_secs_f64(seconds).min(MAX_CHECK))
 }
 
 /// `None` when the arguments are not in the simple forms handled here.
@@ -43,9 +68,10 @@ pub fn parse(args: &[OsString]) -> Option<PushArgs> {
                     Some(v) => v,
                     None => it.next()??.to_string(),
                 };
+                let range = if name == "--jobs" { JOBS } else { RETRIES };
                 if name == "--tag" {
                     extra_tags.push(value);
-                } else if !is_int(&value) {
+                } else if !is_int(&value) || !value.parse().is_ok_and(|n: i64| range.contains(&n)) {
                     return None;
                 }
             }
@@ -69,11 +95,17 @@ pub fn parse(args: &[OsString]) -> Option<PushArgs> {
     if tags.is_empty() {
         tags.push("latest".into());
     }
+    let timeout = std::env::var_os(TIMEOUT_ENV);
+    let timeout = match &timeout {
+        Some(v) => Some(v.to_str()?),
+        None => None,
+    };
     Some(PushArgs {
         source: LayoutRef::parse(source)?,
         target,
         tags,
         insecure,
+        check_time: check_time(timeout)?,
     })
 }
 
@@ -109,6 +141,9 @@ fn parse_target(value: &str) -> Option<Target> {
     if !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
         return None;
     }
+    if !crate::origin::valid_registry(registry) {
+        return None;
+    }
     if !valid_repository(repository) {
         return None;
     }
@@ -120,7 +155,7 @@ fn parse_target(value: &str) -> Option<Target> {
 }
 
 /// `component ("/" component)*`, component = `[a-z0-9]+ ((. | _ | __ | -+) [a-z0-9]+)*`.
-fn valid_repository(repo: &str) -> bool {
+pub fn valid_repository(repo: &str) -> bool {
     components_valid(
         repo,
         |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
@@ -153,6 +188,48 @@ mod tests {
         assert!(parse_target("reg.io/a..b").is_none());
         assert!(parse_target("reg.io/a/").is_none());
         assert!(parse_target("reg.io/app@sha256:00").is_none());
+    }
+
+    #[test]
+    fn timeouts_as_python_reads_them() {
+        assert_eq!(check_time(None), Some(MAX_CHECK));
+        assert_eq!(check_time(Some("")), Some(MAX_CHECK));
+        assert_eq!(check_time(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(check_time(Some("0.5")), Some(Duration::from_millis(500)));
+        assert_eq!(check_time(Some("600")), Some(MAX_CHECK));
+        for bad in ["0", "-1", "abc", "NaN", "inf", "86401", "1e400"] {
+            assert_eq!(check_time(Some(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn jobs_and_retries_out_of_range_go_to_python() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        std::fs::write(dir.path().join("oci-layout"), "{}").expect("a layout marker");
+        let layout = dir.path().to_str().expect("utf-8").to_string();
+        let args = |extra: &[&str]| {
+            let mut v: Vec<OsString> = vec![layout.clone().into(), "127.0.0.1:5000/a/b:1".into()];
+            v.extend(extra.iter().map(OsString::from));
+            v
+        };
+        for good in [
+            &["--jobs", "1"][..],
+            &["--jobs=64"],
+            &["--retries", "100"],
+            &[],
+        ] {
+            assert!(parse(&args(good)).is_some(), "{good:?}");
+        }
+        for bad in [
+            &["--jobs", "0"][..],
+            &["--jobs", "65"],
+            &["--jobs=100000"],
+            &["--retries", "0"],
+            &["--retries", "101"],
+            &["--jobs", "99999999999999999999999"],
+        ] {
+            assert!(parse(&args(bad)).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! be current": Python then pushes.
 
 use std::io::Write as _;
+use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::http::Connection;
 use crate::known_blobs;
 use crate::layout::{Descriptor, Layout};
+use crate::origin::is_loopback;
 use crate::push_args::PushArgs;
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -46,23 +48,6 @@ impl Report {
     }
 }
 
-/// Loopback hosts, which are always plain HTTP (`is_loopback` of the Python client).
-fn is_loopback(registry: &str) -> bool {
-    let host = if registry.starts_with('[') {
-        registry
-            .split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        registry
-            .rsplit_once(':')
-            .map_or(registry, |(h, _)| h)
-            .to_string()
-    };
-    host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
-}
-
 pub fn already_current(args: &PushArgs) -> Option<Report> {
     let target = &args.target;
     if !(args.insecure || is_loopback(&target.registry)) {
@@ -86,7 +71,8 @@ pub fn already_current(args: &PushArgs) -> Option<Report> {
         })
         .collect();
 
-    let mut conn = Connection::open(&target.registry)?;
+    let deadline = Instant::now() + args.check_time;
+    let mut conn = Connection::open(&target.registry, deadline)?;
     let repo = &target.repository;
     for tag in &args.tags {
         let resp = conn.request(
@@ -141,17 +127,4 @@ pub fn already_current(args: &PushArgs) -> Option<Report> {
         skipped: graph.blobs.len(),
         referrers: artifacts.iter().map(|(a, _)| a.digest.clone()).collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_loopback;
-
-    #[test]
-    fn loopback() {
-        assert!(
-            is_loopback("127.0.0.1:5000") && is_loopback("localhost") && is_loopback("[::1]:5000")
-        );
-        assert!(!is_loopback("registry.example.com:5000") && !is_loopback("10.0.0.1"));
-    }
 }
