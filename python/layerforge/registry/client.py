@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ from layerforge.registry.transport import (
     RetryPolicy,
     Transport,
 )
+from layerforge.trust.blobs import open_regular
 from layerforge.trust.origins import Url
-from layerforge.trust.regular_file import open_regular
 from layerforge.trust.text import shown
 
 log = logging.getLogger("layerforge.registry")
@@ -183,7 +184,7 @@ class RegistryClient:
         retried on the same upload session (chunked uploads resume from what the session
         holds); a session the registry no longer knows is restarted from scratch. The
         registry must confirm the digest: a mismatch is an error and is never retried."""
-        with open_regular(path, f"blob {digest}", size=size) as f:
+        with open_regular(path, f"blob {digest}", size=size) as fd, os.fdopen(fd, "rb", closefd=False) as f:
             _Upload(self, repo=repo, digest=digest, file=f, size=size, progress=progress or (lambda n: None)).run()
 
     def _upload_error(self, resp: Response, digest: str) -> RegistryError:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerforge.errors import LayerforgeError
-from layerforge.trust.regular_file import FileShapeError, read_regular
+from layerforge.errors import LayerforgeError, LayoutError
+from layerforge.trust.blobs import BlobMissing, read_document
 from layerforge.trust.text import shown
 
 
@@ -94,10 +94,10 @@ _HELPER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 def _load(f: Path) -> dict[str, Any] | None:
     """An auth file as a JSON object; None if it does not exist."""
     try:
-        data = read_regular(f, f"credentials file '{f}'", limit=MAX_FILE)
-    except FileShapeError as e:
-        if not (f.exists() or f.is_symlink()):
-            return None
+        data = read_document(f, f"credentials file '{f}'", limit=MAX_FILE, follow=True)
+    except BlobMissing:
+        return None
+    except LayoutError as e:
         raise CredentialError(str(e)) from None
     try:
         config = json.loads(data)

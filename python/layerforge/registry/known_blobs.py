@@ -18,8 +18,8 @@ from layerforge.errors import LayerforgeError
 from layerforge.layout.atomic import atomic_write
 from layerforge.model.canonical_json import canonical_json
 from layerforge.registry.reference import is_digest, valid_repository
+from layerforge.trust.blobs import read_document
 from layerforge.trust.origins import valid_registry
-from layerforge.trust.regular_file import read_regular
 from layerforge.trust.text import shown
 
 log = logging.getLogger("layerforge.registry")
@@ -63,7 +63,7 @@ class KnownBlobs:
     @staticmethod
     def _load(path: Path) -> Known:
         try:
-            data = read_regular(path, "known-blobs cache", limit=MAX_FILE)
+            data = read_document(path, "known-blobs cache", limit=MAX_FILE, follow=True)
         except LayerforgeError as e:
             if path.exists() or path.is_symlink():
                 log.warning("warning: ignoring the known-blobs cache: %s", shown(e))

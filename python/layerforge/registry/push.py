@@ -32,7 +32,7 @@ from layerforge.registry.client import RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.reference import ImageName, validate_tag
 from layerforge.registry.transport import MANIFEST_LIMIT
-from layerforge.trust.regular_file import open_regular, read_regular
+from layerforge.trust.blobs import open_regular, read_document
 
 ProgressFn = Callable[[int, int], object]
 BlobFn = Callable[["BlobResult"], object]
@@ -71,7 +71,7 @@ def read_manifest_blob(layout: OciLayout, desc: Descriptor) -> bytes:
     what = f"manifest {desc.digest}"
     if desc.size > MANIFEST_LIMIT:
         raise LayerforgeError(f"{what} is {desc.size} bytes; registries accept at most {MANIFEST_LIMIT >> 20} MiB")
-    data = read_regular(layout.blob_path(desc.digest), what, size=desc.size)
+    data = read_document(layout.blob_path(desc.digest), what, size=desc.size, limit=MANIFEST_LIMIT)
     if sha256_digest(data) != desc.digest:
         raise LayerforgeError(f"'{layout.root}': blob {desc.digest} does not match its digest (corrupt layout)")
     return data

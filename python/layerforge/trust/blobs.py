@@ -28,9 +28,10 @@ class BlobMissing(LayoutError):
 
 
 @contextlib.contextmanager
-def open_regular(path: Path, what: str, *, follow: bool = False) -> Iterator[int]:
+def open_regular(path: Path, what: str, *, follow: bool = False, size: int | None = None) -> Iterator[int]:
     """An fd of the regular file ``path``; a FIFO or device is an error, and so is a symlink
-    unless ``follow`` (files the user names: a blob inside a layout is never a symlink)."""
+    unless ``follow`` (files the user names: a blob inside a layout is never a symlink).
+    With ``size``, the file must have exactly that many bytes (checked on the fd)."""
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
@@ -41,8 +42,11 @@ def open_regular(path: Path, what: str, *, follow: bool = False) -> Iterator[int
             raise LayoutError(f"{what}: '{path}' is a symlink, not a regular file") from None
         raise LayoutError(f"{what}: cannot read '{path}': {e.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise LayoutError(f"{what}: '{path}' is not a regular file")
+        if size is not None and st.st_size != size:
+            raise LayoutError(f"{what} is {st.st_size} bytes, its descriptor says {size} ('{path}')")
         yield fd
     finally:
         os.close(fd)
