@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from layerforge.errors import LayerforgeError
+from layerforge.images.nix.store_path import parse_store_path
+from layerforge.images.unikraft.package_name import parse_package_name
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
+from layerforge.model.digest import validate_digest
 from layerforge.model.epoch import rfc3339, source_date_epoch
 from layerforge.model.image_config import ImageConfig, RuntimeConfig
 from layerforge.model.index import Index
@@ -92,3 +95,19 @@ def test_source_date_epoch() -> None:
     with pytest.raises(LayerforgeError, match="SOURCE_DATE_EPOCH"):
         source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda: validate_ref("app:1.0\n"),
+        lambda: validate_digest("sha256:" + "0" * 64 + "\n"),
+        lambda: parse_store_path("/nix/store/" + "a" * 32 + "-x\n"),
+        lambda: parse_package_name("unikraft.org/app:1.0\n", "latest"),
+    ],
+    ids=["ref", "digest", "store-path", "kraftkit-name"],
+)
+def test_a_trailing_newline_is_not_part_of_any_name(check: object) -> None:
+    # `$` in a Python regex also matches before a final newline: every grammar must refuse it.
+    with pytest.raises(LayerforgeError):
+        check()  # type: ignore[operator]

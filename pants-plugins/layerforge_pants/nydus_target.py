@@ -19,7 +19,7 @@ from pants.util.strutil import help_text
 
 from layerforge_pants.target_types import COMMON_IMAGE_FIELDS
 
-_SIZE = re.compile(r"^\s*(?:0x([0-9a-fA-F]+)|([0-9]+)\s*([kKmM]i?[bB]?)?)\s*$")
+_SIZE = re.compile(r"^\s*(?:0x([0-9a-fA-F]+)|([0-9]+)\s*([kKmM]i?[bB]?)?)\s*\Z")
 _MIN_CHUNK, _MAX_CHUNK = 4096, 16 << 20
 
 

@@ -12,8 +12,8 @@ from layerforge.layers.build import MAX_THREADS
 from layerforge.model.image_config import RuntimeConfig
 from layerforge.trust.text import has_control, shown
 
-_ENV_KEY = re.compile(r"^[^=\s]+$")
-_PORT = re.compile(r"^[0-9]{1,5}(?:/(?:tcp|udp|sctp))?$")
+_ENV_KEY = re.compile(r"^[^=\s]+\Z")
+_PORT = re.compile(r"^[0-9]{1,5}(?:/(?:tcp|udp|sctp))?\Z")
 
 
 def thread_count(value: str) -> int:

@@ -16,7 +16,7 @@ from layerforge.layers.build import COMPRESSIONS
 from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import DEFAULT_TAG, parse_layout_ref
 
-_PERM = re.compile(r"^(?P<re>.+)=(?P<mode>[0-7]{3,4})?(?::(?P<uid>\d+):(?P<gid>\d+))?$")
+_PERM = re.compile(r"^(?P<re>.+)=(?P<mode>[0-7]{3,4})?(?::(?P<uid>\d+):(?P<gid>\d+))?\Z")
 
 
 def add_nix_options(p: argparse.ArgumentParser) -> None:

@@ -33,7 +33,7 @@ from layerforge.trust.text import shown
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
-_DOCKER_REF = re.compile(rf"^({_HOST}?{_COMPONENT}(?:/{_COMPONENT})*):([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})$")
+_DOCKER_REF = re.compile(rf"^({_HOST}?{_COMPONENT}(?:/{_COMPONENT})*):([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})\Z")
 
 
 def parse_repo_tag(value: str, option: str = "--tag") -> tuple[str, str]:

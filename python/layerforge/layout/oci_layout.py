@@ -33,7 +33,7 @@ from layerforge.trust.text import shown
 TMP_DIR = ".layerforge-tmp"
 # Scratch names carry the writer's pid:
 # native blobs "blob-<pid>-...", atomic_write ".<name>.<pid>.<hex8>.tmp".
-_TEMP_NAMES = (re.compile(r"^blob-(\d+)-"), re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$"))
+_TEMP_NAMES = (re.compile(r"^blob-(\d+)-"), re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp\Z"))
 
 
 class OciLayout:

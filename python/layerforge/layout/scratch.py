@@ -12,7 +12,7 @@ from pathlib import Path
 
 from layerforge.trust.rootfs import remove_tree
 
-_NAME = re.compile(r"^\.layerforge-([a-z]+)-(\d+)-[0-9a-f]{8}$")
+_NAME = re.compile(r"^\.layerforge-([a-z]+)-(\d+)-[0-9a-f]{8}\Z")
 
 
 def pid_alive(pid: int) -> bool:

@@ -8,7 +8,7 @@ import re
 from layerforge.errors import LayerforgeError
 from layerforge.trust.text import shown
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 def sha256_digest(data: bytes) -> str:
@@ -17,7 +17,7 @@ def sha256_digest(data: bytes) -> str:
 
 def validate_digest(value: object, what: str = "digest") -> str:
     """Return ``value`` if it is a sha256 digest, else raise naming ``what``."""
-    if not isinstance(value, str) or not _DIGEST.match(value):
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
         raise LayerforgeError(f"{what} {shown(repr(value), 100)} is not a sha256 digest")
     return value
 

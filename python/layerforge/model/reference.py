@@ -11,7 +11,7 @@ from layerforge.errors import LayerforgeError
 # image-spec annotations.md: ref ::= component ("/" component)*,
 # component ::= alphanum (separator alphanum)*, separator ::= [-._:@+] | "--"
 _COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
-_REF = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_REF = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
 
 DEFAULT_TAG = "latest"
 

@@ -11,7 +11,7 @@ STORE_DIR = "/nix/store"
 # Nix's base-32 alphabet omits e, o, u and t.
 _HASH = r"[0-9a-df-np-sv-z]{32}"
 _NAME = r"[A-Za-z0-9+\-._?=]+"
-_STORE_PATH = re.compile(rf"^{STORE_DIR}/({_HASH})-({_NAME})$")
+_STORE_PATH = re.compile(rf"^{STORE_DIR}/({_HASH})-({_NAME})\Z")
 
 
 @dataclass(frozen=True)

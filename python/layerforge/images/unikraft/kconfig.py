@@ -12,14 +12,14 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.trust.blobs import read_document
 from layerforge.trust.text import has_control, shown
 
-_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)\Z")
 #: Host paths of the build machine: kraftkit leaves them out, and so do we.
 SKIPPED = frozenset({"CONFIG_UK_APP", "CONFIG_UK_BASE"})
 VERSION_KEY = "CONFIG_UK_FULLVERSION"
 #: Largest .config read (Linux's own are ~300 KiB).
 MAX_KCONFIG = 16 << 20
 # Values written without quotes when a .config is given back (Kconfig's own convention).
-_BARE = re.compile(r"^(?:[ynm]|-?[0-9]+|0[xX][0-9a-fA-F]+)$")
+_BARE = re.compile(r"^(?:[ynm]|-?[0-9]+|0[xX][0-9a-fA-F]+)\Z")
 
 
 def parse_kconfig(path: Path, option: str = "--kconfig") -> dict[str, str]:
