@@ -9,17 +9,35 @@ use std::thread;
 use crate::error::{most_relevant, Error};
 use crate::progress::Progress;
 
-/// `requested` threads, or one per core when 0, and a rayon pool of that many named
-/// `<name>-<i>`.
+/// The most worker threads a caller may ask for; more is refused as a bad value.
+pub const MAX_THREADS: usize = 256;
+/// Threads beyond this many per core only cost memory and switches: requests are capped there.
+const THREADS_PER_CORE: usize = 4;
+
+/// How many threads `requested` means on a machine with `cores` cores: one per core when 0,
+/// else `requested` capped at `THREADS_PER_CORE` per core; more than [`MAX_THREADS`] is an
+/// error (the caller names the option).
+pub fn thread_count(requested: usize, cores: usize) -> Result<usize, Error> {
+    if requested > MAX_THREADS {
+        return Err(Error::input(format!(
+            "threads: {requested} is more than {MAX_THREADS} (0 means one per core)"
+        )));
+    }
+    let cores = cores.max(1);
+    Ok(match requested {
+        0 => cores,
+        n => n.min(cores * THREADS_PER_CORE),
+    })
+}
+
+/// [`thread_count`] threads for `requested` on this machine, and a rayon pool of that many
+/// named `<name>-<i>`.
 pub fn worker_pool(
     requested: usize,
     name: &'static str,
 ) -> Result<(usize, rayon::ThreadPool), Error> {
-    let threads = if requested > 0 {
-        requested
-    } else {
-        thread::available_parallelism().map_or(1, |n| n.get())
-    };
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = thread_count(requested, cores)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(move |i| format!("{name}-{i}"))
@@ -83,6 +101,21 @@ pub fn run_indexed<T: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thread_counts_are_capped_and_absurd_ones_refused() {
+        assert_eq!(thread_count(0, 2).unwrap(), 2);
+        assert_eq!(thread_count(3, 2).unwrap(), 3);
+        assert_eq!(thread_count(200, 2).unwrap(), 8);
+        assert_eq!(thread_count(256, 64).unwrap(), 256);
+        assert_eq!(thread_count(1, 0).unwrap(), 1);
+        let e = thread_count(100_000, 2).unwrap_err();
+        assert!(matches!(e, Error::Input(_)), "{e}");
+        assert!(e.to_string().contains("100000 is more than 256"), "{e}");
+        assert!(worker_pool(100_000, "t").is_err());
+        let (n, pool) = worker_pool(MAX_THREADS, "t").unwrap();
+        assert!(n <= MAX_THREADS && pool.current_num_threads() == n);
+    }
 
     #[test]
     fn results_in_order_and_failures_reported() {

@@ -20,3 +20,5 @@ DIGESTERS = ("blake3", "sha256")
 DEFAULT_CHUNK_SIZE = 1 << 20
 MIN_CHUNK_SIZE = 4096
 MAX_CHUNK_SIZE = 16 << 20
+#: The most worker threads the native core accepts (layerforge-core's concurrent::MAX_THREADS).
+MAX_THREADS = 256

@@ -10,6 +10,7 @@ from layerforge.images.nydus.constants import (
     DEFAULT_CHUNK_SIZE,
     DIGESTERS,
     MAX_CHUNK_SIZE,
+    MAX_THREADS,
     MIN_CHUNK_SIZE,
 )
 from layerforge.units import parse_size
@@ -32,6 +33,8 @@ class NydusRequest:
 
     def validate(self) -> NydusRequest:
         check_chunk_size(self.chunk_size)
+        if not 0 <= self.threads <= MAX_THREADS:
+            raise UsageError("--threads", f"{self.threads} is not between 0 (one per core) and {MAX_THREADS}")
         if self.compressor not in COMPRESSORS:
             raise UsageError("--compressor", f"{self.compressor!r} is not one of {', '.join(COMPRESSORS)}")
         if self.digester not in DIGESTERS:
