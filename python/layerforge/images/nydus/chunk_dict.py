@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerforge import _native
-from layerforge.errors import LayerforgeError, UsageError
+from layerforge.errors import LayerforgeError, LayoutError, UsageError
 from layerforge.images.nydus.constants import (
     ANNOTATION_BLOB,
     ANNOTATION_BOOTSTRAP,
@@ -81,7 +81,14 @@ def _from_layout(layout: OciLayout, ref: str | None, tmp: Path) -> ChunkDict:
     if not boot_layers:
         raise UsageError(OPTION, f"'{layout.root}' is not a Nydus image (no layer annotated {ANNOTATION_BOOTSTRAP})")
     tar_path = tmp / "bootstrap.tar"
-    _native.decompress_blob(layout.blob_path(boot_layers[-1].digest), tar_path)
+    boot = boot_layers[-1]
+    got = _native.decompress_blob(layout.blob_path(boot.digest), tar_path)
+    # The bootstrap says which chunks the dictionary's blobs hold: it must be the image's own.
+    if got.digest != boot.digest or got.size != boot.size:
+        raise LayoutError(
+            f"{OPTION}: '{layout.root}': the bootstrap layer {boot.digest} ({boot.size} bytes) "
+            f"holds {got.size} bytes hashing to {got.digest} (corrupt layout)"
+        )
     bootstrap = tmp / "dict.boot"
     try:
         with tarfile.open(tar_path) as tar:

@@ -63,7 +63,9 @@ pub struct LayerScan {
     pub data: Option<TempBlob>,
     pub data_hasher: Hasher,
     pub data_size: u64,
+    /// sha256 of the blob as read, and of its uncompressed tar stream.
     pub digest: Digest,
+    pub diff_id: Digest,
     /// Uncompressed bytes of file data, and those found twice inside the layer.
     pub file_bytes: u64,
     pub dup_bytes: u64,
@@ -107,17 +109,19 @@ impl ChunkBuffers {
 
 pub fn scan_layer(
     path: &Path,
+    expected_size: Option<u64>,
     store: &BlobStore,
     opts: &ScanOptions,
     known: &Arc<KnownChunks>,
     pool: &rayon::ThreadPool,
     progress: &Progress,
 ) -> Result<LayerScan> {
-    let file = File::open(path).map_err(|e| Error::io_path("cannot read", path, e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| Error::io_path("cannot read", path, e))?
-        .len();
+    let (file, size) = open_blob(path)?;
+    if let Some(want) = expected_size.filter(|&w| w != size) {
+        return Err(Error::Corrupt(format!(
+            "the blob is {size} bytes, but its descriptor says {want}"
+        )));
+    }
     if size == 0 {
         return Err(Error::input(
             "the layer blob is empty (0 bytes), not a tar archive",
@@ -125,10 +129,8 @@ pub fn scan_layer(
     }
     let mut data = store.begin()?;
     let data_path = data.path().display().to_string();
-    let data_file = data
-        .file()?
-        .try_clone()
-        .map_err(|e| Error::io("cannot reopen scratch file", e))?;
+    // The writer owns (and closes) the scratch file: a scanned layer holds no descriptor.
+    let data_file = data.take_file()?;
     let (q_tx, q_rx) = bounded::<Receiver<ChunkDone>>(opts.queue.max(2));
     let buffers = ChunkBuffers::new(opts.queue.max(2) + pool.current_num_threads() + 2);
     let for_writer = buffers.clone();
@@ -136,12 +138,12 @@ pub fn scan_layer(
     std::thread::scope(|s| {
         let writer =
             s.spawn(move || write_chunks(q_rx, data_file, data_path, progress, for_writer));
-        let read = read_tar(file, opts, known, pool, progress, q_tx, buffers);
+        let read = read_tar(file, size, opts, known, pool, progress, q_tx, buffers);
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(Error::Corrupt("chunk writer panicked".into())));
         match (read, written) {
-            (Ok((tree, digest, file_bytes, chunk_count)), Ok(w)) => {
+            (Ok((tree, (digest, diff_id), file_bytes, chunk_count)), Ok(w)) => {
                 if w.seqs.len() != chunk_count {
                     return Err(Error::Corrupt("chunk stream out of step".into()));
                 }
@@ -153,6 +155,7 @@ pub fn scan_layer(
                     data_hasher: w.hasher,
                     data_size: w.size,
                     digest,
+                    diff_id,
                     file_bytes,
                     dup_bytes: w.dup_bytes,
                 })
@@ -220,10 +223,50 @@ fn write_chunks(
     })
 }
 
-type ReadOutcome = (Tree, Digest, u64, usize);
+/// Open a blob for reading: only a regular file (a FIFO or a device would block or never
+/// end), opened without waiting on it. Returns the file and its size.
+pub fn open_blob(path: &Path) -> Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| Error::io_path("cannot read", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io_path("cannot read", path, e))?;
+    if !meta.is_file() {
+        return Err(Error::input(format!(
+            "'{}' is not a regular file, so not a blob",
+            path.display()
+        )));
+    }
+    Ok((file, meta.len()))
+}
 
+/// The tree, (blob digest, diff_id), file bytes and chunk count of a layer.
+type ReadOutcome = (Tree, (Digest, Digest), u64, usize);
+
+/// Hashes the uncompressed tar stream as the parser pulls it (the layer's diff_id).
+struct DiffIdReader<R> {
+    inner: R,
+    hasher: Option<Hasher>,
+}
+
+impl<R: Read> Read for DiffIdReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn read_tar(
     file: File,
+    size: u64,
     opts: &ScanOptions,
     known: &Arc<KnownChunks>,
     pool: &rayon::ThreadPool,
@@ -232,7 +275,8 @@ fn read_tar(
     buffers: ChunkBuffers,
 ) -> Result<ReadOutcome> {
     let format = sniff_file(&file).map_err(|e| Error::io("cannot read the layer blob", e))?;
-    let mut raw = BufReader::with_capacity(1 << 20, HashingReader::new(file, progress));
+    // Never more than the size the file had when it was checked (it could grow meanwhile).
+    let mut raw = BufReader::with_capacity(1 << 20, HashingReader::new(file.take(size), progress));
     let corrupt = move |e: io::Error| {
         Error::Corrupt(format!(
             "not a valid {} tar stream: {e}",
@@ -277,7 +321,7 @@ fn read_tar(
         Ok((seq - 1) as u32)
     };
 
-    let tree = {
+    let (tree, diff_id) = {
         // The decoders borrow the raw reader, so whatever follows the stream can be drained
         // from it (and hashed) afterwards. Decoded bytes come in large steps: the tar parser's
         // 512-byte reads are served from a buffer.
@@ -292,19 +336,29 @@ fn read_tar(
             )),
             Format::Plain => Box::new(&mut raw),
         };
-        parse(
-            decoded,
+        // A plain tar is its own uncompressed stream: its diff_id is the blob digest.
+        let mut decoded = DiffIdReader {
+            inner: decoded,
+            hasher: (format != Format::Plain).then(Hasher::new),
+        };
+        let tree = parse(
+            &mut decoded,
             opts,
             progress,
             &mut dispatch,
             &buffers,
             &mut file_bytes,
             &corrupt,
-        )?
+        )?;
+        // The diff_id covers the whole uncompressed stream, padding after the archive's end
+        // included.
+        io::copy(&mut decoded, &mut io::sink()).map_err(corrupt)?;
+        (tree, decoded.hasher.map(Hasher::finish))
     };
     drop(queue);
     io::copy(&mut raw, &mut io::sink()).map_err(corrupt)?;
-    Ok((tree, raw.into_inner().digest(), file_bytes, seq))
+    let digest = raw.into_inner().digest();
+    Ok((tree, (digest, diff_id.unwrap_or(digest)), file_bytes, seq))
 }
 
 fn format_name(f: Format) -> &'static str {
