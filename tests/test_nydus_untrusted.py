@@ -300,3 +300,135 @@ def test_the_core_refuses_absurd_thread_counts_by_itself(tmp_path: Path) -> None
         "threads: -1 is negative (0 means one per core)",
         "threads: -1 is negative (0 means one per core)",
     ], proc.stdout
+
+
+# -- 5. hostile tar members ------------------------------------------------------------------------
+
+
+def _hostile_layers() -> dict[str, tuple[bytes, list[str]]]:
+    """Layer tar -> what the one-line error must say (the member's name among it)."""
+    ok = tar_layer([(entry("a"), b"a")])
+    return {
+        "nul-in-pax-name": (
+            tar_layer([(entry("x", pax_headers={"path": "evil\x00name"}), b"x")]),
+            ["evil\\x00name", "NUL"],
+        ),
+        "nul-in-link-target": (
+            tar_layer([(entry("l", "symlink", pax_headers={"linkpath": "/etc\x00/passwd"}), None)]),
+            ["'l'", "NUL"],
+        ),
+        "hardlink-to-later-member": (
+            tar_layer([(entry("h", "hardlink", link="later"), None), (entry("later"), b"x")]),
+            ["'h'", "not earlier in the layer"],
+        ),
+        "hardlink-escaping": (
+            tar_layer([(entry("h", "hardlink", link="../../etc/passwd"), None)]),
+            ["'h'", "'..'"],
+        ),
+        "hardlink-absolute": (
+            tar_layer([(entry("a"), b"a"), (entry("h", "hardlink", link="/a"), None)]),
+            ["'h'", "absolute"],
+        ),
+        "whiteout-dot": (tar_layer([(entry("d/.wh.."), b"")]), ["'d/.wh..'", "whiteout"]),
+        "whiteout-dotdot": (tar_layer([(entry(".wh..."), b"")]), ["'.wh...'", "whiteout"]),
+        "whiteout-empty": (tar_layer([(entry("d/.wh."), b"")]), ["'d/.wh.'", "whiteout"]),
+        "deep-path": (
+            tar_layer([(entry("/".join(["d"] * 3000) + "/f"), b"deep")]),
+            ["d/d/d", "longer than"],
+        ),
+        "long-component": (tar_layer([(entry("n" * 256), b"x")]), ["nnnn", "255"]),
+        "truncated": (ok[:700], ["'a'"]),
+        "escape-in-name": (
+            tar_layer([(entry("x\x1b[2Jy", "hardlink", link="missing"), None)]),
+            ["x\\x1b[2Jy"],
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_hostile_layers()))
+def test_hostile_tar_members_fail_with_the_member_named(tmp_path: Path, case: str) -> None:
+    layer, needles = _hostile_layers()[case]
+    src = make_image(tmp_path / "src", "v1", [layer], "none")
+    out = tmp_path / "out"
+    proc = run_cli("nydus-image", f"{src}:v1", "--out", out, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert_one_line_error(proc, "layer 1 (sha256:", *needles)
+    assert "\x1b" not in proc.stderr
+    assert not out.exists()
+
+
+def _raw_member(name: bytes, size_field: bytes, typeflag: bytes = b"0", data: bytes = b"") -> bytes:
+    """A ustar header with raw field bytes (checksum made right), then ``data``."""
+    h = bytearray(512)
+    h[0 : len(name)] = name
+    h[100:108] = b"0000644\0"
+    h[108:116] = b"0000000\0"
+    h[116:124] = b"0000000\0"
+    h[124:136] = size_field
+    h[136:148] = b"00000000000\0"
+    h[156:157] = typeflag
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b" " * 8
+    h[148:156] = f"{sum(h):06o}\0 ".encode()
+    pad = (-len(data)) % 512
+    return bytes(h) + data + b"\0" * pad
+
+
+@pytest.mark.parametrize(
+    ("case", "tar", "needles"),
+    [
+        ("garbage-octal", _raw_member(b"bad", b"12z4567\0\0\0\0\0"), ["'bad'", "size"]),
+        ("negative-size", _raw_member(b"neg", b"-0000000001\0"), ["'neg'", "size"]),
+        (
+            "size-past-the-end",
+            _raw_member(b"big", b"77777777777\0", data=b"only this") + b"\0" * 1024,
+            ["'big'", "ends"],
+        ),
+        ("huge-base256-size", _raw_member(b"huge", b"\x80" + b"\xff" * 11), ["'huge'"]),
+        (
+            "pax-bad-length",
+            _raw_member(b"././@PaxHeader", b"00000000020\0", b"x", b"99 path=x\n\0\0\0\0\0\0\0\0\0\0")
+            + _raw_member(b"f", b"00000000000\0"),
+            ["PAX"],
+        ),
+        (
+            "pax-huge",
+            _raw_member(b"././@PaxHeader", b"77777777777\0", b"x") + b"\0" * 4096,
+            ["PAX", "larger than"],
+        ),
+    ],
+)
+def test_hostile_tar_headers_fail_with_the_member_named(
+    tmp_path: Path, case: str, tar: bytes, needles: list[str]
+) -> None:
+    src = make_image(tmp_path / "src", "v1", [tar + b"\0" * 1024], "gzip")
+    out = tmp_path / "out"
+    proc = run_cli("nydus-image", f"{src}:v1", "--out", out, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert_one_line_error(proc, "layer 1 (sha256:", *needles)
+    assert not out.exists()
+
+
+def test_symlink_targets_are_kept_but_never_written_through(tmp_path: Path) -> None:
+    """A symlink may point anywhere (it is read inside the container), but no entry is
+    placed through it, and every entry of the bootstrap lies below '/'."""
+    links = [
+        (entry("up", "symlink", link="../../../../tmp"), None),
+        (entry("abs", "symlink", link="/etc"), None),
+        (entry("ok/file"), b"fine"),
+    ]
+    src = make_image(tmp_path / "src", "v1", [tar_layer([*links, (entry("up/planted"), b"x")])], "none")
+    proc = run_cli("nydus-image", f"{src}:v1", "--out", tmp_path / "bad", check=False)
+    assert_one_line_error(proc, "'up/planted'", "symlink")
+    assert not (tmp_path / "bad").exists()
+    # In a later layer, the name is a directory of that layer: it replaces the symlink.
+    upper = tar_layer([(entry("abs/planted"), b"x")])
+    src = make_image(tmp_path / "src2", "v1", [tar_layer(links), upper], "none")
+    out = tmp_path / "out"
+    run_cli("nydus-image", f"{src}:v1", "--out", out)
+    boot = tmp_path / "image.boot"
+    boot.write_bytes(bootstrap_bytes(out, nydus_manifest(out, "v1")))
+    report = check(boot)
+    assert set(report.files) == {"/", "/up", "/abs", "/abs/planted", "/ok", "/ok/file"}
+    assert report.files["/up"].link == "../../../../tmp"
+    assert report.files["/abs"].kind == "dir"

@@ -16,13 +16,14 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::algo::{Compressor, Digester};
 use super::blob_writer::HashedWriter;
 use super::inode::encode_rdev;
-use super::tree::{Inode, Tree};
+use super::tree::{Inode, Tree, WHITEOUT_PREFIX};
 use crate::blob::{BlobStore, TempBlob};
 use crate::decompress::{sniff_file, Format, HashingReader};
 use crate::digest::{Digest, Hasher};
 use crate::error::{most_relevant, Error, Result};
 use crate::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::progress::Progress;
+use crate::tar::read::TarReader;
 
 /// Chunks already known elsewhere (a chunk dictionary): digest and size -> dictionary index.
 pub type KnownChunks = HashMap<([u8; 32], u32), u32>;
@@ -348,8 +349,14 @@ fn read_tar(
             &mut dispatch,
             &buffers,
             &mut file_bytes,
-            &corrupt,
-        )?;
+        )
+        .map_err(|e| match e {
+            Error::Corrupt(m) => Error::Corrupt(format!(
+                "not a valid {} tar stream: {m}",
+                format_name(format)
+            )),
+            other => other,
+        })?;
         // The diff_id covers the whole uncompressed stream, padding after the archive's end
         // included.
         io::copy(&mut decoded, &mut io::sink()).map_err(corrupt)?;
@@ -369,7 +376,14 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
-/// Parse the tar stream into a tree.
+/// The longest path (and symlink target) a member may have: PATH_MAX without its NUL.
+pub const MAX_PATH: usize = 4095;
+/// The longest name one path component may have (NAME_MAX, EROFS' limit).
+pub const MAX_NAME: usize = 255;
+/// Chunks one file may have (a RAFS chunk index has 24 bits).
+const MAX_FILE_CHUNKS: u64 = 1 << 24;
+
+/// Parse the tar stream into a tree. Errors name the member.
 fn parse<R: Read>(
     reader: R,
     opts: &ScanOptions,
@@ -377,72 +391,63 @@ fn parse<R: Read>(
     dispatch: &mut dyn FnMut(Vec<u8>) -> Result<u32>,
     buffers: &ChunkBuffers,
     file_bytes: &mut u64,
-    corrupt: &dyn Fn(io::Error) -> Error,
 ) -> Result<Tree> {
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = TarReader::new(reader);
     let mut tree = Tree::new();
-    let entries = archive.entries().map_err(corrupt)?;
-    for entry in entries {
+    while let Some(m) = archive.next_member()? {
         progress.check()?;
-        let mut entry = entry.map_err(corrupt)?;
-        let raw_path = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let shown = m.shown();
         let ctx = |e: Error| match e {
             Error::Input(m) if !m.starts_with('\'') => {
                 Error::Input(format!("member '{shown}': {m}"))
             }
             other => other,
         };
-        let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+        if matches!(m.kind, b'g' | b'L' | b'K') {
             continue;
         }
-        let comps = components(&raw_path).map_err(ctx)?;
+        let comps = member_components(&m.path).map_err(ctx)?;
         let comp_refs: Vec<&[u8]> = comps.iter().map(Vec::as_slice).collect();
-        let h = entry.header();
-        let mut uid = h.uid().map_err(corrupt)? as u32;
-        let mut gid = h.gid().map_err(corrupt)? as u32;
-        let mut mtime = h.mtime().map_err(corrupt)?;
-        let perm = h.mode().map_err(corrupt)? & 0o7777;
-        let is_dev = matches!(kind, tar::EntryType::Char | tar::EntryType::Block);
-        let dev = if is_dev {
-            (
-                h.device_major().map_err(corrupt)?.unwrap_or(0),
-                h.device_minor().map_err(corrupt)?.unwrap_or(0),
-            )
-        } else {
-            (0, 0)
-        };
-        let link = entry.link_name_bytes().map(|l| l.into_owned());
+        let (mut uid, mut gid, mut mtime) = (m.uid, m.gid, m.mtime);
+        let perm = m.mode & 0o7777;
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        if let Some(pax) = entry.pax_extensions().map_err(corrupt)? {
-            for ext in pax {
-                let ext = ext.map_err(corrupt)?;
-                let key = ext.key_bytes();
-                let value = ext.value_bytes();
-                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
-                    xattrs.retain(|(n, _)| n.as_slice() != name);
-                    xattrs.push((name.to_vec(), value.to_vec()));
-                } else if key == b"uid" {
-                    uid = parse_num(value).unwrap_or(uid as u64) as u32;
-                } else if key == b"gid" {
-                    gid = parse_num(value).unwrap_or(gid as u64) as u32;
-                } else if key == b"mtime" {
-                    mtime = parse_num(value).unwrap_or(mtime);
-                }
+        for (key, value) in &m.pax {
+            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
+                xattrs.retain(|(n, _)| n.as_slice() != name);
+                xattrs.push((name.to_vec(), value.clone()));
+            } else if key == b"uid" {
+                uid = parse_num(value).unwrap_or(uid);
+            } else if key == b"gid" {
+                gid = parse_num(value).unwrap_or(gid);
+            } else if key == b"mtime" {
+                mtime = parse_num(value).unwrap_or(mtime);
             }
         }
         xattrs.sort();
+        let id = |what: &str, v: u64| {
+            u32::try_from(v)
+                .map_err(|_| ctx(Error::input(format!("{what} {v} does not fit 32 bits"))))
+        };
         let base = Inode {
-            uid,
-            gid,
+            uid: id("uid", uid)?,
+            gid: id("gid", gid)?,
             mtime,
             xattrs,
             ..Inode::default()
         };
-        use tar::EntryType as T;
-        match kind {
-            T::Directory => {
+        let link = match &m.link {
+            Some(l) if l.contains(&0) => {
+                return Err(ctx(Error::input("the link target contains a NUL byte")))
+            }
+            Some(l) if l.len() > MAX_PATH => {
+                return Err(ctx(Error::input(format!(
+                    "the link target is longer than {MAX_PATH} bytes"
+                ))))
+            }
+            other => other.clone(),
+        };
+        match m.kind {
+            b'5' => {
                 tree.insert(
                     &comp_refs,
                     Inode {
@@ -452,8 +457,13 @@ fn parse<R: Read>(
                 )
                 .map_err(ctx)?;
             }
-            T::Regular | T::Continuous => {
-                let size = entry.size();
+            b'0' | b'7' => {
+                let size = m.size;
+                if size.div_ceil(u64::from(opts.chunk_size)) > MAX_FILE_CHUNKS {
+                    return Err(ctx(Error::input(format!(
+                        "{size} bytes are more than {MAX_FILE_CHUNKS} chunks (use a larger --chunk-size)"
+                    ))));
+                }
                 let mut chunks = Vec::new();
                 let mut left = size;
                 while left > 0 {
@@ -465,7 +475,7 @@ fn parse<R: Read>(
                     } else {
                         buf.resize(n, 0);
                     }
-                    entry.read_exact(&mut buf).map_err(corrupt)?;
+                    archive.read_data_exact(&mut buf)?;
                     chunks.push(dispatch(buf)?);
                     left -= n as u64;
                 }
@@ -481,7 +491,7 @@ fn parse<R: Read>(
                 )
                 .map_err(ctx)?;
             }
-            T::Symlink => {
+            b'2' => {
                 let target = link.unwrap_or_default();
                 if target.is_empty() {
                     return Err(ctx(Error::input("symlink without a target")));
@@ -497,23 +507,23 @@ fn parse<R: Read>(
                 )
                 .map_err(ctx)?;
             }
-            T::Link => {
+            b'1' => {
                 let target = link.unwrap_or_default();
                 let t = components(&target).map_err(ctx)?;
                 let t_refs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
                 tree.insert_link(&comp_refs, &t_refs).map_err(ctx)?;
             }
-            T::Char | T::Block | T::Fifo => {
-                let ty = match kind {
-                    T::Char => S_IFCHR,
-                    T::Block => S_IFBLK,
+            b'3' | b'4' | b'6' => {
+                let ty = match m.kind {
+                    b'3' => S_IFCHR,
+                    b'4' => S_IFBLK,
                     _ => S_IFIFO,
                 };
                 tree.insert(
                     &comp_refs,
                     Inode {
                         mode: ty | perm,
-                        rdev: encode_rdev(dev.0, dev.1),
+                        rdev: encode_rdev(m.dev.0, m.dev.1),
                         ..base
                     },
                 )
@@ -522,12 +532,49 @@ fn parse<R: Read>(
             other => {
                 return Err(ctx(Error::input(format!(
                     "unsupported tar entry type '{}'",
-                    char::from(other.as_byte())
+                    shown_byte(other)
                 ))))
             }
         }
     }
     Ok(tree)
+}
+
+fn shown_byte(b: u8) -> String {
+    crate::tar::read::shown(&[b])
+}
+
+/// A member name's components ([`components`]), which must also be something a filesystem
+/// can hold: no NUL, names of at most [`MAX_NAME`] bytes, at most [`MAX_PATH`] in all, and
+/// no whiteout of `.`, `..` or nothing.
+pub fn member_components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
+    if raw.contains(&0) {
+        return Err(Error::input("the name contains a NUL byte"));
+    }
+    if raw.len() > MAX_PATH {
+        return Err(Error::input(format!(
+            "the name is longer than {MAX_PATH} bytes ({} bytes)",
+            raw.len()
+        )));
+    }
+    let comps = components(raw)?;
+    for c in &comps {
+        if c.len() > MAX_NAME {
+            return Err(Error::input(format!(
+                "a path component is longer than {MAX_NAME} bytes ({} bytes)",
+                c.len()
+            )));
+        }
+        if let Some(rest) = c.strip_prefix(WHITEOUT_PREFIX) {
+            if matches!(rest, b"" | b"." | b"..") {
+                return Err(Error::input(format!(
+                    "whiteout of '{}' names no entry",
+                    String::from_utf8_lossy(rest)
+                )));
+            }
+        }
+    }
+    Ok(comps)
 }
 
 fn parse_num(v: &[u8]) -> Option<u64> {
