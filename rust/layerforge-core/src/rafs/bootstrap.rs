@@ -72,6 +72,7 @@ pub fn build(spec: &BootstrapSpec<'_>) -> Result<Vec<u8>> {
         )));
     }
     let tree = spec.tree;
+    tree.check_names()?;
     let order = placement_order(tree);
 
     // Pass 1: sizes and inode offsets (virtual: the meta area starts at 0).

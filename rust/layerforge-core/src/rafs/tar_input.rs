@@ -604,3 +604,51 @@ pub fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_opened_as_blobs_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = open_blob(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = open_blob(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = open_blob(t.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::write(t.path().join("f"), b"abc").unwrap();
+        assert_eq!(open_blob(&t.path().join("f")).unwrap().1, 3);
+    }
+
+    #[test]
+    fn member_names_a_filesystem_cannot_hold_are_refused() {
+        let ok = member_components(b"./a//b/").unwrap();
+        assert_eq!(ok, vec![b"a".to_vec(), b"b".to_vec()]);
+        for (name, want) in [
+            (&b"a\0b"[..], "NUL"),
+            (b"d/.wh..", "whiteout of '.'"),
+            (b".wh...", "whiteout of '..'"),
+            (b"d/.wh.", "whiteout of ''"),
+            (b"../x", "'..'"),
+            (b"/etc", "absolute"),
+        ] {
+            let e = member_components(name).unwrap_err().to_string();
+            assert!(e.contains(want), "{name:?}: {e}");
+        }
+        let deep = "d/".repeat(3000) + "f";
+        let e = member_components(deep.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("longer than 4095 bytes"), "{e}");
+        let e = member_components(&[b'n'; 256]).unwrap_err().to_string();
+        assert!(e.contains("longer than 255 bytes"), "{e}");
+        assert!(member_components(&[b'n'; 255]).is_ok());
+        assert!(member_components(b"d/.wh..wh..opq").is_ok());
+    }
+}
