@@ -338,6 +338,11 @@ def _hostile_layers() -> dict[str, tuple[bytes, list[str]]]:
         ),
         "long-component": (tar_layer([(entry("n" * 256), b"x")]), ["nnnn", "255"]),
         "truncated": (ok[:700], ["'a'"]),
+        # The inode's xattr count has 16 bits: 300 KB of xattrs used to be recorded short.
+        "xattrs-too-large": (
+            tar_layer([(entry("x", pax_headers={f"SCHILY.xattr.user.x{i}": "v" * 60_000 for i in range(5)}), b"x")]),
+            ["'/x'", "262148"],
+        ),
         "escape-in-name": (
             tar_layer([(entry("x\x1b[2Jy", "hardlink", link="missing"), None)]),
             ["x\\x1b[2Jy"],
