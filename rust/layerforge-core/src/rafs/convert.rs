@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::concurrent::{run_indexed, worker_pool};
+use crate::concurrent::{run_indexed, worker_pool, JobStop};
 
 use super::algo::{Compressor, Digester};
 use super::blob_table::{BlobEntry, FEATURE_INLINED_FS_META};
@@ -205,10 +205,12 @@ pub fn convert(
     };
 
     // 1. Scan.
-    let mut scans = run_layers(layers.len(), threads, progress, |i| {
+    let mut scans = run_layers(layers.len(), threads, progress, |i, stop| {
         let l = &layers[i];
-        let scan = scan_layer(&l.path, l.size, store, &scan_opts, &known, &pool, progress)
-            .map_err(|e| labelled(e, &l.label))?;
+        let scan = scan_layer(
+            &l.path, l.size, store, &scan_opts, &known, &pool, progress, stop,
+        )
+        .map_err(|e| labelled(e, &l.label))?;
         verify_layer(l, &scan)?;
         Ok(scan)
     })?;
@@ -643,7 +645,7 @@ fn run_layers<T: Send>(
     n: usize,
     threads: usize,
     progress: &Progress,
-    work: impl Fn(usize) -> Result<T> + Sync,
+    work: impl Fn(usize, &JobStop<'_>) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
     match run_indexed(n, threads, progress, work) {
         (_, Some(e)) => Err(e),

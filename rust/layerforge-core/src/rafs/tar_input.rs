@@ -18,6 +18,7 @@ use super::blob_writer::HashedWriter;
 use super::inode::encode_rdev;
 use super::tree::{Inode, Tree, WHITEOUT_PREFIX};
 use crate::blob::{BlobStore, TempBlob};
+use crate::concurrent::JobStop;
 use crate::decompress::{sniff_file, Format, HashingReader};
 use crate::digest::{Digest, Hasher};
 use crate::error::{most_relevant, Error, Result};
@@ -108,6 +109,7 @@ impl ChunkBuffers {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn scan_layer(
     path: &Path,
     expected_size: Option<u64>,
@@ -116,6 +118,7 @@ pub fn scan_layer(
     known: &Arc<KnownChunks>,
     pool: &rayon::ThreadPool,
     progress: &Progress,
+    stop: &JobStop<'_>,
 ) -> Result<LayerScan> {
     let (file, size) = open_blob(path)?;
     if let Some(want) = expected_size.filter(|&w| w != size) {
@@ -137,9 +140,8 @@ pub fn scan_layer(
     let for_writer = buffers.clone();
 
     std::thread::scope(|s| {
-        let writer =
-            s.spawn(move || write_chunks(q_rx, data_file, data_path, progress, for_writer));
-        let read = read_tar(file, size, opts, known, pool, progress, q_tx, buffers);
+        let writer = s.spawn(move || write_chunks(q_rx, data_file, data_path, stop, for_writer));
+        let read = read_tar(file, size, opts, known, pool, progress, stop, q_tx, buffers);
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(Error::Corrupt("chunk writer panicked".into())));
@@ -181,7 +183,7 @@ fn write_chunks(
     queue: Receiver<Receiver<ChunkDone>>,
     file: File,
     what: String,
-    progress: &Progress,
+    stop: &JobStop<'_>,
     buffers: ChunkBuffers,
 ) -> Result<Written> {
     let mut w = HashedWriter::new(BufWriter::with_capacity(1 << 20, file), what);
@@ -190,7 +192,7 @@ fn write_chunks(
     let mut stored: Vec<StoredChunk> = Vec::new();
     let mut dup_bytes = 0u64;
     for rx in queue {
-        progress.check()?;
+        stop.check()?;
         let done = rx.recv().map_err(|_| Error::StageStopped)?;
         if let Some(k) = done.known {
             seqs.push(SeqRef::Known(k));
@@ -272,6 +274,7 @@ fn read_tar(
     known: &Arc<KnownChunks>,
     pool: &rayon::ThreadPool,
     progress: &Progress,
+    stop: &JobStop<'_>,
     queue: Sender<Receiver<ChunkDone>>,
     buffers: ChunkBuffers,
 ) -> Result<ReadOutcome> {
@@ -345,7 +348,7 @@ fn read_tar(
         let tree = parse(
             &mut decoded,
             opts,
-            progress,
+            stop,
             &mut dispatch,
             &buffers,
             &mut file_bytes,
@@ -387,7 +390,7 @@ const MAX_FILE_CHUNKS: u64 = 1 << 24;
 fn parse<R: Read>(
     reader: R,
     opts: &ScanOptions,
-    progress: &Progress,
+    stop: &JobStop<'_>,
     dispatch: &mut dyn FnMut(Vec<u8>) -> Result<u32>,
     buffers: &ChunkBuffers,
     file_bytes: &mut u64,
@@ -395,7 +398,7 @@ fn parse<R: Read>(
     let mut archive = TarReader::new(reader);
     let mut tree = Tree::new();
     while let Some(m) = archive.next_member()? {
-        progress.check()?;
+        stop.check()?;
         let shown = m.shown();
         let ctx = |e: Error| match e {
             Error::Input(m) if !m.starts_with('\'') => {
