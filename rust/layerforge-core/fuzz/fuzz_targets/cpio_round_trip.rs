@@ -27,8 +27,11 @@ struct Input {
     items: Vec<Item>,
 }
 
-/// (name, mode, nlink, data) of each member up to the trailer, or what is wrong.
-fn read_newc(mut b: &[u8]) -> Result<Vec<(String, u32, u32, Vec<u8>)>, String> {
+/// (name, mode, nlink, data) of a member.
+type NewcMember = (String, u32, u32, Vec<u8>);
+
+/// Each member up to the trailer, or what is wrong.
+fn read_newc(mut b: &[u8]) -> Result<Vec<NewcMember>, String> {
     let total = b.len();
     let mut out = Vec::new();
     let hex = |f: &[u8]| -> Result<usize, String> {
@@ -60,7 +63,7 @@ fn read_newc(mut b: &[u8]) -> Result<Vec<(String, u32, u32, Vec<u8>)>, String> {
             if !b.iter().all(|&z| z == 0) {
                 return Err("bytes after the trailer".into());
             }
-            if total % 512 != 0 {
+            if !total.is_multiple_of(512) {
                 return Err("not padded to 512 bytes".into());
             }
             return Ok(out);
