@@ -50,7 +50,11 @@ fn ours(data: &[u8]) -> (Vec<Seen>, bool) {
                     gid: m.gid,
                     mtime: m.mtime,
                     dev: m.dev,
-                    pax: if m.kind == b'g' { Vec::new() } else { m.pax },
+                    pax: if matches!(m.kind, b'x' | b'g') {
+                        Vec::new()
+                    } else {
+                        m.pax
+                    },
                     data: body,
                 });
                 if stop {
@@ -103,16 +107,20 @@ fn theirs(data: &[u8]) -> (Vec<Seen>, bool) {
         let link = e.link_name_bytes().map(|l| l.into_owned());
         let size = e.size();
         let mut pax = Vec::new();
+        // The core refuses malformed PAX records whatever member they describe (the crate
+        // only when they are read); the records of `x`/`g` members themselves are not compared.
         match e.pax_extensions() {
-            Ok(Some(exts)) if !matches!(kind, b'x' | b'g') => {
+            Ok(Some(exts)) => {
                 for x in exts {
                     let Ok(x) = x else {
                         return (out, false);
                     };
-                    pax.push((x.key_bytes().to_vec(), x.value_bytes().to_vec()));
+                    if !matches!(kind, b'x' | b'g') {
+                        pax.push((x.key_bytes().to_vec(), x.value_bytes().to_vec()));
+                    }
                 }
             }
-            Ok(_) => {}
+            Ok(None) => {}
             Err(_) => return (out, false),
         }
         let mut body = Vec::new();
