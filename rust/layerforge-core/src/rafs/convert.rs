@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +32,9 @@ use super::chunk_table::ChunkInfo;
 use super::merge::merge;
 use super::reader::read_bootstrap;
 use super::superblock::FLAG_EXPLICIT_UID_GID;
-use super::tar_input::{components, scan_layer, KnownChunks, LayerScan, ScanOptions, SeqRef};
+use super::tar_input::{
+    components, open_blob, scan_layer, KnownChunks, LayerScan, ScanOptions, SeqRef,
+};
 use super::tree::Tree;
 use super::{round_up, BLOCK_SIZE};
 use crate::blob::{BlobStore, TempBlob};
@@ -83,7 +85,14 @@ impl ChunkDict {
     /// [`ChunkDict::from_bootstrap`] of the bootstrap file at `path`. A file that does not
     /// parse as one is bad input (the wrong file was named), reported with its path.
     pub fn load(path: &Path, chunk_size: u32, digester: Digester) -> Result<Self> {
-        let data = std::fs::read(path)
+        // A regular file only (not a FIFO or a device that never ends), read to its size.
+        let (file, size) = open_blob(path).map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!("--chunk-dict: {m}")),
+            other => other,
+        })?;
+        let mut data = Vec::new();
+        file.take(size)
+            .read_to_end(&mut data)
             .map_err(|e| Error::io_path("--chunk-dict: cannot read", path, e))?;
         Self::from_bootstrap(&data, chunk_size, digester).map_err(|e| match e {
             Error::Corrupt(m) => Error::Input(format!("--chunk-dict: '{}': {m}", path.display())),
@@ -650,5 +659,38 @@ fn run_layers<T: Send>(
     match run_indexed(n, threads, progress, work) {
         (_, Some(e)) => Err(e),
         (ok, None) => Ok(ok),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_dict_that_is_not_a_regular_file_is_refused_not_read_forever() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for p in [fifo.as_path(), Path::new("/dev/zero")] {
+            let e = ChunkDict::load(p, 1 << 20, Digester::Blake3)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("--chunk-dict: ") && e.contains("not a regular file"),
+                "{e}"
+            );
+        }
+        std::fs::write(t.path().join("short"), b"not a bootstrap").unwrap();
+        let e = ChunkDict::load(&t.path().join("short"), 1 << 20, Digester::Blake3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--chunk-dict") && e.contains("not a RAFS v6 bootstrap"),
+            "{e}"
+        );
     }
 }
