@@ -608,6 +608,18 @@ pub fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// A FIFO in `dir` (tests of what must not be read as a blob).
+#[cfg(test)]
+pub(crate) fn make_fifo(dir: &Path) -> std::path::PathBuf {
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fifo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,12 +627,7 @@ mod tests {
     #[test]
     fn only_regular_files_are_opened_as_blobs_without_blocking() {
         let t = tempfile::tempdir().unwrap();
-        let fifo = t.path().join("fifo");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
+        let fifo = make_fifo(t.path());
         let e = open_blob(&fifo).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
         let e = open_blob(Path::new("/dev/zero")).unwrap_err().to_string();
