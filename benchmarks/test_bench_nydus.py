@@ -37,7 +37,9 @@ def layers(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def _convert(layers: list[Path], out: Path) -> Any:
     shutil.rmtree(out, ignore_errors=True)
-    return _native.convert_nydus([(p, None, f"layer {i}") for i, p in enumerate(layers)], out / "blobs", out / "tmp")
+    return _native.convert_nydus(
+        [(p, None, None, None, f"layer {i}") for i, p in enumerate(layers)], out / "blobs", out / "tmp"
+    )
 
 
 def test_convert_nydus(benchmark: Any, layers: list[Path], tmp_path: Path) -> None:

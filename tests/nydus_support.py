@@ -70,8 +70,12 @@ def entry(name: str, kind: str = "file", *, mode: int | None = None, link: str =
     return info
 
 
-def make_image(layout_dir: Path, ref: str, layers: list[bytes], compression: str = "gzip") -> Path:
-    """An OCI image in ``layout_dir`` tagged ``ref`` whose layers are the given tars."""
+def make_image(
+    layout_dir: Path, ref: str, layers: list[bytes], compression: str = "gzip", diff_ids: list[str] | None = None
+) -> Path:
+    """An OCI image in ``layout_dir`` tagged ``ref`` whose layers are the given tars (and whose
+    config lists ``diff_ids``, when given, instead of the tars' digests)."""
+    given = diff_ids
     layout = OciLayout.create(layout_dir)
     descs = []
     diff_ids = []
@@ -86,7 +90,11 @@ def make_image(layout_dir: Path, ref: str, layers: list[bytes], compression: str
             blob, mt = tar, media_types.LAYER_TAR
         d = layout.put_blob(blob, mt)
         descs.append(Descriptor(media_type=mt, digest=d.digest, size=d.size))
-    config = ImageConfig(platform=linux_platform("amd64"), created="1970-01-01T00:00:01Z", diff_ids=tuple(diff_ids))
+    config = ImageConfig(
+        platform=linux_platform("amd64"),
+        created="1970-01-01T00:00:01Z",
+        diff_ids=tuple(diff_ids if given is None else given),
+    )
     write_image(layout, config, descs, annotations={}, ref=ref)
     return layout_dir
 

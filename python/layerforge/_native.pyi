@@ -113,7 +113,7 @@ class NydusResult:
     def dict_saved_bytes(self) -> int: ...
 
 def convert_nydus(
-    layers: list[tuple[_Path, str | None, str]],
+    layers: list[tuple[_Path, str | None, int | None, str | None, str]],
     blob_dir: _Path,
     tmp_dir: _Path,
     *,

@@ -117,6 +117,22 @@ impl TempBlob {
         &self.path
     }
 
+    /// Hand the open scratch file over (the blob keeps only its name, and is still removed
+    /// when dropped uncommitted), so that many blobs in progress need not hold a descriptor.
+    pub fn take_file(&mut self) -> Result<File> {
+        self.file
+            .take()
+            .ok_or_else(|| Error::input("blob file already handed over"))
+    }
+
+    /// The scratch file opened again for appending (after [`TempBlob::take_file`]).
+    pub fn append(&self) -> Result<File> {
+        OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io_path("cannot reopen", &self.path, e))
+    }
+
     /// Rename into place under its digest. Returns whether the blob is new to the store
     /// (false when an identical blob was already there).
     pub fn commit(mut self, digest: &Digest) -> Result<bool> {
@@ -163,6 +179,24 @@ mod tests {
         let (_, again) = store.put(b"hello").unwrap();
         assert!(!again);
         assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_blob_without_an_open_file_is_appended_to_committed_and_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(t.path().join("b"), t.path().join("tmp")).unwrap();
+        let mut b = store.begin().unwrap();
+        b.take_file().unwrap().write_all(b"he").unwrap();
+        assert!(b.take_file().is_err());
+        b.append().unwrap().write_all(b"llo").unwrap();
+        let d = Digest::of(b"hello");
+        assert!(b.commit(&d).unwrap());
+        assert_eq!(fs::read(store.path_of(&d)).unwrap(), b"hello");
+        let mut gone = store.begin().unwrap();
+        drop(gone.take_file().unwrap());
+        let p = gone.path().to_path_buf();
+        drop(gone);
+        assert!(!p.exists());
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub fn build_layers(
     })?;
     progress.add_total(entries.iter().map(|e| total_content_size(e)).sum());
 
-    let (ok, failure) = run_indexed(entries.len(), threads, progress, |i| {
+    let (ok, failure) = run_indexed(entries.len(), threads, progress, |i, _| {
         build_layer(&entries[i], store, opts, &pool, threads, progress)
     });
     if let Some(e) = failure {

@@ -249,10 +249,11 @@ fn build_layers(
     format: &str,
     compression: &str,
     level: Option<i32>,
-    threads: usize,
+    threads: i64,
     chunk_size: usize,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Vec<LayerResult>> {
+    let threads = thread_arg(threads)?;
     let format = ArchiveFormat::parse(format).map_err(to_py)?;
     let compression = Compression::parse(compression, level).map_err(to_py)?;
     if !(4096..=64 << 20).contains(&chunk_size) {
@@ -375,14 +376,28 @@ fn parse_sha256(s: &str) -> PyResult<layerforge_core::digest::Digest> {
     Ok(layerforge_core::digest::Digest(out))
 }
 
-/// Convert OCI layers (path, manifest digest or None, label for errors) into Nydus blobs in
-/// `blob_dir` and a merged RAFS v6 bootstrap. `chunk_dict` is a bootstrap file.
+/// A worker-thread count from Python: negative is refused by value (the core caps the rest).
+fn thread_arg(threads: i64) -> PyResult<usize> {
+    usize::try_from(threads).map_err(|_| {
+        InputError::new_err(format!(
+            "threads: {threads} is negative (0 means one per core)"
+        ))
+    })
+}
+
+/// One source layer: path, descriptor digest and size, config diff_id (each None when not
+/// to be checked), and how errors name it.
+type NydusLayerArg = (PathBuf, Option<String>, Option<u64>, Option<String>, String);
+
+/// Convert OCI layers into Nydus blobs in `blob_dir` and a merged RAFS v6 bootstrap, checking
+/// each blob against its digest and size and its tar against its diff_id as it is read.
+/// `chunk_dict` is a bootstrap file.
 #[pyfunction]
 #[pyo3(signature = (layers, blob_dir, tmp_dir, *, chunk_size = 1 << 20, compressor = "zstd", digester = "blake3", chunk_dict = None, prefetch = Vec::new(), dedup_lower = true, threads = 0, progress = None))]
 #[allow(clippy::too_many_arguments)]
 fn convert_nydus(
     py: Python<'_>,
-    layers: Vec<(PathBuf, Option<String>, String)>,
+    layers: Vec<NydusLayerArg>,
     blob_dir: PathBuf,
     tmp_dir: PathBuf,
     chunk_size: u64,
@@ -391,19 +406,22 @@ fn convert_nydus(
     chunk_dict: Option<PathBuf>,
     prefetch: Vec<String>,
     dedup_lower: bool,
-    threads: usize,
+    threads: i64,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<NydusResult> {
+    let threads = thread_arg(threads)?;
     use layerforge_core::rafs::{algo, convert};
     let chunk_size = algo::validate_chunk_size(chunk_size).map_err(to_py)?;
     let compressor = algo::Compressor::parse(compressor).map_err(to_py)?;
     let digester = algo::Digester::parse(digester).map_err(to_py)?;
     let inputs = layers
         .into_iter()
-        .map(|(path, digest, label)| {
+        .map(|(path, digest, size, diff_id, label)| {
             Ok(convert::LayerInput {
                 path,
                 digest: digest.as_deref().map(parse_sha256).transpose()?,
+                size,
+                diff_id: diff_id.as_deref().map(parse_sha256).transpose()?,
                 label,
             })
         })

@@ -9,11 +9,12 @@ packages the result as OCI. Bad input leaves no partial output (see ``open_for_w
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from layerforge import _native
-from layerforge.errors import LayerforgeError
+from layerforge.errors import LayerforgeError, UsageError
 from layerforge.images.nydus.chunk_dict import ChunkDict, open_chunk_dict
 from layerforge.images.nydus.constants import ANNOTATION_BLOB, BLOB_MEDIA_TYPE
 from layerforge.images.nydus.options import NydusRequest
@@ -87,11 +88,26 @@ def convert_nydus_image(
     ref = validate_ref(req.ref or source.ref or DEFAULT_TAG)
     epoch = source_date_epoch() if epoch is None else epoch
     image = read_image(source, req.platform)
+    _check_keeps_source_tag(image, source, out, ref)
     _check_source_layers(image)
     with contextlib.ExitStack() as stack:
         chunk_dict = stack.enter_context(open_chunk_dict(req.chunk_dict)) if req.chunk_dict else None
         layout = stack.enter_context(open_for_write(out))
         return _convert(image, layout=layout, ref=ref, req=req, epoch=epoch, chunk_dict=chunk_dict, progress=progress)
+
+
+def _check_keeps_source_tag(image: StoredImage, source: LayoutRef, out: Path, ref: str) -> None:
+    """Converting into the source layout must not re-point the tag that names the source
+    image (as nydusify, the Nydus image gets a tag of its own and the source keeps its)."""
+    if not (out / "oci-layout").is_file() or not os.path.samefile(out, image.layout.root):
+        return
+    tagged = image.layout.read_index().find(ref)
+    if tagged is not None and tagged.digest == image.layout.resolve(source.ref).digest:
+        raise UsageError(
+            "--tag",
+            f"{ref!r} names the source image in '{out}'; converting in place needs a new tag "
+            f"(e.g. --tag {ref}-nydus), so that the source keeps its own",
+        )
 
 
 def _check_source_layers(image: StoredImage) -> None:
@@ -120,8 +136,8 @@ def _convert(
     sources = image.manifest.layers
     result = _native.convert_nydus(
         [
-            (image.layout.blob_path(layer.digest), layer.digest, f"layer {i} ({layer.digest})")
-            for i, layer in enumerate(sources, 1)
+            (image.layout.blob_path(layer.digest), layer.digest, layer.size, diff_id, f"layer {i} ({layer.digest})")
+            for i, (layer, diff_id) in enumerate(zip(sources, image.config.diff_ids), 1)
         ],
         layout.blob_dir,
         layout.tmp_dir,

@@ -58,8 +58,21 @@ struct Placed {
     data_offset: u64,
 }
 
+/// Blobs one RAFS v6 bootstrap can refer to: a chunk names its blob in 8 bits (device id
+/// 1..=255, 0 being the bootstrap itself).
+pub const MAX_BLOBS: usize = 255;
+/// Chunks one blob can hold: a chunk's index in its blob has 24 bits.
+pub const MAX_CHUNKS_PER_BLOB: usize = 1 << 24;
+
 pub fn build(spec: &BootstrapSpec<'_>) -> Result<Vec<u8>> {
+    if spec.blobs.len() > MAX_BLOBS {
+        return Err(Error::input(format!(
+            "the image needs {} Nydus blobs, more than the {MAX_BLOBS} a RAFS v6 bootstrap can refer to",
+            spec.blobs.len()
+        )));
+    }
     let tree = spec.tree;
+    tree.check_names()?;
     let order = placement_order(tree);
 
     // Pass 1: sizes and inode offsets (virtual: the meta area starts at 0).

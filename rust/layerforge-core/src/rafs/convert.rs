@@ -15,28 +15,30 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom};
+use std::io::{BufWriter, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::concurrent::{run_indexed, worker_pool};
+use crate::concurrent::{run_indexed, worker_pool, JobStop};
 
 use super::algo::{Compressor, Digester};
 use super::blob_table::{BlobEntry, FEATURE_INLINED_FS_META};
 use super::blob_writer::{write_bootstrap_and_toc, write_meta, HashedWriter, MetaWritten};
-use super::bootstrap::{build, BootstrapSpec};
+use super::bootstrap::{build, BootstrapSpec, MAX_BLOBS, MAX_CHUNKS_PER_BLOB};
 use super::chunk_table::ChunkInfo;
 use super::merge::merge;
 use super::reader::read_bootstrap;
 use super::superblock::FLAG_EXPLICIT_UID_GID;
-use super::tar_input::{components, scan_layer, KnownChunks, LayerScan, ScanOptions, SeqRef};
+use super::tar_input::{
+    components, open_blob, scan_layer, KnownChunks, LayerScan, ScanOptions, SeqRef,
+};
 use super::tree::Tree;
 use super::{round_up, BLOCK_SIZE};
 use crate::blob::{BlobStore, TempBlob};
-use crate::digest::Digest;
+use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -60,8 +62,11 @@ pub struct ConvertOptions {
 #[derive(Debug, Clone)]
 pub struct LayerInput {
     pub path: PathBuf,
-    /// The layer's manifest digest, checked against the blob.
+    /// What the image says of the layer, checked while it is read: its descriptor's digest
+    /// and size (of the blob as stored) and its config diff_id (of the uncompressed tar).
     pub digest: Option<Digest>,
+    pub size: Option<u64>,
+    pub diff_id: Option<Digest>,
     /// How errors name the layer ("layer 2 (sha256:...)").
     pub label: String,
 }
@@ -80,7 +85,14 @@ impl ChunkDict {
     /// [`ChunkDict::from_bootstrap`] of the bootstrap file at `path`. A file that does not
     /// parse as one is bad input (the wrong file was named), reported with its path.
     pub fn load(path: &Path, chunk_size: u32, digester: Digester) -> Result<Self> {
-        let data = std::fs::read(path)
+        // A regular file only (not a FIFO or a device that never ends), read to its size.
+        let (file, size) = open_blob(path).map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!("--chunk-dict: {m}")),
+            other => other,
+        })?;
+        let mut data = Vec::new();
+        file.take(size)
+            .read_to_end(&mut data)
             .map_err(|e| Error::io_path("--chunk-dict: cannot read", path, e))?;
         Self::from_bootstrap(&data, chunk_size, digester).map_err(|e| match e {
             Error::Corrupt(m) => Error::Input(format!("--chunk-dict: '{}': {m}", path.display())),
@@ -163,9 +175,19 @@ pub struct ConvertResult {
     pub dict_saved_bytes: u64,
 }
 
+/// A layer blob written up to its bootstrap: the scratch file (closed, so that an image of
+/// many layers does not hold a descriptor per layer), the hash of its bytes so far and their
+/// count, and its meta.
+struct Pending {
+    tmp: TempBlob,
+    hasher: Hasher,
+    size: u64,
+    meta: MetaWritten,
+}
+
 struct Finished {
     own: Vec<Option<ChunkInfo>>,
-    out: Option<(TempBlob, HashedWriter<BufWriter<File>>, MetaWritten)>,
+    out: Option<Pending>,
 }
 
 pub fn convert(
@@ -192,18 +214,13 @@ pub fn convert(
     };
 
     // 1. Scan.
-    let mut scans = run_layers(layers.len(), threads, progress, |i| {
+    let mut scans = run_layers(layers.len(), threads, progress, |i, stop| {
         let l = &layers[i];
-        let scan = scan_layer(&l.path, store, &scan_opts, &known, &pool, progress)
-            .map_err(|e| labelled(e, &l.label))?;
-        if let Some(want) = l.digest {
-            if want != scan.digest {
-                return Err(Error::Corrupt(format!(
-                    "{}: the blob does not match its digest (it hashes to {})",
-                    l.label, scan.digest
-                )));
-            }
-        }
+        let scan = scan_layer(
+            &l.path, l.size, store, &scan_opts, &known, &pool, progress, stop,
+        )
+        .map_err(|e| labelled(e, &l.label))?;
+        verify_layer(l, &scan)?;
         Ok(scan)
     })?;
 
@@ -247,6 +264,7 @@ pub fn convert(
             .collect()
     });
     let mut finished: Vec<Finished> = finished.into_iter().collect::<Result<_>>()?;
+    check_blob_count(&scans, &finished, dict)?;
 
     // 4. Bootstraps, in layer order.
     let mut committed: Vec<Digest> = Vec::new();
@@ -303,7 +321,19 @@ pub fn convert(
                 }
             }
             tree.chunks = arena;
-            if let Some((tmp, mut w, meta)) = finished[i].out.take() {
+            if let Some(Pending {
+                tmp,
+                hasher,
+                size,
+                meta,
+            }) = finished[i].out.take()
+            {
+                let mut w = HashedWriter::resume(
+                    BufWriter::new(tmp.append()?),
+                    hasher,
+                    size,
+                    tmp.path().display().to_string(),
+                );
                 let entries: Vec<BlobEntry> = order
                     .iter()
                     .map(|&g| {
@@ -337,7 +367,8 @@ pub fn convert(
                 })
                 .map_err(|e| labelled(e, &layers[i].label))?;
                 write_bootstrap_and_toc(&mut w, &boot, meta.toc)?;
-                let (_, digest, size) = w.finish()?;
+                let (file, digest, size) = w.finish()?;
+                drop(file);
                 report.created = tmp.commit(&digest)?;
                 if report.created {
                     committed.push(digest);
@@ -420,6 +451,53 @@ pub fn convert(
     result
 }
 
+/// Refuse, before any blob is committed, an image whose merged bootstrap would name more
+/// blobs (own and dictionary ones) than RAFS v6 can address.
+fn check_blob_count(
+    scans: &[LayerScan],
+    finished: &[Finished],
+    dict: Option<&ChunkDict>,
+) -> Result<()> {
+    let own = finished.iter().filter(|f| f.out.is_some()).count();
+    let dict_blobs: HashSet<u32> = match dict {
+        Some(d) => scans
+            .iter()
+            .flat_map(|s| &s.seqs)
+            .filter_map(|r| match *r {
+                SeqRef::Known(k) => d.chunks.get(k as usize).map(|c| c.blob),
+                SeqRef::Own(_) => None,
+            })
+            .collect(),
+        None => HashSet::new(),
+    };
+    let total = own + dict_blobs.len();
+    if total > MAX_BLOBS {
+        return Err(Error::input(format!(
+            "the image needs {total} Nydus blobs ({own} of its layers, {} of the chunk dictionary), \
+             more than the {MAX_BLOBS} a RAFS v6 bootstrap can refer to",
+            dict_blobs.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The blob read is the one the manifest names, and it holds the tar the config names.
+fn verify_layer(l: &LayerInput, scan: &LayerScan) -> Result<()> {
+    if let Some(want) = l.digest.filter(|w| *w != scan.digest) {
+        return Err(Error::Corrupt(format!(
+            "{}: the blob hashes to {}, not to its descriptor's digest {want}",
+            l.label, scan.digest
+        )));
+    }
+    if let Some(want) = l.diff_id.filter(|w| *w != scan.diff_id) {
+        return Err(Error::Corrupt(format!(
+            "{}: the uncompressed layer hashes to {}, but the config's diff_id is {want}",
+            l.label, scan.diff_id
+        )));
+    }
+    Ok(())
+}
+
 fn base_flags(opts: &ConvertOptions) -> u64 {
     opts.compressor.super_flag() | opts.digester.super_flag() | FLAG_EXPLICIT_UID_GID
 }
@@ -455,23 +533,24 @@ fn finish_data(
         .filter(|&k| lower[k].is_none())
         .collect();
     let mut own = vec![None; scan.stored.len()];
-    let Some(mut data) = scan.data.take() else {
+    let Some(data) = scan.data.take() else {
         return Err(Error::Corrupt("layer scratch data missing".into()));
     };
     if kept.is_empty() {
         return Ok(Finished { own, out: None });
     }
+    if kept.len() > MAX_CHUNKS_PER_BLOB {
+        return Err(Error::input(format!(
+            "the layer has {} chunks, more than the {MAX_CHUNKS_PER_BLOB} a Nydus blob can hold \
+             (use a larger --chunk-size)",
+            kept.len()
+        )));
+    }
     let in_place = kept.len() == scan.stored.len();
     let (tmp, mut w, old) = if in_place {
-        let mut f = data
-            .file()?
-            .try_clone()
-            .map_err(|e| Error::io("cannot reopen scratch file", e))?;
-        f.seek(SeekFrom::End(0))
-            .map_err(|e| Error::io("cannot seek scratch file", e))?;
         let what = data.path().display().to_string();
         let w = HashedWriter::resume(
-            BufWriter::with_capacity(1 << 20, f),
+            BufWriter::with_capacity(1 << 20, data.append()?),
             scan.data_hasher.clone(),
             scan.data_size,
             what,
@@ -479,10 +558,7 @@ fn finish_data(
         (data, w, None)
     } else {
         let mut fresh = store.begin()?;
-        let f = fresh
-            .file()?
-            .try_clone()
-            .map_err(|e| Error::io("cannot reopen scratch file", e))?;
+        let f = fresh.take_file()?;
         let what = fresh.path().display().to_string();
         let w = HashedWriter::new(BufWriter::with_capacity(1 << 20, f), what);
         // The old scratch file is removed when `data` drops at the end of this function.
@@ -529,9 +605,16 @@ fn finish_data(
         opts.digester,
         opts.chunk_size,
     )?;
+    let (file, hasher, size) = w.into_parts()?;
+    drop(file);
     Ok(Finished {
         own,
-        out: Some((tmp, w, meta)),
+        out: Some(Pending {
+            tmp,
+            hasher,
+            size,
+            meta,
+        }),
     })
 }
 
@@ -571,10 +654,38 @@ fn run_layers<T: Send>(
     n: usize,
     threads: usize,
     progress: &Progress,
-    work: impl Fn(usize) -> Result<T> + Sync,
+    work: impl Fn(usize, &JobStop<'_>) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
     match run_indexed(n, threads, progress, work) {
         (_, Some(e)) => Err(e),
         (ok, None) => Ok(ok),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_dict_that_is_not_a_regular_file_is_refused_not_read_forever() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = super::super::tar_input::make_fifo(t.path());
+        for p in [fifo.as_path(), Path::new("/dev/zero")] {
+            let e = ChunkDict::load(p, 1 << 20, Digester::Blake3)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("--chunk-dict: ") && e.contains("not a regular file"),
+                "{e}"
+            );
+        }
+        std::fs::write(t.path().join("short"), b"not a bootstrap").unwrap();
+        let e = ChunkDict::load(&t.path().join("short"), 1 << 20, Digester::Blake3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--chunk-dict") && e.contains("not a RAFS v6 bootstrap"),
+            "{e}"
+        );
     }
 }

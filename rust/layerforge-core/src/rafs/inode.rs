@@ -104,8 +104,18 @@ pub fn encode_xattrs(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<u8>> {
             out.push(0);
         }
     }
+    // `i_xattr_icount` is 16 bits: a larger area would be recorded short and misread.
+    if out.len() > MAX_XATTR_AREA {
+        return Err(Error::input(format!(
+            "its xattrs take {} bytes, more than the {MAX_XATTR_AREA} an EROFS inode can hold",
+            out.len()
+        )));
+    }
     Ok(out)
 }
+
+/// The largest xattr area `i_xattr_icount` can describe.
+pub const MAX_XATTR_AREA: usize = 12 + (u16::MAX as usize - 1) * 4;
 
 /// `i_xattr_icount` for an xattr area of `len` bytes.
 pub fn xattr_icount(len: usize) -> u16 {
@@ -119,6 +129,18 @@ pub fn xattr_icount(len: usize) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_xattr_area_its_count_cannot_describe_is_refused() {
+        let big = |n: u8| (format!("user.x{n}").into_bytes(), vec![n; 60_000]);
+        let four: Vec<_> = (0..4).map(big).collect();
+        let a = encode_xattrs(&four).unwrap();
+        assert!(a.len() <= MAX_XATTR_AREA);
+        assert_eq!(usize::from(xattr_icount(a.len())), (a.len() - 12) / 4 + 1);
+        let five: Vec<_> = (0..5).map(big).collect();
+        let e = encode_xattrs(&five).unwrap_err().to_string();
+        assert!(e.contains("more than the 262148"), "{e}");
+    }
 
     #[test]
     fn xattr_area() {

@@ -16,13 +16,15 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::algo::{Compressor, Digester};
 use super::blob_writer::HashedWriter;
 use super::inode::encode_rdev;
-use super::tree::{Inode, Tree};
+use super::tree::{Inode, Tree, WHITEOUT_PREFIX};
 use crate::blob::{BlobStore, TempBlob};
+use crate::concurrent::JobStop;
 use crate::decompress::{sniff_file, Format, HashingReader};
 use crate::digest::{Digest, Hasher};
 use crate::error::{most_relevant, Error, Result};
 use crate::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::progress::Progress;
+use crate::tar::read::TarReader;
 
 /// Chunks already known elsewhere (a chunk dictionary): digest and size -> dictionary index.
 pub type KnownChunks = HashMap<([u8; 32], u32), u32>;
@@ -63,7 +65,9 @@ pub struct LayerScan {
     pub data: Option<TempBlob>,
     pub data_hasher: Hasher,
     pub data_size: u64,
+    /// sha256 of the blob as read, and of its uncompressed tar stream.
     pub digest: Digest,
+    pub diff_id: Digest,
     /// Uncompressed bytes of file data, and those found twice inside the layer.
     pub file_bytes: u64,
     pub dup_bytes: u64,
@@ -105,19 +109,23 @@ impl ChunkBuffers {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn scan_layer(
     path: &Path,
+    expected_size: Option<u64>,
     store: &BlobStore,
     opts: &ScanOptions,
     known: &Arc<KnownChunks>,
     pool: &rayon::ThreadPool,
     progress: &Progress,
+    stop: &JobStop<'_>,
 ) -> Result<LayerScan> {
-    let file = File::open(path).map_err(|e| Error::io_path("cannot read", path, e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| Error::io_path("cannot read", path, e))?
-        .len();
+    let (file, size) = open_blob(path)?;
+    if let Some(want) = expected_size.filter(|&w| w != size) {
+        return Err(Error::Corrupt(format!(
+            "the blob is {size} bytes, but its descriptor says {want}"
+        )));
+    }
     if size == 0 {
         return Err(Error::input(
             "the layer blob is empty (0 bytes), not a tar archive",
@@ -125,23 +133,20 @@ pub fn scan_layer(
     }
     let mut data = store.begin()?;
     let data_path = data.path().display().to_string();
-    let data_file = data
-        .file()?
-        .try_clone()
-        .map_err(|e| Error::io("cannot reopen scratch file", e))?;
+    // The writer owns (and closes) the scratch file: a scanned layer holds no descriptor.
+    let data_file = data.take_file()?;
     let (q_tx, q_rx) = bounded::<Receiver<ChunkDone>>(opts.queue.max(2));
     let buffers = ChunkBuffers::new(opts.queue.max(2) + pool.current_num_threads() + 2);
     let for_writer = buffers.clone();
 
     std::thread::scope(|s| {
-        let writer =
-            s.spawn(move || write_chunks(q_rx, data_file, data_path, progress, for_writer));
-        let read = read_tar(file, opts, known, pool, progress, q_tx, buffers);
+        let writer = s.spawn(move || write_chunks(q_rx, data_file, data_path, stop, for_writer));
+        let read = read_tar(file, size, opts, known, pool, progress, stop, q_tx, buffers);
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(Error::Corrupt("chunk writer panicked".into())));
         match (read, written) {
-            (Ok((tree, digest, file_bytes, chunk_count)), Ok(w)) => {
+            (Ok((tree, (digest, diff_id), file_bytes, chunk_count)), Ok(w)) => {
                 if w.seqs.len() != chunk_count {
                     return Err(Error::Corrupt("chunk stream out of step".into()));
                 }
@@ -153,6 +158,7 @@ pub fn scan_layer(
                     data_hasher: w.hasher,
                     data_size: w.size,
                     digest,
+                    diff_id,
                     file_bytes,
                     dup_bytes: w.dup_bytes,
                 })
@@ -177,7 +183,7 @@ fn write_chunks(
     queue: Receiver<Receiver<ChunkDone>>,
     file: File,
     what: String,
-    progress: &Progress,
+    stop: &JobStop<'_>,
     buffers: ChunkBuffers,
 ) -> Result<Written> {
     let mut w = HashedWriter::new(BufWriter::with_capacity(1 << 20, file), what);
@@ -186,7 +192,7 @@ fn write_chunks(
     let mut stored: Vec<StoredChunk> = Vec::new();
     let mut dup_bytes = 0u64;
     for rx in queue {
-        progress.check()?;
+        stop.check()?;
         let done = rx.recv().map_err(|_| Error::StageStopped)?;
         if let Some(k) = done.known {
             seqs.push(SeqRef::Known(k));
@@ -220,19 +226,61 @@ fn write_chunks(
     })
 }
 
-type ReadOutcome = (Tree, Digest, u64, usize);
+/// Open a blob for reading: only a regular file (a FIFO or a device would block or never
+/// end), opened without waiting on it. Returns the file and its size.
+pub fn open_blob(path: &Path) -> Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| Error::io_path("cannot read", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io_path("cannot read", path, e))?;
+    if !meta.is_file() {
+        return Err(Error::input(format!(
+            "'{}' is not a regular file, so not a blob",
+            path.display()
+        )));
+    }
+    Ok((file, meta.len()))
+}
 
+/// The tree, (blob digest, diff_id), file bytes and chunk count of a layer.
+type ReadOutcome = (Tree, (Digest, Digest), u64, usize);
+
+/// Hashes the uncompressed tar stream as the parser pulls it (the layer's diff_id).
+struct DiffIdReader<R> {
+    inner: R,
+    hasher: Option<Hasher>,
+}
+
+impl<R: Read> Read for DiffIdReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn read_tar(
     file: File,
+    size: u64,
     opts: &ScanOptions,
     known: &Arc<KnownChunks>,
     pool: &rayon::ThreadPool,
     progress: &Progress,
+    stop: &JobStop<'_>,
     queue: Sender<Receiver<ChunkDone>>,
     buffers: ChunkBuffers,
 ) -> Result<ReadOutcome> {
     let format = sniff_file(&file).map_err(|e| Error::io("cannot read the layer blob", e))?;
-    let mut raw = BufReader::with_capacity(1 << 20, HashingReader::new(file, progress));
+    // Never more than the size the file had when it was checked (it could grow meanwhile).
+    let mut raw = BufReader::with_capacity(1 << 20, HashingReader::new(file.take(size), progress));
     let corrupt = move |e: io::Error| {
         Error::Corrupt(format!(
             "not a valid {} tar stream: {e}",
@@ -277,7 +325,7 @@ fn read_tar(
         Ok((seq - 1) as u32)
     };
 
-    let tree = {
+    let (tree, diff_id) = {
         // The decoders borrow the raw reader, so whatever follows the stream can be drained
         // from it (and hashed) afterwards. Decoded bytes come in large steps: the tar parser's
         // 512-byte reads are served from a buffer.
@@ -292,19 +340,35 @@ fn read_tar(
             )),
             Format::Plain => Box::new(&mut raw),
         };
-        parse(
-            decoded,
+        // A plain tar is its own uncompressed stream: its diff_id is the blob digest.
+        let mut decoded = DiffIdReader {
+            inner: decoded,
+            hasher: (format != Format::Plain).then(Hasher::new),
+        };
+        let tree = parse(
+            &mut decoded,
             opts,
-            progress,
+            stop,
             &mut dispatch,
             &buffers,
             &mut file_bytes,
-            &corrupt,
-        )?
+        )
+        .map_err(|e| match e {
+            Error::Corrupt(m) => Error::Corrupt(format!(
+                "not a valid {} tar stream: {m}",
+                format_name(format)
+            )),
+            other => other,
+        })?;
+        // The diff_id covers the whole uncompressed stream, padding after the archive's end
+        // included.
+        io::copy(&mut decoded, &mut io::sink()).map_err(corrupt)?;
+        (tree, decoded.hasher.map(Hasher::finish))
     };
     drop(queue);
     io::copy(&mut raw, &mut io::sink()).map_err(corrupt)?;
-    Ok((tree, raw.into_inner().digest(), file_bytes, seq))
+    let digest = raw.into_inner().digest();
+    Ok((tree, (digest, diff_id.unwrap_or(digest)), file_bytes, seq))
 }
 
 fn format_name(f: Format) -> &'static str {
@@ -315,80 +379,78 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
-/// Parse the tar stream into a tree.
+/// The longest path (and symlink target) a member may have: PATH_MAX without its NUL.
+pub const MAX_PATH: usize = 4095;
+/// The longest name one path component may have (NAME_MAX, EROFS' limit).
+pub const MAX_NAME: usize = 255;
+/// Chunks one file may have (a RAFS chunk index has 24 bits).
+const MAX_FILE_CHUNKS: u64 = 1 << 24;
+
+/// Parse the tar stream into a tree. Errors name the member.
 fn parse<R: Read>(
     reader: R,
     opts: &ScanOptions,
-    progress: &Progress,
+    stop: &JobStop<'_>,
     dispatch: &mut dyn FnMut(Vec<u8>) -> Result<u32>,
     buffers: &ChunkBuffers,
     file_bytes: &mut u64,
-    corrupt: &dyn Fn(io::Error) -> Error,
 ) -> Result<Tree> {
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = TarReader::new(reader);
     let mut tree = Tree::new();
-    let entries = archive.entries().map_err(corrupt)?;
-    for entry in entries {
-        progress.check()?;
-        let mut entry = entry.map_err(corrupt)?;
-        let raw_path = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+    while let Some(m) = archive.next_member()? {
+        stop.check()?;
+        let shown = m.shown();
         let ctx = |e: Error| match e {
             Error::Input(m) if !m.starts_with('\'') => {
                 Error::Input(format!("member '{shown}': {m}"))
             }
             other => other,
         };
-        let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+        if matches!(m.kind, b'g' | b'L' | b'K') {
             continue;
         }
-        let comps = components(&raw_path).map_err(ctx)?;
+        let comps = member_components(&m.path).map_err(ctx)?;
         let comp_refs: Vec<&[u8]> = comps.iter().map(Vec::as_slice).collect();
-        let h = entry.header();
-        let mut uid = h.uid().map_err(corrupt)? as u32;
-        let mut gid = h.gid().map_err(corrupt)? as u32;
-        let mut mtime = h.mtime().map_err(corrupt)?;
-        let perm = h.mode().map_err(corrupt)? & 0o7777;
-        let is_dev = matches!(kind, tar::EntryType::Char | tar::EntryType::Block);
-        let dev = if is_dev {
-            (
-                h.device_major().map_err(corrupt)?.unwrap_or(0),
-                h.device_minor().map_err(corrupt)?.unwrap_or(0),
-            )
-        } else {
-            (0, 0)
-        };
-        let link = entry.link_name_bytes().map(|l| l.into_owned());
+        let (mut uid, mut gid, mut mtime) = (m.uid, m.gid, m.mtime);
+        let perm = m.mode & 0o7777;
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        if let Some(pax) = entry.pax_extensions().map_err(corrupt)? {
-            for ext in pax {
-                let ext = ext.map_err(corrupt)?;
-                let key = ext.key_bytes();
-                let value = ext.value_bytes();
-                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
-                    xattrs.retain(|(n, _)| n.as_slice() != name);
-                    xattrs.push((name.to_vec(), value.to_vec()));
-                } else if key == b"uid" {
-                    uid = parse_num(value).unwrap_or(uid as u64) as u32;
-                } else if key == b"gid" {
-                    gid = parse_num(value).unwrap_or(gid as u64) as u32;
-                } else if key == b"mtime" {
-                    mtime = parse_num(value).unwrap_or(mtime);
-                }
+        for (key, value) in &m.pax {
+            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
+                xattrs.retain(|(n, _)| n.as_slice() != name);
+                xattrs.push((name.to_vec(), value.clone()));
+            } else if key == b"uid" {
+                uid = parse_num(value).unwrap_or(uid);
+            } else if key == b"gid" {
+                gid = parse_num(value).unwrap_or(gid);
+            } else if key == b"mtime" {
+                mtime = parse_num(value).unwrap_or(mtime);
             }
         }
         xattrs.sort();
+        let id = |what: &str, v: u64| {
+            u32::try_from(v)
+                .map_err(|_| ctx(Error::input(format!("{what} {v} does not fit 32 bits"))))
+        };
         let base = Inode {
-            uid,
-            gid,
+            uid: id("uid", uid)?,
+            gid: id("gid", gid)?,
             mtime,
             xattrs,
             ..Inode::default()
         };
-        use tar::EntryType as T;
-        match kind {
-            T::Directory => {
+        let link = match &m.link {
+            Some(l) if l.contains(&0) => {
+                return Err(ctx(Error::input("the link target contains a NUL byte")))
+            }
+            Some(l) if l.len() > MAX_PATH => {
+                return Err(ctx(Error::input(format!(
+                    "the link target is longer than {MAX_PATH} bytes"
+                ))))
+            }
+            other => other.clone(),
+        };
+        match m.kind {
+            b'5' => {
                 tree.insert(
                     &comp_refs,
                     Inode {
@@ -398,8 +460,13 @@ fn parse<R: Read>(
                 )
                 .map_err(ctx)?;
             }
-            T::Regular | T::Continuous => {
-                let size = entry.size();
+            b'0' | b'7' => {
+                let size = m.size;
+                if size.div_ceil(u64::from(opts.chunk_size)) > MAX_FILE_CHUNKS {
+                    return Err(ctx(Error::input(format!(
+                        "{size} bytes are more than {MAX_FILE_CHUNKS} chunks (use a larger --chunk-size)"
+                    ))));
+                }
                 let mut chunks = Vec::new();
                 let mut left = size;
                 while left > 0 {
@@ -411,7 +478,7 @@ fn parse<R: Read>(
                     } else {
                         buf.resize(n, 0);
                     }
-                    entry.read_exact(&mut buf).map_err(corrupt)?;
+                    archive.read_data_exact(&mut buf)?;
                     chunks.push(dispatch(buf)?);
                     left -= n as u64;
                 }
@@ -427,7 +494,7 @@ fn parse<R: Read>(
                 )
                 .map_err(ctx)?;
             }
-            T::Symlink => {
+            b'2' => {
                 let target = link.unwrap_or_default();
                 if target.is_empty() {
                     return Err(ctx(Error::input("symlink without a target")));
@@ -443,23 +510,23 @@ fn parse<R: Read>(
                 )
                 .map_err(ctx)?;
             }
-            T::Link => {
+            b'1' => {
                 let target = link.unwrap_or_default();
                 let t = components(&target).map_err(ctx)?;
                 let t_refs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
                 tree.insert_link(&comp_refs, &t_refs).map_err(ctx)?;
             }
-            T::Char | T::Block | T::Fifo => {
-                let ty = match kind {
-                    T::Char => S_IFCHR,
-                    T::Block => S_IFBLK,
+            b'3' | b'4' | b'6' => {
+                let ty = match m.kind {
+                    b'3' => S_IFCHR,
+                    b'4' => S_IFBLK,
                     _ => S_IFIFO,
                 };
                 tree.insert(
                     &comp_refs,
                     Inode {
                         mode: ty | perm,
-                        rdev: encode_rdev(dev.0, dev.1),
+                        rdev: encode_rdev(m.dev.0, m.dev.1),
                         ..base
                     },
                 )
@@ -468,12 +535,49 @@ fn parse<R: Read>(
             other => {
                 return Err(ctx(Error::input(format!(
                     "unsupported tar entry type '{}'",
-                    char::from(other.as_byte())
+                    shown_byte(other)
                 ))))
             }
         }
     }
     Ok(tree)
+}
+
+fn shown_byte(b: u8) -> String {
+    crate::tar::read::shown(&[b])
+}
+
+/// A member name's components ([`components`]), which must also be something a filesystem
+/// can hold: no NUL, names of at most [`MAX_NAME`] bytes, at most [`MAX_PATH`] in all, and
+/// no whiteout of `.`, `..` or nothing.
+pub fn member_components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
+    if raw.contains(&0) {
+        return Err(Error::input("the name contains a NUL byte"));
+    }
+    if raw.len() > MAX_PATH {
+        return Err(Error::input(format!(
+            "the name is longer than {MAX_PATH} bytes ({} bytes)",
+            raw.len()
+        )));
+    }
+    let comps = components(raw)?;
+    for c in &comps {
+        if c.len() > MAX_NAME {
+            return Err(Error::input(format!(
+                "a path component is longer than {MAX_NAME} bytes ({} bytes)",
+                c.len()
+            )));
+        }
+        if let Some(rest) = c.strip_prefix(WHITEOUT_PREFIX) {
+            if matches!(rest, b"" | b"." | b"..") {
+                return Err(Error::input(format!(
+                    "whiteout of '{}' names no entry",
+                    String::from_utf8_lossy(rest)
+                )));
+            }
+        }
+    }
+    Ok(comps)
 }
 
 fn parse_num(v: &[u8]) -> Option<u64> {
@@ -502,4 +606,59 @@ pub fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
         }
     }
     Ok(out)
+}
+
+/// A FIFO in `dir` (tests of what must not be read as a blob).
+#[cfg(test)]
+pub(crate) fn make_fifo(dir: &Path) -> std::path::PathBuf {
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fifo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_opened_as_blobs_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = make_fifo(t.path());
+        let e = open_blob(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = open_blob(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = open_blob(t.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::write(t.path().join("f"), b"abc").unwrap();
+        assert_eq!(open_blob(&t.path().join("f")).unwrap().1, 3);
+    }
+
+    #[test]
+    fn member_names_a_filesystem_cannot_hold_are_refused() {
+        let ok = member_components(b"./a//b/").unwrap();
+        assert_eq!(ok, vec![b"a".to_vec(), b"b".to_vec()]);
+        for (name, want) in [
+            (&b"a\0b"[..], "NUL"),
+            (b"d/.wh..", "whiteout of '.'"),
+            (b".wh...", "whiteout of '..'"),
+            (b"d/.wh.", "whiteout of ''"),
+            (b"../x", "'..'"),
+            (b"/etc", "absolute"),
+        ] {
+            let e = member_components(name).unwrap_err().to_string();
+            assert!(e.contains(want), "{name:?}: {e}");
+        }
+        let deep = "d/".repeat(3000) + "f";
+        let e = member_components(deep.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("longer than 4095 bytes"), "{e}");
+        let e = member_components(&[b'n'; 256]).unwrap_err().to_string();
+        assert!(e.contains("longer than 255 bytes"), "{e}");
+        assert!(member_components(&[b'n'; 255]).is_ok());
+        assert!(member_components(b"d/.wh..wh..opq").is_ok());
+    }
 }

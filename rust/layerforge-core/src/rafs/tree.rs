@@ -286,6 +286,24 @@ impl Tree {
         Some(cur)
     }
 
+    /// Every name reachable from the root is one a directory can hold: not empty, `.` or
+    /// `..`, no `/` or NUL, at most 255 bytes (so no entry can lie outside the root).
+    pub fn check_names(&self) -> Result<()> {
+        for n in self.live_nodes().into_iter().filter(|&n| n != ROOT) {
+            let name = &self.nodes[n].name;
+            let bad = matches!(name.as_slice(), b"" | b"." | b"..")
+                || name.len() > 255
+                || name.iter().any(|&b| b == b'/' || b == 0);
+            if bad {
+                return Err(Error::Corrupt(format!(
+                    "invariant: '{}' is not a name a directory can hold",
+                    String::from_utf8_lossy(name).escape_debug()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Nodes reachable from the root, parents before children, siblings by name.
     pub fn live_nodes(&self) -> Vec<usize> {
         let mut out = Vec::with_capacity(self.nodes.len());
@@ -341,6 +359,29 @@ mod tests {
         t.insert(&[b"a", b"b"], file(0o600)).unwrap();
         assert!(t.lookup(&[b"a", b"b", b"f"]).is_none());
         assert_eq!(t.path_of(t.lookup(&[b"a", b"b"]).unwrap()), "/a/b");
+    }
+
+    #[test]
+    fn names_outside_a_directory_are_an_invariant_error() {
+        for bad in [&b".."[..], b".", b"", b"a/b", b"nul\0", &[b'n'; 256]] {
+            let mut t = Tree::new();
+            t.insert(&[b"ok"], file(0o644)).unwrap();
+            t.insert(&[b"d", bad], file(0o644)).unwrap();
+            let e = t.check_names().unwrap_err().to_string();
+            assert!(e.contains("invariant"), "{e}");
+            let boot = super::super::bootstrap::build(&super::super::bootstrap::BootstrapSpec {
+                tree: &t,
+                blobs: &[],
+                blob_index: &std::collections::HashMap::new(),
+                chunk_size: 4096,
+                flags: 0,
+                prefetch: &[],
+            });
+            assert!(boot.is_err(), "a bootstrap with {bad:?} was built");
+        }
+        let mut t = Tree::new();
+        t.insert(&[b"d", &[b'n'; 255]], file(0o644)).unwrap();
+        assert!(t.check_names().is_ok());
     }
 
     #[test]
