@@ -130,7 +130,7 @@ def test_chunk_dict_whose_bootstrap_layer_is_corrupt_is_refused(tmp_path: Path) 
     out = tmp_path / "out"
     proc = run_cli("nydus-image", f"{src}:v1", "--out", out, "--chunk-dict", f"{dict_out}:v1", check=False)
     assert proc.returncode == 1, proc.stderr
-    assert_one_line_error(proc, "--chunk-dict", boot["digest"], "corrupt")
+    assert_one_line_error(proc, "--chunk-dict", boot["digest"])
     assert not out.exists()
 
 
