@@ -20,6 +20,7 @@ from tests.nydus_support import blob_dir, bootstrap_bytes, fsck_erofs, nydus_man
 from tests.nydus_support import check as nydus_check
 from tests.pants_support import REPO, PantsRepo, tree_bytes
 from tests.registry_support import Registry
+from tests.runtime_support import Podman, assert_runs_as_configured
 
 APP_BUILD = """
 nix_oci_image(
@@ -319,7 +320,7 @@ def test_unknown_registry_alias_on_publish(tmp_path: Path) -> None:
     assert "unknown registry alias '@nope'" in out.stderr and "images:app" in out.stderr
 
 
-def test_repository_examples_build_with_the_readme_command(tmp_path: Path) -> None:
+def test_repository_examples_build_with_the_readme_command(tmp_path: Path, podman: Podman) -> None:
     """`./pants package ::` in this repository (the README's main command) builds every example."""
     env = {**os.environ, "NO_SCIE_WARNING": "1"}
     proc = subprocess.run([str(REPO / "pants"), "--no-pantsd", "package", "::"], cwd=REPO, capture_output=True,
@@ -329,6 +330,14 @@ def test_repository_examples_build_with_the_readme_command(tmp_path: Path) -> No
         layout = REPO / "dist" / "examples.nix" / name
         run("skopeo", "inspect", f"oci:{layout}:{'1.0' if name == 'hello' else 'latest'}")
         verify_blobs(layout)
+    hello = REPO / "dist" / "examples.nix" / "hello"
+    assert podman.run(hello, "1.0").stdout == "hello from a layerforge example\n"
+    assert_runs_as_configured(podman.probe(hello, "1.0", "/bin/busybox"), image_parts(hello, "1.0")[2])
+    flake = REPO / "dist" / "examples.nix-flake" / "hello-flake"
+    verify_blobs(flake)
+    assert podman.run(flake, "1.0").stdout == "hello from a layerforge flake\nrunning as app in /home/app\n"
+    probe = podman.probe(flake, "1.0", "/bin/busybox")
+    assert_runs_as_configured(probe, image_parts(flake, "1.0")[2], uid=1000, gid=1000, home="/home/app")
     for name in ("hello-nydus", "hello-snapshotter-nydus"):
         layout = REPO / "dist" / "examples.nydus" / name
         verify_blobs(layout)
