@@ -60,7 +60,7 @@ def test_help_documents_the_targets(tmp_path: Path) -> None:
     assert "changing one store path rebuilds only its layer" in " ".join(out.stdout.split())
 
 
-def test_package_repackage_and_change_one_input(tmp_path: Path) -> None:
+def test_package_repackage_and_change_one_input(tmp_path: Path, podman: Podman) -> None:
     repo = app_repo(tmp_path / "repo")
     first = repo.run("package", "images:app")
     assert first.returncode == 0, first.stderr
@@ -72,6 +72,8 @@ def test_package_repackage_and_change_one_input(tmp_path: Path) -> None:
     assert digest in first.stderr, "package reports the manifest digest"
     run("umoci", "unpack", "--image", f"{layout}:1.0", tmp_path / "bundle")
     assert run("chroot", tmp_path / "bundle" / "rootfs", "/bin/hello").stdout.endswith("app 1.0\n")
+    assert podman.run(layout, "1.0").stdout == "hello from libgreet\napp 1.0\n"
+    assert_runs_as_configured(podman.probe(layout, "1.0", "/bin/busybox"), image_parts(layout, "1.0")[2])
     verify_blobs(layout)
     before = tree_bytes(layout)
 
@@ -89,6 +91,7 @@ def test_package_repackage_and_change_one_input(tmp_path: Path) -> None:
     _, m1, _ = image_parts(layout, "2.0")
     assert run("umoci", "unpack", "--image", f"{layout}:2.0", tmp_path / "b2")
     assert run("chroot", tmp_path / "b2" / "rootfs", "/bin/hello").stdout.endswith("app 2.0\n")
+    assert podman.run(layout, "2.0").stdout == "hello from libgreet\napp 2.0\n"
     old_layers = {layer["digest"] for layer in image_parts_from(before)}
     new_layers = {layer["digest"] for layer in m1["layers"]}
     assert len(old_layers & new_layers) == 2, "busybox and libgreet layers are the same blobs"
@@ -101,7 +104,7 @@ def image_parts_from(files: dict[str, bytes]) -> list[dict[str, str]]:
     return list(manifest["layers"])
 
 
-def test_base_image_from_another_target(tmp_path: Path) -> None:
+def test_base_image_from_another_target(tmp_path: Path, podman: Podman) -> None:
     repo = app_repo(
         tmp_path / "repo",
         extra_build="""
@@ -124,6 +127,8 @@ nix_oci_image(
     run("umoci", "unpack", "--image", f"{layout}:latest", tmp_path / "bundle")
     rootfs = tmp_path / "bundle" / "rootfs"
     assert run("chroot", rootfs, "/bin/hello").stdout.endswith("app 1.0\n")
+    assert podman.run(layout, "latest").stdout == "hello from libgreet\napp 1.0\n"
+    assert_runs_as_configured(podman.probe(layout, "latest", "/bin/busybox"), config)
     assert any(p.name.endswith("-etc-files-1") for p in (rootfs / "nix" / "store").iterdir())
     assert manifest["annotations"]["org.opencontainers.image.base.name"] == "1.0"
 
@@ -175,7 +180,7 @@ def buildgrid(tmp_path: Path) -> Iterator[str]:
         yield address
 
 
-def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str) -> None:
+def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str, podman: Podman) -> None:
     repo = app_repo(tmp_path / "repo")
     remote = [
         "--remote-cache-read",
@@ -197,6 +202,7 @@ def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str) -> None:
     assert PantsRepo.executed(second) == [], "a fresh local cache rebuilds nothing: the remote cache answers"
     assert PantsRepo.counter(second, "remote_cache_requests_cached") >= 6
     assert tree_bytes(layout) == built, "byte-identical dist outputs"
+    assert podman.run(layout, "1.0").stdout == "hello from libgreet\napp 1.0\n"
 
 
 # Bad BUILD input: each case in its own directory of one build root, run through one pantsd
