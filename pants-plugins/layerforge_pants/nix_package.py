@@ -238,8 +238,8 @@ async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]
             path = os.path.normpath(f"{ref.directory}/{name}")
             if path not in snapshot.files and (name == "flake.nix" or path in locks.files):
                 raise InvalidFieldException(
-                    f"The `{field}` field of {field_set.address} does not give {path}, which the flake "
-                    f"{ref.installable().removeprefix('path:./')} needs."
+                    f"The `{field}` field of {field_set.address} does not give {path}, which the flake in "
+                    f"{ref.directory}/ needs."
                 )
     return snapshot
 
