@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.nix_support import NIX_CONFIG
 from tests.registry_support import FaultProxy, Registry
+from tests.runtime_support import Podman
 
-REQUIRED_TOOLS = ("skopeo", "umoci", "tar", "gzip", "zstd", "pigz", "setpriv", "cpio", "qemu-system-x86_64")
+REQUIRED_TOOLS = ("skopeo", "umoci", "tar", "gzip", "zstd", "pigz", "setpriv", "cpio", "qemu-system-x86_64", "podman",
+                  "runc")  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,6 +30,20 @@ def _tools_present() -> None:
 @pytest.fixture(autouse=True)
 def _clean_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+@pytest.fixture(scope="module")
+def podman() -> Iterator[Podman]:
+    """podman + runc with a storage of the test module's own, removed at the module's end."""
+    with Podman() as p:
+        yield p
+
+
+@pytest.fixture
+def nix_cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The tests' NIX_CONFIG and a layer cache of the test's own, for `layerforge nix-*` runs."""
+    monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
+    monkeypatch.setenv("LAYERFORGE_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def make_sample_tree(root: Path) -> Path:

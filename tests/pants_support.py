@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 BOOT = REPO / ".pants-bootstrap"
 PANTS_VERSION = "2.17.1"
 OUR_PROCESSES = ("Plan the layers of ", "Build layer ", "Assemble the image of ", "Push ")
+#: The Nix evaluations of nix_oci_image targets, which run on every Pants run by design.
+EVALUATIONS = ("Evaluate the Nix derivations of ",)
 _PRESERVED = re.compile(r"Preserving local process execution dir (\S+) for (.*)$")
 
 
@@ -96,18 +100,35 @@ class PantsRepo:
         }
 
     def stop_pantsd(self) -> None:
-        """Stop a pantsd that ``run(..., pantsd=True)`` started for this build root."""
-        subprocess.run(["pkill", "-f", f"pantsd.*{self.root}"], check=False)
+        """Stop the pantsd that ``run(..., pantsd=True)`` started for this build root, by the PID
+        it recorded there (after checking that the process is that pantsd), and wait for it."""
+        for pid_file in (self.root / ".pids").glob("*/pantsd/pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except (OSError, ValueError):
+                continue
+            if "pantsd" not in cmdline or str(self.root) not in cmdline:
+                continue
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
 
     @staticmethod
-    def executed(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    def executed(proc: subprocess.CompletedProcess[str], kinds: tuple[str, ...] = OUR_PROCESSES) -> list[str]:
         """Descriptions of the layerforge processes that ran (not those answered by a cache)."""
         out = []
         for line in proc.stderr.splitlines():
             m = _PRESERVED.search(line)
-            if m and m.group(2).startswith(OUR_PROCESSES):
+            if m and m.group(2).startswith(kinds):
                 out.append(m.group(2))
         return sorted(out)
+
+    @staticmethod
+    def evaluated(proc: subprocess.CompletedProcess[str]) -> list[str]:
+        """Descriptions of the Nix evaluations that ran."""
+        return PantsRepo.executed(proc, EVALUATIONS)
 
     @staticmethod
     def counter(proc: subprocess.CompletedProcess[str], name: str) -> int:

@@ -23,17 +23,20 @@ from tests.helpers import (
     validate_schema,
     verify_blobs,
 )
-from tests.nix_support import IMAGES_NIX, NIX_CONFIG, build, closure, nix_env
+from tests.nix_support import IMAGES_NIX, build, closure, nix_env, nix_image
+from tests.runtime_support import Podman, assert_runs_as_configured
 
 
-@pytest.fixture(autouse=True)
-def _nix_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
-    monkeypatch.setenv("LAYERFORGE_CACHE_DIR", str(tmp_path / "cache"))
+def assert_runs(podman: Podman, layout: Path, ref: str = "latest", *, output: str | None = None, **ids: int) -> None:
+    """The image runs under podman + runc: its own entrypoint prints ``output`` (if given), and a
+    probe sees the config's user, working directory and environment."""
+    _, _, config = image_parts(layout, ref)
+    if output is not None:
+        assert podman.run(layout, ref).stdout == output
+    assert_runs_as_configured(podman.probe(layout, ref, f"{build('busyboxPkg')}/bin/busybox"), config, **ids)
 
 
-def nix_image(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_cli("nix-image", *map(str, args), check=check, env=os.environ.copy())
+pytestmark = pytest.mark.usefixtures("nix_cli_env")
 
 
 def layer_paths(layout: Path, digest: str) -> list[str]:
@@ -48,7 +51,7 @@ def unpack(layout: Path, ref: str, dest: Path) -> Path:
     return dest / "rootfs"
 
 
-def test_image_runs_with_chroot_and_unshare(tmp_path: Path) -> None:
+def test_image_runs_with_chroot_unshare_and_podman(tmp_path: Path, podman: Podman) -> None:
     app, busybox = build("app"), build("busyboxPkg")
     out = tmp_path / "img"
     nix_image(
@@ -63,9 +66,10 @@ def test_image_runs_with_chroot_and_unshare(tmp_path: Path) -> None:
     # copy-to-root: /bin holds symlinks into the store
     assert os.readlink(rootfs / "bin" / "sh") == f"{busybox}/bin/sh"
     assert run("chroot", rootfs, "/bin/sh", "-c", "echo via root layer").stdout == "via root layer\n"
+    assert_runs(podman, out, output="hello from libgreet\napp 1.0\n")
 
 
-def test_reference_graph_layers_and_order(tmp_path: Path) -> None:
+def test_reference_graph_layers_and_order(tmp_path: Path, podman: Podman) -> None:
     app = build("app")
     out = tmp_path / "img"
     nix_image("--store-path", app, "--out", out, "--layering", "per-path")
@@ -83,9 +87,11 @@ def test_reference_graph_layers_and_order(tmp_path: Path) -> None:
     assert len(config["rootfs"]["diff_ids"]) == len(manifest["layers"]) == 3
     assert len(config["history"]) == 3
     verify_blobs(out)
+    assert podman.run(out, "latest", entrypoint=f"{app}/bin/hello").stdout.endswith("app 1.0\n")
+    assert_runs(podman, out)
 
 
-def test_popularity_merges_within_max_layers(tmp_path: Path) -> None:
+def test_popularity_merges_within_max_layers(tmp_path: Path, podman: Podman) -> None:
     app = build("app")
     out = tmp_path / "img"
     nix_image("--store-path", app, "--out", out, "--max-layers", "2")
@@ -94,9 +100,11 @@ def test_popularity_merges_within_max_layers(tmp_path: Path) -> None:
     assert len(layers) == 2
     assert sorted(p for ls in layers for p in ls) == sorted(closure(app))
     assert layers[0] == [build("busyboxPkg")], "the biggest shared dependency keeps its own layer at the bottom"
+    assert podman.run(out, "latest", entrypoint=f"{app}/bin/hello").stdout.endswith("app 1.0\n")
+    assert_runs(podman, out)
 
 
-def test_reproducible_across_runs_dirs_and_argument_order(tmp_path: Path) -> None:
+def test_reproducible_across_runs_dirs_and_argument_order(tmp_path: Path, podman: Podman) -> None:
     app, etc = build("app"), build("etc")
     digests = set()
     for i, paths in enumerate([[app, etc], [etc, app], [app, etc]]):
@@ -104,9 +112,11 @@ def test_reproducible_across_runs_dirs_and_argument_order(tmp_path: Path) -> Non
         out = nix_image(*args, "--out", tmp_path / f"o{i}" / "nested", "--no-cache", "--max-layers", "3").stdout
         digests.add(out.split()[-1])
     assert len(digests) == 1
+    for i in range(3):  # the same image each time, but each layout is run
+        assert_runs(podman, tmp_path / f"o{i}" / "nested")
 
 
-def test_changing_the_app_rebuilds_only_its_layer(tmp_path: Path) -> None:
+def test_changing_the_app_rebuilds_only_its_layer(tmp_path: Path, podman: Podman) -> None:
     out1, out2 = tmp_path / "v1", tmp_path / "v2"
     r1 = nix_image("--nix-file", IMAGES_NIX, "-A", "app", "--argstr", "appVersion", "1.0", "--out", out1)
     r2 = nix_image("--nix-file", IMAGES_NIX, "-A", "app", "--argstr", "appVersion", "2.0", "--out", out2)
@@ -120,9 +130,13 @@ def test_changing_the_app_rebuilds_only_its_layer(tmp_path: Path) -> None:
     r3 = nix_image("--nix-file", IMAGES_NIX, "-A", "app", "--argstr", "appVersion", "1.0", "--out", tmp_path / "v1b")
     assert "3 reused, 0 built" in r3.stderr
     assert r3.stdout.split()[-1] == r1.stdout.split()[-1]
+    for out, version in ((out1, "1.0"), (out2, "2.0"), (tmp_path / "v1b", "1.0")):
+        hello = f"{build('app', appVersion=version)}/bin/hello"
+        assert podman.run(out, "latest", entrypoint=hello).stdout.endswith(f"app {version}\n")
+        assert_runs(podman, out)
 
 
-def test_layer_group_is_one_shared_layer(tmp_path: Path) -> None:
+def test_layer_group_is_one_shared_layer(tmp_path: Path, podman: Podman) -> None:
     app, busybox, lib = build("app"), build("busyboxPkg"), build("libgreet")
     a = nix_image("--store-path", app, "--out", tmp_path / "a", "--layer-group", lib, busybox).stdout
     b = nix_image("--store-path", app, "--out", tmp_path / "b", "--layer-group", busybox, lib).stdout
@@ -130,23 +144,27 @@ def test_layer_group_is_one_shared_layer(tmp_path: Path) -> None:
     _, manifest, _ = image_parts(tmp_path / "a")
     layers = [layer_paths(tmp_path / "a", layer["digest"]) for layer in manifest["layers"]]
     assert sorted([busybox, lib]) in layers and [app] in layers
+    assert podman.run(tmp_path / "a", "latest", entrypoint=f"{app}/bin/hello").stdout.endswith("app 1.0\n")
+    assert_runs(podman, tmp_path / "b")
 
 
-def test_perms_rules(tmp_path: Path) -> None:
+def test_perms_rules(tmp_path: Path, podman: Podman) -> None:
     app = build("app")
     out = tmp_path / "img"
     nix_image("--store-path", app, "--out", out, "--perms", f"{app}/bin/hello=0750:1000:100")
     _, manifest, _ = image_parts(out)
+    found = []
     for layer in manifest["layers"]:
         with tarfile.open(blob_path(out, layer["digest"])) as tar:
-            for m in tar.getmembers():
-                if m.name == f"{app}/bin/hello".lstrip("/"):
-                    assert (m.mode, m.uid, m.gid) == (0o750, 1000, 100)
-                    return
-    raise AssertionError("hello not found")
+            found += [(m.mode, m.uid, m.gid) for m in tar.getmembers() if m.name == f"{app}/bin/hello".lstrip("/")]
+    assert found == [(0o750, 1000, 100)]
+    hello = f"{app}/bin/hello"
+    assert podman.run(out, "latest", entrypoint=hello, user="1000:100").stdout.endswith("app 1.0\n")
+    denied = podman.run(out, "latest", entrypoint=hello, user="1001:1001", check=False)
+    assert denied.returncode != 0 and "permission denied" in denied.stderr.lower(), "0750 keeps others out"
 
 
-def test_from_image_prepends_layers_and_merges_config(tmp_path: Path) -> None:
+def test_from_image_prepends_layers_and_merges_config(tmp_path: Path, podman: Podman) -> None:
     base_root = tmp_path / "base-root"
     (base_root / "etc").mkdir(parents=True)
     (base_root / "etc" / "os-release").write_text("ID=base\n")
@@ -175,27 +193,35 @@ def test_from_image_prepends_layers_and_merges_config(tmp_path: Path) -> None:
     assert (rootfs / "etc" / "os-release").read_text() == "ID=base\n"
     assert run("chroot", rootfs, f"{app}/bin/hello").stdout.endswith("app 1.0\n")
     verify_blobs(out)
+    assert_runs(podman, out, output="hello from libgreet\napp 1.0\n")
 
 
-def test_entrypoint_found_through_base_image(tmp_path: Path) -> None:
+def test_entrypoint_found_through_base_image(tmp_path: Path, podman: Podman) -> None:
     base_root = tmp_path / "base-root"
     (base_root / "usr" / "bin").mkdir(parents=True)
-    (base_root / "usr" / "bin" / "tool").write_text("#!/bin/sh\n")
+    (base_root / "bin").mkdir()
+    shutil.copy("/bin/busybox", base_root / "bin" / "busybox")
+    (base_root / "bin" / "sh").symlink_to("busybox")
+    (base_root / "usr" / "bin" / "tool").write_text("#!/bin/sh\necho tool ran\n")
     (base_root / "usr" / "bin" / "tool").chmod(0o755)
     base = tmp_path / "base"
     run_cli("dir-image", base_root, "--out", base)
     out = tmp_path / "img"
     nix_image("--store-path", build("libgreet"), "--from-image", base, "--out", out, "--entrypoint", "tool")
+    assert podman.run(out, "latest").stdout == "tool ran\n"
+    _, _, config = image_parts(out)
+    assert_runs_as_configured(podman.probe(out, "latest", "/bin/busybox"), config)
     bad = nix_image(
         "--store-path", build("libgreet"), "--from-image", base, "--out", out, "--entrypoint", "nope", check=False
     )
     assert bad.returncode == 2 and "'nope' does not exist in the image on the image's PATH" in bad.stderr
 
 
-def test_sbom_is_valid_spdx_and_refers_to_the_image(tmp_path: Path) -> None:
+def test_sbom_is_valid_spdx_and_refers_to_the_image(tmp_path: Path, podman: Podman) -> None:
     app = build("app")
     out = tmp_path / "img"
     res = nix_image("--store-path", app, "--out", out, "--sbom")
+    assert_runs(podman, out)
     sbom_digest = res.stderr.split("sbom ")[1].split()[0]
     entry, _, _ = image_parts(out)
     artifact = json.loads(blob_path(out, sbom_digest).read_bytes())
@@ -226,7 +252,7 @@ def test_sbom_is_valid_spdx_and_refers_to_the_image(tmp_path: Path) -> None:
     assert [m.get("artifactType") for m in index["manifests"]] == [None]
 
 
-def test_nix_snapshotter_image(tmp_path: Path) -> None:
+def test_nix_snapshotter_image(tmp_path: Path, podman: Podman) -> None:
     app, busybox = build("app"), build("busyboxPkg")
     out = tmp_path / "snap"
     res = nix_image("--store-path", app, "--copy-to-root", busybox, "--out", out, "--nix-snapshotter")
@@ -246,9 +272,14 @@ def test_nix_snapshotter_image(tmp_path: Path) -> None:
     archive = ref[len("nix:0") :]
     inspected = json.loads(run("skopeo", "inspect", f"oci-archive:{archive}").stdout)
     assert inspected["Digest"] == image_parts(out)[0]["digest"]
+    # nix-snapshotter mounts the store paths at their mountpoints; the host's store stands in.
+    shown = podman.run(
+        out, "latest", "-c", f"{app}/bin/hello", entrypoint="/bin/sh", volumes=["/nix/store:/nix/store:ro"]
+    )
+    assert shown.stdout.endswith("app 1.0\n")
 
 
-def test_runtime_bundle_validates_and_runs(tmp_path: Path) -> None:
+def test_runtime_bundle_validates_and_runs(tmp_path: Path, podman: Podman) -> None:
     app, busybox, etc = build("app"), build("busyboxPkg"), build("etc")
     out = tmp_path / "bundle"
     nix_image(
@@ -271,15 +302,22 @@ def test_runtime_bundle_validates_and_runs(tmp_path: Path) -> None:
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
     output = run(chroot, "--userspec=1000:1000", rootfs, *config["process"]["args"], env={"PATH": "/bin"}).stdout
     assert output == "1000\nhello from libgreet\napp 1.0\n"
+    assert podman.run_bundle(out).stdout == output, "runc runs the bundle as it is"
     assert json.loads((out / "sbom.spdx.json").read_bytes())["spdxVersion"] == "SPDX-2.3"
 
 
-def test_docker_archive_format(tmp_path: Path) -> None:
+def test_docker_archive_format(tmp_path: Path, podman: Podman) -> None:
     out = tmp_path / "img.tar"
-    nix_image("--store-path", build("app"), "--out", out, "--format", "docker-archive", "--tag", "demo/hello:1")
+    nix_image("--store-path", build("app"), "--out", out, "--format", "docker-archive", "--tag", "demo/hello:1",
+              "--entrypoint", f"{build('app')}/bin/hello", "--workdir", "/nix", "--env", "A=b")  # fmt: skip
     cfg = json.loads(run("skopeo", "inspect", "--config", f"docker-archive:{out}").stdout)
     assert len(cfg["rootfs"]["diff_ids"]) == 3
     assert not list(tmp_path.glob(".layerforge-*"))
+    assert podman.run_archive(out).stdout.endswith("app 1.0\n")
+    busybox = f"{build('busyboxPkg')}/bin/busybox"
+    script = f"{busybox} id -u; {busybox} pwd; {busybox} env"
+    seen = podman.run_archive(out, "sh", "-c", script, entrypoint=busybox).stdout.splitlines()
+    assert seen[:2] == ["0", "/nix"] and "A=b" in seen
 
 
 def assert_clean_failure(proc: subprocess.CompletedProcess[str], out: Path, *needles: str) -> None:
@@ -298,7 +336,7 @@ def test_bad_inputs(tmp_path: Path) -> None:
     cases = [
         (["--store-path", "/usr/bin/env"], ["--store-path", "not a Nix store path"]),
         (["--store-path", f"{app}/bin/hello"], ["inside a store path", app]),
-        (["--store-path", missing], ["nix path-info failed", "missing-1.0"]),
+        (["--store-path", missing], ["--store-path", "missing-1.0", "not in the local Nix store"]),
         (["--nix-file", IMAGES_NIX, "-A", "nosuchattr"], ["nix-build", "nosuchattr"]),
         (["--nix-file", IMAGES_NIX.parent / "broken.nix", "-A", "bad"], ["this attribute cannot be evaluated"]),
         (["--store-path", app, "--entrypoint", "/nix/store/" + "b" * 32 + "-other/bin/x"],
@@ -313,14 +351,14 @@ def test_bad_inputs(tmp_path: Path) -> None:
          ["--layer-group", "not in the image's closure"]),
         (["--store-path", app, "--perms", "no-equals"], ["--perms"]),
         (["--store-path", app, "--perms", "(=0755"], ["invalid permission pattern"]),
-        ([], ["--nix-file FILE or at least one --store-path"]),
+        ([], ["--nix-file FILE, --flake REF, --derivation DRV or at least one --store-path"]),
     ]  # fmt: skip
     for args, needles in cases:
         proc = nix_image(*args, "--out", out, check=False)
         assert_clean_failure(proc, out, *needles)
 
 
-def test_staged_commands_give_the_same_image(tmp_path: Path) -> None:
+def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> None:
     """nix-plan -> one nix-layer per planned layer -> nix-assemble == nix-image (Pants runs the steps)."""
     app, busybox = build("app"), build("busyboxPkg")
     common = ["--store-path", app, "--copy-to-root", busybox, "--entrypoint", "/bin/sh", "--sbom", "--max-layers", "3"]
@@ -340,12 +378,14 @@ def test_staged_commands_give_the_same_image(tmp_path: Path) -> None:
                   "--out", tmp_path / "staged").stdout  # fmt: skip
     assert out.split()[-1] == whole
     assert (tmp_path / "staged" / "index.json").read_bytes() == (tmp_path / "whole" / "index.json").read_bytes()
+    assert podman.run(tmp_path / "staged", "latest", "-c", "echo staged").stdout == "staged\n"
+    assert_runs(podman, tmp_path / "staged")
     bad = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", "--layer-dir", dirs[0], "--out", tmp_path / "x",
                   check=False)  # fmt: skip
     assert bad.returncode == 1 and "the plan has 3 layers, 1 were given" in bad.stderr
 
 
-def test_entrypoint_inherited_from_a_nix_base_image(tmp_path: Path) -> None:
+def test_entrypoint_inherited_from_a_nix_base_image(tmp_path: Path, podman: Podman) -> None:
     """The base's entrypoint resolves into store paths of the base's closure, not the new one."""
     app, busybox = build("app"), build("busyboxPkg")
     base = tmp_path / "base"
@@ -357,3 +397,5 @@ def test_entrypoint_inherited_from_a_nix_base_image(tmp_path: Path) -> None:
     assert config["config"]["Entrypoint"] == ["/bin/hello"]
     rootfs = unpack(out, "latest", tmp_path / "bundle")
     assert run("chroot", rootfs, "/bin/hello").stdout.endswith("app 1.0\n")
+    assert_runs(podman, out, output="hello from libgreet\napp 1.0\n")
+    assert_runs(podman, base, output="hello from libgreet\napp 1.0\n")

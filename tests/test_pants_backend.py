@@ -20,6 +20,7 @@ from tests.nydus_support import blob_dir, bootstrap_bytes, fsck_erofs, nydus_man
 from tests.nydus_support import check as nydus_check
 from tests.pants_support import REPO, PantsRepo, tree_bytes
 from tests.registry_support import Registry
+from tests.runtime_support import Podman, assert_runs_as_configured
 
 APP_BUILD = """
 nix_oci_image(
@@ -53,13 +54,13 @@ def test_help_documents_the_targets(tmp_path: Path) -> None:
     repo = PantsRepo(tmp_path / "repo")
     out = repo.run("help", "nix_oci_image")
     assert out.returncode == 0, out.stderr
-    for field in ("nix_file", "store_paths", "layering", "max_layers", "copy_to_root_attrs", "base_image", "image_tags",
-                  "registries", "skip_push", "sbom"):  # fmt: skip
+    for field in ("nix_file", "flake", "flake_sources", "store_paths", "layering", "max_layers", "copy_to_root_attrs",
+                  "uid", "gid", "base_image", "image_tags", "registries", "skip_push", "sbom"):  # fmt: skip
         assert field in out.stdout, field
     assert "changing one store path rebuilds only its layer" in " ".join(out.stdout.split())
 
 
-def test_package_repackage_and_change_one_input(tmp_path: Path) -> None:
+def test_package_repackage_and_change_one_input(tmp_path: Path, podman: Podman) -> None:
     repo = app_repo(tmp_path / "repo")
     first = repo.run("package", "images:app")
     assert first.returncode == 0, first.stderr
@@ -71,6 +72,8 @@ def test_package_repackage_and_change_one_input(tmp_path: Path) -> None:
     assert digest in first.stderr, "package reports the manifest digest"
     run("umoci", "unpack", "--image", f"{layout}:1.0", tmp_path / "bundle")
     assert run("chroot", tmp_path / "bundle" / "rootfs", "/bin/hello").stdout.endswith("app 1.0\n")
+    assert podman.run(layout, "1.0").stdout == "hello from libgreet\napp 1.0\n"
+    assert_runs_as_configured(podman.probe(layout, "1.0", "/bin/busybox"), image_parts(layout, "1.0")[2])
     verify_blobs(layout)
     before = tree_bytes(layout)
 
@@ -88,6 +91,7 @@ def test_package_repackage_and_change_one_input(tmp_path: Path) -> None:
     _, m1, _ = image_parts(layout, "2.0")
     assert run("umoci", "unpack", "--image", f"{layout}:2.0", tmp_path / "b2")
     assert run("chroot", tmp_path / "b2" / "rootfs", "/bin/hello").stdout.endswith("app 2.0\n")
+    assert podman.run(layout, "2.0").stdout == "hello from libgreet\napp 2.0\n"
     old_layers = {layer["digest"] for layer in image_parts_from(before)}
     new_layers = {layer["digest"] for layer in m1["layers"]}
     assert len(old_layers & new_layers) == 2, "busybox and libgreet layers are the same blobs"
@@ -100,7 +104,7 @@ def image_parts_from(files: dict[str, bytes]) -> list[dict[str, str]]:
     return list(manifest["layers"])
 
 
-def test_base_image_from_another_target(tmp_path: Path) -> None:
+def test_base_image_from_another_target(tmp_path: Path, podman: Podman) -> None:
     repo = app_repo(
         tmp_path / "repo",
         extra_build="""
@@ -123,6 +127,8 @@ nix_oci_image(
     run("umoci", "unpack", "--image", f"{layout}:latest", tmp_path / "bundle")
     rootfs = tmp_path / "bundle" / "rootfs"
     assert run("chroot", rootfs, "/bin/hello").stdout.endswith("app 1.0\n")
+    assert podman.run(layout, "latest").stdout == "hello from libgreet\napp 1.0\n"
+    assert_runs_as_configured(podman.probe(layout, "latest", "/bin/busybox"), config)
     assert any(p.name.endswith("-etc-files-1") for p in (rootfs / "nix" / "store").iterdir())
     assert manifest["annotations"]["org.opencontainers.image.base.name"] == "1.0"
 
@@ -174,7 +180,7 @@ def buildgrid(tmp_path: Path) -> Iterator[str]:
         yield address
 
 
-def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str) -> None:
+def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str, podman: Podman) -> None:
     repo = app_repo(tmp_path / "repo")
     remote = [
         "--remote-cache-read",
@@ -196,6 +202,7 @@ def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str) -> None:
     assert PantsRepo.executed(second) == [], "a fresh local cache rebuilds nothing: the remote cache answers"
     assert PantsRepo.counter(second, "remote_cache_requests_cached") >= 6
     assert tree_bytes(layout) == built, "byte-identical dist outputs"
+    assert podman.run(layout, "1.0").stdout == "hello from libgreet\napp 1.0\n"
 
 
 # Bad BUILD input: each case in its own directory of one build root, run through one pantsd
@@ -212,7 +219,7 @@ BAD_NIX_CASES = [
     ('nix_oci_image(name="x", store_paths=["/usr/bin/env"])', ["store_paths", "{addr}", "/usr/bin/env"]),
     (
         'nix_oci_image(name="x", nix_file="images.nix", store_paths=["/nix/store/' + "a" * 32 + '-y"])',
-        ["exactly one of `nix_file` and `store_paths`", "{addr}"],
+        ["exactly one of `nix_file`, `flake` and `store_paths` (it has `nix_file` and `store_paths`)", "{addr}"],
     ),
     (
         'nix_oci_image(name="x", nix_file="images.nix", attr="app", base_image=":nope")',
@@ -246,7 +253,10 @@ BAD_NIX_CASES = [
         'nix_oci_image(name="x", nix_file="images.nix", attr="app", image_tags=["{build_args.NOPE}"])',
         ["image_tags", "{addr}", "build_args.NOPE"],
     ),
-    ('nix_oci_image(name="x", nix_file="images.nix", attr="nosuchattr")', ["nosuchattr"]),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="nosuchattr")',
+        ["The `nix_file` field of {addr}: nix-instantiate", "nosuchattr"],
+    ),
     ('nix_oci_image(name="x", nix_file="images.nix", attr="app", dependencies=[":missing"])', [":missing", "{addr}"]),
 ]
 BAD_UNIKRAFT_CASES = [
@@ -278,6 +288,8 @@ def bad_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PantsRepo]:
         else:
             repo.write(f"u{i}/k", "not a kernel\n")
         repo.write(f"{kind}{i}/BUILD", build + "\n")
+    repo.write("good/images.nix", IMAGES_NIX.read_text())
+    repo.write("good/BUILD", 'nix_oci_image(name="x", nix_file="images.nix", attr="app")\n')
     yield repo
     repo.stop_pantsd()
 
@@ -289,6 +301,7 @@ def test_bad_build_files_name_target_and_field(
     addr = f"{kind}{i}:x"
     out = bad_repo.run("package", addr, pantsd=True)
     assert out.returncode != 0
+    assert not (bad_repo.root / "dist" / f"{kind}{i}").exists(), "nothing is written"
     for needle in case[1]:
         n = needle.replace("{addr}", addr)
         assert n in out.stderr, f"{n!r} missing from:\n{out.stderr}"
@@ -296,10 +309,7 @@ def test_bad_build_files_name_target_and_field(
 
 def test_no_interpreter_for_the_tool_names_constraints_and_search_path(bad_repo: PantsRepo) -> None:
     """The search-path Python provider (enabled in pants.toml) explains a missing interpreter."""
-    nix_error = next(i for i, (build, _) in enumerate(BAD_NIX_CASES) if "nosuchattr" in build)
-    out = bad_repo.run(
-        "--layerforge-interpreter-constraints=['CPython==3.8.*']", "package", f"n{nix_error}:x", pantsd=True
-    )
+    out = bad_repo.run("--layerforge-interpreter-constraints=['CPython==3.8.*']", "package", "good:x", pantsd=True)
     assert out.returncode != 0
     for needle in ("No Python interpreter meeting the interpreter constraints CPython==3.8.*", "python3.8",
                    "[python-bootstrap].search_path"):  # fmt: skip
@@ -316,7 +326,7 @@ def test_unknown_registry_alias_on_publish(tmp_path: Path) -> None:
     assert "unknown registry alias '@nope'" in out.stderr and "images:app" in out.stderr
 
 
-def test_repository_examples_build_with_the_readme_command(tmp_path: Path) -> None:
+def test_repository_examples_build_with_the_readme_command(tmp_path: Path, podman: Podman) -> None:
     """`./pants package ::` in this repository (the README's main command) builds every example."""
     env = {**os.environ, "NO_SCIE_WARNING": "1"}
     proc = subprocess.run([str(REPO / "pants"), "--no-pantsd", "package", "::"], cwd=REPO, capture_output=True,
@@ -326,6 +336,14 @@ def test_repository_examples_build_with_the_readme_command(tmp_path: Path) -> No
         layout = REPO / "dist" / "examples.nix" / name
         run("skopeo", "inspect", f"oci:{layout}:{'1.0' if name == 'hello' else 'latest'}")
         verify_blobs(layout)
+    hello = REPO / "dist" / "examples.nix" / "hello"
+    assert podman.run(hello, "1.0").stdout == "hello from a layerforge example\n"
+    assert_runs_as_configured(podman.probe(hello, "1.0", "/bin/busybox"), image_parts(hello, "1.0")[2])
+    flake = REPO / "dist" / "examples.nix-flake" / "hello-flake"
+    verify_blobs(flake)
+    assert podman.run(flake, "1.0").stdout == "hello from a layerforge flake\nrunning as app in /home/app\n"
+    probe = podman.probe(flake, "1.0", "/bin/busybox")
+    assert_runs_as_configured(probe, image_parts(flake, "1.0")[2], uid=1000, gid=1000, home="/home/app")
     for name in ("hello-nydus", "hello-snapshotter-nydus"):
         layout = REPO / "dist" / "examples.nydus" / name
         verify_blobs(layout)

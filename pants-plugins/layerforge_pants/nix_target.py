@@ -15,6 +15,7 @@ from pants.engine.target import (
     IntField,
     InvalidFieldException,
     InvalidFieldTypeException,
+    MultipleSourcesField,
     SingleSourceField,
     StringField,
     StringSequenceField,
@@ -22,17 +23,24 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from layerforge_pants.nix_flake import parse_flake_ref
 from layerforge_pants.target_types import (
     COMMON_IMAGE_FIELDS,
     RUNTIME_FIELDS,
     BaseImageField,
     CompressionField,
     CompressionLevelField,
+    UserField,
 )
 
-_STORE_PATH = re.compile(r"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$")
-_PERM = re.compile(r"^.+=(?:[0-7]{3,4})?(?::\d+:\d+)?$")
+#: Characters of store path and output names; a store path (Nix's base-32 omits e, o, u, t).
+NAME = r"[A-Za-z0-9+\-._?=]+"
+STORE_PATH = rf"/nix/store/[0-9a-df-np-sv-z]{{32}}-{NAME}"
+_STORE_PATH = re.compile(rf"^{STORE_PATH}\Z")
+_PERM = re.compile(r"^.+=(?:[0-7]{3,4})?(?::[^:=]+:[^:=]+)?\Z")
 LAYER_LIMIT = 125
+DEFAULT_UID = 1000
+MAX_ID = 2**32 - 2
 
 
 class ImageArchField(StringField):
@@ -47,8 +55,44 @@ class NixFileField(SingleSourceField):
     expected_file_extensions: ClassVar[tuple[str, ...]] = (".nix",)
     help = help_text(
         """
-        Nix file built with `nix-build` (like `--nix-file`). Files it reads must be declared too
-        (in `dependencies`, as `files`/`resources`), so that they are part of the cache key.
+        Nix file built like `nix-build` (`--nix-file`). It is evaluated (`nix-instantiate`) on
+        every Pants run, with the Nix environment passed through (`NIX_PATH`, `NIX_CONFIG`, ...), and
+        the derivations it gives key the cached build: a channel or any file Nix reads that changed
+        gives a new image. Files it imports by relative path must be declared (in `dependencies`,
+        as `files`/`resources`): the evaluation sees only them.
+        """
+    )
+
+
+class NixFlakeField(StringField):
+    alias = "flake"
+    help = help_text(
+        """
+        Flake output to build, relative to the BUILD file's directory: `.#app` (resolved like
+        `nix build`: `packages.<system>.app`, `legacyPackages.<system>.app`, `app`),
+        `.#packages.x86_64-linux.app`, `path:sub#app` (a flake in `sub/`). The flake is read as a
+        `path:` directory of the target's `flake_sources`, evaluated with its lock file, which is
+        used and never rewritten (`--no-update-lock-file`). With `flake`, `copy_to_root_attrs`
+        entries are flake output references too (`[".#busybox"]`).
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None:
+            parse_flake_ref(value, address, cls.alias)
+        return value
+
+
+class NixFlakeSourcesField(MultipleSourcesField):
+    alias = "flake_sources"
+    default = None
+    help = help_text(
+        """
+        Files of the flake(s) `flake` and `copy_to_root_attrs` name, relative to the BUILD file's
+        directory. Default: every file under each flake's directory (`flake.nix` and `flake.lock`
+        included), which is what Nix copies of a `path:` flake.
         """
     )
 
@@ -126,7 +170,12 @@ class NixCopyToRootField(StringSequenceField):
 
 class NixCopyToRootAttrsField(StringSequenceField):
     alias = "copy_to_root_attrs"
-    help = "Attributes of `nix_file` whose outputs are merged into `/` (like `--copy-to-root-attr`)."
+    help = help_text(
+        """
+        Attributes of `nix_file` (or, with `flake`, flake output references like `.#busybox`) whose
+        outputs are merged into `/` (like `--copy-to-root-attr`).
+        """
+    )
 
 
 class NixCopyToRootModeField(StringField):
@@ -138,7 +187,12 @@ class NixCopyToRootModeField(StringField):
 
 class NixPermsField(StringSequenceField):
     alias = "perms"
-    help = "`REGEX=MODE[:UID:GID]` rules for the mode and owner of matching paths."
+    help = help_text(
+        """
+        `REGEX=MODE[:UID:GID]` rules for the mode and owner of matching store paths; owner and
+        group may be the names of `user`'s account (`/nix/store/.*-app/var(/.*)?=0755:app:app`).
+        """
+    )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[tuple[str, ...]]:
@@ -149,6 +203,32 @@ class NixPermsField(StringSequenceField):
                     f"The `{cls.alias}` field of {address} has {v!r}, which is not REGEX=MODE[:UID:GID]."
                 )
         return value
+
+
+class NixUidField(IntField):
+    alias = "uid"
+    help = help_text(
+        f"""
+        Uid of `user` (a name). An image with no `/etc/passwd` gets one in its root layer, with root
+        and the user (this uid, default {DEFAULT_UID}), a matching `/etc/group` and the user's home
+        directory `/home/<user>` (owned by the user). An image that has one (from `base_image` or
+        `copy_to_root`) must list the user, with this uid if given.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not 0 <= value <= MAX_ID:
+            raise InvalidFieldException(
+                f"The `{cls.alias}` field of {address} must be within 0..{MAX_ID}, got {value}."
+            )
+        return value
+
+
+class NixGidField(NixUidField):
+    alias = "gid"
+    help = "Gid of `user`'s group (default: the uid); see `uid`."
 
 
 class NixSbomField(BoolField):
@@ -175,6 +255,8 @@ class NixOciImageTarget(Target):
         NixFileField,
         NixAttrField,
         NixArgstrsField,
+        NixFlakeField,
+        NixFlakeSourcesField,
         NixStorePathsField,
         NixLayeringField,
         NixMaxLayersField,
@@ -183,6 +265,8 @@ class NixOciImageTarget(Target):
         NixCopyToRootAttrsField,
         NixCopyToRootModeField,
         NixPermsField,
+        NixUidField,
+        NixGidField,
         NixSbomField,
         NixSnapshotterField,
         BaseImageField,
@@ -195,19 +279,36 @@ class NixOciImageTarget(Target):
         """
         A Nix closure as a layered, reproducible OCI image (`layerforge nix-image`).
 
-        The closure comes from `nix_file` (+ `attr`, `argstrs`) or `store_paths`. `pants package`
-        writes an OCI image layout under `dist/`; each layer is its own cached process, so
-        changing one store path rebuilds only its layer. `pants publish` pushes the layout.
+        The closure comes from `nix_file` (+ `attr`, `argstrs`), `flake` or `store_paths`.
+        Nix files and flakes are evaluated to derivations on every run; the build is keyed by
+        them, so an image is never stale. `pants package` writes an OCI image layout under
+        `dist/`; each layer is its own cached process, so changing one store path rebuilds only
+        its layer. `pants publish` pushes the layout.
         """
     )
 
     def validate(self) -> None:
-        has_file = self[NixFileField].value is not None
-        has_paths = bool(self[NixStorePathsField].value)
-        if has_file == has_paths:
+        sources = [f.alias for f in (NixFileField, NixFlakeField, NixStorePathsField) if self[f].value]
+        if len(sources) != 1:
+            given = f" (it has {' and '.join(f'`{s}`' for s in sources)})" if sources else ""
             raise InvalidFieldException(
-                f"The {self.alias} target {self.address} needs exactly one of `nix_file` and `store_paths`."
+                f"The {self.alias} target {self.address} needs exactly one of `nix_file`, `flake` and "
+                f"`store_paths`{given}."
             )
-        for needs_file in (NixAttrField, NixCopyToRootAttrsField, NixArgstrsField):
-            if self[needs_file].value and not has_file:
-                raise InvalidFieldException(f"The `{needs_file.alias}` field of {self.address} needs `nix_file`.")
+        for field, needs in (
+            (NixAttrField, ("nix_file",)),
+            (NixArgstrsField, ("nix_file",)),
+            (NixCopyToRootAttrsField, ("nix_file", "flake")),
+            (NixFlakeSourcesField, ("flake",)),
+        ):
+            if self[field].value and sources[0] not in needs:
+                raise InvalidFieldException(
+                    f"The `{field.alias}` field of {self.address} needs {' or '.join(f'`{n}`' for n in needs)}."
+                )
+        if self[NixFlakeField].value:
+            for ref in self[NixCopyToRootAttrsField].value or ():
+                parse_flake_ref(ref, self.address, NixCopyToRootAttrsField.alias)
+        user = (self[UserField].value or "").partition(":")[0]
+        for ids in (NixUidField, NixGidField):
+            if self[ids].value is not None and (not user or user.isdigit()):
+                raise InvalidFieldException(f"The `{ids.alias}` field of {self.address} needs `user` (a name).")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from layerforge_pants import (
     image_dependency,
+    nix_eval,
     nix_package,
     nydus_package,
     publish,
@@ -31,6 +32,7 @@ def rules() -> list[object]:
         *Layerforge.rules(),
         *tool.rules(),
         *image_dependency.rules(),
+        *nix_eval.rules(),
         *nix_package.rules(),
         *unikraft_package.rules(),
         *nydus_package.rules(),

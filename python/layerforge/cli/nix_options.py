@@ -9,6 +9,7 @@ from pathlib import Path
 from layerforge.cache_dir import default_cache_dir
 from layerforge.cli.args import add_runtime_options, add_threads_option, runtime_config
 from layerforge.errors import UsageError
+from layerforge.images.nix.accounts import DEFAULT_UID
 from layerforge.images.nix.copy_to_root import MODES
 from layerforge.images.nix.layering import STRATEGIES
 from layerforge.images.nix.request import DEFAULT_MAX_LAYERS, LAYER_LIMIT, NixImageRequest, PermSpec
@@ -16,12 +17,25 @@ from layerforge.layers.build import COMPRESSIONS
 from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import DEFAULT_TAG, parse_layout_ref
 
-_PERM = re.compile(r"^(?P<re>.+)=(?P<mode>[0-7]{3,4})?(?::(?P<uid>\d+):(?P<gid>\d+))?\Z")
+_PERM = re.compile(r"^(?P<re>.+)=(?P<mode>[0-7]{3,4})?(?::(?P<uid>[^:=]+):(?P<gid>[^:=]+))?\Z")
 
 
 def add_nix_options(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("input")
     src.add_argument("--nix-file", type=Path, metavar="FILE", help="Nix expression to build with nix-build")
+    src.add_argument(
+        "--flake",
+        metavar="REF",
+        help="flake output to build (.#app, path:sub#app; local flakes are read as path: directories, "
+        "the lock file is used and never updated)",
+    )
+    src.add_argument(
+        "--derivation",
+        action="append",
+        default=[],
+        metavar="DRV[!OUT]",
+        help="derivation output to realise (/nix/store/...drv, output 'out' unless named; repeatable)",
+    )
     src.add_argument("--attr", "-A", metavar="ATTR", help="attribute of --nix-file to build")
     src.add_argument(
         "--argstr",
@@ -63,14 +77,37 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
     )
     lay.add_argument("--copy-to-root", action="append", default=[], metavar="PATH", help="store path merged into /")
     lay.add_argument(
-        "--copy-to-root-attr", action="append", default=[], metavar="ATTR", help="attribute of --nix-file merged into /"
+        "--copy-to-root-attr",
+        action="append",
+        default=[],
+        metavar="ATTR",
+        help="attribute of --nix-file (or, with --flake, flake output reference) merged into /",
+    )
+    lay.add_argument(
+        "--copy-to-root-derivation",
+        action="append",
+        default=[],
+        metavar="DRV[!OUT]",
+        help="derivation output realised and merged into /",
     )
     lay.add_argument("--copy-to-root-mode", choices=MODES, default="symlink", help="symlink (default) or copy")
     lay.add_argument(
-        "--perms", action="append", default=[], metavar="REGEX=MODE[:UID:GID]", help="mode/owner of matching paths"
+        "--perms",
+        action="append",
+        default=[],
+        metavar="REGEX=MODE[:UID:GID]",
+        help="mode/owner of matching paths (owner and group by id, or the --user's names)",
     )
     lay.add_argument("--from-image", metavar="LAYOUT[:REF]", help="base image whose layers and config come first")
     add_runtime_options(p)
+    acct = p.add_argument_group("user account (with --user NAME[:GROUP])")
+    acct.add_argument(
+        "--uid",
+        type=int,
+        metavar="N",
+        help=f"uid of the --user account (default {DEFAULT_UID}; checked if the image has one)",
+    )
+    acct.add_argument("--gid", type=int, metavar="N", help="gid of its group (default: the uid)")
 
 
 def add_cache_options(p: argparse.ArgumentParser) -> None:
@@ -80,18 +117,25 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     add_threads_option(g)
 
 
-def parse_perms(values: list[str]) -> tuple[PermSpec, ...]:
+def parse_perms(values: list[str], *, names: bool = True) -> tuple[PermSpec, ...]:
+    """``REGEX=MODE[:OWNER:GROUP]`` rules; owner and group are ids, or (with ``names``) the
+    names of the image's user and group, which the plan resolves."""
     out = []
     for v in values:
         m = _PERM.match(v)
         if not m or (m.group("mode") is None and m.group("uid") is None):
             raise UsageError("--perms", f"{v!r} is not REGEX=MODE[:UID:GID] (e.g. '/nix/store/.*-app/bin/.*=0755')")
+        uid, gid = m.group("uid"), m.group("gid")
+        if not names and not (uid is None or (uid.isdigit() and gid.isdigit())):
+            raise UsageError("--perms", f"{v!r}: give numeric ids here (nix-plan resolves names)")
         out.append(
             PermSpec(
                 pattern=m.group("re"),
                 mode=int(m.group("mode"), 8) if m.group("mode") else None,
-                uid=int(m.group("uid")) if m.group("uid") else None,
-                gid=int(m.group("gid")) if m.group("gid") else None,
+                uid=int(uid) if uid is not None and uid.isdigit() else None,
+                gid=int(gid) if gid is not None and gid.isdigit() else None,
+                owner=uid if uid is not None and not uid.isdigit() else None,
+                group=gid if gid is not None and not gid.isdigit() else None,
             )
         )
     return tuple(out)
@@ -102,6 +146,8 @@ def request_from_args(args: argparse.Namespace) -> NixImageRequest:
         nix_file=args.nix_file,
         attr=args.attr,
         argstrs=tuple((n, v) for n, v in args.argstr),
+        flake=args.flake,
+        derivations=tuple(args.derivation),
         store_paths=tuple(args.store_path),
         ref=args.tag,
         arch=args.arch,
@@ -110,9 +156,12 @@ def request_from_args(args: argparse.Namespace) -> NixImageRequest:
         layer_groups=tuple(tuple(g) for g in args.layer_group),
         copy_to_root=tuple(args.copy_to_root),
         copy_to_root_attrs=tuple(args.copy_to_root_attr),
+        copy_to_root_derivations=tuple(args.copy_to_root_derivation),
         copy_to_root_mode=args.copy_to_root_mode,
         perms=parse_perms(args.perms),
         runtime=runtime_config(args),
+        uid=args.uid,
+        gid=args.gid,
         from_image=parse_layout_ref(args.from_image) if args.from_image else None,
         compression=args.compression,
         level=args.level,

@@ -16,6 +16,7 @@ from typing import Any
 from layerforge.cli.args import add_threads_option
 from layerforge.cli.nix_options import add_nix_options, parse_perms, request_from_args
 from layerforge.errors import UsageError
+from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix
 from layerforge.images.nix.copy_to_root import MODES
@@ -48,6 +49,9 @@ def register(sub: Any) -> None:
         "--copy-to-root", action="append", default=[], metavar="PATH", help="root layer from these paths"
     )
     layer.add_argument("--copy-to-root-mode", choices=MODES, default="symlink")
+    layer.add_argument(
+        "--account", metavar="USER:UID:GROUP:GID", help="root layer: /etc/passwd, /etc/group and home of this user"
+    )
     layer.add_argument("--snapshotter", action="store_true", help="nix-snapshotter layer for the --store-path closure")
     layer.add_argument("--mtime", type=int, required=True, metavar="EPOCH", help="entry times (the plan's epoch)")
     layer.add_argument("--compression", choices=COMPRESSIONS, default="gzip")
@@ -74,17 +78,27 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_layer(args: argparse.Namespace) -> int:
+    """One layer. The plan may come from a cache on a machine that never built its store
+    paths: those the layer reads are realised through the substituters first."""
     paths = [parse_store_path(p).path for p in args.store_path]
     roots = [parse_store_path(p, "--copy-to-root").path for p in args.copy_to_root]
+    account = Account.from_arg(args.account) if args.account else None
+    perms = parse_perms(args.perms, names=False)
     annotations: dict[str, str] = {}
+    nix = Nix()
     if args.snapshotter:
-        spec, annotations = snapshotter_spec(paths, roots, args.copy_to_root_mode, args.mtime)
-    elif paths and not roots:
-        spec = store_paths_spec(paths, args.mtime, parse_perms(args.perms))
-    elif roots and not paths:
-        spec = root_spec(roots, args.copy_to_root_mode, args.mtime)
+        nix.ensure_present(roots, "--copy-to-root")  # store paths are only mountpoints here
+        spec, annotations = snapshotter_spec(paths, roots, args.copy_to_root_mode, args.mtime, account)
+    elif paths and not (roots or account):
+        nix.ensure_present(paths, "--store-path")
+        spec = store_paths_spec(paths, args.mtime, perms)
+    elif (roots or account) and not paths:
+        nix.ensure_present(roots, "--copy-to-root")
+        spec = root_spec(roots, args.copy_to_root_mode, args.mtime, account)
     else:
-        raise UsageError("--store-path", "give the store paths of one layer, or --copy-to-root paths, not both")
+        raise UsageError(
+            "--store-path", "give the store paths of one layer, or the root layer's --copy-to-root paths, not both"
+        )
     store = layer_dir_store(args.out)
     compression = "gzip" if args.snapshotter else args.compression
     (built,) = build_layers(store, [spec], compression=compression, level=args.level, threads=args.threads)

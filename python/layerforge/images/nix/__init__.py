@@ -1,8 +1,10 @@
 """``nix``: a Nix closure as a layered, reproducible OCI image.
 
-Modules: ``store_path`` (names), ``closure`` (the reference graph, from real Nix),
+Modules: ``store_path`` (names), ``derivation`` (``DRV!OUT`` references), ``flake`` (flake
+output references), ``closure`` (the reference graph and realising, from real Nix),
 ``popularity`` and ``layering`` (which paths share a layer), ``copy_to_root`` (the root
-layer), ``image_view`` (resolving entrypoints inside the image), ``base_image``
-(``--from-image``), ``layer_cache`` (reusing store-path layers), ``sbom`` (SPDX),
+layer), ``accounts`` (the user a non-root image runs as), ``image_view`` and ``image_files``
+(resolving entrypoints and reading files inside the image), ``plan`` (everything decided
+before writing), ``layer_cache`` (reusing store-path layers), ``sbom`` (SPDX),
 ``snapshotter`` (nix-snapshotter images) and ``build`` (the orchestration).
 """

@@ -34,7 +34,7 @@ class NixImageResult:
 def expected_layer_count(plan: NixPlan) -> int:
     if plan.nix_snapshotter:
         return 1
-    return len(plan.layers) + (1 if plan.copy_to_root else 0)
+    return len(plan.layers) + (1 if plan.has_root_layer else 0)
 
 
 def _history(plan: NixPlan, created: str) -> list[HistoryEntry]:
@@ -45,8 +45,10 @@ def _history(plan: NixPlan, created: str) -> list[HistoryEntry]:
         names = ", ".join(parse_store_path(p).name for p in group.paths[:3])
         more = f" and {len(group.paths) - 3} more" if len(group.paths) > 3 else ""
         out.append(HistoryEntry(created, f"layerforge nix-image: {names}{more}"))
-    if plan.copy_to_root:
-        out.append(HistoryEntry(created, "layerforge nix-image: copy-to-root"))
+    if plan.has_root_layer:
+        parts = ["copy-to-root"] if plan.copy_to_root else []
+        parts += [f"user {plan.account.user}"] if plan.account is not None else []
+        out.append(HistoryEntry(created, f"layerforge nix-image: {', '.join(parts)}"))
     return out
 
 

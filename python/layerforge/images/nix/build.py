@@ -39,7 +39,9 @@ def build_nix_image(
     """Build into ``layout`` (opened for writing and locked by the caller)."""
     cache = cache or LayerCache(None)
     if plan.nix_snapshotter:
-        spec, annotations = snapshotter_spec(plan.closure.paths, plan.copy_to_root, plan.copy_to_root_mode, plan.epoch)
+        spec, annotations = snapshotter_spec(
+            plan.closure.paths, plan.copy_to_root, plan.copy_to_root_mode, plan.epoch, plan.account
+        )
         (built,) = build_layers(layout, [spec], compression="gzip", threads=threads, progress=progress)
         layers = [replace(built, descriptor=built.descriptor.with_annotations(annotations))]
         return assemble(layout, plan, layers, base)
@@ -53,8 +55,8 @@ def build_nix_image(
             found[i] = hit
     todo = [i for i in range(len(plan.layers)) if i not in found]
     specs = [store_paths_spec(plan.layers[i].paths, plan.epoch, plan.perms) for i in todo]
-    if plan.copy_to_root:
-        specs.append(root_spec(plan.copy_to_root, plan.copy_to_root_mode, plan.epoch))
+    if plan.has_root_layer:
+        specs.append(root_spec(plan.copy_to_root, plan.copy_to_root_mode, plan.epoch, plan.account))
     built_now = build_layers(
         layout, specs, compression=plan.compression, level=plan.level, threads=threads, progress=progress
     )
@@ -62,7 +64,7 @@ def build_nix_image(
         found[i] = layer
         cache.store(keys[i], layer, layout)
     layers = [found[i] for i in range(len(plan.layers))]
-    if plan.copy_to_root:
+    if plan.has_root_layer:
         layers.append(built_now[-1])
     result = assemble(layout, plan, layers, base)
     return replace(result, cache_hits=cache.stats.hits, cache_misses=cache.stats.misses)

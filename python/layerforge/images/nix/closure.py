@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerforge.errors import LayerforgeError
+from layerforge.images.nix.derivation import parse_derivation
+from layerforge.images.nix.flake import FLAKE_FEATURES, LOCKED, TO_DERIVATION
 from layerforge.images.nix.store_path import parse_store_path
 
 NIX_COMMAND = ("--extra-experimental-features", "nix-command")
@@ -105,6 +107,44 @@ class Nix:
         if not paths:
             raise NixError(f"nix-build {nix_file} produced no output path")
         return [parse_store_path(p, "nix-build output").path for p in paths]
+
+    def realise(self, derivations: Sequence[str], option: str = "--derivation") -> list[str]:
+        """``nix-store --realise DRV!OUT...``: the output paths, built or substituted."""
+        refs = [parse_derivation(d, option) for d in derivations]
+        if not refs:
+            return []
+        out = self._run(["nix-store", "--realise", *refs], f"{option}: nix-store --realise {refs[0]}")
+        return [parse_store_path(p.strip(), "nix-store --realise output").path for p in out.splitlines() if p.strip()]
+
+    def flake_derivation(self, installable: str, option: str = "--flake") -> str:
+        """The derivation output (``DRV!OUT``) a flake output reference names, evaluated with
+        the flake's lock file (never updated)."""
+        argv = ["nix", *FLAKE_FEATURES, "eval", "--raw", *LOCKED, installable, "--apply", TO_DERIVATION]
+        return parse_derivation(self._run(argv, f"{option}: nix eval {installable}").strip(), f"{option} evaluation")
+
+    def ensure_present(self, paths: Sequence[str], option: str = "--store-path") -> None:
+        """Realise the store paths that are not valid in the local store through the configured
+        substituters (``nix-store --realise``): a plan or layer built elsewhere may name paths
+        this machine never built."""
+        paths = sorted({parse_store_path(p, option).path for p in paths})
+        if not paths:
+            return
+        missing = self._invalid(paths)
+        if not missing:
+            return
+        try:
+            self._run(["nix-store", "--realise", *missing], "nix-store --realise")
+        except NixError as e:
+            still = self._invalid(missing) or missing
+            more = f" (and {len(still) - 1} more)" if len(still) > 1 else ""
+            raise NixError(
+                f"{option}: {still[0]}{more} is not in the local Nix store and could not be realised "
+                f"through the configured substituters: {str(e).removeprefix('nix-store --realise failed: ')}"
+            ) from None
+
+    def _invalid(self, paths: Sequence[str]) -> list[str]:
+        out = self._run(["nix-store", "--check-validity", "--print-invalid", *paths], "nix-store --check-validity")
+        return sorted(line.strip() for line in out.splitlines() if line.strip())
 
     def closure(self, roots: Sequence[str]) -> Closure:
         """Closure and references of ``roots`` from ``nix path-info --json -r``."""

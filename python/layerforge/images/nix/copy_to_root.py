@@ -23,12 +23,14 @@ MODES = ("symlink", "copy")
 
 @dataclass(frozen=True)
 class RootEntry:
-    """``kind`` is ``dir``, ``symlink`` (``target`` = absolute store path) or ``copy``."""
+    """``kind`` is ``dir``, ``symlink`` (``target`` = absolute store path), ``copy`` (of the
+    host file ``target``) or ``file`` (``data`` written as a 0644 file)."""
 
     dest: str
     kind: str
     target: str = ""
     provider: str = ""
+    data: bytes = b""
 
 
 def plan_root(paths: Sequence[str], mode: str = "symlink") -> dict[str, RootEntry]:
@@ -85,5 +87,7 @@ def add_to_spec(spec: LayerSpec, entries: dict[str, RootEntry]) -> None:
             spec.add_dir(dest, 0o755)
         elif e.kind == "symlink":
             spec.add_symlink(dest, e.target)
+        elif e.kind == "file":
+            spec.add_file(dest, e.data, 0o644)
         else:
             spec.add_path(e.target, dest)

@@ -15,6 +15,8 @@ from layerforge.images.nix.store_path import STORE_DIR
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_SYMLINKS = 40
+#: Files the view reads are small text databases (/etc/passwd); bigger ones are not read.
+MAX_READ = 1 << 20
 
 #: (kind, symlink target) of an image path, or None when absent. kind: dir, file, symlink.
 Stat = Optional[tuple[str, str]]
@@ -30,11 +32,27 @@ class ImageView:
         closure_paths: set[str],
         root: Mapping[str, RootEntry],
         base_lookup: Callable[[str], Stat] | None = None,
+        base_read: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.closure = closure_paths
         self.root = root
         self.root_dirs = {d for dest in root for d in _parents(dest)}
         self.base_lookup = base_lookup
+        self.base_read = base_read
+
+    def read(self, path: str) -> bytes | None:
+        """The contents of the regular file ``path`` names (symlinks followed), wherever in the
+        image it comes from, or None when there is none."""
+        found = self.resolve(path)
+        if found is None or found[1] != "file":
+            return None
+        real = found[0]
+        if real.startswith(STORE_DIR + "/") and "/".join(real.split("/")[:4]) in self.closure:
+            return _host_read(real)
+        entry = self.root.get(real.lstrip("/"))
+        if entry is not None:
+            return entry.data if entry.kind == "file" else _host_read(entry.target)
+        return self.base_read(real) if self.base_read is not None else None
 
     def stat(self, path: str) -> Stat:
         """Kind of an absolute, normalised image path (no symlink resolution of the last part)."""
@@ -56,6 +74,8 @@ class ImageView:
                 return ("dir", "")
             if entry.kind == "symlink":
                 return ("symlink", entry.target)
+            if entry.kind == "file":
+                return ("file", "")
             return _host_stat(entry.target)
         if rel in self.root_dirs:
             return ("dir", "")
@@ -121,6 +141,15 @@ def _host_stat(path: str) -> Stat:
     if s.S_ISDIR(st.st_mode):
         return ("dir", "")
     return ("file", "")
+
+
+def _host_read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_READ + 1)
+    except OSError:
+        return None
+    return data if len(data) <= MAX_READ else None
 
 
 def _parents(rel: str) -> list[str]:

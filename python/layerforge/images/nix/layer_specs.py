@@ -7,6 +7,7 @@ from pathlib import Path
 
 from layerforge._native import LayerSpec
 from layerforge.images.nix import copy_to_root as ctr
+from layerforge.images.nix.accounts import HOME_MODE, Account, add_account_entries
 from layerforge.images.nix.request import PermSpec
 from layerforge.images.nix.store_path import STORE_DIR
 
@@ -29,14 +30,24 @@ def store_paths_spec(paths: Sequence[str], epoch: int, perms: Sequence[PermSpec]
     return spec
 
 
-def root_spec(copy_to_root: Sequence[str], mode: str, epoch: int) -> LayerSpec:
+def root_spec(copy_to_root: Sequence[str], mode: str, epoch: int, account: Account | None = None) -> LayerSpec:
+    """The root layer: copy-to-root entries, and the account's /etc/passwd, /etc/group and
+    home directory (owned by the user)."""
     spec = LayerSpec(mtime=epoch)
-    ctr.add_to_spec(spec, ctr.plan_root(copy_to_root, mode))
+    _add_root(spec, copy_to_root, mode, account)
     return spec
 
 
+def _add_root(spec: LayerSpec, copy_to_root: Sequence[str], mode: str, account: Account | None) -> None:
+    entries = ctr.plan_root(copy_to_root, mode)
+    if account is not None:
+        add_account_entries(entries, account)
+        spec.add_perm_rule(account.home_pattern(), HOME_MODE, account.uid, account.gid)
+    ctr.add_to_spec(spec, entries)
+
+
 def snapshotter_spec(
-    closure_paths: Sequence[str], copy_to_root: Sequence[str], mode: str, epoch: int
+    closure_paths: Sequence[str], copy_to_root: Sequence[str], mode: str, epoch: int, account: Account | None = None
 ) -> tuple[LayerSpec, dict[str, str]]:
     """nix-snapshotter's single layer: an empty mountpoint per store path plus the root
     entries, annotated ``nix-layer`` and ``nix-store-path.<i>`` (sorted, from 0)."""
@@ -46,7 +57,7 @@ def snapshotter_spec(
     paths = sorted(closure_paths)
     for path in paths:
         spec.add_dir(path, 0o555)
-    ctr.add_to_spec(spec, ctr.plan_root(copy_to_root, mode))
+    _add_root(spec, copy_to_root, mode, account)
     annotations = {NIX_LAYER: "true"}
     for i, path in enumerate(paths):
         annotations[f"{NIX_STORE_PATH}.{i}"] = path

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.images.nix import copy_to_root as ctr
+from layerforge.images.nix.accounts import Account, add_account_entries, plan_user, resolve_perm_owners
 from layerforge.images.nix.closure import Closure, Nix, PathInfo
+from layerforge.images.nix.flake import installable
+from layerforge.images.nix.image_files import read_layer_file
 from layerforge.images.nix.image_view import ImageView, Stat
 from layerforge.images.nix.layering import LayerGroup, plan_layers
 from layerforge.images.nix.request import LAYER_LIMIT, NixImageRequest, PermSpec, host_arch
 from layerforge.images.nix.store_path import parse_store_path
-from layerforge.layout.image_reader import StoredImage, list_files, read_image
+from layerforge.layout.image_reader import FileIndex, StoredImage, list_files, read_image
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.config_merge import merge_runtime
 from layerforge.model.image_config import RuntimeConfig
@@ -45,6 +49,7 @@ class NixPlan:
     layers: tuple[LayerGroup, ...]
     copy_to_root: tuple[str, ...] = ()
     copy_to_root_mode: str = "symlink"
+    account: Account | None = None
     perms: tuple[PermSpec, ...] = ()
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     compression: str = "gzip"
@@ -54,6 +59,11 @@ class NixPlan:
     source: str | None = None
     revision: str | None = None
     base: BaseInfo | None = None
+
+    @property
+    def has_root_layer(self) -> bool:
+        """A root layer holds the copy-to-root entries and the account's files."""
+        return bool(self.copy_to_root) or self.account is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +84,7 @@ class NixPlan:
             "layers": [{"kind": g.kind, "paths": list(g.paths)} for g in self.layers],
             "copyToRoot": list(self.copy_to_root),
             "copyToRootMode": self.copy_to_root_mode,
+            "account": None if self.account is None else self.account.to_json(),
             "perms": [p.to_json() for p in self.perms],
             "runtime": self.runtime.to_json(),
             "compression": self.compression,
@@ -107,6 +118,7 @@ class NixPlan:
             layers=tuple(LayerGroup(tuple(g["paths"]), g["kind"]) for g in d["layers"]),
             copy_to_root=tuple(d["copyToRoot"]),
             copy_to_root_mode=d["copyToRootMode"],
+            account=None if d.get("account") is None else Account.from_json(d["account"]),
             perms=tuple(PermSpec.from_json(p) for p in d["perms"]),
             runtime=RuntimeConfig.from_json(d["runtime"]),
             compression=d["compression"],
@@ -126,27 +138,60 @@ class NixPlan:
             raise LayerforgeError(f"unreadable nix-image plan: {e}") from None
 
 
-def resolve_copy_to_root(req: NixImageRequest, nix: Nix) -> list[str]:
-    """Explicit copy-to-root store paths plus the outputs of ``--copy-to-root-attr``s."""
-    paths = [parse_store_path(p, "--copy-to-root").path for p in req.copy_to_root]
-    if req.copy_to_root_attrs:
-        if req.nix_file is None:
-            raise UsageError("--copy-to-root-attr", "needs --nix-file")
-        for attr in req.copy_to_root_attrs:
-            paths += nix.build(req.nix_file, attr, req.argstrs)
-    return sorted(set(paths))
+#: The options that say where the closure comes from; exactly one is given.
+SOURCES = ("--nix-file", "--flake", "--derivation", "--store-path")
+
+
+def _source(req: NixImageRequest) -> str:
+    given = [
+        option
+        for option, value in zip(
+            SOURCES, (req.nix_file is not None, req.flake is not None, req.derivations, req.store_paths)
+        )
+        if value
+    ]
+    if len(given) > 1:
+        raise UsageError(given[1], f"give one of {', '.join(SOURCES)}; {given[0]} is given too")
+    if not given:
+        raise UsageError(
+            "--store-path", "give --nix-file FILE, --flake REF, --derivation DRV or at least one --store-path"
+        )
+    return given[0]
 
 
 def resolve_roots(req: NixImageRequest, nix: Nix) -> list[str]:
-    if req.nix_file is not None and req.store_paths:
-        raise UsageError("--nix-file", "give either --nix-file or --store-path, not both")
-    if req.nix_file is not None:
-        return nix.build(req.nix_file, req.attr, req.argstrs)
-    if req.attr or req.argstrs:
+    source = _source(req)
+    if source != "--nix-file" and (req.attr or req.argstrs):
         raise UsageError("--attr" if req.attr else "--argstr", "needs --nix-file")
-    if not req.store_paths:
-        raise UsageError("--store-path", "give --nix-file FILE or at least one --store-path")
-    return [parse_store_path(p).path for p in req.store_paths]
+    if source == "--nix-file":
+        assert req.nix_file is not None
+        return nix.build(req.nix_file, req.attr, req.argstrs)
+    if source == "--flake":
+        assert req.flake is not None
+        return nix.realise([nix.flake_derivation(installable(req.flake, Path.cwd()))], "--flake")
+    if source == "--derivation":
+        return nix.realise(req.derivations)
+    paths = [parse_store_path(p).path for p in req.store_paths]
+    nix.ensure_present(paths, "--store-path")
+    return paths
+
+
+def resolve_copy_to_root(req: NixImageRequest, nix: Nix) -> list[str]:
+    """Explicit copy-to-root store paths (realised if missing) plus the outputs of
+    ``--copy-to-root-attr``s (of ``--nix-file``, or flake references with ``--flake``) and
+    ``--copy-to-root-derivation``s."""
+    paths = [parse_store_path(p, "--copy-to-root").path for p in req.copy_to_root]
+    nix.ensure_present(paths, "--copy-to-root")
+    option = "--copy-to-root-attr"
+    for attr in req.copy_to_root_attrs:
+        if req.nix_file is not None:
+            paths += nix.build(req.nix_file, attr, req.argstrs)
+        elif req.flake is not None:
+            paths += nix.realise([nix.flake_derivation(installable(attr, Path.cwd(), option), option)], option)
+        else:
+            raise UsageError(option, "needs --nix-file or --flake")
+    paths += nix.realise(req.copy_to_root_derivations, "--copy-to-root-derivation")
+    return sorted(set(paths))
 
 
 def _check_request(req: NixImageRequest) -> None:
@@ -178,6 +223,11 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
             )
     base_layers = len(base.manifest.layers) if base else 0
     root = ctr.plan_root(copy_to_root, req.copy_to_root_mode)
+    base_files = _BaseFiles(base) if base is not None else None
+    user = plan_user(req.runtime.user, req.uid, req.gid, image_view(closure, root, base_files))
+    account = user.account if user is not None and user.create else None
+    if account is not None:
+        add_account_entries(root, account)
     if req.nix_snapshotter:
         layers: list[LayerGroup] = []
         if base_layers + 1 > req.max_layers:
@@ -193,7 +243,7 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
         layers = plan_layers(closure, strategy=req.layering, budget=budget, groups=req.layer_groups)
 
     runtime = merge_runtime(base.config.config, req.runtime) if base else req.runtime
-    _check_entrypoint(closure, root, base, runtime)
+    _check_entrypoint(image_view(closure, root, base_files), runtime)
     plan = NixPlan(
         ref=req.ref,
         arch=arch,
@@ -202,7 +252,8 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
         layers=tuple(layers),
         copy_to_root=tuple(copy_to_root),
         copy_to_root_mode=req.copy_to_root_mode,
-        perms=req.perms,
+        account=account,
+        perms=resolve_perm_owners(req.perms, user),
         runtime=runtime,
         compression=req.compression,
         level=req.level,
@@ -215,23 +266,33 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
     return plan, base
 
 
-def _check_entrypoint(
-    closure: Closure, root: dict[str, ctr.RootEntry], base: StoredImage | None, runtime: RuntimeConfig
-) -> None:
+class _BaseFiles:
+    """A base image's files, listed on first use (only entrypoint and account checks need them)."""
+
+    def __init__(self, image: StoredImage) -> None:
+        self.image = image
+        self.files: FileIndex | None = None
+
+    def lookup(self, path: str) -> Stat:
+        if self.files is None:
+            self.files = list_files(self.image)
+        return self.files.get(path)
+
+    def read(self, path: str) -> bytes | None:
+        return read_layer_file(self.image, path)
+
+
+def image_view(closure: Closure, root: dict[str, ctr.RootEntry], base: _BaseFiles | None) -> ImageView:
+    """The image as it will be: closure, root layer entries and the base image's files."""
+    if base is None:
+        return ImageView(set(closure.infos), root)
+    return ImageView(set(closure.infos), root, base.lookup, base.read)
+
+
+def _check_entrypoint(view: ImageView, runtime: RuntimeConfig) -> None:
     argv = list(runtime.entrypoint or ()) + list(runtime.cmd or ())
     if not argv:
         return
-    base_files: dict[str, tuple[str, str]] | None = None
-
-    def base_lookup(path: str) -> Stat:
-        nonlocal base_files
-        if base is None:
-            return None
-        if base_files is None:
-            base_files = list_files(base)
-        return base_files.get(path)
-
-    view = ImageView(set(closure.infos), root, base_lookup if base else None)
     option = "--entrypoint" if runtime.entrypoint else "--cmd"
     try:
         view.find_program(argv[0], runtime.env, runtime.working_dir)

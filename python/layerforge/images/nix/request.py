@@ -6,6 +6,7 @@ import platform as host_platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from layerforge.errors import LayerforgeError
 from layerforge.model.image_config import RuntimeConfig
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef
 
@@ -16,14 +17,20 @@ DEFAULT_MAX_LAYERS = 100
 
 @dataclass(frozen=True)
 class PermSpec:
-    """``REGEX=MODE[:UID:GID]``: mode/owner for the paths the regex fully matches."""
+    """``REGEX=MODE[:UID:GID]``: mode/owner for the paths the regex fully matches. ``owner``
+    and ``group`` hold names given instead of ids (``:app:app``) until the plan resolves them
+    against the image's user."""
 
     pattern: str
     mode: int | None = None
     uid: int | None = None
     gid: int | None = None
+    owner: str | None = None
+    group: str | None = None
 
     def to_json(self) -> list[object]:
+        if self.owner is not None or self.group is not None:
+            raise LayerforgeError(f"--perms: {self.to_arg()!r} names an owner that was never resolved")
         return [self.pattern, self.mode, self.uid, self.gid]
 
     @classmethod
@@ -35,8 +42,10 @@ class PermSpec:
         s = f"{self.pattern}="
         if self.mode is not None:
             s += f"{self.mode:04o}"
-        if self.uid is not None:
-            s += f":{self.uid}:{self.gid if self.gid is not None else self.uid}"
+        uid = self.owner if self.owner is not None else self.uid
+        gid = self.group if self.group is not None else self.gid
+        if uid is not None:
+            s += f":{uid}:{gid if gid is not None else uid}"
         return s
 
 
@@ -49,6 +58,8 @@ class NixImageRequest:
     nix_file: Path | None = None
     attr: str | None = None
     argstrs: tuple[tuple[str, str], ...] = ()
+    flake: str | None = None
+    derivations: tuple[str, ...] = ()
     store_paths: tuple[str, ...] = ()
     ref: str = DEFAULT_TAG
     arch: str | None = None
@@ -57,9 +68,12 @@ class NixImageRequest:
     layer_groups: tuple[tuple[str, ...], ...] = ()
     copy_to_root: tuple[str, ...] = ()
     copy_to_root_attrs: tuple[str, ...] = ()
+    copy_to_root_derivations: tuple[str, ...] = ()
     copy_to_root_mode: str = "symlink"
     perms: tuple[PermSpec, ...] = ()
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    uid: int | None = None
+    gid: int | None = None
     from_image: LayoutRef | None = None
     compression: str = "gzip"
     level: int | None = None

@@ -9,9 +9,10 @@ from layerforge.errors import LayerforgeError
 
 STORE_DIR = "/nix/store"
 # Nix's base-32 alphabet omits e, o, u and t.
-_HASH = r"[0-9a-df-np-sv-z]{32}"
-_NAME = r"[A-Za-z0-9+\-._?=]+"
-_STORE_PATH = re.compile(rf"^{STORE_DIR}/({_HASH})-({_NAME})\Z")
+HASH_PATTERN = r"[0-9a-df-np-sv-z]{32}"
+#: Characters Nix allows in store path names (and output names).
+NAME_PATTERN = r"[A-Za-z0-9+\-._?=]+"
+_STORE_PATH = re.compile(rf"^{STORE_DIR}/({HASH_PATTERN})-({NAME_PATTERN})\Z")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def parse_store_path(value: str, option: str = "--store-path") -> StorePathName:
     m = _STORE_PATH.match(path)
     if m:
         return StorePathName(path=path, hash=m.group(1), name=m.group(2))
-    inner = re.match(rf"^({STORE_DIR}/{_HASH}-{_NAME})/", path)
+    inner = re.match(rf"^({STORE_DIR}/{HASH_PATTERN}-{NAME_PATTERN})/", path)
     if inner:
         raise LayerforgeError(f"{option}: {value!r} is inside a store path; give the store path {inner.group(1)!r}")
     raise LayerforgeError(f"{option}: {value!r} is not a Nix store path (/nix/store/<hash>-<name>)")
