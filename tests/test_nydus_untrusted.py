@@ -134,6 +134,28 @@ def test_chunk_dict_whose_bootstrap_layer_is_corrupt_is_refused(tmp_path: Path) 
     assert not out.exists()
 
 
+def test_chunk_dict_whose_bootstrap_layer_is_not_its_diff_id_is_refused(tmp_path: Path) -> None:
+    """The bootstrap layer matches its own digest; only the config's diff_id says it is not
+    the dictionary's: the config is rewritten with another diff_id and re-tagged."""
+    src = make_image(tmp_path / "src", "v1", [tar_layer([(entry("lib.so"), os.urandom(300_000))])])
+    dict_out = tmp_path / "dict"
+    run_cli("nydus-image", f"{src}:v1", "--out", dict_out)
+    manifest = nydus_manifest(dict_out, "v1")
+    config = read_json_blob(dict_out, manifest["config"]["digest"])
+    lie = "sha256:" + hashlib.sha256(b"another bootstrap tar").hexdigest()
+    config["rootfs"]["diff_ids"][-1] = lie
+    layout = OciLayout.open(dict_out)
+    with layout.locked():
+        config_desc = layout.put_json(config, manifest["config"]["mediaType"])
+        manifest["config"] = {**manifest["config"], "digest": config_desc.digest, "size": config_desc.size}
+        layout.tag(layout.put_json(manifest, manifest["mediaType"]), "lie")
+    out = tmp_path / "out"
+    proc = run_cli("nydus-image", f"{src}:v1", "--out", out, "--chunk-dict", f"{dict_out}:lie", check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert_one_line_error(proc, "--chunk-dict", "diff_id", lie)
+    assert not out.exists()
+
+
 def test_chunk_dict_blob_that_is_not_its_digest_does_not_enter_the_output(tmp_path: Path) -> None:
     shared = os.urandom(400_000)
     one = make_image(tmp_path / "one", "v1", [tar_layer([(entry("lib.so"), shared)])])

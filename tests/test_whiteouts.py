@@ -24,7 +24,8 @@ def both(tmp_path: Path, upper: list[M]) -> tuple[set[str], set[str]]:
     """(paths unpacking gives, paths list_files gives) for LOWER under ``upper``."""
     image = write_layout(tmp_path / "img", [tar_bytes(LOWER), tar_bytes(upper)])
     root = tmp_path / "root"
-    unpack_layers(OciLayout.open(image.root), list(read_image(LayoutRef(image.root, None)).manifest.layers), root)
+    stored = read_image(LayoutRef(image.root, None))
+    unpack_layers(OciLayout.open(image.root), list(stored.manifest.layers), stored.config.diff_ids, root)
     unpacked = {"/" + str(p.relative_to(root)) for p in root.rglob("*")}
     listed = set(list_files(read_image(LayoutRef(image.root, None))))
     return unpacked, listed

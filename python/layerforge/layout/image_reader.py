@@ -116,10 +116,10 @@ def list_files(image: StoredImage) -> FileIndex:
     files: FileIndex = {}
     parent = Path(tempfile.gettempdir())
     with scratch_dir(parent, "list") as tmp:
-        for i, layer in enumerate(image.manifest.layers, 1):
+        for i, (layer, diff_id) in enumerate(zip(image.manifest.layers, image.config.diff_ids), 1):
             what = f"'{image.layout.root}': layer {i} ({layer.digest})"
             tar_path = tmp / f"{i}.tar"
-            image.layout.decompress(layer, tar_path, what)
+            image.layout.decompress(layer, tar_path, what, diff_id=diff_id)
             added: FileIndex = {}
             with reading_tar(tar_path, what) as tar:
                 for m in tar:

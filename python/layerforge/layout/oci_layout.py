@@ -133,13 +133,25 @@ class OciLayout:
         return Index.from_json(self.read_json(desc, "index"), self.where(desc, "index"))
 
     def decompress(
-        self, desc: Descriptor, dest: Path | None, what: str, progress: ProgressCallback | None = None
+        self,
+        desc: Descriptor,
+        dest: Path | None,
+        what: str,
+        progress: ProgressCallback | None = None,
+        *,
+        diff_id: str | None = None,
     ) -> _native.DecompressResult:
         """Decompress layer blob ``desc`` to ``dest`` (or only read it), checking it against
-        its digest and size while streaming; errors name it as ``what``."""
-        return _native.decompress_blob(
+        its digest and size while streaming and, with ``diff_id`` (the config's), the
+        uncompressed stream too; errors name it as ``what`` and nothing is left at ``dest``."""
+        result = _native.decompress_blob(
             self.blob_path(desc.digest), dest, digest=desc.digest, size=desc.size, label=what, progress=progress
         )
+        if diff_id is not None and result.diff_id != diff_id:
+            if dest is not None:
+                dest.unlink(missing_ok=True)
+            raise LayoutError(f"{what} decompresses to {result.diff_id}, the image config's diff_id is {diff_id}")
+        return result
 
     # -- index ---------------------------------------------------------------------------
 

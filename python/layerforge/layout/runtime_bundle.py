@@ -164,7 +164,7 @@ def write_runtime_bundle(
     staging = new_scratch_dir(parent, "bundle")
     try:
         rootfs = staging / "rootfs"
-        unpack_layers(layout, list(manifest.layers), rootfs)
+        unpack_layers(layout, list(manifest.layers), image_config.diff_ids, rootfs)
         with RootDir(rootfs) as root:
             for d in ("proc", "sys", "dev"):
                 root.make_dir(d, replace=False)

@@ -16,10 +16,11 @@ import os
 import stat
 import sys
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge.errors import LayerforgeError
+from layerforge.errors import LayerforgeError, LayoutError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.layout.scratch import scratch_dir
 from layerforge.layout.whiteouts import classify, clean_name, is_under
@@ -55,16 +56,19 @@ class _Dirs:
             root.set_dir_meta(rel, mode=m.mode, owner=m.owner, mtime=m.mtime)
 
 
-def unpack_layers(layout: OciLayout, layers: list[Descriptor], rootfs: Path) -> None:
-    """Apply ``layers`` (each checked against its digest and size) to ``rootfs``. Scratch
-    tars live next to ``rootfs`` in a pid-named directory swept if the process dies."""
+def unpack_layers(layout: OciLayout, layers: list[Descriptor], diff_ids: Sequence[str], rootfs: Path) -> None:
+    """Apply ``layers`` (each checked against its digest, size and the config's ``diff_ids``)
+    to ``rootfs``. Scratch tars live next to ``rootfs`` in a pid-named directory swept if the
+    process dies."""
+    if len(diff_ids) != len(layers):
+        raise LayoutError(f"'{layout.root}': the config lists {len(diff_ids)} diff_ids for {len(layers)} layers")
     parent = rootfs.parent if str(rootfs.parent) else Path(".")
     with RootDir(rootfs, create=True) as root, scratch_dir(parent, "unpack") as tmp:
         dirs = _Dirs()
-        for i, layer in enumerate(layers, 1):
+        for i, (layer, diff_id) in enumerate(zip(layers, diff_ids), 1):
             what = f"layer {i} ({layer.digest})"
             tar_path = tmp / f"{i}.tar"
-            layout.decompress(layer, tar_path, what)
+            layout.decompress(layer, tar_path, what, diff_id=diff_id)
             with reading_tar(tar_path, what) as tar:
                 apply_tar(tar, root, dirs, what)
             tar_path.unlink()

@@ -83,9 +83,17 @@ def _from_layout(layout: OciLayout, ref: str | None, tmp: Path) -> ChunkDict:
     boot_layers = [m for m in manifest.layers if m.annotations.get(ANNOTATION_BOOTSTRAP) == "true"]
     if not boot_layers:
         raise UsageError(OPTION, f"'{layout.root}' is not a Nydus image (no layer annotated {ANNOTATION_BOOTSTRAP})")
+    config = layout.read_config(manifest)
+    if len(config.diff_ids) != len(manifest.layers):
+        raise UsageError(
+            OPTION,
+            f"'{layout.root}': config lists {len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers",
+        )
+    boot = boot_layers[-1]
+    diff_id = config.diff_ids[manifest.layers.index(boot)]
     tar_path = tmp / "bootstrap.tar"
-    what = f"{OPTION} '{layout.root}': bootstrap layer {boot_layers[-1].digest}"
-    layout.decompress(boot_layers[-1], tar_path, what)
+    what = f"{OPTION} '{layout.root}': bootstrap layer {boot.digest}"
+    layout.decompress(boot, tar_path, what, diff_id=diff_id)
     bootstrap = tmp / "dict.boot"
     with reading_tar(tar_path, what) as tar:
         try:

@@ -147,7 +147,7 @@ def build_cpio(src: InitrdSource, work: Path, *, epoch: int, progress: ProgressC
     if src.image is not None:
         image = read_image(src.image, platform=None)
         tree = work / "tree"
-        unpack_layers(image.layout, list(image.manifest.layers), tree)
+        unpack_layers(image.layout, list(image.manifest.layers), image.config.diff_ids, tree)
         return _pack(tree, src, work, epoch=epoch, progress=progress, option="--rootfs-image")
     if src.rootfs is None:
         raise AssertionError("InitrdSource without a source")
