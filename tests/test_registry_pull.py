@@ -78,7 +78,11 @@ def test_one_platform_by_tag_resolves_and_unpacks(tmp_path: Path, seeded: Seeded
     assert index_entry(both, "1")["digest"] == s.index_digest
     missing = pull(f"{s.host}/base/multi:1", "--out", tmp_path / "none", "--platform", "linux/s390x", check=False)
     assert_one_line_error(missing, "linux/s390x", "linux/amd64, linux/arm64/v8")
-    assert not (tmp_path / "none").exists()
+    assert missing.returncode == 2 and not (tmp_path / "none").exists()
+    # A single-platform image is checked against --platform by its config.
+    other = pull(f"{s.host}/base/none:1", "--out", tmp_path / "other", "--platform", "linux/arm64", check=False)
+    assert_one_line_error(other, "--platform", "linux/amd64, not linux/arm64")
+    assert other.returncode == 2 and not (tmp_path / "other").exists()
 
 
 @pytest.mark.parametrize("kind", ["docker", "zstd", "none"])

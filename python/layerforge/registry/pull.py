@@ -187,7 +187,7 @@ def _select(
         )
         if match is None:
             offered = ", ".join(str(m.platform) for m in entries if m.platform is not None) or "none"
-            raise LayerforgeError(f"{what} has no image for platform {shown(p)} (it has: {shown(offered)})")
+            raise UsageError("--platform", f"{what} has no image for {shown(p)} (it has: {shown(offered)})")
         if match not in chosen:
             chosen.append(match)
     if len(chosen) == 1:
@@ -225,12 +225,22 @@ def pull_image(
         puller.plan(*puller.manifest(chosen.digest, chosen), plan, 1)
     result = PullResult(name=name, resolved=root.digest, descriptor=chosen, tag=tag)
     _fetch_blobs(puller, layout, plan, result, jobs=jobs, progress=progress, on_blob=on_blob)
+    if chosen.media_type in media_types.MANIFEST_TYPES and platforms:
+        body = next(b for d, b in plan.manifests if d.digest == chosen.digest)
+        _check_platform(layout, chosen, body, platforms, f"{puller.where}@{chosen.digest}")
     for desc, body in plan.manifests:
         _store(layout, desc.digest, body)
     if new_index is not None and chosen.digest != root.digest:
         _store(layout, chosen.digest, new_index)
     layout.tag(_entry(chosen), tag)
     return result
+
+
+def _check_platform(layout: OciLayout, desc: Descriptor, body: bytes, platforms: Sequence[str], what: str) -> None:
+    """A single image asked for by platform must be that platform (its config says which)."""
+    actual = desc.platform or layout.read_config(Manifest.from_json(load_json(body, what), what)).platform
+    if not any(platform_matches(actual, p) for p in platforms):
+        raise UsageError("--platform", f"{what} is {shown(actual)}, not {shown(', '.join(platforms))}")
 
 
 def _entry(desc: Descriptor) -> Descriptor:
