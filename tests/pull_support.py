@@ -51,11 +51,14 @@ def umoci_images(root: Path) -> Path:
     layout = root / "umoci"
     run("umoci", "init", "--layout", layout)
     for arch, (os_, cpu, _variant) in PLATFORMS.items():
-        files = root / f"files-{arch}"
-        (files / "etc").mkdir(parents=True)
-        (files / "etc" / f"hello-{arch}").write_text(f"hello from {arch}\n")
+        # unpack + repack (umoci 0.4's `insert` ends its tar layers early, without padding)
+        bundle = root / f"bundle-{arch}"
         run("umoci", "new", "--image", f"{layout}:{arch}")
-        run("umoci", "insert", "--image", f"{layout}:{arch}", files / "etc", "/etc")
+        run("umoci", "unpack", "--image", f"{layout}:{arch}", bundle)
+        (bundle / "rootfs" / "etc").mkdir()
+        (bundle / "rootfs" / "etc" / f"hello-{arch}").write_text(f"hello from {arch}\n")
+        run("umoci", "repack", "--image", f"{layout}:{arch}", bundle)
+        shutil.rmtree(bundle)
         run(
             "umoci", "config", "--image", f"{layout}:{arch}", "--architecture", cpu, "--os", os_,
             "--config.env", f"FROM_BASE={arch}", "--config.env", "PATH=/bin", "--config.workingdir", "/srv",
