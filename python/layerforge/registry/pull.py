@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import platform as host
 import re
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from layerforge.model.manifest import Manifest
 from layerforge.model.platform import Platform
 from layerforge.progress import ProgressCallback
 from layerforge.registry.blob_sink import BlobRefused, BlobSink
+from layerforge.registry.byte_meter import ByteMeter
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.reference import ImageName
 from layerforge.trust.blobs import check_blob
@@ -86,18 +86,6 @@ class PullResult:
 class _Plan:
     manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
     blobs: dict[str, tuple[int, str]] = field(default_factory=dict)  # digest -> (size, media type)
-
-
-class _Meter:
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
-        self.callback, self.total, self.done = callback, total, 0
-        self.lock = threading.Lock()
-
-    def __call__(self, n: int) -> None:
-        with self.lock:
-            self.done += n
-            if self.callback is not None:
-                self.callback(self.done, self.total)
 
 
 class Puller:
@@ -263,7 +251,7 @@ def _fetch_blobs(
     progress: ProgressCallback | None,
     on_blob: Callable[[str, int, str], object] | None,
 ) -> None:
-    meter = _Meter(progress, sum(size for size, _ in plan.blobs.values()))
+    meter = ByteMeter(progress, sum(size for size, _ in plan.blobs.values()))
 
     def one(item: tuple[str, tuple[int, str]]) -> tuple[str, int, str]:
         digest, (size, _) = item
