@@ -232,7 +232,7 @@ BAD_NIX_CASES = [
     ),
     (
         'files(name="f", sources=["images.nix"])\nnydus_image(name="x", source_image=":f")',
-        ["source_image", "{addr}", "`files` target", "must be an image target (nix_oci_image)"],
+        ["source_image", "{addr}", "`files` target", "must be an image target (nix_oci_image or remote_oci_image)"],
     ),
     (
         'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
