@@ -232,7 +232,7 @@ BAD_NIX_CASES = [
     ),
     (
         'files(name="f", sources=["images.nix"])\nnydus_image(name="x", source_image=":f")',
-        ["source_image", "{addr}", "`files` target", "must be an image target (nix_oci_image)"],
+        ["source_image", "{addr}", "`files` target", "must be an image target (nix_oci_image or remote_oci_image)"],
     ),
     (
         'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
@@ -258,6 +258,14 @@ BAD_NIX_CASES = [
         ["The `nix_file` field of {addr}: nix-instantiate", "nosuchattr"],
     ),
     ('nix_oci_image(name="x", nix_file="images.nix", attr="app", dependencies=[":missing"])', [":missing", "{addr}"]),
+    (
+        'remote_oci_image(name="x", image="base/multi@sha256:00")',
+        ["The `image` field of {addr} must be REGISTRY/REPO[:TAG]@sha256:DIGEST", "base/multi@sha256:00"],
+    ),
+    (
+        'remote_oci_image(name="x", image="r.example/a@sha256:' + "0" * 64 + '", platforms=["linux"])',
+        ["The `platforms` field of {addr}", "'linux'", "OS/ARCH[/VARIANT]"],
+    ),
 ]
 BAD_UNIKRAFT_CASES = [
     (

@@ -44,6 +44,7 @@ from layerforge_pants.nix_target import (
     NixStorePathsField,
     NixUidField,
 )
+from layerforge_pants.remote_target import RemoteOciImageTarget
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.target_types import (
     BaseImageField,
@@ -281,7 +282,11 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
         base = await Get(
             ImageDependency,
             ImageDependencyRequest(
-                field_set.address, "base_image", field_set.base_image.value, "base", allowed=("nix_oci_image",)
+                field_set.address,
+                "base_image",
+                field_set.base_image.value,
+                "base",
+                allowed=("nix_oci_image", RemoteOciImageTarget.alias),
             ),
         )
         base_digest, from_image = base.digest, ("--from-image", base.layout_ref)

@@ -22,6 +22,7 @@ from layerforge_pants.nydus_target import (
     NydusPrefetchField,
     NydusSourceImageField,
 )
+from layerforge_pants.remote_target import RemoteOciImageTarget
 from layerforge_pants.subsystem import Layerforge
 
 
@@ -44,7 +45,11 @@ async def package_nydus_image(field_set: NydusImageFieldSet, tool: Layerforge) -
     address = field_set.address
     requests = [
         ImageDependencyRequest(
-            address, "source_image", field_set.source_image.value or "", "source", allowed=("nix_oci_image",)
+            address,
+            "source_image",
+            field_set.source_image.value or "",
+            "source",
+            allowed=("nix_oci_image", RemoteOciImageTarget.alias),
         )
     ]
     if field_set.chunk_dict.value:

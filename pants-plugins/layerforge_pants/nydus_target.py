@@ -36,7 +36,7 @@ def _chunk_bytes(value: str) -> Optional[int]:
 class NydusSourceImageField(StringField):
     alias = "source_image"
     required = True
-    help = "Address of the image target to convert (a `nix_oci_image`)."
+    help = "Address of the image target to convert (a `nix_oci_image` or a `remote_oci_image`)."
 
 
 class NydusChunkSizeField(StringField):

@@ -13,17 +13,25 @@ from layerforge_pants import (
     nydus_package,
     publish,
     python_support,
+    remote_pull,
     tool,
     unikraft_package,
 )
 from layerforge_pants.nix_target import NixOciImageTarget
 from layerforge_pants.nydus_target import NydusImageTarget
+from layerforge_pants.remote_target import RemoteOciImageTarget
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.unikraft_target import UnikraftImageTarget
 
 
 def target_types() -> list[type]:
-    return [NixOciImageTarget, UnikraftImageTarget, NydusImageTarget, *python_support.target_types()]
+    return [
+        NixOciImageTarget,
+        UnikraftImageTarget,
+        NydusImageTarget,
+        RemoteOciImageTarget,
+        *python_support.target_types(),
+    ]
 
 
 def rules() -> list[object]:
@@ -36,5 +44,6 @@ def rules() -> list[object]:
         *nix_package.rules(),
         *unikraft_package.rules(),
         *nydus_package.rules(),
+        *remote_pull.rules(),
         *publish.rules(),
     ]

@@ -30,6 +30,7 @@ COMMANDS = {
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
     "push": ("layerforge.cli.push", "push an image from a layout to a registry"),
+    "pull": ("layerforge.cli.pull", "pull an image from a registry into a layout"),
     "nix-plan": ("layerforge.cli.nix_stages", "(step 1 of nix-image) plan a closure's layers into JSON"),
     "nix-layer": ("layerforge.cli.nix_stages", "(step 2 of nix-image) build one layer into a layer directory"),
     "nix-assemble": ("layerforge.cli.nix_stages", "(step 3 of nix-image) write the image from plan and layers"),

@@ -11,7 +11,6 @@ tag holding an index of referrers. If anything fails, no manifest of the image i
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from layerforge.model.digest import digest_hex, sha256_digest
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
 from layerforge.registry import answers
+from layerforge.registry.byte_meter import ByteMeter
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.reference import ImageName, validate_tag
@@ -114,18 +114,6 @@ class _Graph:
         self.manifests.append((desc, data))
 
 
-class _Progress:
-    def __init__(self, callback: ProgressFn | None, total: int) -> None:
-        self.callback, self.total, self.done = callback, total, 0
-        self.lock = threading.Lock()
-
-    def __call__(self, n: int) -> None:
-        with self.lock:
-            self.done += n
-            if self.callback is not None:
-                self.callback(self.done, self.total)
-
-
 def push_image(
     layout: OciLayout,
     ref: str | None,
@@ -200,7 +188,7 @@ def _ensure_blobs(
     progress: ProgressFn | None,
     on_blob: BlobFn | None = None,
 ) -> list[BlobResult]:
-    meter = _Progress(progress, sum(blobs.values()))
+    meter = ByteMeter(progress, sum(blobs.values()))
 
     def ensure(item: tuple[str, int]) -> BlobResult:
         result = _ensure(item)
