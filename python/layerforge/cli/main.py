@@ -30,6 +30,8 @@ COMMANDS = {
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
     "push": ("layerforge.cli.push", "push an image from a layout to a registry"),
+    "load": ("layerforge.cli.runtime_commands", "load an image into docker or podman, tagged NAME:TAG"),
+    "run": ("layerforge.cli.runtime_commands", "load an image and run it with docker or podman"),
     "nix-plan": ("layerforge.cli.nix_stages", "(step 1 of nix-image) plan a closure's layers into JSON"),
     "nix-layer": ("layerforge.cli.nix_stages", "(step 2 of nix-image) build one layer into a layer directory"),
     "nix-assemble": ("layerforge.cli.nix_stages", "(step 3 of nix-image) write the image from plan and layers"),
