@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import blob_path, image_parts, verify_blobs
+from tests.helpers import blob_path, image_parts, index_entry, run_cli, verify_blobs
 from tests.nix_support import (
     CHANNEL_NIX,
     FLAKE,
@@ -220,6 +220,24 @@ def test_a_runtime_that_is_not_there_is_one_line(repo: PantsRepo, podman: Podman
     assert out.returncode == 1, out.stderr
     assert "layerforge run: error: --runtime: '/nonexistent/docker' is not installed" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_export_docker_of_a_pants_layout_is_tagged_repository_tag(repo: PantsRepo, podman: Podman,
+                                                                   tmp_path: Path) -> None:  # fmt: skip
+    out = repo.run("package", "paths:sh", pantsd=True)
+    assert out.returncode == 0, out.stderr
+    layout = repo.root / "dist" / "paths" / "sh"
+    assert index_entry(layout, "1.0")["annotations"]["io.containerd.image.name"] == "lf/sh:1.0"
+    archive = tmp_path / "sh.tar"
+    exported = run_cli("export-docker", layout, "--out", archive)
+    assert exported.stdout.split()[-1] == "lf/sh:1.0"
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest[0]["RepoTags"] == ["lf/sh:1.0"]
+    loaded = subprocess.run([*podman.base_argv(), "load", "--quiet", "--input", str(archive)], capture_output=True,
+                            text=True, timeout=300, check=False)  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    assert "localhost/lf/sh:1.0" in podman.image_names()
 
 
 STALE_LOCK = '{"nodes": {"root": {}}, "root": "root", "version": 7}\n'

@@ -4,6 +4,7 @@ status, and the image's user, working directory and environment."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -124,3 +125,33 @@ def test_names_come_from_the_layout_or_tag(tmp_path: Path, podman: Podman) -> No
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("LAYERFORGE_RUNTIME", "DOCKER_HOST")}
+
+
+def test_the_index_entrys_image_name_is_used_only_when_it_is_a_docker_name(tmp_path: Path, podman: Podman) -> None:
+    image = app_image(tmp_path / "img")
+    index_file = image / "index.json"
+    index = json.loads(index_file.read_text())
+
+    def named(name: str) -> None:
+        index["manifests"][0]["annotations"]["io.containerd.image.name"] = name
+        index_file.write_text(json.dumps(index))
+
+    named("lf/from-index:3")
+    run_cli("load", *podman.layerforge_flags(), f"{image}:1.0")
+    assert "localhost/lf/from-index:3" in podman.image_names()
+    exported = run_cli("export-docker", image, "--out", tmp_path / "a.tar")
+    assert exported.stdout.split()[-1] == "lf/from-index:3"
+    for bad in ("Evil\x1b]0;x\x07:1", "lf/no-tag", "lf/x:1\n"):
+        named(bad)
+        refused = run_cli("load", *podman.layerforge_flags(), f"{image}:1.0", check=False)
+        assert refused.returncode == 2 and "\x1b" not in refused.stderr
+        assert_one_line_error(refused, "no repository name")
+        assert run_cli("export-docker", image, "--out", tmp_path / "b.tar").stdout.split()[-1] == "(untagged)"
+
+
+def test_nix_assemble_refuses_a_bad_image_name(tmp_path: Path) -> None:
+    bad = run_cli("nix-assemble", "--plan", tmp_path / "none.json", "--out", tmp_path / "o", "--image-name", "A:1",
+                  check=False)  # fmt: skip
+    assert bad.returncode == 2
+    assert_one_line_error(bad, "--image-name", "'A:1' is not a docker image name")
+    assert not (tmp_path / "o").exists()
