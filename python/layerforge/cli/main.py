@@ -26,6 +26,7 @@ COMMANDS = {
     "nix-image": ("layerforge.cli.nix_image", "build a layered image from a Nix closure"),
     "unikraft-image": ("layerforge.cli.unikraft_image", "package a unikernel (kernel + initrd) the way kraft pkg does"),
     "unikraft-extract": ("layerforge.cli.unikraft_extract", "write a unikernel package's kernel, initrd and kconfig"),
+    "unikraft-run": ("layerforge.cli.unikraft_run", "boot a unikernel package in QEMU the way kraft run does"),
     "nydus-image": ("layerforge.cli.nydus_image", "convert an OCI image into a Nydus (RAFS v6) image"),
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
