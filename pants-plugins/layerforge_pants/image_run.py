@@ -1,8 +1,10 @@
-"""`pants run` for image targets: build the layout as `package` does, then `layerforge run` it
-in the machine's container runtime (`[layerforge].runtime`: docker when its daemon answers,
+"""`pants run` for image targets: build the layout as `package` does, then run it. Container
+images: `layerforge run` in the machine's container runtime (`[layerforge].runtime`: docker when its daemon answers,
 else podman), tagged `repository:tag`, interactively, arguments after `--` passed through and
 the container's exit status returned. The load is incremental: layers the runtime already
-holds are not sent again.
+holds are not sent again. Unikernels: `layerforge unikraft-run`, which boots the package's
+qemu kernel for the host's architecture in QEMU as `kraft run` does, with the console attached
+(`[layerforge].unikraft_run_options`).
 
 Any kind whose `package` gives a :class:`BuiltImageArtifact` joins with a `RunFieldSet` and a
 rule answering it with ``Get(RunRequest, ImageRunRequest(field_set.address, ItsPackageFieldSet))``
@@ -29,10 +31,12 @@ from layerforge_pants.subsystem import Layerforge
 
 @dataclass(frozen=True)
 class ImageRunRequest:
-    """Run the image that ``package_field_set_type``'s `package` builds for ``address``."""
+    """Run the image that ``package_field_set_type``'s `package` builds for ``address``: in a
+    container runtime, or booted in QEMU when ``unikernel``."""
 
     address: Address
     package_field_set_type: type[PackageFieldSet]
+    unikernel: bool = False
 
 
 def _in_chroot(relpath: str) -> str:
@@ -46,6 +50,11 @@ def run_argv(tool: Layerforge, art: BuiltImageArtifact) -> list[str]:
     argv += [f"--run-option={o}" for o in tool.run_options]
     argv += [a for t in art.tags for a in ("--tag", f"{art.repository}:{t}")]
     return [*argv, _in_chroot(f"{art.layout}:{art.ref}"), "--"]
+
+
+def boot_argv(tool: Layerforge, art: BuiltImageArtifact) -> list[str]:
+    """`layerforge unikraft-run` of the artifact's package."""
+    return ["unikraft-run", *tool.unikraft_run_options, _in_chroot(f"{art.layout}:{art.ref}"), "--"]
 
 
 @rule(desc="Run an image")
@@ -63,7 +72,7 @@ async def run_image(request: ImageRunRequest, tool: Layerforge, pex_env: PexEnvi
     digest = await Get(Digest, MergeDigests([venv_pex.digest, package.digest]))
     return RunRequest(
         digest=digest,
-        args=[_in_chroot(venv_pex.pex.argv0), *run_argv(tool, art)],
+        args=[_in_chroot(venv_pex.pex.argv0), *(boot_argv if request.unikernel else run_argv)(tool, art)],
         extra_env=environment.environment_dict(python=python),
         append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},
     )

@@ -17,6 +17,7 @@ from layerforge_pants import (
     python_support,
     tool,
     unikraft_package,
+    unikraft_run,
 )
 from layerforge_pants.nix_target import NixOciImageTarget
 from layerforge_pants.nydus_target import NydusImageTarget
@@ -39,6 +40,7 @@ def rules() -> list[object]:
         *image_run.rules(),
         *nix_run.rules(),
         *unikraft_package.rules(),
+        *unikraft_run.rules(),
         *nydus_package.rules(),
         *publish.rules(),
     ]

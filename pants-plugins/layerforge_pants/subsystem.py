@@ -119,6 +119,16 @@ class Layerforge(PythonToolBase):
         ),
     )
 
+    unikraft_run_options = StrListOption(
+        help=softwrap(
+            """
+            Options of `layerforge unikraft-run` for `pants run` of unikraft_image targets, one
+            argument each: `--memory=128M`, `--accel=auto` (KVM when usable; emulation by default),
+            `--qemu=PATH`, `--qemu-option=ARG`.
+            """
+        ),
+    )
+
     remote_cache_speculation_delay = IntOption(
         default=5000,
         help=softwrap(
