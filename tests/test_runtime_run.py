@@ -67,6 +67,22 @@ def test_second_load_sends_no_layer_twice(tmp_path: Path, podman: Podman) -> Non
     assert not [p for p in links if p.resolve() in (v1.resolve(), stripped.resolve(), bare.resolve())], links
 
 
+def test_links_of_killed_loads_are_removed(tmp_path: Path, podman: Podman) -> None:
+    image = app_image(tmp_path / "img")
+    dead = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout.strip()
+    stale = Path("/tmp", f"layerforge-load-{dead}-{'ab' * 8}")
+    live = Path("/tmp", f"layerforge-load-{os.getpid()}-{'cd' * 8}")
+    for link in (stale, live):
+        link.symlink_to(image)
+    try:
+        run_cli("load", *podman.layerforge_flags(), "--tag", "lf/stale:1", f"{image}:1.0")
+        assert not stale.is_symlink(), "a dead process's link is removed"
+        assert live.is_symlink(), "a live process's link is kept"
+    finally:
+        for link in (stale, live):
+            link.unlink(missing_ok=True)
+
+
 def test_run_passes_arguments_stdin_and_exit_status(tmp_path: Path, podman: Podman) -> None:
     image = app_image(tmp_path / "img")
     flags = [*podman.layerforge_flags(), *RUN, "--tag", "lf/run:1"]

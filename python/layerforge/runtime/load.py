@@ -13,6 +13,7 @@ copies against its digest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.docker_archive import export_docker_archive
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
-from layerforge.layout.scratch import scratch_dir
+from layerforge.layout.scratch import pid_alive, scratch_dir
 from layerforge.model import media_types
 from layerforge.model.annotations import REF_NAME
 from layerforge.model.digest import digest_hex
@@ -38,6 +39,8 @@ from layerforge.trust.text import shown
 
 #: A path podman can name an image after (lowercase repository components, no ``:``).
 _NAMEABLE = re.compile(r"^(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+\Z")
+#: The symlinks podman reaches layouts through; those of dead processes are removed.
+_LINK = re.compile(r"^layerforge-load-(\d+)-[0-9a-f]{16}\Z")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def _load_podman(
     parent = tempfile.gettempdir()
     if not _NAMEABLE.match(parent):
         parent = "/tmp"
+    _remove_stale_links(Path(parent))
     link = Path(parent, f"layerforge-load-{os.getpid()}-{secrets.token_hex(8)}")
     os.symlink(root.resolve(), link)
     try:
@@ -107,6 +111,14 @@ def _load_podman(
                 _call(runtime, ["untag", image_id, *temporary])
     finally:
         link.unlink()
+
+
+def _remove_stale_links(parent: Path) -> None:
+    for entry in os.scandir(parent):
+        m = _LINK.match(entry.name)
+        if m and entry.is_symlink() and not pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def _repo_tags(runtime: Runtime, image_id: str) -> list[str]:
