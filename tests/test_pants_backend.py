@@ -411,3 +411,13 @@ def test_unikraft_image_boots_and_gathers_platforms(tmp_path: Path) -> None:
     run_cli("unikraft-extract", layout, "--plat", "qemu", "--arch", "x86_64", "--out", tmp_path / "x")
     assert MARKER in boot(tmp_path / "x" / "kernel", tmp_path / "x" / "initrd")
     assert PantsRepo.executed(repo.run("package", "uk:all")) == [], "a re-package is answered by the cache"
+    # `pants run` boots the repository's unikraft example in QEMU, its console on stdout.
+    example = REPO / "examples" / "unikraft"
+    shutil.copytree(example, repo.root / "ex", ignore=shutil.ignore_patterns("BUILD"))
+    build = (example / "BUILD").read_text()
+    repo.write("ex/BUILD", build[: build.index("\n# The root filesystem of the nix_oci_image example")])
+    booted = repo.run("run", "ex:hello")
+    assert booted.returncode == 0, booted.stderr
+    assert "Hello from a layerforge unikernel" in booted.stdout, booted.stdout[-500:]
+    bad = repo.run("--layerforge-unikraft-run-options=['--memory=lots']", "run", "ex:hello")
+    assert bad.returncode == 2 and "layerforge unikraft-run: error: --memory: 'lots' is not a size" in bad.stderr

@@ -333,6 +333,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
     layout = field_set.layout_dir()
     argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
+    argv += ["--image-name", f"{names.repository}:{names.ref}"]
     argv += [a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")]
     return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
 

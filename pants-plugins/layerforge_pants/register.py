@@ -1,4 +1,4 @@
-"""The layerforge Pants backend: image targets, `package` and `publish`.
+"""The layerforge Pants backend: image targets, `package`, `publish` and `run`.
 
 Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on the plugin
 ``pythonpath``; install the tool from a resolve (``[layerforge].install_from_resolve``).
@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from layerforge_pants import (
     image_dependency,
+    image_run,
     nix_eval,
     nix_package,
+    nix_run,
     nydus_package,
     publish,
     python_support,
     remote_pull,
     tool,
     unikraft_package,
+    unikraft_run,
 )
 from layerforge_pants.nix_target import NixOciImageTarget
 from layerforge_pants.nydus_target import NydusImageTarget
@@ -42,7 +45,10 @@ def rules() -> list[object]:
         *image_dependency.rules(),
         *nix_eval.rules(),
         *nix_package.rules(),
+        *image_run.rules(),
+        *nix_run.rules(),
         *unikraft_package.rules(),
+        *unikraft_run.rules(),
         *nydus_package.rules(),
         *remote_pull.rules(),
         *publish.rules(),

@@ -30,6 +30,8 @@ from layerforge.layout.image_reader import import_blobs, read_image
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.reference import parse_layout_ref
+from layerforge.model.repo_tags import IMAGE_NAME, is_repo_tag
+from layerforge.trust.text import shown
 
 
 def register(sub: Any) -> None:
@@ -67,6 +69,11 @@ def register(sub: Any) -> None:
     asm.add_argument("--layer-dir", action="append", default=[], type=Path, metavar="DIR", help="in plan order")
     asm.add_argument("--out", required=True, type=Path, metavar="LAYOUT_DIR")
     asm.add_argument("--from-image", metavar="LAYOUT[:REF]", help="the base image the plan was made on")
+    asm.add_argument(
+        "--image-name",
+        metavar="NAME:TAG",
+        help="io.containerd.image.name of the index entry (what export-docker, load and run tag the image as)",
+    )
     asm.set_defaults(run=run_assemble)
 
 
@@ -110,6 +117,8 @@ def run_layer(args: argparse.Namespace) -> int:
 
 
 def run_assemble(args: argparse.Namespace) -> int:
+    if args.image_name is not None and not is_repo_tag(args.image_name):
+        raise UsageError("--image-name", f"{shown(repr(args.image_name))} is not a docker image name NAME:TAG")
     plan = NixPlan.loads(args.plan.read_bytes())
     base = read_image(parse_layout_ref(args.from_image), platform=f"linux/{plan.arch}") if args.from_image else None
     layers = [read_layer_dir(d) for d in args.layer_dir]
@@ -117,5 +126,7 @@ def run_assemble(args: argparse.Namespace) -> int:
         for d, layer in zip(args.layer_dir, layers):
             import_blobs(layer_dir_store(d), layout, [layer.descriptor])
         result = assemble(layout, plan, layers, base)
+        if args.image_name is not None:
+            layout.tag(result.image.manifest.with_annotations({IMAGE_NAME: args.image_name}), result.image.ref)
     print(f"{args.out}:{result.image.ref} {result.image.manifest.digest}")
     return 0
