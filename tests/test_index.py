@@ -16,6 +16,8 @@ import pytest
 from tests.foreign_support import EM_AARCH64, arm64_busybox, elf_machine
 from tests.helpers import assert_one_line_error, blob_path, read_json_blob, run, run_cli, snapshot, verify_blobs
 from tests.nix_support import NIX_CONFIG, build, nix_image
+from tests.nydus_support import blob_dir, bootstrap_bytes
+from tests.nydus_support import check as nydus_check
 from tests.registry_support import Registry
 from tests.runtime_support import Podman
 from tests.test_nix_platforms import busybox_in_layers
@@ -116,3 +118,39 @@ def test_the_index_pushes_to_a_registry_with_both_platforms(images: Images, regi
     assert platforms(raw) == [("linux", "amd64", None), ("linux", "arm64", "v8")]
     arm = json.loads(run("skopeo", "--override-arch", "arm64", "inspect", "--tls-verify=false", ref).stdout)
     assert arm["Architecture"] == "arm64"
+
+
+@pytest.mark.parametrize("merge", [False, True])
+def test_nydus_of_an_index_converts_every_platform(images: Images, tmp_path: Path, merge: bool) -> None:
+    out = tmp_path / "nydus"
+    run_cli("nydus-image", f"{images.index}:multi", "--out", out, "--tag", "n", *(["--merge-platform"] * merge))
+    raw = json.loads(run("skopeo", "inspect", "--raw", f"oci:{out}:n").stdout)
+    nydus = "nydus.remoteimage.v1"
+    features = [(m["platform"]["architecture"], m["platform"].get("os.features", [])) for m in raw["manifests"]]
+    expected = [("amd64", [nydus]), ("arm64", [nydus])]
+    if merge:  # each original next to its Nydus manifest, as nydusify --merge-platform does
+        expected = [("amd64", []), ("amd64", [nydus]), ("arm64", []), ("arm64", [nydus])]
+        source = json.loads(run("skopeo", "inspect", "--raw", f"oci:{images.index}:multi").stdout)
+        assert [m["digest"] for m in raw["manifests"][::2]] == [m["digest"] for m in source["manifests"]]
+    assert features == expected
+    verify_blobs(out)
+    stores = {"amd64": build("busyboxPkg"), "arm64": arm64_busybox().store_path}
+    for m in raw["manifests"]:
+        if nydus not in m["platform"].get("os.features", []):
+            continue
+        manifest = read_json_blob(out, m["digest"])
+        boot = tmp_path / f"{m['digest'][7:]}.boot"
+        boot.write_bytes(bootstrap_bytes(out, manifest))
+        blobs, _ = blob_dir(out, manifest, tmp_path / f"blobs-{m['digest'][7:]}")
+        report = nydus_check(boot, blobs)
+        assert f"{stores[m['platform']['architecture']]}/bin/busybox" in report.files
+
+
+def test_export_docker_picks_a_platform_from_the_index(images: Images, tmp_path: Path) -> None:
+    archive = tmp_path / "arm.tar"
+    run_cli("export-docker", f"{images.index}:multi", "--platform", "linux/arm64", "--out", archive)
+    config = json.loads(run("skopeo", "inspect", "--config", f"docker-archive:{archive}").stdout)
+    assert config["architecture"] == "arm64"
+    proc = run_cli("export-docker", f"{images.index}:multi", "--out", tmp_path / "any.tar", check=False)
+    assert_one_line_error(proc, "--platform", "linux/amd64, linux/arm64/v8")
+    assert not (tmp_path / "any.tar").exists()

@@ -27,9 +27,6 @@ from layerforge.model.platform import Platform
 from layerforge.model.reference import LayoutRef, validate_ref
 from layerforge.trust.text import has_control, shown
 
-#: Config media types of images (anything else, an artifact such as an SBOM, is no platform image).
-IMAGE_CONFIGS = frozenset({media_types.IMAGE_CONFIG, media_types.DOCKER_CONFIG})
-
 
 @dataclass(frozen=True)
 class IndexSource:
@@ -95,7 +92,7 @@ def collect_entries(sources: Sequence[IndexSource]) -> list[IndexEntry]:
 
 def _entry(source: IndexSource, layout: OciLayout, desc: Descriptor) -> IndexEntry | None:
     manifest = layout.read_manifest(desc)
-    if manifest.config.media_type not in IMAGE_CONFIGS:
+    if manifest.config.media_type not in media_types.IMAGE_CONFIG_TYPES:
         return None  # an artifact (an SBOM, an attestation), not an image of a platform
     config = layout.read_config(manifest).platform
     platform = config
