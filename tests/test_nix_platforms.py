@@ -78,8 +78,9 @@ def test_nix_layer_checks_only_when_asked(tmp_path: Path) -> None:
 
 #: The host's static busybox as an x86_64-linux derivation (what the tests' machine builds).
 HOST_BUSYBOX = (
-    'derivation { name = "busybox-host"; system = "x86_64-linux"; builder = "/bin/busybox"; '
-    'args = [ "sh" "-c" "/bin/busybox mkdir -p $out/bin && /bin/busybox cp /bin/busybox $out/bin/" ]; }'
+    'derivation { name = "busybox-host"; system = "x86_64-linux"; builder = "/bin/busybox"; args = [ "sh" "-c" '
+    '"/bin/busybox mkdir -p $out/bin && /bin/busybox cp /bin/busybox $out/bin/ && '
+    'for t in sh echo cat ls uname; do /bin/busybox ln -s busybox $out/bin/$t; done" ]; }'
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from layerforge_pants import (
     image_dependency,
+    index_package,
     nix_eval,
     nix_package,
     nydus_package,
@@ -16,6 +17,7 @@ from layerforge_pants import (
     tool,
     unikraft_package,
 )
+from layerforge_pants.index_target import OciImageIndexTarget
 from layerforge_pants.nix_target import NixOciImageTarget
 from layerforge_pants.nydus_target import NydusImageTarget
 from layerforge_pants.subsystem import Layerforge
@@ -23,7 +25,13 @@ from layerforge_pants.unikraft_target import UnikraftImageTarget
 
 
 def target_types() -> list[type]:
-    return [NixOciImageTarget, UnikraftImageTarget, NydusImageTarget, *python_support.target_types()]
+    return [
+        NixOciImageTarget,
+        UnikraftImageTarget,
+        NydusImageTarget,
+        OciImageIndexTarget,
+        *python_support.target_types(),
+    ]
 
 
 def rules() -> list[object]:
@@ -36,5 +44,6 @@ def rules() -> list[object]:
         *nix_package.rules(),
         *unikraft_package.rules(),
         *nydus_package.rules(),
+        *index_package.rules(),
         *publish.rules(),
     ]
