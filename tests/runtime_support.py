@@ -86,6 +86,16 @@ class Podman:
         """``podman run --rm`` the image ``ref`` of the OCI layout ``layout`` (see :meth:`run_image`)."""
         return self.run_image(self.image_ref(layout, ref), *args, **kw)
 
+    def pull_loopback(self, reference: str) -> str:
+        """``podman pull`` ``HOST:PORT/REPO:TAG`` from a plain-HTTP registry on 127.0.0.1 (for this
+        machine's platform, from an index); the pulled image's id."""
+        assert reference.startswith("127.0.0.1:"), reference
+        argv = [*self.base_argv(), "pull", "--quiet", "--tls-verify=false", f"docker://{reference}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip().splitlines()[-1]
+
     def run_archive(self, archive: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """``podman run --rm`` the image of a ``docker load`` archive."""
         return self.run_image(f"docker-archive:{Path(archive).resolve()}", *args, **kw)

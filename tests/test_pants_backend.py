@@ -232,7 +232,7 @@ BAD_NIX_CASES = [
     ),
     (
         'files(name="f", sources=["images.nix"])\nnydus_image(name="x", source_image=":f")',
-        ["source_image", "{addr}", "`files` target", "must be an image target (nix_oci_image or remote_oci_image)"],
+        ["source_image", "{addr}", "`files` target", "(nix_oci_image or remote_oci_image or oci_image_index"],
     ),
     (
         'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
@@ -265,6 +265,15 @@ BAD_NIX_CASES = [
     (
         'remote_oci_image(name="x", image="r.example/a@sha256:' + "0" * 64 + '", platforms=["linux"])',
         ["The `platforms` field of {addr}", "'linux'", "OS/ARCH[/VARIANT]"],
+    ),
+    ('nix_oci_image(name="x", nix_file="images.nix", attr="app", system="vax-vms")', ["system", "{addr}", "vax-vms"]),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", system="aarch64-linux", argstrs={"system": "s"})',
+        ["`argstrs` field of {addr}", "`system` field gives"],
+    ),
+    (
+        'files(name="f", sources=["images.nix"])\noci_image_index(name="x", images=[":f"])',
+        ["`images` field of {addr}", "`files` target", "remote_oci_image or oci_image_index or nydus_image"],
     ),
 ]
 BAD_UNIKRAFT_CASES = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from layerforge_pants import (
     image_dependency,
     image_run,
+    index_package,
     nix_eval,
     nix_package,
     nix_run,
@@ -20,6 +21,7 @@ from layerforge_pants import (
     unikraft_package,
     unikraft_run,
 )
+from layerforge_pants.index_target import OciImageIndexTarget
 from layerforge_pants.nix_target import NixOciImageTarget
 from layerforge_pants.nydus_target import NydusImageTarget
 from layerforge_pants.remote_target import RemoteOciImageTarget
@@ -33,6 +35,7 @@ def target_types() -> list[type]:
         UnikraftImageTarget,
         NydusImageTarget,
         RemoteOciImageTarget,
+        OciImageIndexTarget,
         *python_support.target_types(),
     ]
 
@@ -51,5 +54,6 @@ def rules() -> list[object]:
         *unikraft_run.rules(),
         *nydus_package.rules(),
         *remote_pull.rules(),
+        *index_package.rules(),
         *publish.rules(),
     ]

@@ -28,6 +28,7 @@ COMMANDS = {
     "unikraft-extract": ("layerforge.cli.unikraft_extract", "write a unikernel package's kernel, initrd and kconfig"),
     "unikraft-run": ("layerforge.cli.unikraft_run", "boot a unikernel package in QEMU the way kraft run does"),
     "nydus-image": ("layerforge.cli.nydus_image", "convert an OCI image into a Nydus (RAFS v6) image"),
+    "index": ("layerforge.cli.index", "write an image index of images from other layouts, one per platform"),
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
     "push": ("layerforge.cli.push", "push an image from a layout to a registry"),

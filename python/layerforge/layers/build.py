@@ -24,6 +24,16 @@ def check_threads(threads: int) -> int:
     return threads
 
 
+#: How the native core's refusal of an executable for another machine begins its reason.
+_FOREIGN = " is an ELF executable for "
+#: What lets such executables in, for the CLI and the Pants field.
+FOREIGN_OPT_OUT = "--allow-foreign-executables (Pants: allow_foreign_executables=True) lets it in"
+
+
+class ForeignExecutableError(LayerforgeError):
+    """An executable of a layer was built for another machine than the image's."""
+
+
 @dataclass(frozen=True)
 class BuiltLayer:
     descriptor: Descriptor
@@ -38,21 +48,30 @@ def build_layers(
     compression: str = "gzip",
     level: int | None = None,
     threads: int = 0,
+    machine: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[BuiltLayer]:
-    """Build every spec into ``layout``'s blob store (concurrently), in order."""
+    """Build every spec into ``layout``'s blob store (concurrently), in order. With ``machine``
+    (an OCI architecture), an executable or shared object built for another machine is an
+    error naming it, found while its file is read (its ELF header)."""
     check_threads(threads)
     if compression not in media_types.LAYER_BY_COMPRESSION:
         raise LayerforgeError(f"unknown compression {compression!r} (expected {', '.join(COMPRESSIONS)})")
-    results = _native.build_layers(
-        list(specs),
-        layout.blob_dir,
-        layout.tmp_dir,
-        compression=compression,
-        level=level,
-        threads=threads,
-        progress=progress,
-    )
+    try:
+        results = _native.build_layers(
+            list(specs),
+            layout.blob_dir,
+            layout.tmp_dir,
+            compression=compression,
+            level=level,
+            threads=threads,
+            machine=machine,
+            progress=progress,
+        )
+    except _native.InputError as e:
+        if machine is not None and _FOREIGN in str(e):
+            raise ForeignExecutableError(f"{e}; {FOREIGN_OPT_OUT}") from None
+        raise
     media_type = media_types.LAYER_BY_COMPRESSION[compression]
     return [
         BuiltLayer(

@@ -19,6 +19,8 @@ DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 MANIFEST_TYPES = frozenset({IMAGE_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({IMAGE_INDEX, DOCKER_MANIFEST_LIST})
+#: Config media types of images (a manifest with another config is an artifact, such as an SBOM).
+IMAGE_CONFIG_TYPES = frozenset({IMAGE_CONFIG, DOCKER_CONFIG})
 
 #: Layer media type for each compression name the native core accepts.
 LAYER_BY_COMPRESSION = {
