@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import image_parts, run, run_cli, verify_blobs
+from tests.helpers import image_parts, index_entry, read_json_blob, run, run_cli, verify_blobs
 from tests.kernel_support import elf_kernel
 from tests.nix_support import IMAGES_NIX
 from tests.pants_support import PantsRepo, tree_bytes
@@ -33,6 +33,8 @@ nix_oci_image(
     base_image=":base",
 )
 nydus_image(name="nydus", source_image=":base")
+remote_oci_image(name="base-all", image="{host}/base/multi:1@{digest}")
+oci_image_index(name="idx", images=[":base-all"])
 files(name="kernel", sources=["kernel.elf"])
 unikraft_image(
     name="uk", kernel="kernel.elf", arch="x86_64", plat="qemu", rootfs_image=":base", dependencies=[":kernel"]
@@ -62,10 +64,21 @@ def test_remote_image_as_base_source_and_rootfs_shared_by_a_remote_cache(
     with buildgrid_server(tmp_path / "buildgrid") as address:
         remote = ["--remote-cache-read", "--remote-cache-write", f"--remote-store-address={address}",
                   "--remote-instance-name="]  # fmt: skip
-        targets = ["images:on-remote", "images:nydus", "images:uk"]
+        targets = ["images:on-remote", "images:nydus", "images:uk", "images:idx"]
         first = repo.run(*remote, "package", *targets, store=tmp_path / "store-a", named=tmp_path / "named-a")
         assert first.returncode == 0, first.stderr
-        assert PantsRepo.executed(first, PULLS) == [f"Pull {s.host}/base/multi:1@{s.index_digest} for images:base"]
+        assert sorted(PantsRepo.executed(first, PULLS)) == [
+            f"Pull {s.host}/base/multi:1@{s.index_digest} for images:base",
+            f"Pull {s.host}/base/multi:1@{s.index_digest} for images:base-all",
+        ]
+
+        # An index of a remote index: flattened, the registry's manifests under their digests.
+        idx = repo.root / "dist" / "images" / "idx"
+        verify_blobs(idx)
+        idx_index = read_json_blob(idx, index_entry(idx, "latest")["digest"])
+        assert sorted((m["platform"]["architecture"], m["digest"]) for m in idx_index["manifests"]) == sorted(
+            s.children.items()
+        )
 
         layout = repo.root / "dist" / "images" / "on-remote"
         _, manifest, config = image_parts(layout, "latest")

@@ -63,6 +63,19 @@ LINUX_ARCHES: dict[str, str | None] = {
 }
 
 
+def conventional_variant(p: Platform) -> str | None:
+    """``p``'s variant, an absent one being its architecture's conventional variant (as
+    containerd compares platforms: ``linux/arm64`` is ``linux/arm64/v8``, ``linux/arm`` is
+    ``linux/arm/v7``)."""
+    return p.variant or (LINUX_ARCHES.get(p.architecture) if p.os == "linux" else None)
+
+
+def same_platform(a: Platform, b: Platform) -> bool:
+    """Whether ``a`` and ``b`` name one os/architecture/variant (see :func:`conventional_variant`);
+    ``os.version`` and ``os.features`` are not compared."""
+    return (a.os, a.architecture, conventional_variant(a)) == (b.os, b.architecture, conventional_variant(b))
+
+
 #: Nix systems and the OCI architecture of their Linux images.
 NIX_SYSTEMS: dict[str, str] = {
     "x86_64-linux": "amd64",

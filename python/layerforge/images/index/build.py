@@ -23,7 +23,7 @@ from layerforge.model import media_types
 from layerforge.model.annotations import REF_NAME, REVISION, SOURCE
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.index import Index
-from layerforge.model.platform import Platform
+from layerforge.model.platform import Platform, conventional_variant, same_platform
 from layerforge.model.reference import LayoutRef, validate_ref
 from layerforge.trust.text import has_control, shown
 
@@ -56,7 +56,7 @@ class IndexResult:
 
 
 def platform_key(p: Platform) -> tuple[object, ...]:
-    return (p.os, p.architecture, p.variant, p.os_version, tuple(p.os_features))
+    return (p.os, p.architecture, conventional_variant(p), p.os_version, tuple(p.os_features))
 
 
 def collect_entries(sources: Sequence[IndexSource]) -> list[IndexEntry]:
@@ -98,8 +98,7 @@ def _entry(source: IndexSource, layout: OciLayout, desc: Descriptor) -> IndexEnt
     platform = config
     if desc.platform is not None:
         listed = desc.platform
-        if (listed.os, listed.architecture, listed.variant or None) != (config.os, config.architecture,
-                                                                        config.variant or None):  # fmt: skip
+        if not same_platform(listed, config):
             raise LayerforgeError(
                 f"{source.name}: the index lists {desc.digest} as {shown(str(listed))}, but its config says "
                 f"{shown(str(config))}"
