@@ -17,9 +17,9 @@ from tests.helpers import image_parts, index_entry, read_json_blob, run, run_cli
 from tests.kernel_support import elf_kernel
 from tests.nix_support import IMAGES_NIX
 from tests.pants_support import PantsRepo, tree_bytes
-from tests.pull_support import Seeded, seed
+from tests.pull_support import Seeded, registry_digest, seed, skopeo_copy
 from tests.registry_support import Registry
-from tests.runtime_support import Podman, assert_runs_as_configured
+from tests.runtime_support import RUN_FLAGS, Podman, assert_runs_as_configured
 
 BUILD = """
 remote_oci_image(name="base", image="{host}/base/multi:1@{digest}", platforms=["linux/amd64"])
@@ -118,6 +118,22 @@ def test_remote_image_as_base_source_and_rootfs_shared_by_a_remote_cache(
         assert second.returncode == 0, second.stderr
         assert PantsRepo.executed(second, PULLS) == []
         assert tree_bytes(layout) == built
+
+    # pants run: that image pushed and pinned as a remote_oci_image, and an index holding it.
+    skopeo_copy(f"oci:{layout}:latest", f"docker://{s.host}/run/app:2", "--preserve-digests")
+    pinned = registry_digest(s.host, "run/app", "2")
+    build = f'remote_oci_image(name="app", image="{s.host}/run/app:2@{pinned}")\n'
+    build += 'oci_image_index(name="idx", images=["images:on-remote"], repository="run/idx")\n'
+    repo.write("run/BUILD", build)
+    env = {
+        "PANTS_LAYERFORGE_RUNTIME": "podman",
+        "PANTS_LAYERFORGE_RUNTIME_OPTIONS": json.dumps(podman.global_flags()),
+        "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(list(RUN_FLAGS)),
+    }
+    for target, name in (("run:app", f"{s.host}/run/app:2"), ("run:idx", "localhost/run/idx:latest")):
+        out = repo.run("run", target, env=env)
+        assert (out.returncode, out.stdout) == (0, "hello from libgreet\napp 2.0\n"), out.stderr
+        assert name in podman.image_names(), podman.image_names()
 
 
 def test_tag_without_digest_shows_the_digest_to_paste(tmp_path: Path, seeded: tuple[Registry, Seeded]) -> None:

@@ -57,11 +57,11 @@ def boot_argv(tool: Layerforge, art: BuiltImageArtifact) -> list[str]:
     return ["unikraft-run", *tool.unikraft_run_options, _in_chroot(f"{art.layout}:{art.ref}"), "--"]
 
 
-@rule(desc="Run an image")
-async def run_image(request: ImageRunRequest, tool: Layerforge, pex_env: PexEnvironment) -> RunRequest:
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="the `run` goal"))
-    package = await Get(BuiltPackage, PackageFieldSet, request.package_field_set_type.create(wrapped.target))
-    (art,) = [a for a in package.artifacts if isinstance(a, BuiltImageArtifact)]
+async def run_layout(
+    layout_digest: Digest, art: BuiltImageArtifact, tool: Layerforge, pex_env: PexEnvironment, unikernel: bool = False
+) -> RunRequest:
+    """The run request of the image ``art`` names in ``layout_digest``: the tool's venv PEX run
+    in the workspace with the layout next to it."""
     # The tool runs in the workspace, not a sandbox: its PEX_ROOT is the named cache itself.
     environment = pex_env.in_workspace()
     pex_request = tool.to_pex_request()
@@ -69,13 +69,21 @@ async def run_image(request: ImageRunRequest, tool: Layerforge, pex_env: PexEnvi
         Get(VenvPex, VenvPexRequest(pex_request, environment)),
         Get(PythonExecutable, InterpreterConstraints, pex_request.interpreter_constraints),
     )
-    digest = await Get(Digest, MergeDigests([venv_pex.digest, package.digest]))
+    digest = await Get(Digest, MergeDigests([venv_pex.digest, layout_digest]))
     return RunRequest(
         digest=digest,
-        args=[_in_chroot(venv_pex.pex.argv0), *(boot_argv if request.unikernel else run_argv)(tool, art)],
+        args=[_in_chroot(venv_pex.pex.argv0), *(boot_argv if unikernel else run_argv)(tool, art)],
         extra_env=environment.environment_dict(python=python),
         append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},
     )
+
+
+@rule(desc="Run an image")
+async def run_image(request: ImageRunRequest, tool: Layerforge, pex_env: PexEnvironment) -> RunRequest:
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="the `run` goal"))
+    package = await Get(BuiltPackage, PackageFieldSet, request.package_field_set_type.create(wrapped.target))
+    (art,) = [a for a in package.artifacts if isinstance(a, BuiltImageArtifact)]
+    return await run_layout(package.digest, art, tool, pex_env, unikernel=request.unikernel)
 
 
 def rules():

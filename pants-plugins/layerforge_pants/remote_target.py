@@ -29,6 +29,14 @@ _IMAGE = re.compile(
 _PLATFORM = re.compile(r"[a-z0-9]{1,32}/[a-z0-9_]{1,32}(?:/[a-z0-9]{1,16})?\Z")
 
 
+def repository_and_tag(image: str) -> tuple[str, str]:
+    """``REGISTRY/REPO`` and the tag (``latest`` when none) of a checked `image` value: the
+    name `pants run` gives the image in the container runtime."""
+    m = _IMAGE.match(image)
+    assert m is not None, image
+    return f"{m.group('registry')}/{m.group('repo')}", m.group("tag") or "latest"
+
+
 def _registry_like(host: str) -> bool:
     return "." in host or ":" in host or host == "localhost"
 
