@@ -20,7 +20,7 @@ from layerforge.images.unikraft.kconfig import VERSION_KEY, features, parse_kcon
 from layerforge.images.unikraft.kernel import check_kernel
 from layerforge.images.unikraft.kraftkit_store import export_to_store, tag_path
 from layerforge.images.unikraft.package_name import PackageName, default_package_name, parse_package_name
-from layerforge.images.unikraft.platforms import injected_features
+from layerforge.images.unikraft.platforms import check_kconfig_platform, injected_features
 from layerforge.images.unikraft.target import UnikraftTarget, check_unique
 from layerforge.layers.build import build_layers
 from layerforge.layout.image_reader import import_blobs
@@ -33,6 +33,7 @@ from layerforge.model.manifest import Manifest
 from layerforge.model.platform import Platform
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef, validate_ref
 from layerforge.progress import ProgressCallback
+from layerforge.trust.text import shown
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,12 @@ def _check_target(t: UnikraftTarget, version: str | None) -> _Checked:
         raise UsageError("--rootfs", f"'{t.initrd.rootfs}' does not exist")
     if t.initrd is not None and t.initrd.image is not None:
         OciLayout.open(t.initrd.image.path).resolve(t.initrd.image.ref)
-    ver = version or kconfig.get(VERSION_KEY) or None
+    check_kconfig_platform(t.plat, kconfig, t.option)
+    built_version = kconfig.get(VERSION_KEY) or None
+    if version is not None and built_version is not None and version != built_version:
+        given, built, where = shown(repr(version)), shown(repr(built_version)), shown(repr(str(t.kconfig)))
+        raise UsageError("--version", f"{given} contradicts {VERSION_KEY}={built} of {where} ({t})")
+    ver = version or built_version
     feats = features(kconfig, injected_features(t.plat, t.arch))
     return _Checked(t, doc.platform(t.plat, t.arch, ver, feats))
 
