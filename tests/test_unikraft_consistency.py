@@ -4,12 +4,14 @@ blobs of platforms it no longer packages."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import assert_one_line_error, index_entry, read_json_blob, run_cli
+from tests.helpers import assert_one_line_error, index_entry, read_json_blob, run_cli, verify_blobs
 from tests.kernel_support import elf_kernel
 
 VERSION = "0.18.0~5f0f6e1"
@@ -104,3 +106,72 @@ def test_kraftkit_runtime_dir_places_the_default_store(tmp_path: Path) -> None:
     assert (xdg / "kraftkit" / "runtime" / "oci" / "indexes" / "unikraft.org" / "hello" / "0.1").is_symlink()
     help_text = run_cli("unikraft-image", "--help", env=env).stdout
     assert str(runtime / "oci") in help_text.replace("\n", "").replace(" ", "")
+
+
+def reachable(layout: Path) -> set[str]:
+    """Digests every index.json entry reaches, walked from the JSON documents."""
+    seen: set[str] = set()
+
+    def visit(desc: dict[str, Any]) -> None:
+        seen.add(desc["digest"])
+        doc = read_json_blob(layout, desc["digest"])
+        if "manifests" in doc:
+            for child in doc["manifests"]:
+                visit(child)
+        else:
+            seen.update(d["digest"] for d in [doc["config"], *doc["layers"]])
+
+    for entry in json.loads((layout / "index.json").read_bytes())["manifests"]:
+        visit(entry)
+    return seen
+
+
+def stored(layout: Path) -> set[str]:
+    return {"sha256:" + p.name for p in (layout / "blobs" / "sha256").iterdir()}
+
+
+def test_blobs_of_replaced_platforms_leave_the_layout(tmp_path: Path) -> None:
+    qemu = elf_kernel(tmp_path / "app_qemu-x86_64", payload=b"qemu build\n")
+    fc = elf_kernel(tmp_path / "app_fc-x86_64", payload=b"firecracker build\n")
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc" / "motd").write_text("hello\n")
+    out = tmp_path / "out"
+    name = ["--name", "unikraft.org/app:1.0"]
+    run_cli("unikraft-image", "--target", f"qemu/x86_64={qemu},rootfs={rootfs}", "--target", f"fc/x86_64={fc}",
+            *name, "--out", out)  # fmt: skip
+    first = stored(out)
+    assert first == reachable(out)
+    old_fc_kernel = {d for d in first if read_blob_bytes(out, d).find(b"firecracker build") >= 0}
+    assert len(old_fc_kernel) == 1
+
+    # Re-packaging fc: its old manifest, config and kernel layer go, as does the old index;
+    # the qemu platform's blobs (still listed) stay.
+    fc.write_bytes(fc.read_bytes() + b"rebuilt\n")
+    run_cli("unikraft-image", "--kernel", fc, "--arch", "x86_64", "--plat", "fc", *name, "--out", out)
+    second = stored(out)
+    assert second == reachable(out)
+    assert not old_fc_kernel & second
+    assert len(first - second) == 4, "old index, fc manifest, config, kernel layer"
+    verify_blobs(out)
+    run_cli("unikraft-extract", f"{out}:latest", "--plat", "qemu", "--arch", "x86_64", "--out", tmp_path / "x")
+
+    # A blob another reference still reaches is kept: tag the package a second time, then
+    # --replace drops qemu from :latest only.
+    run_cli("unikraft-image", "--kernel", fc, "--arch", "x86_64", "--plat", "fc", *name, "--out", out, "--tag", "keep",
+            "--include", f"{out}:latest")  # fmt: skip
+    run_cli("unikraft-image", "--kernel", fc, "--arch", "x86_64", "--plat", "fc", *name, "--out", out, "--replace")
+    third = stored(out)
+    assert third == reachable(out)
+    assert second <= third, "the qemu blobs are still reached through :keep"
+    # Dropping :keep's platforms too: now the qemu blobs go.
+    run_cli("unikraft-image", "--kernel", fc, "--arch", "x86_64", "--plat", "fc", *name, "--out", out, "--tag", "keep",
+            "--replace")  # fmt: skip
+    fourth = stored(out)
+    assert fourth == reachable(out)
+    assert not any(b"qemu build" in read_blob_bytes(out, d) for d in fourth)
+    verify_blobs(out)
+
+
+def read_blob_bytes(layout: Path, digest: str) -> bytes:
+    return (layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
