@@ -16,7 +16,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::algo::{Compressor, Digester};
 use super::blob_writer::HashedWriter;
 use super::inode::encode_rdev;
-use super::tree::{Inode, Tree, WHITEOUT_PREFIX};
+use super::tree::{Inode, Tree};
+use super::whiteout;
 use crate::blob::{BlobStore, TempBlob};
 use crate::concurrent::JobStop;
 use crate::decompress::{sniff_file, Format, HashingReader};
@@ -576,14 +577,7 @@ pub fn member_components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
                 c.len()
             )));
         }
-        if let Some(rest) = c.strip_prefix(WHITEOUT_PREFIX) {
-            if matches!(rest, b"" | b"." | b"..") {
-                return Err(Error::input(format!(
-                    "whiteout of '{}' names no entry",
-                    String::from_utf8_lossy(rest)
-                )));
-            }
-        }
+        whiteout::check_component(c)?;
     }
     Ok(comps)
 }
