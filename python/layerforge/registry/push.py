@@ -189,7 +189,8 @@ def push_image(
     for artifact in artifacts:
         _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result, on_blob=on_blob)
     for b in result.blobs:
-        known.add(client.registry, repo, b.digest)
+        record = known.note if b.action == "skipped" else known.add
+        record(client.registry, repo, b.digest)
     known.save()
     return result
 
