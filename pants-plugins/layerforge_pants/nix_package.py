@@ -198,8 +198,8 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
 
 
 def layer_head(plan: dict[str, object], *, compressed: bool = True) -> list[str]:
-    """``nix-layer`` with the plan's mtime and, unless the layer is the snapshotter's
-    uncompressed one, its compression."""
+    """``nix-layer`` with the plan's mtime and, unless the layer is the snapshotter's (always
+    gzip: ``nix-layer --snapshotter`` ignores ``--compression``), the plan's compression."""
     argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"])]
     if compressed and plan["checkArch"]:
         argv += ["--check-arch", str(plan["arch"])]

@@ -1,9 +1,12 @@
-"""Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each."""
+"""Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each, or
+into one archive outside a layout (:func:`build_archive`). The one door to the native
+layer builds: nothing else calls ``_native.build_layers``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from layerforge import _native
 from layerforge._native import LayerSpec
@@ -11,6 +14,7 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
+from layerforge.model.digest import digest_hex
 from layerforge.progress import ProgressCallback
 
 COMPRESSIONS = tuple(media_types.LAYER_BY_COMPRESSION)
@@ -81,3 +85,21 @@ def build_layers(
         )
         for r in results
     ]
+
+
+def build_archive(
+    spec: LayerSpec,
+    blob_dir: Path,
+    tmp_dir: Path,
+    *,
+    format: str = "tar",
+    compression: str = "none",
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Build one archive of ``spec`` (a tar, or with ``format="cpio"`` a newc cpio) into
+    ``blob_dir``, named by its digest; its path. For archives that are not layers of a
+    layout (an initrd, an OCI archive)."""
+    (result,) = _native.build_layers(
+        [spec], blob_dir, tmp_dir, format=format, compression=compression, progress=progress
+    )
+    return blob_dir / digest_hex(result.digest)

@@ -148,7 +148,9 @@ def push_image(
     else:
         present = client.head_manifest(repo, root.digest) is not None
     if not present:
-        result.blobs = _ensure_blobs(layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=progress)
+        result.blobs = _ensure_blobs(
+            layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=progress, on_blob=on_blob
+        )
         for desc, data in graph.manifests[:-1]:
             client.put_manifest(repo, desc.digest, data, desc.media_type, desc.digest)
             result.manifests_pushed += 1
@@ -157,6 +159,9 @@ def push_image(
             result.manifests_pushed += 1
     else:
         result.blobs = [BlobResult(d, s, "skipped") for d, s in sorted(graph.blobs.items())]
+        if on_blob is not None:
+            for b in result.blobs:
+                on_blob(b)
         if progress is not None:
             progress(sum(graph.blobs.values()), sum(graph.blobs.values()))
     root_bytes = graph.manifests[-1][1]
@@ -170,9 +175,10 @@ def push_image(
         result.tags[tag] = "pushed"
 
     for artifact in artifacts:
-        _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result)
+        _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result, on_blob=on_blob)
     for b in result.blobs:
-        known.add(client.registry, repo, b.digest)
+        record = known.note if b.action == "skipped" else known.add
+        record(client.registry, repo, b.digest)
     known.save()
     return result
 
@@ -230,6 +236,7 @@ def _push_referrer(
     jobs: int,
     known: KnownBlobs,
     result: PushResult,
+    on_blob: BlobFn | None = None,
 ) -> None:
     artifact_bytes = read_manifest_blob(layout, artifact)
     manifest = Manifest.from_json(_document(artifact_bytes, artifact))
@@ -237,7 +244,9 @@ def _push_referrer(
     if client.head_manifest(repo, artifact.digest) is None:
         graph = _Graph()
         graph.add_manifest(layout, Descriptor(artifact.media_type, artifact.digest, artifact.size))
-        result.blobs += _ensure_blobs(layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=None)
+        result.blobs += _ensure_blobs(
+            layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=None, on_blob=on_blob
+        )
         client.put_manifest(repo, artifact.digest, artifact_bytes, artifact.media_type, artifact.digest)
         result.manifests_pushed += 1
     result.referrers.append(artifact.digest)
