@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -9,6 +10,8 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,19 @@ import referencing.jsonschema
 #: What tests and benchmarks keep between runs (a kernel, the nydus-image oracle), where
 #: scripts/test builds it: ${XDG_CACHE_HOME:-~/.cache}/layerforge-test.
 TEST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "layerforge-test"
+
+
+@contextmanager
+def machine_lock(name: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``TEST_CACHE/NAME.lock``: one test process at a time (the suite
+    runs in several with pytest-xdist) fills a machine-wide cache."""
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(TEST_CACHE / f"{name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 IMAGE_SPEC_SCHEMAS = Path("/usr/share/gocode/src/github.com/opencontainers/image-spec/schema")

@@ -8,7 +8,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from tests.helpers import TEST_CACHE
+from tests.helpers import TEST_CACHE, machine_lock
 
 CACHE = TEST_CACHE / "kernel"
 MARKER = "LAYERFORGE-UNIKRAFT-BOOT-OK"
@@ -38,8 +38,13 @@ def bzimage_header(path: Path, is_64: bool) -> Path:
 def debian_kernel() -> Path:
     """``vmlinuz`` of Debian's current linux-image-amd64, downloaded once into a cache."""
     vmlinuz = CACHE / "vmlinuz"
-    if vmlinuz.is_file():
-        return vmlinuz
+    with machine_lock("kernel"):
+        if not vmlinuz.is_file():
+            _download_kernel(vmlinuz)
+    return vmlinuz
+
+
+def _download_kernel(vmlinuz: Path) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     deps = subprocess.run(
         ["apt-cache", "depends", "linux-image-amd64"], capture_output=True, text=True, check=True, timeout=60
@@ -56,7 +61,6 @@ def debian_kernel() -> Path:
     found.replace(tmp)
     tmp.replace(vmlinuz)
     subprocess.run(["rm", "-rf", str(work)], check=True)
-    return vmlinuz
 
 
 def busybox_rootfs(root: Path, marker: str = MARKER) -> Path:

@@ -16,6 +16,7 @@ import time
 from functools import cache
 from pathlib import Path
 
+from tests.helpers import machine_lock
 from tests.nix_support import NIX_CONFIG
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,7 +31,16 @@ _PRESERVED = re.compile(r"Preserving local process execution dir (\S+) for (.*)$
 @cache
 def bootstrap() -> Path:
     """Run ./pants once so its venv, pex tool, wheel and lockfile exist; the pants binary."""
-    proc = subprocess.run(
+    with machine_lock("pants-bootstrap"):
+        proc = _run_bootstrap()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    exe = BOOT / f"pants-{PANTS_VERSION}" / "bin" / "pants"
+    assert exe.is_file()
+    return exe
+
+
+def _run_bootstrap() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(REPO / "pants"), "--no-pantsd", "--version"],
         cwd=REPO,
         capture_output=True,
@@ -38,10 +48,6 @@ def bootstrap() -> Path:
         timeout=1800,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    exe = BOOT / f"pants-{PANTS_VERSION}" / "bin" / "pants"
-    assert exe.is_file()
-    return exe
 
 
 class PantsRepo:
