@@ -8,7 +8,8 @@ tools, dependencies first.
 1. closure -> docker-archive: dockerTools' `stream_layered_image.py CONF > image.tar` against
    `layerforge nix-image --format docker-archive`;
 2. closure -> image in a loopback registry (gzip):
-   `stream_layered_image.py CONF | skopeo copy docker-archive:/dev/stdin docker://...`
+   `stream_layered_image.py CONF > image.tar && skopeo copy docker-archive:image.tar docker://...`
+   (skopeo cannot read a docker-archive from a pipe)
    against `layerforge nix-image` (gzip layers) followed by `layerforge push`.
 
 Each pair runs A, B, A, B, ... in one process so both see the same machine; every push goes
@@ -86,7 +87,7 @@ def peer_conf(work: Path, root: str, layers: list[list[str]]) -> Path:
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
     return time.perf_counter() - t
 
 
@@ -178,8 +179,8 @@ def main() -> int:
             def peer_push(i: int) -> float:
                 reg = fresh_registry(i, "peer")
                 try:
-                    t = run(["sh", "-c", f'"{python}" "{script}" "{conf}" | skopeo copy -q --dest-tls-verify=false '
-                             f'docker-archive:/dev/stdin "docker://{reg.host}/peer:1"'])  # fmt: skip
+                    t = run(["sh", "-c", f'"{python}" "{script}" "{conf}" > "{out}/peer.tar" && skopeo copy -q '
+                             f'--dest-tls-verify=false "docker-archive:{out}/peer.tar" "docker://{reg.host}/peer:1"'])  # fmt: skip
                     sizes["peer"] = layer_bytes_in_registry(reg.host, "peer")
                 finally:
                     reg.stop()
