@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import struct
 import subprocess
@@ -110,9 +111,16 @@ def extract_bootstrap(blob: Path, dest: Path) -> None:
     raise SystemExit(f"{blob}: no image.boot in the ToC")
 
 
-def peer(blobs: list[Path], work: Path, chunk_size: int) -> tuple[float, int]:
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def peer(blobs: list[Path], work: Path, chunk_size: int) -> tuple[float, int, float]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    cpu = children_cpu()
     t = time.perf_counter()
 
     def one(i: int) -> Path:
@@ -139,16 +147,17 @@ def peer(blobs: list[Path], work: Path, chunk_size: int) -> tuple[float, int]:
     )
     dt = time.perf_counter() - t
     size = sum(p.stat().st_size for p in work.iterdir() if len(p.name) == 64)
-    return dt, size
+    return dt, size, children_cpu() - cpu
 
 
-def ours(src: str, out: Path, *extra: str) -> tuple[float, dict[str, object]]:
+def ours(src: str, out: Path, *extra: str) -> tuple[float, dict[str, object], float]:
     shutil.rmtree(out, ignore_errors=True)
+    cpu = children_cpu()
     t = time.perf_counter()
     proc = subprocess.run(
         [LAYERFORGE, "nydus-image", src, "--out", str(out), "--json", *extra], check=True, capture_output=True
     )
-    return time.perf_counter() - t, dict(json.loads(proc.stdout))
+    return time.perf_counter() - t, dict(json.loads(proc.stdout)), children_cpu() - cpu
 
 
 def main() -> int:
@@ -174,17 +183,24 @@ def main() -> int:
         )
         chunk = f"{args.chunk_size:#x}"
         peer_runs = [peer(blobs, work / "peer", args.chunk_size) for _ in range(args.runs)]
-        peer_t, peer_size = min(peer_runs)
+        peer_t, peer_size, _ = min(peer_runs)
+        peer_cpu = min(r[2] for r in peer_runs)
         our_runs = [ours(f"{src}:a", work / "ours", "--chunk-size", chunk) for _ in range(args.runs)]
-        our_t, result = min(our_runs, key=lambda r: r[0])
+        our_t, result, _ = min(our_runs, key=lambda r: r[0])
+        our_cpu = min(r[2] for r in our_runs)
         our_size = sum(int(b["size"]) for b in result["blobs"])  # type: ignore[union-attr,index,call-overload]
-        print(f"\n{'tool':46} {'seconds':>8} {'MB/s of tar':>12} {'blob bytes':>14}")
+        print(f"\n{'tool':46} {'seconds':>8} {'CPU s':>7} {'MB/s of tar':>12} {'blob bytes':>14}")
         print(
-            f"{'nydus-image create per layer (x2) + merge':46} {peer_t:8.2f} {tar_bytes / peer_t / 1e6:12.0f} {peer_size:14,}"
+            f"{'nydus-image create per layer (x2) + merge':46} {peer_t:8.2f} {peer_cpu:7.2f} "
+            f"{tar_bytes / peer_t / 1e6:12.0f} {peer_size:14,}"
         )
-        print(f"{'layerforge nydus-image':46} {our_t:8.2f} {tar_bytes / our_t / 1e6:12.0f} {our_size:14,}")
         print(
-            f"\nspeed-up {peer_t / our_t:.2f}x (target >= 2x); blob size {100 * (our_size / peer_size - 1):+.2f}% "
+            f"{'layerforge nydus-image':46} {our_t:8.2f} {our_cpu:7.2f} {tar_bytes / our_t / 1e6:12.0f} {our_size:14,}"
+        )
+        print(f"load average (1 min) after the runs {os.getloadavg()[0]:.1f}; our manifest {result['manifest']}")
+        print(
+            f"\nspeed-up {peer_t / our_t:.2f}x (target >= 2x), in CPU time {peer_cpu / our_cpu:.2f}x; "
+            f"blob size {100 * (our_size / peer_size - 1):+.2f}% "
             f"(target within 2%); deduplicated against lower layers: "
             f"{sum(int(s['lower_bytes']) for s in result['layers']):,} bytes"  # type: ignore[union-attr,index,call-overload]
         )
@@ -197,8 +213,8 @@ def main() -> int:
         groups_b[-1].append(extra / "app.bin")
         make_image(src, groups_b, "b")
         ours(f"{src}:a", work / "dict", "--chunk-size", chunk)
-        _, alone = ours(f"{src}:b", work / "alone", "--chunk-size", chunk)
-        t_dict, with_dict = ours(
+        _, alone, _ = ours(f"{src}:b", work / "alone", "--chunk-size", chunk)
+        t_dict, with_dict, _ = ours(
             f"{src}:b", work / "with-dict", "--chunk-size", chunk, "--chunk-dict", f"{work / 'dict'}:a"
         )
         a_new, d_new = int(alone["new_blob_bytes"]), int(with_dict["new_blob_bytes"])  # type: ignore[call-overload]

@@ -21,6 +21,30 @@ REQUIRED_TOOLS = ("skopeo", "umoci", "tar", "gzip", "zstd", "pigz", "setpriv", "
                   "runc")  # fmt: skip
 
 
+#: The fast tier, ``scripts/test -m "not slow"``: the modules below (in-process unit tests and
+#: the CLI's argument contract), well under a minute together. Every other module is marked
+#: ``slow`` here, in one place: most start registries, container runtimes, Nix, Pants, qemu
+#: or many CLI processes, and a new module is slow until it is listed (so the fast tier stays
+#: fast whatever other changes add).
+FAST_MODULES = frozenset({
+    "tests/test_model.py", "tests/test_nix_layering.py", "tests/test_progress.py", "tests/test_whiteouts.py",
+    "tests/test_compression.py", "tests/test_layer_tar.py", "tests/test_properties.py", "tests/test_cli.py",
+})  # fmt: skip
+#: Tests of fast modules measured at several seconds each (``--durations``).
+SLOW_TESTS = frozenset({
+    "tests/test_properties.py::test_unpacking_random_layers_never_touches_outside",
+    "tests/test_properties.py::test_json_readers_give_a_model_or_a_layerforge_error",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        rel = Path(str(item.path)).relative_to(root).as_posix()
+        if rel not in FAST_MODULES or f"{rel}::{item.name.split('[')[0]}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _tools_present() -> None:
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]

@@ -81,7 +81,14 @@ class PantsRepo:
             f"--local-store-dir={store or self.store}", f"--named-caches-dir={named or self.named}", *args,
         ]  # fmt: skip
         proc = subprocess.run(
-            argv, cwd=self.root, capture_output=True, text=True, env=self.env(env), timeout=1200, check=False
+            argv,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            env=self.env(env),
+            timeout=1200,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         for line in proc.stderr.splitlines():  # keep /tmp clean: sandboxes were kept only to be counted
             m = _PRESERVED.search(line)

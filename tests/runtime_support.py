@@ -30,7 +30,8 @@ PODMAN = "podman"
 #: A path podman can name an image after (the repository grammar: lowercase components).
 _REPOSITORY_PATH = re.compile(r"^(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$")
 RUNTIME = "runc"
-ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+#: The flags of ``run`` this host needs, one argument each (as `layerforge run --run-option=` takes them).
+RUN_FLAGS = ("--network=none", f"--runtime={RUNTIME}", "--ulimit=nofile=1024:1024", "--ulimit=nproc=1024:1024")
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,26 @@ class Podman:
         self.links = self.root / "images"
         self.links.mkdir()
 
-    def base_argv(self) -> list[str]:
+    def global_flags(self) -> list[str]:
+        """podman's options before its subcommand (this storage), one argument each."""
         return [
-            PODMAN, "--root", str(self.root / "storage"), "--runroot", str(self.root / "run"),
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none",
+            f"--root={self.root / 'storage'}", f"--runroot={self.root / 'run'}", "--storage-driver=vfs",
+            "--cgroup-manager=cgroupfs", "--events-backend=none",
         ]  # fmt: skip
+
+    def base_argv(self) -> list[str]:
+        return [PODMAN, *self.global_flags()]
+
+    def layerforge_flags(self) -> list[str]:
+        """Options of `layerforge load`/`run` that use this storage (and this host's run flags)."""
+        return ["--runtime=podman", *(f"--runtime-option={f}" for f in self.global_flags())]
+
+    def image_names(self) -> dict[str, str]:
+        """``repository:tag`` -> image ID of every named image in this storage."""
+        out = subprocess.run([*self.base_argv(), "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
+                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return dict(line.split() for line in out.stdout.splitlines() if line.strip())
 
     def image_ref(self, layout: Path, ref: str) -> str:
         """``oci:/lowercase/path:REF`` for ``layout``, through a symlink podman can name."""
@@ -69,6 +85,16 @@ class Podman:
     def run(self, layout: Path, ref: str, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """``podman run --rm`` the image ``ref`` of the OCI layout ``layout`` (see :meth:`run_image`)."""
         return self.run_image(self.image_ref(layout, ref), *args, **kw)
+
+    def pull_loopback(self, reference: str) -> str:
+        """``podman pull`` ``HOST:PORT/REPO:TAG`` from a plain-HTTP registry on 127.0.0.1 (for this
+        machine's platform, from an index); the pulled image's id."""
+        assert reference.startswith("127.0.0.1:"), reference
+        argv = [*self.base_argv(), "pull", "--quiet", "--tls-verify=false", f"docker://{reference}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip().splitlines()[-1]
 
     def run_archive(self, archive: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """``podman run --rm`` the image of a ``docker load`` archive."""
@@ -90,8 +116,7 @@ class Podman:
         ``docker-archive:FILE``) with the image's own entrypoint and config unless overridden;
         the container is removed whatever happens."""
         name = f"lf-{uuid.uuid4().hex[:16]}"
-        argv = [*self.base_argv(), "run", "--rm", "--quiet", "--name", name, "--network", "none",
-                "--runtime", RUNTIME, *ULIMITS]  # fmt: skip
+        argv = [*self.base_argv(), "run", "--rm", "--quiet", "--name", name, *RUN_FLAGS]
         if entrypoint is not None:
             argv += ["--entrypoint", json.dumps([entrypoint])]
         if user is not None:
@@ -133,11 +158,7 @@ class Podman:
     def probe(self, layout: Path, ref: str, busybox: str, **kw: Any) -> Probe:
         """Run ``busybox`` (a path in the image) to report ids, working directory and
         environment, with the image's own user, workdir and env unless ``kw`` overrides them."""
-        script = f"{busybox} id -u; {busybox} id -g; {busybox} pwd; {busybox} env -0"
-        out = self.run(layout, ref, "sh", "-c", script, entrypoint=busybox, **kw).stdout
-        uid, gid, cwd, env = out.split("\n", 3)
-        pairs = (e.partition("=") for e in env.split("\0") if e)
-        return Probe(int(uid), int(gid), cwd, {k: v for k, _, v in pairs})
+        return parse_probe(self.run(layout, ref, "sh", "-c", probe_script(busybox), entrypoint=busybox, **kw).stdout)
 
     def _remove(self, name: str) -> None:
         subprocess.run(
@@ -161,6 +182,17 @@ class Podman:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def probe_script(busybox: str) -> str:
+    """A ``sh -c`` script for ``busybox sh`` printing what :func:`parse_probe` reads."""
+    return f"{busybox} id -u; {busybox} id -g; {busybox} pwd; {busybox} env -0"
+
+
+def parse_probe(out: str) -> Probe:
+    uid, gid, cwd, env = out.split("\n", 3)
+    pairs = (e.partition("=") for e in env.split("\0") if e)
+    return Probe(int(uid), int(gid), cwd, {k: v for k, _, v in pairs})
 
 
 def _mounts_under(root: Path) -> list[str]:

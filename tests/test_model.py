@@ -16,7 +16,7 @@ from layerforge.model.epoch import rfc3339, source_date_epoch
 from layerforge.model.image_config import ImageConfig, RuntimeConfig
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
-from layerforge.model.platform import Platform
+from layerforge.model.platform import Platform, same_platform
 from layerforge.model.reference import parse_layout_ref, validate_ref
 
 D1 = "sha256:" + "1" * 64
@@ -111,3 +111,22 @@ def test_a_trailing_newline_is_not_part_of_any_name(check: object) -> None:
     # `$` in a Python regex also matches before a final newline: every grammar must refuse it.
     with pytest.raises(LayerforgeError):
         check()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (("arm64", None), ("arm64", "v8"), True),  # umoci and many configs omit arm64's variant
+        (("arm", None), ("arm", "v7"), True),
+        (("arm", "v6"), ("arm", "v7"), False),
+        (("arm", "v6"), ("arm", None), False),
+        (("amd64", None), ("amd64", None), True),
+        (("amd64", None), ("arm64", "v8"), False),
+    ],
+)
+def test_platforms_compare_with_conventional_variants(
+    a: tuple[str, str | None], b: tuple[str, str | None], same: bool
+) -> None:
+    pa = Platform(architecture=a[0], os="linux", variant=a[1])
+    pb = Platform(architecture=b[0], os="linux", variant=b[1])
+    assert same_platform(pa, pb) is same and same_platform(pb, pa) is same

@@ -232,7 +232,7 @@ BAD_NIX_CASES = [
     ),
     (
         'files(name="f", sources=["images.nix"])\nnydus_image(name="x", source_image=":f")',
-        ["source_image", "{addr}", "`files` target", "must be an image target (nix_oci_image)"],
+        ["source_image", "{addr}", "`files` target", "(nix_oci_image or remote_oci_image or oci_image_index"],
     ),
     (
         'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
@@ -258,6 +258,23 @@ BAD_NIX_CASES = [
         ["The `nix_file` field of {addr}: nix-instantiate", "nosuchattr"],
     ),
     ('nix_oci_image(name="x", nix_file="images.nix", attr="app", dependencies=[":missing"])', [":missing", "{addr}"]),
+    (
+        'remote_oci_image(name="x", image="base/multi@sha256:00")',
+        ["The `image` field of {addr} must be REGISTRY/REPO[:TAG]@sha256:DIGEST", "base/multi@sha256:00"],
+    ),
+    (
+        'remote_oci_image(name="x", image="r.example/a@sha256:' + "0" * 64 + '", platforms=["linux"])',
+        ["The `platforms` field of {addr}", "'linux'", "OS/ARCH[/VARIANT]"],
+    ),
+    ('nix_oci_image(name="x", nix_file="images.nix", attr="app", system="vax-vms")', ["system", "{addr}", "vax-vms"]),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", system="aarch64-linux", argstrs={"system": "s"})',
+        ["`argstrs` field of {addr}", "`system` field gives"],
+    ),
+    (
+        'files(name="f", sources=["images.nix"])\noci_image_index(name="x", images=[":f"])',
+        ["`images` field of {addr}", "`files` target", "remote_oci_image or oci_image_index or nydus_image"],
+    ),
 ]
 BAD_UNIKRAFT_CASES = [
     (
@@ -403,3 +420,13 @@ def test_unikraft_image_boots_and_gathers_platforms(tmp_path: Path) -> None:
     run_cli("unikraft-extract", layout, "--plat", "qemu", "--arch", "x86_64", "--out", tmp_path / "x")
     assert MARKER in boot(tmp_path / "x" / "kernel", tmp_path / "x" / "initrd")
     assert PantsRepo.executed(repo.run("package", "uk:all")) == [], "a re-package is answered by the cache"
+    # `pants run` boots the repository's unikraft example in QEMU, its console on stdout.
+    example = REPO / "examples" / "unikraft"
+    shutil.copytree(example, repo.root / "ex", ignore=shutil.ignore_patterns("BUILD"))
+    build = (example / "BUILD").read_text()
+    repo.write("ex/BUILD", build[: build.index("\n# The root filesystem of the nix_oci_image example")])
+    booted = repo.run("run", "ex:hello")
+    assert booted.returncode == 0, booted.stderr
+    assert "Hello from a layerforge unikernel" in booted.stdout, booted.stdout[-500:]
+    bad = repo.run("--layerforge-unikraft-run-options=['--memory=lots']", "run", "ex:hello")
+    assert bad.returncode == 2 and "layerforge unikraft-run: error: --memory: 'lots' is not a size" in bad.stderr

@@ -1,8 +1,10 @@
 """nix_oci_image through real Pants runs: never a stale image. A Nix file importing a channel
 from NIX_PATH, a flake, and store_paths targets, each packaged, changed and packaged again
-(with pantsd, the way a developer runs Pants), every image run with podman + runc; a real
-BuildGrid remote cache shared by two machines with different channels; store paths missing
-from a machine's Nix store realised through a real `file://` binary cache; and bad input."""
+(with pantsd, the way a developer runs Pants), every image run with podman + runc; `pants run`
+with podman + runc as [layerforge].runtime (output, arguments, exit status, user, workdir,
+environment, tags); a real BuildGrid remote cache shared by two machines with different
+channels; store paths missing from a machine's Nix store realised through a real `file://`
+binary cache; and bad input."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import blob_path, image_parts, verify_blobs
+from tests.helpers import blob_path, image_parts, index_entry, run_cli, verify_blobs
 from tests.nix_support import (
     CHANNEL_NIX,
     FLAKE,
@@ -28,7 +30,7 @@ from tests.nix_support import (
     substituter_config,
 )
 from tests.pants_support import PantsRepo, tree_bytes
-from tests.runtime_support import Podman, assert_runs_as_configured
+from tests.runtime_support import RUN_FLAGS, Podman, assert_runs_as_configured, parse_probe, probe_script
 
 CHANNEL_BUILD = """
 nix_oci_image(
@@ -90,7 +92,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PantsRepo]:
     repo.write(
         "paths/BUILD",
         f'nix_oci_image(name="app", store_paths=["{app}"], copy_to_root=["{busybox}"], '
-        f'entrypoint=["{app}/bin/hello"], workdir="/nix", env={{"GREETING": "hi"}})\n',
+        f'entrypoint=["{app}/bin/hello"], workdir="/nix", env={{"GREETING": "hi"}})\n'
+        # For `pants run`: a shell image with an account, a repository and two tags.
+        f'nix_oci_image(name="sh", store_paths=["{busybox}"], copy_to_root=["{busybox}"], entrypoint=["/bin/sh"], '
+        'user="app", workdir="/home/app", env={"GREETING": "hi", "PATH": "/bin"}, repository="lf/{name}", '
+        'image_tags=["1.0", "latest"])\n',
     )
     values = {
         "{flake}": (FLAKE / "flake.nix").read_text(),
@@ -172,6 +178,66 @@ def test_store_paths_target_packages_and_runs(repo: PantsRepo, podman: Podman) -
     _, _, config = image_parts(layout)
     assert_runs_as_configured(podman.probe(layout, "latest", "/bin/busybox"), config)
     assert PantsRepo.evaluated(out) == [], "store paths need no evaluation"
+
+
+def pants_run(repo: PantsRepo, podman: Podman, *args: str) -> subprocess.CompletedProcess[str]:
+    """`pants ARGS` with podman + runc on this storage as [layerforge]'s runtime."""
+    env = {
+        "PANTS_LAYERFORGE_RUNTIME": "podman",
+        "PANTS_LAYERFORGE_RUNTIME_OPTIONS": json.dumps(podman.global_flags()),
+        "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(list(RUN_FLAGS)),
+    }
+    return repo.run(*args, pantsd=True, env=env)
+
+
+def test_run_prints_the_images_output(repo: PantsRepo, podman: Podman) -> None:
+    out = pants_run(repo, podman, "run", "paths:app")
+    assert (out.returncode, out.stdout) == (0, "hello from libgreet\napp 1.0\n"), out.stderr
+    assert "localhost/app:latest" in podman.image_names(), "the default repository is the target's name"
+
+
+def test_run_passes_arguments_and_returns_the_exit_status(repo: PantsRepo, podman: Podman) -> None:
+    out = pants_run(repo, podman, "run", "paths:sh", "--", "-c", 'echo "$#:$1:$2"; exit 3', "sh", "a b", "--x")
+    assert (out.returncode, out.stdout) == (3, "2:a b:--x\n"), out.stderr
+    names = podman.image_names()
+    assert names["localhost/lf/sh:1.0"] == names["localhost/lf/sh:latest"], names
+
+
+def test_run_has_the_images_user_workdir_and_env(repo: PantsRepo, podman: Podman) -> None:
+    out = pants_run(repo, podman, "run", "paths:sh", "--", "-c", probe_script("/bin/busybox"))
+    assert out.returncode == 0, out.stderr
+    inspect = subprocess.run([*podman.base_argv(), "image", "inspect", "--format", "{{json .Config}}", "lf/sh:1.0"],
+                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    config = {"config": json.loads(inspect.stdout)}
+    assert config["config"]["User"] == "app" and "GREETING=hi" in config["config"]["Env"], config
+    probe = parse_probe(out.stdout)
+    assert_runs_as_configured(probe, config, uid=1000, gid=1000, home="/home/app")
+    assert probe.env["GREETING"] == "hi"
+
+
+def test_a_runtime_that_is_not_there_is_one_line(repo: PantsRepo, podman: Podman) -> None:
+    out = pants_run(repo, podman, "--layerforge-runtime=/nonexistent/docker", "run", "paths:app")
+    assert out.returncode == 1, out.stderr
+    assert "layerforge run: error: --runtime: '/nonexistent/docker' is not installed" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_export_docker_of_a_pants_layout_is_tagged_repository_tag(repo: PantsRepo, podman: Podman,
+                                                                   tmp_path: Path) -> None:  # fmt: skip
+    out = repo.run("package", "paths:sh", pantsd=True)
+    assert out.returncode == 0, out.stderr
+    layout = repo.root / "dist" / "paths" / "sh"
+    assert index_entry(layout, "1.0")["annotations"]["io.containerd.image.name"] == "lf/sh:1.0"
+    archive = tmp_path / "sh.tar"
+    exported = run_cli("export-docker", layout, "--out", archive)
+    assert exported.stdout.split()[-1] == "lf/sh:1.0"
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest[0]["RepoTags"] == ["lf/sh:1.0"]
+    loaded = subprocess.run([*podman.base_argv(), "load", "--quiet", "--input", str(archive)], capture_output=True,
+                            text=True, timeout=300, check=False)  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    assert "localhost/lf/sh:1.0" in podman.image_names()
 
 
 STALE_LOCK = '{"nodes": {"root": {}}, "root": "root", "version": 7}\n'

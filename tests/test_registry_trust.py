@@ -18,7 +18,7 @@ import pytest
 from layerforge.registry import reference
 from layerforge.registry.transport import Transport
 from layerforge.trust import origins
-from tests.helpers import image_parts, run
+from tests.helpers import image_parts, index_entry, run, run_cli, verify_blobs
 from tests.push_support import SECRET, assert_secret_hidden, isolate, multi_layer_image, push, write_docker_config
 from tests.registry_support import CredentialLog, FaultProxy, Registry, Rule
 
@@ -141,6 +141,19 @@ def test_redirects_to_another_origin_carry_no_credentials(tmp_path: Path, auth_r
         assert "not followed" in proc.stderr and SECRET not in proc.stderr
         assert len(storage.seen) == seen
     assert skopeo_digest(auth_registry, "team/app:1") == image_parts(src, "v1")[0]["digest"]
+
+
+def test_pulled_blobs_redirected_to_storage_carry_no_credentials(tmp_path: Path, auth_registry: Registry) -> None:
+    src = multi_layer_image(tmp_path, layers=2)
+    with storage_behind(auth_registry, "redirect", "GET", r"/blobs/sha256:") as (proxy, storage):
+        assert_secret_hidden(push(f"{src}:v1", f"{proxy.host}/team/app:1"))
+        proc = run_cli("pull", f"{proxy.host}/team/app:1", "--out", tmp_path / "out", "-v", env=os.environ.copy())
+        assert_secret_hidden(proc)
+        gets = [path for method, path, _ in storage.seen if method == "GET"]
+        assert len(gets) == 3, storage.seen  # 2 layers + config fetched from the other origin
+        assert storage.authorizations() == [], "no Basic or Bearer credential reached the other origin"
+    assert index_entry(tmp_path / "out", "1")["digest"] == image_parts(src, "v1")[0]["digest"]
+    verify_blobs(tmp_path / "out")
 
 
 def test_https_token_realm_elsewhere_gets_the_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """Fields that name another image target (`base_image`, `rootfs_image`, `source_image`,
-`platforms`): the other target is packaged first, and its OCI layout is placed under a prefix
-in the input digest of the processes that use it."""
+`platforms`): the other target is packaged first (a `remote_oci_image` is pulled), and its
+OCI layout is placed under a prefix in the input digest of the processes that use it."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from pants.engine.target import (
 )
 
 from layerforge_pants.image_package import BuiltImageArtifact, ImageFieldSet
+from layerforge_pants.remote_pull import PulledImage, RemoteImageRequest
+from layerforge_pants.remote_target import RemoteImageField, RemoteOciImageTarget, RemotePlatformsField
 
-IMAGE_TARGETS = ("nix_oci_image", "unikraft_image", "nydus_image")
+IMAGE_TARGETS = ("nix_oci_image", "unikraft_image", "nydus_image", RemoteOciImageTarget.alias)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,14 @@ async def package_image_dependency(request: ImageDependencyRequest) -> ImageDepe
             f"The `{request.field}` field of {request.owner} points to {target.address}, a `{target.alias}` "
             f"target; it must be an image target ({kinds})."
         )
+    if target.alias == RemoteOciImageTarget.alias:
+        pulled = await Get(
+            PulledImage,
+            RemoteImageRequest,
+            RemoteImageRequest.of(target.address, target[RemoteImageField], target[RemotePlatformsField]),
+        )
+        digest = await Get(Digest, AddPrefix(pulled.digest, request.prefix))
+        return ImageDependency(digest, target.address, pulled.layout, pulled.ref, request.prefix)
     field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, [target]))
     images = [fs for fs in field_sets.field_sets if isinstance(fs, ImageFieldSet)]
     if not images:

@@ -48,19 +48,30 @@ class NixEvaluation:
         digest: Digest,
         address: Address,
         field: str,
+        system: str | None = None,
     ) -> NixEvaluation:
-        """``nix-instantiate FILE [-A ATTR]... [--argstr NAME VALUE]...``: what nix-build would build."""
+        """``nix-instantiate FILE [-A ATTR]... [--argstr NAME VALUE]...``: what nix-build would build;
+        for ``system``, with ``--argstr system SYSTEM --system SYSTEM``."""
         argv = [path, *(a for attr in attrs for a in ("-A", attr))]
         argv += [a for k, v in sorted(argstrs) for a in ("--argstr", k, v)]
+        if system:
+            argv += ["--argstr", "system", system, "--system", system]
         what = f"nix-instantiate {path}" + "".join(f" -A {a}" for a in attrs)
+        what += f" --system {system}" if system else ""
         return cls("nix-instantiate", tuple(argv), digest, address, field, what)
 
     @classmethod
-    def flake(cls, ref: FlakeRef, digest: Digest, address: Address, field: str) -> NixEvaluation:
-        """``nix eval`` of the output's derivation, with the lock file as it is."""
+    def flake(
+        cls, ref: FlakeRef, digest: Digest, address: Address, field: str, system: str | None = None
+    ) -> NixEvaluation:
+        """``nix eval`` of the output's derivation, with the lock file as it is; with ``system``,
+        ``.#NAME`` is ``packages.SYSTEM.NAME`` (``--system SYSTEM``)."""
         installable = ref.installable()
-        argv = (*FLAKE_FEATURES, "eval", "--raw", "--no-update-lock-file", installable, "--apply", TO_DERIVATION)
-        return cls("nix", argv, digest, address, field, f"nix eval {installable}")
+        systems = ("--system", system) if system else ()
+        argv = (*FLAKE_FEATURES, "eval", "--raw", "--no-update-lock-file", *systems, installable)
+        argv += ("--apply", TO_DERIVATION)
+        what = f"nix eval {installable}" + (f" --system {system}" if system else "")
+        return cls("nix", argv, digest, address, field, what)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from layerforge_pants.nix_eval import Derivations, NixEvaluation
 from layerforge_pants.nix_flake import FlakeRef, parse_flake_ref
 from layerforge_pants.nix_target import (
     ImageArchField,
+    NixAllowForeignExecutablesField,
     NixArgstrsField,
     NixAttrField,
     NixCopyToRootAttrsField,
@@ -42,8 +43,10 @@ from layerforge_pants.nix_target import (
     NixSbomField,
     NixSnapshotterField,
     NixStorePathsField,
+    NixSystemField,
     NixUidField,
 )
+from layerforge_pants.remote_target import RemoteOciImageTarget
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.target_types import (
     BaseImageField,
@@ -68,6 +71,7 @@ PLAN = "plan.json"
 #: Options of `layerforge nix-plan` / `nix-layer` and the fields they come from.
 PLAN_OPTION_FIELDS = (
     ("--tag", ImageTagsField),
+    ("--system", NixSystemField),
     ("--arch", ImageArchField),
     ("--layering", NixLayeringField),
     ("--max-layers", NixMaxLayersField),
@@ -112,7 +116,9 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
     sbom: NixSbomField
     nix_snapshotter: NixSnapshotterField
     base_image: BaseImageField
+    system: NixSystemField
     arch: ImageArchField
+    allow_foreign_executables: NixAllowForeignExecutablesField
     compression: CompressionField
     compression_level: CompressionLevelField
     entrypoint: EntrypointField
@@ -149,8 +155,12 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
         argv += ["--max-layers", str(self.max_layers.value), "--compression", self.compression.value or "gzip"]
         if self.compression_level.value is not None:
             argv += ["--level", str(self.compression_level.value)]
+        if self.system.value:
+            argv += ["--system", self.system.value]
         if self.arch.value:
             argv += ["--arch", self.arch.value]
+        if self.allow_foreign_executables.value:
+            argv.append("--allow-foreign-executables")
         if self.sbom.value:
             argv.append("--sbom")
         if self.nix_snapshotter.value:
@@ -188,9 +198,11 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
 
 
 def layer_head(plan: dict[str, object], *, compressed: bool = True) -> list[str]:
-    """``nix-layer`` with the plan's mtime and, unless the layer is the snapshotter's
-    uncompressed one, its compression."""
+    """``nix-layer`` with the plan's mtime and, unless the layer is the snapshotter's (always
+    gzip: ``nix-layer --snapshotter`` ignores ``--compression``), the plan's compression."""
     argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"])]
+    if compressed and plan["checkArch"]:
+        argv += ["--check-arch", str(plan["arch"])]
     if compressed:
         argv += ["--compression", str(plan["compression"])]
         if plan.get("level") is not None:
@@ -247,6 +259,7 @@ async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]
 async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivations, Derivations]:
     """The derivations of the image's closure and of its copy-to-root attrs, evaluated now."""
     address, attrs = field_set.address, tuple(field_set.copy_to_root_attrs.value or ())
+    system = field_set.system.value
     none = Derivations(())
     if field_set.nix_file.value:
         sources = await dependency_files(address, field_set.nix_file)
@@ -254,7 +267,7 @@ async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivati
 
         def evaluation(own: tuple[str, ...], field: str) -> NixEvaluation:
             return NixEvaluation.nix_file(
-                path, attrs=own, argstrs=argstrs, digest=sources.digest, address=address, field=field
+                path, attrs=own, argstrs=argstrs, digest=sources.digest, address=address, field=field, system=system
             )
 
         root = evaluation((field_set.attr.value,) if field_set.attr.value else (), "nix_file")
@@ -267,8 +280,8 @@ async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivati
     ref = parse_flake_ref(field_set.flake.value, address, "flake")
     ctr_refs = tuple(parse_flake_ref(a, address, "copy_to_root_attrs") for a in attrs)
     sources = await flake_files(field_set, (ref, *ctr_refs))
-    evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake")]
-    evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs") for r in ctr_refs]
+    evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake", system)]
+    evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
     results = await MultiGet(Get(Derivations, NixEvaluation, e) for e in evaluations)
     return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs})))
 
@@ -281,7 +294,11 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
         base = await Get(
             ImageDependency,
             ImageDependencyRequest(
-                field_set.address, "base_image", field_set.base_image.value, "base", allowed=("nix_oci_image",)
+                field_set.address,
+                "base_image",
+                field_set.base_image.value,
+                "base",
+                allowed=("nix_oci_image", RemoteOciImageTarget.alias),
             ),
         )
         base_digest, from_image = base.digest, ("--from-image", base.layout_ref)
@@ -328,6 +345,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
     layout = field_set.layout_dir()
     argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
+    argv += ["--image-name", f"{names.repository}:{names.ref}"]
     argv += [a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")]
     return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
 

@@ -45,8 +45,47 @@ MAX_ID = 2**32 - 2
 
 class ImageArchField(StringField):
     alias = "arch"
-    valid_choices = ("amd64", "arm64")
-    help = "Architecture of the image (default: the machine's)."
+    valid_choices = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64")
+    help = "Architecture of the image (default: `system`'s, else the machine's)."
+
+
+#: Nix systems and the image architecture they give (python/layerforge/model/platform.py has
+#: the same table for the tool; the plugin does not import the tool).
+NIX_SYSTEMS = {
+    "x86_64-linux": "amd64",
+    "aarch64-linux": "arm64",
+    "armv7l-linux": "arm",
+    "i686-linux": "386",
+    "powerpc64le-linux": "ppc64le",
+    "s390x-linux": "s390x",
+    "riscv64-linux": "riscv64",
+}
+
+
+class NixSystemField(StringField):
+    alias = "system"
+    valid_choices = tuple(NIX_SYSTEMS)
+    help = help_text(
+        """
+        The Nix system to build the closure for (`aarch64-linux`, `armv7l-linux`, ...): a
+        `nix_file` is evaluated with `--argstr system SYSTEM --system SYSTEM`, a flake's `.#NAME`
+        is `packages.SYSTEM.NAME`. It sets the image's platform (`aarch64-linux` is
+        linux/arm64/v8, `armv7l-linux` linux/arm/v7, `i686-linux` linux/386); `arch` overrides it.
+        Default: the machine's.
+        """
+    )
+
+
+class NixAllowForeignExecutablesField(BoolField):
+    alias = "allow_foreign_executables"
+    default = False
+    help = help_text(
+        """
+        Let executables and shared objects built for another machine than the image's
+        architecture into the image (`--allow-foreign-executables`). By default the layers refuse
+        them, read from each executable's ELF header as its file is archived.
+        """
+    )
 
 
 class NixFileField(SingleSourceField):
@@ -270,7 +309,9 @@ class NixOciImageTarget(Target):
         NixSbomField,
         NixSnapshotterField,
         BaseImageField,
+        NixSystemField,
         ImageArchField,
+        NixAllowForeignExecutablesField,
         CompressionField,
         CompressionLevelField,
         *RUNTIME_FIELDS,
@@ -305,6 +346,10 @@ class NixOciImageTarget(Target):
                 raise InvalidFieldException(
                     f"The `{field.alias}` field of {self.address} needs {' or '.join(f'`{n}`' for n in needs)}."
                 )
+        if self[NixSystemField].value and "system" in (self[NixArgstrsField].value or {}):
+            raise InvalidFieldException(
+                f"The `argstrs` field of {self.address} has `system`, which the `system` field gives; give it once."
+            )
         if self[NixFlakeField].value:
             for ref in self[NixCopyToRootAttrsField].value or ():
                 parse_flake_ref(ref, self.address, NixCopyToRootAttrsField.alias)

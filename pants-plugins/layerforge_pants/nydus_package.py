@@ -14,6 +14,7 @@ from pants.engine.unions import UnionRule
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
 from layerforge_pants.image_package import ImageFieldSet, package_with
 from layerforge_pants.nydus_target import (
+    NYDUS_SOURCE_KINDS,
     NydusChunkDictField,
     NydusChunkSizeField,
     NydusCompressorField,
@@ -44,7 +45,7 @@ async def package_nydus_image(field_set: NydusImageFieldSet, tool: Layerforge) -
     address = field_set.address
     requests = [
         ImageDependencyRequest(
-            address, "source_image", field_set.source_image.value or "", "source", allowed=("nix_oci_image",)
+            address, "source_image", field_set.source_image.value or "", "source", allowed=NYDUS_SOURCE_KINDS
         )
     ]
     if field_set.chunk_dict.value:

@@ -36,7 +36,14 @@ def _chunk_bytes(value: str) -> Optional[int]:
 class NydusSourceImageField(StringField):
     alias = "source_image"
     required = True
-    help = "Address of the image target to convert (a `nix_oci_image`)."
+    help = (
+        "Address of the image target to convert (a `nix_oci_image`, a `remote_oci_image`, or an "
+        "`oci_image_index`, converted platform by platform into an index)."
+    )
+
+
+#: Target kinds a `nydus_image` converts.
+NYDUS_SOURCE_KINDS = ("nix_oci_image", "remote_oci_image", "oci_image_index")
 
 
 class NydusChunkSizeField(StringField):

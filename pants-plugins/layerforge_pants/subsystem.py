@@ -92,6 +92,43 @@ class Layerforge(PythonToolBase):
         advanced=True,
     )
 
+    runtime = StrOption(
+        default="",
+        help=softwrap(
+            """
+            Container runtime of `pants run` for image targets: `docker`, `podman` or a path to
+            either. Empty: `$LAYERFORGE_RUNTIME`, else docker when its daemon answers, else podman.
+            """
+        ),
+    )
+    runtime_options = StrListOption(
+        help=softwrap(
+            """
+            Global arguments of the runtime for `pants run`, before its subcommand, one argument
+            each (e.g. `["--root=/srv/podman", "--storage-driver=vfs"]`, or `["--host=ssh://h"]`
+            for docker).
+            """
+        ),
+    )
+    run_options = StrListOption(
+        help=softwrap(
+            """
+            Extra arguments of the runtime's `run` for `pants run`, one argument each (e.g.
+            `["--network=none", "--runtime=runc"]`); `--rm -i` (and `-t` on a terminal) are always given.
+            """
+        ),
+    )
+
+    unikraft_run_options = StrListOption(
+        help=softwrap(
+            """
+            Options of `layerforge unikraft-run` for `pants run` of unikraft_image targets, one
+            argument each: `--memory=128M`, `--accel=auto` (KVM when usable; emulation by default),
+            `--qemu=PATH`, `--qemu-option=ARG`.
+            """
+        ),
+    )
+
     remote_cache_speculation_delay = IntOption(
         default=5000,
         help=softwrap(

@@ -80,7 +80,10 @@ class UnikraftRootfsField(_DependencyFileField):
 
 class UnikraftRootfsImageField(StringField):
     alias = "rootfs_image"
-    help = "Address of an image target whose root filesystem is packed as the initrd (e.g. a `nix_oci_image`)."
+    help = (
+        "Address of an image target whose root filesystem is packed as the initrd (a `nix_oci_image`, a "
+        "`remote_oci_image`, ...)."
+    )
 
 
 class UnikraftInitrdCompressionField(StringField):

@@ -62,6 +62,7 @@ def build_layers(
     level: int | None = None,
     threads: int = 0,
     chunk_size: int = 1048576,
+    machine: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[LayerResult]: ...
 def decompress_blob(

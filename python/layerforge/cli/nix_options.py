@@ -46,10 +46,21 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
         help="string argument for nix-build",
     )
     src.add_argument("--store-path", action="append", default=[], metavar="PATH", help="store path (repeatable)")
+    src.add_argument(
+        "--system",
+        metavar="SYSTEM",
+        help="Nix system to evaluate for (aarch64-linux, ...: --argstr system and --system for --nix-file, "
+        "packages.SYSTEM.NAME for --flake .#NAME); sets the image's architecture unless --arch does",
+    )
 
     img = p.add_argument_group("image")
     img.add_argument("--tag", default=DEFAULT_TAG, metavar="REF", help=f"reference name (default {DEFAULT_TAG})")
     img.add_argument("--arch", choices=tuple(LINUX_ARCHES), help="image architecture (default: this machine's)")
+    img.add_argument(
+        "--allow-foreign-executables",
+        action="store_true",
+        help="let executables built for another machine than --arch into the image (refused by default)",
+    )
     img.add_argument("--compression", choices=COMPRESSIONS, default="gzip", help="layer compression (default gzip)")
     img.add_argument("--level", type=int, metavar="N", help="compression level")
     img.add_argument("--sbom", action="store_true", help="attach an SPDX 2.3 SBOM of the closure")
@@ -147,10 +158,12 @@ def request_from_args(args: argparse.Namespace) -> NixImageRequest:
         attr=args.attr,
         argstrs=tuple((n, v) for n, v in args.argstr),
         flake=args.flake,
+        system=args.system,
         derivations=tuple(args.derivation),
         store_paths=tuple(args.store_path),
         ref=args.tag,
         arch=args.arch,
+        allow_foreign_executables=args.allow_foreign_executables,
         layering=args.layering,
         max_layers=args.max_layers,
         layer_groups=tuple(tuple(g) for g in args.layer_group),

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import import_blobs, read_image
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.epoch import source_date_epoch
+from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import parse_layout_ref
+from layerforge.model.repo_tags import IMAGE_NAME, is_repo_tag
+from layerforge.trust.text import shown
 
 
 def register(sub: Any) -> None:
@@ -54,6 +58,12 @@ def register(sub: Any) -> None:
     )
     layer.add_argument("--snapshotter", action="store_true", help="nix-snapshotter layer for the --store-path closure")
     layer.add_argument("--mtime", type=int, required=True, metavar="EPOCH", help="entry times (the plan's epoch)")
+    layer.add_argument(
+        "--check-arch",
+        choices=tuple(LINUX_ARCHES),
+        metavar="ARCH",
+        help="refuse executables built for another architecture (the plan's, unless it allows them)",
+    )
     layer.add_argument("--compression", choices=COMPRESSIONS, default="gzip")
     layer.add_argument("--level", type=int, metavar="N")
     layer.add_argument("--perms", action="append", default=[], metavar="REGEX=MODE[:UID:GID]")
@@ -67,6 +77,11 @@ def register(sub: Any) -> None:
     asm.add_argument("--layer-dir", action="append", default=[], type=Path, metavar="DIR", help="in plan order")
     asm.add_argument("--out", required=True, type=Path, metavar="LAYOUT_DIR")
     asm.add_argument("--from-image", metavar="LAYOUT[:REF]", help="the base image the plan was made on")
+    asm.add_argument(
+        "--image-name",
+        metavar="NAME:TAG",
+        help="io.containerd.image.name of the index entry (what export-docker, load and run tag the image as)",
+    )
     asm.set_defaults(run=run_assemble)
 
 
@@ -99,9 +114,20 @@ def run_layer(args: argparse.Namespace) -> int:
         raise UsageError(
             "--store-path", "give the store paths of one layer, or the root layer's --copy-to-root paths, not both"
         )
+    created = not args.out.exists()
     store = layer_dir_store(args.out)
     compression = "gzip" if args.snapshotter else args.compression
-    (built,) = build_layers(store, [spec], compression=compression, level=args.level, threads=args.threads)
+    machine = None if args.snapshotter else args.check_arch
+    try:
+        (built,) = build_layers(
+            store, [spec], compression=compression, level=args.level, threads=args.threads, machine=machine
+        )
+    except BaseException:
+        if created:  # the empty directories the blob store made, nothing else
+            for d in (store.tmp_dir, store.blob_dir, store.blob_dir.parent, args.out):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+        raise
     built = replace(built, descriptor=built.descriptor.with_annotations(annotations))
     write_layer_dir(args.out, built)
     store.remove_tmp_dir_if_empty()
@@ -110,6 +136,8 @@ def run_layer(args: argparse.Namespace) -> int:
 
 
 def run_assemble(args: argparse.Namespace) -> int:
+    if args.image_name is not None and not is_repo_tag(args.image_name):
+        raise UsageError("--image-name", f"{shown(repr(args.image_name))} is not a docker image name NAME:TAG")
     plan = NixPlan.loads(args.plan.read_bytes())
     base = read_image(parse_layout_ref(args.from_image), platform=f"linux/{plan.arch}") if args.from_image else None
     layers = [read_layer_dir(d) for d in args.layer_dir]
@@ -117,5 +145,7 @@ def run_assemble(args: argparse.Namespace) -> int:
         for d, layer in zip(args.layer_dir, layers):
             import_blobs(layer_dir_store(d), layout, [layer.descriptor])
         result = assemble(layout, plan, layers, base)
+        if args.image_name is not None:
+            layout.tag(result.image.manifest.with_annotations({IMAGE_NAME: args.image_name}), result.image.ref)
     print(f"{args.out}:{result.image.ref} {result.image.manifest.digest}")
     return 0

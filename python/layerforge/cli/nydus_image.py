@@ -10,7 +10,7 @@ from typing import Any
 from layerforge.cli.args import add_threads_option
 from layerforge.cli.progress import ProgressBar
 from layerforge.images.nydus.constants import COMPRESSORS, DIGESTERS
-from layerforge.images.nydus.convert import NydusImageResult, convert_nydus_image
+from layerforge.images.nydus.convert import NydusImageResult, NydusIndexResult, convert_nydus_image
 from layerforge.images.nydus.options import NydusRequest, parse_chunk_size
 from layerforge.model.reference import parse_layout_ref
 
@@ -53,7 +53,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="tag an index holding the original manifest and the Nydus one (nydusify --merge-platform)",
     )
-    p.add_argument("--platform", metavar="OS/ARCH", help="source platform, when SRC is a multi-platform index")
+    p.add_argument(
+        "--platform",
+        metavar="OS/ARCH",
+        help="convert only this platform of a multi-platform index (default: every platform, into an index)",
+    )
     add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run)
@@ -76,16 +80,21 @@ def run(args: argparse.Namespace) -> int:
         result = convert_nydus_image(parse_layout_ref(args.image), args.out, req, progress=bar)
     finally:
         bar.close()
+    platforms = result.platforms if isinstance(result, NydusIndexResult) else (result,)
     if args.json:
-        print(json.dumps(summary(args.out, result), sort_keys=True))
+        out = [summary(args.out, r) for r in platforms]
+        doc = {**out[0], "platforms": out} if isinstance(result, NydusIndexResult) else out[0]
+        print(json.dumps(doc, sort_keys=True))
         return 0
     print(f"{args.out}:{result.ref} {result.tagged.digest}")
-    lower = sum(s.lower_bytes for s in result.layers)
-    print(
-        f"{len(result.blobs)} blobs, {result.new_blob_bytes} new blob bytes from "
-        f"{sum(s.file_bytes for s in result.layers)} file bytes; deduplicated {lower} bytes against lower layers"
-        + (f"; chunk dict saved {result.dict_saved_bytes} bytes" if args.chunk_dict else "")
-    )
+    for r in platforms:
+        lower = sum(s.lower_bytes for s in r.layers)
+        print(
+            (f"{r.manifest.platform}: " if isinstance(result, NydusIndexResult) else "")
+            + f"{len(r.blobs)} blobs, {r.new_blob_bytes} new blob bytes from "
+            f"{sum(s.file_bytes for s in r.layers)} file bytes; deduplicated {lower} bytes against lower layers"
+            + (f"; chunk dict saved {r.dict_saved_bytes} bytes" if args.chunk_dict else "")
+        )
     return 0
 
 

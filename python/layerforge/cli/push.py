@@ -131,8 +131,10 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar("push")
 
     def blob_done(b: BlobResult) -> None:
-        if bar.enabled:  # one line per blob above the bar, on a terminal only
+        if bar.enabled:  # one line per blob above the bar on a terminal
             sys.stderr.write(f"\r\033[K  {b.action:8} {b.digest[:19]}  {_mib(b.size):>10}\n")
+        elif args.verbose:  # and with -v anywhere else
+            print(f"layerforge: blob {b.action} {b.digest} ({b.size} bytes)", file=sys.stderr, flush=True)
 
     try:
         result = push_image(

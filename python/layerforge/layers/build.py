@@ -1,9 +1,12 @@
-"""Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each."""
+"""Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each, or
+into one archive outside a layout (:func:`build_archive`). The one door to the native
+layer builds: nothing else calls ``_native.build_layers``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from layerforge import _native
 from layerforge._native import LayerSpec
@@ -11,6 +14,7 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
+from layerforge.model.digest import digest_hex
 from layerforge.progress import ProgressCallback
 
 COMPRESSIONS = tuple(media_types.LAYER_BY_COMPRESSION)
@@ -22,6 +26,16 @@ def check_threads(threads: int) -> int:
     if isinstance(threads, bool) or not 0 <= threads <= MAX_THREADS:
         raise UsageError("--threads", f"{threads} is not between 0 (one per core) and {MAX_THREADS}")
     return threads
+
+
+#: How the native core's refusal of an executable for another machine begins its reason.
+_FOREIGN = " is an ELF executable for "
+#: What lets such executables in, for the CLI and the Pants field.
+FOREIGN_OPT_OUT = "--allow-foreign-executables (Pants: allow_foreign_executables=True) lets it in"
+
+
+class ForeignExecutableError(LayerforgeError):
+    """An executable of a layer was built for another machine than the image's."""
 
 
 @dataclass(frozen=True)
@@ -38,21 +52,30 @@ def build_layers(
     compression: str = "gzip",
     level: int | None = None,
     threads: int = 0,
+    machine: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[BuiltLayer]:
-    """Build every spec into ``layout``'s blob store (concurrently), in order."""
+    """Build every spec into ``layout``'s blob store (concurrently), in order. With ``machine``
+    (an OCI architecture), an executable or shared object built for another machine is an
+    error naming it, found while its file is read (its ELF header)."""
     check_threads(threads)
     if compression not in media_types.LAYER_BY_COMPRESSION:
         raise LayerforgeError(f"unknown compression {compression!r} (expected {', '.join(COMPRESSIONS)})")
-    results = _native.build_layers(
-        list(specs),
-        layout.blob_dir,
-        layout.tmp_dir,
-        compression=compression,
-        level=level,
-        threads=threads,
-        progress=progress,
-    )
+    try:
+        results = _native.build_layers(
+            list(specs),
+            layout.blob_dir,
+            layout.tmp_dir,
+            compression=compression,
+            level=level,
+            threads=threads,
+            machine=machine,
+            progress=progress,
+        )
+    except _native.InputError as e:
+        if machine is not None and _FOREIGN in str(e):
+            raise ForeignExecutableError(f"{e}; {FOREIGN_OPT_OUT}") from None
+        raise
     media_type = media_types.LAYER_BY_COMPRESSION[compression]
     return [
         BuiltLayer(
@@ -62,3 +85,21 @@ def build_layers(
         )
         for r in results
     ]
+
+
+def build_archive(
+    spec: LayerSpec,
+    blob_dir: Path,
+    tmp_dir: Path,
+    *,
+    format: str = "tar",
+    compression: str = "none",
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Build one archive of ``spec`` (a tar, or with ``format="cpio"`` a newc cpio) into
+    ``blob_dir``, named by its digest; its path. For archives that are not layers of a
+    layout (an initrd, an OCI archive)."""
+    (result,) = _native.build_layers(
+        [spec], blob_dir, tmp_dir, format=format, compression=compression, progress=progress
+    )
+    return blob_dir / digest_hex(result.digest)

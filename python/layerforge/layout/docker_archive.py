@@ -9,7 +9,6 @@ by the native core, which also checks each blob against its digest and diff_id o
 from __future__ import annotations
 
 import os
-import re
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,30 +19,16 @@ from layerforge.errors import LayerforgeError, LayoutError, UsageError
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.layout.scratch import scratch_dir
-from layerforge.model.annotations import REF_NAME
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
 from layerforge.model.media_types import UNCOMPRESSED_LAYERS
+from layerforge.model.repo_tags import default_repo_tags, parse_repo_tag
 from layerforge.progress import ProgressCallback
 from layerforge.trust.blobs import stream_verified
 from layerforge.trust.tars import check_complete, reading_tar
-from layerforge.trust.text import shown
-
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
-_DOCKER_REF = re.compile(rf"^({_HOST}?{_COMPONENT}(?:/{_COMPONENT})*):([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})\Z")
-
-
-def parse_repo_tag(value: str, option: str = "--tag") -> tuple[str, str]:
-    """Split ``name:tag`` as docker expects it (lowercase repository, explicit tag)."""
-    m = _DOCKER_REF.match(value)
-    if not m:
-        raise LayerforgeError(f"{option}: {shown(repr(value))} is not a docker image name of the form NAME:TAG")
-    return m.group(1), m.group(2)
 
 
 @dataclass(frozen=True)
@@ -74,10 +59,7 @@ def export_docker_archive(
         raise LayoutError(
             f"{desc.digest}: config lists {len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers"
         )
-    tags = list(repo_tags)
-    ref_name = ref or entry.annotations.get(REF_NAME)
-    if not tags and ref_name and _DOCKER_REF.match(ref_name):
-        tags = [ref_name]
+    tags = list(repo_tags) or default_repo_tags(entry, ref)
     for t in tags:
         parse_repo_tag(t)
 

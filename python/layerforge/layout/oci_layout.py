@@ -7,7 +7,7 @@ import fcntl
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -235,10 +235,11 @@ class OciLayout:
 
 
 @contextlib.contextmanager
-def open_for_write(path: Path) -> Iterator[OciLayout]:
+def open_for_write(path: Path, keep: Callable[[BaseException], bool] | None = None) -> Iterator[OciLayout]:
     """A locked layout to build into. If the build fails, a layout this call created is
     removed again and an existing one keeps its old contents (blobs are only added, and
-    index.json is replaced atomically at the end)."""
+    index.json is replaced atomically at the end). ``keep(error)`` true keeps a created
+    layout as the failure left it (verified blobs for a later run to resume from)."""
     fresh = not path.exists()
     was_empty_dir = path.is_dir() and not any(path.iterdir())
     layout = OciLayout.create(path)
@@ -246,7 +247,9 @@ def open_for_write(path: Path) -> Iterator[OciLayout]:
         with layout.locked():
             layout.clean_stale_temp()
             yield layout
-    except BaseException:
+    except BaseException as e:
+        if (fresh or was_empty_dir) and keep is not None and keep(e):
+            raise
         if fresh:
             shutil.rmtree(path, ignore_errors=True)
         elif was_empty_dir:

@@ -23,6 +23,8 @@ UNCOMPRESSED_LAYERS = frozenset({LAYER_TAR, DOCKER_LAYER_TAR})
 
 MANIFEST_TYPES = frozenset({IMAGE_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({IMAGE_INDEX, DOCKER_MANIFEST_LIST})
+#: Config media types of images (a manifest with another config is an artifact, such as an SBOM).
+IMAGE_CONFIG_TYPES = frozenset({IMAGE_CONFIG, DOCKER_CONFIG})
 
 #: Layer media type for each compression name the native core accepts.
 LAYER_BY_COMPRESSION = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from layerforge.errors import LayerforgeError
+from layerforge.errors import LayerforgeError, UsageError
 from layerforge.trust.json_shape import Fields
 
 
@@ -52,7 +52,47 @@ class Platform:
 
 
 #: Docker/OCI architecture names accepted for Linux images, with their conventional variant.
-LINUX_ARCHES: dict[str, str | None] = {"amd64": None, "arm64": "v8"}
+LINUX_ARCHES: dict[str, str | None] = {
+    "amd64": None,
+    "arm64": "v8",
+    "arm": "v7",
+    "386": None,
+    "ppc64le": None,
+    "s390x": None,
+    "riscv64": None,
+}
+
+
+def conventional_variant(p: Platform) -> str | None:
+    """``p``'s variant, an absent one being its architecture's conventional variant (as
+    containerd compares platforms: ``linux/arm64`` is ``linux/arm64/v8``, ``linux/arm`` is
+    ``linux/arm/v7``)."""
+    return p.variant or (LINUX_ARCHES.get(p.architecture) if p.os == "linux" else None)
+
+
+def same_platform(a: Platform, b: Platform) -> bool:
+    """Whether ``a`` and ``b`` name one os/architecture/variant (see :func:`conventional_variant`);
+    ``os.version`` and ``os.features`` are not compared."""
+    return (a.os, a.architecture, conventional_variant(a)) == (b.os, b.architecture, conventional_variant(b))
+
+
+#: Nix systems and the OCI architecture of their Linux images.
+NIX_SYSTEMS: dict[str, str] = {
+    "x86_64-linux": "amd64",
+    "aarch64-linux": "arm64",
+    "armv7l-linux": "arm",
+    "i686-linux": "386",
+    "powerpc64le-linux": "ppc64le",
+    "s390x-linux": "s390x",
+    "riscv64-linux": "riscv64",
+}
+
+
+def arch_of_system(system: str, option: str = "--system") -> str:
+    """The image architecture of a Nix ``system`` (``aarch64-linux`` -> ``arm64``)."""
+    if system not in NIX_SYSTEMS:
+        raise UsageError(option, f"{system!r} is not a Nix system layerforge knows ({', '.join(NIX_SYSTEMS)})")
+    return NIX_SYSTEMS[system]
 
 
 def linux_platform(arch: str) -> Platform:

@@ -32,6 +32,7 @@ from layerforge.registry.transport import (
     Response,
     RetryableError,
     RetryPolicy,
+    Sink,
     Transport,
 )
 from layerforge.trust.blobs import open_regular
@@ -78,8 +79,11 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         chunk_size: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        pull_only: bool = False,
     ) -> None:
+        """``pull_only``: ask tokens for ``pull`` alone (a pull needs no more)."""
         self.registry = registry
+        self.actions = "pull" if pull_only else "pull,push"
         self.retry = retry or RetryPolicy()
         self.transport = Transport(registry, insecure=insecure, timeout=timeout)
         self.auth = Authenticator(self.transport, credentials, self.retry)
@@ -105,6 +109,8 @@ class RegistryClient:
         body: Body = None,
         progress: Callable[[int], None] | None = None,
         limit: int = ERROR_LIMIT,
+        sink: Sink | None = None,
+        expect: int = 0,
     ) -> Response:
         """One authenticated exchange. The authentication scheme is learned from the first 401
         (callers start with a bodiless request, so no upload body is ever sent in vain).
@@ -116,7 +122,7 @@ class RegistryClient:
         for attempt in range(2):
             hdrs = {**(headers or {}), **(self.auth.headers(scopes) if own else {})}
             if method in ("GET", "HEAD"):
-                resp = self.transport.fetch(method, target, hdrs, owner=origin, limit=limit)
+                resp = self.transport.fetch(method, target, hdrs, owner=origin, limit=limit, sink=sink, expect=expect)
             else:
                 resp = self.transport.send(method, target, hdrs, body, progress, limit=limit)
             if resp.status != 401 or attempt == 1 or resp.url.origin != origin:
@@ -143,9 +149,8 @@ class RegistryClient:
     def _call(self, what: str, op: Callable[[], Response]) -> Response:
         return self.retry.run(f"{self.registry}: {what}", op)
 
-    @staticmethod
-    def scopes(repo: str, *extra_pull: str) -> list[str]:
-        return [f"repository:{repo}:pull,push", *(f"repository:{r}:pull" for r in extra_pull)]
+    def scopes(self, repo: str, *extra_pull: str) -> list[str]:
+        return [f"repository:{repo}:{self.actions}", *(f"repository:{r}:pull" for r in extra_pull)]
 
     # -- blobs ----------------------------------------------------------------------------
 
@@ -162,6 +167,19 @@ class RegistryClient:
         if size is not None and held is not None and held != size:
             raise RegistryError(f"{self.registry} holds {digest} with {held} bytes; its descriptor says {size}")
         return True
+
+    def get_blob(self, repo: str, digest: str, size: int, sink: Sink) -> None:
+        """Stream blob ``digest`` (``size`` bytes by its descriptor) into ``sink``, which
+        checks it (redirects to storage are followed without credentials); every attempt
+        calls ``sink`` afresh."""
+        url = f"/v2/{repo}/blobs/{digest}"
+
+        def get() -> Response:
+            return self.request("GET", url, self.scopes(repo), sink=sink, expect=size)
+
+        resp = self._call(f"GET {url}", get)
+        if resp.status != 200:
+            raise RegistryError(f"{self.registry}: GET {url}: HTTP {resp.status}", resp.status, _codes(resp))
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Cross-repository mount; False when the registry would rather receive the bytes."""

@@ -83,13 +83,25 @@ class KnownBlobs:
             repos = self._data.get(registry, {}).get(digest, [])
             return next((r for r in repos if r != exclude), None)
 
-    def add(self, registry: str, repo: str, digest: str) -> None:
+    def note(self, registry: str, repo: str, digest: str) -> None:
+        """Record that ``repo`` holds ``digest`` (a blob found there): listed first if it was
+        not listed, left where it is if it was, so a re-push with nothing to send leaves the
+        file as it is (which the native command relies on)."""
         with self._lock:
-            repos = self._data.setdefault(registry, {}).setdefault(digest, [])
-            if repo in repos:
-                repos.remove(repo)
-            repos.insert(0, repo)
-            del repos[MAX_REPOS_PER_BLOB:]
+            if repo not in self._data.get(registry, {}).get(digest, []):
+                self._first(registry, repo, digest)
+
+    def add(self, registry: str, repo: str, digest: str) -> None:
+        """Record ``repo`` as the most recent holder of ``digest`` (it was sent or mounted there)."""
+        with self._lock:
+            self._first(registry, repo, digest)
+
+    def _first(self, registry: str, repo: str, digest: str) -> None:
+        repos = self._data.setdefault(registry, {}).setdefault(digest, [])
+        if repo in repos:
+            repos.remove(repo)
+        repos.insert(0, repo)
+        del repos[MAX_REPOS_PER_BLOB:]
 
     def save(self) -> None:
         if self.path is None:

@@ -11,7 +11,6 @@ tag holding an index of referrers. If anything fails, no manifest of the image i
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from layerforge.model.digest import digest_hex, sha256_digest
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
 from layerforge.registry import answers
+from layerforge.registry.byte_meter import ByteMeter
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.reference import ImageName, validate_tag
@@ -114,18 +114,6 @@ class _Graph:
         self.manifests.append((desc, data))
 
 
-class _Progress:
-    def __init__(self, callback: ProgressFn | None, total: int) -> None:
-        self.callback, self.total, self.done = callback, total, 0
-        self.lock = threading.Lock()
-
-    def __call__(self, n: int) -> None:
-        with self.lock:
-            self.done += n
-            if self.callback is not None:
-                self.callback(self.done, self.total)
-
-
 def push_image(
     layout: OciLayout,
     ref: str | None,
@@ -160,7 +148,9 @@ def push_image(
     else:
         present = client.head_manifest(repo, root.digest) is not None
     if not present:
-        result.blobs = _ensure_blobs(layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=progress)
+        result.blobs = _ensure_blobs(
+            layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=progress, on_blob=on_blob
+        )
         for desc, data in graph.manifests[:-1]:
             client.put_manifest(repo, desc.digest, data, desc.media_type, desc.digest)
             result.manifests_pushed += 1
@@ -169,6 +159,9 @@ def push_image(
             result.manifests_pushed += 1
     else:
         result.blobs = [BlobResult(d, s, "skipped") for d, s in sorted(graph.blobs.items())]
+        if on_blob is not None:
+            for b in result.blobs:
+                on_blob(b)
         if progress is not None:
             progress(sum(graph.blobs.values()), sum(graph.blobs.values()))
     root_bytes = graph.manifests[-1][1]
@@ -182,9 +175,10 @@ def push_image(
         result.tags[tag] = "pushed"
 
     for artifact in artifacts:
-        _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result)
+        _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result, on_blob=on_blob)
     for b in result.blobs:
-        known.add(client.registry, repo, b.digest)
+        record = known.note if b.action == "skipped" else known.add
+        record(client.registry, repo, b.digest)
     known.save()
     return result
 
@@ -200,7 +194,7 @@ def _ensure_blobs(
     progress: ProgressFn | None,
     on_blob: BlobFn | None = None,
 ) -> list[BlobResult]:
-    meter = _Progress(progress, sum(blobs.values()))
+    meter = ByteMeter(progress, sum(blobs.values()))
 
     def ensure(item: tuple[str, int]) -> BlobResult:
         result = _ensure(item)
@@ -242,6 +236,7 @@ def _push_referrer(
     jobs: int,
     known: KnownBlobs,
     result: PushResult,
+    on_blob: BlobFn | None = None,
 ) -> None:
     artifact_bytes = read_manifest_blob(layout, artifact)
     manifest = Manifest.from_json(_document(artifact_bytes, artifact))
@@ -249,7 +244,9 @@ def _push_referrer(
     if client.head_manifest(repo, artifact.digest) is None:
         graph = _Graph()
         graph.add_manifest(layout, Descriptor(artifact.media_type, artifact.digest, artifact.size))
-        result.blobs += _ensure_blobs(layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=None)
+        result.blobs += _ensure_blobs(
+            layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=None, on_blob=on_blob
+        )
         client.put_manifest(repo, artifact.digest, artifact_bytes, artifact.media_type, artifact.digest)
         result.manifests_pushed += 1
     result.referrers.append(artifact.digest)

@@ -82,6 +82,9 @@ class FileBody:
 
 
 Body = Union[bytes, FileBody, None]
+#: Reads the body of a 200 answer to a GET itself (a blob streamed to disk, see
+#: :mod:`layerforge.registry.blob_sink`); it may raise :class:`LayerforgeError` to refuse it.
+Sink = Callable[[http.client.HTTPResponse], None]
 
 
 @dataclass
@@ -231,10 +234,14 @@ class Transport:
         progress: Callable[[int], None] | None = None,
         *,
         limit: int = ERROR_LIMIT,
+        sink: Sink | None = None,
+        expect: int = 0,
     ) -> Response:
         """One HTTP exchange within a total deadline. Network failures, an exceeded deadline
         and 408/429/5xx raise :class:`RetryableError`; a body over ``limit`` bytes, a
-        plain-HTTP URL for an HTTPS registry and hostile URLs raise :class:`RegistryError`."""
+        plain-HTTP URL for an HTTPS registry and hostile URLs raise :class:`RegistryError`.
+        With ``sink``, the body of a 200 answer goes to it instead (the answer's ``body`` is
+        empty), and ``expect`` bytes of it extend the deadline as a request body does."""
         target = self.url(url)
         if self.watchdog.aborted.is_set():
             raise Aborted(f"{self.registry}: interrupted")
@@ -245,7 +252,7 @@ class Transport:
         if body is not None or method in ("PUT", "POST", "PATCH"):
             hdrs["Content-Length"] = str(length)
         log.debug("%s %s", method, shown(f"{target.origin.scheme}://{target.netloc}{target.target}"))
-        budget = self.timeout * (1 + length // UPLOAD_UNIT)
+        budget = self.timeout * (1 + max(length, expect) // UPLOAD_UNIT)
         deadline = time.monotonic() + budget
         conn = self._connection(target)
         alarm = None
@@ -274,7 +281,16 @@ class Transport:
             elif isinstance(body, FileBody):
                 self._send_file(sock, body, progress)
             resp = conn.getresponse()
-            data = _read_body(resp, limit)  # HEAD: http.client knows there is no body
+            if sink is not None and resp.status == 200 and method == "GET":
+                sink(resp)
+                data = b""
+            else:
+                data = _read_body(resp, limit)  # HEAD: http.client knows there is no body
+        except LayerforgeError:
+            self.watchdog.disarm(alarm)
+            alarm = None
+            self._drop(target)  # the sink refused the body part-way: the connection is unusable
+            raise
         except _TooLarge:
             self.watchdog.disarm(alarm)
             alarm = None
@@ -314,6 +330,8 @@ class Transport:
         *,
         owner: Origin,
         limit: int = ERROR_LIMIT,
+        sink: Sink | None = None,
+        expect: int = 0,
     ) -> Response:
         """:meth:`send`, following redirects of GET and HEAD (at most :data:`MAX_REDIRECTS`).
         ``headers`` may hold ``Authorization`` for ``owner``; it goes to no other origin."""
@@ -322,7 +340,7 @@ class Transport:
         if target.origin != owner:
             hdrs.pop("Authorization", None)
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self.send(method, target, hdrs, limit=limit)
+            resp = self.send(method, target, hdrs, limit=limit, sink=sink, expect=expect)
             location = resp.header("Location")
             if resp.status not in REDIRECT_STATUS or location is None or method not in ("GET", "HEAD"):
                 return resp

@@ -1,7 +1,8 @@
 //! The known-blobs memory the Python push keeps (`registry-blobs.json` in the cache dir:
 //! registry -> digest -> repositories, most recent first). A re-push answered here must
 //! leave it as the Python push would, i.e. unchanged: each blob already lists the target
-//! repository first.
+//! repository (the Python push moves a repository to the front only for blobs it sent or
+//! mounted there, not for blobs it found).
 
 use std::path::PathBuf;
 
@@ -57,7 +58,7 @@ fn as_python_keeps_it(data: &[u8], known: &Value) -> bool {
     entries_ok && serde_json::to_vec(known).is_ok_and(|canonical| canonical == data)
 }
 
-/// True when every digest lists `repo` first for `registry`.
+/// True when every digest lists `repo` for `registry`.
 pub fn all_recorded<'a>(
     registry: &str,
     repo: &str,
@@ -81,8 +82,7 @@ pub fn all_recorded<'a>(
     digests.into_iter().all(|d| {
         by_digest
             .get(d)
-            .and_then(|repos| repos.get(0))
-            .and_then(Value::as_str)
-            == Some(repo)
+            .and_then(Value::as_array)
+            .is_some_and(|repos| repos.iter().any(|r| r.as_str() == Some(repo)))
     })
 }

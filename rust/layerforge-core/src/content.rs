@@ -5,9 +5,18 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use crate::chunk::{ChunkSink, ChunkWriter};
-use crate::entry::Content;
+use crate::elf::MachineCheck;
+use crate::entry::{Content, Entry};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+
+/// What a file's content is checked against while it is read: the entry it belongs to (its
+/// image path and mode) and the machine its executables must be built for.
+#[derive(Clone, Copy)]
+pub struct ContentCheck<'a> {
+    pub entry: &'a Entry,
+    pub machine: &'a MachineCheck,
+}
 
 /// Write `size` bytes of `content` (read from disk as it goes); `progress` advances by them.
 pub fn write_content<S: ChunkSink>(
@@ -15,14 +24,20 @@ pub fn write_content<S: ChunkSink>(
     size: u64,
     out: &mut ChunkWriter<S>,
     progress: &Progress,
+    check: Option<ContentCheck<'_>>,
 ) -> Result<()> {
     match content {
         Content::Bytes(b) => {
+            if let Some(c) = check {
+                if c.entry.mode & 0o111 != 0 {
+                    c.machine.check_header(b, &c.entry.path)?;
+                }
+            }
             out.write(b)?;
             progress.advance(b.len() as u64);
             Ok(())
         }
-        Content::Disk(p) => copy_file(p, size, out, progress),
+        Content::Disk(p) => copy_file(p, size, out, progress, check),
     }
 }
 
@@ -33,9 +48,13 @@ fn copy_file<S: ChunkSink>(
     size: u64,
     out: &mut ChunkWriter<S>,
     progress: &Progress,
+    check: Option<ContentCheck<'_>>,
 ) -> Result<()> {
     let f = File::open(path).map_err(|e| Error::io_path("cannot read", path, e))?;
     let fd = f.as_raw_fd();
+    if let Some(c) = check {
+        c.machine.check_fd(fd, &c.entry.path, c.entry.mode, size)?;
+    }
     let mut left = size;
     while left > 0 {
         let n = out

@@ -222,7 +222,7 @@ pub fn write_cpio<S: ChunkSink>(
             out.zeros(pad4(b.len()))?;
         }
         if let Some((content, size)) = file {
-            write_content(content, size, out, progress)?;
+            write_content(content, size, out, progress, None)?;
             out.zeros(pad4((size % 4) as usize))?;
         }
     }

@@ -22,6 +22,7 @@ use crate::compress::{Compression, Encoder, GzipFraming};
 use crate::concurrent::{run_indexed, worker_pool};
 use crate::cpio::write_cpio;
 use crate::digest::{Digest, Hasher};
+use crate::elf::MachineCheck;
 use crate::entry::{total_content_size, Entry, LayerSpec};
 use crate::error::{most_relevant, Error, IoContext, Result};
 use crate::progress::Progress;
@@ -62,6 +63,8 @@ pub struct BuildOptions {
     pub threads: usize,
     /// Chunk size; also the gzip block size, so it is part of the output's identity.
     pub chunk_size: usize,
+    /// Refuse executables built for another machine than this one (tar layers only).
+    pub machine: Option<MachineCheck>,
 }
 
 impl Default for BuildOptions {
@@ -71,6 +74,7 @@ impl Default for BuildOptions {
             compression: Compression::Gzip { level: 6 },
             threads: 0,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            machine: None,
         }
     }
 }
@@ -142,7 +146,7 @@ pub fn build_layer(
         let tar = s.spawn(move || -> Result<u64> {
             let mut w = ChunkWriter::new(tar_tx, opts.chunk_size);
             match opts.format {
-                ArchiveFormat::Tar => write_tar(entries, &mut w, progress)?,
+                ArchiveFormat::Tar => write_tar(entries, &mut w, progress, opts.machine.as_ref())?,
                 ArchiveFormat::Cpio => write_cpio(entries, &mut w, progress)?,
             }
             Ok(w.finish()?.1)
@@ -239,6 +243,7 @@ mod tests {
             compression: c,
             threads,
             chunk_size: 64 * 1024,
+            machine: None,
         };
         let r = build_layers(&[spec], &store, &opts, &Progress::new()).unwrap();
         (out, r.into_iter().next().unwrap())
@@ -312,6 +317,48 @@ mod tests {
             0
         );
         assert_eq!(fs::read_dir(out.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn foreign_executables_are_refused_while_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let src = tempfile::tempdir().unwrap();
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(16, 0);
+        elf.extend(3u16.to_le_bytes()); // ET_DYN
+        elf.extend(0x3Eu16.to_le_bytes()); // x86-64
+        elf.resize(4096, 0);
+        fs::create_dir(src.path().join("bin")).unwrap();
+        let exe = src.path().join("bin/tool");
+        fs::write(&exe, &elf).unwrap();
+        fs::set_permissions(&exe, fs::Permissions::from_mode(0o555)).unwrap();
+        // The same bytes without an execute bit are data, not an executable of the image.
+        fs::write(src.path().join("bin/data"), &elf).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let store =
+            BlobStore::open(out.path().join("blobs/sha256"), out.path().join("tmp")).unwrap();
+        let mut spec = LayerSpec::new(EntryOptions::default());
+        spec.add_tree(src.path(), "/nix/store/x-tool");
+        let opts = |arch: &str| BuildOptions {
+            machine: Some(MachineCheck::for_arch(arch).unwrap()),
+            ..BuildOptions::default()
+        };
+        let p = Progress::new;
+        let err = build_layers(&[spec.clone()], &store, &opts("arm64"), &p()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "'/nix/store/x-tool/bin/tool' is an ELF executable for amd64, but the image's architecture is arm64"
+        );
+        assert_eq!(
+            fs::read_dir(out.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let checked = build_layers(&[spec.clone()], &store, &opts("amd64"), &p()).unwrap();
+        let unchecked = build_layers(&[spec], &store, &BuildOptions::default(), &p()).unwrap();
+        assert!(checked[0].created && !unchecked[0].created);
+        assert_eq!(checked[0].digest, unchecked[0].digest);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod content;
 pub mod cpio;
 pub mod decompress;
 pub mod digest;
+pub mod elf;
 pub mod entry;
 pub mod error;
 pub mod file_mode;

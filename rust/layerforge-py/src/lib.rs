@@ -11,6 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use layerforge_core::compress::Compression;
 use layerforge_core::decompress::{self, Format};
+use layerforge_core::elf::MachineCheck;
 use layerforge_core::entry::{EntryOptions, LayerSpec as CoreSpec, PermRule};
 use layerforge_core::layer::{self, ArchiveFormat, BuildOptions};
 use layerforge_core::{blob::BlobStore, progress::Progress, Error};
@@ -239,7 +240,9 @@ impl LayerResult {
 
 /// Build one blob per spec into `blob_dir` (scratch files in `tmp_dir`, same filesystem).
 #[pyfunction]
-#[pyo3(signature = (specs, blob_dir, tmp_dir, *, format = "tar", compression = "gzip", level = None, threads = 0, chunk_size = 1 << 20, progress = None))]
+/// With `machine` (an OCI architecture: amd64, arm64, ...), an executable or shared object whose
+/// ELF header names another machine is an error naming its path and both machines.
+#[pyo3(signature = (specs, blob_dir, tmp_dir, *, format = "tar", compression = "gzip", level = None, threads = 0, chunk_size = 1 << 20, machine = None, progress = None))]
 #[allow(clippy::too_many_arguments)]
 fn build_layers(
     py: Python<'_>,
@@ -251,9 +254,14 @@ fn build_layers(
     level: Option<i32>,
     threads: i64,
     chunk_size: usize,
+    machine: Option<&str>,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Vec<LayerResult>> {
     let threads = thread_arg(threads)?;
+    let machine = machine
+        .map(MachineCheck::for_arch)
+        .transpose()
+        .map_err(to_py)?;
     let format = ArchiveFormat::parse(format).map_err(to_py)?;
     let compression = Compression::parse(compression, level).map_err(to_py)?;
     if !(4096..=64 << 20).contains(&chunk_size) {
@@ -267,6 +275,7 @@ fn build_layers(
         compression,
         threads,
         chunk_size,
+        machine,
     };
     let results = run_with_progress(py, progress.as_ref(), move |p| {
         let store = BlobStore::open(blob_dir, tmp_dir)?;

@@ -24,6 +24,7 @@ def layer_cache_options(plan: NixPlan) -> dict[str, object]:
         "compression": plan.compression,
         "level": plan.level,
         "perms": [p.to_json() for p in plan.perms],
+        "machine": plan.machine,
     }
 
 
@@ -58,7 +59,13 @@ def build_nix_image(
     if plan.has_root_layer:
         specs.append(root_spec(plan.copy_to_root, plan.copy_to_root_mode, plan.epoch, plan.account))
     built_now = build_layers(
-        layout, specs, compression=plan.compression, level=plan.level, threads=threads, progress=progress
+        layout,
+        specs,
+        compression=plan.compression,
+        level=plan.level,
+        threads=threads,
+        machine=plan.machine,
+        progress=progress,
     )
     for i, layer in zip(todo, built_now):
         found[i] = layer

@@ -62,6 +62,11 @@ class Closure:
         return sum(self.infos[p].nar_size for p in (self.infos if paths is None else paths))
 
 
+def system_args(system: str | None) -> tuple[str, ...]:
+    """``--system SYSTEM`` (what ``builtins.currentSystem`` and flake shorthands resolve to)."""
+    return () if system is None else ("--system", system)
+
+
 class Nix:
     """Runs Nix's own commands; their environment (NIX_CONFIG, NIX_PATH, ...) passes through."""
 
@@ -93,16 +98,24 @@ class Nix:
             raise NixError(f"{what} failed: {_nix_error(log)}")
         return out
 
-    def build(self, nix_file: Path, attr: str | None, argstrs: Sequence[tuple[str, str]] = ()) -> list[str]:
-        """``nix-build FILE [-A ATTR] [--argstr N V]... --no-out-link``: the output paths, realised."""
+    def build(
+        self, nix_file: Path, attr: str | None, argstrs: Sequence[tuple[str, str]] = (), system: str | None = None
+    ) -> list[str]:
+        """``nix-build FILE [-A ATTR] [--argstr N V]... --no-out-link``: the output paths, realised.
+        With ``system``, the file is evaluated for it (``nix-instantiate --argstr system SYSTEM
+        --system SYSTEM``) and its derivations realised as this machine can (a builder or
+        substituter for that system, or outputs already in the store)."""
         if not nix_file.is_file():
             raise LayerforgeError(f"--nix-file: '{nix_file}' does not exist")
-        argv = ["nix-build", str(nix_file), "--no-out-link"]
-        if attr:
-            argv += ["-A", attr]
+        what = f"nix-build {nix_file}" + (f" -A {attr}" if attr else "")
+        argv = [str(nix_file), *(("-A", attr) if attr else ())]
         for name, value in sorted(argstrs):
             argv += ["--argstr", name, value]
-        out = self._run(argv, f"nix-build {nix_file}" + (f" -A {attr}" if attr else ""))
+        if system is not None:
+            argv += ["--argstr", "system", system, "--system", system]
+            out = self._run(["nix-instantiate", *argv], f"{what} (--system {system})")
+            return self.realise([line.strip() for line in out.splitlines() if line.strip()], "--nix-file")
+        out = self._run(["nix-build", *argv, "--no-out-link"], what)
         paths = [line.strip() for line in out.splitlines() if line.strip()]
         if not paths:
             raise NixError(f"nix-build {nix_file} produced no output path")
@@ -116,10 +129,12 @@ class Nix:
         out = self._run(["nix-store", "--realise", *refs], f"{option}: nix-store --realise {refs[0]}")
         return [parse_store_path(p.strip(), "nix-store --realise output").path for p in out.splitlines() if p.strip()]
 
-    def flake_derivation(self, installable: str, option: str = "--flake") -> str:
+    def flake_derivation(self, installable: str, option: str = "--flake", system: str | None = None) -> str:
         """The derivation output (``DRV!OUT``) a flake output reference names, evaluated with
-        the flake's lock file (never updated)."""
-        argv = ["nix", *FLAKE_FEATURES, "eval", "--raw", *LOCKED, installable, "--apply", TO_DERIVATION]
+        the flake's lock file (never updated); ``.#NAME`` is ``packages.SYSTEM.NAME`` of
+        ``system`` (default: this machine's), as ``nix build --system`` resolves it."""
+        argv = ["nix", *FLAKE_FEATURES, "eval", "--raw", *LOCKED, *system_args(system), installable]
+        argv += ["--apply", TO_DERIVATION]
         return parse_derivation(self._run(argv, f"{option}: nix eval {installable}").strip(), f"{option} evaluation")
 
     def ensure_present(self, paths: Sequence[str], option: str = "--store-path") -> None:

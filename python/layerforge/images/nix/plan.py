@@ -27,7 +27,7 @@ from layerforge.layout.image_reader import FileIndex, StoredImage, list_files, r
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.config_merge import merge_runtime
 from layerforge.model.image_config import RuntimeConfig
-from layerforge.model.platform import linux_platform
+from layerforge.model.platform import arch_of_system, linux_platform
 from layerforge.model.reference import validate_ref
 
 PLAN_VERSION = 1
@@ -59,6 +59,13 @@ class NixPlan:
     source: str | None = None
     revision: str | None = None
     base: BaseInfo | None = None
+    #: Refuse executables built for another machine than ``arch`` in the layers.
+    check_arch: bool = True
+
+    @property
+    def machine(self) -> str | None:
+        """The architecture the layers' executables are checked against, if they are."""
+        return self.arch if self.check_arch else None
 
     @property
     def has_root_layer(self) -> bool:
@@ -70,6 +77,7 @@ class NixPlan:
             "version": PLAN_VERSION,
             "ref": self.ref,
             "arch": self.arch,
+            "checkArch": self.check_arch,
             "epoch": self.epoch,
             "roots": list(self.closure.roots),
             "closure": {
@@ -113,6 +121,7 @@ class NixPlan:
         return cls(
             ref=d["ref"],
             arch=d["arch"],
+            check_arch=bool(d["checkArch"]),
             epoch=int(d["epoch"]),
             closure=Closure(roots=tuple(d["roots"]), infos=infos),
             layers=tuple(LayerGroup(tuple(g["paths"]), g["kind"]) for g in d["layers"]),
@@ -165,10 +174,11 @@ def resolve_roots(req: NixImageRequest, nix: Nix) -> list[str]:
         raise UsageError("--attr" if req.attr else "--argstr", "needs --nix-file")
     if source == "--nix-file":
         assert req.nix_file is not None
-        return nix.build(req.nix_file, req.attr, req.argstrs)
+        return nix.build(req.nix_file, req.attr, req.argstrs, req.system)
     if source == "--flake":
         assert req.flake is not None
-        return nix.realise([nix.flake_derivation(installable(req.flake, Path.cwd()))], "--flake")
+        derivation = nix.flake_derivation(installable(req.flake, Path.cwd()), system=req.system)
+        return nix.realise([derivation], "--flake")
     if source == "--derivation":
         return nix.realise(req.derivations)
     paths = [parse_store_path(p).path for p in req.store_paths]
@@ -185,9 +195,10 @@ def resolve_copy_to_root(req: NixImageRequest, nix: Nix) -> list[str]:
     option = "--copy-to-root-attr"
     for attr in req.copy_to_root_attrs:
         if req.nix_file is not None:
-            paths += nix.build(req.nix_file, attr, req.argstrs)
+            paths += nix.build(req.nix_file, attr, req.argstrs, req.system)
         elif req.flake is not None:
-            paths += nix.realise([nix.flake_derivation(installable(attr, Path.cwd(), option), option)], option)
+            derivation = nix.flake_derivation(installable(attr, Path.cwd(), option), option, req.system)
+            paths += nix.realise([derivation], option)
         else:
             raise UsageError(option, "needs --nix-file or --flake")
     paths += nix.realise(req.copy_to_root_derivations, "--copy-to-root-derivation")
@@ -196,6 +207,10 @@ def resolve_copy_to_root(req: NixImageRequest, nix: Nix) -> list[str]:
 
 def _check_request(req: NixImageRequest) -> None:
     validate_ref(req.ref)
+    if req.system is not None:
+        arch_of_system(req.system)  # with --derivation or --store-path, it names the platform only
+        if any(name == "system" for name, _ in req.argstrs):
+            raise UsageError("--argstr", "system is given by --system; give it once")
     if not 1 <= req.max_layers <= LAYER_LIMIT:
         raise UsageError("--max-layers", f"{req.max_layers} is outside 1..{LAYER_LIMIT} (Docker refuses more)")
     for p in req.copy_to_root:
@@ -208,7 +223,7 @@ def _check_request(req: NixImageRequest) -> None:
 def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, StoredImage | None]:
     """Resolve and check everything; nothing is written."""
     _check_request(req)
-    arch = req.arch or host_arch()
+    arch = req.arch or (arch_of_system(req.system) if req.system is not None else host_arch())
     linux_platform(arch)
     roots = resolve_roots(req, nix)
     copy_to_root = resolve_copy_to_root(req, nix)
@@ -247,6 +262,7 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
     plan = NixPlan(
         ref=req.ref,
         arch=arch,
+        check_arch=not req.allow_foreign_executables,
         epoch=epoch,
         closure=closure,
         layers=tuple(layers),

@@ -59,10 +59,14 @@ class NixImageRequest:
     attr: str | None = None
     argstrs: tuple[tuple[str, str], ...] = ()
     flake: str | None = None
+    #: The Nix system to evaluate for (``aarch64-linux``); it sets the image's architecture.
+    system: str | None = None
     derivations: tuple[str, ...] = ()
     store_paths: tuple[str, ...] = ()
     ref: str = DEFAULT_TAG
     arch: str | None = None
+    #: Let executables built for another machine than ``arch`` into the image.
+    allow_foreign_executables: bool = False
     layering: str = "popularity"
     max_layers: int = DEFAULT_MAX_LAYERS
     layer_groups: tuple[tuple[str, ...], ...] = ()

@@ -8,9 +8,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from layerforge import _native
 from layerforge._native import LayerSpec
 from layerforge.images.nix.closure import Nix
+from layerforge.layers.build import build_archive
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.layout.scratch import scratch_dir
@@ -40,9 +40,8 @@ def write_oci_archive(layout: OciLayout, ref: str, dest_dir: Path, epoch: int) -
     spec.add_file("index.json", canonical_json(Index(manifests=(entry,)).to_json()))
     for digest in sorted(blobs):
         spec.add_path(layout.blob_path(digest), f"blobs/sha256/{digest_hex(digest)}")
-    (result,) = _native.build_layers([spec], dest_dir / "blobs", dest_dir / "tmp", compression="none")
     archive = dest_dir / archive_name(ref)
-    (dest_dir / "blobs" / digest_hex(result.digest)).rename(archive)
+    build_archive(spec, dest_dir / "blobs", dest_dir / "tmp").rename(archive)
     return archive
 
 

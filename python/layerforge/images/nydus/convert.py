@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from layerforge import _native
@@ -25,11 +25,12 @@ from layerforge.images.nydus.package import (
     nydus_config,
     write_nydus_manifest,
 )
-from layerforge.layout.image_reader import StoredImage, import_blobs, read_image
+from layerforge.layout.image_reader import StoredImage, import_blobs, index_manifests, read_image
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.epoch import source_date_epoch
+from layerforge.model.index import Index
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef, validate_ref
 from layerforge.progress import ProgressCallback
 from layerforge.trust.blobs import import_blob
@@ -76,6 +77,17 @@ class NydusImageResult:
         return sum(s.blob.size for s in self.layers if s.blob is not None)
 
 
+@dataclass(frozen=True)
+class NydusIndexResult:
+    """An index converted platform by platform: its entries are each platform's Nydus
+    manifest (with ``--merge-platform``, the original manifest, then the Nydus one)."""
+
+    layout: OciLayout
+    ref: str
+    tagged: Descriptor
+    platforms: tuple[NydusImageResult, ...]
+
+
 def convert_nydus_image(
     source: LayoutRef,
     out: Path,
@@ -83,17 +95,68 @@ def convert_nydus_image(
     *,
     epoch: int | None = None,
     progress: ProgressCallback | None = None,
-) -> NydusImageResult:
+) -> NydusImageResult | NydusIndexResult:
+    """Convert one image; an index without ``req.platform`` is converted platform by
+    platform into an index of the Nydus images."""
     req.validate()
     ref = validate_ref(req.ref or source.ref or DEFAULT_TAG)
     epoch = source_date_epoch() if epoch is None else epoch
-    image = read_image(source, req.platform)
-    _check_keeps_source_tag(image, source, out, ref)
-    _check_source_layers(image)
+    images, whole_index = _source_images(source, req.platform)
+    for image in images:
+        _check_keeps_source_tag(image, source, out, ref)
+        _check_source_layers(image)
     with contextlib.ExitStack() as stack:
         chunk_dict = stack.enter_context(open_chunk_dict(req.chunk_dict)) if req.chunk_dict else None
         layout = stack.enter_context(open_for_write(out))
-        return _convert(image, layout=layout, ref=ref, req=req, epoch=epoch, chunk_dict=chunk_dict, progress=progress)
+        results = [
+            _convert(image, layout=layout, req=req, epoch=epoch, chunk_dict=chunk_dict, progress=progress)
+            for image in images
+        ]
+        if not whole_index:
+            (result,) = results
+            tagged = result.manifest
+            if req.merge_platform:
+                tagged = merged_platform_index(layout, _original(images[0]), result.manifest)
+            layout.tag(tagged, ref)
+            return replace(result, ref=ref, tagged=tagged)
+        entries: list[Descriptor] = []
+        for image, result in zip(images, results):
+            entries += [_original(image), result.manifest] if req.merge_platform else [result.manifest]
+        index = layout.put_json(Index(manifests=tuple(entries)).to_json(), media_types.IMAGE_INDEX)
+        layout.tag(index, ref)
+        return NydusIndexResult(layout, ref, index, tuple(replace(r, ref=ref, tagged=index) for r in results))
+
+
+def _source_images(source: LayoutRef, platform: str | None) -> tuple[list[StoredImage], bool]:
+    """The image ``platform`` picks or the image a manifest is (False); or every platform
+    image of an index (True), as :class:`StoredImage` s whose ``ref`` is None."""
+    layout = OciLayout.open(source.path)
+    entry = layout.resolve(source.ref)
+    if platform is not None or entry.media_type not in media_types.INDEX_TYPES:
+        return [read_image(source, platform)], False
+    images = []
+    for desc in index_manifests(layout, entry):
+        manifest = layout.read_manifest(desc)
+        if manifest.config.media_type not in media_types.IMAGE_CONFIG_TYPES:
+            continue  # an artifact (an SBOM, an attestation), not a platform's image
+        config = layout.read_config(manifest)
+        if len(config.diff_ids) != len(manifest.layers):
+            counts = f"{len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers"
+            raise LayerforgeError(f"{source}: {desc.digest}: config lists {counts}")
+        images.append(StoredImage(layout=layout, ref=None, descriptor=desc, manifest=manifest, config=config))
+    if not images:
+        raise LayerforgeError(f"{source} is an index without images")
+    return images, True
+
+
+def _original(image: StoredImage) -> Descriptor:
+    """The source manifest as an index entry next to its Nydus one (``--merge-platform``)."""
+    return Descriptor(
+        media_type=image.descriptor.media_type,
+        digest=image.descriptor.digest,
+        size=image.descriptor.size,
+        platform=image.descriptor.platform or image.config.platform,
+    )
 
 
 def _check_keeps_source_tag(image: StoredImage, source: LayoutRef, out: Path, ref: str) -> None:
@@ -127,7 +190,6 @@ def _convert(
     image: StoredImage,
     *,
     layout: OciLayout,
-    ref: str,
     req: NydusRequest,
     epoch: int,
     chunk_dict: ChunkDict | None,
@@ -172,17 +234,8 @@ def _convert(
     manifest = write_nydus_manifest(
         layout, config, [*blobs, boot.descriptor], dict(image.manifest.annotations), platform
     )
-    tagged = manifest
     if req.merge_platform:
         import_blobs(image.layout, layout, [image.descriptor, image.manifest.config, *sources])
-        original = Descriptor(
-            media_type=image.descriptor.media_type,
-            digest=image.descriptor.digest,
-            size=image.descriptor.size,
-            platform=platform,
-        )
-        tagged = merged_platform_index(layout, original, manifest)
-    layout.tag(tagged, ref)
     layers = tuple(
         LayerStats(
             source=src,
@@ -199,8 +252,8 @@ def _convert(
     )
     return NydusImageResult(
         layout=layout,
-        ref=ref,
-        tagged=tagged,
+        ref="",
+        tagged=manifest,
         manifest=manifest,
         blobs=tuple(blobs),
         bootstrap=boot.descriptor,

@@ -13,10 +13,10 @@ from pathlib import Path
 from layerforge import _native
 from layerforge._native import LayerSpec
 from layerforge.errors import LayerforgeError, UsageError
+from layerforge.layers.build import build_archive
 from layerforge.layout.image_reader import read_image
 from layerforge.layout.scratch import scratch_dir
 from layerforge.layout.unpack import unpack_layers, unpack_tar
-from layerforge.model.digest import digest_hex
 from layerforge.model.reference import LayoutRef
 from layerforge.progress import ProgressCallback
 from layerforge.trust.blobs import read_document, read_head
@@ -173,9 +173,8 @@ def _pack(
         if (node.uid, node.gid) != (src.uid, src.gid):
             spec.add_perm_rule(re.escape(node.path), uid=node.uid, gid=node.gid)
     try:
-        (result,) = _native.build_layers(
-            [spec], work / "blobs", work / "tmp", format="cpio", compression=src.compression, progress=progress
+        return build_archive(
+            spec, work / "blobs", work / "tmp", format="cpio", compression=src.compression, progress=progress
         )
     except _native.InputError as e:
         raise UsageError(option, str(e)) from None
-    return work / "blobs" / digest_hex(result.digest)

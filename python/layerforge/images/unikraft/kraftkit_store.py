@@ -27,7 +27,12 @@ from layerforge.trust.text import shown
 
 
 def default_store() -> Path:
-    """kraftkit's default: ``$XDG_DATA_HOME/kraftkit/runtime/oci`` or ``~/.local/share/...``."""
+    """kraftkit's: ``oci`` in its runtime directory, ``$KRAFTKIT_RUNTIME_DIR`` (what kraftkit's
+    ``runtime_dir`` setting reads from the environment) or ``$XDG_DATA_HOME/kraftkit/runtime``
+    (``~/.local/share/kraftkit/runtime`` without it)."""
+    runtime = os.environ.get("KRAFTKIT_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "oci"
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data) / "kraftkit" / "runtime" / "oci"
 

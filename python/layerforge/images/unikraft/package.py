@@ -18,13 +18,14 @@ from layerforge.images.unikraft import documents as doc
 from layerforge.images.unikraft.initrd import identify_initrd, materialize_initrd
 from layerforge.images.unikraft.kconfig import VERSION_KEY, features, parse_kconfig
 from layerforge.images.unikraft.kernel import check_kernel
-from layerforge.images.unikraft.kraftkit_store import export_to_store, tag_path
+from layerforge.images.unikraft.kraftkit_store import export_to_store, package_blobs, tag_path
 from layerforge.images.unikraft.package_name import PackageName, default_package_name, parse_package_name
-from layerforge.images.unikraft.platforms import injected_features
+from layerforge.images.unikraft.platforms import check_kconfig_platform, injected_features
 from layerforge.images.unikraft.target import UnikraftTarget, check_unique
 from layerforge.layers.build import build_layers
 from layerforge.layout.image_reader import import_blobs
 from layerforge.layout.oci_layout import OciLayout, open_for_write
+from layerforge.layout.unreferenced import remove_unreferenced
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.epoch import source_date_epoch
@@ -33,6 +34,7 @@ from layerforge.model.manifest import Manifest
 from layerforge.model.platform import Platform
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef, validate_ref
 from layerforge.progress import ProgressCallback
+from layerforge.trust.text import shown
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,12 @@ def _check_target(t: UnikraftTarget, version: str | None) -> _Checked:
         raise UsageError("--rootfs", f"'{t.initrd.rootfs}' does not exist")
     if t.initrd is not None and t.initrd.image is not None:
         OciLayout.open(t.initrd.image.path).resolve(t.initrd.image.ref)
-    ver = version or kconfig.get(VERSION_KEY) or None
+    check_kconfig_platform(t.plat, kconfig, t.option)
+    built_version = kconfig.get(VERSION_KEY) or None
+    if version is not None and built_version is not None and version != built_version:
+        given, built, where = shown(repr(version)), shown(repr(built_version)), shown(repr(str(t.kconfig)))
+        raise UsageError("--version", f"{given} contradicts {VERSION_KEY}={built} of {where} ({t})")
+    ver = version or built_version
     feats = features(kconfig, injected_features(t.plat, t.arch))
     return _Checked(t, doc.platform(t.plat, t.arch, ver, feats))
 
@@ -136,6 +143,7 @@ def build_unikraft_image(
             built.append(_write_manifest(layout, c, descs, annotations, req))
 
         rebuilt = {c.target.key for c in checked}
+        previous = _previous_blobs(layout, req.ref)
         kept = _merge_includes(layout, included, rebuilt)
         if not req.replace:
             kept += _kept_entries(layout, req.ref, rebuilt | {doc.platform_key(d) for d in kept})
@@ -145,6 +153,8 @@ def build_unikraft_image(
         if req.kraftkit_store is not None:
             export_to_store(layout, index_desc, name, req.kraftkit_store)
         layout.tag(index_desc, req.ref)
+        # The replaced platforms' blobs (and the old index) go, unless something still uses them.
+        remove_unreferenced(layout, previous)
     return UnikraftResult(layout, req.ref, name, index_desc, tuple(built), tuple(kept))
 
 
@@ -187,6 +197,16 @@ def _kept_entries(layout: OciLayout, ref: str, rebuilt: set[tuple[str, str]]) ->
         for m in nested.manifests
         if m.platform is not None and doc.is_unikraft_entry(m.annotations) and doc.platform_key(m) not in rebuilt
     )
+
+
+def _previous_blobs(layout: OciLayout, ref: str) -> list[str]:
+    """The blobs of the package ``ref`` names now (none if it names no unikernel package)."""
+    current = layout.read_index().find(ref)
+    if current is None or current.media_type != media_types.IMAGE_INDEX:
+        return []
+    if not doc.is_unikraft_entry(layout.read_nested_index(current).annotations):
+        return []
+    return [d.digest for d in package_blobs(layout, current)]
 
 
 def _included_entries(ref: LayoutRef) -> tuple[OciLayout, list[Descriptor]]:

@@ -3,6 +3,8 @@ features it adds for each (``unikraft/arch`` and ``unikraft/plat`` in kraftkit).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from layerforge.errors import UsageError
 
 #: Platform name -> the features kraftkit injects for it.
@@ -35,6 +37,42 @@ def normalize_arch(arch: str, option: str = "--arch") -> str:
         known = ", ".join([*ARCH_FEATURES, *ARCH_ALIASES])
         raise UsageError(option, f"unknown architecture {arch!r} (expected one of {known})")
     return a
+
+
+def kconfig_platforms(kconfig: Mapping[str, str]) -> frozenset[str] | None:
+    """The platforms a kernel built with ``kconfig`` can be packaged for: ``CONFIG_PLAT_XEN``
+    and ``CONFIG_PLAT_LINUXU`` give ``xen`` and ``linuxu``; ``CONFIG_PLAT_KVM`` gives ``qemu``
+    with ``CONFIG_KVM_VMM_QEMU``, ``fc``/``kraftcloud`` with ``CONFIG_KVM_VMM_FIRECRACKER``, all
+    three with neither (Unikraft before the VMM choice). None when the kconfig names no platform."""
+    out: set[str] = set()
+    if kconfig.get("CONFIG_PLAT_XEN") == "y":
+        out.add("xen")
+    if kconfig.get("CONFIG_PLAT_LINUXU") == "y":
+        out.add("linuxu")
+    if kconfig.get("CONFIG_PLAT_KVM") == "y":
+        qemu = kconfig.get("CONFIG_KVM_VMM_QEMU") == "y"
+        firecracker = kconfig.get("CONFIG_KVM_VMM_FIRECRACKER") == "y"
+        if qemu or not firecracker:
+            out.add("qemu")
+        if firecracker or not qemu:
+            out |= {"fc", "kraftcloud"}
+    return frozenset(out) if out else None
+
+
+def check_kconfig_platform(plat: str, kconfig: Mapping[str, str], option: str = "--plat") -> None:
+    """Refuse packaging a kernel for a platform its kconfig was not built for (a Xen kernel
+    as ``qemu``, a QEMU build as ``fc``): the package would carry both platforms' features
+    and fail only when ``kraft run`` boots it."""
+    fits = kconfig_platforms(kconfig)
+    if fits is None or plat in fits:
+        return
+    built = sorted(k for k in ("CONFIG_PLAT_KVM", "CONFIG_PLAT_XEN", "CONFIG_PLAT_LINUXU") if kconfig.get(k) == "y")
+    vmm = sorted(k for k in ("CONFIG_KVM_VMM_QEMU", "CONFIG_KVM_VMM_FIRECRACKER") if kconfig.get(k) == "y")
+    raise UsageError(
+        option,
+        f"{plat!r} contradicts the kconfig ({', '.join(f'{k}=y' for k in built + vmm)}: "
+        f"built for {', '.join(sorted(fits))})",
+    )
 
 
 def injected_features(plat: str, arch: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ a single argument; the platform's manifest is built from it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerforge.errors import UsageError
@@ -22,6 +22,8 @@ class UnikraftTarget:
     kernel: Path
     kconfig: Path | None = None
     initrd: InitrdSource | None = None
+    #: The option that gave the platform, for error messages.
+    option: str = field(default="--plat", compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -56,7 +58,7 @@ def parse_target(spec: str, *, initrd_compression: str = "none", option: str = "
     elif "rootfs" in values:
         initrd = InitrdSource(rootfs=Path(values["rootfs"]), compression=initrd_compression)
     kconfig = Path(values["kconfig"]) if "kconfig" in values else None
-    return UnikraftTarget(plat=plat, arch=arch, kernel=Path(kernel), kconfig=kconfig, initrd=initrd)
+    return UnikraftTarget(plat=plat, arch=arch, kernel=Path(kernel), kconfig=kconfig, initrd=initrd, option=option)
 
 
 def check_unique(targets: list[UnikraftTarget]) -> list[UnikraftTarget]:

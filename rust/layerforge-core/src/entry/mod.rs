@@ -1,4 +1,6 @@
-//! The filesystem model shared by every archive format (tar today, cpio and RAFS later).
+//! The filesystem model of the archives layerforge writes from files (tar layers and newc
+//! cpio initrds). Nydus conversion reads layer tars instead and keeps its own tree
+//! (`rafs::tree`).
 //!
 //! A [`LayerSpec`] says what goes into a layer (files from disk, whole trees, synthetic
 //! entries); [`LayerSpec::collect`] turns it into the sorted, normalised [`Entry`] list that

@@ -137,10 +137,39 @@ impl ChunkDict {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a blob of the merged blob table comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlobSource {
+    /// The blob of the image's layer with this index.
     Layer(usize),
+    /// Blob of the chunk dictionary with this index in [`ChunkDict::blobs`].
     Dict(usize),
+}
+
+/// How the trees of one conversion number blobs in their chunk records
+/// ([`ChunkInfo::blob`]): the image's layers first, then the chunk dictionary's blobs. Only
+/// this type turns one into the other; a bootstrap maps the numbers to its own blob table.
+#[derive(Debug, Clone, Copy)]
+struct BlobNumbers {
+    layers: usize,
+}
+
+impl BlobNumbers {
+    fn number(self, source: BlobSource) -> u32 {
+        match source {
+            BlobSource::Layer(i) => i as u32,
+            BlobSource::Dict(d) => (self.layers + d) as u32,
+        }
+    }
+
+    fn source(self, number: u32) -> BlobSource {
+        let g = number as usize;
+        if g < self.layers {
+            BlobSource::Layer(g)
+        } else {
+            BlobSource::Dict(g - self.layers)
+        }
+    }
 }
 
 /// One blob of the merged blob table (= the image's blob layers, in order).
@@ -190,6 +219,10 @@ struct Finished {
     out: Option<Pending>,
 }
 
+/// For each layer, for each of its stored chunks: the (layer, stored index) of the lower
+/// layer's copy that replaces it, if any.
+type LowerRefs = Vec<Vec<Option<(usize, u32)>>>;
+
 pub fn convert(
     layers: &[LayerInput],
     store: &BlobStore,
@@ -225,9 +258,53 @@ pub fn convert(
     })?;
 
     // 2. Lower-layer deduplication.
-    let n = scans.len();
+    let lower = lower_refs(&scans, opts.dedup_lower);
+
+    // 3. Finish the blobs' data and meta.
+    let finished: Vec<Result<Finished>> = pool.install(|| {
+        scans
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, s)| {
+                finish_data(i, s, &lower[i], store, opts).map_err(|e| labelled(e, &layers[i].label))
+            })
+            .collect()
+    });
+    let finished: Vec<Finished> = finished.into_iter().collect::<Result<_>>()?;
+    check_blob_count(&scans, &finished, dict)?;
+
+    // 4. Bootstraps, in layer order, then the merged one. Blobs committed so far are
+    // removed again if anything fails.
+    let mut a = Assembly {
+        layers,
+        opts,
+        prefetch: &prefetch,
+        numbers: BlobNumbers {
+            layers: scans.len(),
+        },
+        dict_blobs: dict.map_or(&[][..], |d| d.blobs.as_slice()),
+        dict_chunks: dict.map_or(&[][..], |d| d.chunks.as_slice()),
+        lower: &lower,
+        finished,
+        final_entry: vec![None; scans.len()],
+        dict_used: HashSet::new(),
+        committed: Vec::new(),
+    };
+    let result = a.bootstraps(&mut scans, progress);
+    if result.is_err() {
+        for d in &a.committed {
+            let _ = store.remove(d);
+        }
+    }
+    result
+}
+
+/// Step 2: which stored chunks of each layer a lower layer already stores, in layer order
+/// (the first layer storing a chunk keeps it). A layer drops its copies only when that saves
+/// at least 1/[`LOWER_DEDUP_MIN_FRACTION`] of its stored bytes.
+fn lower_refs(scans: &[LayerScan], dedup_lower: bool) -> LowerRefs {
     let mut first: HashMap<([u8; 32], u32), (usize, u32)> = HashMap::new();
-    let mut lower: Vec<Vec<Option<(usize, u32)>>> = Vec::with_capacity(n);
+    let mut lower: LowerRefs = Vec::with_capacity(scans.len());
     for (i, s) in scans.iter().enumerate() {
         let mut l = vec![None; s.stored.len()];
         let (mut saved, mut total) = (0u64, 0u64);
@@ -235,7 +312,7 @@ pub fn convert(
             total += u64::from(c.compressed_size);
             let key = (c.digest, c.uncompressed_size);
             match first.get(&key) {
-                Some(&at) if opts.dedup_lower => {
+                Some(&at) if dedup_lower => {
                     l[k] = Some(at);
                     saved += u64::from(c.compressed_size);
                 }
@@ -252,189 +329,209 @@ pub fn convert(
         }
         lower.push(l);
     }
+    lower
+}
 
-    // 3. Finish the blobs' data and meta.
-    let finished: Vec<Result<Finished>> = pool.install(|| {
-        scans
-            .par_iter_mut()
-            .enumerate()
-            .map(|(i, s)| {
-                finish_data(i, s, &lower[i], store, opts).map_err(|e| labelled(e, &layers[i].label))
-            })
-            .collect()
-    });
-    let mut finished: Vec<Finished> = finished.into_iter().collect::<Result<_>>()?;
-    check_blob_count(&scans, &finished, dict)?;
+/// Step 4's state: what the layers' bootstraps need from steps 1-3 and what they produce.
+struct Assembly<'a> {
+    layers: &'a [LayerInput],
+    opts: &'a ConvertOptions,
+    prefetch: &'a [Vec<Vec<u8>>],
+    numbers: BlobNumbers,
+    dict_blobs: &'a [BlobEntry],
+    dict_chunks: &'a [ChunkInfo],
+    lower: &'a LowerRefs,
+    finished: Vec<Finished>,
+    /// Blob-table entries of the layers' blobs once committed (real ids).
+    final_entry: Vec<Option<BlobEntry>>,
+    /// Dictionary chunks some layer references.
+    dict_used: HashSet<u32>,
+    /// Blobs renamed into the store by this conversion.
+    committed: Vec<Digest>,
+}
 
-    // 4. Bootstraps, in layer order.
-    let mut committed: Vec<Digest> = Vec::new();
-    let result = (|| -> Result<ConvertResult> {
-        let dict_blobs = dict.map_or(&[][..], |d| d.blobs.as_slice());
-        let dict_chunks = dict.map_or(&[][..], |d| d.chunks.as_slice());
-        let mut final_entry: Vec<Option<BlobEntry>> = vec![None; n];
+impl Assembly<'_> {
+    fn bootstraps(
+        &mut self,
+        scans: &mut [LayerScan],
+        progress: &Progress,
+    ) -> Result<ConvertResult> {
+        let n = scans.len();
         let mut trees: Vec<Tree> = Vec::with_capacity(n);
         let mut tables: Vec<Vec<u32>> = Vec::with_capacity(n);
         let mut reports: Vec<LayerReport> = Vec::with_capacity(n);
-        let mut dict_used: HashSet<u32> = HashSet::new();
-        for i in 0..n {
+        for (i, scan) in scans.iter_mut().enumerate() {
             progress.check()?;
-            let scan = &mut scans[i];
             let mut report = LayerReport {
-                chunks: finished[i].own.iter().flatten().count(),
+                chunks: self.finished[i].own.iter().flatten().count(),
                 file_bytes: scan.file_bytes,
                 dup_bytes: scan.dup_bytes,
                 ..LayerReport::default()
             };
-            let mut arena = Vec::with_capacity(scan.seqs.len());
-            for r in &scan.seqs {
-                arena.push(match *r {
-                    SeqRef::Own(k) => match finished[i].own[k as usize] {
-                        Some(c) => c,
-                        None => {
-                            let (j, idx) = lower[i][k as usize]
-                                .ok_or_else(|| Error::Corrupt("lost chunk".into()))?;
-                            report.lower_bytes +=
-                                u64::from(scan.stored[k as usize].uncompressed_size);
-                            finished[j].own[idx as usize]
-                                .ok_or_else(|| Error::Corrupt("lost lower chunk".into()))?
-                        }
-                    },
-                    SeqRef::Known(d) => {
-                        dict_used.insert(d);
-                        let mut c = dict_chunks[d as usize];
-                        report.dict_bytes += u64::from(c.uncompressed_size);
-                        c.blob += n as u32;
-                        c
-                    }
-                });
-            }
+            let arena = self.resolve_chunks(i, scan, &mut report)?;
             let mut tree = std::mem::take(&mut scan.tree);
-            let has_own = finished[i].out.is_some();
-            let mut order: Vec<u32> = Vec::new();
-            if has_own {
-                order.push(i as u32);
-            }
-            let mut seen: HashSet<u32> = order.iter().copied().collect();
-            for c in &arena {
-                if seen.insert(c.blob) {
-                    order.push(c.blob);
-                }
-            }
+            let order = blob_order(self.finished[i].out.is_some().then_some(i as u32), &arena);
             tree.chunks = arena;
-            if let Some(Pending {
-                tmp,
-                hasher,
-                size,
-                meta,
-            }) = finished[i].out.take()
-            {
-                let mut w = HashedWriter::resume(
-                    BufWriter::new(tmp.append()?),
-                    hasher,
-                    size,
-                    tmp.path().display().to_string(),
-                );
-                let entries: Vec<BlobEntry> = order
-                    .iter()
-                    .map(|&g| {
-                        if g as usize == i {
-                            Ok(meta.entry.clone())
-                        } else {
-                            other_entry(g as usize, n, &final_entry, dict_blobs)
-                        }
-                    })
-                    .collect::<Result<_>>()?;
-                let index: HashMap<u32, u32> = order
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &g)| (g, k as u32))
-                    .collect();
-                let own_prefetch: Vec<Vec<Vec<u8>>> = prefetch
-                    .iter()
-                    .filter(|p| {
-                        let c: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
-                        tree.lookup(&c).is_some()
-                    })
-                    .cloned()
-                    .collect();
-                let boot = build(&BootstrapSpec {
-                    tree: &tree,
-                    blobs: &entries,
-                    blob_index: &index,
-                    chunk_size: opts.chunk_size,
-                    flags: base_flags(opts),
-                    prefetch: &own_prefetch,
-                })
-                .map_err(|e| labelled(e, &layers[i].label))?;
-                write_bootstrap_and_toc(&mut w, &boot, meta.toc)?;
-                let (file, digest, size) = w.finish()?;
-                drop(file);
-                report.created = tmp.commit(&digest)?;
-                if report.created {
-                    committed.push(digest);
-                }
-                let mut e = meta.entry;
-                e.set_id(&digest.hex())?;
-                e.features &= !FEATURE_INLINED_FS_META;
-                final_entry[i] = Some(e);
-                report.blob = Some((digest, size));
+            if let Some(pending) = self.finished[i].out.take() {
+                self.commit_layer_blob(i, pending, &tree, &order, &mut report)?;
             }
             trees.push(tree);
             tables.push(order);
             reports.push(report);
         }
+        self.merged(&trees, &tables, reports)
+    }
 
-        // The merged bootstrap: every layer's blobs, in layer order, each once.
+    /// The chunk records of layer `i`'s file chunks, in stream order: its own, the lower
+    /// layers' copies it references, and dictionary chunks.
+    fn resolve_chunks(
+        &mut self,
+        i: usize,
+        scan: &LayerScan,
+        report: &mut LayerReport,
+    ) -> Result<Vec<ChunkInfo>> {
+        let mut arena = Vec::with_capacity(scan.seqs.len());
+        for r in &scan.seqs {
+            arena.push(match *r {
+                SeqRef::Own(k) => match self.finished[i].own[k as usize] {
+                    Some(c) => c,
+                    None => {
+                        let (j, idx) = self.lower[i][k as usize]
+                            .ok_or_else(|| Error::Corrupt("lost chunk".into()))?;
+                        report.lower_bytes += u64::from(scan.stored[k as usize].uncompressed_size);
+                        self.finished[j].own[idx as usize]
+                            .ok_or_else(|| Error::Corrupt("lost lower chunk".into()))?
+                    }
+                },
+                SeqRef::Known(d) => {
+                    self.dict_used.insert(d);
+                    let mut c = *self
+                        .dict_chunks
+                        .get(d as usize)
+                        .ok_or_else(|| Error::Corrupt(format!("lost dictionary chunk {d}")))?;
+                    report.dict_bytes += u64::from(c.uncompressed_size);
+                    c.blob = self.numbers.number(BlobSource::Dict(c.blob as usize));
+                    c
+                }
+            });
+        }
+        Ok(arena)
+    }
+
+    /// Append layer `i`'s bootstrap (its blob table: `order`) and the ToC to its blob, and
+    /// rename the blob to its digest.
+    fn commit_layer_blob(
+        &mut self,
+        i: usize,
+        pending: Pending,
+        tree: &Tree,
+        order: &[u32],
+        report: &mut LayerReport,
+    ) -> Result<()> {
+        let Pending {
+            tmp,
+            hasher,
+            size,
+            meta,
+        } = pending;
+        let mut w = HashedWriter::resume(
+            BufWriter::new(tmp.append()?),
+            hasher,
+            size,
+            tmp.path().display().to_string(),
+        );
+        let own = self.numbers.number(BlobSource::Layer(i));
+        let entries: Vec<BlobEntry> = order
+            .iter()
+            .map(|&g| {
+                if g == own {
+                    Ok(meta.entry.clone())
+                } else {
+                    self.entry_of(g)
+                }
+            })
+            .collect::<Result<_>>()?;
+        // Only the patterns this layer holds: the merged bootstrap checks the rest.
+        let own_prefetch: Vec<Vec<Vec<u8>>> = self
+            .prefetch
+            .iter()
+            .filter(|p| {
+                let c: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
+                tree.lookup(&c).is_some()
+            })
+            .cloned()
+            .collect();
+        let boot = build(&BootstrapSpec {
+            tree,
+            blobs: &entries,
+            blob_index: &table_index(order),
+            chunk_size: self.opts.chunk_size,
+            flags: base_flags(self.opts),
+            prefetch: &own_prefetch,
+        })
+        .map_err(|e| labelled(e, &self.layers[i].label))?;
+        write_bootstrap_and_toc(&mut w, &boot, meta.toc)?;
+        let (file, digest, size) = w.finish()?;
+        drop(file);
+        report.created = tmp.commit(&digest)?;
+        if report.created {
+            self.committed.push(digest);
+        }
+        let mut e = meta.entry;
+        e.set_id(&digest.hex())?;
+        e.features &= !FEATURE_INLINED_FS_META;
+        self.final_entry[i] = Some(e);
+        report.blob = Some((digest, size));
+        Ok(())
+    }
+
+    /// The merged bootstrap: every layer's blobs, in layer order, each once.
+    fn merged(
+        &self,
+        trees: &[Tree],
+        tables: &[Vec<u32>],
+        reports: Vec<LayerReport>,
+    ) -> Result<ConvertResult> {
         let mut merged_order: Vec<u32> = Vec::new();
         let mut seen: HashSet<u32> = HashSet::new();
-        for t in &tables {
-            for &g in t {
-                if seen.insert(g) {
-                    merged_order.push(g);
-                }
+        for &g in tables.iter().flatten() {
+            if seen.insert(g) {
+                merged_order.push(g);
             }
         }
         let entries: Vec<BlobEntry> = merged_order
             .iter()
-            .map(|&g| other_entry(g as usize, n, &final_entry, dict_blobs))
+            .map(|&g| self.entry_of(g))
             .collect::<Result<_>>()?;
-        let index: HashMap<u32, u32> = merged_order
-            .iter()
-            .enumerate()
-            .map(|(k, &g)| (g, k as u32))
-            .collect();
-        let merged = merge(&trees)?;
+        let merged = merge(trees)?;
         let bootstrap = build(&BootstrapSpec {
             tree: &merged,
             blobs: &entries,
-            blob_index: &index,
-            chunk_size: opts.chunk_size,
-            flags: base_flags(opts),
-            prefetch: &prefetch,
+            blob_index: &table_index(&merged_order),
+            chunk_size: self.opts.chunk_size,
+            flags: base_flags(self.opts),
+            prefetch: self.prefetch,
         })?;
         let blobs = merged_order
             .iter()
             .zip(&entries)
             .map(|(&g, e)| {
-                let g = g as usize;
+                let source = self.numbers.source(g);
                 ImageBlob {
                     id: e.id_str(),
-                    size: if g < n {
-                        reports[g].blob.map(|b| b.1)
-                    } else {
-                        None
+                    size: match source {
+                        BlobSource::Layer(l) => reports[l].blob.map(|b| b.1),
+                        BlobSource::Dict(_) => None,
                     },
-                    source: if g < n {
-                        BlobSource::Layer(g)
-                    } else {
-                        BlobSource::Dict(g - n)
-                    },
+                    source,
                 }
             })
             .collect();
-        let dict_saved_bytes = dict_used
+        let dict_saved_bytes = self
+            .dict_used
             .iter()
-            .map(|&d| u64::from(dict_chunks[d as usize].compressed_size))
+            .filter_map(|&d| self.dict_chunks.get(d as usize))
+            .map(|c| u64::from(c.compressed_size))
             .sum();
         Ok(ConvertResult {
             layers: reports,
@@ -442,13 +539,42 @@ pub fn convert(
             bootstrap,
             dict_saved_bytes,
         })
-    })();
-    if result.is_err() {
-        for d in &committed {
-            let _ = store.remove(d);
+    }
+
+    /// The blob-table entry of a lower layer's blob or a dictionary blob, as another
+    /// bootstrap refers to it (real id, no inlined-meta feature).
+    fn entry_of(&self, g: u32) -> Result<BlobEntry> {
+        let e = match self.numbers.source(g) {
+            BlobSource::Layer(l) => self.final_entry.get(l).cloned().flatten(),
+            BlobSource::Dict(d) => self.dict_blobs.get(d).cloned(),
+        };
+        let mut e =
+            e.ok_or_else(|| Error::Corrupt(format!("blob {g} referenced before it was written")))?;
+        e.features &= !FEATURE_INLINED_FS_META;
+        Ok(e)
+    }
+}
+
+/// A layer bootstrap's blob table: its own blob first (if it has one), then the blobs its
+/// chunks live in, in order of first use.
+fn blob_order(own: Option<u32>, chunks: &[ChunkInfo]) -> Vec<u32> {
+    let mut order: Vec<u32> = own.into_iter().collect();
+    let mut seen: HashSet<u32> = order.iter().copied().collect();
+    for c in chunks {
+        if seen.insert(c.blob) {
+            order.push(c.blob);
         }
     }
-    result
+    order
+}
+
+/// Blob number -> index in a bootstrap's blob table `order`.
+fn table_index(order: &[u32]) -> HashMap<u32, u32> {
+    order
+        .iter()
+        .enumerate()
+        .map(|(k, &g)| (g, k as u32))
+        .collect()
 }
 
 /// Refuse, before any blob is committed, an image whose merged bootstrap would name more
@@ -500,25 +626,6 @@ fn verify_layer(l: &LayerInput, scan: &LayerScan) -> Result<()> {
 
 fn base_flags(opts: &ConvertOptions) -> u64 {
     opts.compressor.super_flag() | opts.digester.super_flag() | FLAG_EXPLICIT_UID_GID
-}
-
-/// The blob-table entry of a lower layer's blob or a dictionary blob, as another bootstrap
-/// refers to it (real id, no inlined-meta feature).
-fn other_entry(
-    g: usize,
-    n: usize,
-    finals: &[Option<BlobEntry>],
-    dict: &[BlobEntry],
-) -> Result<BlobEntry> {
-    let e = if g < n {
-        finals[g].clone()
-    } else {
-        dict.get(g - n).cloned()
-    };
-    let mut e =
-        e.ok_or_else(|| Error::Corrupt(format!("blob {g} referenced before it was written")))?;
-    e.features &= !FEATURE_INLINED_FS_META;
-    Ok(e)
 }
 
 /// Write the kept chunks (in place when nothing was dropped) and the blob meta.

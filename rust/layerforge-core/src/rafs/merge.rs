@@ -3,7 +3,8 @@
 //! lower directory, a later entry replaces an earlier one, and a directory keeps its lower
 //! children unless made opaque. Whiteout files themselves never reach the result.
 
-use super::tree::{Tree, OPAQUE_WHITEOUT, ROOT, WHITEOUT_PREFIX};
+use super::tree::{Tree, ROOT};
+use super::whiteout::{classify, Whiteout};
 use crate::error::Result;
 
 /// Merge `layers` (lowest first). Chunk indexes of each layer are rebased onto the
@@ -24,26 +25,29 @@ pub fn merge(layers: &[Tree]) -> Result<Tree> {
         let order = layer.live_nodes();
         // Whiteouts apply to the lower layers only, so they go first.
         for &n in &order {
-            let name = &layer.nodes[n].name;
-            if n == ROOT || !name.starts_with(WHITEOUT_PREFIX) {
-                continue;
-            }
+            let whiteout = match classify(&layer.nodes[n].name) {
+                Some(w) if n != ROOT => w,
+                _ => continue,
+            };
             let mut path = layer.components(layer.nodes[n].parent);
-            if name.as_slice() == OPAQUE_WHITEOUT {
-                if let Some(d) = out.lookup(&path) {
-                    if out.is_dir(d) {
-                        out.nodes[d].children.clear();
+            match whiteout {
+                Whiteout::Opaque => {
+                    if let Some(d) = out.lookup(&path) {
+                        if out.is_dir(d) {
+                            out.nodes[d].children.clear();
+                        }
                     }
                 }
-            } else {
-                path.push(&name[WHITEOUT_PREFIX.len()..]);
-                if let Some(x) = out.lookup(&path) {
-                    out.detach(x);
+                Whiteout::Of(name) => {
+                    path.push(name);
+                    if let Some(x) = out.lookup(&path) {
+                        out.detach(x);
+                    }
                 }
             }
         }
         for &n in &order {
-            if n != ROOT && layer.nodes[n].name.starts_with(WHITEOUT_PREFIX) {
+            if n != ROOT && classify(&layer.nodes[n].name).is_some() {
                 continue;
             }
             let path = layer.components(n);

@@ -4,7 +4,8 @@
 //!
 //! * [`algo`]: chunk compressors and digesters.
 //! * [`superblock`], [`inode`], [`dirent`], [`chunk_table`], [`blob_table`]: on-disk structures.
-//! * [`tree`]: the in-memory filesystem a bootstrap describes; [`merge`] stacks layer trees.
+//! * [`tree`]: the in-memory filesystem a bootstrap describes; [`merge`] stacks layer trees,
+//!   applying the [`whiteout`] rules.
 //! * [`bootstrap`]: lays a tree out as a RAFS v6 bootstrap.
 //! * [`toc`] and [`blob_writer`]: the data blob (chunk data, blob meta, digests, inlined
 //!   bootstrap, table of contents).
@@ -26,6 +27,7 @@ pub mod superblock;
 pub mod tar_input;
 pub mod toc;
 pub mod tree;
+pub mod whiteout;
 
 /// EROFS / RAFS v6 block size; every table and data block is aligned to it.
 pub const BLOCK_SIZE: u64 = 4096;

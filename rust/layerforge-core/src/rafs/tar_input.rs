@@ -16,7 +16,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::algo::{Compressor, Digester};
 use super::blob_writer::HashedWriter;
 use super::inode::encode_rdev;
-use super::tree::{Inode, Tree, WHITEOUT_PREFIX};
+use super::tree::{Inode, Tree};
+use super::whiteout;
 use crate::blob::{BlobStore, TempBlob};
 use crate::concurrent::JobStop;
 use crate::decompress::{sniff_file, Format, HashingReader};
@@ -24,7 +25,7 @@ use crate::digest::{Digest, Hasher};
 use crate::error::{most_relevant, Error, Result};
 use crate::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use crate::progress::Progress;
-use crate::tar::read::TarReader;
+use crate::tar::read::{Member, TarReader};
 
 /// Chunks already known elsewhere (a chunk dictionary): digest and size -> dictionary index.
 pub type KnownChunks = HashMap<([u8; 32], u32), u32>;
@@ -406,115 +407,52 @@ fn parse<R: Read>(
             }
             other => other,
         };
+        // Archive-wide and GNU long-name records carry no entry.
         if matches!(m.kind, b'g' | b'L' | b'K') {
             continue;
         }
+        // 1. The name, the metadata every entry has, the link target.
         let comps = member_components(&m.path).map_err(ctx)?;
         let comp_refs: Vec<&[u8]> = comps.iter().map(Vec::as_slice).collect();
-        let (mut uid, mut gid, mut mtime) = (m.uid, m.gid, m.mtime);
-        let perm = m.mode & 0o7777;
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for (key, value) in &m.pax {
-            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
-                xattrs.retain(|(n, _)| n.as_slice() != name);
-                xattrs.push((name.to_vec(), value.clone()));
-            } else if key == b"uid" {
-                uid = parse_num(value).unwrap_or(uid);
-            } else if key == b"gid" {
-                gid = parse_num(value).unwrap_or(gid);
-            } else if key == b"mtime" {
-                mtime = parse_num(value).unwrap_or(mtime);
-            }
+        let base = member_metadata(&m).map_err(ctx)?;
+        let link = link_target(&m).map_err(ctx)?;
+        // 2. The entry itself: a hard link to an earlier entry, or an inode of its kind
+        // (a file's data cut into chunks and handed to the pool).
+        if m.kind == b'1' {
+            let t = components(&link.unwrap_or_default()).map_err(ctx)?;
+            let t_refs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
+            tree.insert_link(&comp_refs, &t_refs).map_err(ctx)?;
+            continue;
         }
-        xattrs.sort();
-        let id = |what: &str, v: u64| {
-            u32::try_from(v)
-                .map_err(|_| ctx(Error::input(format!("{what} {v} does not fit 32 bits"))))
-        };
-        let base = Inode {
-            uid: id("uid", uid)?,
-            gid: id("gid", gid)?,
-            mtime,
-            xattrs,
-            ..Inode::default()
-        };
-        let link = match &m.link {
-            Some(l) if l.contains(&0) => {
-                return Err(ctx(Error::input("the link target contains a NUL byte")))
-            }
-            Some(l) if l.len() > MAX_PATH => {
-                return Err(ctx(Error::input(format!(
-                    "the link target is longer than {MAX_PATH} bytes"
-                ))))
-            }
-            other => other.clone(),
-        };
-        match m.kind {
-            b'5' => {
-                tree.insert(
-                    &comp_refs,
-                    Inode {
-                        mode: S_IFDIR | perm,
-                        ..base
-                    },
-                )
-                .map_err(ctx)?;
-            }
+        let perm = m.mode & 0o7777;
+        let inode = match m.kind {
+            b'5' => Inode {
+                mode: S_IFDIR | perm,
+                ..base
+            },
             b'0' | b'7' => {
                 let size = m.size;
-                if size.div_ceil(u64::from(opts.chunk_size)) > MAX_FILE_CHUNKS {
-                    return Err(ctx(Error::input(format!(
-                        "{size} bytes are more than {MAX_FILE_CHUNKS} chunks (use a larger --chunk-size)"
-                    ))));
-                }
-                let mut chunks = Vec::new();
-                let mut left = size;
-                while left > 0 {
-                    let n = left.min(u64::from(opts.chunk_size)) as usize;
-                    let mut buf = buffers.take(false);
-                    // A recycled buffer is already initialised: no zeroing when it shrinks.
-                    if buf.len() >= n {
-                        buf.truncate(n);
-                    } else {
-                        buf.resize(n, 0);
-                    }
-                    archive.read_data_exact(&mut buf)?;
-                    chunks.push(dispatch(buf)?);
-                    left -= n as u64;
-                }
+                let chunks =
+                    read_file_chunks(&mut archive, size, opts, dispatch, buffers).map_err(ctx)?;
                 *file_bytes += size;
-                tree.insert(
-                    &comp_refs,
-                    Inode {
-                        mode: S_IFREG | perm,
-                        size,
-                        chunks,
-                        ..base
-                    },
-                )
-                .map_err(ctx)?;
+                Inode {
+                    mode: S_IFREG | perm,
+                    size,
+                    chunks,
+                    ..base
+                }
             }
             b'2' => {
                 let target = link.unwrap_or_default();
                 if target.is_empty() {
                     return Err(ctx(Error::input("symlink without a target")));
                 }
-                tree.insert(
-                    &comp_refs,
-                    Inode {
-                        mode: S_IFLNK | 0o777,
-                        size: target.len() as u64,
-                        target,
-                        ..base
-                    },
-                )
-                .map_err(ctx)?;
-            }
-            b'1' => {
-                let target = link.unwrap_or_default();
-                let t = components(&target).map_err(ctx)?;
-                let t_refs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
-                tree.insert_link(&comp_refs, &t_refs).map_err(ctx)?;
+                Inode {
+                    mode: S_IFLNK | 0o777,
+                    size: target.len() as u64,
+                    target,
+                    ..base
+                }
             }
             b'3' | b'4' | b'6' => {
                 let ty = match m.kind {
@@ -522,15 +460,11 @@ fn parse<R: Read>(
                     b'4' => S_IFBLK,
                     _ => S_IFIFO,
                 };
-                tree.insert(
-                    &comp_refs,
-                    Inode {
-                        mode: ty | perm,
-                        rdev: encode_rdev(m.dev.0, m.dev.1),
-                        ..base
-                    },
-                )
-                .map_err(ctx)?;
+                Inode {
+                    mode: ty | perm,
+                    rdev: encode_rdev(m.dev.0, m.dev.1),
+                    ..base
+                }
             }
             other => {
                 return Err(ctx(Error::input(format!(
@@ -538,9 +472,84 @@ fn parse<R: Read>(
                     shown_byte(other)
                 ))))
             }
-        }
+        };
+        // 3. Into the tree.
+        tree.insert(&comp_refs, inode).map_err(ctx)?;
     }
     Ok(tree)
+}
+
+/// Owner, mtime and xattrs of a member (PAX records win over the header; the last record
+/// of an xattr counts), as the base of its inode.
+fn member_metadata(m: &Member) -> Result<Inode> {
+    let (mut uid, mut gid, mut mtime) = (m.uid, m.gid, m.mtime);
+    let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (key, value) in &m.pax {
+        if let Some(name) = key.strip_prefix(b"SCHILY.xattr.".as_slice()) {
+            xattrs.retain(|(n, _)| n.as_slice() != name);
+            xattrs.push((name.to_vec(), value.clone()));
+        } else if key == b"uid" {
+            uid = parse_num(value).unwrap_or(uid);
+        } else if key == b"gid" {
+            gid = parse_num(value).unwrap_or(gid);
+        } else if key == b"mtime" {
+            mtime = parse_num(value).unwrap_or(mtime);
+        }
+    }
+    xattrs.sort();
+    let id = |what: &str, v: u64| {
+        u32::try_from(v).map_err(|_| Error::input(format!("{what} {v} does not fit 32 bits")))
+    };
+    Ok(Inode {
+        uid: id("uid", uid)?,
+        gid: id("gid", gid)?,
+        mtime,
+        xattrs,
+        ..Inode::default()
+    })
+}
+
+/// The member's link target (symlink or hard link), checked: no NUL, at most [`MAX_PATH`].
+fn link_target(m: &Member) -> Result<Option<Vec<u8>>> {
+    match &m.link {
+        Some(l) if l.contains(&0) => Err(Error::input("the link target contains a NUL byte")),
+        Some(l) if l.len() > MAX_PATH => Err(Error::input(format!(
+            "the link target is longer than {MAX_PATH} bytes"
+        ))),
+        other => Ok(other.clone()),
+    }
+}
+
+/// Read a regular file's `size` bytes of data in chunks, each handed to `dispatch`; the
+/// chunks' sequence numbers.
+fn read_file_chunks<R: Read>(
+    archive: &mut TarReader<R>,
+    size: u64,
+    opts: &ScanOptions,
+    dispatch: &mut dyn FnMut(Vec<u8>) -> Result<u32>,
+    buffers: &ChunkBuffers,
+) -> Result<Vec<u32>> {
+    if size.div_ceil(u64::from(opts.chunk_size)) > MAX_FILE_CHUNKS {
+        return Err(Error::input(format!(
+            "{size} bytes are more than {MAX_FILE_CHUNKS} chunks (use a larger --chunk-size)"
+        )));
+    }
+    let mut chunks = Vec::new();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(u64::from(opts.chunk_size)) as usize;
+        let mut buf = buffers.take(false);
+        // A recycled buffer is already initialised: no zeroing when it shrinks.
+        if buf.len() >= n {
+            buf.truncate(n);
+        } else {
+            buf.resize(n, 0);
+        }
+        archive.read_data_exact(&mut buf)?;
+        chunks.push(dispatch(buf)?);
+        left -= n as u64;
+    }
+    Ok(chunks)
 }
 
 fn shown_byte(b: u8) -> String {
@@ -568,14 +577,7 @@ pub fn member_components(raw: &[u8]) -> Result<Vec<Vec<u8>>> {
                 c.len()
             )));
         }
-        if let Some(rest) = c.strip_prefix(WHITEOUT_PREFIX) {
-            if matches!(rest, b"" | b"." | b"..") {
-                return Err(Error::input(format!(
-                    "whiteout of '{}' names no entry",
-                    String::from_utf8_lossy(rest)
-                )));
-            }
-        }
+        whiteout::check_component(c)?;
     }
     Ok(comps)
 }

@@ -7,9 +7,6 @@ use super::chunk_table::ChunkInfo;
 use crate::error::{Error, Result};
 use crate::file_mode::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
-pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
-pub const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inode {
     /// File type and permission bits (`st_mode`).

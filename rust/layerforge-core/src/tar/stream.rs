@@ -2,17 +2,20 @@
 
 use super::header::{encode_header, BLOCK_SIZE};
 use crate::chunk::{ChunkSink, ChunkWriter};
-use crate::content::write_content;
+use crate::content::{write_content, ContentCheck};
+use crate::elf::MachineCheck;
 use crate::entry::{Entry, Kind};
 use crate::error::Result;
 use crate::progress::Progress;
 
 /// Write `entries` (already sorted and normalised) followed by the end-of-archive marker.
-/// File contents are read as they are written; `progress` advances by content bytes.
+/// File contents are read as they are written; `progress` advances by content bytes. With
+/// `machine`, an executable built for another machine is an error (see [`crate::elf`]).
 pub fn write_tar<S: ChunkSink>(
     entries: &[Entry],
     out: &mut ChunkWriter<S>,
     progress: &Progress,
+    machine: Option<&MachineCheck>,
 ) -> Result<()> {
     let mut hdr = Vec::with_capacity(3 * BLOCK_SIZE);
     for e in entries {
@@ -21,7 +24,8 @@ pub fn write_tar<S: ChunkSink>(
         encode_header(e, &mut hdr)?;
         out.write(&hdr)?;
         if let Kind::File { content, size } = &e.kind {
-            write_content(content, *size, out, progress)?;
+            let check = machine.map(|machine| ContentCheck { entry: e, machine });
+            write_content(content, *size, out, progress, check)?;
             let rem = (*size % BLOCK_SIZE as u64) as usize;
             if rem != 0 {
                 out.zeros(BLOCK_SIZE - rem)?;

@@ -1,0 +1,1 @@
+"""Multi-platform image indexes made of images built elsewhere (``layerforge index``)."""

@@ -1,0 +1,288 @@
+"""Pulling an image (manifest or index) from a registry into an OCI layout.
+
+Everything the registry sends is hostile until checked: a manifest's bytes must hash to the
+digest asked for (a tag's answer is named by the digest of its bytes), its media type must be
+a manifest or index type and agree with the ``Content-Type``, a child manifest must be the
+size and type its index entry says, configs and layers must have known media types, and
+every blob is verified while it streams in (:mod:`layerforge.registry.blob_sink`). Manifest
+and index bytes are stored exactly as the registry holds them, so their digests are the
+registry's. Blobs the layout already holds are read through and skipped when they match.
+
+Platforms: an image manifest is pulled as it is. An index is pulled whole with
+``all_platforms``; with one platform (the host's by default), only that platform's manifest
+is pulled and tagged; with several, their manifests are pulled and tagged through an index
+listing exactly their entries (a new index, unless it is all of the registry's).
+"""
+
+from __future__ import annotations
+
+import platform as host
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from layerforge.errors import LayerforgeError, UsageError
+from layerforge.layout.atomic import atomic_write
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import media_types
+from layerforge.model.canonical_json import canonical_json
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.digest import sha256_digest
+from layerforge.model.index import Index
+from layerforge.model.manifest import Manifest
+from layerforge.model.platform import Platform
+from layerforge.progress import ProgressCallback
+from layerforge.registry.blob_sink import BlobRefused, BlobSink
+from layerforge.registry.byte_meter import ByteMeter
+from layerforge.registry.client import RegistryClient
+from layerforge.registry.reference import ImageName
+from layerforge.trust.blobs import check_blob
+from layerforge.trust.json_shape import ShapeError, load_json
+from layerforge.trust.text import shown
+
+CONFIG_TYPES = frozenset({media_types.IMAGE_CONFIG, media_types.DOCKER_CONFIG})
+LAYER_TYPES = frozenset(
+    {media_types.LAYER_TAR, media_types.LAYER_TAR_GZIP, media_types.LAYER_TAR_ZSTD, media_types.DOCKER_LAYER_GZIP}
+)
+#: Configs are read whole by whatever uses the image: at most this large.
+MAX_CONFIG = 16 << 20
+#: Indexes nest at most this deep (an index of indexes of manifests is 2).
+MAX_DEPTH = 8
+_PLATFORM = re.compile(r"[a-z0-9]{1,32}/[a-z0-9_]{1,32}(?:/[a-z0-9]{1,16})?")
+_HOST_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def parse_platform(value: str, option: str = "--platform") -> str:
+    """``OS/ARCH[/VARIANT]`` (``linux/amd64``, ``linux/arm64/v8``)."""
+    if not _PLATFORM.fullmatch(value):
+        raise UsageError(option, f"{shown(repr(value))} is not OS/ARCH[/VARIANT] (e.g. linux/amd64)")
+    return value
+
+
+def host_platform() -> str:
+    return f"linux/{_HOST_ARCH.get(host.machine(), host.machine().lower())}"
+
+
+def platform_matches(actual: Platform | None, wanted: str) -> bool:
+    """``linux/arm64`` matches any variant of it; ``linux/arm64/v8`` only that one."""
+    if actual is None:
+        return False
+    text = str(actual)
+    return text == wanted or text.startswith(wanted + "/")
+
+
+@dataclass
+class PullResult:
+    name: ImageName
+    resolved: str  # digest the reference names at the registry
+    descriptor: Descriptor  # what the layout's tag names
+    tag: str
+    fetched: dict[str, int] = field(default_factory=dict)  # digest -> size
+    present: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
+    blobs: dict[str, tuple[int, str]] = field(default_factory=dict)  # digest -> (size, media type)
+
+
+class Puller:
+    def __init__(self, client: RegistryClient, name: ImageName) -> None:
+        self.client, self.name = client, name
+        self.repo = name.repository
+        self.where = f"{name.registry}/{name.repository}"
+
+    def manifest(self, reference: str, expected: Descriptor | None = None) -> tuple[Descriptor, bytes]:
+        """The manifest or index ``reference`` names, checked (see the module's rules)."""
+        got = self.client.get_manifest(self.repo, reference)
+        sep = "@" if reference.startswith("sha256:") else ":"
+        what = f"{self.where}{sep}{reference}"
+        if got is None:
+            raise LayerforgeError(f"{what}: the registry has no such manifest")
+        data, content_type = got
+        digest = sha256_digest(data)
+        if sep == "@" and digest != reference:
+            raise BlobRefused(f"{what}: the registry sent a manifest whose digest is {digest}; refused")
+        doc = load_json(data, f"{what} (manifest)")
+        declared = doc.get("mediaType") if isinstance(doc, dict) else None
+        media_type = declared if isinstance(declared, str) else content_type
+        if media_type not in media_types.MANIFEST_TYPES | media_types.INDEX_TYPES:
+            raise BlobRefused(f"{what}: media type {shown(repr(media_type))} is not an image manifest or index")
+        if content_type in media_types.MANIFEST_TYPES | media_types.INDEX_TYPES and content_type != media_type:
+            raise BlobRefused(
+                f"{what}: served as {shown(repr(content_type))} but its mediaType is {shown(repr(media_type))}"
+            )
+        if expected is not None and (expected.size != len(data) or expected.media_type != media_type):
+            raise BlobRefused(
+                f"{what}: {len(data)} bytes of {shown(repr(media_type))}; its index entry says {expected.size} "
+                f"bytes of {shown(repr(expected.media_type))}"
+            )
+        return Descriptor(media_type=media_type, digest=digest, size=len(data)), data
+
+    def plan(self, desc: Descriptor, data: bytes, plan: _Plan, depth: int = 0) -> None:
+        """Add ``desc`` (already fetched as ``data``) and everything below it to ``plan``."""
+        what = f"{self.where}@{desc.digest}"
+        if any(d.digest == desc.digest for d, _ in plan.manifests):
+            return
+        if depth > MAX_DEPTH:
+            raise BlobRefused(f"{what}: indexes nest deeper than {MAX_DEPTH} levels")
+        doc = load_json(data, what)
+        try:
+            if desc.media_type in media_types.INDEX_TYPES:
+                for child in Index.from_json(doc, what).manifests:
+                    self.plan(*self.manifest(child.digest, child), plan, depth + 1)
+            else:
+                self._plan_image(Manifest.from_json(doc, what), what, plan)
+        except ShapeError as e:
+            raise BlobRefused(str(e)) from None
+        plan.manifests.append((desc, data))
+
+    def _plan_image(self, manifest: Manifest, what: str, plan: _Plan) -> None:
+        if manifest.config.media_type not in CONFIG_TYPES:
+            raise BlobRefused(f"{what}: config media type {shown(repr(manifest.config.media_type))} is not an image's")
+        if manifest.config.size > MAX_CONFIG:
+            raise BlobRefused(f"{what}: config of {manifest.config.size} bytes (at most {MAX_CONFIG} accepted)")
+        for blob in (manifest.config, *manifest.layers):
+            if blob is not manifest.config and blob.media_type not in LAYER_TYPES:
+                raise BlobRefused(
+                    f"{what}: layer {blob.digest} has media type {shown(repr(blob.media_type))} "
+                    "(accepted: tar, tar+gzip, tar+zstd)"
+                )
+            known = plan.blobs.setdefault(blob.digest, (blob.size, blob.media_type))
+            if known[0] != blob.size:
+                raise BlobRefused(f"{what}: blob {blob.digest} is listed with sizes {known[0]} and {blob.size}")
+
+
+def _select(
+    puller: Puller, root: Descriptor, data: bytes, platforms: Sequence[str], all_platforms: bool
+) -> tuple[Descriptor, bytes | None]:
+    """The descriptor to tag (and, for a new index, its bytes)."""
+    if root.media_type in media_types.MANIFEST_TYPES or all_platforms:
+        return root, data
+    what = f"{puller.where}@{root.digest}"
+    try:
+        entries = Index.from_json(load_json(data, what), what).manifests
+    except ShapeError as e:
+        raise BlobRefused(str(e)) from None
+    wanted = list(platforms) or [host_platform()]
+    chosen: list[Descriptor] = []
+    for p in wanted:
+        match = next(
+            (m for m in entries if m.media_type in media_types.MANIFEST_TYPES and platform_matches(m.platform, p)),
+            None,
+        )
+        if match is None:
+            offered = ", ".join(str(m.platform) for m in entries if m.platform is not None) or "none"
+            raise UsageError("--platform", f"{what} has no image for {shown(p)} (it has: {shown(offered)})")
+        if match not in chosen:
+            chosen.append(match)
+    if len(chosen) == 1:
+        return chosen[0], None
+    if len(chosen) == len(entries):
+        return root, data
+    sub = canonical_json(Index(manifests=tuple(chosen)).to_json())
+    return Descriptor(media_types.IMAGE_INDEX, sha256_digest(sub), len(sub)), sub
+
+
+def pull_image(
+    client: RegistryClient,
+    name: ImageName,
+    layout: OciLayout,
+    *,
+    tag: str,
+    platforms: Sequence[str] = (),
+    all_platforms: bool = False,
+    jobs: int = 4,
+    progress: ProgressCallback | None = None,
+    on_blob: Callable[[str, int, str], object] | None = None,
+) -> PullResult:
+    """Pull ``name`` into ``layout`` (opened for writing and locked by the caller) and tag it
+    ``tag``. Blobs come first; manifests, then ``index.json``, only once all are in."""
+    puller = Puller(client, name)
+    root, data = puller.manifest(name.digest or name.tag or "latest")
+    chosen, new_index = _select(puller, root, data, platforms, all_platforms)
+    plan = _Plan()
+    if chosen.digest == root.digest:
+        puller.plan(root, data, plan)
+    elif new_index is not None:
+        for entry in Index.from_json(load_json(new_index, "index"), "index").manifests:
+            puller.plan(*puller.manifest(entry.digest, entry), plan, 1)
+    else:
+        puller.plan(*puller.manifest(chosen.digest, chosen), plan, 1)
+    result = PullResult(name=name, resolved=root.digest, descriptor=chosen, tag=tag)
+    _fetch_blobs(puller, layout, plan, result, jobs=jobs, progress=progress, on_blob=on_blob)
+    if chosen.media_type in media_types.MANIFEST_TYPES and platforms:
+        body = next(b for d, b in plan.manifests if d.digest == chosen.digest)
+        _check_platform(layout, chosen, body, platforms, f"{puller.where}@{chosen.digest}")
+    for desc, body in plan.manifests:
+        _store(layout, desc.digest, body)
+    if new_index is not None and chosen.digest != root.digest:
+        _store(layout, chosen.digest, new_index)
+    layout.tag(_entry(chosen), tag)
+    return result
+
+
+def _check_platform(layout: OciLayout, desc: Descriptor, body: bytes, platforms: Sequence[str], what: str) -> None:
+    """A single image asked for by platform must be that platform (its config says which)."""
+    actual = desc.platform or layout.read_config(Manifest.from_json(load_json(body, what), what)).platform
+    if not any(platform_matches(actual, p) for p in platforms):
+        raise UsageError("--platform", f"{what} is {shown(actual)}, not {shown(', '.join(platforms))}")
+
+
+def _entry(desc: Descriptor) -> Descriptor:
+    """The index.json entry: media type, digest, size and platform of the registry's entry."""
+    return Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size, platform=desc.platform)
+
+
+def _store(layout: OciLayout, digest: str, data: bytes) -> None:
+    """A manifest's exact bytes (checked against ``digest`` by the caller) under its digest."""
+    atomic_write(layout.blob_path(digest), data, layout.tmp_dir)
+
+
+def _fetch_blobs(
+    puller: Puller,
+    layout: OciLayout,
+    plan: _Plan,
+    result: PullResult,
+    *,
+    jobs: int,
+    progress: ProgressCallback | None,
+    on_blob: Callable[[str, int, str], object] | None,
+) -> None:
+    meter = ByteMeter(progress, sum(size for size, _ in plan.blobs.values()))
+
+    def one(item: tuple[str, tuple[int, str]]) -> tuple[str, int, str]:
+        digest, (size, _) = item
+        path = layout.blob_path(digest)
+        if path.is_file():
+            try:
+                check_blob(path, digest, size, f"blob {digest}")
+                meter(size)
+                return digest, size, "present"
+            except LayerforgeError:
+                pass  # a damaged or foreign file: fetched again and replaced
+        sink = BlobSink(
+            path, layout.tmp_dir, digest=digest, size=size, what=f"{puller.where}: blob {digest}", progress=meter
+        )
+        puller.client.get_blob(puller.repo, digest, size, sink)
+        return digest, size, "fetched"
+
+    def done(item: tuple[str, tuple[int, str]]) -> tuple[str, int, str]:
+        out = one(item)
+        if on_blob is not None:
+            with meter.lock:
+                on_blob(*out)
+        return out
+
+    layout.blob_dir.mkdir(parents=True, exist_ok=True)
+    items = sorted(plan.blobs.items(), key=lambda kv: (-kv[1][0], kv[0]))  # biggest first
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="layerforge-pull") as pool:
+        try:
+            for digest, size, action in pool.map(done, items):
+                (result.fetched if action == "fetched" else result.present)[digest] = size
+        except BaseException:
+            puller.client.abort()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

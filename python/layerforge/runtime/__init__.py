@@ -1,0 +1,1 @@
+"""Container runtimes (docker, podman): finding one, loading images from layouts into it."""

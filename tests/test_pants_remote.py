@@ -1,0 +1,146 @@
+"""remote_oci_image through real Pants runs: a registry image pinned by digest as the
+`base_image` of a nix_oci_image (run under podman + runc), the `source_image` of a nydus_image
+and the `rootfs_image` of a unikraft_image; the pull shared through a BuildGrid remote cache;
+a tag without a digest refused when the BUILD file is parsed, with the digest to paste."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.buildgrid_support import buildgrid_server
+from tests.helpers import image_parts, index_entry, read_json_blob, run, run_cli, verify_blobs
+from tests.kernel_support import elf_kernel
+from tests.nix_support import IMAGES_NIX
+from tests.pants_support import PantsRepo, tree_bytes
+from tests.pull_support import Seeded, registry_digest, seed, skopeo_copy
+from tests.registry_support import Registry
+from tests.runtime_support import RUN_FLAGS, Podman, assert_runs_as_configured
+
+BUILD = """
+remote_oci_image(name="base", image="{host}/base/multi:1@{digest}", platforms=["linux/amd64"])
+nix_oci_image(
+    name="on-remote",
+    nix_file="images.nix",
+    attr="app",
+    argstrs={{"appVersion": "2.0"}},
+    copy_to_root_attrs=["busyboxPkg", "app"],
+    entrypoint=["/bin/hello"],
+    base_image=":base",
+)
+nydus_image(name="nydus", source_image=":base")
+remote_oci_image(name="base-all", image="{host}/base/multi:1@{digest}")
+oci_image_index(name="idx", images=[":base-all"])
+files(name="kernel", sources=["kernel.elf"])
+unikraft_image(
+    name="uk", kernel="kernel.elf", arch="x86_64", plat="qemu", rootfs_image=":base", dependencies=[":kernel"]
+)
+"""
+PULLS = ("Pull ",)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Seeded]]:
+    root = tmp_path_factory.mktemp("remote-registry")
+    reg = Registry(root / "registry").start()
+    try:
+        yield reg, seed(root / "seed", reg.host)
+    finally:
+        reg.stop()
+
+
+def test_remote_image_as_base_source_and_rootfs_shared_by_a_remote_cache(
+    tmp_path: Path, seeded: tuple[Registry, Seeded], podman: Podman
+) -> None:
+    reg, s = seeded
+    repo = PantsRepo(tmp_path / "repo")
+    repo.write("images/images.nix", IMAGES_NIX.read_text())
+    elf_kernel(repo.root / "images" / "kernel.elf")
+    repo.write("images/BUILD", BUILD.format(host=s.host, digest=s.index_digest))
+    with buildgrid_server(tmp_path / "buildgrid") as address:
+        remote = ["--remote-cache-read", "--remote-cache-write", f"--remote-store-address={address}",
+                  "--remote-instance-name="]  # fmt: skip
+        targets = ["images:on-remote", "images:nydus", "images:uk", "images:idx"]
+        first = repo.run(*remote, "package", *targets, store=tmp_path / "store-a", named=tmp_path / "named-a")
+        assert first.returncode == 0, first.stderr
+        assert sorted(PantsRepo.executed(first, PULLS)) == [
+            f"Pull {s.host}/base/multi:1@{s.index_digest} for images:base",
+            f"Pull {s.host}/base/multi:1@{s.index_digest} for images:base-all",
+        ]
+
+        # An index of a remote index: flattened, the registry's manifests under their digests.
+        idx = repo.root / "dist" / "images" / "idx"
+        verify_blobs(idx)
+        idx_index = read_json_blob(idx, index_entry(idx, "latest")["digest"])
+        assert sorted((m["platform"]["architecture"], m["digest"]) for m in idx_index["manifests"]) == sorted(
+            s.children.items()
+        )
+
+        layout = repo.root / "dist" / "images" / "on-remote"
+        _, manifest, config = image_parts(layout, "latest")
+        base_manifest = json.loads(run("skopeo", "inspect", "--raw", f"docker://{s.host}/base/multi@"
+                                       f"{s.children['amd64']}", "--tls-verify=false").stdout)  # fmt: skip
+        assert [m["digest"] for m in manifest["layers"][: len(base_manifest["layers"])]] == [
+            m["digest"] for m in base_manifest["layers"]
+        ]
+        assert "FROM_BASE=amd64" in config["config"]["Env"] and config["config"]["WorkingDir"] == "/srv"
+        assert podman.run(layout, "latest").stdout.endswith("app 2.0\n")
+        probe = podman.probe(layout, "latest", "/bin/busybox")
+        assert_runs_as_configured(probe, config)
+        assert probe.env["FROM_BASE"] == "amd64"
+        cat = podman.run(layout, "latest", "cat", "/etc/hello-amd64", entrypoint="/bin/busybox").stdout
+        assert cat == "hello from amd64\n"
+
+        nydus = repo.root / "dist" / "images" / "nydus"
+        verify_blobs(nydus)
+        _, nydus_manifest, _ = image_parts(nydus, "latest")
+        assert len(nydus_manifest["layers"]) == len(base_manifest["layers"]) + 1  # data blobs + bootstrap
+
+        uk = repo.root / "dist" / "images" / "uk"
+        run_cli("unikraft-extract", uk, "--plat", "qemu", "--arch", "x86_64", "--out", tmp_path / "boot")
+        with open(tmp_path / "boot" / "initrd", "rb") as initrd:
+            listing = run("cpio", "-t", stdin=initrd).stdout.split()
+        assert "etc/hello-amd64" in listing or "./etc/hello-amd64" in listing
+
+        # A second machine (an empty local store), the registry gone: the remote cache has it all.
+        built = tree_bytes(layout)
+        shutil.rmtree(repo.root / "dist")
+        reg.stop()
+        try:
+            second = repo.run(*remote, "package", "images:on-remote", store=tmp_path / "store-b",
+                              named=tmp_path / "named-b")  # fmt: skip
+        finally:
+            reg.start()
+        assert second.returncode == 0, second.stderr
+        assert PantsRepo.executed(second, PULLS) == []
+        assert tree_bytes(layout) == built
+
+    # pants run: that image pushed and pinned as a remote_oci_image, and an index holding it.
+    skopeo_copy(f"oci:{layout}:latest", f"docker://{s.host}/run/app:2", "--preserve-digests")
+    pinned = registry_digest(s.host, "run/app", "2")
+    build = f'remote_oci_image(name="app", image="{s.host}/run/app:2@{pinned}")\n'
+    build += 'oci_image_index(name="idx", images=["images:on-remote"], repository="run/idx")\n'
+    repo.write("run/BUILD", build)
+    env = {
+        "PANTS_LAYERFORGE_RUNTIME": "podman",
+        "PANTS_LAYERFORGE_RUNTIME_OPTIONS": json.dumps(podman.global_flags()),
+        "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(list(RUN_FLAGS)),
+    }
+    for target, name in (("run:app", f"{s.host}/run/app:2"), ("run:idx", "localhost/run/idx:latest")):
+        out = repo.run("run", target, env=env)
+        assert (out.returncode, out.stdout) == (0, "hello from libgreet\napp 2.0\n"), out.stderr
+        assert name in podman.image_names(), podman.image_names()
+
+
+def test_tag_without_digest_shows_the_digest_to_paste(tmp_path: Path, seeded: tuple[Registry, Seeded]) -> None:
+    _, s = seeded
+    repo = PantsRepo(tmp_path / "repo")
+    repo.write("bad/BUILD", f'remote_oci_image(name="x", image="{s.host}/base/multi:1")\n')
+    out = repo.run("package", "bad:x")
+    assert out.returncode != 0
+    assert "The `image` field of bad:x has no digest" in out.stderr, out.stderr
+    assert f'image="{s.host}/base/multi:1@{s.index_digest}"' in out.stderr, out.stderr
