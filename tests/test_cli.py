@@ -177,6 +177,46 @@ def test_corrupt_blob_is_detected_on_export(layout: Path, tmp_path: Path) -> Non
     assert not list(tmp_path.glob(".layerforge-export-*"))
 
 
+@pytest.fixture
+def plain_layout(sample_tree: Path, tmp_path: Path) -> Path:
+    """An image whose layer is an uncompressed tar: exported straight from the blob."""
+    out = tmp_path / "plain-layout"
+    run_cli("dir-image", sample_tree, "--out", out, "--tag", "app:1.0", "--compression", "none")
+    return out
+
+
+def test_uncompressed_layer_export_matches_the_gzip_one(plain_layout: Path, layout: Path, tmp_path: Path) -> None:
+    run_cli("export-docker", f"{plain_layout}:app:1.0", "--out", tmp_path / "plain.tar")
+    run_cli("export-docker", f"{layout}:example.com/team/app:1.0", "--out", tmp_path / "gz.tar", "--tag", "app:1.0")
+    with tarfile.open(tmp_path / "plain.tar") as a, tarfile.open(tmp_path / "gz.tar") as b:
+        names = [m.name for m in a.getmembers() if m.name.endswith("/layer.tar")]
+        assert names == [m.name for m in b.getmembers() if m.name.endswith("/layer.tar")]
+        fa, fb = a.extractfile(names[0]), b.extractfile(names[0])
+        assert fa is not None and fb is not None
+        assert fa.read() == fb.read()
+
+
+@pytest.mark.parametrize(("offset", "message"), [(100, "not a valid tar"), (None, "does not match its digest")])
+def test_corrupt_uncompressed_blob_is_detected_while_streamed(
+    plain_layout: Path, tmp_path: Path, offset: int | None, message: str
+) -> None:
+    """A damaged header fails the tar check; damaged file data (offset None) fails the
+    digest, which is checked while the layer is copied into the archive."""
+    _, manifest, _ = image_parts(plain_layout, "app:1.0")
+    blob = plain_layout / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]
+    if offset is None:
+        with tarfile.open(blob) as tar:
+            offset = next(m.offset_data for m in tar.getmembers() if m.isfile() and m.size > 0)
+    data = bytearray(blob.read_bytes())
+    data[offset] ^= 0x55
+    blob.write_bytes(bytes(data))
+    proc = run_cli("export-docker", plain_layout, "--out", tmp_path / "x.tar", check=False)
+    assert_one_line_error(proc, message)
+    assert proc.returncode == 1
+    assert not (tmp_path / "x.tar").exists()
+    assert not list(tmp_path.glob(".layerforge-export-*"))
+
+
 def test_layout_stays_consistent(layout: Path) -> None:
     assert verify_blobs(layout) == 3
     assert not (layout / ".layerforge-tmp").exists()

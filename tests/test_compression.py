@@ -101,3 +101,31 @@ def test_decompress_rejects_corrupt_and_trailing_data(sample_tree: Path, tmp_pat
     trailing.write_bytes(blob.read_bytes() + b"garbage!")
     with pytest.raises(_native.CorruptError):
         _native.decompress_blob(trailing)
+
+
+def _golden_spec() -> _native.LayerSpec:
+    """3.5 MiB of fixed text-like content (four 1 MiB gzip blocks): the same on every machine."""
+    spec = _native.LayerSpec()
+    words = [b"layer", b"forge", b"nix", b"store", b"blob", b"gzip", b"tar"]
+    for i in range(7):
+        body = b" ".join(words[(i * j * 7 + j) % 7] + str(j % 97).encode() for j in range(90_000))
+        spec.add_file(f"/share/doc/file{i}.txt", body[: 512 * 1024 + i * 1000])
+    return spec
+
+
+# The gzip layer of _golden_spec(): pinned so that a change of the engine's bytes (another
+# libdeflate, another level mapping, another framing) fails here, deliberately, on any machine.
+GOLDEN_GZIP_DIGEST = "sha256:45b7bae6b2994e24b508760a7a2f9887a3d230cadf925a561c0834dbbfc89fc1"
+
+
+def test_gzip_layer_bytes_are_pinned_for_any_thread_count(tmp_path: Path) -> None:
+    digests = set()
+    for n in (1, 2, 3, 8):
+        (r,) = _native.build_layers(
+            [_golden_spec()], tmp_path / f"b{n}", tmp_path / f"t{n}", compression="gzip", threads=n
+        )
+        blob = (tmp_path / f"b{n}" / r.digest.split(":")[1]).read_bytes()
+        assert gzip.decompress(blob)[:512] != b"\0" * 512
+        assert blob.count(bytes([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF])) >= 4, "one gzip member per 1 MiB block"
+        digests.add(r.digest)
+    assert digests == {GOLDEN_GZIP_DIGEST}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if req.sbom and args.format == "docker-archive":
         raise UsageError("--sbom", "a docker-archive cannot carry an SBOM; use --format oci or runtime-bundle")
     _check_out(args.out, args.format)
+    if args.format == "docker-archive":
+        # A docker-archive stores layers uncompressed: compressing them only to decompress
+        # them again into the archive would be wasted work.
+        req = dataclasses.replace(req, compression="none", level=None)
     epoch = source_date_epoch()
     nix = Nix()
     plan, base = make_plan(req, nix, epoch)

@@ -8,12 +8,12 @@ by the native core, which also checks each blob against its digest and diff_id o
 
 from __future__ import annotations
 
-import io
 import os
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from layerforge.errors import LayerforgeError, LayoutError, UsageError
 from layerforge.layout.image_reader import select_manifest
@@ -24,8 +24,10 @@ from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
+from layerforge.model.media_types import UNCOMPRESSED_LAYERS
 from layerforge.model.repo_tags import default_repo_tags, parse_repo_tag
 from layerforge.progress import ProgressCallback
+from layerforge.trust.blobs import stream_verified
 from layerforge.trust.tars import check_complete, reading_tar
 
 
@@ -65,25 +67,44 @@ def export_docker_archive(
     if not out_dir.is_dir():
         raise LayerforgeError(f"--out: directory '{out_dir}' does not exist")
     total = sum(layer.size for layer in manifest.layers)
+    firsts: dict[str, int] = {}
+    for i, diff_id in enumerate(config.diff_ids):
+        firsts.setdefault(diff_id, i)
     with scratch_dir(out_dir, "export") as tmp:
-        layer_files: dict[str, Path] = {}
-        offset = 0
-        for i, (layer, diff_id) in enumerate(zip(manifest.layers, config.diff_ids)):
-            if diff_id in layer_files:
-                offset += layer.size
-                continue
-            dest = tmp / f"{i}.tar"
-            base = offset
+        done = 0
 
-            def relay(done: int, _total: int, base: int = base) -> None:
-                if progress is not None:
-                    progress(base + done, total)
-
+        def put_layer(diff_id: str, archive: _TarWriter) -> None:
+            """One layer's member, streamed into the archive: an uncompressed blob straight
+            from the layout (its digest checked while it is copied), a compressed one
+            decompressed (digest and diff_id checked) to a scratch file copied in-kernel."""
+            nonlocal done
+            i = firsts[diff_id]
+            layer = manifest.layers[i]
             what = f"'{layout.root}': layer {i + 1} ({layer.digest})"
-            layout.decompress(layer, dest, what, progress=relay, diff_id=diff_id)
-            check_tar(dest, what)
-            layer_files[diff_id] = dest
-            offset += layer.size
+            name = f"{digest_hex(diff_id)}/layer.tar"
+            if layer.media_type in UNCOMPRESSED_LAYERS:
+                if layer.digest != diff_id:
+                    raise LayoutError(f"{what} is uncompressed, but the image config's diff_id is {diff_id}")
+                blob = layout.blob_path(layer.digest)
+                check_tar(blob, what)
+                archive.add_stream(
+                    name, layer.size, lambda out: stream_verified(blob, out, layer.digest, layer.size, what)
+                )
+            else:
+                base = done
+
+                def relay(n: int, _total: int) -> None:
+                    if progress is not None:
+                        progress(base + n, total)
+
+                dest = tmp / f"{i}.tar"
+                layout.decompress(layer, dest, what, progress=relay, diff_id=diff_id)
+                check_tar(dest, what)
+                archive.add_file(name, dest)
+                dest.unlink()
+            done += layer.size
+            if progress is not None:
+                progress(done, total)
 
         archive_tmp = tmp / "archive.tar"
         _write_archive(
@@ -91,7 +112,8 @@ def export_docker_archive(
             config_bytes=config_bytes,
             manifest=manifest,
             config=config,
-            layer_files=layer_files,
+            diff_ids=sorted(firsts),
+            put_layer=put_layer,
             tags=tags,
             epoch=epoch,
         )
@@ -121,7 +143,8 @@ def _write_archive(
     config_bytes: bytes,
     manifest: Manifest,
     config: ImageConfig,
-    layer_files: dict[str, Path],
+    diff_ids: list[str],
+    put_layer: Callable[[str, _TarWriter], None],
     tags: list[str],
     epoch: int,
 ) -> None:
@@ -129,30 +152,96 @@ def _write_archive(
     layer_names = [f"{digest_hex(d)}/layer.tar" for d in config.diff_ids]
     docker_manifest = [{"Config": config_name, "RepoTags": tags or None, "Layers": layer_names}]
 
-    def info(name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
-        ti = tarfile.TarInfo(name)
-        ti.mtime = epoch
-        ti.uid = ti.gid = 0
-        ti.uname = ti.gname = "root"
-        ti.size = size
-        ti.mode = 0o755 if directory else 0o644
-        ti.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-        return ti
-
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(info(config_name, len(config_bytes)), io.BytesIO(config_bytes))
-        for diff_id in sorted(layer_files):
+    with _TarWriter(path, epoch) as tar:
+        tar.add_bytes(config_name, config_bytes)
+        for diff_id in diff_ids:
             hexd = digest_hex(diff_id)
-            tar.addfile(info(f"{hexd}/", directory=True))
-            src = layer_files[diff_id]
-            with open(src, "rb") as f:
-                tar.addfile(info(f"{hexd}/layer.tar", src.stat().st_size), f)
+            tar.add_dir(f"{hexd}/")
+            put_layer(diff_id, tar)
         body = canonical_json(docker_manifest)
-        tar.addfile(info("manifest.json", len(body)), io.BytesIO(body))
+        tar.add_bytes("manifest.json", body)
         if tags:
             repos: dict[str, dict[str, str]] = {}
             for t in tags:
                 name, tag = parse_repo_tag(t)
                 repos.setdefault(name, {})[tag] = digest_hex(config.diff_ids[-1]) if config.diff_ids else ""
             body = canonical_json(repos)
-            tar.addfile(info("repositories", len(body)), io.BytesIO(body))
+            tar.add_bytes("repositories", body)
+
+
+class _TarWriter:
+    """The archive as ``tarfile.open(path, "w", format=PAX_FORMAT)`` writes it (headers from
+    ``TarInfo.tobuf``, the same end-of-archive blocks and record padding), except that member
+    data is written by the caller straight into the file: layers are never read through
+    Python's tarfile."""
+
+    def __init__(self, path: Path, epoch: int) -> None:
+        self.file = open(path, "xb")  # noqa: SIM115 (closed by __exit__)
+        self.epoch = epoch
+        self.offset = 0
+
+    def __enter__(self) -> _TarWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._write(tarfile.NUL * (tarfile.BLOCKSIZE * 2))
+                remainder = self.offset % tarfile.RECORDSIZE
+                if remainder:
+                    self._write(tarfile.NUL * (tarfile.RECORDSIZE - remainder))
+        finally:
+            self.file.close()
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.offset += len(data)
+
+    def _header(self, name: str, size: int = 0, directory: bool = False) -> None:
+        ti = tarfile.TarInfo(name)
+        ti.mtime = self.epoch
+        ti.uid = ti.gid = 0
+        ti.uname = ti.gname = "root"
+        ti.size = size
+        ti.mode = 0o755 if directory else 0o644
+        ti.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+        self._write(ti.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+
+    def _pad(self, size: int) -> None:
+        remainder = size % tarfile.BLOCKSIZE
+        if remainder:
+            self._write(tarfile.NUL * (tarfile.BLOCKSIZE - remainder))
+
+    def add_dir(self, name: str) -> None:
+        self._header(name, directory=True)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._header(name, len(data))
+        self._write(data)
+        self._pad(len(data))
+
+    def add_stream(self, name: str, size: int, write: Callable[[BinaryIO], None]) -> None:
+        """A member of ``size`` bytes that ``write`` writes into the file."""
+        self._header(name, size)
+        start = self.file.tell()
+        write(self.file)
+        if self.file.tell() - start != size:
+            raise LayoutError(f"{name}: {self.file.tell() - start} bytes written for a {size}-byte member")
+        self.offset += size
+        self._pad(size)
+
+    def add_file(self, name: str, src: Path) -> None:
+        """A member holding the file ``src``, copied by the kernel (copy_file_range)."""
+        size = src.stat().st_size
+        self._header(name, size)
+        self.file.flush()
+        with open(src, "rb") as f:
+            left = size
+            while left:
+                n = os.copy_file_range(f.fileno(), self.file.fileno(), left)
+                if n == 0:
+                    raise LayoutError(f"'{src}' shrank while it was copied into the archive")
+                left -= n
+        self.file.seek(0, os.SEEK_END)
+        self.offset += size
+        self._pad(size)

@@ -16,6 +16,10 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+
+#: Layers stored as plain tar: the blob is the layer (its digest is the diff_id).
+UNCOMPRESSED_LAYERS = frozenset({LAYER_TAR, DOCKER_LAYER_TAR})
 
 MANIFEST_TYPES = frozenset({IMAGE_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({IMAGE_INDEX, DOCKER_MANIFEST_LIST})

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::blob::BlobStore;
 use crate::chunk::{ChunkWriter, DEFAULT_CHUNK_SIZE};
-use crate::compress::{Compression, Encoder};
+use crate::compress::{Compression, Encoder, GzipFraming};
 use crate::concurrent::{run_indexed, worker_pool};
 use crate::cpio::write_cpio;
 use crate::digest::{Digest, Hasher};
@@ -167,7 +167,11 @@ pub fn build_layer(
         });
         let coord = (|| -> Result<Digest> {
             let mut diff = Hasher::new();
-            let mut enc = Encoder::new(opts.compression, out_tx, pool, threads)?;
+            let framing = match opts.format {
+                ArchiveFormat::Tar => GzipFraming::Members,
+                ArchiveFormat::Cpio => GzipFraming::SingleStream,
+            };
+            let mut enc = Encoder::new(opts.compression, framing, out_tx, pool, threads)?;
             for chunk in tar_rx {
                 diff.update(&chunk);
                 enc.push(chunk)?;
@@ -263,7 +267,7 @@ mod tests {
         assert_eq!(Digest::of(&gzb), gz.digest);
         assert_eq!(gz.diff_id, plain.diff_id);
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&gzb[..])
+        flate2::read::MultiGzDecoder::new(&gzb[..])
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, tar);

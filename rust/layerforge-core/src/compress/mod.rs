@@ -5,7 +5,7 @@
 mod gzip;
 mod zstd;
 
-pub use self::gzip::ParallelGzip;
+pub use self::gzip::{GzipFraming, ParallelGzip};
 pub use self::zstd::ZstdStream;
 
 use crate::chunk::ChunkSink;
@@ -64,9 +64,11 @@ pub enum Encoder<'p, S: ChunkSink> {
 }
 
 impl<'p, S: ChunkSink> Encoder<'p, S> {
-    /// `threads` bounds the compression parallelism of this stream (gzip jobs run on `pool`).
+    /// `threads` bounds the compression parallelism of this stream (gzip jobs run on `pool`);
+    /// `framing` is how gzip blocks are framed (one member each for layers, one stream for initrds).
     pub fn new(
         c: Compression,
+        framing: GzipFraming,
         sink: S,
         pool: &'p rayon::ThreadPool,
         threads: usize,
@@ -74,7 +76,7 @@ impl<'p, S: ChunkSink> Encoder<'p, S> {
         Ok(match c {
             Compression::None => Encoder::Identity(sink),
             Compression::Gzip { level } => {
-                Encoder::Gzip(ParallelGzip::new(sink, level, pool, threads))
+                Encoder::Gzip(ParallelGzip::new(sink, level, framing, pool, threads))
             }
             Compression::Zstd { level } => Encoder::Zstd(ZstdStream::new(sink, level, threads)?),
         })
