@@ -1,6 +1,7 @@
-"""The Nydus oracle for tests: upstream ``nydus-image`` 2.2.0 (built from crates.io by
-scripts/test into a cache reused between runs) and erofs-utils, plus helpers to make
-source images and to read what the oracle reports."""
+"""The Nydus oracle for tests: upstream ``nydus-image`` 2.2.0 (nydus-rs built from crates.io
+with default features by scripts/test into a cache reused between runs, next to ``nydusd``:
+see tests/nydusd_support.py) and erofs-utils, plus helpers to make source images and to read
+what the oracle reports."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from layerforge.model.image_config import ImageConfig
 from layerforge.model.platform import linux_platform
 from tests.helpers import TEST_CACHE, blob_path, index_entry, read_json_blob, run, run_cli
 
-NYDUS_RS = TEST_CACHE / "nydus-rs-2.2.0"
+NYDUS_RS = TEST_CACHE / "nydus-rs-2.2.0-full"
 NYDUS_IMAGE = NYDUS_RS / "bin" / "nydus-image"
 
 BLOB_TYPE = "application/vnd.oci.image.layer.nydus.blob.v1"
