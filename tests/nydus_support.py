@@ -210,6 +210,8 @@ class ChunkPlace:
     """The chunk's index in its blob's chunk table (its bit in a blob cache's chunk map)."""
     uncompressed_offset: int
     uncompressed_size: int
+    compressed_offset: int
+    compressed_size: int
 
 
 @dataclass
@@ -254,7 +256,7 @@ def check(bootstrap: Path, blobs: Path | None = None) -> CheckReport:
             files[m[2]] = current
         elif (m := _CHUNK.match(line)) and current is not None:
             current.chunks.append((m[1], int(m[3]), int(m[4]), int(m[5]), int(m[7])))
-            current.places.append(ChunkPlace(int(m[3]), int(m[2]), int(m[6]), int(m[7])))
+            current.places.append(ChunkPlace(int(m[3]), int(m[2]), int(m[6]), int(m[7]), int(m[4]), int(m[5])))
         elif m := _BLOB.match(line):
             blob_list.append((m[1], int(m[2], 16), int(m[3], 16)))
     return CheckReport(files=files, blobs=blob_list)
