@@ -163,10 +163,12 @@ def nydusd_mount(layout: Path, ref: str, work: Path, *, prefetch: bool = False) 
     config = work / "nydusd.json"
     config.write_text(json.dumps(nydusd_config(blobs, cache, prefetch=prefetch)))
     log_path = work / "nydusd.log"
+    # setpriv execs nydusd (the PID is the daemon's) with a SIGTERM due when the test process
+    # dies: nydusd unmounts and exits on it.
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [NYDUSD, "--config", config, "--bootstrap", boot, "--mountpoint", mnt,
-             "--rlimit-nofile", "10000", "--log-level", "warn"],
+            ["setpriv", "--pdeathsig", "TERM", "--", NYDUSD, "--config", config, "--bootstrap", boot,
+             "--mountpoint", mnt, "--rlimit-nofile", "10000", "--log-level", "warn"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     body_failed = False
@@ -195,10 +197,12 @@ def _stop(proc: subprocess.Popen[bytes], mnt: Path) -> list[str]:
         um = subprocess.run(["umount", str(mnt)], capture_output=True, text=True, timeout=STOP_TIMEOUT, check=False)
         if um.returncode != 0:
             problems.append(f"umount {mnt}: {um.stderr.strip()}")
+    elif proc.poll() is None:  # it never mounted: nothing would make it exit
+        proc.terminate()
     try:
         proc.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        problems.append(f"nydusd (pid {proc.pid}) still running {STOP_TIMEOUT}s after umount: killed")
+        problems.append(f"nydusd (pid {proc.pid}) still running {STOP_TIMEOUT}s after umount or SIGTERM: killed")
         proc.kill()
         proc.wait(timeout=STOP_TIMEOUT)
     if proc.returncode != 0 and not problems:
