@@ -1,6 +1,7 @@
-"""The Nydus oracle for tests: upstream ``nydus-image`` 2.2.0 (built from crates.io by
-scripts/test into a cache reused between runs) and erofs-utils, plus helpers to make
-source images and to read what the oracle reports."""
+"""The Nydus oracle for tests: upstream ``nydus-image`` 2.2.0 (nydus-rs built from crates.io
+with default features by scripts/test into a cache reused between runs, next to ``nydusd``:
+see tests/nydusd_support.py) and erofs-utils, plus helpers to make source images and to read
+what the oracle reports."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import re
 import subprocess
 import tarfile
@@ -22,9 +24,9 @@ from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.platform import linux_platform
-from tests.helpers import TEST_CACHE, blob_path, index_entry, read_json_blob, run
+from tests.helpers import TEST_CACHE, blob_path, index_entry, read_json_blob, run, run_cli
 
-NYDUS_RS = TEST_CACHE / "nydus-rs-2.2.0"
+NYDUS_RS = TEST_CACHE / "nydus-rs-2.2.0-full"
 NYDUS_IMAGE = NYDUS_RS / "bin" / "nydus-image"
 
 BLOB_TYPE = "application/vnd.oci.image.layer.nydus.blob.v1"
@@ -99,6 +101,74 @@ def make_image(
     return layout_dir
 
 
+MiB = 1 << 20
+
+
+def convert(src: str, out: Path, *args: str) -> dict[str, object]:
+    """`layerforge nydus-image SRC --out OUT --json ARGS`: what the command reports."""
+    proc = run_cli("nydus-image", src, "--out", out, "--json", *args)
+    return dict(json.loads(proc.stdout))
+
+
+def rand(n: int, seed: int) -> bytes:
+    """Incompressible bytes, the same on every run."""
+    return random.Random(seed).randbytes(n)
+
+
+def text(n: int, word: str) -> bytes:
+    return (word.encode() * (n // len(word) + 1))[:n]
+
+
+def layered_image(tmp_path: Path, compression: str = "gzip") -> Path:
+    return make_image(tmp_path / f"src-{compression}", "v1", overlay_layers(), compression)
+
+
+def overlay_layers() -> list[bytes]:
+    shared = rand(3 * MiB + 123, 1)
+    l1 = tar_layer(
+        [
+            (entry("etc", "dir"), None),
+            (entry("etc/passwd", mode=0o644, uid=0, gid=0), b"root:x:0:0::/root:/bin/sh\n"),
+            (entry("etc/old", mode=0o600), b"to be whited out"),
+            (entry("etc/xattr", pax_headers={"SCHILY.xattr.user.color": "blue"}), b"has xattr"),
+            (entry("opaque", "dir"), None),
+            (entry("opaque/lower", mode=0o640, uid=1000, gid=1000), b"lower file"),
+            (entry("data/shared.bin"), shared),
+            (entry("data/link.bin", "hardlink", link="data/shared.bin"), None),
+            (entry("data/text", mode=0o444), text(2 * MiB + 5, "nydus ")),
+            (entry("data/dir-becomes-link", "dir"), None),
+            (entry("data/dir-becomes-link/gone"), b"gone"),
+            (entry("dev/null", "char", mode=0o666, devmajor=1, devminor=3), None),
+            (entry("dev/sda", "block", mode=0o660, devmajor=8, devminor=0), None),
+            (entry("run/fifo", "fifo"), None),
+            (entry("bin/sh", mode=0o4755), b"#!shell"),
+            (entry("bin/ls", "symlink", mode=0o777, link="sh"), None),
+            (entry("empty"), b""),
+        ]
+    )
+    l2 = tar_layer(
+        [
+            (entry("etc", "dir", mode=0o750), None),
+            (entry("etc/.wh.old"), b""),
+            (entry("opaque/.wh..wh..opq"), b""),
+            (entry("opaque/upper"), b"upper file"),
+            (entry("data/copy.bin"), shared),
+            (entry("data/dir-becomes-link", "symlink", mode=0o777, link="../etc"), None),
+            (entry("bin/sh", mode=0o755), b"#!other shell"),
+            (entry("new/deep/file", mode=0o600), text(5000, "deep ")),
+        ]
+    )
+    l3 = tar_layer([(entry("data/.wh.text"), b""), (entry("late"), rand(100_000, 2))])
+    return [l1, l2, l3]
+
+
+def family(tmp_path: Path, name: str, own: int) -> Path:
+    """Images sharing a 12 MiB 'base' of files, plus ``own`` bytes of their own."""
+    base = [(entry(f"usr/lib/lib{i}.so"), rand(MiB + 77 * i, 100 + i)) for i in range(12)]
+    app = [(entry(f"app/{name}.bin"), rand(own, sum(name.encode())))]
+    return make_image(tmp_path / name, "v1", [tar_layer(base), tar_layer(app)])
+
+
 # -- reading Nydus images ---------------------------------------------------------------------
 
 
@@ -133,6 +203,17 @@ def blob_dir(layout: Path, manifest: dict[str, Any], dest: Path) -> tuple[Path, 
     return dest, ids
 
 
+@dataclass(frozen=True)
+class ChunkPlace:
+    blob_index: int
+    index: int
+    """The chunk's index in its blob's chunk table (its bit in a blob cache's chunk map)."""
+    uncompressed_offset: int
+    uncompressed_size: int
+    compressed_offset: int
+    compressed_size: int
+
+
 @dataclass
 class CheckedFile:
     kind: str
@@ -141,6 +222,8 @@ class CheckedFile:
     link: str | None
     chunks: list[tuple[str, int, int, int, int]] = field(default_factory=list)
     """(digest, blob index, compressed offset, compressed size, uncompressed size)"""
+    places: list[ChunkPlace] = field(default_factory=list)
+    """Where each chunk is in its blob's chunk table and uncompressed data."""
 
 
 @dataclass
@@ -152,8 +235,8 @@ class CheckReport:
 
 _INODE = re.compile(r'^inode: (\w*) "(.*)": .* i_nlink (\d+) i_size (\d+) .* link (None|Some\("(.*)"\)) i_mtime')
 _CHUNK = re.compile(
-    r"^\s+chunk: id ([0-9a-f]{64}), index \d+, blob_index (\d+), file_offset \d+, "
-    r"compressed (\d+)/(\d+), uncompressed \d+/(\d+)"
+    r"^\s+chunk: id ([0-9a-f]{64}), index (\d+), blob_index (\d+), file_offset \d+, "
+    r"compressed (\d+)/(\d+), uncompressed (\d+)/(\d+)"
 )
 _BLOB = re.compile(r"^\s+\d+: ([^,]+), compressed data size (0x[0-9a-f]+), .*chunks: (0x[0-9a-f]+)")
 
@@ -172,7 +255,8 @@ def check(bootstrap: Path, blobs: Path | None = None) -> CheckReport:
             current = CheckedFile(kind=m[1], nlink=int(m[3]), size=int(m[4]), link=m[6])
             files[m[2]] = current
         elif (m := _CHUNK.match(line)) and current is not None:
-            current.chunks.append((m[1], int(m[2]), int(m[3]), int(m[4]), int(m[5])))
+            current.chunks.append((m[1], int(m[3]), int(m[4]), int(m[5]), int(m[7])))
+            current.places.append(ChunkPlace(int(m[3]), int(m[2]), int(m[6]), int(m[7]), int(m[4]), int(m[5])))
         elif m := _BLOB.match(line):
             blob_list.append((m[1], int(m[2], 16), int(m[3], 16)))
     return CheckReport(files=files, blobs=blob_list)

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import json
 import os
-import random
 import shutil
 import tarfile
 from pathlib import Path
@@ -26,38 +25,26 @@ from tests.helpers import (
 )
 from tests.nydus_support import (
     BLOB_TYPE,
+    MiB,
     blob_dir,
     bootstrap_bytes,
     check,
+    convert,
     dump_erofs_inode,
     dump_erofs_ls,
     entry,
     extract_tar,
+    family,
     fsck_erofs,
+    layered_image,
     make_image,
     nydus_image,
     nydus_manifest,
+    rand,
     tar_layer,
     umoci_rootfs,
     unpack_blob,
 )
-
-MiB = 1 << 20
-
-
-def convert(src: str, out: Path, *args: str) -> dict[str, object]:
-    proc = run_cli("nydus-image", src, "--out", out, "--json", *args)
-    return dict(json.loads(proc.stdout))
-
-
-def rand(n: int, seed: int) -> bytes:
-    """Incompressible bytes, the same on every run."""
-    return random.Random(seed).randbytes(n)
-
-
-def text(n: int, word: str) -> bytes:
-    return (word.encode() * (n // len(word) + 1))[:n]
-
 
 # -- a single layer from a real directory -------------------------------------------------------
 
@@ -99,49 +86,6 @@ def test_dir_image_round_trips_through_the_oracle(sample_tree: Path, tmp_path: P
 
 
 # -- several hand-written layers: whiteouts, hard links, xattrs, devices ------------------------
-
-
-def layered_image(tmp_path: Path, compression: str = "gzip") -> Path:
-    return make_image(tmp_path / f"src-{compression}", "v1", overlay_layers(), compression)
-
-
-def overlay_layers() -> list[bytes]:
-    shared = rand(3 * MiB + 123, 1)
-    l1 = tar_layer(
-        [
-            (entry("etc", "dir"), None),
-            (entry("etc/passwd", mode=0o644, uid=0, gid=0), b"root:x:0:0::/root:/bin/sh\n"),
-            (entry("etc/old", mode=0o600), b"to be whited out"),
-            (entry("etc/xattr", pax_headers={"SCHILY.xattr.user.color": "blue"}), b"has xattr"),
-            (entry("opaque", "dir"), None),
-            (entry("opaque/lower", mode=0o640, uid=1000, gid=1000), b"lower file"),
-            (entry("data/shared.bin"), shared),
-            (entry("data/link.bin", "hardlink", link="data/shared.bin"), None),
-            (entry("data/text", mode=0o444), text(2 * MiB + 5, "nydus ")),
-            (entry("data/dir-becomes-link", "dir"), None),
-            (entry("data/dir-becomes-link/gone"), b"gone"),
-            (entry("dev/null", "char", mode=0o666, devmajor=1, devminor=3), None),
-            (entry("dev/sda", "block", mode=0o660, devmajor=8, devminor=0), None),
-            (entry("run/fifo", "fifo"), None),
-            (entry("bin/sh", mode=0o4755), b"#!shell"),
-            (entry("bin/ls", "symlink", mode=0o777, link="sh"), None),
-            (entry("empty"), b""),
-        ]
-    )
-    l2 = tar_layer(
-        [
-            (entry("etc", "dir", mode=0o750), None),
-            (entry("etc/.wh.old"), b""),
-            (entry("opaque/.wh..wh..opq"), b""),
-            (entry("opaque/upper"), b"upper file"),
-            (entry("data/copy.bin"), shared),
-            (entry("data/dir-becomes-link", "symlink", mode=0o777, link="../etc"), None),
-            (entry("bin/sh", mode=0o755), b"#!other shell"),
-            (entry("new/deep/file", mode=0o600), text(5000, "deep ")),
-        ]
-    )
-    l3 = tar_layer([(entry("data/.wh.text"), b""), (entry("late"), rand(100_000, 2))])
-    return [l1, l2, l3]
 
 
 def chunk_digests(data: bytes, chunk_size: int) -> list[tuple[str, int]]:
@@ -367,13 +311,6 @@ def test_output_is_reproducible(tmp_path: Path) -> None:
     names_b = sorted(p.name for p in (tmp_path / "b" / "blobs" / "sha256").iterdir())
     assert names_a == names_b
     assert (tmp_path / "a" / "index.json").read_bytes() == (tmp_path / "b" / "index.json").read_bytes()
-
-
-def family(tmp_path: Path, name: str, own: int) -> Path:
-    """Images sharing a 12 MiB 'base' of files, plus ``own`` bytes of their own."""
-    base = [(entry(f"usr/lib/lib{i}.so"), rand(MiB + 77 * i, 100 + i)) for i in range(12)]
-    app = [(entry(f"app/{name}.bin"), rand(own, sum(name.encode())))]
-    return make_image(tmp_path / name, "v1", [tar_layer(base), tar_layer(app)])
 
 
 def test_chunk_dict_reuses_another_images_chunks(tmp_path: Path) -> None:
