@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -93,13 +95,44 @@ def test_run_passes_arguments_stdin_and_exit_status(tmp_path: Path, podman: Podm
     piped = subprocess.run([layerforge_bin(), "run", *shell, "-c", "cat; [ -t 0 ] || echo notty"], input="data\n",
                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert (piped.returncode, piped.stdout) == (0, "data\nnotty\n"), piped.stderr
-    # On a terminal the container gets one (script(1) gives the command a pty).
-    argv = " ".join(f"'{a}'" for a in [layerforge_bin(), "run", *shell, "-c", "[ -t 0 ] && [ -t 1 ] && echo tty"])
-    tty = subprocess.run(["script", "-qec", argv, "/dev/null"], capture_output=True, text=True, timeout=300,
-                         stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    # On a terminal the container gets one.
+    code, output = _on_a_terminal([layerforge_bin(), "run", *shell, "-c", "[ -t 0 ] && [ -t 1 ] && echo tty"])
     # (conmon may write a NUL to the terminal after the output: only the lines count.)
-    lines = tty.stdout.replace("\r", "").replace("\0", "").splitlines()
-    assert tty.returncode == 0 and lines and lines[-1] == "tty", (tty.stdout, tty.stderr)
+    lines = output.replace("\r", "").replace("\0", "").splitlines()
+    assert code == 0 and lines and lines[-1] == "tty", output
+
+
+def _on_a_terminal(argv: list[str], timeout: float = 300) -> tuple[int, str]:
+    """Run ``argv`` with a new pty as stdin, stdout and stderr; its exit status and everything
+    it wrote, read until the pty's last writer has gone (bounded by ``timeout``)."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    finally:
+        os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the pty
+                break
+            if not data:
+                break
+            chunks.append(data)
+        else:
+            proc.kill()
+            raise AssertionError(f"{argv} did not finish within {timeout:g} s: {b''.join(chunks)!r}")
+        return proc.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_run_sees_the_images_user_workdir_and_env(tmp_path: Path, podman: Podman) -> None:
