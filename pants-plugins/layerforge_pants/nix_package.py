@@ -299,6 +299,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
                 field_set.base_image.value,
                 "base",
                 allowed=("nix_oci_image", RemoteOciImageTarget.alias),
+                shallow=True,
             ),
         )
         base_digest, from_image = base.digest, ("--from-image", base.layout_ref)
