@@ -6,6 +6,7 @@ need layer bytes fail in one line naming the blob."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -18,8 +19,8 @@ import pytest
 from layerforge.model.annotations import SHALLOW
 from tests.helpers import assert_one_line_error, image_parts, run, run_cli, verify_blobs
 from tests.nix_support import build
-from tests.pull_support import Seeded, layers_of, seed, skopeo_copy
-from tests.push_support import isolate
+from tests.pull_support import Seeded, layers_of, seed, skopeo_copy, storage_blob
+from tests.push_support import SECRET, assert_secret_hidden, isolate, multi_layer_image, push
 from tests.registry_support import FaultProxy, Registry
 from tests.runtime_support import Podman
 
@@ -27,6 +28,7 @@ from tests.runtime_support import Podman
 @dataclass(frozen=True)
 class Registries:
     seeded: Seeded
+    root: Path  # the seeded registry's directory
     proxy: FaultProxy  # in front of the seeded registry: every request logged
     other: Registry  # a second registry, empty at first
 
@@ -43,7 +45,7 @@ def regs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
     other = Registry(root / "other").start()
     proxy = FaultProxy(reg.host).start()
     try:
-        yield Registries(seed(root / "seed", reg.host), proxy, other)
+        yield Registries(seed(root / "seed", reg.host), root / "registry", proxy, other)
     finally:
         proxy.stop()
         other.stop()
@@ -132,3 +134,64 @@ def test_publish_mounts_on_the_base_registry_and_streams_to_another(
     skopeo_copy(f"docker://{other}/copy/app:1", f"oci:{copied}:c")
     assert verify_blobs(copied) >= len(layers) + 2
     assert run("skopeo", "inspect", f"oci:{copied}:c").returncode == 0
+
+
+def test_relay_sends_each_registry_only_its_own_credentials(tmp_path: Path) -> None:
+    """Source and target with basic auth, each knowing one user: the source's credentials go
+    to the source only, the target's to the target only, and neither appears in the output."""
+    src = Registry(tmp_path / "src", auth="htpasswd", users={"alice": SECRET}).start()
+    dst = Registry(tmp_path / "dst", auth="htpasswd", users={"bob": SECRET + "-b"}).start()
+    src_proxy, dst_proxy = FaultProxy(src.host).start(), FaultProxy(dst.host).start()
+    try:
+        alice = base64.b64encode(f"alice:{SECRET}".encode()).decode()
+        bob = base64.b64encode(f"bob:{SECRET}-b".encode()).decode()
+        config = Path(os.environ["DOCKER_CONFIG"])
+        config.mkdir(parents=True)
+        (config / "config.json").write_text(
+            json.dumps({"auths": {src_proxy.host: {"auth": alice}, dst_proxy.host: {"auth": bob}}})
+        )
+        image = multi_layer_image(tmp_path, layers=2, size=30_000)
+        push(f"{image}:v1", f"{src_proxy.host}/team/base:1")
+        shallow = tmp_path / "shallow"
+        cli("pull", f"{src_proxy.host}/team/base:1", "--out", shallow, "--shallow")
+        src_proxy.auths.clear()
+        relayed = cli("push", f"{shallow}:1", f"{dst_proxy.host}/team/copy:1", "-v")
+        assert "2 streamed" in relayed.stderr, relayed.stderr
+        assert_secret_hidden(relayed)
+        assert src_proxy.auths and set(src_proxy.auths) == {f"Basic {alice}"}
+        assert dst_proxy.auths and set(dst_proxy.auths) == {f"Basic {bob}"}
+    finally:
+        dst_proxy.stop()
+        src_proxy.stop()
+        dst.stop()
+        src.stop()
+
+
+def test_hostile_shallow_sources_and_tampered_relays_are_refused(tmp_path: Path, regs: Registries) -> None:
+    """A shallow source that is not REGISTRY/REPO is an error before anything is sent; bytes a
+    source sends that are not the blob's are refused, and the target gets no manifest."""
+    s, other = regs.seeded, regs.other.host
+    shallow = tmp_path / "shallow"
+    cli("pull", f"{s.host}/base/zstd@{s.compressed['zstd']}", "--out", shallow, "--tag", "z", "--shallow")
+    (layer,) = layers_of(s.host, "base/zstd", s.compressed["zstd"])
+    index_path = shallow / "index.json"
+    good = index_path.read_text()
+    index = json.loads(good)
+    for bad in ("127.0.0.1:1/../../x", "no-repo", "host\x1b[2J/repo"):
+        index["annotations"][SHALLOW] = bad
+        index_path.write_text(json.dumps(index))
+        proc = cli("push", f"{shallow}:z", f"{other}/evil/app:1", check=False)
+        assert_one_line_error(proc, "shallow source")
+        assert "\x1b" not in proc.stderr
+    index_path.write_text(good)
+
+    # The registry's copy of the layer tampered with (same size): the relay refuses it.
+    stored = storage_blob(regs.root, str(layer["digest"]))
+    original = stored.read_bytes()
+    stored.write_bytes(bytes([original[0] ^ 1]) + original[1:])
+    try:
+        proc = cli("push", f"{shallow}:z", f"{other}/tampered/app:1", check=False)
+    finally:
+        stored.write_bytes(original)
+    assert_one_line_error(proc, str(layer["digest"]))
+    assert not regs.other.manifest_exists("tampered/app", "1")
