@@ -60,7 +60,26 @@ def test_remote_image_as_base_source_and_rootfs_shared_by_a_remote_cache(
     tmp_path: Path, seeded: tuple[Registry, Seeded], podman: Podman
 ) -> None:
     reg, s = seeded
-    repo = PantsRepo(tmp_path / "repo")
+    other = Registry(tmp_path / "other").start()
+    try:
+        _package_publish_and_run(tmp_path, reg, s, other, podman)
+    finally:
+        other.stop()
+
+
+def _package_publish_and_run(tmp_path: Path, reg: Registry, s: Seeded, other: Registry, podman: Podman) -> None:
+    toml = f"""
+[layerforge.registries.base]
+address = "{s.host}"
+repository = "run/app"
+default = true
+
+[layerforge.registries.other]
+address = "{other.host}"
+repository = "copy/app"
+default = true
+"""
+    repo = PantsRepo(tmp_path / "repo", extra_toml=toml)
     repo.write("images/images.nix", IMAGES_NIX.read_text())
     elf_kernel(repo.root / "images" / "kernel.elf")
     repo.write("images/BUILD", BUILD.format(host=s.host, digest=s.index_digest))
@@ -121,11 +140,18 @@ def test_remote_image_as_base_source_and_rootfs_shared_by_a_remote_cache(
         assert PantsRepo.executed(second, PULLS) == []
         assert tree_bytes(layout) == built
 
-    # The shallow package pushed to the base's registry: its base layers are mounted. Pulled
-    # back whole, it runs with the base's files and env.
-    pushed = run_cli("push", f"{layout}:latest", f"{s.host}/run/app:2")
-    assert f"{len(base_layers)} mounted" in pushed.stderr, pushed.stderr
-    pinned = registry_digest(s.host, "run/app", "2")
+    # The shallow package published: to the base's registry its base layers are mounted, to
+    # another they are streamed from the base's. Pulled back whole, it runs with the base's
+    # files and env; the other registry's copy is complete.
+    published = repo.run("publish", "images:on-remote")
+    assert published.returncode == 0, published.stderr
+    text = published.stdout + published.stderr
+    assert f"0 skipped, {len(base_layers)} mounted;" in text, text
+    assert f"0 mounted, {len(base_layers)} streamed" in text, text
+    copied = tmp_path / "copied"
+    run("skopeo", "copy", "--src-tls-verify=false", f"docker://{other.host}/copy/app:latest", f"oci:{copied}:c")
+    verify_blobs(copied)
+    pinned = registry_digest(s.host, "run/app", "latest")
     full = tmp_path / "full"
     run_cli("pull", f"{s.host}/run/app@{pinned}", "--out", full, "--tag", "latest")
     assert podman.run(full, "latest").stdout.endswith("app 2.0\n")
@@ -137,7 +163,7 @@ def test_remote_image_as_base_source_and_rootfs_shared_by_a_remote_cache(
 
     # pants run: that image pinned as a remote_oci_image, an index holding the nix image (its
     # layout completed with the base's blobs), and the nix image itself.
-    build = f'remote_oci_image(name="app", image="{s.host}/run/app:2@{pinned}")\n'
+    build = f'remote_oci_image(name="app", image="{s.host}/run/app:latest@{pinned}")\n'
     build += 'oci_image_index(name="idx", images=["images:on-remote"], repository="run/idx")\n'
     repo.write("run/BUILD", build)
     env = {
@@ -145,7 +171,7 @@ def test_remote_image_as_base_source_and_rootfs_shared_by_a_remote_cache(
         "PANTS_LAYERFORGE_RUNTIME_OPTIONS": json.dumps(podman.global_flags()),
         "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(list(RUN_FLAGS)),
     }
-    runs = (("run:app", f"{s.host}/run/app:2"), ("run:idx", "localhost/run/idx:latest"),
+    runs = (("run:app", f"{s.host}/run/app:latest"), ("run:idx", "localhost/run/idx:latest"),
             ("images:on-remote", "localhost/on-remote:latest"))  # fmt: skip
     for target, name in runs:
         out = repo.run("run", target, env=env)
