@@ -35,6 +35,17 @@ nix_oci_image(
     entrypoint=["/bin/hello"],
     base_image=":base",
 )
+nix_oci_image(
+    name="as-user",
+    nix_file="images.nix",
+    attr="app",
+    argstrs={{"appVersion": "2.0"}},
+    entrypoint=["/bin/hello"],
+    copy_to_root_attrs=["busyboxPkg", "app"],
+    user="app",
+    uid=1000,
+    base_image=":base",
+)
 nydus_image(name="nydus", source_image=":base")
 remote_oci_image(name="base-all", image="{host}/base/multi:1@{digest}")
 oci_image_index(name="idx", images=[":base-all"])
@@ -86,7 +97,7 @@ default = true
     with buildgrid_server(tmp_path / "buildgrid") as address:
         remote = ["--remote-cache-read", "--remote-cache-write", f"--remote-store-address={address}",
                   "--remote-instance-name="]  # fmt: skip
-        targets = ["images:on-remote", "images:nydus", "images:uk", "images:idx"]
+        targets = ["images:on-remote", "images:as-user", "images:nydus", "images:uk", "images:idx"]
         first = repo.run(*remote, "package", *targets, store=tmp_path / "store-a", named=tmp_path / "named-a")
         assert first.returncode == 0, first.stderr
         # The nix image packages on the shallow pull; nydus and unikraft read layers: full pull.
@@ -111,6 +122,11 @@ default = true
         base_layers = [m["digest"] for m in base_manifest["layers"]]
         assert [m["digest"] for m in manifest["layers"][: len(base_layers)]] == base_layers
         assert "FROM_BASE=amd64" in config["config"]["Env"] and config["config"]["WorkingDir"] == "/srv"
+        # The account's plan reads the base's /etc/passwd: planned on the full pull, still
+        # assembled on the shallow one.
+        as_user = repo.root / "dist" / "images" / "as-user"
+        assert json.loads((as_user / "index.json").read_text())["annotations"] == {SHALLOW: f"{s.host}/base/multi"}
+        assert image_parts(as_user, "latest")[2]["config"]["User"] == "app"
         # A shallow base: the package lists the base's layers and holds none of their blobs.
         index = json.loads((layout / "index.json").read_text())
         assert index["annotations"] == {SHALLOW: f"{s.host}/base/multi"}
