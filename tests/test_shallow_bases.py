@@ -117,6 +117,8 @@ def test_publish_mounts_on_the_base_registry_and_streams_to_another(
     assert sorted(m.split("mount=")[1].split("&")[0] for m in mounts) == sorted(layers)
     assert all("from=base/multi" in m for m in mounts)
     assert blob_gets(proxy, "base/multi") == []
+    again = cli("push", f"{out}:latest", f"{proxy.host}/shallow/app:1")  # nothing to send, nothing missing
+    assert "(unchanged)" in again.stdout and "0 pushed" in again.stderr, again.stderr
     config = Path(os.environ["DOCKER_CONFIG"])
     config.mkdir(exist_ok=True)
     (config / "config.json").write_text('{"auths": {}}')  # podman reads it, and wants it there
