@@ -435,6 +435,7 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.hostile: Counter[str] = Counter()
         self.log: list[str] = []  # "METHOD /path?query" of every request, in order
+        self.auths: list[str] = []  # every Authorization header received, in order
         self.stopping = threading.Event()
         self._server: http.server.ThreadingHTTPServer | None = None
 
@@ -548,6 +549,8 @@ class FaultProxy:
                 with proxy.lock:
                     proxy.requests[kind] += 1
                     proxy.log.append(f"{self.command} {self.path}")
+                    if self.headers.get("Authorization"):
+                        proxy.auths.append(self.headers["Authorization"])
                 rule = proxy._rule(self.command, path)
                 if rule is not None and rule.action == "stall":
                     self._hostile(rule, None, length)

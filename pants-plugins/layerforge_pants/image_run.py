@@ -25,6 +25,7 @@ from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import WrappedTarget, WrappedTargetRequest
 
+from layerforge_pants.image_dependency import CompleteLayout, CompleteLayoutRequest
 from layerforge_pants.image_package import BuiltImageArtifact
 from layerforge_pants.subsystem import Layerforge
 
@@ -83,7 +84,8 @@ async def run_image(request: ImageRunRequest, tool: Layerforge, pex_env: PexEnvi
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="the `run` goal"))
     package = await Get(BuiltPackage, PackageFieldSet, request.package_field_set_type.create(wrapped.target))
     (art,) = [a for a in package.artifacts if isinstance(a, BuiltImageArtifact)]
-    return await run_layout(package.digest, art, tool, pex_env, unikernel=request.unikernel)
+    complete = await Get(CompleteLayout, CompleteLayoutRequest(request.address, package.digest, art.layout))
+    return await run_layout(complete.digest, art, tool, pex_env, unikernel=request.unikernel)
 
 
 def rules():

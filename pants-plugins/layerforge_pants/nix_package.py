@@ -8,6 +8,7 @@ make a sound cache key; a layer whose paths this machine lacks realises them fir
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -65,9 +66,11 @@ from layerforge_pants.target_types import (
     VolumesField,
     WorkdirField,
 )
-from layerforge_pants.tool import LayerforgeProcess, checked, run_layerforge
+from layerforge_pants.tool import LayerforgeProcess, checked
 
 PLAN = "plan.json"
+#: What a layerforge command says when it needs a layer blob a shallow layout lacks.
+SHALLOW_MISSING = b"is a shallow layout without blob"
 #: Options of `layerforge nix-plan` / `nix-layer` and the fields they come from.
 PLAN_OPTION_FIELDS = (
     ("--tag", ImageTagsField),
@@ -290,30 +293,37 @@ async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivati
 async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge) -> BuiltPackage:
     names = field_set.names(tool)
     base_digest, from_image = EMPTY_DIGEST, ()
-    if field_set.base_image.value:
-        base = await Get(
-            ImageDependency,
-            ImageDependencyRequest(
-                field_set.address,
-                "base_image",
-                field_set.base_image.value,
-                "base",
-                allowed=("nix_oci_image", RemoteOciImageTarget.alias),
-            ),
+
+    def base_request(shallow: bool) -> ImageDependencyRequest:
+        return ImageDependencyRequest(
+            field_set.address,
+            "base_image",
+            field_set.base_image.value or "",
+            "base",
+            allowed=("nix_oci_image", RemoteOciImageTarget.alias),
+            shallow=shallow,
         )
+
+    if field_set.base_image.value:
+        base = await Get(ImageDependency, ImageDependencyRequest, base_request(True))
         base_digest, from_image = base.digest, ("--from-image", base.layout_ref)
     roots, copy_to_root = await evaluate_derivations(field_set)
     fields = field_set.error_fields()
-    planned = await run_layerforge(
-        LayerforgeProcess(
-            argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
-            description=f"Plan the layers of {field_set.address}",
-            input_digest=base_digest,
-            output_files=(PLAN,),
-        ),
-        field_set.address,
-        fields,
+    plan_request = LayerforgeProcess(
+        argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
+        description=f"Plan the layers of {field_set.address}",
+        input_digest=base_digest,
+        output_files=(PLAN,),
     )
+    process = await Get(Process, LayerforgeProcess, plan_request)
+    result = await Get(FallibleProcessResult, Process, process)
+    if result.exit_code != 0 and from_image and SHALLOW_MISSING in result.stderr:
+        # The plan looks into the base's files (an entrypoint or account only the base has):
+        # plan on the complete base; the plan is the same, the assembly stays shallow.
+        full = await Get(ImageDependency, ImageDependencyRequest, base_request(False))
+        process = await Get(Process, LayerforgeProcess, dataclasses.replace(plan_request, input_digest=full.digest))
+        result = await Get(FallibleProcessResult, Process, process)
+    planned = checked(result, process.description, field_set.address, fields)
     (plan_file,) = await Get(DigestContents, Digest, planned.output_digest)
     plan = json.loads(plan_file.content)
 

@@ -45,6 +45,12 @@ def register(sub: Any) -> None:
         "--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT]", help="platform of an index (repeatable)"
     )
     which.add_argument("--all-platforms", action="store_true", help="the whole index, as the registry holds it")
+    p.add_argument(
+        "--shallow",
+        action="store_true",
+        help="manifests and configs only: layer blobs stay in the registry (index.json says so); enough to build "
+        "an image on this one, not to run or export it",
+    )
     p.add_argument("--insecure", action="store_true", help="plain HTTP (loopback registries always use it)")
     p.add_argument(
         "--jobs", type=int, default=4, metavar="N", help=f"blobs fetched at once, 1 to {MAX_JOBS} (default 4)"
@@ -104,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 tag=tag,
                 platforms=platforms,
                 all_platforms=args.all_platforms,
+                shallow=args.shallow,
                 jobs=jobs,
                 progress=bar,
                 on_blob=blob_done,

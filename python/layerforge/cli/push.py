@@ -67,9 +67,11 @@ def _mib(n: int) -> str:
 
 
 def summary(result: PushResult) -> list[str]:
+    streamed = result.count("streamed")
+    relayed = f", {streamed} streamed ({_mib(result.bytes('streamed'))})" if streamed else ""
     lines = [
         f"blobs: {result.count('pushed')} pushed ({_mib(result.bytes('pushed'))}), "
-        f"{result.count('skipped')} skipped, {result.count('mounted')} mounted; "
+        f"{result.count('skipped')} skipped, {result.count('mounted')} mounted{relayed}; "
         f"{result.manifests_pushed} manifests written"
     ]
     target = f"{result.target.registry}/{result.target.repository}"
@@ -147,6 +149,13 @@ def run(args: argparse.Namespace) -> int:
             known=KnownBlobs(default_known_blobs_path()),
             progress=bar,
             on_blob=blob_done,
+            sources=lambda registry: RegistryClient(
+                registry,
+                credentials=credentials.lookup(registry),
+                retry=RetryPolicy(attempts=retries),
+                timeout=deadline,
+                pull_only=True,
+            ),
         )
     finally:
         bar.close()

@@ -92,18 +92,27 @@ def read_image(target: LayoutRef, platform: str | None = None) -> StoredImage:
     return StoredImage(layout=layout, ref=target.ref, descriptor=desc, manifest=manifest, config=config)
 
 
-def import_blobs(src: OciLayout, dest: OciLayout, descriptors: list[Descriptor]) -> None:
+def import_blobs(src: OciLayout, dest: OciLayout, descriptors: list[Descriptor], *, shallow: bool = False) -> None:
     """Make ``descriptors``' blobs present in ``dest``: hard links when on one filesystem,
     otherwise copies; each checked against its digest and size first (see
-    :func:`~layerforge.trust.blobs.import_blob`) and appearing atomically under its digest."""
+    :func:`~layerforge.trust.blobs.import_blob`) and appearing atomically under its digest.
+    With ``shallow``, blobs a shallow ``src`` lacks stay absent and ``dest`` (locked by the
+    caller) is marked shallow with ``src``'s sources; without, they are an error."""
     if src.root.resolve() == dest.root.resolve():
         return
+    lacking = False
     for d in descriptors:
         target = dest.blob_path(d.digest)
         if target.is_file():
             continue
         what = f"'{src.root}': blob {d.digest}"
+        if shallow and not src.has_blob(d.digest) and src.shallow_sources():
+            lacking = True
+            continue
+        src.require_blob(d.digest, what)
         import_blob(src.blob_path(d.digest), target, d.digest, d.size, dest.tmp_dir, what=what)
+    if lacking:
+        dest.mark_shallow(src.shallow_sources())
 
 
 #: An image path's (kind, symlink target); kind is dir, file, symlink or other.

@@ -16,7 +16,7 @@ from layerforge.errors import LayoutError
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.scratch import clean_stale, pid_alive
 from layerforge.model import media_types
-from layerforge.model.annotations import REF_NAME
+from layerforge.model.annotations import REF_NAME, SHALLOW
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex, sha256_digest
@@ -34,6 +34,10 @@ TMP_DIR = ".layerforge-tmp"
 # Scratch names carry the writer's pid:
 # native blobs "blob-<pid>-...", atomic_write ".<name>.<pid>.<hex8>.tmp".
 _TEMP_NAMES = (re.compile(r"^blob-(\d+)-"), re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp\Z"))
+
+
+class ShallowLayoutError(LayoutError):
+    """A shallow layout was asked for the bytes of a blob it does not hold."""
 
 
 class OciLayout:
@@ -94,6 +98,30 @@ class OciLayout:
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).is_file()
 
+    # -- shallow layouts -----------------------------------------------------------------
+
+    def shallow_sources(self) -> tuple[str, ...]:
+        """``REGISTRY/REPO``s holding the layer blobs a shallow layout lacks (empty: not shallow)."""
+        value = self.read_index().annotations.get(SHALLOW, "")
+        return tuple(s for s in value.split(",") if s)
+
+    def mark_shallow(self, sources: tuple[str, ...]) -> None:
+        """Record in index.json that layer blobs may be absent and where they are (hold :meth:`locked`)."""
+        index = self.read_index()
+        merged = sorted({*self.shallow_sources(), *sources})
+        self.write_index(Index(manifests=index.manifests, annotations={**index.annotations, SHALLOW: ",".join(merged)}))
+
+    def require_blob(self, digest: str, what: str | None = None) -> None:
+        """Fail in one line naming ``digest`` when a shallow layout lacks it (the caller reads
+        its bytes next; a blob missing from a complete layout is that reader's error)."""
+        if self.blob_path(digest).is_file() or not (self.index_path.is_file() and self.shallow_sources()):
+            return
+        sources = shown(", ".join(self.shallow_sources()))
+        raise ShallowLayoutError(
+            f"{what or f'blob {digest}'}: '{self.root}' is a shallow layout without blob {digest} "
+            f"(it is in {sources}); pull the image without --shallow"
+        )
+
     # -- blobs ---------------------------------------------------------------------------
 
     def put_blob(self, data: bytes, media_type: str) -> Descriptor:
@@ -144,6 +172,7 @@ class OciLayout:
         """Decompress layer blob ``desc`` to ``dest`` (or only read it), checking it against
         its digest and size while streaming and, with ``diff_id`` (the config's), the
         uncompressed stream too; errors name it as ``what`` and nothing is left at ``dest``."""
+        self.require_blob(desc.digest, what)
         result = _native.decompress_blob(
             self.blob_path(desc.digest), dest, digest=desc.digest, size=desc.size, label=what, progress=progress
         )

@@ -11,6 +11,9 @@ REVISION = "org.opencontainers.image.revision"
 TITLE = "org.opencontainers.image.title"
 BASE_DIGEST = "org.opencontainers.image.base.digest"
 BASE_NAME = "org.opencontainers.image.base.name"
+#: On index.json: the layout is shallow. Layer blobs its manifests list may be absent; they
+#: are in the repositories named (``REGISTRY/REPO``, comma-separated, sorted).
+SHALLOW = "dev.layerforge.shallow"
 
 
 def image_annotations(epoch: int, source: str | None = None, revision: str | None = None) -> dict[str, str]:

@@ -86,6 +86,7 @@ class PullResult:
 class _Plan:
     manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
     blobs: dict[str, tuple[int, str]] = field(default_factory=dict)  # digest -> (size, media type)
+    layers: set[str] = field(default_factory=set)  # the digests in blobs that are layers
 
 
 class Puller:
@@ -150,6 +151,8 @@ class Puller:
                     f"{what}: layer {blob.digest} has media type {shown(repr(blob.media_type))} "
                     "(accepted: tar, tar+gzip, tar+zstd)"
                 )
+            if blob is not manifest.config:
+                plan.layers.add(blob.digest)
             known = plan.blobs.setdefault(blob.digest, (blob.size, blob.media_type))
             if known[0] != blob.size:
                 raise BlobRefused(f"{what}: blob {blob.digest} is listed with sizes {known[0]} and {blob.size}")
@@ -194,12 +197,15 @@ def pull_image(
     tag: str,
     platforms: Sequence[str] = (),
     all_platforms: bool = False,
+    shallow: bool = False,
     jobs: int = 4,
     progress: ProgressCallback | None = None,
     on_blob: Callable[[str, int, str], object] | None = None,
 ) -> PullResult:
     """Pull ``name`` into ``layout`` (opened for writing and locked by the caller) and tag it
-    ``tag``. Blobs come first; manifests, then ``index.json``, only once all are in."""
+    ``tag``. Blobs come first; manifests, then ``index.json``, only once all are in. With
+    ``shallow``, layer blobs are left in the registry (their descriptors are in the manifests)
+    and ``index.json`` says so (:meth:`~layerforge.layout.oci_layout.OciLayout.mark_shallow`)."""
     puller = Puller(client, name)
     root, data = puller.manifest(name.digest or name.tag or "latest")
     chosen, new_index = _select(puller, root, data, platforms, all_platforms)
@@ -212,6 +218,8 @@ def pull_image(
     else:
         puller.plan(*puller.manifest(chosen.digest, chosen), plan, 1)
     result = PullResult(name=name, resolved=root.digest, descriptor=chosen, tag=tag)
+    if shallow:
+        plan.blobs = {d: v for d, v in plan.blobs.items() if d not in plan.layers}
     _fetch_blobs(puller, layout, plan, result, jobs=jobs, progress=progress, on_blob=on_blob)
     if chosen.media_type in media_types.MANIFEST_TYPES and platforms:
         body = next(b for d, b in plan.manifests if d.digest == chosen.digest)
@@ -220,6 +228,8 @@ def pull_image(
         _store(layout, desc.digest, body)
     if new_index is not None and chosen.digest != root.digest:
         _store(layout, chosen.digest, new_index)
+    if shallow:
+        layout.mark_shallow((f"{name.registry}/{name.repository}",))
     layout.tag(_entry(chosen), tag)
     return result
 

@@ -31,6 +31,7 @@ from layerforge.registry.byte_meter import ByteMeter
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.reference import ImageName, validate_tag
+from layerforge.registry.shallow_blobs import ShallowBlobs, SourceClients
 from layerforge.registry.transport import MANIFEST_LIMIT
 from layerforge.trust.blobs import open_regular, read_document
 
@@ -42,7 +43,7 @@ BlobFn = Callable[["BlobResult"], object]
 class BlobResult:
     digest: str
     size: int
-    action: str  # pushed, skipped, mounted
+    action: str  # pushed, skipped, mounted, streamed (a shallow layout's, from another registry)
 
 
 @dataclass
@@ -95,7 +96,9 @@ class _Graph:
     manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
     blobs: dict[str, int] = field(default_factory=dict)
 
-    def add_manifest(self, layout: OciLayout, desc: Descriptor, depth: int = 0) -> None:
+    def add_manifest(
+        self, layout: OciLayout, desc: Descriptor, depth: int = 0, shallow: ShallowBlobs | None = None
+    ) -> None:
         if any(d.digest == desc.digest for d, _ in self.manifests):
             return
         if depth > MAX_DEPTH:
@@ -103,14 +106,15 @@ class _Graph:
         data = read_manifest_blob(layout, desc)
         if desc.media_type in media_types.INDEX_TYPES:
             for child in Index.from_json(_document(data, desc), f"index {desc.digest}").manifests:
-                self.add_manifest(layout, child, depth + 1)
+                self.add_manifest(layout, child, depth + 1, shallow)
         else:
             manifest = Manifest.from_json(_document(data, desc))
             for blob in (manifest.config, *manifest.layers):
                 known = self.blobs.setdefault(blob.digest, blob.size)
                 if known != blob.size:
                     raise LayerforgeError(f"blob {blob.digest} is listed with sizes {known} and {blob.size}")
-                check_blob_file(layout, blob.digest, blob.size)
+                if blob is manifest.config or shallow is None or not shallow.lacks(blob.digest):
+                    check_blob_file(layout, blob.digest, blob.size)
         self.manifests.append((desc, data))
 
 
@@ -125,7 +129,11 @@ def push_image(
     known: KnownBlobs | None = None,
     progress: ProgressFn | None = None,
     on_blob: BlobFn | None = None,
+    sources: SourceClients | None = None,
 ) -> PushResult:
+    """Push ``ref`` of ``layout``. Layer blobs a shallow layout lacks are mounted from, or
+    relayed from, the repositories it names (:mod:`layerforge.registry.shallow_blobs`;
+    ``sources`` makes the clients of other registries)."""
     entry = layout.resolve(ref)
     root = Descriptor(media_type=entry.media_type, digest=entry.digest, size=entry.size)
     if target.digest and target.digest != root.digest:
@@ -137,8 +145,9 @@ def push_image(
     repo = target.repository
     result = PushResult(target=target, digest=root.digest)
 
+    shallow = ShallowBlobs(layout, sources)
     graph = _Graph()
-    graph.add_manifest(layout, root)
+    graph.add_manifest(layout, root, shallow=shallow)
     artifacts = [a for d, _ in graph.manifests for a, _ in referrers(layout, d.digest)]
 
     current = {tag: client.head_manifest(repo, tag) for tag in tags}
@@ -148,9 +157,20 @@ def push_image(
     else:
         present = client.head_manifest(repo, root.digest) is not None
     if not present:
-        result.blobs = _ensure_blobs(
-            layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=progress, on_blob=on_blob
-        )
+        try:
+            result.blobs = _ensure_blobs(
+                layout,
+                client,
+                repo,
+                blobs=graph.blobs,
+                jobs=jobs,
+                known=known,
+                progress=progress,
+                on_blob=on_blob,
+                shallow=shallow,
+            )
+        finally:
+            shallow.close()
         for desc, data in graph.manifests[:-1]:
             client.put_manifest(repo, desc.digest, data, desc.media_type, desc.digest)
             result.manifests_pushed += 1
@@ -193,6 +213,7 @@ def _ensure_blobs(
     known: KnownBlobs,
     progress: ProgressFn | None,
     on_blob: BlobFn | None = None,
+    shallow: ShallowBlobs | None = None,
 ) -> list[BlobResult]:
     meter = ByteMeter(progress, sum(blobs.values()))
 
@@ -208,6 +229,8 @@ def _ensure_blobs(
         if client.blob_exists(repo, digest, size):
             meter(size)
             return BlobResult(digest, size, "skipped")
+        if shallow is not None and shallow.lacks(digest):
+            return BlobResult(digest, size, shallow.ensure(client, repo, digest, size, meter))
         source = known.find(client.registry, digest, exclude=repo)
         if source is not None and client.mount_blob(repo, digest, source):
             meter(size)
@@ -223,6 +246,8 @@ def _ensure_blobs(
             # A failed blob, Ctrl-C or SIGTERM: stop the other workers' requests now rather
             # than wait for them (their sockets are shut down, their retries cancelled).
             client.abort()
+            if shallow is not None:
+                shallow.abort()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 

@@ -65,6 +65,8 @@ def load_image(
         raise LayerforgeError(
             f"{desc.digest}: config lists {len(config.diff_ids)} diff_ids for {len(manifest.layers)} layers"
         )
+    for i, layer in enumerate(manifest.layers, 1):
+        layout.require_blob(layer.digest, f"'{layout.root}': layer {i} ({layer.digest})")
     names = list(dict.fromkeys(tags)) or default_repo_tags(entry, target.ref)
     if not names:
         raise UsageError("--tag", f"'{target}' has no repository name (io.containerd.image.name); give --tag NAME:TAG")

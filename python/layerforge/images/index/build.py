@@ -135,7 +135,7 @@ def build_index(
             raise UsageError("--tag", f"{shown(ref)} names {s.name} in the output layout; the index needs another tag")
     entries = collect_entries(sources)
     for e in entries:
-        import_blobs(e.layout, out, list(e.blobs))
+        import_blobs(e.layout, out, list(e.blobs), shallow=True)
     index = Index(manifests=tuple(e.descriptor for e in entries), annotations=annotations)
     desc = out.put_json(index.to_json(), media_types.IMAGE_INDEX)
     out.tag(desc, ref)

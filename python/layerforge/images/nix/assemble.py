@@ -66,7 +66,7 @@ def assemble(
         raise LayerforgeError(f"the plan was made on base image {want}; a different base image was given")
     created = rfc3339(plan.epoch)
     if base is not None:
-        import_blobs(base.layout, layout, [*base.manifest.layers])
+        import_blobs(base.layout, layout, [*base.manifest.layers], shallow=True)
     config = ImageConfig(
         platform=linux_platform(plan.arch),
         created=created,

@@ -20,6 +20,7 @@ def read_layer_file(image: StoredImage, path: str) -> bytes | None:
     with tempfile.TemporaryDirectory(prefix="layerforge-read-") as tmp:
         for i, layer in reversed(list(enumerate(image.manifest.layers))):
             tar_path = Path(tmp) / f"{i}.tar"
+            image.layout.require_blob(layer.digest, f"'{image.layout.root}': layer {i + 1} ({layer.digest})")
             _native.decompress_blob(image.layout.blob_path(layer.digest), tar_path)
             with tarfile.open(tar_path) as tar:
                 members = {_clean(m.name): m for m in tar.getmembers()}

@@ -196,6 +196,8 @@ def _convert(
     progress: ProgressCallback | None,
 ) -> NydusImageResult:
     sources = image.manifest.layers
+    for i, layer in enumerate(sources, 1):
+        image.layout.require_blob(layer.digest, f"layer {i} ({layer.digest})")
     result = _native.convert_nydus(
         [
             (image.layout.blob_path(layer.digest), layer.digest, layer.size, diff_id, f"layer {i} ({layer.digest})")

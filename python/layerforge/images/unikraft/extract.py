@@ -101,6 +101,7 @@ def _write_files(layout: OciLayout, layers: tuple[Descriptor, ...], staging: Pat
         if layer.media_type != media_types.LAYER_TAR:
             kind = shown(repr(layer.media_type))
             raise LayoutError(f"layer {layer.digest} is {kind}; unikernel layers are plain tars")
+        layout.require_blob(layer.digest, what)
         blob = layout.blob_path(layer.digest)
         check_blob(blob, layer.digest, layer.size, what)
         with reading_tar(blob, what) as tar:
