@@ -16,6 +16,7 @@ from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
+from layerforge.model.platform import platform_matches
 from layerforge.model.reference import LayoutRef
 from layerforge.trust.blobs import import_blob
 from layerforge.trust.tars import check_complete, reading_tar
@@ -61,24 +62,20 @@ def select_manifest(layout: OciLayout, desc: Descriptor, platform: str | None) -
     if desc.media_type in media_types.MANIFEST_TYPES:
         if platform is not None:
             actual = desc.platform or layout.read_config(layout.read_manifest(desc)).platform
-            if not _platform_matches(str(actual), platform):
+            if not platform_matches(actual, platform):
                 raise LayoutError(f"'{layout.root}': image {desc.digest} is {shown(actual)}, not {shown(platform)}")
         return desc
     if desc.media_type not in media_types.INDEX_TYPES:
         raise LayoutError(f"{desc.digest} has media type {shown(repr(desc.media_type))}, not an image")
     children = index_manifests(layout, desc)
     if platform is not None:
-        children = [m for m in children if m.platform is not None and _platform_matches(str(m.platform), platform)]
+        children = [m for m in children if m.platform is not None and platform_matches(m.platform, platform)]
     if len(children) == 1:
         return children[0]
     choices = shown(", ".join(str(m.platform) for m in children if m.platform is not None) or "none")
     if platform is not None and not children:
         raise LayoutError(f"{desc.digest} has no image for --platform {shown(platform)}")
     raise LayoutError(f"{desc.digest} is a multi-platform index; choose one with --platform (available: {choices})")
-
-
-def _platform_matches(actual: str, wanted: str) -> bool:
-    return actual == wanted or actual.startswith(wanted + "/")
 
 
 def read_image(target: LayoutRef, platform: str | None = None) -> StoredImage:

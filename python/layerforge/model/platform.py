@@ -76,6 +76,15 @@ def same_platform(a: Platform, b: Platform) -> bool:
     return (a.os, a.architecture, conventional_variant(a)) == (b.os, b.architecture, conventional_variant(b))
 
 
+def platform_matches(actual: Platform | None, wanted: str) -> bool:
+    """Whether ``actual`` is what a ``--platform OS/ARCH[/VARIANT]`` asks for: ``linux/arm64``
+    matches any variant of it; ``linux/arm64/v8`` only that one."""
+    if actual is None:
+        return False
+    text = str(actual)
+    return text == wanted or text.startswith(wanted + "/")
+
+
 #: Nix systems and the OCI architecture of their Linux images.
 NIX_SYSTEMS: dict[str, str] = {
     "x86_64-linux": "amd64",

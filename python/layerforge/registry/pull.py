@@ -31,7 +31,7 @@ from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import sha256_digest
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
-from layerforge.model.platform import Platform
+from layerforge.model.platform import platform_matches
 from layerforge.progress import ProgressCallback
 from layerforge.registry.blob_sink import BlobRefused, BlobSink
 from layerforge.registry.byte_meter import ByteMeter
@@ -62,14 +62,6 @@ def parse_platform(value: str, option: str = "--platform") -> str:
 
 def host_platform() -> str:
     return f"linux/{_HOST_ARCH.get(host.machine(), host.machine().lower())}"
-
-
-def platform_matches(actual: Platform | None, wanted: str) -> bool:
-    """``linux/arm64`` matches any variant of it; ``linux/arm64/v8`` only that one."""
-    if actual is None:
-        return False
-    text = str(actual)
-    return text == wanted or text.startswith(wanted + "/")
 
 
 @dataclass
