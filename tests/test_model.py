@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from layerforge.model.epoch import rfc3339, source_date_epoch
 from layerforge.model.image_config import ImageConfig, RuntimeConfig
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
-from layerforge.model.platform import Platform, same_platform
+from layerforge.model.platform import LINUX_ARCHES, NIX_SYSTEMS, Platform, same_platform
 from layerforge.model.reference import parse_layout_ref, validate_ref
 
 D1 = "sha256:" + "1" * 64
@@ -130,3 +131,21 @@ def test_platforms_compare_with_conventional_variants(
     pa = Platform(architecture=a[0], os="linux", variant=a[1])
     pb = Platform(architecture=b[0], os="linux", variant=b[1])
     assert same_platform(pa, pb) is same and same_platform(pb, pa) is same
+
+
+def _assigned(nodes: list[ast.stmt], name: str) -> object:
+    """The literal value a statement among ``nodes`` assigns to ``name``."""
+    for node in nodes:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"no assignment to {name}")
+
+
+def test_the_pants_fields_know_the_tools_systems_and_architectures() -> None:
+    """The plugin does not import the tool, so nix_target.py restates the tool's tables of Nix
+    systems and image architectures: read from its source, they must be the tool's."""
+    source = Path(__file__).parent.parent / "pants-plugins" / "layerforge_pants" / "nix_target.py"
+    tree = ast.parse(source.read_text())
+    arch_field = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ImageArchField")
+    assert _assigned(tree.body, "NIX_SYSTEMS") == NIX_SYSTEMS
+    assert _assigned(arch_field.body, "valid_choices") == tuple(LINUX_ARCHES)

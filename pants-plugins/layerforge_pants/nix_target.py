@@ -50,7 +50,8 @@ class ImageArchField(StringField):
 
 
 #: Nix systems and the image architecture they give (python/layerforge/model/platform.py has
-#: the same table for the tool; the plugin does not import the tool).
+#: the same table for the tool; the plugin does not import the tool; tests/test_model.py holds
+#: the two, and `arch`'s choices and LINUX_ARCHES, to one another).
 NIX_SYSTEMS = {
     "x86_64-linux": "amd64",
     "aarch64-linux": "arm64",
