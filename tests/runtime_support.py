@@ -69,6 +69,15 @@ class Podman:
         """Options of `layerforge load`/`run` that use this storage (and this host's run flags)."""
         return ["--runtime=podman", *(f"--runtime-option={f}" for f in self.global_flags())]
 
+    def pants_env(self) -> dict[str, str]:
+        """Environment that makes `pants run` use this storage through [layerforge]'s runtime
+        options (and this host's run flags)."""
+        return {
+            "PANTS_LAYERFORGE_RUNTIME": "podman",
+            "PANTS_LAYERFORGE_RUNTIME_OPTIONS": json.dumps(self.global_flags()),
+            "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(list(RUN_FLAGS)),
+        }
+
     def image_names(self) -> dict[str, str]:
         """``repository:tag`` -> image ID of every named image in this storage."""
         out = subprocess.run([*self.base_argv(), "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],

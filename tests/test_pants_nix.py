@@ -30,7 +30,7 @@ from tests.nix_support import (
     substituter_config,
 )
 from tests.pants_support import PantsRepo, tree_bytes
-from tests.runtime_support import RUN_FLAGS, Podman, assert_runs_as_configured, parse_probe, probe_script
+from tests.runtime_support import Podman, assert_runs_as_configured, parse_probe, probe_script
 
 CHANNEL_BUILD = """
 nix_oci_image(
@@ -182,11 +182,7 @@ def test_store_paths_target_packages_and_runs(repo: PantsRepo, podman: Podman) -
 
 def pants_run(repo: PantsRepo, podman: Podman, *args: str) -> subprocess.CompletedProcess[str]:
     """`pants ARGS` with podman + runc on this storage as [layerforge]'s runtime."""
-    env = {
-        "PANTS_LAYERFORGE_RUNTIME": "podman",
-        "PANTS_LAYERFORGE_RUNTIME_OPTIONS": json.dumps(podman.global_flags()),
-        "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(list(RUN_FLAGS)),
-    }
+    env = podman.pants_env()
     return repo.run(*args, pantsd=True, env=env)
 
 

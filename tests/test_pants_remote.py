@@ -22,7 +22,7 @@ from tests.nix_support import IMAGES_NIX
 from tests.pants_support import PantsRepo, tree_bytes
 from tests.pull_support import Seeded, registry_digest, seed
 from tests.registry_support import Registry
-from tests.runtime_support import RUN_FLAGS, Podman, assert_runs_as_configured
+from tests.runtime_support import Podman, assert_runs_as_configured
 
 BUILD = """
 remote_oci_image(name="base", image="{host}/base/multi:1@{digest}", platforms=["linux/amd64"])
@@ -182,11 +182,7 @@ default = true
     build = f'remote_oci_image(name="app", image="{s.host}/run/app:latest@{pinned}")\n'
     build += 'oci_image_index(name="idx", images=["images:on-remote"], repository="run/idx")\n'
     repo.write("run/BUILD", build)
-    env = {
-        "PANTS_LAYERFORGE_RUNTIME": "podman",
-        "PANTS_LAYERFORGE_RUNTIME_OPTIONS": json.dumps(podman.global_flags()),
-        "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(list(RUN_FLAGS)),
-    }
+    env = podman.pants_env()
     runs = (("run:app", f"{s.host}/run/app:latest"), ("run:idx", "localhost/run/idx:latest"),
             ("images:on-remote", "localhost/on-remote:latest"))  # fmt: skip
     for target, name in runs:
