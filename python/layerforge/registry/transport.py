@@ -98,6 +98,23 @@ class Response:
         return self.headers.get(name)
 
 
+@dataclass(frozen=True)
+class _Exchange:
+    """One request as :meth:`Transport.send` hands it to the socket: what to send, where the
+    answer goes, and the deadline that bounds both."""
+
+    method: str
+    target: Url
+    headers: Mapping[str, str]
+    body: Body
+    progress: Callable[[int], None] | None
+    sink: Sink | None
+    limit: int
+    deadline: float
+    budget: float
+    what: str
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 8
@@ -254,66 +271,9 @@ class Transport:
         log.debug("%s %s", method, shown(f"{target.origin.scheme}://{target.netloc}{target.target}"))
         budget = self.timeout * (1 + max(length, expect) // UPLOAD_UNIT)
         deadline = time.monotonic() + budget
-        conn = self._connection(target)
-        alarm = None
         what = f"{method} {shown(target.path, limit=200)}"
-        try:
-            # The socket is watched from the moment it exists: a TLS handshake that dribbles
-            # is cut off at the deadline too (the alarm's descriptor outlives the wrapping).
-            fresh = conn.sock is None
-            sock = self._connect(conn, deadline) if fresh else conn.sock
-            alarm = self.watchdog.arm(sock, deadline)
-            if alarm is None:
-                sock.close()
-                raise Aborted(f"{self.registry}: interrupted")
-            if fresh:
-                sock = self._tls_wrap(conn, sock) if target.origin.scheme == "https" else sock
-                conn.sock = sock
-            conn.putrequest(method, target.target, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", target.netloc)
-            for k, v in hdrs.items():
-                conn.putheader(k, v)
-            conn.endheaders()
-            if isinstance(body, bytes) and body:
-                conn.send(body)
-                if progress:
-                    progress(len(body))
-            elif isinstance(body, FileBody):
-                self._send_file(sock, body, progress)
-            resp = conn.getresponse()
-            if sink is not None and resp.status == 200 and method == "GET":
-                sink(resp)
-                data = b""
-            else:
-                data = _read_body(resp, limit)  # HEAD: http.client knows there is no body
-        except LayerforgeError:
-            self.watchdog.disarm(alarm)
-            alarm = None
-            self._drop(target)  # the sink refused the body part-way: the connection is unusable
-            raise
-        except _TooLarge:
-            self.watchdog.disarm(alarm)
-            alarm = None
-            self._drop(target)
-            raise RegistryError(
-                f"{self.registry}: {what}: the answer is larger than {_limit_text(limit)}; refusing it"
-            ) from None
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            expired = self.watchdog.disarm(alarm)
-            alarm = None
-            self._drop(target)
-            if self.watchdog.aborted.is_set():
-                raise Aborted(f"{self.registry}: interrupted") from None
-            if expired:
-                raise RetryableError(
-                    f"{what}: no complete answer within {budget:g} s (the deadline; {TIMEOUT_ENV} sets it)"
-                ) from None
-            if isinstance(e, TimeoutError):
-                raise RetryableError(f"{what}: no progress within {self.timeout:g} s ({TIMEOUT_ENV} sets it)") from None
-            raise RetryableError(f"{what}: {type(e).__name__}: {shown(e, limit=200)}") from None
-        finally:
-            if self.watchdog.disarm(alarm):
-                self._drop(target)  # the answer was complete, but the socket was shut down
+        exchange = _Exchange(method, target, hdrs, body, progress, sink, limit, deadline, budget, what)
+        resp, data = self._exchange(exchange)
         if resp.will_close:
             self._drop(target)
         if resp.status in RETRYABLE_STATUS:
@@ -321,6 +281,74 @@ class Transport:
                 f"{what}: HTTP {resp.status}", resp.status, answers.retry_after(resp.getheader("Retry-After"))
             )
         return Response(resp.status, resp.headers, data, target)
+
+    def _exchange(self, x: _Exchange) -> tuple[http.client.HTTPResponse, bytes]:
+        """Send ``x`` on this thread's connection to its origin and read the answer, the
+        socket watched against the deadline from the moment it exists."""
+        conn = self._connection(x.target)
+        alarm = None
+        try:
+            # The socket is watched from the moment it exists: a TLS handshake that dribbles
+            # is cut off at the deadline too (the alarm's descriptor outlives the wrapping).
+            fresh = conn.sock is None
+            sock = self._connect(conn, x.deadline) if fresh else conn.sock
+            alarm = self.watchdog.arm(sock, x.deadline)
+            if alarm is None:
+                sock.close()
+                raise Aborted(f"{self.registry}: interrupted")
+            if fresh:
+                sock = self._tls_wrap(conn, sock) if x.target.origin.scheme == "https" else sock
+                conn.sock = sock
+            self._request(conn, sock, x)
+            resp = conn.getresponse()
+            if x.sink is not None and resp.status == 200 and x.method == "GET":
+                x.sink(resp)
+                data = b""
+            else:
+                data = _read_body(resp, x.limit)  # HEAD: http.client knows there is no body
+        except LayerforgeError:
+            self.watchdog.disarm(alarm)
+            alarm = None
+            self._drop(x.target)  # the sink refused the body part-way: the connection is unusable
+            raise
+        except (_TooLarge, OSError, http.client.HTTPException, ValueError) as e:
+            expired = self.watchdog.disarm(alarm)
+            alarm = None
+            self._drop(x.target)
+            raise self._failure(e, x, expired) from None
+        finally:
+            if self.watchdog.disarm(alarm):
+                self._drop(x.target)  # the answer was complete, but the socket was shut down
+        return resp, data
+
+    def _request(self, conn: http.client.HTTPConnection, sock: socket.socket, x: _Exchange) -> None:
+        conn.putrequest(x.method, x.target.target, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", x.target.netloc)
+        for k, v in x.headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        if isinstance(x.body, bytes) and x.body:
+            conn.send(x.body)
+            if x.progress:
+                x.progress(len(x.body))
+        elif isinstance(x.body, FileBody):
+            self._send_file(sock, x.body, x.progress)
+
+    def _failure(self, e: BaseException, x: _Exchange, expired: bool) -> LayerforgeError:
+        """The error an exchange that failed with ``e`` raises."""
+        if isinstance(e, _TooLarge):
+            return RegistryError(
+                f"{self.registry}: {x.what}: the answer is larger than {_limit_text(x.limit)}; refusing it"
+            )
+        if self.watchdog.aborted.is_set():
+            return Aborted(f"{self.registry}: interrupted")
+        if expired:
+            return RetryableError(
+                f"{x.what}: no complete answer within {x.budget:g} s (the deadline; {TIMEOUT_ENV} sets it)"
+            )
+        if isinstance(e, TimeoutError):
+            return RetryableError(f"{x.what}: no progress within {self.timeout:g} s ({TIMEOUT_ENV} sets it)")
+        return RetryableError(f"{x.what}: {type(e).__name__}: {shown(e, limit=200)}")
 
     def fetch(
         self,
