@@ -13,6 +13,7 @@ rule (in each engine's rules module) answering it with the `run_image` rule on
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pants.backend.python.util_rules.pex import VenvPex
@@ -58,7 +59,7 @@ def boot_argv(tool: Layerforge, art: BuiltImageArtifact) -> list[str]:
 def run_request(
     venv_pex: VenvPex,
     digest: Digest,
-    python: PythonExecutable,
+    python: PythonExecutable | None,
     *,
     environment: CompletePexEnvironment,
     tool: Layerforge,
@@ -70,9 +71,18 @@ def run_request(
     return RunRequest(
         digest=digest,
         args=[_in_chroot(venv_pex.pex.argv0), *(boot_argv if unikernel else run_argv)(tool, art)],
-        extra_env=environment.environment_dict(python=python),
+        extra_env=pex_env_vars(environment, python),
         append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},
     )
+
+
+def pex_env_vars(environment: CompletePexEnvironment, python: PythonExecutable | None) -> Mapping[str, str]:
+    """What the venv PEX runs with: on Pants 2.17 naming the interpreter (``python``); on 2.30+,
+    whose ``environment_dict`` has no ``python``, without one (None: the venv's own, as
+    Pants' own `run` of a PEX does there)."""
+    if python is None:
+        return environment.environment_dict(python_configured=True)
+    return environment.environment_dict(python=python)
 
 
 def in_workspace(pex_env: PexEnvironment) -> CompletePexEnvironment:

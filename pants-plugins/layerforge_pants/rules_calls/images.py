@@ -3,14 +3,14 @@ running a layout (Pants 2.30+: call-by-name)."""
 
 from __future__ import annotations
 
-from pants.backend.python.util_rules.pex import VenvPexRequest, create_venv_pex, find_interpreter
+from pants.backend.python.util_rules.pex import VenvPexRequest, create_venv_pex
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.goals.package import PackageFieldSet, build_package
 from pants.core.goals.run import RunRequest
 from pants.engine.fs import AddPrefix, Digest, MergeDigests, RemovePrefix
 from pants.engine.internals.graph import find_valid_field_sets, resolve_target, resolve_unparsed_address_inputs
 from pants.engine.intrinsics import add_prefix, digest_subset_to_digest, merge_digests, remove_prefix
-from pants.engine.rules import collect_rules, concurrently, implicitly, rule
+from pants.engine.rules import collect_rules, implicitly, rule
 from pants.engine.target import FieldSetsPerTargetRequest, WrappedTargetRequest
 
 from layerforge_pants import image_dependency as dep
@@ -79,12 +79,9 @@ async def run_layout(
     """The run request of the image ``art`` names in ``layout_digest`` (see :func:`run_request`)."""
     environment = in_workspace(pex_env)
     pex_request = tool.to_pex_request()
-    venv_pex, python = await concurrently(
-        create_venv_pex(VenvPexRequest(pex_request, environment), **implicitly()),
-        find_interpreter(pex_request.interpreter_constraints, **implicitly()),
-    )
+    venv_pex = await create_venv_pex(VenvPexRequest(pex_request, environment), **implicitly())
     digest = await merge_digests(MergeDigests([venv_pex.digest, layout_digest]))
-    return run_request(venv_pex, digest, python, environment=environment, tool=tool, art=art, unikernel=unikernel)
+    return run_request(venv_pex, digest, None, environment=environment, tool=tool, art=art, unikernel=unikernel)
 
 
 @rule(desc="Run an image")
