@@ -6,6 +6,7 @@ without importing Pants (which of the two a Pants run loads depends on its versi
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,14 @@ def test_the_checks_see_a_difference(tmp_path: Path) -> None:
     (tmp_path / "tool.py").write_text(changed)
     assert declared(tmp_path / "tool.py") != declared(GETS / "tool.py")
     assert declared(CALLS / "tool.py") == declared(GETS / "tool.py")
+
+
+def test_placeholder_lockfile_reads_as_pants_2_31_reads_it() -> None:
+    """Pants 2.31 reads the tool's default lockfile resource for its help (comment lines
+    dropped, then JSON); the version it finds is the subsystem's default version."""
+    text = (PLUGIN / "layerforge.lock").read_text()
+    lock = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//")))
+    (version,) = [r["version"] for res in lock["locked_resolves"] for r in res["locked_requirements"]]
+    subsystem = (PLUGIN / "subsystem.py").read_text()
+    assert f'default_version = "layerforge=={version}"' in subsystem
+    assert [r["project_name"] for res in lock["locked_resolves"] for r in res["locked_requirements"]] == ["layerforge"]
