@@ -1,7 +1,12 @@
 """Real Pants runs in temporary build roots with the layerforge backend.
 
 The repository's ``./pants`` bootstraps everything once (Pants venv, the pex tool, the wheel,
-the tool lockfile); test build roots reuse it through ``PANTS_CONFIG_FILES``. Which layerforge
+the tool lockfile); test build roots reuse it through ``PANTS_CONFIG_FILES``.
+
+Another Pants (by hand, outside CI: a current one built from source): ``LAYERFORGE_TEST_PANTS``
+names its executable and ``LAYERFORGE_TEST_PANTS_VERSION`` its version (written as the build
+roots' ``pants_version``); ``LAYERFORGE_TEST_PANTS_CONFIG`` is an optional config file read
+last (the machine's own settings for it, such as ``[pex-cli]``). Unset: the bootstrapped 2.17.1. Which layerforge
 processes actually ran is read from ``--keep-sandboxes=always`` (one line per executed process).
 """
 
@@ -21,7 +26,11 @@ from tests.nix_support import NIX_CONFIG
 
 REPO = Path(__file__).resolve().parent.parent
 BOOT = REPO / ".pants-bootstrap"
-PANTS_VERSION = "2.17.1"
+BOOTSTRAPPED_VERSION = "2.17.1"
+#: The Pants the tests run (see the module's docstring).
+PANTS_VERSION = os.environ.get("LAYERFORGE_TEST_PANTS_VERSION") or BOOTSTRAPPED_VERSION
+PANTS_EXE = os.environ.get("LAYERFORGE_TEST_PANTS", "")
+PANTS_CONFIG = os.environ.get("LAYERFORGE_TEST_PANTS_CONFIG", "")
 OUR_PROCESSES = ("Plan the layers of ", "Build layer ", "Assemble the image of ", "Push ")
 #: The Nix evaluations of nix_oci_image targets, which run on every Pants run by design.
 EVALUATIONS = ("Evaluate the Nix derivations of ",)
@@ -30,12 +39,16 @@ _PRESERVED = re.compile(r"Preserving local process execution dir (\S+) for (.*)$
 
 @cache
 def bootstrap() -> Path:
-    """Run ./pants once so its venv, pex tool, wheel and lockfile exist; the pants binary."""
+    """Run ./pants once so its venv, pex tool, wheel and lockfile exist; the pants binary
+    (``LAYERFORGE_TEST_PANTS`` if set)."""
+    assert bool(PANTS_EXE) == (PANTS_VERSION != BOOTSTRAPPED_VERSION), (
+        "set LAYERFORGE_TEST_PANTS and LAYERFORGE_TEST_PANTS_VERSION together"
+    )
     with machine_lock("pants-bootstrap"):
         proc = _run_bootstrap()
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    exe = BOOT / f"pants-{PANTS_VERSION}" / "bin" / "pants"
-    assert exe.is_file()
+    exe = Path(PANTS_EXE) if PANTS_EXE else BOOT / f"pants-{BOOTSTRAPPED_VERSION}" / "bin" / "pants"
+    assert exe.is_file(), exe
     return exe
 
 
@@ -59,6 +72,7 @@ class PantsRepo:
             (REPO / "pants.toml")
             .read_text()
             .replace('"!/build-support/layerforge-tool.lock"', '"!/build-support/layerforge-tool.lock", "/.cache/"')
+            .replace(f'pants_version = "{BOOTSTRAPPED_VERSION}"', f'pants_version = "{PANTS_VERSION}"')
         )
         (root / "pants.toml").write_text(toml + "\n" + extra_toml)
         (root / "BUILD").write_text((REPO / "BUILD").read_text())
@@ -108,7 +122,13 @@ class PantsRepo:
             **os.environ,
             "NO_SCIE_WARNING": "1",
             "NIX_CONFIG": NIX_CONFIG,
-            "PANTS_CONFIG_FILES": f"['{self.root / 'pants.toml'}', '{BOOT / 'pants.bootstrap.toml'}']",
+            "PANTS_CONFIG_FILES": str(
+                [
+                    str(self.root / "pants.toml"),
+                    str(BOOT / "pants.bootstrap.toml"),
+                    *([PANTS_CONFIG] if PANTS_CONFIG else []),
+                ]
+            ),
             **(extra or {}),
         }
 

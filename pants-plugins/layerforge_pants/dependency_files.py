@@ -6,26 +6,18 @@ from __future__ import annotations
 import os
 
 from pants.core.target_types import FileSourceField, ResourceSourceField
-from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
+from pants.core.util_rules.source_files import SourceFilesRequest
 from pants.engine.addresses import Address
 from pants.engine.fs import Snapshot
-from pants.engine.rules import Get
-from pants.engine.target import InvalidFieldException, SourcesField, TransitiveTargets, TransitiveTargetsRequest
+from pants.engine.target import InvalidFieldException, SourcesField, TransitiveTargets
 
 
-async def dependency_files(address: Address, *own: SourcesField) -> Snapshot:
-    """The files of ``address``'s transitive dependencies (codegen applied), plus ``own``."""
-    transitive = await Get(TransitiveTargets, TransitiveTargetsRequest([address]))
+def sources_request(transitive: TransitiveTargets, *own: SourcesField) -> SourceFilesRequest:
+    """The files of ``transitive``'s dependencies (codegen applied), plus ``own``."""
     types = (FileSourceField, ResourceSourceField, *(type(f) for f in own))
-    sources = await Get(
-        SourceFiles,
-        SourceFilesRequest(
-            [*own, *(t.get(SourcesField) for t in transitive.dependencies)],
-            for_sources_types=types,
-            enable_codegen=True,
-        ),
+    return SourceFilesRequest(
+        [*own, *(t.get(SourcesField) for t in transitive.dependencies)], for_sources_types=types, enable_codegen=True
     )
-    return sources.snapshot
 
 
 def locate(snapshot: Snapshot, address: Address, field: str, value: str, *, directory: bool = False) -> str:

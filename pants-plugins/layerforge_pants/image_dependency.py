@@ -11,17 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
-from pants.engine.fs import AddPrefix, Digest, DigestSubset, MergeDigests, PathGlobs, RemovePrefix
-from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import (
-    FieldSetsPerTarget,
-    FieldSetsPerTargetRequest,
-    InvalidFieldException,
-    WrappedTarget,
-    WrappedTargetRequest,
-)
+from pants.core.goals.package import BuiltPackage
+from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.fs import Digest, DigestSubset, PathGlobs
+from pants.engine.target import FieldSetsPerTarget, InvalidFieldException, Target
 
 from layerforge_pants.image_package import BuiltImageArtifact, ImageFieldSet
 from layerforge_pants.remote_pull import PulledImage, RemoteImageRequest
@@ -73,67 +66,80 @@ class CompleteLayout:
     digest: Digest
 
 
-@rule(desc="Package an image another image builds on")
-async def package_image_dependency(request: ImageDependencyRequest) -> ImageDependency:
-    where = f"the `{request.field}` field of {request.owner}"
-    addresses = await Get(
-        Addresses, UnparsedAddressInputs([request.value], owning_address=request.owner, description_of_origin=where)
-    )
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(addresses[0], description_of_origin=where))
-    target = wrapped.target
-    kinds = " or ".join(request.allowed)
+def origin(request: ImageDependencyRequest) -> str:
+    return f"the `{request.field}` field of {request.owner}"
+
+
+def address_inputs(request: ImageDependencyRequest) -> UnparsedAddressInputs:
+    return UnparsedAddressInputs([request.value], owning_address=request.owner, description_of_origin=origin(request))
+
+
+def checked_kind(request: ImageDependencyRequest, target: Target) -> Target:
+    """``target``, if it is one of the kinds ``request`` allows."""
     if target.alias not in request.allowed:
         raise InvalidFieldException(
             f"The `{request.field}` field of {request.owner} points to {target.address}, a `{target.alias}` "
-            f"target; it must be an image target ({kinds})."
+            f"target; it must be an image target ({' or '.join(request.allowed)})."
         )
-    if target.alias == RemoteOciImageTarget.alias:
-        pulled = await Get(
-            PulledImage,
-            RemoteImageRequest,
-            RemoteImageRequest.of(
-                target.address, target[RemoteImageField], target[RemotePlatformsField], request.shallow
-            ),
-        )
-        digest = await Get(Digest, AddPrefix(pulled.digest, request.prefix))
-        return ImageDependency(digest, target.address, pulled.layout, pulled.ref, request.prefix)
-    field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, [target]))
+    return target
+
+
+def is_remote(target: Target) -> bool:
+    return target.alias == RemoteOciImageTarget.alias
+
+
+def pull_request(request: ImageDependencyRequest, target: Target) -> RemoteImageRequest:
+    return RemoteImageRequest.of(
+        target.address, target[RemoteImageField], target[RemotePlatformsField], request.shallow
+    )
+
+
+def pulled_dependency(
+    request: ImageDependencyRequest, target: Target, pulled: PulledImage, digest: Digest
+) -> ImageDependency:
+    return ImageDependency(digest, target.address, pulled.layout, pulled.ref, request.prefix)
+
+
+def image_field_set(request: ImageDependencyRequest, target: Target, field_sets: FieldSetsPerTarget) -> ImageFieldSet:
+    """The image field set `package` builds ``target`` with."""
     images = [fs for fs in field_sets.field_sets if isinstance(fs, ImageFieldSet)]
     if not images:
-        raise InvalidFieldException(f"{where}: {target.address} cannot be packaged as an image ({kinds}).")
-    package = await Get(BuiltPackage, PackageFieldSet, images[0])
-    artifact = next(a for a in package.artifacts if isinstance(a, BuiltImageArtifact))
-    layout = package.digest
-    if not request.shallow:
-        completed = await Get(CompleteLayout, CompleteLayoutRequest(target.address, package.digest, artifact.layout))
-        layout = completed.digest
-    digest = await Get(Digest, AddPrefix(layout, request.prefix))
+        raise InvalidFieldException(
+            f"{origin(request)}: {target.address} cannot be packaged as an image ({' or '.join(request.allowed)})."
+        )
+    return images[0]
+
+
+def image_artifact(package: BuiltPackage) -> BuiltImageArtifact:
+    return next(a for a in package.artifacts if isinstance(a, BuiltImageArtifact))
+
+
+def packaged_dependency(
+    request: ImageDependencyRequest, target: Target, package: BuiltPackage, digest: Digest
+) -> ImageDependency:
+    artifact = image_artifact(package)
     return ImageDependency(digest, target.address, artifact.layout, artifact.ref, request.prefix)
 
 
-@rule(desc="Complete an image built on a shallow base")
-async def complete_layout(request: CompleteLayoutRequest) -> CompleteLayout:
-    where = "a complete image"
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin=where))
-    target = wrapped.target
+COMPLETE_BASE = "complete-base"
+
+
+def complete_base_request(target: Target) -> ImageDependencyRequest | None:
+    """The complete base that ``target``'s package needs the blobs of, if it has a base."""
     if not target.has_field(BaseImageField) or not target[BaseImageField].value:
-        return CompleteLayout(request.digest)
-    prefix = "complete-base"
-    base = await Get(
-        ImageDependency,
-        ImageDependencyRequest(
-            target.address,
-            BaseImageField.alias,
-            target[BaseImageField].value,
-            prefix,
-            allowed=("nix_oci_image", RemoteOciImageTarget.alias),
-        ),
+        return None
+    return ImageDependencyRequest(
+        target.address,
+        BaseImageField.alias,
+        target[BaseImageField].value,
+        COMPLETE_BASE,
+        allowed=("nix_oci_image", RemoteOciImageTarget.alias),
     )
-    base_dir = f"{prefix}/{base.layout}"
-    blobs = await Get(Digest, DigestSubset(base.digest, PathGlobs([f"{base_dir}/blobs/**"])))
-    moved = await Get(Digest, AddPrefix(await Get(Digest, RemovePrefix(blobs, base_dir)), request.layout))
-    return CompleteLayout(await Get(Digest, MergeDigests([request.digest, moved])))
 
 
-def rules():
-    return collect_rules()
+def base_blobs(base: ImageDependency) -> DigestSubset:
+    return DigestSubset(base.digest, PathGlobs([f"{COMPLETE_BASE}/{base.layout}/blobs/**"]))
+
+
+def base_dir(base: ImageDependency) -> str:
+    return f"{COMPLETE_BASE}/{base.layout}"

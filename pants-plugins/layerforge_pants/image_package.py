@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs
 from pants.engine.process import ProcessResult
-from pants.engine.rules import Get
 from pants.engine.target import FieldSet
 
 from layerforge_pants import naming
@@ -75,14 +74,17 @@ def config_argv(cmd: CmdField, env: EnvField, labels: LabelsField) -> list[str]:
     return argv
 
 
-async def manifest_digest_of(output: Digest, layout: str, ref: str) -> str:
-    """The manifest digest ``ref`` names in the layout's index.json."""
-    contents = await Get(DigestContents, DigestSubset(output, PathGlobs([f"{layout}/index.json"])))
+def manifest_digest(contents: DigestContents, ref: str) -> str:
+    """The manifest digest ``ref`` names in the layout's index.json (``contents``)."""
     for fc in contents:
         for m in json.loads(fc.content).get("manifests", []):
             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref:
                 return str(m["digest"])
     return ""
+
+
+def index_json(output: Digest, layout: str) -> DigestSubset:
+    return DigestSubset(output, PathGlobs([f"{layout}/index.json"]))
 
 
 def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
@@ -100,16 +102,16 @@ def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
     )
 
 
-async def package_with(
-    argv: list[str], description: str, input_digest: Digest, layout: str, names: ImageNames
-) -> BuiltPackage:
-    """Run one layerforge process that writes the OCI layout ``layout``; the built package."""
-    result = await Get(
-        ProcessResult,
-        LayerforgeProcess(
-            argv=tuple(argv), description=description, input_digest=input_digest, output_directories=(layout,)
-        ),
+def package_process(argv: list[str], description: str, input_digest: Digest, layout: str) -> LayerforgeProcess:
+    """One layerforge process that writes the OCI layout ``layout``."""
+    return LayerforgeProcess(
+        argv=tuple(argv), description=description, input_digest=input_digest, output_directories=(layout,)
     )
-    output = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"])))
-    digest = await manifest_digest_of(output, layout, names.ref)
+
+
+def layout_subset(result: ProcessResult, layout: str) -> DigestSubset:
+    return DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"]))
+
+
+def built_package(output: Digest, layout: str, names: ImageNames, digest: str) -> BuiltPackage:
     return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))

@@ -7,25 +7,23 @@ qemu kernel for the host's architecture in QEMU as `kraft run` does, with the co
 (`[layerforge].unikraft_run_options`).
 
 Any kind whose `package` gives a :class:`BuiltImageArtifact` joins with a `RunFieldSet` and a
-rule answering it with ``Get(RunRequest, ImageRunRequest(field_set.address, ItsPackageFieldSet))``
-(see `nix_run.py`)."""
+rule (in each engine's rules module) answering it with the `run_image` rule on
+``ImageRunRequest(field_set.address, ItsPackageFieldSet)`` (see `rules_gets/nix.py`)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import VenvPex, VenvPexRequest
-from pants.backend.python.util_rules.pex_environment import PexEnvironment, PythonExecutable
+from pants.backend.python.util_rules.pex import VenvPex
+from pants.backend.python.util_rules.pex_environment import CompletePexEnvironment, PexEnvironment, PythonExecutable
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
 from pants.core.goals.run import RunRequest
 from pants.engine.addresses import Address
-from pants.engine.fs import Digest, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.engine.fs import Digest
+from pants.engine.target import WrappedTargetRequest
 
-from layerforge_pants.image_dependency import CompleteLayout, CompleteLayoutRequest
 from layerforge_pants.image_package import BuiltImageArtifact
 from layerforge_pants.subsystem import Layerforge
 
@@ -58,35 +56,44 @@ def boot_argv(tool: Layerforge, art: BuiltImageArtifact) -> list[str]:
     return ["unikraft-run", *tool.unikraft_run_options, _in_chroot(f"{art.layout}:{art.ref}"), "--"]
 
 
-async def run_layout(
-    layout_digest: Digest, art: BuiltImageArtifact, tool: Layerforge, pex_env: PexEnvironment, unikernel: bool = False
+def run_request(
+    venv_pex: VenvPex,
+    digest: Digest,
+    python: PythonExecutable | None,
+    *,
+    environment: CompletePexEnvironment,
+    tool: Layerforge,
+    art: BuiltImageArtifact,
+    unikernel: bool = False,
 ) -> RunRequest:
-    """The run request of the image ``art`` names in ``layout_digest``: the tool's venv PEX run
-    in the workspace with the layout next to it."""
-    # The tool runs in the workspace, not a sandbox: its PEX_ROOT is the named cache itself.
-    environment = pex_env.in_workspace()
-    pex_request = tool.to_pex_request()
-    venv_pex, python = await MultiGet(
-        Get(VenvPex, VenvPexRequest(pex_request, environment)),
-        Get(PythonExecutable, InterpreterConstraints, pex_request.interpreter_constraints),
-    )
-    digest = await Get(Digest, MergeDigests([venv_pex.digest, layout_digest]))
+    """The run request of the image ``art`` names: the tool's venv PEX run in the workspace
+    (``environment``, see :func:`in_workspace`) with the layout next to it (``digest`` holds both)."""
     return RunRequest(
         digest=digest,
         args=[_in_chroot(venv_pex.pex.argv0), *(boot_argv if unikernel else run_argv)(tool, art)],
-        extra_env=environment.environment_dict(python=python),
+        extra_env=pex_env_vars(environment, python),
         append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},
     )
 
 
-@rule(desc="Run an image")
-async def run_image(request: ImageRunRequest, tool: Layerforge, pex_env: PexEnvironment) -> RunRequest:
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="the `run` goal"))
-    package = await Get(BuiltPackage, PackageFieldSet, request.package_field_set_type.create(wrapped.target))
+def pex_env_vars(environment: CompletePexEnvironment, python: PythonExecutable | None) -> Mapping[str, str]:
+    """What the venv PEX runs with: on Pants 2.17 naming the interpreter (``python``); on 2.30+,
+    whose ``environment_dict`` has no ``python``, without one (None: the venv's own, as
+    Pants' own `run` of a PEX does there)."""
+    if python is None:
+        return environment.environment_dict(python_configured=True)
+    return environment.environment_dict(python=python)
+
+
+def in_workspace(pex_env: PexEnvironment) -> CompletePexEnvironment:
+    # The tool runs in the workspace, not a sandbox: its PEX_ROOT is the named cache itself.
+    return pex_env.in_workspace()
+
+
+def run_target_request(request: ImageRunRequest) -> WrappedTargetRequest:
+    return WrappedTargetRequest(request.address, description_of_origin="the `run` goal")
+
+
+def run_artifact(package: BuiltPackage) -> BuiltImageArtifact:
     (art,) = [a for a in package.artifacts if isinstance(a, BuiltImageArtifact)]
-    complete = await Get(CompleteLayout, CompleteLayoutRequest(request.address, package.digest, art.layout))
-    return await run_layout(complete.digest, art, tool, pex_env, unikernel=request.unikernel)
-
-
-def rules():
-    return collect_rules()
+    return art

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
-from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from layerforge_pants.nix_flake import FLAKE_FEATURES, TO_DERIVATION, FlakeRef
@@ -85,19 +84,19 @@ class NixEvaluationFailed(Exception):
     pass
 
 
-@rule(desc="Evaluate Nix derivations")
-async def evaluate(request: NixEvaluation, nix: NixTools, env: LayerforgeEnv) -> Derivations:
-    result = await Get(
-        FallibleProcessResult,
-        Process(
-            argv=(nix.path(request.tool), *request.argv),
-            description=f"Evaluate the Nix derivations of {request.address} ({request.what})",
-            input_digest=request.input_digest,
-            env=env.env,
-            cache_scope=ProcessCacheScope.PER_SESSION,
-            level=LogLevel.DEBUG,
-        ),
+def evaluation_process(request: NixEvaluation, nix: NixTools, env: LayerforgeEnv) -> Process:
+    return Process(
+        argv=(nix.path(request.tool), *request.argv),
+        description=f"Evaluate the Nix derivations of {request.address} ({request.what})",
+        input_digest=request.input_digest,
+        env=env.env,
+        cache_scope=ProcessCacheScope.PER_SESSION,
+        level=LogLevel.DEBUG,
     )
+
+
+def derivations(request: NixEvaluation, result: FallibleProcessResult) -> Derivations:
+    """The derivation outputs the evaluation printed, or :class:`NixEvaluationFailed`."""
     where = f"The `{request.field}` field of {request.address}"
     if result.exit_code != 0:
         raise NixEvaluationFailed(shown(f"{where}: {request.what} failed: {nix_error(result.stderr)}"))
@@ -118,7 +117,3 @@ def nix_error(stderr: bytes) -> str:
     start = next((i for i, line in enumerate(lines) if line.startswith("error")), max(len(lines) - 3, 0))
     kept = [line for line in lines[start:] if line and not line.startswith("(use '--show-trace'")]
     return " ".join(kept) or "no error message"
-
-
-def rules():
-    return collect_rules()

@@ -8,23 +8,13 @@ make a sound cache key; a layer whose paths this machine lacks realises them fir
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 from dataclasses import dataclass
 
-from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.engine.fs import EMPTY_DIGEST, AddPrefix, Digest, DigestContents, MergeDigests, PathGlobs, Paths, Snapshot
-from pants.engine.process import FallibleProcessResult, Process
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import InvalidFieldException
+from pants.core.goals.package import PackageFieldSet
 from pants.engine.unions import UnionRule
 
-from layerforge_pants.dependency_files import dependency_files
-from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, config_argv, package_with
-from layerforge_pants.nix_eval import Derivations, NixEvaluation
-from layerforge_pants.nix_flake import FlakeRef, parse_flake_ref
+from layerforge_pants.image_package import ImageFieldSet, config_argv
 from layerforge_pants.nix_target import (
     ImageArchField,
     NixAllowForeignExecutablesField,
@@ -47,8 +37,6 @@ from layerforge_pants.nix_target import (
     NixSystemField,
     NixUidField,
 )
-from layerforge_pants.remote_target import RemoteOciImageTarget
-from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.target_types import (
     BaseImageField,
     CmdField,
@@ -66,7 +54,6 @@ from layerforge_pants.target_types import (
     VolumesField,
     WorkdirField,
 )
-from layerforge_pants.tool import LayerforgeProcess, checked
 
 PLAN = "plan.json"
 #: What a layerforge command says when it needs a layer blob a shallow layout lacks.
@@ -235,130 +222,5 @@ def layer_argv(plan: dict[str, object], paths: list[str]) -> list[str]:
     return argv
 
 
-async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]) -> Snapshot:
-    """The flake(s)' files: `flake_sources`, or every file under each flake's directory;
-    plus files from dependencies. Each flake.nix must be there, and its flake.lock if it has one."""
-    if field_set.flake_sources.value is not None:
-        snapshot = await dependency_files(field_set.address, field_set.flake_sources)
-        field = field_set.flake_sources.alias
-    else:
-        dirs = sorted({r.directory for r in refs})
-        own = await Get(Snapshot, PathGlobs(["**/*" if d == "." else f"{d}/**/*" for d in dirs]))
-        deps = await dependency_files(field_set.address)
-        snapshot = await Get(Snapshot, MergeDigests([own.digest, deps.digest]))
-        field = field_set.flake.alias
-    locks = await Get(Paths, PathGlobs([os.path.normpath(f"{r.directory}/flake.lock") for r in refs]))
-    for ref in refs:
-        for name in ("flake.nix", "flake.lock"):
-            path = os.path.normpath(f"{ref.directory}/{name}")
-            if path not in snapshot.files and (name == "flake.nix" or path in locks.files):
-                raise InvalidFieldException(
-                    f"The `{field}` field of {field_set.address} does not give {path}, which the flake in "
-                    f"{ref.directory}/ needs."
-                )
-    return snapshot
-
-
-async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivations, Derivations]:
-    """The derivations of the image's closure and of its copy-to-root attrs, evaluated now."""
-    address, attrs = field_set.address, tuple(field_set.copy_to_root_attrs.value or ())
-    system = field_set.system.value
-    none = Derivations(())
-    if field_set.nix_file.value:
-        sources = await dependency_files(address, field_set.nix_file)
-        path, argstrs = field_set.nix_file.file_path, tuple((field_set.argstrs.value or {}).items())
-
-        def evaluation(own: tuple[str, ...], field: str) -> NixEvaluation:
-            return NixEvaluation.nix_file(
-                path, attrs=own, argstrs=argstrs, digest=sources.digest, address=address, field=field, system=system
-            )
-
-        root = evaluation((field_set.attr.value,) if field_set.attr.value else (), "nix_file")
-        if not attrs:
-            return await Get(Derivations, NixEvaluation, root), none
-        ctr = evaluation(attrs, "copy_to_root_attrs")
-        return await MultiGet(Get(Derivations, NixEvaluation, root), Get(Derivations, NixEvaluation, ctr))
-    if not field_set.flake.value:
-        return none, none
-    ref = parse_flake_ref(field_set.flake.value, address, "flake")
-    ctr_refs = tuple(parse_flake_ref(a, address, "copy_to_root_attrs") for a in attrs)
-    sources = await flake_files(field_set, (ref, *ctr_refs))
-    evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake", system)]
-    evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
-    results = await MultiGet(Get(Derivations, NixEvaluation, e) for e in evaluations)
-    return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs})))
-
-
-@rule(desc="Package nix_oci_image")
-async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge) -> BuiltPackage:
-    names = field_set.names(tool)
-    base_digest, from_image = EMPTY_DIGEST, ()
-
-    def base_request(shallow: bool) -> ImageDependencyRequest:
-        return ImageDependencyRequest(
-            field_set.address,
-            "base_image",
-            field_set.base_image.value or "",
-            "base",
-            allowed=("nix_oci_image", RemoteOciImageTarget.alias),
-            shallow=shallow,
-        )
-
-    if field_set.base_image.value:
-        base = await Get(ImageDependency, ImageDependencyRequest, base_request(True))
-        base_digest, from_image = base.digest, ("--from-image", base.layout_ref)
-    roots, copy_to_root = await evaluate_derivations(field_set)
-    fields = field_set.error_fields()
-    plan_request = LayerforgeProcess(
-        argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
-        description=f"Plan the layers of {field_set.address}",
-        input_digest=base_digest,
-        output_files=(PLAN,),
-    )
-    process = await Get(Process, LayerforgeProcess, plan_request)
-    result = await Get(FallibleProcessResult, Process, process)
-    if result.exit_code != 0 and from_image and SHALLOW_MISSING in result.stderr:
-        # The plan looks into the base's files (an entrypoint or account only the base has):
-        # plan on the complete base; the plan is the same, the assembly stays shallow.
-        full = await Get(ImageDependency, ImageDependencyRequest, base_request(False))
-        process = await Get(Process, LayerforgeProcess, dataclasses.replace(plan_request, input_digest=full.digest))
-        result = await Get(FallibleProcessResult, Process, process)
-    planned = checked(result, process.description, field_set.address, fields)
-    (plan_file,) = await Get(DigestContents, Digest, planned.output_digest)
-    plan = json.loads(plan_file.content)
-
-    layer_argvs: list[list[str]] = []
-    if plan["nixSnapshotter"]:
-        store_paths = [a for p in sorted(plan["closure"]) for a in ("--store-path", p)]
-        layer_argvs.append(
-            [*layer_head(plan, compressed=False), "--snapshotter", *store_paths, *copy_to_root_argv(plan)]
-        )
-    else:
-        layer_argvs += [layer_argv(plan, group["paths"]) for group in plan["layers"]]
-        if plan["copyToRoot"] or plan.get("account"):
-            layer_argvs.append([*layer_head(plan), *copy_to_root_argv(plan)])
-    processes = await MultiGet(
-        Get(
-            Process,
-            LayerforgeProcess(
-                argv=tuple(argv),
-                description=f"Build layer {i + 1}/{len(layer_argvs)} of {field_set.address}",
-                input_digest=EMPTY_DIGEST,
-                output_directories=("layer",),
-            ),
-        )
-        for i, argv in enumerate(layer_argvs)
-    )
-    results = await MultiGet(Get(FallibleProcessResult, Process, p) for p in processes)
-    layers = [checked(r, p.description, field_set.address, fields) for r, p in zip(results, processes)]
-    prefixed = await MultiGet(Get(Digest, AddPrefix(r.output_digest, f"l{i}")) for i, r in enumerate(layers))
-    assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
-    layout = field_set.layout_dir()
-    argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
-    argv += ["--image-name", f"{names.repository}:{names.ref}"]
-    argv += [a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")]
-    return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
-
-
 def rules():
-    return [*collect_rules(), UnionRule(PackageFieldSet, NixOciImageFieldSet)]
+    return [UnionRule(PackageFieldSet, NixOciImageFieldSet)]

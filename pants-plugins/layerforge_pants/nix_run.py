@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
-from pants.engine.rules import Get, collect_rules, rule
+from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior
 
-from layerforge_pants.image_run import ImageRunRequest
 from layerforge_pants.nix_package import NixOciImageFieldSet
 
 
@@ -17,10 +15,5 @@ class NixOciImageRunFieldSet(RunFieldSet):
     run_in_sandbox_behavior = RunInSandboxBehavior.NOT_SUPPORTED
 
 
-@rule(desc="Run nix_oci_image")
-async def run_nix_oci_image(field_set: NixOciImageRunFieldSet) -> RunRequest:
-    return await Get(RunRequest, ImageRunRequest(field_set.address, NixOciImageFieldSet))
-
-
 def rules():
-    return [*collect_rules(), *NixOciImageRunFieldSet.rules()]
+    return [*NixOciImageRunFieldSet.rules()]

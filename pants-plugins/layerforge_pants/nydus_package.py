@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.engine.fs import Digest, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.core.goals.package import PackageFieldSet
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, package_with
+from layerforge_pants.image_package import ImageFieldSet, ImageNames
 from layerforge_pants.nydus_target import (
     NYDUS_SOURCE_KINDS,
     NydusChunkDictField,
@@ -23,7 +21,6 @@ from layerforge_pants.nydus_target import (
     NydusPrefetchField,
     NydusSourceImageField,
 )
-from layerforge_pants.subsystem import Layerforge
 
 
 @dataclass(frozen=True)
@@ -39,9 +36,8 @@ class NydusImageFieldSet(ImageFieldSet, PackageFieldSet):
     merge_platform: NydusMergePlatformField
 
 
-@rule(desc="Package nydus_image")
-async def package_nydus_image(field_set: NydusImageFieldSet, tool: Layerforge) -> BuiltPackage:
-    names = field_set.names(tool)
+def image_requests(field_set: NydusImageFieldSet) -> list[ImageDependencyRequest]:
+    """The source image and, if named, the chunk dictionary, packaged first."""
     address = field_set.address
     requests = [
         ImageDependencyRequest(
@@ -52,9 +48,11 @@ async def package_nydus_image(field_set: NydusImageFieldSet, tool: Layerforge) -
         requests.append(
             ImageDependencyRequest(address, "chunk_dict", field_set.chunk_dict.value, "dict", allowed=("nydus_image",))
         )
-    images = await MultiGet(Get(ImageDependency, ImageDependencyRequest, r) for r in requests)
-    layout = field_set.layout_dir()
-    argv = ["nydus-image", images[0].layout_ref, "--out", layout, "--tag", names.ref]
+    return requests
+
+
+def nydus_argv(field_set: NydusImageFieldSet, names: ImageNames, images: tuple[ImageDependency, ...]) -> list[str]:
+    argv = ["nydus-image", images[0].layout_ref, "--out", field_set.layout_dir(), "--tag", names.ref]
     argv += ["--compressor", field_set.compressor.value or "zstd", "--digester", field_set.digester.value or "blake3"]
     if field_set.chunk_size.value:
         argv += ["--chunk-size", field_set.chunk_size.value]
@@ -64,9 +62,8 @@ async def package_nydus_image(field_set: NydusImageFieldSet, tool: Layerforge) -
         argv += ["--prefetch", pattern]
     if field_set.merge_platform.value:
         argv.append("--merge-platform")
-    input_digest = await Get(Digest, MergeDigests(i.digest for i in images))
-    return await package_with(argv, f"Convert {images[0].address} to Nydus for {address}", input_digest, layout, names)
+    return argv
 
 
 def rules():
-    return [*collect_rules(), UnionRule(PackageFieldSet, NydusImageFieldSet)]
+    return [UnionRule(PackageFieldSet, NydusImageFieldSet)]

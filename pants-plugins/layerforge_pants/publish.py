@@ -5,6 +5,8 @@ last). Pushing is never cached; credentials come from the environment passed thr
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pants.core.goals.publish import (
@@ -14,9 +16,8 @@ from pants.core.goals.publish import (
     PublishProcesses,
     PublishRequest,
 )
-from pants.engine.fs import Digest, MergeDigests
+from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests
 from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
-from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import InvalidFieldException
 
 from layerforge_pants.image_package import BuiltImageArtifact
@@ -44,8 +45,18 @@ class PublishImageFieldSet(PublishFieldSet):
         )
 
 
-@rule(desc="Push images")
-async def publish_images(request: PublishImageRequest, tool: Layerforge) -> PublishProcesses:
+@dataclass(frozen=True)
+class Push:
+    """One artifact to one registry: ``refs`` (the first is pushed, the rest are its other
+    tags), and the push, or why it is skipped (``process`` None)."""
+
+    refs: tuple[str, ...]
+    process: LayerforgeProcess | None = None
+    description: str | None = None
+
+
+def pushes(request: PublishImageRequest, tool: Layerforge) -> list[Push]:
+    """Every artifact of ``request`` to every registry it goes to (or the reason none does)."""
     fs = request.field_set
     try:
         registries = tool.registries().resolve(fs.registries.value or (), f"The `registries` field of {fs.address}")
@@ -54,32 +65,48 @@ async def publish_images(request: PublishImageRequest, tool: Layerforge) -> Publ
     artifacts = [a for pkg in request.packages for a in pkg.artifacts if isinstance(a, BuiltImageArtifact)]
     if not registries:
         names = tuple(f"{a.repository}:{t}" for a in artifacts for t in a.tags)
-        return PublishProcesses([PublishPackages(names=names, description="(no registries: none given or default)")])
-    package_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
-    jobs: list[PublishPackages] = []
+        return [Push(names, description="(no registries: none given or default)")]
+    jobs: list[Push] = []
     for art in artifacts:
         for reg in registries:
             repo = reg.repository or art.repository
             refs = tuple(f"{reg.address}/{repo}:{t}" for t in art.tags)
             if fs.skip_push.value or reg.skip_push:
                 why = f"`skip_push` on {fs.address}" if fs.skip_push.value else f"skip_push on registry @{reg.alias}"
-                jobs.append(PublishPackages(names=refs, description=f"(by {why})"))
+                jobs.append(Push(refs, description=f"(by {why})"))
                 continue
             argv = ["push", f"{art.layout}:{art.ref}", refs[0], *[x for t in art.tags[1:] for x in ("--tag", t)]]
             if reg.insecure:
                 argv.append("--insecure")
-            process = await Get(
-                Process,
-                LayerforgeProcess(
-                    argv=tuple(argv),
-                    description=f"Push {refs[0]}",
-                    input_digest=package_digest,
-                    cache_scope=ProcessCacheScope.PER_SESSION,
-                ),
+            process = LayerforgeProcess(
+                argv=tuple(argv),
+                description=f"Push {refs[0]}",
+                input_digest=EMPTY_DIGEST,  # the packages: see `merged_packages`
+                cache_scope=ProcessCacheScope.PER_SESSION,
             )
-            jobs.append(PublishPackages(names=refs, process=InteractiveProcess.from_process(process)))
-    return PublishProcesses(jobs)
+            jobs.append(Push(refs, process))
+    return jobs
+
+
+def merged_packages(request: PublishImageRequest) -> MergeDigests:
+    return MergeDigests(pkg.digest for pkg in request.packages)
+
+
+def to_push(jobs: list[Push], package_digest: Digest) -> list[LayerforgeProcess]:
+    """The pushes among ``jobs`` (not the skipped ones), with the packages as their input."""
+    return [dataclasses.replace(j.process, input_digest=package_digest) for j in jobs if j.process is not None]
+
+
+def publish_processes(jobs: list[Push], processes: Iterable[Process]) -> PublishProcesses:
+    """``jobs`` for the publish goal, the pushes run as ``processes`` (in :func:`to_push`'s order)."""
+    pushed = iter(processes)
+    return PublishProcesses(
+        PublishPackages(names=j.refs, process=InteractiveProcess.from_process(next(pushed)))
+        if j.process is not None
+        else PublishPackages(names=j.refs, description=j.description)
+        for j in jobs
+    )
 
 
 def rules():
-    return [*collect_rules(), *PublishImageFieldSet.rules()]
+    return [*PublishImageFieldSet.rules()]

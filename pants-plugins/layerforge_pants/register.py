@@ -1,4 +1,5 @@
-"""The layerforge Pants backend: image targets, `package`, `publish` and `run`.
+"""The layerforge Pants backend: image targets, `package`, `publish` and `run`, on Pants 2.17
+and on current Pants (2.30+, call-by-name): see engine.py.
 
 Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on the plugin
 ``pythonpath``; install the tool from a resolve (``[layerforge].install_from_resolve``).
@@ -7,19 +8,15 @@ Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on
 from __future__ import annotations
 
 from layerforge_pants import (
-    image_dependency,
-    image_run,
+    engine,
     index_package,
     index_run,
-    nix_eval,
     nix_package,
     nix_run,
     nydus_package,
     publish,
     python_support,
-    remote_pull,
     remote_run,
-    tool,
     unikraft_package,
     unikraft_run,
 )
@@ -46,16 +43,13 @@ def rules() -> list[object]:
     return [
         *python_support.rules(),
         *Layerforge.rules(),
-        *tool.rules(),
-        *image_dependency.rules(),
-        *nix_eval.rules(),
+        *engine.rules_module().rules(),
+        # The union memberships of the field sets, the same on every Pants.
         *nix_package.rules(),
-        *image_run.rules(),
         *nix_run.rules(),
         *unikraft_package.rules(),
         *unikraft_run.rules(),
         *nydus_package.rules(),
-        *remote_pull.rules(),
         *remote_run.rules(),
         *index_package.rules(),
         *index_run.rules(),

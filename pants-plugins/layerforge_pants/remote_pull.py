@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.process import FallibleProcessResult
 
 from layerforge_pants.remote_target import RemoteImageField, RemotePlatformsField
-from layerforge_pants.tool import LayerforgeProcess, run_layerforge
+from layerforge_pants.tool import LayerforgeProcess
 
 LAYOUT = "remote"
 REF = "pulled"
@@ -42,23 +42,24 @@ class PulledImage:
     ref: str
 
 
-@rule(desc="Pull a remote_oci_image")
-async def pull_remote_image(request: RemoteImageRequest) -> PulledImage:
+#: The fields the options of `layerforge pull` come from.
+PULL_FIELDS = {"--platform": "platforms", "IMAGE": "image"}
+
+
+def pull_process(request: RemoteImageRequest) -> LayerforgeProcess:
     which = [a for p in request.platforms for a in ("--platform", p)] or ["--all-platforms"]
     shallow = ("--shallow",) if request.shallow else ()
-    result = await run_layerforge(
-        LayerforgeProcess(
-            argv=("pull", request.image, "--out", LAYOUT, "--tag", REF, *which, *shallow),
-            description=f"Pull {request.image}{' (shallow)' if request.shallow else ''} for {request.address}",
-            input_digest=EMPTY_DIGEST,
-            output_directories=(LAYOUT,),
-        ),
-        request.address,
-        {"--platform": "platforms", "IMAGE": "image"},
+    return LayerforgeProcess(
+        argv=("pull", request.image, "--out", LAYOUT, "--tag", REF, *which, *shallow),
+        description=f"Pull {request.image}{' (shallow)' if request.shallow else ''} for {request.address}",
+        input_digest=EMPTY_DIGEST,
+        output_directories=(LAYOUT,),
     )
-    layout = await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{LAYOUT}/**"])))
+
+
+def pulled_layout(result: FallibleProcessResult) -> DigestSubset:
+    return DigestSubset(result.output_digest, PathGlobs([f"{LAYOUT}/**"]))
+
+
+def pulled_image(layout: Digest) -> PulledImage:
     return PulledImage(layout, LAYOUT, REF)
-
-
-def rules():
-    return collect_rules()

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex_environment import PexEnvironment
-from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
-from pants.engine.rules import Get, collect_rules, rule
+from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior
 
 from layerforge_pants.image_package import BuiltImageArtifact
-from layerforge_pants.image_run import run_layout
 from layerforge_pants.remote_pull import PulledImage, RemoteImageRequest
 from layerforge_pants.remote_target import RemoteImageField, RemotePlatformsField, repository_and_tag
-from layerforge_pants.subsystem import Layerforge
 
 
 @dataclass(frozen=True)
@@ -25,18 +21,17 @@ class RemoteOciImageRunFieldSet(RunFieldSet):
     platforms: RemotePlatformsField
 
 
-@rule(desc="Run remote_oci_image")
-async def run_remote_oci_image(
-    field_set: RemoteOciImageRunFieldSet, tool: Layerforge, pex_env: PexEnvironment
-) -> RunRequest:
-    pulled = await Get(PulledImage, RemoteImageRequest, RemoteImageRequest.of(field_set.address, field_set.image,
-                                                                              field_set.platforms))  # fmt: skip
+def remote_artifact(field_set: RemoteOciImageRunFieldSet, pulled: PulledImage) -> BuiltImageArtifact:
+    """The pulled image, tagged as its `image` field names it."""
     repository, tag = repository_and_tag(field_set.image.value or "")
-    art = BuiltImageArtifact(
+    return BuiltImageArtifact(
         relpath=pulled.layout, layout=pulled.layout, ref=pulled.ref, repository=repository, tags=(tag,)
     )
-    return await run_layout(pulled.digest, art, tool, pex_env)
+
+
+def pull_request(field_set: RemoteOciImageRunFieldSet) -> RemoteImageRequest:
+    return RemoteImageRequest.of(field_set.address, field_set.image, field_set.platforms)
 
 
 def rules():
-    return [*collect_rules(), *RemoteOciImageRunFieldSet.rules()]
+    return [*RemoteOciImageRunFieldSet.rules()]

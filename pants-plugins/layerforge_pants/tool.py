@@ -1,4 +1,5 @@
-"""Running the layerforge tool (a PEX from the project's wheel) as Pants processes."""
+"""Running the layerforge tool (a PEX from the project's wheel) as Pants processes: what the
+rules in ``rules_gets/tool.py`` and ``rules_calls/tool.py`` share."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths, BinaryPathTest
 from pants.engine.addresses import Address
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.env_vars import EnvironmentVars
 from pants.engine.fs import Digest
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
@@ -43,18 +43,20 @@ class NixToolMissing(Exception):
     pass
 
 
-@rule
-async def find_nix_tools(tool: Layerforge) -> NixTools:
-    host = await Get(EnvironmentVars, EnvironmentVarsRequest(["PATH"]))
+def nix_search_path(tool: Layerforge, host: EnvironmentVars) -> tuple[str, ...]:
+    """`[layerforge].nix_search_path` with `<PATH>` replaced by the environment's PATH."""
     host_path = (host.get("PATH") or "").split(os.pathsep)
-    search_path = tuple(p for entry in tool.nix_search_path for p in (host_path if entry == "<PATH>" else [entry]) if p)
-    found = await MultiGet(
-        Get(
-            BinaryPaths,
-            BinaryPathRequest(binary_name=name, search_path=search_path, test=BinaryPathTest(["--version"])),
-        )
-        for name in NIX_TOOLS
-    )
+    return tuple(p for entry in tool.nix_search_path for p in (host_path if entry == "<PATH>" else [entry]) if p)
+
+
+def nix_tool_requests(search_path: tuple[str, ...]) -> list[BinaryPathRequest]:
+    """One request per Nix command (:data:`NIX_TOOLS`), each checked with ``--version``."""
+    test = BinaryPathTest(["--version"])
+    return [BinaryPathRequest(binary_name=name, search_path=search_path, test=test) for name in NIX_TOOLS]
+
+
+def nix_tools(found: tuple[BinaryPaths, ...]) -> NixTools:
+    """The commands :func:`nix_tool_requests` found, by name."""
     return NixTools(
         FrozenDict({name: p.first_path.path for name, p in zip(NIX_TOOLS, found) if p.first_path is not None})
     )
@@ -68,9 +70,8 @@ class LayerforgeEnv:
     env: FrozenDict[str, str]
 
 
-@rule
-async def layerforge_env(tool: Layerforge, nix: NixTools) -> LayerforgeEnv:
-    env_vars = await Get(EnvironmentVars, EnvironmentVarsRequest(tool.env_vars))
+def tool_env(env_vars: EnvironmentVars, nix: NixTools) -> LayerforgeEnv:
+    """The passed-through ``env_vars`` and a PATH with the Nix tools' directories first."""
     dirs = [os.path.dirname(nix.paths[name]) for name in NIX_TOOLS[:3] if name in nix.paths]
     path = list(dict.fromkeys([*dirs, "/usr/bin", "/bin"]))
     return LayerforgeEnv(FrozenDict({**env_vars, "PATH": os.pathsep.join(path)}))
@@ -86,23 +87,23 @@ class LayerforgeProcess:
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
 
-@rule
-async def layerforge_process(request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv) -> Process:
-    pex = await Get(VenvPex, PexRequest, tool.to_pex_request())
-    process = await Get(
-        Process,
-        VenvPexProcess(
-            pex,
-            argv=request.argv,
-            description=request.description,
-            input_digest=request.input_digest,
-            output_directories=request.output_directories,
-            output_files=request.output_files,
-            extra_env=env.env,
-            cache_scope=request.cache_scope,
-            level=LogLevel.DEBUG,
-        ),
+def venv_pex_process(pex: VenvPex, request: LayerforgeProcess, env: LayerforgeEnv) -> VenvPexProcess:
+    """The tool PEX run as ``request`` asks."""
+    return VenvPexProcess(
+        pex,
+        argv=request.argv,
+        description=request.description,
+        input_digest=request.input_digest,
+        output_directories=request.output_directories,
+        output_files=request.output_files,
+        extra_env=env.env,
+        cache_scope=request.cache_scope,
+        level=LogLevel.DEBUG,
     )
+
+
+def speculating(process: Process, tool: Layerforge) -> Process:
+    """``process`` with the subsystem's remote-cache speculation delay."""
     # With a remote cache, wait this long for a hit before building locally as well: a layer
     # build started and cancelled a few milliseconds later is wasted CPU on a CI machine.
     return dataclasses.replace(process, remote_cache_speculation_delay_millis=tool.remote_cache_speculation_delay)
@@ -138,23 +139,11 @@ def shown(text: str, limit: int = 2000) -> str:
     return "".join(map(safe, text[:limit])) + ("..." if len(text) > limit else "")
 
 
-async def run_layerforge(
-    request: LayerforgeProcess, address: Address, fields: Mapping[str, str]
-) -> FallibleProcessResult:
-    """Run ``request``; a failure raises :class:`LayerforgeFailed` with the tool's error as one
-    line, its option (``--store-path``) named as the field it comes from (``fields``)."""
-    process = await Get(Process, LayerforgeProcess, request)
-    return checked(await Get(FallibleProcessResult, Process, process), process.description, address, fields)
-
-
 def checked(
     result: FallibleProcessResult, description: str, address: Address, fields: Mapping[str, str]
 ) -> FallibleProcessResult:
-    """``result``, or :class:`LayerforgeFailed` if its process failed (see :func:`run_layerforge`)."""
+    """``result``, or :class:`LayerforgeFailed` with the tool's error as one line, its option
+    (``--store-path``) named as the field it comes from (``fields``), if its process failed."""
     if result.exit_code != 0:
         raise LayerforgeFailed(failure_message(result.stderr, description, address, fields))
     return result
-
-
-def rules():
-    return collect_rules()

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.core.goals.package import BuiltPackage, PackageFieldSet
-from pants.engine.fs import Digest, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.core.goals.package import PackageFieldSet
+from pants.engine.fs import Snapshot
 from pants.engine.unions import UnionRule
 
-from layerforge_pants.dependency_files import dependency_files, locate
+from layerforge_pants.dependency_files import locate
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, config_argv, package_with
-from layerforge_pants.subsystem import Layerforge
+from layerforge_pants.image_package import ImageFieldSet, ImageNames, config_argv
 from layerforge_pants.target_types import CmdField, EnvField, LabelsField
 from layerforge_pants.unikraft_target import (
     UnikraftArchField,
@@ -55,13 +53,10 @@ class UnikraftImageFieldSet(ImageFieldSet, PackageFieldSet):
     labels: LabelsField
 
 
-@rule(desc="Package unikraft_image")
-async def package_unikraft_image(field_set: UnikraftImageFieldSet, tool: Layerforge) -> BuiltPackage:
-    names = field_set.names(tool)
+def unikraft_argv(field_set: UnikraftImageFieldSet, names: ImageNames, files: Snapshot) -> list[str]:
+    """`layerforge unikraft-image` of the target, its inputs located in ``files``."""
     address = field_set.address
-    files = await dependency_files(address)
-    layout = field_set.layout_dir()
-    argv = ["unikraft-image", "--out", layout, "--tag", names.ref]
+    argv = ["unikraft-image", "--out", field_set.layout_dir(), "--tag", names.ref]
     argv += ["--kernel", locate(files, address, "kernel", field_set.kernel.value or "")]
     argv += ["--arch", field_set.arch.value or "", "--plat", field_set.plat.value or ""]
     for flag, f in (
@@ -79,8 +74,12 @@ async def package_unikraft_image(field_set: UnikraftImageFieldSet, tool: Layerfo
     argv += ["--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"]
     if field_set.unikraft_version.value:
         argv += ["--version", field_set.unikraft_version.value]
-    argv += config_argv(field_set.cmd, field_set.env, field_set.labels)
+    return argv + config_argv(field_set.cmd, field_set.env, field_set.labels)
 
+
+def image_requests(field_set: UnikraftImageFieldSet) -> list[ImageDependencyRequest]:
+    """The `rootfs_image` and the `platforms` images, packaged first."""
+    address = field_set.address
     requests = []
     if field_set.rootfs_image.value:
         requests.append(ImageDependencyRequest(address, "rootfs_image", field_set.rootfs_image.value, "rootfs-image"))
@@ -88,13 +87,12 @@ async def package_unikraft_image(field_set: UnikraftImageFieldSet, tool: Layerfo
         requests.append(
             ImageDependencyRequest(address, "platforms", value, f"platform-{i}", allowed=("unikraft_image",))
         )
-    images = await MultiGet(Get(ImageDependency, ImageDependencyRequest, r) for r in requests)
-    for image in images:
-        argv += ["--rootfs-image" if image.prefix == "rootfs-image" else "--include", image.layout_ref]
+    return requests
 
-    input_digest = await Get(Digest, MergeDigests([files.digest, *(i.digest for i in images)]))
-    return await package_with(argv, f"Package the unikernel {address}", input_digest, layout, names)
+
+def image_argv(images: tuple[ImageDependency, ...]) -> list[str]:
+    return [a for i in images for a in ("--rootfs-image" if i.prefix == "rootfs-image" else "--include", i.layout_ref)]
 
 
 def rules():
-    return [*collect_rules(), UnionRule(PackageFieldSet, UnikraftImageFieldSet)]
+    return [UnionRule(PackageFieldSet, UnikraftImageFieldSet)]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
-from pants.engine.rules import Get, collect_rules, rule
+from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior
 
-from layerforge_pants.image_run import ImageRunRequest
 from layerforge_pants.unikraft_package import UnikraftImageFieldSet
 
 
@@ -17,10 +15,5 @@ class UnikraftImageRunFieldSet(RunFieldSet):
     run_in_sandbox_behavior = RunInSandboxBehavior.NOT_SUPPORTED
 
 
-@rule(desc="Boot unikraft_image")
-async def run_unikraft_image(field_set: UnikraftImageRunFieldSet) -> RunRequest:
-    return await Get(RunRequest, ImageRunRequest(field_set.address, UnikraftImageFieldSet, unikernel=True))
-
-
 def rules():
-    return [*collect_rules(), *UnikraftImageRunFieldSet.rules()]
+    return [*UnikraftImageRunFieldSet.rules()]

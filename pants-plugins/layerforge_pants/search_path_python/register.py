@@ -6,8 +6,12 @@ Enable with ``backend_packages = [..., "layerforge_pants.search_path_python"]``.
 
 from __future__ import annotations
 
-from layerforge_pants.search_path_python import rules as search_path_rules
+from pants.backend.python.util_rules.pex import PythonProvider
+from pants.engine.unions import UnionRule
+
+from layerforge_pants import engine
+from layerforge_pants.search_path_python.rules import SearchPathPythonProvider
 
 
 def rules() -> list[object]:
-    return list(search_path_rules.rules())
+    return [*engine.rules_module("search_path_python").rules(), UnionRule(PythonProvider, SearchPathPythonProvider)]
