@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TypeAlias
 
 from layerforge.progress import ProgressCallback
@@ -74,6 +75,13 @@ def decompress_blob(
     label: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> DecompressResult: ...
+def copy_layers(
+    dest: _Path,
+    layers: Sequence[tuple[_Path, int, int, str, str]],
+    *,
+    threads: int = 0,
+    progress: ProgressCallback | None = None,
+) -> None: ...
 
 class NydusLayerReport:
     @property

@@ -14,6 +14,7 @@ use layerforge_core::decompress::{self, Format};
 use layerforge_core::elf::MachineCheck;
 use layerforge_core::entry::{EntryOptions, LayerSpec as CoreSpec, PermRule};
 use layerforge_core::layer::{self, ArchiveFormat, BuildOptions};
+use layerforge_core::layer_copy::{self, LayerCopy};
 use layerforge_core::{blob::BlobStore, progress::Progress, Error};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
@@ -339,6 +340,37 @@ fn decompress_blob(
     })
 }
 
+/// Copy layer tars that exist as files into the archive `dest` (an existing regular file)
+/// at the offsets given, concurrently: each `(src, offset, size, digest, label)` is copied by
+/// the kernel, then read back from `dest` and required to be a valid tar hashing to `digest`;
+/// errors name the layer as `label`. On an error `dest` holds partial copies: discard it.
+#[pyfunction]
+#[pyo3(signature = (dest, layers, *, threads = 0, progress = None))]
+fn copy_layers(
+    py: Python<'_>,
+    dest: PathBuf,
+    layers: Vec<(PathBuf, u64, u64, String, String)>,
+    threads: i64,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let threads = thread_arg(threads)?;
+    let jobs = layers
+        .into_iter()
+        .map(|(src, offset, size, digest, label)| {
+            Ok(LayerCopy {
+                src,
+                offset,
+                size,
+                digest: parse_sha256(&digest)?,
+                label,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    run_with_progress(py, progress.as_ref(), move |p| {
+        layer_copy::copy_layers(&dest, &jobs, threads, p)
+    })
+}
+
 /// What one source layer became in a Nydus conversion.
 #[pyclass(module = "layerforge._native", frozen, get_all)]
 struct NydusLayerReport {
@@ -506,6 +538,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DecompressResult>()?;
     m.add_function(wrap_pyfunction!(build_layers, m)?)?;
     m.add_function(wrap_pyfunction!(decompress_blob, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_layers, m)?)?;
     m.add_class::<NydusLayerReport>()?;
     m.add_class::<NydusBlob>()?;
     m.add_class::<NydusResult>()?;
