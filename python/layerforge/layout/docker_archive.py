@@ -2,8 +2,9 @@
 
 The classic ``docker save`` shape, which docker, podman and skopeo all read: the config as
 ``<hex>.json``, each layer *uncompressed* as ``<diff_id hex>/layer.tar``, a ``manifest.json``
-tying them together, and ``repositories`` when the image is tagged. Layers are decompressed
-by the native core, which also checks each blob against its digest and diff_id on the way.
+tying them together, and ``repositories`` when the image is tagged. The native core copies
+each uncompressed layer from its blob in-kernel and checks the copy (a valid tar, the
+layer's digest); a compressed layer is first decompressed (digest and diff_id checked).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
+from layerforge import _native
 from layerforge.errors import LayerforgeError, LayoutError, UsageError
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
@@ -27,8 +28,6 @@ from layerforge.model.manifest import Manifest
 from layerforge.model.media_types import UNCOMPRESSED_LAYERS
 from layerforge.model.repo_tags import default_repo_tags, parse_repo_tag
 from layerforge.progress import ProgressCallback
-from layerforge.trust.blobs import stream_verified
-from layerforge.trust.tars import check_complete, reading_tar
 
 
 @dataclass(frozen=True)
@@ -73,10 +72,16 @@ def export_docker_archive(
     with scratch_dir(out_dir, "export") as tmp:
         done = 0
 
+        def relay(base: int) -> ProgressCallback | None:
+            if progress is None:
+                return None
+            report = progress
+            return lambda n, _total: report(base + n, total)
+
         def put_layer(diff_id: str, archive: _TarWriter) -> None:
-            """One layer's member, streamed into the archive: an uncompressed blob straight
-            from the layout (its digest checked while it is copied), a compressed one
-            decompressed (digest and diff_id checked) to a scratch file copied in-kernel."""
+            """One layer's member: an uncompressed blob is queued to be copied from the layout
+            by the kernel (its digest and tar headers checked on the copy); a compressed one
+            is decompressed (digest and diff_id checked) to a scratch file, copied the same way."""
             nonlocal done
             i = firsts[diff_id]
             layer = manifest.layers[i]
@@ -85,26 +90,17 @@ def export_docker_archive(
             if layer.media_type in UNCOMPRESSED_LAYERS:
                 if layer.digest != diff_id:
                     raise LayoutError(f"{what} is uncompressed, but the image config's diff_id is {diff_id}")
-                blob = layout.blob_path(layer.digest)
-                check_tar(blob, what)
-                archive.add_stream(
-                    name, layer.size, lambda out: stream_verified(blob, out, layer.digest, layer.size, what)
-                )
+                archive.add_copy(name, layout.blob_path(layer.digest), layer.size, layer.digest, what)
             else:
-                base = done
-
-                def relay(n: int, _total: int) -> None:
-                    if progress is not None:
-                        progress(base + n, total)
-
+                done += archive.copy_queued(relay(done))  # no pile of scratch files
                 dest = tmp / f"{i}.tar"
-                layout.decompress(layer, dest, what, progress=relay, diff_id=diff_id)
-                check_tar(dest, what)
-                archive.add_file(name, dest)
+                layout.decompress(layer, dest, what, progress=relay(done), diff_id=diff_id)
+                archive.add_copy(name, dest, dest.stat().st_size, diff_id, what)
+                archive.copy_queued(None)
                 dest.unlink()
-            done += layer.size
-            if progress is not None:
-                progress(done, total)
+                done += layer.size
+                if progress is not None:
+                    progress(done, total)
 
         archive_tmp = tmp / "archive.tar"
         _write_archive(
@@ -116,6 +112,7 @@ def export_docker_archive(
             put_layer=put_layer,
             tags=tags,
             epoch=epoch,
+            progress=relay(done),
         )
         os.replace(archive_tmp, out)
     return DockerArchiveResult(path=out, manifest=desc, repo_tags=tuple(tags), layers=len(manifest.layers))
@@ -129,14 +126,6 @@ def _check_out_outside(layout: OciLayout, out: Path) -> None:
         raise UsageError("--out", f"'{out}' is inside the source layout '{layout.root}'")
 
 
-def check_tar(path: Path, what: str) -> None:
-    """Read every header of the tar ``path`` (member data is skipped): a truncated or
-    non-tar layer is refused before it goes into an archive."""
-    with reading_tar(path, what) as tar:
-        tar.getmembers()
-        check_complete(tar, what)
-
-
 def _write_archive(
     path: Path,
     *,
@@ -147,6 +136,7 @@ def _write_archive(
     put_layer: Callable[[str, _TarWriter], None],
     tags: list[str],
     epoch: int,
+    progress: ProgressCallback | None,
 ) -> None:
     config_name = f"{digest_hex(manifest.config.digest)}.json"
     layer_names = [f"{digest_hex(d)}/layer.tar" for d in config.diff_ids]
@@ -158,6 +148,7 @@ def _write_archive(
             hexd = digest_hex(diff_id)
             tar.add_dir(f"{hexd}/")
             put_layer(diff_id, tar)
+        tar.copy_queued(progress)
         body = canonical_json(docker_manifest)
         tar.add_bytes("manifest.json", body)
         if tags:
@@ -171,14 +162,16 @@ def _write_archive(
 
 class _TarWriter:
     """The archive as ``tarfile.open(path, "w", format=PAX_FORMAT)`` writes it (headers from
-    ``TarInfo.tobuf``, the same end-of-archive blocks and record padding), except that member
-    data is written by the caller straight into the file: layers are never read through
-    Python's tarfile."""
+    ``TarInfo.tobuf``, the same end-of-archive blocks and record padding), except that layers
+    are never read through Python: their members are reserved (left as holes) and filled by
+    the native core, which copies each layer file in-kernel and checks the copy."""
 
     def __init__(self, path: Path, epoch: int) -> None:
+        self.path = path
         self.file = open(path, "xb")  # noqa: SIM115 (closed by __exit__)
         self.epoch = epoch
         self.offset = 0
+        self.queued: list[tuple[Path, int, int, str, str]] = []
 
     def __enter__(self) -> _TarWriter:
         return self
@@ -186,6 +179,8 @@ class _TarWriter:
     def __exit__(self, *exc: object) -> None:
         try:
             if exc[0] is None:
+                if self.queued:
+                    raise AssertionError("layers queued but never copied into the archive")
                 self._write(tarfile.NUL * (tarfile.BLOCKSIZE * 2))
                 remainder = self.offset % tarfile.RECORDSIZE
                 if remainder:
@@ -220,28 +215,22 @@ class _TarWriter:
         self._write(data)
         self._pad(len(data))
 
-    def add_stream(self, name: str, size: int, write: Callable[[BinaryIO], None]) -> None:
-        """A member of ``size`` bytes that ``write`` writes into the file."""
+    def add_copy(self, name: str, src: Path, size: int, digest: str, what: str) -> None:
+        """A member of ``size`` bytes holding the layer tar ``src``: its place in the archive
+        is reserved now, and filled by :meth:`copy_queued`, which requires the copy to be a
+        valid tar with ``digest`` (errors name the layer as ``what``)."""
         self._header(name, size)
-        start = self.file.tell()
-        write(self.file)
-        if self.file.tell() - start != size:
-            raise LayoutError(f"{name}: {self.file.tell() - start} bytes written for a {size}-byte member")
+        self.queued.append((src, self.offset, size, digest, what))
+        self.file.seek(size, os.SEEK_CUR)
         self.offset += size
         self._pad(size)
 
-    def add_file(self, name: str, src: Path) -> None:
-        """A member holding the file ``src``, copied by the kernel (copy_file_range)."""
-        size = src.stat().st_size
-        self._header(name, size)
+    def copy_queued(self, progress: ProgressCallback | None) -> int:
+        """Copy the queued layers into their places (concurrently); the bytes copied."""
+        if not self.queued:
+            return 0
         self.file.flush()
-        with open(src, "rb") as f:
-            left = size
-            while left:
-                n = os.copy_file_range(f.fileno(), self.file.fileno(), left)
-                if n == 0:
-                    raise LayoutError(f"'{src}' shrank while it was copied into the archive")
-                left -= n
-        self.file.seek(0, os.SEEK_END)
-        self.offset += size
-        self._pad(size)
+        _native.copy_layers(self.path, self.queued, progress=progress)
+        copied = sum(job[2] for job in self.queued)
+        self.queued.clear()
+        return copied
