@@ -82,6 +82,18 @@ def copy_layers(
     threads: int = 0,
     progress: ProgressCallback | None = None,
 ) -> None: ...
+def write_layer_members(
+    dest: _Path,
+    layers: Sequence[LayerSpec | tuple[_Path, int, str, str]],
+    *,
+    start: int = 0,
+    known: Sequence[str] = (),
+    mtime: int = 1,
+    threads: int = 0,
+    chunk_size: int = ...,
+    machine: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[tuple[str, int, bool]], int]: ...
 
 class NydusLayerReport:
     @property

@@ -13,12 +13,15 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::concurrent::{run_indexed, thread_count, JobStop};
+use crate::concurrent::{run_indexed, thread_count};
 use crate::decompress::open_blob;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::tar::read::TarReader;
+
+/// What a copy checks between steps: `Err` (cancelled, or another job failed) stops it.
+pub(crate) type Stop<'a> = dyn Fn() -> Result<()> + Sync + 'a;
 
 /// Bytes copied per `copy_file_range` call (cancellation is checked between calls).
 const COPY_STEP: u64 = 64 << 20;
@@ -55,17 +58,18 @@ pub fn copy_layers(
     let threads = thread_count(threads, cores)?;
     progress.add_total(jobs.iter().map(|j| j.size).sum());
     let (_, failure) = run_indexed(jobs.len(), threads, progress, |i, stop| {
-        copy_one(&out, dest, &jobs[i], progress, stop)
+        copy_verified(&out, dest, &jobs[i], progress, &|| stop.check())
     });
     failure.map_or(Ok(()), Err)
 }
 
-fn copy_one(
+/// One layer of [`copy_layers`] into `out` (the archive `dest`); `stop` says when to give up.
+pub(crate) fn copy_verified(
     out: &File,
     dest: &Path,
     job: &LayerCopy,
     progress: &Progress,
-    stop: &JobStop<'_>,
+    stop: &Stop<'_>,
 ) -> Result<()> {
     let src = open_blob(&job.src, &job.label)?;
     let len = src
@@ -97,7 +101,7 @@ fn kernel_copy(
     job: &LayerCopy,
     dest: &Path,
     progress: &Progress,
-    stop: &JobStop<'_>,
+    stop: &Stop<'_>,
 ) -> Result<()> {
     let shrank = || {
         Error::Corrupt(format!(
@@ -109,7 +113,7 @@ fn kernel_copy(
     let write_err = |e| Error::io_path("cannot write", dest, e);
     let mut done = 0u64;
     while done < job.size {
-        stop.check()?;
+        stop()?;
         let step = (job.size - done).min(COPY_STEP) as usize;
         let mut off_in = done as libc::loff_t;
         let mut off_out = (job.offset + done) as libc::loff_t;
@@ -150,11 +154,11 @@ fn copy_by_reads(
     mut done: u64,
     dest: &Path,
     progress: &Progress,
-    stop: &JobStop<'_>,
+    stop: &Stop<'_>,
 ) -> Result<()> {
     let mut buf = vec![0u8; READ_BUF];
     while done < job.size {
-        stop.check()?;
+        stop()?;
         let want = (job.size - done).min(READ_BUF as u64) as usize;
         let n = match src.read_at(&mut buf[..want], done) {
             Ok(0) => {
@@ -183,7 +187,7 @@ fn copy_by_reads(
 
 /// The copied bytes, read back from the archive: a tar whose every header is valid, with
 /// only zero blocks after its end, hashing to the layer's digest.
-fn verify_copy(out: &File, job: &LayerCopy, dest: &Path, stop: &JobStop<'_>) -> Result<()> {
+fn verify_copy(out: &File, job: &LayerCopy, dest: &Path, stop: &Stop<'_>) -> Result<()> {
     let region = Region {
         file: out,
         pos: job.offset,
@@ -204,7 +208,7 @@ fn verify_copy(out: &File, job: &LayerCopy, dest: &Path, stop: &JobStop<'_>) -> 
         }
         members += 1;
         if members % 4096 == 0 {
-            stop.check()?;
+            stop()?;
         }
     }
     let mut rest = tar.into_inner();
