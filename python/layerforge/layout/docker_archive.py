@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerforge import _native
+from layerforge._native import LayerSpec
 from layerforge.errors import LayerforgeError, LayoutError, UsageError
+from layerforge.layers.build import build_into_archive
 from layerforge.layout.image_reader import select_manifest
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.layout.scratch import scratch_dir
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
-from layerforge.model.digest import digest_hex
+from layerforge.model.digest import digest_hex, sha256_digest
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
 from layerforge.model.media_types import UNCOMPRESSED_LAYERS
@@ -139,9 +141,6 @@ def _write_archive(
     progress: ProgressCallback | None,
 ) -> None:
     config_name = f"{digest_hex(manifest.config.digest)}.json"
-    layer_names = [f"{digest_hex(d)}/layer.tar" for d in config.diff_ids]
-    docker_manifest = [{"Config": config_name, "RepoTags": tags or None, "Layers": layer_names}]
-
     with _TarWriter(path, epoch) as tar:
         tar.add_bytes(config_name, config_bytes)
         for diff_id in diff_ids:
@@ -149,15 +148,78 @@ def _write_archive(
             tar.add_dir(f"{hexd}/")
             put_layer(diff_id, tar)
         tar.copy_queued(progress)
-        body = canonical_json(docker_manifest)
-        tar.add_bytes("manifest.json", body)
-        if tags:
-            repos: dict[str, dict[str, str]] = {}
-            for t in tags:
-                name, tag = parse_repo_tag(t)
-                repos.setdefault(name, {})[tag] = digest_hex(config.diff_ids[-1]) if config.diff_ids else ""
-            body = canonical_json(repos)
-            tar.add_bytes("repositories", body)
+        _add_manifest(tar, config_name, config.diff_ids, tags)
+
+
+def _add_manifest(tar: _TarWriter, config_name: str, diff_ids: Sequence[str], tags: Sequence[str]) -> None:
+    """``manifest.json`` (the config, tags and layer members) and, when tagged, ``repositories``."""
+    layer_names = [f"{digest_hex(d)}/layer.tar" for d in diff_ids]
+    docker_manifest = [{"Config": config_name, "RepoTags": list(tags) or None, "Layers": layer_names}]
+    tar.add_bytes("manifest.json", canonical_json(docker_manifest))
+    if tags:
+        repos: dict[str, dict[str, str]] = {}
+        for t in tags:
+            name, tag = parse_repo_tag(t)
+            repos.setdefault(name, {})[tag] = digest_hex(diff_ids[-1]) if diff_ids else ""
+        tar.add_bytes("repositories", canonical_json(repos))
+
+
+@dataclass(frozen=True)
+class LayerFile:
+    """A layer's plain tar that exists as a file (a blob, a decompressed scratch copy)."""
+
+    path: Path
+    size: int
+    diff_id: str
+    what: str
+
+
+def layer_file(layout: OciLayout, layer: Descriptor, diff_id: str, what: str, scratch: Path) -> LayerFile:
+    """Layer ``layer`` of ``layout`` as a plain tar file: its blob when uncompressed (which
+    must then be ``diff_id``), else decompressed into ``scratch`` (digest and diff_id checked)."""
+    if layer.media_type in UNCOMPRESSED_LAYERS:
+        if layer.digest != diff_id:
+            raise LayoutError(f"{what} is uncompressed, but the image config's diff_id is {diff_id}")
+        return LayerFile(layout.blob_path(layer.digest), layer.size, diff_id, what)
+    dest = scratch / f"{digest_hex(diff_id)}.tar"
+    if not dest.exists():
+        layout.decompress(layer, dest, what, diff_id=diff_id)
+    return LayerFile(dest, dest.stat().st_size, diff_id, what)
+
+
+def write_streamed_archive(
+    out: Path,
+    layers: Sequence[LayerSpec | LayerFile],
+    config_for: Callable[[list[str]], bytes],
+    *,
+    tags: Sequence[str],
+    epoch: int,
+    threads: int = 0,
+    machine: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[tuple[str, int]]:
+    """A docker-archive written at ``out`` (atomically) in one pass, layers first: each spec
+    built straight into it, each :class:`LayerFile` copied in-kernel and verified (a valid
+    tar with its diff_id); then the config ``config_for(diff_ids)`` returns,
+    ``manifest.json`` and ``repositories``. The (diff_id, size) of each layer, in order."""
+    for t in tags:
+        parse_repo_tag(t)
+    out_dir = out.parent if str(out.parent) else Path(".")
+    with scratch_dir(out_dir, "export") as tmp:
+        path = tmp / "archive.tar"
+        with _TarWriter(path, epoch) as tar:
+            jobs = [x if isinstance(x, LayerSpec) else (x.path, x.size, x.diff_id, x.what) for x in layers]
+            members, end = build_into_archive(
+                path, jobs, mtime=epoch, threads=threads, machine=machine, progress=progress
+            )
+            tar.skip_to(end)
+            diff_ids = [diff_id for diff_id, _, _ in members]
+            config_bytes = config_for(diff_ids)
+            config_name = f"{digest_hex(sha256_digest(config_bytes))}.json"
+            tar.add_bytes(config_name, config_bytes)
+            _add_manifest(tar, config_name, diff_ids, tags)
+        os.replace(path, out)
+    return [(diff_id, size) for diff_id, size, _ in members]
 
 
 class _TarWriter:
@@ -214,6 +276,12 @@ class _TarWriter:
         self._header(name, len(data))
         self._write(data)
         self._pad(len(data))
+
+    def skip_to(self, offset: int) -> None:
+        """Continue after ``offset`` bytes that were written into the file by someone else."""
+        self.file.flush()
+        self.file.seek(offset)
+        self.offset = offset
 
     def add_copy(self, name: str, src: Path, size: int, digest: str, what: str) -> None:
         """A member of ``size`` bytes holding the layer tar ``src``: its place in the archive
