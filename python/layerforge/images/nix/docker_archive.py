@@ -61,10 +61,11 @@ def write_nix_docker_archive(
                 manifest = layout.read_manifest(built.image.manifest)
                 config_bytes = layout.read_blob(manifest.config.digest, manifest.config.size)
                 diff_ids = layout.read_config(manifest).diff_ids
+                n = len(base_files)
                 own = [
-                    layer_file(layout, d, diff_id, f"'{layout.root}': layer {i + 1} ({d.digest})", tmp)
-                    for i, (d, diff_id) in enumerate(zip(manifest.layers, diff_ids))
-                ][len(base_files) :]
+                    layer_file(layout, d, diff_id, f"'{layout.root}': layer {n + i + 1} ({d.digest})", tmp)
+                    for i, (d, diff_id) in enumerate(zip(manifest.layers[n:], diff_ids[n:]))
+                ]
             written = write_streamed_archive(
                 out, [*base_files, *own], lambda _: config_bytes, tags=tags, epoch=plan.epoch, threads=threads
             )
