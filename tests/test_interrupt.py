@@ -4,6 +4,7 @@ name does not match its content, whether the process is killed or asked to stop.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import layerforge_bin, run, run_cli, verify_blobs
+from tests.nix_support import NIX_CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +114,37 @@ def test_interrupted_fresh_layout_is_removed(big_tree: Path, tmp_path: Path) -> 
     proc.communicate(timeout=30)
     assert proc.returncode == 143
     assert not layout.exists()
+
+
+@pytest.fixture(scope="module")
+def big_store_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """~256 MiB in the Nix store, the same bytes every run (so the same store path)."""
+    root = tmp_path_factory.mktemp("store-src") / "big-data"
+    root.mkdir()
+    rng = random.Random(16)
+    for i in range(32):
+        (root / f"chunk-{i:02}.bin").write_bytes(rng.randbytes(8 << 20))
+    env = {**os.environ, "NIX_CONFIG": NIX_CONFIG}
+    return run("nix-store", "--add", root, env=env).stdout.strip()
+
+
+def test_sigterm_mid_docker_archive_leaves_nothing(big_store_path: str, tmp_path: Path) -> None:
+    """Layers streamed into a docker-archive: a SIGTERM while they are written leaves no
+    archive, no partial one and no scratch (the archive appears only by its final rename)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    archive = out / "img.tar"
+    argv = [layerforge_bin(), "nix-image", "--store-path", big_store_path, "--out", str(archive), "--no-cache",
+            "--format", "docker-archive"]  # fmt: skip
+    env = {**os.environ, "NIX_CONFIG": NIX_CONFIG}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".layerforge-export-*/archive.tar")):
+        assert proc.poll() is None, "the archive was written before it could be interrupted"
+        assert time.monotonic() < deadline, "no archive was started in time"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []

@@ -3,6 +3,7 @@ base images, SBOMs, nix-snapshotter images, runtime bundles, and clear failures.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -318,6 +319,55 @@ def test_docker_archive_format(tmp_path: Path, podman: Podman) -> None:
     script = f"{busybox} id -u; {busybox} pwd; {busybox} env"
     seen = podman.run_archive(out, "sh", "-c", script, entrypoint=busybox).stdout.splitlines()
     assert seen[:2] == ["0", "/nix"] and "A=b" in seen
+
+
+def test_docker_archive_is_one_archive_streamed_or_from_the_cache(tmp_path: Path, podman: Podman) -> None:
+    """Without a layer cache the layers are built straight into the archive, with one they
+    are copied from blobs: the same bytes either way, run after run, with the OCI build's
+    manifest digest; every reader sees each layer member as the tar its name promises."""
+    base_root = tmp_path / "base-root"
+    (base_root / "etc").mkdir(parents=True)
+    (base_root / "etc" / "os-release").write_text("ID=base\n")
+    base = tmp_path / "base"
+    run_cli("dir-image", base_root, "--out", base, "--tag", "v1")  # gzip layers: decompressed into the archive
+    app, busybox = build("app"), build("busyboxPkg")
+    args = ("--store-path", app, "--copy-to-root", busybox, "--from-image", f"{base}:v1", "--tag", "demo/app:1",
+            "--entrypoint", f"{app}/bin/hello")  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    cache = tmp_path / "cache"
+    runs = {
+        "streamed": ["--no-cache"],
+        "again": ["--no-cache"],
+        "cold": ["--cache-dir", cache],
+        "warm": ["--cache-dir", cache],
+    }
+    printed = {
+        name: nix_image(*args, *extra, "--format", "docker-archive", "--out", out / f"{name}.tar")
+        for name, extra in runs.items()
+    }
+    assert "0 reused" in printed["cold"].stderr and " 0 built" in printed["warm"].stderr
+    archives = {name: (out / f"{name}.tar").read_bytes() for name in runs}
+    assert len(set(archives.values())) == 1, "the same archive whichever way the layers came"
+    oci = nix_image(*args, "--no-cache", "--compression", "none", "--out", tmp_path / "layout")
+    digests = {p.stdout.split()[-1] for p in printed.values()}
+    assert digests == {oci.stdout.split()[-1]}
+    assert not list(out.glob(".layerforge-*")) and not list(tmp_path.glob(".layerforge-*"))
+
+    archive = out / "streamed.tar"
+    names = run("tar", "-tf", archive).stdout.split()
+    _, _, oci_config = image_parts(tmp_path / "layout", "demo/app:1")
+    diff_ids = oci_config["rootfs"]["diff_ids"]
+    assert [n for n in names if n.endswith("/layer.tar")] == [f"{d[7:]}/layer.tar" for d in diff_ids]
+    assert names[-2:] == ["manifest.json", "repositories"]
+    with tarfile.open(archive) as tar:
+        for diff_id in diff_ids:
+            member = tar.extractfile(f"{diff_id[7:]}/layer.tar")
+            assert member is not None
+            assert "sha256:" + hashlib.sha256(member.read()).hexdigest() == diff_id
+    skopeo_config = json.loads(run("skopeo", "inspect", "--config", f"docker-archive:{archive}").stdout)
+    assert skopeo_config["rootfs"]["diff_ids"] == diff_ids
+    assert podman.run_archive(archive).stdout.endswith("app 1.0\n")
 
 
 def assert_clean_failure(proc: subprocess.CompletedProcess[str], out: Path, *needles: str) -> None:

@@ -142,3 +142,14 @@ def test_unknown_system_is_a_usage_error(tmp_path: Path) -> None:
     proc = nix_image("--store-path", build("busyboxPkg"), "--system", "vax-vms", "--out", tmp_path / "o", check=False)
     assert_one_line_error(proc, "--system", "'vax-vms'", "aarch64-linux")
     assert proc.returncode == 2
+
+
+def test_foreign_executables_are_refused_in_a_streamed_docker_archive(tmp_path: Path) -> None:
+    busybox = build("busyboxPkg")
+    before = snapshot(tmp_path)
+    out = tmp_path / "img.tar"
+    proc = nix_image("--store-path", busybox, "--out", out, "--arch", "arm64", "--format", "docker-archive",
+                     "--no-cache", check=False)  # fmt: skip
+    assert_one_line_error(proc, f"'{busybox}/bin/busybox' is an ELF executable for amd64", OPT_OUT)
+    assert proc.returncode == 1
+    assert snapshot(tmp_path) == before, "a refused image wrote something"

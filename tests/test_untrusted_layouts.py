@@ -56,14 +56,24 @@ def scratch_left(*dirs: Path) -> list[str]:
 # -- 2. blobs imported from another layout are verified ----------------------------------------
 
 
-def test_corrupt_base_layer_is_not_linked_into_a_nix_image(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flip", "fmt", "message"),
+    [
+        (1024 + 100, ["--format", "oci"], "does not match its digest"),  # inside bin/true's data: still a valid tar
+        (1024 + 100, ["--format", "docker-archive", "--no-cache"], "does not match its digest"),
+    ],
+)
+def test_corrupt_base_layer_is_not_linked_into_a_nix_image(
+    tmp_path: Path, flip: int, fmt: list[str], message: str
+) -> None:
     base = write_layout(tmp_path / "base", [tar_bytes(TRUE)])
-    flip_byte(base.blob(base.layers[0]), 1024 + 100)  # inside bin/true's data: still a valid tar
+    flip_byte(base.blob(base.layers[0]), flip)
     out = tmp_path / "out"
     proc = run_cli("nix-image", "--store-path", build("app"), "--from-image", f"{base.root}:latest", "--out", out,
-                   check=False, env=nix_env(tmp_path))  # fmt: skip
-    assert_one_line_error(proc, base.layers[0], "does not match its digest")
+                   *fmt, check=False, env=nix_env(tmp_path))  # fmt: skip
+    assert_one_line_error(proc, base.layers[0], message)
     assert not out.exists()
+    assert not list(tmp_path.glob(".layerforge-*"))
 
 
 def test_corrupt_included_package_is_refused(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TypeAlias
 
 from layerforge.progress import ProgressCallback
@@ -74,6 +75,25 @@ def decompress_blob(
     label: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> DecompressResult: ...
+def copy_layers(
+    dest: _Path,
+    layers: Sequence[tuple[_Path, int, int, str, str]],
+    *,
+    threads: int = 0,
+    progress: ProgressCallback | None = None,
+) -> None: ...
+def write_layer_members(
+    dest: _Path,
+    layers: Sequence[LayerSpec | tuple[_Path, int, str, str]],
+    *,
+    start: int = 0,
+    known: Sequence[str] = (),
+    mtime: int = 1,
+    threads: int = 0,
+    chunk_size: int = ...,
+    machine: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[tuple[str, int, bool]], int]: ...
 
 class NydusLayerReport:
     @property

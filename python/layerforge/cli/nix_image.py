@@ -15,14 +15,15 @@ from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import NixImageResult
 from layerforge.images.nix.build import build_nix_image
 from layerforge.images.nix.closure import Nix
+from layerforge.images.nix.docker_archive import write_nix_docker_archive
 from layerforge.images.nix.layer_cache import LayerCache
-from layerforge.images.nix.plan import make_plan
+from layerforge.images.nix.plan import NixPlan, make_plan
 from layerforge.images.nix.snapshotter import publish_to_store
-from layerforge.layout.docker_archive import export_docker_archive
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.layout.runtime_bundle import BindMount, parse_mount, write_runtime_bundle
 from layerforge.layout.scratch import scratch_dir
 from layerforge.model.epoch import source_date_epoch
+from layerforge.model.repo_tags import is_repo_tag
 
 FORMATS = ("oci", "docker-archive", "runtime-bundle")
 
@@ -76,6 +77,15 @@ def run(args: argparse.Namespace) -> int:
     cache = LayerCache(None if args.no_cache else (args.cache_dir or default_cache_dir()))
     bar = ProgressBar("nix-image")
     try:
+        if args.format == "docker-archive":
+            tags = [plan.ref] if is_repo_tag(plan.ref) else []
+            archived = write_nix_docker_archive(
+                plan, base, args.out, tags=tags, cache=cache, threads=args.threads, progress=bar
+            )
+            bar.close()
+            print(f"{args.out}:{plan.ref} {archived.manifest_digest}")
+            _report_layers(plan, archived.layers, archived.cache_hits, archived.cache_misses)
+            return 0
         if args.format == "oci":
             with open_for_write(args.out) as layout:
                 result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
@@ -84,29 +94,35 @@ def run(args: argparse.Namespace) -> int:
             with scratch_dir(parent, "build") as tmp:
                 with open_for_write(tmp / "layout") as layout:
                     result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
-                built = OciLayout.open(tmp / "layout")
-                if args.format == "docker-archive":
-                    export_docker_archive(built, plan.ref, args.out, epoch=epoch)
-                else:
-                    write_runtime_bundle(
-                        built, plan.ref, args.out, readonly=args.readonly, mounts=mounts, sbom=result.sbom, epoch=epoch
-                    )
+                write_runtime_bundle(
+                    OciLayout.open(tmp / "layout"),
+                    plan.ref,
+                    args.out,
+                    readonly=args.readonly,
+                    mounts=mounts,
+                    sbom=result.sbom,
+                    epoch=epoch,
+                )
     finally:
         bar.close()
     _report(args, result, nix)
     return 0
 
 
-def _report(args: argparse.Namespace, result: NixImageResult, nix: Nix) -> None:
-    image, plan = result.image, result.plan
+def _report_layers(plan: NixPlan, layers: int, hits: int, misses: int) -> None:
     base_layers = plan.base.layers if plan.base else 0
-    print(f"{args.out}:{image.ref} {image.manifest.digest}")
     print(
-        f"{len(plan.closure.infos)} store paths in {len(image.layers) - base_layers} layers"
+        f"{len(plan.closure.infos)} store paths in {layers - base_layers} layers"
         + (f" above {base_layers} base layers" if base_layers else "")
-        + f"; layer cache: {result.cache_hits} reused, {result.cache_misses} built",
+        + f"; layer cache: {hits} reused, {misses} built",
         file=sys.stderr,
     )
+
+
+def _report(args: argparse.Namespace, result: NixImageResult, nix: Nix) -> None:
+    image, plan = result.image, result.plan
+    print(f"{args.out}:{image.ref} {image.manifest.digest}")
+    _report_layers(plan, len(image.layers), result.cache_hits, result.cache_misses)
     if result.sbom:
         print(f"sbom {result.sbom}", file=sys.stderr)
     if plan.nix_snapshotter and args.format == "oci":

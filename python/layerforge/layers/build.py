@@ -1,6 +1,7 @@
-"""Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each, or
-into one archive outside a layout (:func:`build_archive`). The one door to the native
-layer builds: nothing else calls ``_native.build_layers``."""
+"""Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each, into
+one archive outside a layout (:func:`build_archive`), or into a docker-archive's members
+(:func:`build_into_archive`). The one door to the native layer builds: nothing else calls
+``_native.build_layers`` or ``_native.write_layer_members``."""
 
 from __future__ import annotations
 
@@ -73,9 +74,7 @@ def build_layers(
             progress=progress,
         )
     except _native.InputError as e:
-        if machine is not None and _FOREIGN in str(e):
-            raise ForeignExecutableError(f"{e}; {FOREIGN_OPT_OUT}") from None
-        raise
+        raise _foreign_or(e, machine) from None
     media_type = media_types.LAYER_BY_COMPRESSION[compression]
     return [
         BuiltLayer(
@@ -85,6 +84,35 @@ def build_layers(
         )
         for r in results
     ]
+
+
+def _foreign_or(e: _native.InputError, machine: str | None) -> Exception:
+    """A refused foreign executable as :class:`ForeignExecutableError`, else ``e``."""
+    if machine is not None and _FOREIGN in str(e):
+        return ForeignExecutableError(f"{e}; {FOREIGN_OPT_OUT}")
+    return e
+
+
+def build_into_archive(
+    dest: Path,
+    layers: Sequence[LayerSpec | tuple[Path, int, str, str]],
+    *,
+    mtime: int,
+    threads: int = 0,
+    machine: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[tuple[str, int, bool]], int]:
+    """A docker-archive's layer members written into ``dest`` from its start (see
+    ``_native.write_layer_members``): a spec is built straight into it as a plain tar, a
+    ``(path, size, diff_id, what)`` is a layer tar file copied and verified. Returns
+    ``([(diff_id, size, written)], end offset)``."""
+    check_threads(threads)
+    try:
+        return _native.write_layer_members(
+            dest, list(layers), mtime=mtime, threads=threads, machine=machine, progress=progress
+        )
+    except _native.InputError as e:
+        raise _foreign_or(e, machine) from None
 
 
 def build_archive(

@@ -15,7 +15,6 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from layerforge.errors import LayoutError
 
@@ -103,18 +102,6 @@ def _verify_fd(fd: int, digest: str, size: int | None, what: str) -> None:
     h = hashlib.sha256()
     for chunk in _chunks(fd, size, what):
         h.update(chunk)
-    if "sha256:" + h.hexdigest() != digest:
-        raise LayoutError(f"{what} does not match its digest {digest} (corrupt layout)")
-
-
-def stream_verified(path: Path, out: BinaryIO, digest: str, size: int, what: str) -> None:
-    """Copy the blob ``path`` into ``out``, checking its size and digest on the way (one
-    read); on a mismatch ``out`` holds a partial copy, so write it only to a scratch file."""
-    with open_regular(path, what, size=size) as fd:
-        h = hashlib.sha256()
-        for chunk in _chunks(fd, size, what):
-            h.update(chunk)
-            out.write(chunk)
     if "sha256:" + h.hexdigest() != digest:
         raise LayoutError(f"{what} does not match its digest {digest} (corrupt layout)")
 

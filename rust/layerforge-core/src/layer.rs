@@ -11,6 +11,8 @@
 //! and the blob appears under `blobs/sha256/<digest>` only when complete. Layers of one
 //! image run concurrently; gzip blocks of every layer share one worker pool.
 
+use std::fs::File;
+use std::path::Path;
 use std::thread;
 
 use crossbeam_channel::bounded;
@@ -136,11 +138,51 @@ pub fn build_layer(
     progress: &Progress,
 ) -> Result<LayerResult> {
     let mut blob = store.begin()?;
+    let blob_path = blob.path().to_path_buf();
+    let s = stream_layer(
+        entries,
+        blob.file()?,
+        &blob_path,
+        opts,
+        pool,
+        threads,
+        progress,
+    )?;
+    let created = blob.commit(&s.digest)?;
+    Ok(LayerResult {
+        diff_id: s.diff_id,
+        digest: s.digest,
+        size: s.size,
+        uncompressed_size: s.uncompressed_size,
+        created,
+    })
+}
+
+/// What [`stream_layer`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streamed {
+    pub diff_id: Digest,
+    /// sha256 of the bytes written (the diff_id when uncompressed).
+    pub digest: Digest,
+    /// Bytes written.
+    pub size: u64,
+    pub uncompressed_size: u64,
+}
+
+/// Write one layer of a sorted entry list into `file` from its current position, in one
+/// pass (tar writer, hashing and compressor, writer); `path` names the file in errors.
+pub fn stream_layer(
+    entries: &[Entry],
+    file: &mut File,
+    path: &Path,
+    opts: &BuildOptions,
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    progress: &Progress,
+) -> Result<Streamed> {
     let compressed = opts.compression != Compression::None;
     let (tar_tx, tar_rx) = bounded::<Vec<u8>>(TAR_QUEUE);
     let (out_tx, out_rx) = bounded::<Vec<u8>>(OUT_QUEUE);
-    let blob_path = blob.path().to_path_buf();
-    let file = blob.file()?;
 
     let (tar_r, coord_r, write_r) = thread::scope(|s| {
         let tar = s.spawn(move || -> Result<u64> {
@@ -160,7 +202,7 @@ pub fn build_layer(
                     h.update(&chunk);
                 }
                 file.write_all(&chunk)
-                    .ctx(|| format!("cannot write '{}'", blob_path.display()))?;
+                    .ctx(|| format!("cannot write '{}'", path.display()))?;
                 size += chunk.len() as u64;
             }
             Ok((h.map(Hasher::finish), size))
@@ -192,14 +234,11 @@ pub fn build_layer(
             return Err(worst);
         }
     };
-    let digest = blob_digest.unwrap_or(diff_id);
-    let created = blob.commit(&digest)?;
-    Ok(LayerResult {
+    Ok(Streamed {
         diff_id,
-        digest,
+        digest: blob_digest.unwrap_or(diff_id),
         size,
         uncompressed_size,
-        created,
     })
 }
 

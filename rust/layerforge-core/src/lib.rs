@@ -6,9 +6,12 @@
 //! * [`compress`]: parallel gzip and multi-threaded zstd with thread-count-independent output.
 //! * [`blob`]: the content-addressed store with atomic writes.
 //! * [`layer`]: the one-pass pipeline that ties them together.
+//! * [`archive_stream`]: a docker-archive's layer members, built or copied in one pass.
+//! * [`layer_copy`]: layers that exist as files copied into an archive, verified.
 //! * [`decompress`]: reading layer blobs back (docker-archive export, verification).
 //! * [`rafs`]: Nydus RAFS v6 conversion (data blobs, bootstraps, merge).
 
+pub mod archive_stream;
 pub mod blob;
 pub mod chunk;
 pub mod compress;
@@ -22,6 +25,7 @@ pub mod entry;
 pub mod error;
 pub mod file_mode;
 pub mod layer;
+pub mod layer_copy;
 pub mod progress;
 pub mod rafs;
 pub mod tar;

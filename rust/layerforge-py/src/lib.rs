@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, RecvTimeoutError};
+use layerforge_core::archive_stream::{self, ArchiveLayer};
 use layerforge_core::compress::Compression;
 use layerforge_core::decompress::{self, Format};
 use layerforge_core::elf::MachineCheck;
 use layerforge_core::entry::{EntryOptions, LayerSpec as CoreSpec, PermRule};
 use layerforge_core::layer::{self, ArchiveFormat, BuildOptions};
+use layerforge_core::layer_copy::{self, LayerCopy};
 use layerforge_core::{blob::BlobStore, progress::Progress, Error};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
@@ -339,6 +341,103 @@ fn decompress_blob(
     })
 }
 
+/// Copy layer tars that exist as files into the archive `dest` (an existing regular file)
+/// at the offsets given, concurrently: each `(src, offset, size, digest, label)` is copied by
+/// the kernel, then read back from `dest` and required to be a valid tar hashing to `digest`;
+/// errors name the layer as `label`. On an error `dest` holds partial copies: discard it.
+#[pyfunction]
+#[pyo3(signature = (dest, layers, *, threads = 0, progress = None))]
+fn copy_layers(
+    py: Python<'_>,
+    dest: PathBuf,
+    layers: Vec<(PathBuf, u64, u64, String, String)>,
+    threads: i64,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let threads = thread_arg(threads)?;
+    let jobs = layers
+        .into_iter()
+        .map(|(src, offset, size, digest, label)| {
+            Ok(LayerCopy {
+                src,
+                offset,
+                size,
+                digest: parse_sha256(&digest)?,
+                label,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    run_with_progress(py, progress.as_ref(), move |p| {
+        layer_copy::copy_layers(&dest, &jobs, threads, p)
+    })
+}
+
+/// Write a docker-archive's layer members into `dest` (an existing regular file) from byte
+/// `start` on, in order: a LayerSpec is built straight into the archive as a plain tar, a
+/// `(src, size, digest, label)` tuple is the layer tar in file `src`, copied in-kernel and
+/// verified (a valid tar hashing to `digest`). A diff_id in `known` or met before is written
+/// once. Returns `([(diff_id, size, written)], end offset)`. On an error, discard `dest`.
+#[pyfunction]
+#[pyo3(signature = (dest, layers, *, start = 0, known = Vec::new(), mtime = 1, threads = 0, chunk_size = 1 << 20, machine = None, progress = None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn write_layer_members(
+    py: Python<'_>,
+    dest: PathBuf,
+    layers: Vec<Bound<'_, PyAny>>,
+    start: u64,
+    known: Vec<String>,
+    mtime: u64,
+    threads: i64,
+    chunk_size: usize,
+    machine: Option<&str>,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<(Vec<(String, u64, bool)>, u64)> {
+    let threads = thread_arg(threads)?;
+    let machine = machine
+        .map(MachineCheck::for_arch)
+        .transpose()
+        .map_err(to_py)?;
+    if !(4096..=64 << 20).contains(&chunk_size) {
+        return Err(InputError::new_err(format!(
+            "chunk_size must be between 4 KiB and 64 MiB, got {chunk_size}"
+        )));
+    }
+    let mut items = Vec::with_capacity(layers.len());
+    for item in &layers {
+        if let Ok(spec) = item.extract::<PyRef<'_, LayerSpec>>() {
+            items.push(ArchiveLayer::Build(spec.inner.clone()));
+            continue;
+        }
+        let (src, size, digest, label): (PathBuf, u64, String, String) = item.extract()?;
+        items.push(ArchiveLayer::File(LayerCopy {
+            src,
+            offset: 0,
+            size,
+            digest: parse_sha256(&digest)?,
+            label,
+        }));
+    }
+    let known = known
+        .iter()
+        .map(|d| parse_sha256(d))
+        .collect::<PyResult<Vec<_>>>()?;
+    let opts = BuildOptions {
+        format: ArchiveFormat::Tar,
+        compression: Compression::None,
+        threads,
+        chunk_size,
+        machine,
+    };
+    let (members, end) = run_with_progress(py, progress.as_ref(), move |p| {
+        archive_stream::write_layer_members(&dest, start, &known, &items, mtime, &opts, p)
+    })?;
+    let members = members
+        .into_iter()
+        .map(|m| (m.diff_id.to_string(), m.size, m.written))
+        .collect();
+    Ok((members, end))
+}
+
 /// What one source layer became in a Nydus conversion.
 #[pyclass(module = "layerforge._native", frozen, get_all)]
 struct NydusLayerReport {
@@ -506,6 +605,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DecompressResult>()?;
     m.add_function(wrap_pyfunction!(build_layers, m)?)?;
     m.add_function(wrap_pyfunction!(decompress_blob, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_layers, m)?)?;
+    m.add_function(wrap_pyfunction!(write_layer_members, m)?)?;
     m.add_class::<NydusLayerReport>()?;
     m.add_class::<NydusBlob>()?;
     m.add_class::<NydusResult>()?;

@@ -52,6 +52,27 @@ def _history(plan: NixPlan, created: str) -> list[HistoryEntry]:
     return out
 
 
+def image_config(
+    plan: NixPlan, diff_ids: Sequence[str], base: StoredImage | None
+) -> tuple[ImageConfig, dict[str, str]]:
+    """The image config (the base image's layers, then ``diff_ids``, the plan's layers) and
+    the manifest annotations."""
+    created = rfc3339(plan.epoch)
+    config = ImageConfig(
+        platform=linux_platform(plan.arch),
+        created=created,
+        diff_ids=(*(base.config.diff_ids if base else ()), *diff_ids),
+        config=plan.runtime,
+        history=(*(base.config.history if base else ()), *_history(plan, created)),
+    )
+    annotations = image_annotations(plan.epoch, plan.source, plan.revision)
+    if base is not None:
+        annotations[BASE_DIGEST] = base.descriptor.digest
+        if base.ref:
+            annotations[BASE_NAME] = base.ref
+    return config, annotations
+
+
 def assemble(
     layout: OciLayout, plan: NixPlan, layers: Sequence[BuiltLayer], base: StoredImage | None
 ) -> NixImageResult:
@@ -64,21 +85,9 @@ def assemble(
     ):
         want = plan.base.digest if plan.base else "none"
         raise LayerforgeError(f"the plan was made on base image {want}; a different base image was given")
-    created = rfc3339(plan.epoch)
     if base is not None:
         import_blobs(base.layout, layout, [*base.manifest.layers], shallow=True)
-    config = ImageConfig(
-        platform=linux_platform(plan.arch),
-        created=created,
-        diff_ids=(*(base.config.diff_ids if base else ()), *(layer.diff_id for layer in layers)),
-        config=plan.runtime,
-        history=(*(base.config.history if base else ()), *_history(plan, created)),
-    )
-    annotations = image_annotations(plan.epoch, plan.source, plan.revision)
-    if base is not None:
-        annotations[BASE_DIGEST] = base.descriptor.digest
-        if base.ref:
-            annotations[BASE_NAME] = base.ref
+    config, annotations = image_config(plan, [layer.diff_id for layer in layers], base)
     image = write_image(
         layout,
         config,

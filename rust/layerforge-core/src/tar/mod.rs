@@ -9,4 +9,4 @@ pub mod read;
 mod stream;
 
 pub use header::{encode_header, BLOCK_SIZE};
-pub use stream::write_tar;
+pub use stream::{tar_size, write_tar};

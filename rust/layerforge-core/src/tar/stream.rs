@@ -34,3 +34,19 @@ pub fn write_tar<S: ChunkSink>(
     }
     out.zeros(2 * BLOCK_SIZE)
 }
+
+/// How many bytes [`write_tar`] writes for `entries` (headers, padded contents, the
+/// end-of-archive marker), known before any file is read.
+pub fn tar_size(entries: &[Entry]) -> Result<u64> {
+    let mut hdr = Vec::with_capacity(3 * BLOCK_SIZE);
+    let mut total = 2 * BLOCK_SIZE as u64;
+    for e in entries {
+        hdr.clear();
+        encode_header(e, &mut hdr)?;
+        total += hdr.len() as u64;
+        if let Kind::File { size, .. } = &e.kind {
+            total += size.div_ceil(BLOCK_SIZE as u64) * BLOCK_SIZE as u64;
+        }
+    }
+    Ok(total)
+}
