@@ -214,7 +214,7 @@ BAD_NIX_CASES = [
     ),
     (
         'nix_oci_image(name="x", nix_file="images.nix", attr="app", max_layers=0)',
-        ["max_layers", "{addr}", "1..125"],
+        ["max_layers", "{addr}", "from 1 to 125"],
     ),
     ('nix_oci_image(name="x", store_paths=["/usr/bin/env"])', ["store_paths", "{addr}", "/usr/bin/env"]),
     (
@@ -248,6 +248,19 @@ BAD_NIX_CASES = [
         'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
         'nydus_image(name="x", source_image=":a", compressor="gzip")',
         ["compressor", "{addr}", "gzip"],
+    ),
+    (
+        'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
+        'nydus_image(name="x", source_image=":a", prefetch=["/usr", "etc"])',
+        ["The `prefetch` field of {addr}: 'etc' is not an absolute path"],
+    ),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", compression_level=10)',
+        ["The `compression_level` field of {addr}: 10 is not a gzip level from 1 to 9"],
+    ),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", compression="none", compression_level=3)',
+        ["The `compression_level` field of {addr}: 3 is given for 'none' layers, which take no level"],
     ),
     (
         'nix_oci_image(name="x", nix_file="images.nix", attr="app", image_tags=["{build_args.NOPE}"])',

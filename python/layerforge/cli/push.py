@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
-from layerforge.errors import UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import parse_layout_ref
+from layerforge.option_flags import checked, high
 from layerforge.registry import credentials
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import BlobResult, PushResult, default_known_blobs_path, push_image
 from layerforge.registry.reference import parse_image_name
 from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_UNIT, RetryPolicy
-from layerforge.units import parse_size
 
-#: Bounds of the options: enough for any real push, small enough that no value can hang it
-#: (a 0-byte chunk never ends; 100000 workers exhaust the machine).
-MAX_JOBS = 64
-MAX_RETRIES = 100
-MIN_CHUNK = 64 << 10
-MAX_CHUNK = 4 << 30
-MAX_TIMEOUT = 86400.0
+#: Bounds of the options (layerforge.option_rules): enough for any real push, small enough
+#: that no value can hang it (a 0-byte chunk never ends; 100000 workers exhaust the machine).
+MAX_JOBS = high("push.jobs")
+MAX_RETRIES = high("push.retries")
 
 
 def register(sub: Any) -> None:
@@ -84,32 +79,19 @@ def summary(result: PushResult) -> list[str]:
     return lines
 
 
-def _in_range(option: str, value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise UsageError(option, f"{value} is out of range ({low} to {high})")
-    return value
+def jobs_and_retries(args: argparse.Namespace) -> tuple[int, int]:
+    return int(checked("--jobs", "push.jobs", args.jobs)), int(checked("--retries", "push.retries", args.retries))
 
 
 def chunk_size(value: str | None) -> int | None:
-    if value is None:
-        return None
-    size = parse_size(value, "--chunk-size")
-    if not MIN_CHUNK <= size <= MAX_CHUNK:
-        raise UsageError("--chunk-size", f"{value!r} is out of range (64KiB to 4GiB)")
-    return size
+    return None if value is None else int(checked("--chunk-size", "push.chunk_size", value))
 
 
 def timeout(environ: Mapping[str, str]) -> float:
     value = environ.get(TIMEOUT_ENV)
     if not value:
         return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds <= MAX_TIMEOUT:  # also NaN
-        raise UsageError(TIMEOUT_ENV, f"{value!r} is not a number of seconds from 0 to {MAX_TIMEOUT:g}")
-    return seconds
+    return float(checked(TIMEOUT_ENV, "registry.timeout", value))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
     source = parse_layout_ref(args.source)
     target = parse_image_name(args.target)
-    jobs = _in_range("--jobs", args.jobs, 1, MAX_JOBS)
-    retries = _in_range("--retries", args.retries, 1, MAX_RETRIES)
+    jobs, retries = jobs_and_retries(args)
     chunk = chunk_size(args.chunk_size)
     deadline = timeout(os.environ)
     layout = OciLayout.open(source.path)
