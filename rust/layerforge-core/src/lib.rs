@@ -8,6 +8,7 @@
 //! * [`layer`]: the one-pass pipeline that ties them together.
 //! * [`decompress`]: reading layer blobs back (docker-archive export, verification).
 //! * [`rafs`]: Nydus RAFS v6 conversion (data blobs, bootstraps, merge).
+//! * [`rules`]: errors of settings by value (the caller names the flag or field).
 
 pub mod blob;
 pub mod chunk;
@@ -24,6 +25,7 @@ pub mod file_mode;
 pub mod layer;
 pub mod progress;
 pub mod rafs;
+pub mod rules;
 pub mod tar;
 
 pub use error::{Error, Result};
