@@ -27,8 +27,9 @@ pub struct PushArgs {
     pub check_time: Duration,
 }
 
-/// The bounds the Python command enforces (`MAX_JOBS`, `MAX_RETRIES`, `MAX_TIMEOUT`):
-/// values outside them are usage errors that Python reports.
+/// The bounds of the table of option rules (`push.jobs`, `push.retries`,
+/// `registry.timeout` in python/layerforge/option_rules.py, held to it by
+/// tests/vectors/option_rules.json): values outside them are usage errors that Python reports.
 const JOBS: std::ops::RangeInclusive<i64> = 1..=64;
 const RETRIES: std::ops::RangeInclusive<i64> = 1..=100;
 const MAX_TIMEOUT: f64 = 86400.0;
@@ -42,6 +43,9 @@ fn check_time(value: Option<&str>) -> Option<Duration> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Some(MAX_CHECK);
     };
+    if !is_decimal(value) {
+        return None;
+    }
     let seconds: f64 = value.parse().ok()?;
     if !(seconds > 0.0 && seconds <= MAX_TIMEOUT) {
         return None;
@@ -107,6 +111,14 @@ pub fn parse(args: &[OsString]) -> Option<PushArgs> {
         insecure,
         check_time: check_time(timeout)?,
     })
+}
+
+/// `[0-9]+(\.[0-9]*)?|\.[0-9]+`: seconds as the option rules read them (no sign, exponent,
+/// spaces or names such as `inf`).
+fn is_decimal(s: &str) -> bool {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    (!whole.is_empty() || !fraction.is_empty()) && digits(whole) && digits(fraction) && s != "."
 }
 
 fn is_int(s: &str) -> bool {
@@ -230,6 +242,50 @@ mod tests {
         ] {
             assert!(parse(&args(bad)).is_none(), "{bad:?}");
         }
+    }
+
+    const VECTORS: &str = include_str!("../../../tests/vectors/option_rules.json");
+
+    /// The bounds and grammars read here are the table's: a value the rules refuse is never
+    /// answered natively (Python reports it), and one they accept is.
+    #[test]
+    fn option_rules_vectors() {
+        let doc: serde_json::Value = serde_json::from_str(VECTORS).expect("the vectors parse");
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        std::fs::write(dir.path().join("oci-layout"), "{}").expect("a layout marker");
+        let layout = dir.path().to_str().expect("utf-8").to_string();
+        let mut seen = 0;
+        for c in doc["cases"].as_array().expect("cases") {
+            let ok = c["ok"] == true;
+            let value = &c["value"];
+            let text = value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            let got = match c["rule"].as_str().expect("a rule") {
+                "push.jobs" | "push.retries" if value.is_i64() => {
+                    let flag = if c["rule"] == "push.jobs" {
+                        "--jobs"
+                    } else {
+                        "--retries"
+                    };
+                    let argv: Vec<OsString> = vec![
+                        layout.clone().into(),
+                        "127.0.0.1:5000/a/b:1".into(),
+                        flag.into(),
+                        text.clone().into(),
+                    ];
+                    parse(&argv).is_some()
+                }
+                "registry.timeout" => check_time(Some(&text)).is_some(),
+                "image.tag" => valid_tag(&text),
+                "image.repository" => valid_repository(&text),
+                _ => continue,
+            };
+            seen += 1;
+            assert_eq!(got, ok, "{c}");
+        }
+        assert!(seen > 60, "{seen} cases");
     }
 
     #[test]
