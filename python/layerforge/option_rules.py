@@ -184,9 +184,9 @@ RULES: Mapping[str, Rule] = {
     "push.jobs": IntRange(1, 64, default=4),
     "push.retries": IntRange(1, 100, default=8),
     "registry.timeout": SecondsRange(86400.0, default=300.0),
-    "image.tag": Pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a tag (letters, digits, _ . -; at most 128)"),
+    "image.tag": Pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a valid tag (letters, digits, _ . -; at most 128)"),
     "image.repository": Pattern(
-        rf"{_COMPONENT}(?:/{_COMPONENT})*", "a repository name (lowercase components joined by /)"
+        rf"{_COMPONENT}(?:/{_COMPONENT})*", "a valid repository name (lowercase components joined by /)"
     ),
 }
 
