@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
+    args.argv = argv  # as given (push receipts are keyed by the command line)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result: int = args.run(args)

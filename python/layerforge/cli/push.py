@@ -14,9 +14,10 @@ from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import parse_layout_ref
 from layerforge.option_flags import checked, high
 from layerforge.registry import credentials
-from layerforge.registry.client import RegistryClient
+from layerforge.registry.client import MANIFEST_ACCEPT, RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import BlobResult, PushResult, default_known_blobs_path, push_image
+from layerforge.registry.receipt import forget_receipt, index_digest, receipt_key, write_receipt
 from layerforge.registry.reference import parse_image_name
 from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_UNIT, RetryPolicy
 
@@ -87,6 +88,50 @@ def chunk_size(value: str | None) -> int | None:
     return None if value is None else int(checked("--chunk-size", "push.chunk_size", value))
 
 
+def unchanged_summary(result: PushResult) -> list[str]:
+    """What pushing the same image again, with everything in place, prints."""
+    again = PushResult(
+        target=result.target,
+        digest=result.digest,
+        tags=dict.fromkeys(result.tags, "unchanged"),
+        blobs=[BlobResult(d, s, "skipped") for d, s in sorted(result.image_blobs.items())],
+        referrers=list(result.referrers),
+    )
+    return summary(again)
+
+
+def receipt_document(result: PushResult, layout: OciLayout, index_bytes: bytes, argv: list[str]) -> dict[str, Any]:
+    lines = unchanged_summary(result)
+    return {
+        "argv": argv,
+        "registry": result.target.registry,
+        "repository": result.target.repository,
+        "tags": list(result.tags),
+        "root": result.digest,
+        # As the command line names them (relative to where it runs, as the push read them).
+        "index": {"path": str(layout.index_path), "digest": index_digest(index_bytes)},
+        "blob_dir": str(layout.blob_dir),
+        "blobs": dict(sorted(result.blob_set.items())),
+        "documents": sorted(set(result.documents)),
+        "referrers": [
+            {
+                "digest": r,
+                "listing": None if (ls := result.listings.get(r)) is None else {"tag": ls[0], "digest": ls[1]},
+            }
+            for r in result.referrers
+        ],
+        "accept": MANIFEST_ACCEPT,
+        "report": {"stderr": lines[:1], "stdout": lines[1:]},
+    }
+
+
+def _index_bytes(layout: OciLayout) -> bytes | None:
+    try:
+        return layout.index_path.read_bytes()
+    except OSError:
+        return None
+
+
 def timeout(environ: Mapping[str, str]) -> float:
     value = environ.get(TIMEOUT_ENV)
     if not value:
@@ -112,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
         timeout=deadline,
     )
     bar = ProgressBar("push")
+    argv = list(getattr(args, "argv", None) or [])
+    key = receipt_key(argv[1:], os.environ) if argv[:1] == ["push"] else None
+    index_before = _index_bytes(layout)
 
     def blob_done(b: BlobResult) -> None:
         if bar.enabled:  # one line per blob above the bar on a terminal
@@ -138,9 +186,20 @@ def run(args: argparse.Namespace) -> int:
                 pull_only=True,
             ),
         )
+    except BaseException:
+        if key is not None:
+            forget_receipt(key)
+        raise
     finally:
         bar.close()
         client.close()
+    if key is not None:
+        # Only what the native command can check: plain HTTP, tags, no -v, an index unchanged.
+        plain = client.transport.scheme == "http" and result.tags and not args.verbose and not target.digest
+        if plain and index_before is not None and _index_bytes(layout) == index_before:
+            write_receipt(key, receipt_document(result, layout, index_before, argv[1:]))
+        else:
+            forget_receipt(key)
     lines = summary(result)
     print(lines[0], file=sys.stderr)
     for line in lines[1:]:
