@@ -75,6 +75,7 @@ async def publish_images(request: PublishImageRequest, tool: Layerforge) -> Publ
                     description=f"Push {refs[0]}",
                     input_digest=package_digest,
                     cache_scope=ProcessCacheScope.PER_SESSION,
+                    native_command=True,
                 ),
             )
             jobs.append(PublishPackages(names=refs, process=InteractiveProcess.from_process(process)))

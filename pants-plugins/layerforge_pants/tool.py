@@ -8,7 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess, VenvPexRequest
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths, BinaryPathTest
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -84,11 +85,35 @@ class LayerforgeProcess:
     output_directories: tuple[str, ...] = ()
     output_files: tuple[str, ...] = ()
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
+    #: Run the wheel's native `layerforge` command (it answers a push that has nothing to
+    #: send from the receipt of the last one, and execs the Python tool otherwise) instead of
+    #: the Python entry point: `pants publish` gets the command line's speed.
+    native_command: bool = False
+
+
+#: The native command in the tool's venv (see :func:`tool_venv_request`).
+NATIVE_COMMAND = "layerforge"
+
+
+def tool_venv_request(tool: Layerforge, pex_env: PexEnvironment, native_command: bool) -> VenvPexRequest:
+    """The tool's venv PEX, exposing the native command when asked (only then: the PEX of
+    every other process, and so its cache key, stays as it was)."""
+    bins = (NATIVE_COMMAND,) if native_command else ()
+    return VenvPexRequest(tool.to_pex_request(), pex_env.in_sandbox(working_directory=None), bin_names=bins)
+
+
+def native_argv(process: Process, pex: VenvPex, request: LayerforgeProcess) -> Process:
+    """``process`` running the native command with the request's arguments, if asked."""
+    if not request.native_command:
+        return process
+    return dataclasses.replace(process, argv=(pex.bin[NATIVE_COMMAND].argv0, *request.argv))
 
 
 @rule
-async def layerforge_process(request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv) -> Process:
-    pex = await Get(VenvPex, PexRequest, tool.to_pex_request())
+async def layerforge_process(
+    request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
+) -> Process:
+    pex = await Get(VenvPex, VenvPexRequest, tool_venv_request(tool, pex_env, request.native_command))
     process = await Get(
         Process,
         VenvPexProcess(
@@ -105,6 +130,7 @@ async def layerforge_process(request: LayerforgeProcess, tool: Layerforge, env: 
     )
     # With a remote cache, wait this long for a hit before building locally as well: a layer
     # build started and cancelled a few milliseconds later is wasted CPU on a CI machine.
+    process = native_argv(process, pex, request)
     return dataclasses.replace(process, remote_cache_speculation_delay_millis=tool.remote_cache_speculation_delay)
 
 
