@@ -3,19 +3,19 @@
 tests' app image (nix_oci_image with an SBOM, two tags) packaged and published once to a
 local docker-registry, then published again (nothing to send) N times with pantsd warm.
 
-Rows: the whole `pants publish` (Pants' own start-up and graph included), the push process
-Pants runs, replayed from its kept sandbox (`__run.sh`: the native command behind the tool
-venv's shim), and `layerforge push` of the same layout from the command line; each with the
-native answer and with `LAYERFORGE_PUSH_FAST_PATH=0` (the Python push). Best of N.
+Rows: the whole `pants publish` (Pants' own run included: the Nix evaluation, which runs on
+every Pants run, and the graph), the push process Pants runs (the tool venv's native
+command with the arguments publish gives it), and `layerforge push` of the same layout from
+the command line; each with the native answer and with `LAYERFORGE_PUSH_FAST_PATH=0` (the
+Python push). Best of N.
 Usage: .venv/bin/python benchmarks/publish_repush.py [--runs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +30,6 @@ from tests.registry_support import Registry
 from tests.test_pants_backend import APP_BUILD
 
 LAYERFORGE = str(Path(sys.executable).parent / "layerforge")
-KEPT = re.compile(r"Preserving local process execution dir (\S+) for .*Push")
 
 
 def best(runs: int, work: object) -> float:
@@ -70,22 +69,20 @@ def main() -> int:
                     return proc
 
                 rows[f"pants publish, {mode}"] = best(args.runs, publish)
-                # Once more, keeping the push's sandbox (PantsRepo.run removes them) to replay it.
-                kept_run = subprocess.run(
-                    [str(repo.pants), "--pantsd", "--keep-sandboxes=always", f"--local-store-dir={repo.store}",
-                     f"--named-caches-dir={repo.named}", "publish", "images:app"],
-                    cwd=repo.root, env=repo.env(env), capture_output=True, text=True, check=True, timeout=600,
-                )  # fmt: skip
-                kept = KEPT.findall(kept_run.stderr)
-                if kept:
-                    run_sh = Path(kept[-1]) / "__run.sh"
-                    rows[f"the push process, {mode}"] = best(
-                        args.runs,
-                        lambda: subprocess.run(["bash", str(run_sh)], check=True, capture_output=True),  # noqa: B023
-                    )
-                    shutil.rmtree(kept[-1], ignore_errors=True)
-                else:
-                    print(f"no kept sandbox for the push ({mode}): {kept_run.stderr[-500:]}")
+                # The push process alone: the tool venv's native command (what the process's
+                # shim execs) with the argv publish gave it (from its receipt), in dist/, where
+                # the layout sits at the same relative path as in the sandbox.
+                receipts = sorted((work / f"cache-{mode}" / "push-receipts").glob("*.json"))
+                venv_cmd = sorted(repo.named.glob("pex_root/venvs/**/bin/layerforge"), key=lambda p: p.stat().st_mtime)
+                if mode == "native" and receipts and venv_cmd:
+                    argv = [str(venv_cmd[-1]), "push", *json.loads(receipts[-1].read_text())["argv"]]
+                    for m in ("native", "python"):
+                        penv = {**os.environ, **env, **({"LAYERFORGE_PUSH_FAST_PATH": "0"} if m == "python" else {})}
+
+                        def process() -> None:
+                            subprocess.run(argv, cwd=repo.root / "dist", check=True, capture_output=True, env=penv)  # noqa: B023
+
+                        rows[f"the push process, {m}"] = best(args.runs, process)
                 layout = repo.root / "dist" / "images" / "app"
                 cli_env = {**os.environ, **env}
                 if mode == "python":
