@@ -17,7 +17,6 @@ from typing import NoReturn
 
 from layerforge import __version__, _native
 from layerforge.errors import LayerforgeError, UsageError
-from layerforge.option_flags import native_flag
 from layerforge.trust.text import shown
 
 #: Subcommand -> (module, one-line help). Only the invoked command's module is imported,
@@ -98,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"layerforge {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except _native.RuleError as e:  # checked here first: what only the build can tell (a path not in the image)
+    except _native.RuleError as e:  # before InputError: a setting only the build can check (a path not in the image)
+        from layerforge.option_flags import native_flag  # noqa: PLC0415 - deferred: most commands never need it
+
         print(f"layerforge {args.command}: error: {native_flag(e.setting)}: {_one_line(e)}", file=sys.stderr)
         return 1
     except (LayerforgeError, _native.InputError, _native.CorruptError, OSError) as e:
