@@ -9,7 +9,9 @@ from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 
 from layerforge_pants import option_rules
-from layerforge_pants.option_rules import RuleError
+from layerforge_pants.option_rules import RuleError, choices, high
+
+__all__ = ["checked", "checked_level", "choices", "default_of", "high"]
 
 
 def _error(alias: str, address: Address, e: RuleError) -> InvalidFieldException:
@@ -29,18 +31,6 @@ def checked_level(alias: str, address: Address, compression: str, level: Optiona
         return option_rules.check_level(compression, level)
     except RuleError as e:
         raise _error(alias, address, e) from None
-
-
-def choices(rule: str) -> tuple[str, ...]:
-    table_rule = option_rules.RULES[rule]
-    assert isinstance(table_rule, option_rules.Choice)
-    return table_rule.choices
-
-
-def high(rule: str) -> int:
-    table_rule = option_rules.RULES[rule]
-    assert isinstance(table_rule, option_rules.IntRange)
-    return table_rule.high
 
 
 def default_of(rule: str) -> Any:

@@ -9,7 +9,9 @@ from typing import Any
 
 from layerforge import option_rules
 from layerforge.errors import UsageError
-from layerforge.option_rules import RuleError
+from layerforge.option_rules import RuleError, choices, high
+
+__all__ = ["NATIVE_FLAGS", "checked", "checked_level", "choices", "high", "int_type", "native_flag"]
 
 #: The flags of the settings the native core names by value (``_native.RuleError.setting``).
 NATIVE_FLAGS = {
@@ -40,20 +42,6 @@ def checked_level(flag: str, compression: str, level: int | None) -> int | None:
         return option_rules.check_level(compression, level)
     except RuleError as e:
         raise UsageError(flag, str(e)) from None
-
-
-def choices(rule: str) -> tuple[str, ...]:
-    """The choices of a choice rule, for argparse."""
-    table_rule = option_rules.RULES[rule]
-    assert isinstance(table_rule, option_rules.Choice)
-    return table_rule.choices
-
-
-def high(rule: str) -> int:
-    """The upper bound of a whole-number rule (for help texts)."""
-    table_rule = option_rules.RULES[rule]
-    assert isinstance(table_rule, option_rules.IntRange)
-    return table_rule.high
 
 
 def int_type(rule: str) -> Callable[[str], int]:

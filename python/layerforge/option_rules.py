@@ -204,6 +204,20 @@ def default(name: str) -> Value:
     return value
 
 
+def choices(name: str) -> tuple[str, ...]:
+    """The choices of a choice rule (for argparse and Pants' ``valid_choices``)."""
+    rule = RULES[name]
+    assert isinstance(rule, Choice), name
+    return rule.choices
+
+
+def high(name: str) -> int:
+    """The upper bound of a whole-number rule (for help texts)."""
+    rule = RULES[name]
+    assert isinstance(rule, IntRange), name
+    return rule.high
+
+
 def check_level(compression: str, level: int | None) -> int | None:
     """A compression level for ``compression`` (``None``: the format's default)."""
     if level is None:
