@@ -67,13 +67,21 @@ def test_gzip_levels_trade_size(sample_tree: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("compression", "level"), [("gzip", 0), ("gzip", 10), ("zstd", 0), ("zstd", 23), ("none", 3)])
 def test_bad_levels_are_refused(sample_tree: Path, tmp_path: Path, compression: str, level: int) -> None:
-    with pytest.raises(_native.InputError, match="level"):
+    with pytest.raises(_native.RuleError, match="level") as e:
         build(sample_tree, tmp_path / "x", compression, level)
+    assert (e.value.setting, e.value.value) == ("layer.level", str(level))
 
 
 def test_unknown_compression(sample_tree: Path, tmp_path: Path) -> None:
-    with pytest.raises(_native.InputError, match="unknown compression 'lzma'"):
+    """The core reports the setting, the value and the rule; it names no flag."""
+    with pytest.raises(_native.RuleError) as e:
         build(sample_tree, tmp_path / "x", "lzma")
+    assert (e.value.setting, e.value.value, e.value.rule) == (
+        "layer.compression",
+        "'lzma'",
+        "is not one of gzip, zstd, none",
+    )
+    assert str(e.value) == "'lzma' is not one of gzip, zstd, none"
 
 
 def test_decompress_blob_verifies_both_digests(sample_tree: Path, tmp_path: Path) -> None:

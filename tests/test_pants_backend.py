@@ -19,7 +19,7 @@ from tests.nix_support import IMAGES_NIX
 from tests.nydus_support import blob_dir, bootstrap_bytes, fsck_erofs, nydus_manifest
 from tests.nydus_support import check as nydus_check
 from tests.pants_support import REPO, PantsRepo, tree_bytes
-from tests.registry_support import Registry
+from tests.registry_support import FaultProxy, Registry
 from tests.runtime_support import Podman, assert_runs_as_configured
 
 APP_BUILD = """
@@ -141,9 +141,17 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
 
 
 def test_publish_to_a_registry(tmp_path: Path, registry: Registry) -> None:
+    proxy = FaultProxy(registry.host).start()  # counts what each publish asks
+    try:
+        _publish_and_publish_again(tmp_path, registry, proxy)
+    finally:
+        proxy.stop()
+
+
+def _publish_and_publish_again(tmp_path: Path, registry: Registry, proxy: FaultProxy) -> None:
     extra_toml = f"""
 [layerforge.registries.local]
-address = "{registry.host}"
+address = "{proxy.host}"
 default = true
 """
     repo = app_repo(
@@ -157,7 +165,7 @@ default = true
     assert out.returncode == 0, out.stdout + out.stderr
     assert [e for e in PantsRepo.executed(out) if not e.startswith("Push")] == [], "publish pushes what package built"
     text = out.stdout + out.stderr
-    assert f"{registry.host}/team/app:1.0" in text and "published" in text.lower()
+    assert f"{proxy.host}/team/app:1.0" in text and "published" in text.lower()
     assert "skip_push" in text
     layout = repo.root / "dist" / "images" / "app"
     local = json.loads(run("skopeo", "inspect", f"oci:{layout}:1.0").stdout)["Digest"]
@@ -172,6 +180,16 @@ default = true
     assert not registry.manifest_exists("private", "latest"), "skip_push is respected"
     fallback = f"sha256-{local.split(':')[1]}"
     assert registry.manifest_exists("team/app", fallback), "the SBOM is pushed as a referrer"
+
+    # Publishing again sends nothing and goes through the native command, as the command line
+    # does: it checks the first push's receipt with HEAD requests only (two tags, the SBOM
+    # and its tag index), where the Python push would also GET the referrers and the index.
+    proxy.reset_counts()
+    again = repo.run("publish", "images::")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "(unchanged)" in again.stdout + again.stderr
+    assert dict(proxy.requests) == {"HEAD app/manifests": 4}, proxy.requests
+    assert proxy.body_bytes == 0
 
 
 @pytest.fixture
@@ -214,7 +232,7 @@ BAD_NIX_CASES = [
     ),
     (
         'nix_oci_image(name="x", nix_file="images.nix", attr="app", max_layers=0)',
-        ["max_layers", "{addr}", "1..125"],
+        ["max_layers", "{addr}", "from 1 to 125"],
     ),
     ('nix_oci_image(name="x", store_paths=["/usr/bin/env"])', ["store_paths", "{addr}", "/usr/bin/env"]),
     (
@@ -248,6 +266,19 @@ BAD_NIX_CASES = [
         'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
         'nydus_image(name="x", source_image=":a", compressor="gzip")',
         ["compressor", "{addr}", "gzip"],
+    ),
+    (
+        'nix_oci_image(name="a", nix_file="images.nix", attr="app")\n'
+        'nydus_image(name="x", source_image=":a", prefetch=["/usr", "etc"])',
+        ["The `prefetch` field of {addr}: 'etc' is not an absolute path"],
+    ),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", compression_level=10)',
+        ["The `compression_level` field of {addr}: 10 is not a gzip level from 1 to 9"],
+    ),
+    (
+        'nix_oci_image(name="x", nix_file="images.nix", attr="app", compression="none", compression_level=3)',
+        ["The `compression_level` field of {addr}: 3 is given for 'none' layers, which take no level"],
     ),
     (
         'nix_oci_image(name="x", nix_file="images.nix", attr="app", image_tags=["{build_args.NOPE}"])',

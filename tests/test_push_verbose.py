@@ -1,5 +1,6 @@
 """``layerforge push``: ``-v`` tells what happened to every blob (pushed, mounted, skipped),
-on a terminal or not; a re-push after pushing the image elsewhere stays native."""
+on a terminal or not, also where a receipt would let the native command answer; a re-push
+after pushing the image elsewhere stays native."""
 
 from __future__ import annotations
 
@@ -69,3 +70,23 @@ def test_repush_after_pushing_elsewhere_is_still_answered_natively(
         python = run_cli("push", f"{src}:v1", target, env={**os.environ, "LAYERFORGE_PUSH_FAST_PATH": "0"})
         assert (native.stdout, native.stderr) == (python.stdout, python.stderr)
         assert cache.read_bytes() == known, "neither push rewrites the memory"
+
+
+def test_verbose_repush_lists_every_blob_even_with_a_receipt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry
+) -> None:
+    """The native command answers a plain re-push from its receipt, but a ``-v`` push is
+    Python's (no receipt is written for it), so its per-blob lines are always there."""
+    isolate(monkeypatch, tmp_path)
+    src = multi_layer_image(tmp_path, layers=2, size=20_000)
+    _, manifest, _ = image_parts(src, "v1")
+    blobs = {d["digest"]: d["size"] for d in [manifest["config"], *manifest["layers"]]}
+    target = f"{registry.host}/team/app:1"
+    push(f"{src}:v1", target)
+    no_python = {**os.environ, "LAYERFORGE_PYTHON": "/bin/false"}
+    assert "(unchanged)" in run_cli("push", f"{src}:v1", target, env=no_python).stdout
+    for _ in range(2):
+        verbose = push(f"{src}:v1", target, "-v")
+        assert blob_lines(verbose.stderr) == {d: ("skipped", s) for d, s in blobs.items()}, verbose.stderr
+    assert run_cli("push", f"{src}:v1", target, "-v", check=False, env=no_python).returncode != 0
+    assert len(list((tmp_path / "cache" / "push-receipts").iterdir())) == 1

@@ -77,9 +77,11 @@ def test_a_repush_with_bad_options_is_not_answered_natively(tmp_path: Path, prox
 def test_the_native_command_hands_a_slow_registry_to_python(tmp_path: Path, proxy: FaultProxy) -> None:
     src = multi_layer_image(tmp_path, layers=1)
     target = f"{proxy.host}/team/app:1"
-    assert bounded_push(f"{src}:v1", target).returncode == 0  # the re-push is now answered natively
+    # The same command line (timeout included) leaves the receipt the native check follows.
+    again = ["--retries", "1"]
+    assert bounded_push(f"{src}:v1", target, *again, env={"LAYERFORGE_REGISTRY_TIMEOUT": "2"}).returncode == 0
     proxy.rules.append(Rule("dribble", method="HEAD", path=r"/manifests/", interval=0.5))
-    proc = bounded_push(f"{src}:v1", target, "--retries", "1", env={"LAYERFORGE_REGISTRY_TIMEOUT": "2"})
+    proc = bounded_push(f"{src}:v1", target, *again, env={"LAYERFORGE_REGISTRY_TIMEOUT": "2"})
     line = one_error_line(proc)  # Python's answer, after the native check gave up at its deadline
     assert "within 2 s" in line, line
     assert proxy.hostile["dribble"] == 2, "one dribbled answer for each of them"

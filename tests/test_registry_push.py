@@ -3,6 +3,7 @@ checked with skopeo, through a counting and fault-injecting proxy."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import json
@@ -143,6 +144,33 @@ def test_authenticated_registries(tmp_path: Path, auth: str, monkeypatch: pytest
         assert "denied" in bad.stderr or "refused" in bad.stderr
         assert "config.json" in bad.stderr, "says where the credentials came from"
         assert SECRET not in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+    finally:
+        reg.stop()
+
+
+def test_push_receipts_hold_no_credentials_and_ask_anonymously(tmp_path: Path) -> None:
+    """A push with credentials leaves a receipt without them (nor the user, nor the Basic
+    token), and the native command, which asks anonymously, is refused and hands over to
+    Python: a re-push to a registry that wants credentials is never answered natively."""
+    reg = Registry(tmp_path / "reg", auth="htpasswd", users={"alice": SECRET}).start()
+    try:
+        src = multi_layer_image(tmp_path, layers=2)
+        write_docker_config(Path(os.environ["DOCKER_CONFIG"]), reg.host, "alice", SECRET)
+        first = push(f"{src}:v1", f"{reg.host}/team/app:1")
+        assert_secret_hidden(first)
+        receipts = list((tmp_path / "cache" / "push-receipts").iterdir())
+        assert len(receipts) == 1
+        text = receipts[0].read_text()
+        assert json.loads(text)["root"] == image_parts(src, "v1")[0]["digest"]
+        token = base64.b64encode(f"alice:{SECRET}".encode()).decode()
+        for secret in (SECRET, "alice", token, "Authorization", "docker-config"):
+            assert secret not in text, secret
+        no_python = run_cli("push", f"{src}:v1", f"{reg.host}/team/app:1", check=False,
+                            env={**os.environ, "LAYERFORGE_PYTHON": "/bin/false"})  # fmt: skip
+        assert no_python.returncode != 0 and "(unchanged)" not in no_python.stdout
+        again = push(f"{src}:v1", f"{reg.host}/team/app:1")
+        assert "(unchanged)" in again.stdout
+        assert_secret_hidden(again)
     finally:
         reg.stop()
 
@@ -306,8 +334,9 @@ def test_repush_is_answered_natively_as_python_would(tmp_path: Path, proxy: Faul
     proxy.reset_counts()
     # The Python part cannot run: the answer comes from the native command alone.
     native = run_cli("push", f"{src}:v1", target, "--tag", "stable", env=push_env(LAYERFORGE_PYTHON="/bin/false"))
-    assert set(proxy.requests) <= {"HEAD app/manifests", "GET app/referrers", "GET app/manifests"}, proxy.requests
-    assert proxy.requests["HEAD app/manifests"] == 3  # two tags and the SBOM
+    # What the receipt of the first push states, checked: two tags, the SBOM, its tag index.
+    assert set(proxy.requests) == {"HEAD app/manifests"}, proxy.requests
+    assert proxy.requests["HEAD app/manifests"] == 4
     assert proxy.body_bytes == 0
     python = run_cli("push", f"{src}:v1", target, "--tag", "stable", env=push_env(LAYERFORGE_PUSH_FAST_PATH="0"))
     assert (native.stdout, native.stderr) == (python.stdout, python.stderr)

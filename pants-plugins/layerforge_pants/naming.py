@@ -5,7 +5,6 @@ target and the field."""
 from __future__ import annotations
 
 import os
-import re
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -13,8 +12,7 @@ from typing import Any
 from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException
 
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
-_REPO = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\Z")
+from layerforge_pants.field_rules import checked
 
 
 class _Namespace:
@@ -66,15 +64,9 @@ def image_tags(values: tuple[str, ...], address: Address, args: Mapping[str, str
     if not tags:
         raise InvalidFieldException(f"The `image_tags` field of {address} is empty.")
     for t in tags:
-        if not _TAG.match(t):
-            raise InvalidFieldException(f"The `image_tags` field of {address} gives {t!r}, which is not a valid tag.")
+        checked("image_tags", address, "image.tag", t)
     return tags
 
 
 def repository(value: str, address: Address, args: Mapping[str, str]) -> str:
-    repo = interpolate(value, address, "repository", args)
-    if not _REPO.match(repo):
-        raise InvalidFieldException(
-            f"The `repository` field of {address} gives {repo!r}, which is not a valid repository (lowercase)."
-        )
-    return repo
+    return str(checked("repository", address, "image.repository", interpolate(value, address, "repository", args)))

@@ -23,6 +23,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from layerforge_pants.field_rules import checked, checked_level, choices, default_of, high
 from layerforge_pants.nix_flake import parse_flake_ref
 from layerforge_pants.target_types import (
     COMMON_IMAGE_FIELDS,
@@ -38,7 +39,7 @@ NAME = r"[A-Za-z0-9+\-._?=]+"
 STORE_PATH = rf"/nix/store/[0-9a-df-np-sv-z]{{32}}-{NAME}"
 _STORE_PATH = re.compile(rf"^{STORE_PATH}\Z")
 _PERM = re.compile(r"^.+=(?:[0-7]{3,4})?(?::[^:=]+:[^:=]+)?\Z")
-LAYER_LIMIT = 125
+LAYER_LIMIT = high("nix.max_layers")
 DEFAULT_UID = 1000
 MAX_ID = 2**32 - 2
 
@@ -165,23 +166,21 @@ class NixStorePathsField(StringSequenceField):
 
 class NixLayeringField(StringField):
     alias = "layering"
-    default = "popularity"
-    valid_choices = ("popularity", "per-path")
+    default = default_of("nix.layering")
+    valid_choices = choices("nix.layering")
     help = "How store paths share layers: `popularity` (default) or `per-path`."
 
 
 class NixMaxLayersField(IntField):
     alias = "max_layers"
-    default = 100
-    help = f"Layer budget including base layers (1..{LAYER_LIMIT}, default 100)."
+    default = default_of("nix.max_layers")
+    help = f"Layer budget including base layers (1 to {LAYER_LIMIT}, default {default_of('nix.max_layers')})."
 
     @classmethod
     def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
         value = super().compute_value(raw_value, address)
-        if value is not None and not 1 <= value <= LAYER_LIMIT:
-            raise InvalidFieldException(
-                f"The `{cls.alias}` field of {address} must be within 1..{LAYER_LIMIT}, got {value}."
-            )
+        if value is not None:
+            checked(cls.alias, address, "nix.max_layers", value)
         return value
 
 
@@ -354,6 +353,8 @@ class NixOciImageTarget(Target):
         if self[NixFlakeField].value:
             for ref in self[NixCopyToRootAttrsField].value or ():
                 parse_flake_ref(ref, self.address, NixCopyToRootAttrsField.alias)
+        compression = self[CompressionField].value or default_of("layer.compression")
+        checked_level(CompressionLevelField.alias, self.address, compression, self[CompressionLevelField].value)
         user = (self[UserField].value or "").partition(":")[0]
         for ids in (NixUidField, NixGidField):
             if self[ids].value is not None and (not user or user.isdigit()):

@@ -3,34 +3,21 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import Optional
 
 from pants.engine.addresses import Address
 from pants.engine.target import (
     BoolField,
     Dependencies,
-    InvalidFieldException,
     StringField,
     StringSequenceField,
     Target,
 )
 from pants.util.strutil import help_text
 
+from layerforge_pants.field_rules import checked, choices, default_of
 from layerforge_pants.target_types import COMMON_IMAGE_FIELDS
-
-_SIZE = re.compile(r"^\s*(?:0x([0-9a-fA-F]+)|([0-9]+)\s*([kKmM]i?[bB]?)?)\s*\Z")
-_MIN_CHUNK, _MAX_CHUNK = 4096, 16 << 20
-
-
-def _chunk_bytes(value: str) -> Optional[int]:
-    m = _SIZE.match(value)
-    if m is None:
-        return None
-    if m.group(1) is not None:
-        return int(m.group(1), 16)
-    unit = (m.group(3) or " ")[0].lower()
-    return int(m.group(2)) * {"k": 1024, "m": 1 << 20}.get(unit, 1)
 
 
 class NydusSourceImageField(StringField):
@@ -53,28 +40,22 @@ class NydusChunkSizeField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is None:
-            return None
-        size = _chunk_bytes(value)
-        if size is None or not _MIN_CHUNK <= size <= _MAX_CHUNK or size & (size - 1):
-            raise InvalidFieldException(
-                f"The `{cls.alias}` field of {address} must be a power of two from 4 KiB to 16 MiB, like `1MiB` "
-                f"or `0x100000`; got {value!r}."
-            )
+        if value is not None:
+            checked(cls.alias, address, "nydus.chunk_size", value)
         return value
 
 
 class NydusCompressorField(StringField):
     alias = "compressor"
-    default = "zstd"
-    valid_choices = ("zstd", "lz4_block", "none")
+    default = default_of("nydus.compressor")
+    valid_choices = choices("nydus.compressor")
     help = "Compressor of the chunks in the data blobs."
 
 
 class NydusDigesterField(StringField):
     alias = "digester"
-    default = "blake3"
-    valid_choices = ("blake3", "sha256")
+    default = default_of("nydus.digester")
+    valid_choices = choices("nydus.digester")
     help = "Digest of chunks (dedup key) in the bootstrap."
 
 
@@ -90,7 +71,14 @@ class NydusChunkDictField(StringField):
 
 class NydusPrefetchField(StringSequenceField):
     alias = "prefetch"
-    help = "Paths (patterns) to list in the bootstrap's prefetch table, fetched first at run time."
+    help = "Absolute paths to list in the bootstrap's prefetch table, fetched first at run time (default `/`)."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        for path in value or ():
+            checked(cls.alias, address, "nydus.prefetch", path)
+        return value
 
 
 class NydusMergePlatformField(BoolField):

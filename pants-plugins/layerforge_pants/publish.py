@@ -83,6 +83,7 @@ def pushes(request: PublishImageRequest, tool: Layerforge) -> list[Push]:
                 description=f"Push {refs[0]}",
                 input_digest=EMPTY_DIGEST,  # the packages: see `merged_packages`
                 cache_scope=ProcessCacheScope.PER_SESSION,
+                native_command=True,
             )
             jobs.append(Push(refs, process))
     return jobs

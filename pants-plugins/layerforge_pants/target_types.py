@@ -23,6 +23,8 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from layerforge_pants.field_rules import choices, default_of
+
 # -- common image fields --------------------------------------------------------------------
 
 
@@ -165,14 +167,14 @@ RUNTIME_FIELDS = (
 
 class CompressionField(StringField):
     alias = "compression"
-    default = "gzip"
-    valid_choices = ("gzip", "zstd", "none")
+    default = default_of("layer.compression")
+    valid_choices = choices("layer.compression")
     help = "Layer compression."
 
 
 class CompressionLevelField(IntField):
     alias = "compression_level"
-    help = "Compression level (gzip 1-9, default 6; zstd 1-19, default 3)."
+    help = "Compression level (gzip 1-9, default 6; zstd 1-19, default 3; none takes no level)."
 
 
 class BaseImageField(StringField, AsyncFieldMixin):

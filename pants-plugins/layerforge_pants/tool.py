@@ -9,7 +9,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess, VenvPexRequest
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths, BinaryPathTest
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars
@@ -85,6 +86,28 @@ class LayerforgeProcess:
     output_directories: tuple[str, ...] = ()
     output_files: tuple[str, ...] = ()
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
+    #: Run the wheel's native `layerforge` command (it answers a push that has nothing to
+    #: send from the receipt of the last one, and execs the Python tool otherwise) instead of
+    #: the Python entry point: `pants publish` gets the command line's speed.
+    native_command: bool = False
+
+
+#: The native command in the tool's venv (see :func:`tool_venv_request`).
+NATIVE_COMMAND = "layerforge"
+
+
+def tool_venv_request(tool: Layerforge, pex_env: PexEnvironment, native_command: bool) -> VenvPexRequest:
+    """The tool's venv PEX, exposing the native command when asked (only then: the PEX of
+    every other process, and so its cache key, stays as it was)."""
+    bins = (NATIVE_COMMAND,) if native_command else ()
+    return VenvPexRequest(tool.to_pex_request(), pex_env.in_sandbox(working_directory=None), bin_names=bins)
+
+
+def native_argv(process: Process, pex: VenvPex, request: LayerforgeProcess) -> Process:
+    """``process`` running the native command with the request's arguments, if asked."""
+    if not request.native_command:
+        return process
+    return dataclasses.replace(process, argv=(pex.bin[NATIVE_COMMAND].argv0, *request.argv))
 
 
 def venv_pex_process(pex: VenvPex, request: LayerforgeProcess, env: LayerforgeEnv) -> VenvPexProcess:

@@ -16,6 +16,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from layerforge_pants.field_rules import choices, default_of
 from layerforge_pants.target_types import COMMON_IMAGE_FIELDS, CmdField, EnvField, LabelsField
 
 
@@ -88,8 +89,8 @@ class UnikraftRootfsImageField(StringField):
 
 class UnikraftInitrdCompressionField(StringField):
     alias = "initrd_compression"
-    default = "none"
-    valid_choices = ("none", "gzip")
+    default = default_of("unikraft.initrd_compression")
+    valid_choices = choices("unikraft.initrd_compression")
     help = "Compression of an initrd built from `rootfs`/`rootfs_image` (Unikraft reads plain cpio)."
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pants.backend.python.util_rules.pex import PexRequest, create_venv_pex, setup_venv_pex_process
+from pants.backend.python.util_rules.pex import create_venv_pex, setup_venv_pex_process
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.goals.package import BuiltPackage
 from pants.core.util_rules.env_vars import environment_vars_subset
 from pants.core.util_rules.source_files import determine_source_files
@@ -33,11 +34,13 @@ from layerforge_pants.tool import (
     LayerforgeProcess,
     NixTools,
     checked,
+    native_argv,
     nix_search_path,
     nix_tool_requests,
     nix_tools,
     speculating,
     tool_env,
+    tool_venv_request,
     venv_pex_process,
 )
 
@@ -55,9 +58,12 @@ async def layerforge_env(tool: Layerforge, nix: NixTools) -> LayerforgeEnv:
 
 
 @rule
-async def layerforge_process(request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv) -> Process:
-    pex = await create_venv_pex(**implicitly({tool.to_pex_request(): PexRequest}))
-    return speculating(await setup_venv_pex_process(venv_pex_process(pex, request, env), **implicitly()), tool)
+async def layerforge_process(
+    request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
+) -> Process:
+    pex = await create_venv_pex(tool_venv_request(tool, pex_env, request.native_command), **implicitly())
+    process = await setup_venv_pex_process(venv_pex_process(pex, request, env), **implicitly())
+    return speculating(native_argv(process, pex, request), tool)
 
 
 async def run_layerforge(

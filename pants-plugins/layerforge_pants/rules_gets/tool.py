@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess, VenvPexRequest
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.goals.package import BuiltPackage
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
@@ -30,11 +31,13 @@ from layerforge_pants.tool import (
     LayerforgeProcess,
     NixTools,
     checked,
+    native_argv,
     nix_search_path,
     nix_tool_requests,
     nix_tools,
     speculating,
     tool_env,
+    tool_venv_request,
     venv_pex_process,
 )
 
@@ -54,9 +57,12 @@ async def layerforge_env(tool: Layerforge, nix: NixTools) -> LayerforgeEnv:
 
 
 @rule
-async def layerforge_process(request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv) -> Process:
-    pex = await Get(VenvPex, PexRequest, tool.to_pex_request())
-    return speculating(await Get(Process, VenvPexProcess, venv_pex_process(pex, request, env)), tool)
+async def layerforge_process(
+    request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
+) -> Process:
+    pex = await Get(VenvPex, VenvPexRequest, tool_venv_request(tool, pex_env, request.native_command))
+    process = await Get(Process, VenvPexProcess, venv_pex_process(pex, request, env))
+    return speculating(native_argv(process, pex, request), tool)
 
 
 async def run_layerforge(

@@ -8,23 +8,16 @@ import re
 from collections.abc import Sequence
 
 from layerforge.errors import UsageError
-from layerforge.layers.build import MAX_THREADS
 from layerforge.model.image_config import RuntimeConfig
+from layerforge.option_flags import high, int_type
 from layerforge.trust.text import has_control, shown
 
 _ENV_KEY = re.compile(r"^[^=\s]+\Z")
 _PORT = re.compile(r"^[0-9]{1,5}(?:/(?:tcp|udp|sctp))?\Z")
 
 
-def thread_count(value: str) -> int:
-    """``--threads N``: 0 (one per core) up to :data:`MAX_THREADS` (an argparse type)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{shown(repr(value), 40)} is not a number") from None
-    if not 0 <= n <= MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"{n} is not between 0 (one per core) and {MAX_THREADS}")
-    return n
+#: ``--threads N``: 0 (one per core) up to the table's limit (an argparse type).
+thread_count = int_type("layer.threads")
 
 
 def add_threads_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, help: str | None = None) -> None:
@@ -33,7 +26,7 @@ def add_threads_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, hel
         type=thread_count,
         default=0,
         metavar="N",
-        help=help if help is not None else f"worker threads (default: one per core, at most {MAX_THREADS})",
+        help=help if help is not None else f"worker threads (default: one per core, at most {high('layer.threads')})",
     )
 
 

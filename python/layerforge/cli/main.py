@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
+    args.argv = argv  # as given (push receipts are keyed by the command line)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result: int = args.run(args)
@@ -96,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"layerforge {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except _native.RuleError as e:  # before InputError: a setting only the build can check (a path not in the image)
+        from layerforge.option_flags import native_flag  # noqa: PLC0415 - deferred: most commands never need it
+
+        print(f"layerforge {args.command}: error: {native_flag(e.setting)}: {_one_line(e)}", file=sys.stderr)
+        return 1
     except (LayerforgeError, _native.InputError, _native.CorruptError, OSError) as e:
         print(f"layerforge {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1

@@ -9,10 +9,10 @@ from typing import Any
 
 from layerforge.cli.args import add_threads_option
 from layerforge.cli.progress import ProgressBar
-from layerforge.images.nydus.constants import COMPRESSORS, DIGESTERS
 from layerforge.images.nydus.convert import NydusImageResult, NydusIndexResult, convert_nydus_image
 from layerforge.images.nydus.options import NydusRequest, parse_chunk_size
 from layerforge.model.reference import parse_layout_ref
+from layerforge.option_flags import choices
 
 
 def register(sub: Any) -> None:
@@ -34,8 +34,12 @@ def register(sub: Any) -> None:
         metavar="SIZE",
         help="chunk size, a power of two from 4 KiB to 16 MiB (0x100000, 1MiB, ...; default 1 MiB)",
     )
-    p.add_argument("--compressor", choices=COMPRESSORS, default="zstd", help="chunk compressor (default zstd)")
-    p.add_argument("--digester", choices=DIGESTERS, default="blake3", help="chunk digester (default blake3)")
+    p.add_argument(
+        "--compressor", choices=choices("nydus.compressor"), default="zstd", help="chunk compressor (default zstd)"
+    )
+    p.add_argument(
+        "--digester", choices=choices("nydus.digester"), default="blake3", help="chunk digester (default blake3)"
+    )
     p.add_argument(
         "--chunk-dict",
         metavar="LAYOUT_OR_BOOTSTRAP",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
-from layerforge.cli.push import MAX_JOBS, MAX_RETRIES, _in_range, _mib, timeout
+from layerforge.cli.push import MAX_JOBS, MAX_RETRIES, _mib, jobs_and_retries, timeout
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.reference import DEFAULT_TAG, validate_ref
@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
     except LayerforgeError as e:
         raise UsageError("--tag", str(e).removeprefix("--tag: ")) from None
     platforms = [parse_platform(p) for p in args.platform]
-    jobs = _in_range("--jobs", args.jobs, 1, MAX_JOBS)
-    retries = _in_range("--retries", args.retries, 1, MAX_RETRIES)
+    jobs, retries = jobs_and_retries(args)
     deadline = timeout(os.environ)
     client = RegistryClient(
         name.registry,

@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
-from layerforge.errors import UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import parse_layout_ref
+from layerforge.option_flags import checked, high
 from layerforge.registry import credentials
-from layerforge.registry.client import RegistryClient
+from layerforge.registry.client import MANIFEST_ACCEPT, RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import BlobResult, PushResult, default_known_blobs_path, push_image
+from layerforge.registry.receipt import forget_receipt, index_digest, receipt_key, write_receipt
 from layerforge.registry.reference import parse_image_name
 from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_UNIT, RetryPolicy
-from layerforge.units import parse_size
 
-#: Bounds of the options: enough for any real push, small enough that no value can hang it
-#: (a 0-byte chunk never ends; 100000 workers exhaust the machine).
-MAX_JOBS = 64
-MAX_RETRIES = 100
-MIN_CHUNK = 64 << 10
-MAX_CHUNK = 4 << 30
-MAX_TIMEOUT = 86400.0
+#: Bounds of the options (layerforge.option_rules): enough for any real push, small enough
+#: that no value can hang it (a 0-byte chunk never ends; 100000 workers exhaust the machine).
+MAX_JOBS = high("push.jobs")
+MAX_RETRIES = high("push.retries")
 
 
 def register(sub: Any) -> None:
@@ -84,32 +80,63 @@ def summary(result: PushResult) -> list[str]:
     return lines
 
 
-def _in_range(option: str, value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise UsageError(option, f"{value} is out of range ({low} to {high})")
-    return value
+def jobs_and_retries(args: argparse.Namespace) -> tuple[int, int]:
+    return int(checked("--jobs", "push.jobs", args.jobs)), int(checked("--retries", "push.retries", args.retries))
 
 
 def chunk_size(value: str | None) -> int | None:
-    if value is None:
+    return None if value is None else int(checked("--chunk-size", "push.chunk_size", value))
+
+
+def unchanged_summary(result: PushResult) -> list[str]:
+    """What pushing the same image again, with everything in place, prints."""
+    again = PushResult(
+        target=result.target,
+        digest=result.digest,
+        tags=dict.fromkeys(result.tags, "unchanged"),
+        blobs=[BlobResult(d, s, "skipped") for d, s in sorted(result.image_blobs.items())],
+        referrers=list(result.referrers),
+    )
+    return summary(again)
+
+
+def receipt_document(result: PushResult, layout: OciLayout, index_bytes: bytes, argv: list[str]) -> dict[str, Any]:
+    lines = unchanged_summary(result)
+    return {
+        "argv": argv,
+        "registry": result.target.registry,
+        "repository": result.target.repository,
+        "tags": list(result.tags),
+        "root": result.digest,
+        # As the command line names them (relative to where it runs, as the push read them).
+        "index": {"path": str(layout.index_path), "digest": index_digest(index_bytes)},
+        "blob_dir": str(layout.blob_dir),
+        "blobs": dict(sorted(result.blob_set.items())),
+        "documents": sorted(set(result.documents)),
+        "referrers": [
+            {
+                "digest": r,
+                "listing": None if (ls := result.listings.get(r)) is None else {"tag": ls[0], "digest": ls[1]},
+            }
+            for r in result.referrers
+        ],
+        "accept": MANIFEST_ACCEPT,
+        "report": {"stderr": lines[:1], "stdout": lines[1:]},
+    }
+
+
+def _index_bytes(layout: OciLayout) -> bytes | None:
+    try:
+        return layout.index_path.read_bytes()
+    except OSError:
         return None
-    size = parse_size(value, "--chunk-size")
-    if not MIN_CHUNK <= size <= MAX_CHUNK:
-        raise UsageError("--chunk-size", f"{value!r} is out of range (64KiB to 4GiB)")
-    return size
 
 
 def timeout(environ: Mapping[str, str]) -> float:
     value = environ.get(TIMEOUT_ENV)
     if not value:
         return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds <= MAX_TIMEOUT:  # also NaN
-        raise UsageError(TIMEOUT_ENV, f"{value!r} is not a number of seconds from 0 to {MAX_TIMEOUT:g}")
-    return seconds
+    return float(checked(TIMEOUT_ENV, "registry.timeout", value))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,8 +144,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
     source = parse_layout_ref(args.source)
     target = parse_image_name(args.target)
-    jobs = _in_range("--jobs", args.jobs, 1, MAX_JOBS)
-    retries = _in_range("--retries", args.retries, 1, MAX_RETRIES)
+    jobs, retries = jobs_and_retries(args)
     chunk = chunk_size(args.chunk_size)
     deadline = timeout(os.environ)
     layout = OciLayout.open(source.path)
@@ -131,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
         timeout=deadline,
     )
     bar = ProgressBar("push")
+    argv = list(getattr(args, "argv", None) or [])
+    key = receipt_key(argv[1:], os.environ) if argv[:1] == ["push"] else None
+    index_before = _index_bytes(layout)
 
     def blob_done(b: BlobResult) -> None:
         if bar.enabled:  # one line per blob above the bar on a terminal
@@ -157,9 +186,20 @@ def run(args: argparse.Namespace) -> int:
                 pull_only=True,
             ),
         )
+    except BaseException:
+        if key is not None:
+            forget_receipt(key)
+        raise
     finally:
         bar.close()
         client.close()
+    if key is not None:
+        # Only what the native command can check: plain HTTP, tags, no -v, an index unchanged.
+        plain = client.transport.scheme == "http" and result.tags and not args.verbose and not target.digest
+        if plain and index_before is not None and _index_bytes(layout) == index_before:
+            write_receipt(key, receipt_document(result, layout, index_before, argv[1:]))
+        else:
+            forget_receipt(key)
     lines = summary(result)
     print(lines[0], file=sys.stderr)
     for line in lines[1:]:

@@ -11,22 +11,20 @@ from pathlib import Path
 
 from layerforge import _native
 from layerforge._native import LayerSpec
-from layerforge.errors import LayerforgeError, UsageError
+from layerforge.errors import LayerforgeError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
+from layerforge.option_flags import checked, checked_level, choices
 from layerforge.progress import ProgressCallback
 
-COMPRESSIONS = tuple(media_types.LAYER_BY_COMPRESSION)
-#: Most worker threads the native core is asked for (0 means one per core).
-MAX_THREADS = 256
+COMPRESSIONS = choices("layer.compression")
+assert set(COMPRESSIONS) == set(media_types.LAYER_BY_COMPRESSION)
 
 
 def check_threads(threads: int) -> int:
-    if isinstance(threads, bool) or not 0 <= threads <= MAX_THREADS:
-        raise UsageError("--threads", f"{threads} is not between 0 (one per core) and {MAX_THREADS}")
-    return threads
+    return int(checked("--threads", "layer.threads", threads))
 
 
 #: How the native core's refusal of an executable for another machine begins its reason.
@@ -60,8 +58,8 @@ def build_layers(
     (an OCI architecture), an executable or shared object built for another machine is an
     error naming it, found while its file is read (its ELF header)."""
     check_threads(threads)
-    if compression not in media_types.LAYER_BY_COMPRESSION:
-        raise LayerforgeError(f"unknown compression {compression!r} (expected {', '.join(COMPRESSIONS)})")
+    checked("--compression", "layer.compression", compression)
+    checked_level("--level", compression, level)
     try:
         results = _native.build_layers(
             list(specs),

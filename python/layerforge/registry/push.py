@@ -54,6 +54,15 @@ class PushResult:
     blobs: list[BlobResult] = field(default_factory=list)
     manifests_pushed: int = 0
     referrers: list[str] = field(default_factory=list)
+    #: How each referrer is listed: ``None`` by the registry's referrers API, else the tag of
+    #: the referrers index (``sha256-<hex>``) and that index's digest as pushed or found.
+    listings: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    #: Every blob of the image and its referrers the layout holds, with its size (the
+    #: receipt's blob set), and the image's own blobs (what a re-push reports as skipped).
+    blob_set: dict[str, int] = field(default_factory=dict)
+    image_blobs: dict[str, int] = field(default_factory=dict)
+    #: The manifests, indexes and artifacts the push read from the layout (checked by digest).
+    documents: list[str] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for b in self.blobs if b.action == action)
@@ -149,6 +158,11 @@ def push_image(
     graph = _Graph()
     graph.add_manifest(layout, root, shallow=shallow)
     artifacts = [a for d, _ in graph.manifests for a, _ in referrers(layout, d.digest)]
+    result.image_blobs = dict(graph.blobs)
+    result.documents = [d.digest for d, _ in graph.manifests]
+    result.documents += [e.digest for e in layout.read_index().manifests if e.artifact_type]
+    result.blob_set.update({d: s for d, s in graph.blobs.items() if not shallow.lacks(d)})
+    result.blob_set.update({d.digest: d.size for d, _ in graph.manifests})
 
     current = {tag: client.head_manifest(repo, tag) for tag in tags}
     if tags and all(info is not None and info.digest == root.digest for info in current.values()):
@@ -266,6 +280,9 @@ def _push_referrer(
     artifact_bytes = read_manifest_blob(layout, artifact)
     manifest = Manifest.from_json(_document(artifact_bytes, artifact))
     assert manifest.subject is not None
+    result.blob_set.update({b.digest: b.size for b in (manifest.config, *manifest.layers)})
+    result.blob_set[artifact.digest] = artifact.size
+    result.listings[artifact.digest] = None
     if client.head_manifest(repo, artifact.digest) is None:
         graph = _Graph()
         graph.add_manifest(layout, Descriptor(artifact.media_type, artifact.digest, artifact.size))
@@ -288,12 +305,14 @@ def _push_referrer(
     )
     existing = client.get_manifest(repo, tag)
     index = Index() if existing is None else _registry_index(existing[0], f"{client.registry}/{repo}:{tag}")
-    if any(m.digest == artifact.digest for m in index.manifests):
+    if existing is not None and any(m.digest == artifact.digest for m in index.manifests):
+        result.listings[artifact.digest] = (tag, sha256_digest(existing[0]))
         return
     updated = Index(manifests=(*index.manifests, entry), annotations=index.annotations)
     data = canonical_json(updated.to_json())
     client.put_manifest(repo, tag, data, media_types.IMAGE_INDEX, sha256_digest(data))
     result.manifests_pushed += 1
+    result.listings[artifact.digest] = (tag, sha256_digest(data))
 
 
 def _registry_index(data: bytes, where: str) -> Index:

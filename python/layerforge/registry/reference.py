@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from layerforge import option_rules
 from layerforge.errors import UsageError
+from layerforge.option_rules import RuleError
 from layerforge.trust.origins import is_loopback, valid_registry
 
 __all__ = [
@@ -19,9 +21,6 @@ __all__ = [
 ]
 
 DOCKER_HUB = "registry-1.docker.io"
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPO = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -45,9 +44,10 @@ class ImageName:
 
 
 def validate_tag(tag: str, option: str = "--tag") -> str:
-    if not _TAG.fullmatch(tag):
-        raise UsageError(option, f"{tag!r} is not a valid tag (letters, digits, _ . -; at most 128)")
-    return tag
+    try:
+        return str(option_rules.check("image.tag", tag))
+    except RuleError as e:
+        raise UsageError(option, str(e)) from None
 
 
 def parse_image_name(value: str, option: str = "TARGET") -> ImageName:
@@ -75,7 +75,11 @@ def parse_image_name(value: str, option: str = "TARGET") -> ImageName:
 
 def valid_repository(name: str) -> bool:
     """``component ("/" component)*`` of lower-case letters and digits and separators."""
-    return _REPO.fullmatch(name) is not None
+    try:
+        option_rules.check("image.repository", name)
+    except RuleError:
+        return False
+    return True
 
 
 def is_digest(value: str) -> bool:

@@ -10,7 +10,7 @@ Docker Hub): it receives the Basic credentials only over HTTPS, as Docker sends 
 Loopback registries (plain HTTP without ``--insecure``) are ``localhost`` itself, an IPv4
 literal in 127.0.0.0/8 or the IPv6 literal ``[::1]``; a host *name* that looks like one
 (``127.0.0.1.nip.io``) is not. ``tests/vectors/registry_hosts.json`` holds the cases the
-Python client and the native command (``rust/layerforge-cli/src/origin.rs``) both pass.
+client passes (the native command follows the push's receipt and decides nothing about hosts).
 """
 
 from __future__ import annotations

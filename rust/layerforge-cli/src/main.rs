@@ -2,22 +2,19 @@
 //!
 //! Every command is implemented in Python (`python -m layerforge`), which this binary execs
 //! with the same arguments (same process id, so signals and exit statuses are Python's).
-//! One case is answered here first: `layerforge push` of an image that every requested tag
-//! already names, on a plain-HTTP registry (loopback, or `--insecure`) that lets it look
-//! without credentials. That re-push sends nothing and takes a few milliseconds here,
-//! against ~0.1 s of interpreter start-up. The answer is given only when it is the one the
-//! Python push would give (same checks, same summary); in every other case, including any
-//! doubt, any error and any unexpected reply, Python does the push and reports errors.
-//! `LAYERFORGE_PUSH_FAST_PATH=0` turns the native answer off.
+//! One case is answered here first: `layerforge push` run again, with the same command line,
+//! after a push that ended well and left a receipt (python/layerforge/registry/receipt.py),
+//! on a plain-HTTP registry (loopback, or `--insecure`) that lets it look without
+//! credentials. When the receipt still holds (same layout index and blobs, every tag and
+//! referrer still in place), the push would send nothing: this takes a few milliseconds
+//! here, against ~0.1 s of interpreter start-up, and prints the lines the receipt holds. In
+//! every other case, including any doubt, any error and any unexpected reply, Python does
+//! the push and reports errors. `LAYERFORGE_PUSH_FAST_PATH=0` turns the native answer off.
 
 mod files;
 mod http;
-mod known_blobs;
-mod layout;
-mod name_grammar;
-mod origin;
-mod push_args;
 mod python;
+mod receipt;
 mod repush;
 
 use std::ffi::OsString;
@@ -25,8 +22,7 @@ use std::ffi::OsString;
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.first().is_some_and(|a| a == "push") && fast_path_enabled() {
-        if let Some(report) = push_args::parse(&args[1..]).and_then(|a| repush::already_current(&a))
-        {
+        if let Some(report) = repush::already_current(&args[1..]) {
             report.print();
             return;
         }

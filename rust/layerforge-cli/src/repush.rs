@@ -1,130 +1,132 @@
-//! Is the push a no-op? The checks of the Python push (`layerforge.registry.push`) for an
-//! image the registry already has: every tag names the image's digest (so the registry holds
-//! every manifest and blob under it), every artifact referring to it is stored and listed
-//! (referrers API, or the `sha256-<hex>` tag index where the registry has none), and the
-//! known-blobs memory already says so. Any other answer, and any error, means "not known to
-//! be current": Python then pushes.
+//! Is the push a no-op? The Python push left a receipt for this command line
+//! ([`crate::receipt`]); the answer is yes when what it states still holds: the layout's
+//! `index.json` is the same, every blob it pushed is still a regular file of its size (the
+//! manifests still match their digests), every tag still names the image, every referrer is
+//! still stored and its referrers index, where the registry has no referrers API, is still
+//! the one the push left. Any other answer, and any error, means "not known to be current":
+//! Python then pushes.
 
+use std::ffi::OsString;
 use std::io::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
+use crate::files::{is_regular_of_size, read_regular};
 use crate::http::Connection;
-use crate::known_blobs;
-use crate::layout::{Descriptor, Layout};
-use crate::origin::is_loopback;
-use crate::push_args::PushArgs;
+use crate::receipt::{self, blob_path, hex, Receipt};
 
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
-application/vnd.oci.image.manifest.v1+json, \
-application/vnd.docker.distribution.manifest.list.v2+json, \
-application/vnd.docker.distribution.manifest.v2+json";
+/// The environment variable the Python push reads its request timeout from.
+pub const TIMEOUT_ENV: &str = "LAYERFORGE_REGISTRY_TIMEOUT";
+/// The native check never takes longer than this, whatever the timeout allows.
+const MAX_CHECK: Duration = Duration::from_secs(10);
+/// Registries accept manifests of at most 4 MiB; index.json is read with the same bound.
+const MAX_DOCUMENT: u64 = 4 << 20;
 
-/// What the push would print: the same summary as the Python command.
+/// What the push prints when nothing is sent: the lines the receipt holds.
 pub struct Report {
-    target: String,
-    digest: String,
-    tags: Vec<String>,
-    skipped: usize,
-    referrers: Vec<String>,
+    stderr: Vec<String>,
+    stdout: Vec<String>,
 }
 
 impl Report {
     /// Print it; a closed stdout or stderr is not an error of the push.
     pub fn print(&self) {
-        let _ = writeln!(
-            std::io::stderr(),
-            "blobs: 0 pushed (0.0 MiB), {} skipped, 0 mounted; 0 manifests written",
-            self.skipped
-        );
-        let mut out = std::io::stdout().lock();
-        for tag in &self.tags {
-            let _ = writeln!(out, "{}:{tag} {} (unchanged)", self.target, self.digest);
+        let mut err = std::io::stderr().lock();
+        for line in &self.stderr {
+            let _ = writeln!(err, "{line}");
         }
-        for r in &self.referrers {
-            let _ = writeln!(out, "referrer {r}");
+        let mut out = std::io::stdout().lock();
+        for line in &self.stdout {
+            let _ = writeln!(out, "{line}");
         }
     }
 }
 
-pub fn already_current(args: &PushArgs) -> Option<Report> {
-    let target = &args.target;
-    if !(args.insecure || is_loopback(&target.registry)) {
-        return None; // TLS registries: Python's client
+fn sha256_of(data: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(data)))
+}
+
+/// `MAX_CHECK`, or less when the timeout (seconds, already accepted by the Python push
+/// whose receipt names it) says so.
+fn check_time(timeout: Option<&str>) -> Option<Duration> {
+    match timeout.filter(|t| !t.is_empty()) {
+        None => Some(MAX_CHECK),
+        Some(t) => {
+            let seconds: f64 = t.parse().ok()?;
+            (seconds > 0.0 && seconds.is_finite())
+                .then(|| Duration::from_secs_f64(seconds.min(10.0)))
+        }
     }
-    let layout = Layout::open(&args.source.dir)?;
-    let root = layout.resolve(args.source.reference.as_deref())?;
-    let graph = layout.graph(&root)?;
-    if !known_blobs::all_recorded(&target.registry, &target.repository, graph.blobs.keys()) {
+}
+
+pub fn already_current(args: &[OsString]) -> Option<Report> {
+    let timeout = std::env::var_os(TIMEOUT_ENV);
+    let r = receipt::load(args, timeout.as_deref())?;
+    let timeout_text = match &timeout {
+        Some(t) => Some(t.to_str()?),
+        None => None,
+    };
+    let deadline = Instant::now() + check_time(timeout_text)?;
+    layout_unchanged(&r)?;
+    registry_current(&r, deadline)?;
+    Some(Report {
+        stderr: r.stderr,
+        stdout: r.stdout,
+    })
+}
+
+fn layout_unchanged(r: &Receipt) -> Option<()> {
+    let index = read_regular(&r.index_path, MAX_DOCUMENT, None)?;
+    if sha256_of(&index) != r.index_digest {
         return None;
     }
-    // Referrers of the image's manifests, in manifest order (as the Python push takes them).
-    let listed = layout.artifacts()?;
-    let artifacts: Vec<&(Descriptor, String)> = graph
-        .manifests
-        .iter()
-        .flat_map(|m| {
-            listed
-                .iter()
-                .filter(move |(_, subject)| *subject == m.digest)
-        })
-        .collect();
+    for (digest, size) in &r.blobs {
+        if !is_regular_of_size(&blob_path(&r.blob_dir, digest), *size) {
+            return None;
+        }
+    }
+    for digest in &r.documents {
+        let data = read_regular(&blob_path(&r.blob_dir, digest), MAX_DOCUMENT, None)?;
+        if sha256_of(&data) != *digest {
+            return None;
+        }
+    }
+    Some(())
+}
 
-    let deadline = Instant::now() + args.check_time;
-    let mut conn = Connection::open(&target.registry, deadline)?;
-    let repo = &target.repository;
-    for tag in &args.tags {
-        let resp = conn.request(
-            "HEAD",
-            &format!("/v2/{repo}/manifests/{tag}"),
-            Some(MANIFEST_ACCEPT),
-        )?;
-        if resp.status != 200 || resp.header("Docker-Content-Digest") != Some(root.digest.as_str())
-        {
-            return None;
+fn registry_current(r: &Receipt, deadline: Instant) -> Option<()> {
+    let mut conn = Connection::open(&r.registry, deadline)?;
+    let mut names = |reference: &str, digest: &str| -> Option<()> {
+        let path = format!("/v2/{}/manifests/{reference}", r.repository);
+        let resp = conn.request("HEAD", &path, Some(&r.accept))?;
+        (resp.status == 200 && resp.header("Docker-Content-Digest") == Some(digest)).then_some(())
+    };
+    for tag in &r.tags {
+        names(tag, &r.root)?;
+    }
+    for (referrer, listing) in &r.referrers {
+        names(referrer, referrer)?;
+        if let Some((tag, index)) = listing {
+            names(tag, index)?;
         }
     }
-    for (artifact, subject) in artifacts.iter().copied() {
-        let resp = conn.request(
-            "HEAD",
-            &format!("/v2/{repo}/manifests/{}", artifact.digest),
-            Some(MANIFEST_ACCEPT),
-        )?;
-        if resp.status != 200 {
-            return None;
-        }
-        if conn
-            .request("GET", &format!("/v2/{repo}/referrers/{subject}"), None)?
-            .status
-            == 200
-        {
-            continue;
-        }
-        let hex = subject.strip_prefix("sha256:")?;
-        let resp = conn.request(
-            "GET",
-            &format!("/v2/{repo}/manifests/sha256-{hex}"),
-            Some(MANIFEST_ACCEPT),
-        )?;
-        if resp.status != 200 {
-            return None;
-        }
-        let index: Value = serde_json::from_slice(&resp.body).ok()?;
-        let listed = index
-            .get("manifests")?
-            .as_array()?
-            .iter()
-            .any(|m| m.get("digest").and_then(Value::as_str) == Some(artifact.digest.as_str()));
-        if !listed {
-            return None;
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_bound_the_check() {
+        assert_eq!(check_time(None), Some(MAX_CHECK));
+        assert_eq!(check_time(Some("")), Some(MAX_CHECK));
+        assert_eq!(check_time(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(check_time(Some("0.5")), Some(Duration::from_millis(500)));
+        assert_eq!(check_time(Some("600")), Some(MAX_CHECK));
+        for odd in ["0", "-1", "abc", "NaN", "inf"] {
+            assert_eq!(check_time(Some(odd)), None, "{odd}");
         }
     }
-    Some(Report {
-        target: format!("{}/{}", target.registry, target.repository),
-        digest: root.digest,
-        tags: args.tags.clone(),
-        skipped: graph.blobs.len(),
-        referrers: artifacts.iter().map(|(a, _)| a.digest.clone()).collect(),
-    })
 }

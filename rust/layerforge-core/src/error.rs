@@ -6,6 +6,8 @@
 use std::io;
 use std::path::Path;
 
+use crate::rules::RuleError;
+
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -14,6 +16,11 @@ pub enum Error {
     /// The caller's input cannot be turned into a layer (bad path, unsupported file type, ...).
     #[error("{0}")]
     Input(String),
+
+    /// A setting's value breaks its rule: the setting, the value and the rule, for the caller
+    /// to name as its flag or field.
+    #[error("{0}")]
+    Rule(RuleError),
 
     /// An operating-system error, with what we were doing when it happened.
     #[error("{context}: {}", io_text(.source))]

@@ -10,6 +10,7 @@
 //! * [`layer_copy`]: layers that exist as files copied into an archive, verified.
 //! * [`decompress`]: reading layer blobs back (docker-archive export, verification).
 //! * [`rafs`]: Nydus RAFS v6 conversion (data blobs, bootstraps, merge).
+//! * [`rules`]: errors of settings by value (the caller names the flag or field).
 
 pub mod archive_stream;
 pub mod blob;
@@ -28,6 +29,7 @@ pub mod layer;
 pub mod layer_copy;
 pub mod progress;
 pub mod rafs;
+pub mod rules;
 pub mod tar;
 
 pub use error::{Error, Result};

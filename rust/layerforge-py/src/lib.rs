@@ -30,6 +30,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    RuleError,
+    InputError,
+    "A setting's value breaks its rule: `setting` (the rule's name in the table of option rules), `value` and `rule`, for the caller to name its flag or field."
+);
+create_exception!(
+    _native,
     CorruptError,
     PyValueError,
     "A blob that does not decode or verify."
@@ -38,6 +44,20 @@ create_exception!(
 fn to_py(e: Error) -> PyErr {
     match e {
         Error::Input(m) => InputError::new_err(m),
+        Error::Rule(r) => Python::attach(|py| {
+            let err = RuleError::new_err(r.to_string());
+            let value = err.value(py);
+            for (name, v) in [
+                ("setting", r.setting.name()),
+                ("value", r.value.as_str()),
+                ("rule", r.rule.as_str()),
+            ] {
+                if let Err(e) = value.setattr(name, v) {
+                    return e;
+                }
+            }
+            err
+        }),
         Error::Corrupt(m) => CorruptError::new_err(m),
         e @ Error::Io { .. } => PyOSError::new_err(e.to_string()),
         Error::Cancelled => PyKeyboardInterrupt::new_err("cancelled"),
@@ -600,6 +620,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("InputError", m.py().get_type::<InputError>())?;
     m.add("CorruptError", m.py().get_type::<CorruptError>())?;
+    m.add("RuleError", m.py().get_type::<RuleError>())?;
     m.add_class::<LayerSpec>()?;
     m.add_class::<LayerResult>()?;
     m.add_class::<DecompressResult>()?;

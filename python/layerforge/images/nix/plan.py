@@ -21,7 +21,7 @@ from layerforge.images.nix.flake import installable
 from layerforge.images.nix.image_files import read_layer_file
 from layerforge.images.nix.image_view import ImageView, Stat
 from layerforge.images.nix.layering import LayerGroup, plan_layers
-from layerforge.images.nix.request import LAYER_LIMIT, NixImageRequest, PermSpec, host_arch
+from layerforge.images.nix.request import NixImageRequest, PermSpec, host_arch
 from layerforge.images.nix.store_path import parse_store_path
 from layerforge.layout.image_reader import FileIndex, StoredImage, list_files, read_image
 from layerforge.model.canonical_json import canonical_json
@@ -29,6 +29,7 @@ from layerforge.model.config_merge import merge_runtime
 from layerforge.model.image_config import RuntimeConfig
 from layerforge.model.platform import arch_of_system, linux_platform
 from layerforge.model.reference import validate_ref
+from layerforge.option_flags import checked, checked_level
 
 PLAN_VERSION = 1
 
@@ -211,8 +212,10 @@ def _check_request(req: NixImageRequest) -> None:
         arch_of_system(req.system)  # with --derivation or --store-path, it names the platform only
         if any(name == "system" for name, _ in req.argstrs):
             raise UsageError("--argstr", "system is given by --system; give it once")
-    if not 1 <= req.max_layers <= LAYER_LIMIT:
-        raise UsageError("--max-layers", f"{req.max_layers} is outside 1..{LAYER_LIMIT} (Docker refuses more)")
+    checked("--max-layers", "nix.max_layers", req.max_layers)
+    checked("--layering", "nix.layering", req.layering)
+    checked("--compression", "layer.compression", req.compression)
+    checked_level("--level", req.compression, req.level)
     for p in req.copy_to_root:
         parse_store_path(p, "--copy-to-root")
     for g in req.layer_groups:

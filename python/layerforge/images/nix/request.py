@@ -9,10 +9,12 @@ from pathlib import Path
 from layerforge.errors import LayerforgeError
 from layerforge.model.image_config import RuntimeConfig
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef
+from layerforge.option_flags import high
+from layerforge.option_rules import default
 
 #: Docker refuses images with more layers (moby layer/layer_store.go maxLayerDepth).
-LAYER_LIMIT = 125
-DEFAULT_MAX_LAYERS = 100
+LAYER_LIMIT = high("nix.max_layers")
+DEFAULT_MAX_LAYERS = int(default("nix.max_layers"))
 
 
 @dataclass(frozen=True)

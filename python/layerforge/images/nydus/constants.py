@@ -14,9 +14,3 @@ FS_VERSION = "6"
 #: Where the bootstrap sits inside the bootstrap layer's tar.
 BOOTSTRAP_DIR = "image"
 BOOTSTRAP_PATH = "image/image.boot"
-
-COMPRESSORS = ("zstd", "lz4_block", "none")
-DIGESTERS = ("blake3", "sha256")
-DEFAULT_CHUNK_SIZE = 1 << 20
-MIN_CHUNK_SIZE = 4096
-MAX_CHUNK_SIZE = 16 << 20

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerforge.errors import UsageError
-from layerforge.images.nydus.constants import (
-    COMPRESSORS,
-    DEFAULT_CHUNK_SIZE,
-    DIGESTERS,
-    MAX_CHUNK_SIZE,
-    MIN_CHUNK_SIZE,
-)
 from layerforge.layers.build import check_threads
-from layerforge.trust.text import has_control, shown
-from layerforge.units import parse_size
+from layerforge.option_flags import checked
+from layerforge.option_rules import default
 
 
 @dataclass(frozen=True)
 class NydusRequest:
     ref: str | None = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    compressor: str = "zstd"
-    digester: str = "blake3"
+    chunk_size: int = int(default("nydus.chunk_size"))
+    compressor: str = str(default("nydus.compressor"))
+    digester: str = str(default("nydus.digester"))
     chunk_dict: str | None = None
     #: Absolute paths for the prefetch table; nydusify's default is the whole image ("/").
     prefetch: tuple[str, ...] = ("/",)
@@ -33,36 +25,15 @@ class NydusRequest:
     dedup_lower: bool = True
 
     def validate(self) -> NydusRequest:
-        check_chunk_size(self.chunk_size)
+        checked("--chunk-size", "nydus.chunk_size", self.chunk_size)
         check_threads(self.threads)
-        if self.compressor not in COMPRESSORS:
-            raise UsageError("--compressor", f"{self.compressor!r} is not one of {', '.join(COMPRESSORS)}")
-        if self.digester not in DIGESTERS:
-            raise UsageError("--digester", f"{self.digester!r} is not one of {', '.join(DIGESTERS)}")
+        checked("--compressor", "nydus.compressor", self.compressor)
+        checked("--digester", "nydus.digester", self.digester)
         for p in self.prefetch:
-            if has_control(p):
-                raise UsageError("--prefetch", f"{shown(repr(p), 200)} has control characters")
-            if not p.startswith("/"):
-                raise UsageError("--prefetch", f"{p!r} is not an absolute path")
-            if ".." in p.split("/"):
-                raise UsageError("--prefetch", f"{p!r} contains '..'")
+            checked("--prefetch", "nydus.prefetch", p)
         return self
-
-
-def check_chunk_size(size: int) -> int:
-    if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE or size & (size - 1):
-        raise UsageError("--chunk-size", f"{size} is not a power of two between 4096 (4 KiB) and 16777216 (16 MiB)")
-    return size
 
 
 def parse_chunk_size(value: str) -> int:
     """``0x100000`` (as nydus-image takes it), ``1048576``, ``1MiB``, ``64K``."""
-    text = value.strip().lower()
-    if text.startswith("0x"):
-        try:
-            size = int(text, 16)
-        except ValueError:
-            raise UsageError("--chunk-size", f"{value!r} is not a size like 0x100000 or 1MiB") from None
-    else:
-        size = parse_size(value, "--chunk-size")
-    return check_chunk_size(size)
+    return int(checked("--chunk-size", "nydus.chunk_size", value))

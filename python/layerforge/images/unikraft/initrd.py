@@ -18,12 +18,13 @@ from layerforge.layout.image_reader import read_image
 from layerforge.layout.scratch import scratch_dir
 from layerforge.layout.unpack import unpack_layers, unpack_tar
 from layerforge.model.reference import LayoutRef
+from layerforge.option_flags import checked, choices
 from layerforge.progress import ProgressCallback
 from layerforge.trust.blobs import read_document, read_head
 
 #: Compressions of a generated cpio (the kernel and Unikraft read both; Unikraft's own cpio
 #: reader wants it plain, which is the default).
-INITRD_COMPRESSIONS = ("none", "gzip")
+INITRD_COMPRESSIONS = choices("unikraft.initrd_compression")
 
 # Leading bytes of what an existing initrd may be.
 _MAGICS = (
@@ -134,8 +135,7 @@ def materialize_initrd(
         return
     if src.rootfs is None and src.image is None:
         raise AssertionError("InitrdSource needs a file, a rootfs or an image")
-    if src.compression not in INITRD_COMPRESSIONS:
-        raise UsageError("--initrd-compression", f"unknown compression {src.compression!r} (expected none or gzip)")
+    checked("--initrd-compression", "unikraft.initrd_compression", src.compression)
     scratch.mkdir(parents=True, exist_ok=True)
     with scratch_dir(scratch, "initrd") as work:
         yield build_cpio(src, work, epoch=epoch, progress=progress)

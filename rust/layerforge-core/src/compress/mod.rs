@@ -10,6 +10,7 @@ pub use self::zstd::ZstdStream;
 
 use crate::chunk::ChunkSink;
 use crate::error::{Error, Result};
+use crate::rules::{RuleError, Setting};
 
 /// Compression of a layer blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,31 +27,40 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Parse a name and optional level (`None` = the format's default: gzip 6, zstd 3).
+    /// Parse a name and optional level (`None` = the format's default: gzip 6, zstd 3), as
+    /// the table of option rules has them (`layer.compression`, `layer.level`).
     pub fn parse(name: &str, level: Option<i32>) -> Result<Self> {
+        let in_range = |low: i32, high: i32, default: i32| {
+            let l = level.unwrap_or(default);
+            if (low..=high).contains(&l) {
+                Ok(l)
+            } else {
+                Err(Error::Rule(RuleError::number(
+                    Setting::CompressionLevel,
+                    l,
+                    format!("is not a {name} level from {low} to {high}"),
+                )))
+            }
+        };
         match name {
-            "none" | "uncompressed" => match level {
+            "none" => match level {
                 None => Ok(Compression::None),
-                Some(l) => Err(Error::input(format!(
-                    "compression level {l} given for an uncompressed layer"
+                Some(l) => Err(Error::Rule(RuleError::number(
+                    Setting::CompressionLevel,
+                    l,
+                    "is given for 'none' layers, which take no level",
                 ))),
             },
-            "gzip" => {
-                let l = level.unwrap_or(6);
-                if !(1..=9).contains(&l) {
-                    return Err(Error::input(format!("gzip level must be 1..9, got {l}")));
-                }
-                Ok(Compression::Gzip { level: l as u32 })
-            }
-            "zstd" => {
-                let l = level.unwrap_or(3);
-                if !(1..=19).contains(&l) {
-                    return Err(Error::input(format!("zstd level must be 1..19, got {l}")));
-                }
-                Ok(Compression::Zstd { level: l })
-            }
-            other => Err(Error::input(format!(
-                "unknown compression '{other}' (expected gzip, zstd or none)"
+            "gzip" => Ok(Compression::Gzip {
+                level: in_range(1, 9, 6)? as u32,
+            }),
+            "zstd" => Ok(Compression::Zstd {
+                level: in_range(1, 19, 3)?,
+            }),
+            other => Err(Error::Rule(RuleError::text(
+                Setting::Compression,
+                other,
+                "is not one of gzip, zstd, none",
             ))),
         }
     }

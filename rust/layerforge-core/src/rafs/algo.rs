@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
+use crate::rules::{RuleError, Setting};
 
 /// Smallest and largest chunk sizes RAFS accepts (both powers of two).
 pub const MIN_CHUNK_SIZE: u64 = 0x1000;
@@ -34,8 +35,10 @@ impl Compressor {
             "none" => Ok(Compressor::None),
             "lz4_block" => Ok(Compressor::Lz4Block),
             "zstd" => Ok(Compressor::Zstd),
-            other => Err(Error::input(format!(
-                "--compressor: unknown compressor '{other}' (expected zstd, lz4_block or none)"
+            other => Err(Error::Rule(RuleError::text(
+                Setting::Compressor,
+                other,
+                "is not one of zstd, lz4_block, none",
             ))),
         }
     }
@@ -144,8 +147,10 @@ impl Digester {
         match name {
             "blake3" => Ok(Digester::Blake3),
             "sha256" => Ok(Digester::Sha256),
-            other => Err(Error::input(format!(
-                "--digester: unknown digester '{other}' (expected blake3 or sha256)"
+            other => Err(Error::Rule(RuleError::text(
+                Setting::Digester,
+                other,
+                "is not one of blake3, sha256",
             ))),
         }
     }
@@ -182,8 +187,10 @@ impl Digester {
 /// Check a chunk size: a power of two from 4 KiB to 16 MiB.
 pub fn validate_chunk_size(size: u64) -> Result<u32> {
     if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) || !size.is_power_of_two() {
-        return Err(Error::input(format!(
-            "--chunk-size: {size} is not a power of two between 4096 (4 KiB) and 16777216 (16 MiB)"
+        return Err(Error::Rule(RuleError::number(
+            Setting::ChunkSize,
+            size,
+            "is not a power of two from 4096 (4 KiB) to 16777216 (16 MiB)",
         )));
     }
     Ok(size as u32)
@@ -201,7 +208,7 @@ mod tests {
         for bad in [0, 2048, 3 << 20, 32 << 20, 5000] {
             let e = validate_chunk_size(bad).unwrap_err().to_string();
             assert!(
-                e.contains("--chunk-size") && e.contains(&bad.to_string()),
+                e.starts_with(&format!("{bad} is not a power of two")),
                 "{e}"
             );
         }

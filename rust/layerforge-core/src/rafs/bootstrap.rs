@@ -26,6 +26,7 @@ use super::superblock::{
 use super::tree::{Tree, ROOT};
 use super::{put_u32, round_up, BLOCK_SIZE};
 use crate::error::{Error, Result};
+use crate::rules::{RuleError, Setting};
 
 /// Inode slots are 32 bytes; nid = (offset - meta_addr) / 32.
 const SLOT: u64 = 32;
@@ -237,9 +238,11 @@ impl Tables {
                 .map(|p| {
                     let comps: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
                     let node = spec.tree.lookup(&comps).ok_or_else(|| {
-                        Error::input(format!(
-                            "--prefetch: '/{}' is not in the image",
-                            super::tree::join(&comps)
+                        let path = format!("/{}", super::tree::join(&comps));
+                        Error::Rule(RuleError::text(
+                            Setting::Prefetch,
+                            &path,
+                            "is not in the image",
                         ))
                     })?;
                     Ok(meta.nid(node) as u32)

@@ -41,6 +41,7 @@ use crate::blob::{BlobStore, TempBlob};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::rules::{is_control, RuleError, Setting};
 
 /// Chunks found in lower layers are referenced there (not stored again) when that removes at
 /// least 1/64 of a layer's stored bytes.
@@ -86,31 +87,33 @@ impl ChunkDict {
     /// parse as one is bad input (the wrong file was named), reported with its path.
     pub fn load(path: &Path, chunk_size: u32, digester: Digester) -> Result<Self> {
         // A regular file only (not a FIFO or a device that never ends), read to its size.
-        let (file, size) = open_blob(path).map_err(|e| match e {
-            Error::Input(m) => Error::Input(format!("--chunk-dict: {m}")),
+        let refused = |e: Error| match e {
+            Error::Input(m) | Error::Corrupt(m) => Error::Rule(RuleError::text(
+                Setting::ChunkDict,
+                &path.to_string_lossy(),
+                format!("is not a chunk dictionary for this conversion ({m})"),
+            )),
             other => other,
-        })?;
+        };
+        let (file, size) = open_blob(path).map_err(refused)?;
         let mut data = Vec::new();
         file.take(size)
             .read_to_end(&mut data)
-            .map_err(|e| Error::io_path("--chunk-dict: cannot read", path, e))?;
-        Self::from_bootstrap(&data, chunk_size, digester).map_err(|e| match e {
-            Error::Corrupt(m) => Error::Input(format!("--chunk-dict: '{}': {m}", path.display())),
-            other => other,
-        })
+            .map_err(|e| Error::io_path("cannot read the chunk dictionary", path, e))?;
+        Self::from_bootstrap(&data, chunk_size, digester).map_err(refused)
     }
 
     pub fn from_bootstrap(data: &[u8], chunk_size: u32, digester: Digester) -> Result<Self> {
         let info = read_bootstrap(data)?;
         if info.ext.chunk_size != chunk_size {
             return Err(Error::input(format!(
-                "--chunk-dict: the dictionary uses chunk size {} but this conversion uses {chunk_size}",
+                "the dictionary uses chunk size {} but this conversion uses {chunk_size}",
                 info.ext.chunk_size
             )));
         }
         if info.ext.digest_flags() != digester.super_flag() {
             return Err(Error::input(format!(
-                "--chunk-dict: the dictionary was not built with the {} digester",
+                "the dictionary was not built with the {} digester",
                 digester.name()
             )));
         }
@@ -118,7 +121,7 @@ impl ChunkDict {
             let id = b.id_str();
             if id.len() != 64 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(Error::input(format!(
-                    "--chunk-dict: blob id '{id}' is not a sha256 hex digest (use a merged image bootstrap)"
+                    "blob id '{id}' is not a sha256 hex digest (use a merged image bootstrap)"
                 )));
             }
         }
@@ -649,7 +652,7 @@ fn finish_data(
     if kept.len() > MAX_CHUNKS_PER_BLOB {
         return Err(Error::input(format!(
             "the layer has {} chunks, more than the {MAX_CHUNKS_PER_BLOB} a Nydus blob can hold \
-             (use a larger --chunk-size)",
+             (use a larger chunk size)",
             kept.len()
         )));
     }
@@ -730,21 +733,27 @@ fn finish_data(
 fn normalize_prefetch(patterns: &[String]) -> Result<Vec<Vec<Vec<u8>>>> {
     let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
     for p in patterns {
-        if !p.starts_with('/') {
-            return Err(Error::input(format!(
-                "--prefetch: '{p}' is not an absolute path"
-            )));
-        }
-        // Relative once the leading slashes are gone, so `..` is all `components` can refuse.
-        let comps = components(p.trim_start_matches('/').as_bytes())
-            .map_err(|_| Error::input(format!("--prefetch: '{p}' contains '..'")))?;
-        out.push(comps);
+        out.push(check_prefetch(p)?);
     }
     out.sort();
     out.dedup();
     let all = out.clone();
     out.retain(|p| !all.iter().any(|q| q.len() < p.len() && p.starts_with(q)));
     Ok(out)
+}
+
+/// One prefetch path (`nydus.prefetch` of the option rules): absolute, no control
+/// characters, no `..` component; its components.
+pub fn check_prefetch(p: &str) -> Result<Vec<Vec<u8>>> {
+    let refused = |rule: &str| Error::Rule(RuleError::text(Setting::Prefetch, p, rule));
+    if !p.starts_with('/') {
+        return Err(refused("is not an absolute path"));
+    }
+    if p.chars().any(is_control) {
+        return Err(refused("has control characters"));
+    }
+    // Relative once the leading slashes are gone, so `..` is all `components` can refuse.
+    components(p.trim_start_matches('/').as_bytes()).map_err(|_| refused("contains '..'"))
 }
 
 fn labelled(e: Error, label: &str) -> Error {
@@ -782,16 +791,17 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                e.starts_with("--chunk-dict: ") && e.contains("not a regular file"),
+                e.contains("is not a chunk dictionary") && e.contains("not a regular file"),
                 "{e}"
             );
+            assert!(!e.contains("--"), "the core names no flag: {e}");
         }
         std::fs::write(t.path().join("short"), b"not a bootstrap").unwrap();
         let e = ChunkDict::load(&t.path().join("short"), 1 << 20, Digester::Blake3)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("--chunk-dict") && e.contains("not a RAFS v6 bootstrap"),
+            e.contains("is not a chunk dictionary") && e.contains("not a RAFS v6 bootstrap"),
             "{e}"
         );
     }

@@ -531,7 +531,7 @@ fn read_file_chunks<R: Read>(
 ) -> Result<Vec<u32>> {
     if size.div_ceil(u64::from(opts.chunk_size)) > MAX_FILE_CHUNKS {
         return Err(Error::input(format!(
-            "{size} bytes are more than {MAX_FILE_CHUNKS} chunks (use a larger --chunk-size)"
+            "{size} bytes are more than {MAX_FILE_CHUNKS} chunks (use a larger chunk size)"
         )));
     }
     let mut chunks = Vec::new();
