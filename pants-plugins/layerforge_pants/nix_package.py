@@ -25,6 +25,7 @@ from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRe
 from layerforge_pants.image_package import ImageFieldSet, config_argv, package_with
 from layerforge_pants.nix_eval import Derivations, NixEvaluation
 from layerforge_pants.nix_flake import FlakeRef, parse_flake_ref
+from layerforge_pants.nix_plan import PLAN, planned_layers
 from layerforge_pants.nix_target import (
     ImageArchField,
     NixAllowForeignExecutablesField,
@@ -68,7 +69,6 @@ from layerforge_pants.target_types import (
 )
 from layerforge_pants.tool import LayerforgeProcess, checked
 
-PLAN = "plan.json"
 #: What a layerforge command says when it needs a layer blob a shallow layout lacks.
 SHALLOW_MISSING = b"is a shallow layout without blob"
 #: Options of `layerforge nix-plan` / `nix-layer` and the fields they come from.
@@ -200,41 +200,6 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
         return argv
 
 
-def layer_head(plan: dict[str, object], *, compressed: bool = True) -> list[str]:
-    """``nix-layer`` with the plan's mtime and, unless the layer is the snapshotter's (always
-    gzip: ``nix-layer --snapshotter`` ignores ``--compression``), the plan's compression."""
-    argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"])]
-    if compressed and plan["checkArch"]:
-        argv += ["--check-arch", str(plan["arch"])]
-    if compressed:
-        argv += ["--compression", str(plan["compression"])]
-        if plan.get("level") is not None:
-            argv += ["--level", str(plan["level"])]
-    return argv
-
-
-def copy_to_root_argv(plan: dict[str, object]) -> list[str]:
-    """The root layer's inputs: copy-to-root paths and the account (absent in older plans)."""
-    argv = [a for p in plan["copyToRoot"] for a in ("--copy-to-root", p)]  # type: ignore[attr-defined]
-    account = plan.get("account")
-    if account:
-        argv += ["--account", "{user}:{uid}:{group}:{gid}".format(**account)]  # type: ignore[arg-type]
-    return [*argv, "--copy-to-root-mode", str(plan["copyToRootMode"])]
-
-
-def layer_argv(plan: dict[str, object], paths: list[str]) -> list[str]:
-    argv = layer_head(plan)
-    for perm in plan.get("perms") or []:  # type: ignore[union-attr]
-        pattern, mode, uid, gid = perm
-        rule = f"{pattern}=" + (f"{int(mode):04o}" if mode is not None else "")
-        if uid is not None:
-            rule += f":{uid}:{gid if gid is not None else uid}"
-        argv += ["--perms", rule]
-    for p in paths:
-        argv += ["--store-path", p]
-    return argv
-
-
 async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]) -> Snapshot:
     """The flake(s)' files: `flake_sources`, or every file under each flake's directory;
     plus files from dependencies. Each flake.nix must be there, and its flake.lock if it has one."""
@@ -325,29 +290,18 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
         result = await Get(FallibleProcessResult, Process, process)
     planned = checked(result, process.description, field_set.address, fields)
     (plan_file,) = await Get(DigestContents, Digest, planned.output_digest)
-    plan = json.loads(plan_file.content)
-
-    layer_argvs: list[list[str]] = []
-    if plan["nixSnapshotter"]:
-        store_paths = [a for p in sorted(plan["closure"]) for a in ("--store-path", p)]
-        layer_argvs.append(
-            [*layer_head(plan, compressed=False), "--snapshotter", *store_paths, *copy_to_root_argv(plan)]
-        )
-    else:
-        layer_argvs += [layer_argv(plan, group["paths"]) for group in plan["layers"]]
-        if plan["copyToRoot"] or plan.get("account"):
-            layer_argvs.append([*layer_head(plan), *copy_to_root_argv(plan)])
+    jobs = planned_layers(plan_file.content, f"{PLAN} of {field_set.address}")
     processes = await MultiGet(
         Get(
             Process,
             LayerforgeProcess(
-                argv=tuple(argv),
-                description=f"Build layer {i + 1}/{len(layer_argvs)} of {field_set.address}",
+                argv=job.argv,
+                description=f"Build layer {i + 1}/{len(jobs)} of {field_set.address}",
                 input_digest=EMPTY_DIGEST,
-                output_directories=("layer",),
+                output_directories=(job.out,),
             ),
         )
-        for i, argv in enumerate(layer_argvs)
+        for i, job in enumerate(jobs)
     )
     results = await MultiGet(Get(FallibleProcessResult, Process, p) for p in processes)
     layers = [checked(r, p.description, field_set.address, fields) for r, p in zip(results, processes)]
@@ -356,7 +310,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     layout = field_set.layout_dir()
     argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
     argv += ["--image-name", f"{names.repository}:{names.ref}"]
-    argv += [a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")]
+    argv += [a for i, job in enumerate(jobs) for a in ("--layer-dir", f"l{i}/{job.out}")]
     return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
 
 
