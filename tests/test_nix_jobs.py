@@ -23,6 +23,9 @@ from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, job
 from layerforge.images.nix.layering import LayerGroup
 from layerforge.images.nix.perms import PERM_GRAMMAR, PermSpec, parse_perms
 from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
+from layerforge.layout.oci_layout import TMP_DIR
+from layerforge.model.media_types import LAYER_BY_COMPRESSION
+from layerforge.model.platform import LINUX_ARCHES
 
 PLUGIN = Path(__file__).parent.parent / "pants-plugins" / "layerforge_pants"
 
@@ -215,3 +218,16 @@ def test_a_rule_reads_back_from_its_argument() -> None:
         if accepted:
             (spec,) = parse_perms([rule])
             assert parse_perms([spec.to_arg()]) == (spec,), rule
+
+
+def test_the_native_nix_layer_knows_the_tools_tables() -> None:
+    """rust/layerforge-cli/src/nix_layer.rs restates `--check-arch`'s choices, the layer media
+    types and the layout's scratch directory: they must be the tool's."""
+    source = (Path(__file__).parent.parent / "rust" / "layerforge-cli" / "src" / "nix_layer.rs").read_text()
+    arches = re.search(r"CHECK_ARCHES: \[&str; \d+\] = \[(.*?)\];", source, re.S)
+    media = re.search(r"MEDIA_TYPES: \[\(&str, &str\); \d+\] = \[(.*?)\];", source, re.S)
+    tmp = re.search(r'const TMP_DIR: &str = "(.*?)";', source)
+    assert arches and media and tmp
+    assert re.findall(r'"([^"]+)"', arches.group(1)) == list(LINUX_ARCHES)
+    assert dict(re.findall(r'\("([^"]+)", "([^"]+)"\)', media.group(1))) == LAYER_BY_COMPRESSION
+    assert tmp.group(1) == TMP_DIR
