@@ -299,6 +299,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
                 description=f"Build layer {i + 1}/{len(jobs)} of {field_set.address}",
                 input_digest=EMPTY_DIGEST,
                 output_directories=(job.out,),
+                native_command=True,
             ),
         )
         for i, job in enumerate(jobs)

@@ -8,7 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess, VenvPexRequest
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths, BinaryPathTest
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -84,11 +85,28 @@ class LayerforgeProcess:
     output_directories: tuple[str, ...] = ()
     output_files: tuple[str, ...] = ()
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
+    #: Run the wheel's native `layerforge` command (which builds store-path nix layers itself
+    #: and execs the venv's Python for anything else) instead of the Python entry point.
+    native_command: bool = False
+
+
+#: The venv script (from the wheel) that `native_command` processes run.
+NATIVE_COMMAND = "layerforge"
+
+
+def native_argv(process: Process, pex: VenvPex, argv: tuple[str, ...]) -> Process:
+    """`process` (of the tool's entry point) running the venv's native `layerforge` command
+    instead; its Python is the venv's (the command execs it for what it does not build)."""
+    env = {**process.env, "LAYERFORGE_PYTHON": pex.python.argv0}
+    return dataclasses.replace(process, argv=(pex.bin[NATIVE_COMMAND].argv0, *argv), env=FrozenDict(env))
 
 
 @rule
-async def layerforge_process(request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv) -> Process:
-    pex = await Get(VenvPex, PexRequest, tool.to_pex_request())
+async def layerforge_process(
+    request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
+) -> Process:
+    pex_request = VenvPexRequest(tool.to_pex_request(), pex_env.in_sandbox(working_directory=None), (NATIVE_COMMAND,))
+    pex = await Get(VenvPex, VenvPexRequest, pex_request)
     process = await Get(
         Process,
         VenvPexProcess(
@@ -103,6 +121,8 @@ async def layerforge_process(request: LayerforgeProcess, tool: Layerforge, env: 
             level=LogLevel.DEBUG,
         ),
     )
+    if request.native_command:
+        process = native_argv(process, pex, request.argv)
     # With a remote cache, wait this long for a hit before building locally as well: a layer
     # build started and cancelled a few milliseconds later is wasted CPU on a CI machine.
     return dataclasses.replace(process, remote_cache_speculation_delay_millis=tool.remote_cache_speculation_delay)
