@@ -415,15 +415,14 @@ def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> 
     whole = nix_image(*common, "--out", tmp_path / "whole", "--no-cache").stdout.split()[-1]
     run_cli("nix-plan", *common, "--out", tmp_path / "plan.json", env=os.environ.copy())
     plan = json.loads((tmp_path / "plan.json").read_bytes())
+    assert [job["kind"] for job in plan["jobs"]] == ["store-paths", "store-paths", "root"]
     dirs = []
-    for i, group in enumerate(plan["layers"]):
+    for i, job in enumerate(plan["jobs"]):  # what Pants runs: each job's argv, as it is
+        assert job["argv"][:3] == ["nix-layer", "--out", job["out"]]
         d = tmp_path / f"layer{i}"
-        args = [a for p in group["paths"] for a in ("--store-path", p)]
-        run_cli("nix-layer", *args, "--mtime", str(plan["epoch"]), "--out", d)
+        run_cli(*job["argv"], cwd=tmp_path)
+        (tmp_path / job["out"]).rename(d)
         dirs.append(d)
-    root = tmp_path / "root-layer"
-    run_cli("nix-layer", "--copy-to-root", busybox, "--mtime", str(plan["epoch"]), "--out", root)
-    dirs.append(root)
     out = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", *[a for d in dirs for a in ("--layer-dir", d)],
                   "--out", tmp_path / "staged").stdout  # fmt: skip
     assert out.split()[-1] == whole
@@ -433,6 +432,47 @@ def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> 
     bad = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", "--layer-dir", dirs[0], "--out", tmp_path / "x",
                   check=False)  # fmt: skip
     assert bad.returncode == 1 and "the plan has 3 layers, 1 were given" in bad.stderr
+
+
+def layer_dir_state(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Every entry under ``root`` (a layer directory): its mode and, for files, its bytes."""
+    return {str(p.relative_to(root)): (p.lstat().st_mode, p.read_bytes() if p.is_file() else b"")
+            for p in sorted(root.rglob("*"))}  # fmt: skip
+
+
+def test_the_native_command_builds_store_path_jobs_as_python_does(tmp_path: Path) -> None:
+    """The wheel's native command builds a plan's store-path jobs itself (it never starts
+    Python: the interpreter it would exec does not exist here), byte for byte the layer
+    directory the Python command writes; the root job, and a store path this store lacks,
+    go to Python."""
+    app, busybox, etc = build("app"), build("busyboxPkg"), build("etc")
+    run_cli("nix-plan", "--store-path", app, "--store-path", etc, "--copy-to-root", busybox, "--user", "app",
+            "--perms", f"{app}/bin(/.*)?=0750:app:app", "--perms", f"{etc}=:0:0", "--compression", "zstd",
+            "--level", "5", "--layering", "per-path", "--out", tmp_path / "plan.json",
+            env=os.environ.copy())  # fmt: skip
+    jobs = json.loads((tmp_path / "plan.json").read_bytes())["jobs"]
+    kinds = [job["kind"] for job in jobs]
+    assert kinds[-1] == "root" and len(kinds) >= 3 and set(kinds[:-1]) == {"store-paths"}, kinds
+    no_python = {**os.environ, "LAYERFORGE_PYTHON": str(tmp_path / "no-python")}
+    python_only = {**os.environ, "LAYERFORGE_NATIVE_NIX_LAYER": "0"}
+    for i, job in enumerate(jobs):
+        native, python = tmp_path / f"native{i}", tmp_path / f"python{i}"
+        argv = [job["argv"][0], "--out", *job["argv"][2:]]
+        argv[2] = str(python)
+        by_python = run_cli(*argv, env=python_only)
+        argv[2] = str(native)
+        by_native = run_cli(*argv, env=no_python, check=False)
+        if job["kind"] == "store-paths":
+            assert by_native.returncode == 0, by_native.stderr
+            assert layer_dir_state(native) == layer_dir_state(python)
+            assert by_native.stdout.replace(str(native), "D") == by_python.stdout.replace(str(python), "D")
+        else:
+            assert by_native.returncode == 127 and "cannot run the Python part" in by_native.stderr
+            assert not native.exists()
+    missing = "/nix/store/" + "0" * 32 + "-not-in-this-store-1.0"
+    proc = run_cli("nix-layer", "--out", tmp_path / "m", "--mtime", "1", "--store-path", missing, env=no_python,
+                   check=False)  # fmt: skip
+    assert proc.returncode == 127 and not (tmp_path / "m").exists(), "Python realises what the store lacks"
 
 
 def test_entrypoint_inherited_from_a_nix_base_image(tmp_path: Path, podman: Podman) -> None:

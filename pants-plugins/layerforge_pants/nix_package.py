@@ -12,9 +12,12 @@ import json
 from dataclasses import dataclass
 
 from pants.core.goals.package import PackageFieldSet
+from pants.engine.addresses import Address
+from pants.engine.fs import EMPTY_DIGEST
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.image_package import ImageFieldSet, config_argv
+from layerforge_pants.nix_plan import PLAN, planned_layers
 from layerforge_pants.nix_target import (
     ImageArchField,
     NixAllowForeignExecutablesField,
@@ -54,8 +57,8 @@ from layerforge_pants.target_types import (
     VolumesField,
     WorkdirField,
 )
+from layerforge_pants.tool import LayerforgeProcess
 
-PLAN = "plan.json"
 #: What a layerforge command says when it needs a layer blob a shallow layout lacks.
 SHALLOW_MISSING = b"is a shallow layout without blob"
 #: Options of `layerforge nix-plan` / `nix-layer` and the fields they come from.
@@ -187,39 +190,25 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
         return argv
 
 
-def layer_head(plan: dict[str, object], *, compressed: bool = True) -> list[str]:
-    """``nix-layer`` with the plan's mtime and, unless the layer is the snapshotter's (always
-    gzip: ``nix-layer --snapshotter`` ignores ``--compression``), the plan's compression."""
-    argv = ["nix-layer", "--out", "layer", "--mtime", str(plan["epoch"])]
-    if compressed and plan["checkArch"]:
-        argv += ["--check-arch", str(plan["arch"])]
-    if compressed:
-        argv += ["--compression", str(plan["compression"])]
-        if plan.get("level") is not None:
-            argv += ["--level", str(plan["level"])]
-    return argv
+def layer_requests(plan_content: bytes, address: Address) -> list[LayerforgeProcess]:
+    """One process per layer job of the plan (see nix_plan), each its job's argv as it is."""
+    jobs = planned_layers(plan_content, f"{PLAN} of {address}")
+    return [
+        LayerforgeProcess(
+            argv=job.argv,
+            description=f"Build layer {i + 1}/{len(jobs)} of {address}",
+            input_digest=EMPTY_DIGEST,
+            output_directories=(job.out,),
+            native_command=True,
+        )
+        for i, job in enumerate(jobs)
+    ]
 
 
-def copy_to_root_argv(plan: dict[str, object]) -> list[str]:
-    """The root layer's inputs: copy-to-root paths and the account (absent in older plans)."""
-    argv = [a for p in plan["copyToRoot"] for a in ("--copy-to-root", p)]  # type: ignore[attr-defined]
-    account = plan.get("account")
-    if account:
-        argv += ["--account", "{user}:{uid}:{group}:{gid}".format(**account)]  # type: ignore[arg-type]
-    return [*argv, "--copy-to-root-mode", str(plan["copyToRootMode"])]
-
-
-def layer_argv(plan: dict[str, object], paths: list[str]) -> list[str]:
-    argv = layer_head(plan)
-    for perm in plan.get("perms") or []:  # type: ignore[union-attr]
-        pattern, mode, uid, gid = perm
-        rule = f"{pattern}=" + (f"{int(mode):04o}" if mode is not None else "")
-        if uid is not None:
-            rule += f":{uid}:{gid if gid is not None else uid}"
-        argv += ["--perms", rule]
-    for p in paths:
-        argv += ["--store-path", p]
-    return argv
+def layer_dir_args(requests: list[LayerforgeProcess]) -> list[str]:
+    """``nix-assemble``'s ``--layer-dir`` arguments for the layers of ``requests``, each under
+    its ``l<i>/`` prefix."""
+    return [a for i, r in enumerate(requests) for a in ("--layer-dir", f"l{i}/{r.output_directories[0]}")]
 
 
 def rules():

@@ -86,9 +86,10 @@ class LayerforgeProcess:
     output_directories: tuple[str, ...] = ()
     output_files: tuple[str, ...] = ()
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
-    #: Run the wheel's native `layerforge` command (it answers a push that has nothing to
-    #: send from the receipt of the last one, and execs the Python tool otherwise) instead of
-    #: the Python entry point: `pants publish` gets the command line's speed.
+    #: Run the wheel's native `layerforge` command instead of the Python entry point: it
+    #: builds store-path nix layers itself and answers a push that has nothing to send from
+    #: the receipt of the last one (`pants publish` gets the command line's speed), and execs
+    #: the venv's Python for anything else.
     native_command: bool = False
 
 
@@ -96,18 +97,22 @@ class LayerforgeProcess:
 NATIVE_COMMAND = "layerforge"
 
 
-def tool_venv_request(tool: Layerforge, pex_env: PexEnvironment, native_command: bool) -> VenvPexRequest:
-    """The tool's venv PEX, exposing the native command when asked (only then: the PEX of
-    every other process, and so its cache key, stays as it was)."""
-    bins = (NATIVE_COMMAND,) if native_command else ()
-    return VenvPexRequest(tool.to_pex_request(), pex_env.in_sandbox(working_directory=None), bin_names=bins)
+def tool_venv_request(tool: Layerforge, pex_env: PexEnvironment) -> VenvPexRequest:
+    """The tool's venv PEX, exposing the native command: one venv for every process, whether
+    it runs the command or the Python entry point."""
+    return VenvPexRequest(
+        tool.to_pex_request(), pex_env.in_sandbox(working_directory=None), bin_names=(NATIVE_COMMAND,)
+    )
 
 
 def native_argv(process: Process, pex: VenvPex, request: LayerforgeProcess) -> Process:
-    """``process`` running the native command with the request's arguments, if asked."""
+    """``process`` (of the tool's entry point) running the venv's native command with the
+    request's arguments, if asked; its Python is the venv's (the command execs it for what it
+    does not do itself)."""
     if not request.native_command:
         return process
-    return dataclasses.replace(process, argv=(pex.bin[NATIVE_COMMAND].argv0, *request.argv))
+    env = {**process.env, "LAYERFORGE_PYTHON": pex.python.argv0}
+    return dataclasses.replace(process, argv=(pex.bin[NATIVE_COMMAND].argv0, *request.argv), env=FrozenDict(env))
 
 
 def venv_pex_process(pex: VenvPex, request: LayerforgeProcess, env: LayerforgeEnv) -> VenvPexProcess:

@@ -4,7 +4,6 @@ The package rule's body is nix_package's (see there); here only its awaits."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 from pants.core.goals.package import BuiltPackage
@@ -29,9 +28,8 @@ from layerforge_pants.nix_package import (
     PLAN,
     SHALLOW_MISSING,
     NixOciImageFieldSet,
-    copy_to_root_argv,
-    layer_argv,
-    layer_head,
+    layer_dir_args,
+    layer_requests,
 )
 from layerforge_pants.nix_run import NixOciImageRunFieldSet
 from layerforge_pants.remote_target import RemoteOciImageTarget
@@ -136,30 +134,8 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
         result = await execute_process(process, **implicitly())
     planned = checked(result, process.description, field_set.address, fields)
     (plan_file,) = await get_digest_contents(planned.output_digest)
-    plan = json.loads(plan_file.content)
-
-    layer_argvs: list[list[str]] = []
-    if plan["nixSnapshotter"]:
-        store_paths = [a for p in sorted(plan["closure"]) for a in ("--store-path", p)]
-        layer_argvs.append(
-            [*layer_head(plan, compressed=False), "--snapshotter", *store_paths, *copy_to_root_argv(plan)]
-        )
-    else:
-        layer_argvs += [layer_argv(plan, group["paths"]) for group in plan["layers"]]
-        if plan["copyToRoot"] or plan.get("account"):
-            layer_argvs.append([*layer_head(plan), *copy_to_root_argv(plan)])
-    processes = await concurrently(
-        layerforge_process(
-            LayerforgeProcess(
-                argv=tuple(argv),
-                description=f"Build layer {i + 1}/{len(layer_argvs)} of {field_set.address}",
-                input_digest=EMPTY_DIGEST,
-                output_directories=("layer",),
-            ),
-            **implicitly(),
-        )
-        for i, argv in enumerate(layer_argvs)
-    )
+    requests = layer_requests(plan_file.content, field_set.address)
+    processes = await concurrently(layerforge_process(r, **implicitly()) for r in requests)
     results = await concurrently(execute_process(p, **implicitly()) for p in processes)
     layers = [checked(r, p.description, field_set.address, fields) for r, p in zip(results, processes)]
     prefixed = await concurrently(add_prefix(AddPrefix(r.output_digest, f"l{i}")) for i, r in enumerate(layers))
@@ -167,7 +143,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     layout = field_set.layout_dir()
     argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
     argv += ["--image-name", f"{names.repository}:{names.ref}"]
-    argv += [a for i in range(len(layers)) for a in ("--layer-dir", f"l{i}/layer")]
+    argv += layer_dir_args(requests)
     return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
 
 

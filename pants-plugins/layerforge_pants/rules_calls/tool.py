@@ -61,7 +61,7 @@ async def layerforge_env(tool: Layerforge, nix: NixTools) -> LayerforgeEnv:
 async def layerforge_process(
     request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
 ) -> Process:
-    pex = await create_venv_pex(tool_venv_request(tool, pex_env, request.native_command), **implicitly())
+    pex = await create_venv_pex(tool_venv_request(tool, pex_env), **implicitly())
     process = await setup_venv_pex_process(venv_pex_process(pex, request, env), **implicitly())
     return speculating(native_argv(process, pex, request), tool)
 

@@ -60,7 +60,7 @@ async def layerforge_env(tool: Layerforge, nix: NixTools) -> LayerforgeEnv:
 async def layerforge_process(
     request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
 ) -> Process:
-    pex = await Get(VenvPex, VenvPexRequest, tool_venv_request(tool, pex_env, request.native_command))
+    pex = await Get(VenvPex, VenvPexRequest, tool_venv_request(tool, pex_env))
     process = await Get(Process, VenvPexProcess, venv_pex_process(pex, request, env))
     return speculating(native_argv(process, pex, request), tool)
 

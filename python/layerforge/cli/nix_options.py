@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from layerforge.cache_dir import default_cache_dir
 from layerforge.cli.args import add_runtime_options, add_threads_option, runtime_config
-from layerforge.errors import UsageError
 from layerforge.images.nix.accounts import DEFAULT_UID
 from layerforge.images.nix.copy_to_root import MODES
 from layerforge.images.nix.layering import STRATEGIES
-from layerforge.images.nix.request import DEFAULT_MAX_LAYERS, LAYER_LIMIT, NixImageRequest, PermSpec
+from layerforge.images.nix.perms import parse_perms
+from layerforge.images.nix.request import DEFAULT_MAX_LAYERS, LAYER_LIMIT, NixImageRequest
 from layerforge.layers.build import COMPRESSIONS
 from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import DEFAULT_TAG, parse_layout_ref
-
-_PERM = re.compile(r"^(?P<re>.+)=(?P<mode>[0-7]{3,4})?(?::(?P<uid>[^:=]+):(?P<gid>[^:=]+))?\Z")
 
 
 def add_nix_options(p: argparse.ArgumentParser) -> None:
@@ -126,30 +123,6 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", type=Path, help=f"layer cache (default {default_cache_dir()})")
     g.add_argument("--no-cache", action="store_true", help="do not reuse or record store-path layers")
     add_threads_option(g)
-
-
-def parse_perms(values: list[str], *, names: bool = True) -> tuple[PermSpec, ...]:
-    """``REGEX=MODE[:OWNER:GROUP]`` rules; owner and group are ids, or (with ``names``) the
-    names of the image's user and group, which the plan resolves."""
-    out = []
-    for v in values:
-        m = _PERM.match(v)
-        if not m or (m.group("mode") is None and m.group("uid") is None):
-            raise UsageError("--perms", f"{v!r} is not REGEX=MODE[:UID:GID] (e.g. '/nix/store/.*-app/bin/.*=0755')")
-        uid, gid = m.group("uid"), m.group("gid")
-        if not names and not (uid is None or (uid.isdigit() and gid.isdigit())):
-            raise UsageError("--perms", f"{v!r}: give numeric ids here (nix-plan resolves names)")
-        out.append(
-            PermSpec(
-                pattern=m.group("re"),
-                mode=int(m.group("mode"), 8) if m.group("mode") else None,
-                uid=int(uid) if uid is not None and uid.isdigit() else None,
-                gid=int(gid) if gid is not None and gid.isdigit() else None,
-                owner=uid if uid is not None and not uid.isdigit() else None,
-                group=gid if gid is not None and not gid.isdigit() else None,
-            )
-        )
-    return tuple(out)
 
 
 def request_from_args(args: argparse.Namespace) -> NixImageRequest:

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from layerforge.cli.args import add_threads_option
-from layerforge.cli.nix_options import add_nix_options, parse_perms, request_from_args
+from layerforge.cli.nix_options import add_nix_options, request_from_args
 from layerforge.errors import UsageError
-from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix
 from layerforge.images.nix.copy_to_root import MODES
-from layerforge.images.nix.layer_specs import root_spec, snapshotter_spec, store_paths_spec
+from layerforge.images.nix.layer_jobs import STORE_PATHS, build_jobs, job_from_layer_args
 from layerforge.images.nix.plan import NixPlan, make_plan
-from layerforge.images.nix.store_path import parse_store_path
-from layerforge.layers.build import COMPRESSIONS, build_layers
+from layerforge.layers.build import COMPRESSIONS
 from layerforge.layers.layer_dir import layer_dir_store, read_layer_dir, write_layer_dir
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import import_blobs, read_image
@@ -95,40 +92,22 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_layer(args: argparse.Namespace) -> int:
     """One layer. The plan may come from a cache on a machine that never built its store
     paths: those the layer reads are realised through the substituters first."""
-    paths = [parse_store_path(p).path for p in args.store_path]
-    roots = [parse_store_path(p, "--copy-to-root").path for p in args.copy_to_root]
-    account = Account.from_arg(args.account) if args.account else None
-    perms = parse_perms(args.perms, names=False)
-    annotations: dict[str, str] = {}
+    job = job_from_layer_args(args)
     nix = Nix()
-    if args.snapshotter:
-        nix.ensure_present(roots, "--copy-to-root")  # store paths are only mountpoints here
-        spec, annotations = snapshotter_spec(paths, roots, args.copy_to_root_mode, args.mtime, account)
-    elif paths and not (roots or account):
-        nix.ensure_present(paths, "--store-path")
-        spec = store_paths_spec(paths, args.mtime, perms)
-    elif (roots or account) and not paths:
-        nix.ensure_present(roots, "--copy-to-root")
-        spec = root_spec(roots, args.copy_to_root_mode, args.mtime, account)
-    else:
-        raise UsageError(
-            "--store-path", "give the store paths of one layer, or the root layer's --copy-to-root paths, not both"
-        )
+    if job.kind == STORE_PATHS:
+        nix.ensure_present(list(job.store_paths), "--store-path")
+    else:  # the snapshotter's store paths are only mountpoints
+        nix.ensure_present(list(job.copy_to_root), "--copy-to-root")
     created = not args.out.exists()
     store = layer_dir_store(args.out)
-    compression = "gzip" if args.snapshotter else args.compression
-    machine = None if args.snapshotter else args.check_arch
     try:
-        (built,) = build_layers(
-            store, [spec], compression=compression, level=args.level, threads=args.threads, machine=machine
-        )
+        (built,) = build_jobs(store, [job], threads=args.threads)
     except BaseException:
         if created:  # the empty directories the blob store made, nothing else
             for d in (store.tmp_dir, store.blob_dir, store.blob_dir.parent, args.out):
                 with contextlib.suppress(OSError):
                     d.rmdir()
         raise
-    built = replace(built, descriptor=built.descriptor.with_annotations(annotations))
     write_layer_dir(args.out, built)
     store.remove_tmp_dir_if_empty()
     print(f"{args.out}: {built.descriptor.digest} {built.descriptor.size} bytes")
@@ -138,7 +117,7 @@ def run_layer(args: argparse.Namespace) -> int:
 def run_assemble(args: argparse.Namespace) -> int:
     if args.image_name is not None and not is_repo_tag(args.image_name):
         raise UsageError("--image-name", f"{shown(repr(args.image_name))} is not a docker image name NAME:TAG")
-    plan = NixPlan.loads(args.plan.read_bytes())
+    plan = NixPlan.loads(args.plan.read_bytes(), str(args.plan))
     base = read_image(parse_layout_ref(args.from_image), platform=f"linux/{plan.arch}") if args.from_image else None
     layers = [read_layer_dir(d) for d in args.layer_dir]
     with open_for_write(args.out) as layout:

@@ -10,9 +10,14 @@
 //! here, against ~0.1 s of interpreter start-up, and prints the lines the receipt holds. In
 //! every other case, including any doubt, any error and any unexpected reply, Python does
 //! the push and reports errors. `LAYERFORGE_PUSH_FAST_PATH=0` turns the native answer off.
+//!
+//! `layerforge nix-layer` of store paths (the argv of a plan's store-path job, one Pants
+//! process per layer) is built here through layerforge-core, without Python's start-up; any
+//! other argv, and any doubt, goes to Python (see `nix_layer`).
 
 mod files;
 mod http;
+mod nix_layer;
 mod python;
 mod receipt;
 mod repush;
@@ -27,9 +32,19 @@ fn main() {
             return;
         }
     }
+    if args.first().is_some_and(|a| a == "nix-layer") && enabled("LAYERFORGE_NATIVE_NIX_LAYER") {
+        if let Some(code) = nix_layer::run(&args[1..]) {
+            std::process::exit(code);
+        }
+    }
     python::exec(&args);
 }
 
 fn fast_path_enabled() -> bool {
-    std::env::var_os("LAYERFORGE_PUSH_FAST_PATH").map_or(true, |v| v != "0")
+    enabled("LAYERFORGE_PUSH_FAST_PATH")
+}
+
+/// A native answer is on unless its variable is `0`.
+fn enabled(variable: &str) -> bool {
+    std::env::var_os(variable).map_or(true, |v| v != "0")
 }

@@ -17,7 +17,7 @@ from typing import Any
 from layerforge.errors import UsageError
 from layerforge.images.nix.copy_to_root import RootEntry
 from layerforge.images.nix.image_view import ImageView
-from layerforge.images.nix.request import PermSpec
+from layerforge.images.nix.perms import PermSpec
 
 DEFAULT_UID = 1000
 SHELL = "/bin/sh"

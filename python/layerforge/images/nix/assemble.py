@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from layerforge.errors import LayerforgeError
 from layerforge.images.nix.plan import NixPlan
 from layerforge.images.nix.sbom import SPDX_MEDIA_TYPE, spdx_document
-from layerforge.images.nix.store_path import parse_store_path
 from layerforge.layers.build import BuiltLayer
 from layerforge.layout.artifact import attach_artifact
 from layerforge.layout.image_reader import StoredImage, import_blobs
@@ -31,25 +30,8 @@ class NixImageResult:
     cache_misses: int = 0
 
 
-def expected_layer_count(plan: NixPlan) -> int:
-    if plan.nix_snapshotter:
-        return 1
-    return len(plan.layers) + (1 if plan.has_root_layer else 0)
-
-
 def _history(plan: NixPlan, created: str) -> list[HistoryEntry]:
-    if plan.nix_snapshotter:
-        return [HistoryEntry(created, "layerforge nix-image: nix-snapshotter layer")]
-    out = []
-    for group in plan.layers:
-        names = ", ".join(parse_store_path(p).name for p in group.paths[:3])
-        more = f" and {len(group.paths) - 3} more" if len(group.paths) > 3 else ""
-        out.append(HistoryEntry(created, f"layerforge nix-image: {names}{more}"))
-    if plan.has_root_layer:
-        parts = ["copy-to-root"] if plan.copy_to_root else []
-        parts += [f"user {plan.account.user}"] if plan.account is not None else []
-        out.append(HistoryEntry(created, f"layerforge nix-image: {', '.join(parts)}"))
-    return out
+    return [HistoryEntry(created, job.history()) for job in plan.layer_jobs()]
 
 
 def image_config(
@@ -78,8 +60,9 @@ def assemble(
 ) -> NixImageResult:
     """Write config, manifest and SBOM into ``layout`` (locked by the caller), whose blob
     store already holds ``layers``."""
-    if len(layers) != expected_layer_count(plan):
-        raise LayerforgeError(f"the plan has {expected_layer_count(plan)} layers, {len(layers)} were given")
+    planned = len(plan.layer_jobs())
+    if len(layers) != planned:
+        raise LayerforgeError(f"the plan has {planned} layers, {len(layers)} were given")
     if (plan.base is None) != (base is None) or (
         base is not None and plan.base and base.descriptor.digest != plan.base.digest
     ):

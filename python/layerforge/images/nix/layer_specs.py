@@ -8,7 +8,7 @@ from pathlib import Path
 from layerforge._native import LayerSpec
 from layerforge.images.nix import copy_to_root as ctr
 from layerforge.images.nix.accounts import HOME_MODE, Account, add_account_entries
-from layerforge.images.nix.request import PermSpec
+from layerforge.images.nix.perms import PermSpec
 from layerforge.images.nix.store_path import STORE_DIR
 
 NIX_LAYER = "containerd.io/snapshot/nix-layer"

@@ -3,13 +3,15 @@
 ``make_plan`` resolves the closure with real Nix, checks every input (store paths, budget,
 groups, copy-to-root conflicts, entrypoint, base image) and decides the layers. The plan is
 plain JSON, so that layer builds and assembly can run as separate, separately cached steps
-(one Pants process per layer), and re-reading it gives the same image.
+(one Pants process per layer), and re-reading it gives the same image. It hands out its layers
+as typed jobs (:mod:`layer_jobs`), each with the ``nix-layer`` argv that builds it: the file's
+``jobs`` list is all a build system reads besides ``version``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ from layerforge.images.nix.closure import Closure, Nix, PathInfo
 from layerforge.images.nix.flake import installable
 from layerforge.images.nix.image_files import read_layer_file
 from layerforge.images.nix.image_view import ImageView, Stat
+from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, LayerJob
 from layerforge.images.nix.layering import LayerGroup, plan_layers
-from layerforge.images.nix.request import NixImageRequest, PermSpec, host_arch
+from layerforge.images.nix.perms import PermSpec
+from layerforge.images.nix.request import NixImageRequest, host_arch
 from layerforge.images.nix.store_path import parse_store_path
 from layerforge.layout.image_reader import FileIndex, StoredImage, list_files, read_image
 from layerforge.model.canonical_json import canonical_json
@@ -31,7 +35,8 @@ from layerforge.model.platform import arch_of_system, linux_platform
 from layerforge.model.reference import validate_ref
 from layerforge.option_flags import checked, checked_level
 
-PLAN_VERSION = 1
+#: The plan file's schema; 2 added ``jobs``. A reader refuses any other version.
+PLAN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,34 @@ class NixPlan:
         """A root layer holds the copy-to-root entries and the account's files."""
         return bool(self.copy_to_root) or self.account is not None
 
+    def layer_jobs(self) -> tuple[LayerJob, ...]:
+        """The image's layers above the base, in order: the store-path groups then the root
+        layer, or nix-snapshotter's single layer."""
+        if self.nix_snapshotter:
+            return (
+                LayerJob(
+                    SNAPSHOTTER,
+                    self.epoch,
+                    store_paths=tuple(self.closure.paths),
+                    copy_to_root=self.copy_to_root,
+                    copy_to_root_mode=self.copy_to_root_mode,
+                    account=self.account,
+                ),
+            )
+        layer = LayerJob(STORE_PATHS, self.epoch, compression=self.compression, level=self.level, machine=self.machine)
+        jobs = [replace(layer, store_paths=g.paths, perms=self.perms) for g in self.layers]
+        if self.has_root_layer:
+            jobs.append(
+                replace(
+                    layer,
+                    kind=ROOT,
+                    copy_to_root=self.copy_to_root,
+                    copy_to_root_mode=self.copy_to_root_mode,
+                    account=self.account,
+                )
+            )
+        return tuple(jobs)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": PLAN_VERSION,
@@ -91,6 +124,7 @@ class NixPlan:
                 for p, i in sorted(self.closure.infos.items())
             },
             "layers": [{"kind": g.kind, "paths": list(g.paths)} for g in self.layers],
+            "jobs": [job.to_json() for job in self.layer_jobs()],
             "copyToRoot": list(self.copy_to_root),
             "copyToRootMode": self.copy_to_root_mode,
             "account": None if self.account is None else self.account.to_json(),
@@ -113,7 +147,9 @@ class NixPlan:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> NixPlan:
         if d.get("version") != PLAN_VERSION:
-            raise LayerforgeError(f"nix-image plan version {d.get('version')!r} is not {PLAN_VERSION}")
+            raise LayerforgeError(
+                f"nix-image plan version {d.get('version')!r} is not {PLAN_VERSION} (made by another layerforge)"
+            )
         infos = {
             p: PathInfo(p, v["narHash"], int(v["narSize"]), tuple(v["references"]), v.get("deriver"))
             for p, v in d["closure"].items()
@@ -141,11 +177,19 @@ class NixPlan:
         )
 
     @classmethod
-    def loads(cls, data: bytes) -> NixPlan:
+    def loads(cls, data: bytes, name: str = "the plan") -> NixPlan:
+        """The plan in ``data`` (the file ``name``); its jobs must be the ones it implies, since
+        the layers were built from them."""
         try:
-            return cls.from_json(json.loads(data))
-        except (ValueError, KeyError, TypeError) as e:
-            raise LayerforgeError(f"unreadable nix-image plan: {e}") from None
+            d = json.loads(data)
+            plan = cls.from_json(d)
+        except LayerforgeError as e:
+            raise LayerforgeError(f"{name}: {e}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise LayerforgeError(f"{name}: unreadable nix-image plan ({type(e).__name__}: {e})") from None
+        if d.get("jobs") != [job.to_json() for job in plan.layer_jobs()]:
+            raise LayerforgeError(f"{name}: the plan's jobs are not the layers it plans")
+        return plan
 
 
 #: The options that say where the closure comes from; exactly one is given.

@@ -6,7 +6,7 @@ import platform as host_platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from layerforge.errors import LayerforgeError
+from layerforge.images.nix.perms import PermSpec
 from layerforge.model.image_config import RuntimeConfig
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef
 from layerforge.option_flags import high
@@ -15,44 +15,6 @@ from layerforge.option_rules import default
 #: Docker refuses images with more layers (moby layer/layer_store.go maxLayerDepth).
 LAYER_LIMIT = high("nix.max_layers")
 DEFAULT_MAX_LAYERS = int(default("nix.max_layers"))
-
-
-@dataclass(frozen=True)
-class PermSpec:
-    """``REGEX=MODE[:UID:GID]``: mode/owner for the paths the regex fully matches. ``owner``
-    and ``group`` hold names given instead of ids (``:app:app``) until the plan resolves them
-    against the image's user."""
-
-    pattern: str
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    owner: str | None = None
-    group: str | None = None
-
-    def to_json(self) -> list[object]:
-        if self.owner is not None or self.group is not None:
-            raise LayerforgeError(f"--perms: {self.to_arg()!r} names an owner that was never resolved")
-        return [self.pattern, self.mode, self.uid, self.gid]
-
-    @classmethod
-    def from_json(cls, v: list[object]) -> PermSpec:
-        pattern, mode, uid, gid = v
-        return cls(str(pattern), _opt_int(mode), _opt_int(uid), _opt_int(gid))
-
-    def to_arg(self) -> str:
-        s = f"{self.pattern}="
-        if self.mode is not None:
-            s += f"{self.mode:04o}"
-        uid = self.owner if self.owner is not None else self.uid
-        gid = self.group if self.group is not None else self.gid
-        if uid is not None:
-            s += f":{uid}:{gid if gid is not None else uid}"
-        return s
-
-
-def _opt_int(v: object) -> int | None:
-    return None if v is None else int(str(v))
 
 
 @dataclass(frozen=True)

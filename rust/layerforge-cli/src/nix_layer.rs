@@ -1,0 +1,383 @@
+//! `layerforge nix-layer` of store paths, built here through layerforge-core without starting
+//! Python (a Pants package of a closure runs one such process per store-path layer).
+//!
+//! Only the argv a plan's store-path job gives (`python/layerforge/images/nix/layer_jobs.py`)
+//! is answered: `--out DIR --mtime N [--check-arch ARCH] --compression C [--level N]
+//! [--perms REGEX=MODE[:UID:GID]]... --store-path PATH...`, each option as its own argument,
+//! every value in the grammar the Python command accepts. Anything else (another option,
+//! `--opt=value`, a value the grammar doubts, a store path the local store does not hold as
+//! valid, any build failure) goes to Python, which realises missing paths and reports errors;
+//! a failed native attempt leaves nothing behind that Python would not. The layer is the one
+//! Python builds: the same spec (`layer_specs.store_paths_spec`), the same core, the same
+//! `layer.json` bytes. `LAYERFORGE_NATIVE_NIX_LAYER=0` turns this off.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use layerforge_core::blob::BlobStore;
+use layerforge_core::compress::Compression;
+use layerforge_core::elf::MachineCheck;
+use layerforge_core::entry::{EntryOptions, LayerSpec, PermRule};
+use layerforge_core::layer::{self, BuildOptions, LayerResult};
+use layerforge_core::progress::Progress;
+
+/// `LINUX_ARCHES` of python/layerforge/model/platform.py (`--check-arch`'s choices); a test
+/// holds the two to one another.
+pub const CHECK_ARCHES: [&str; 7] = [
+    "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64",
+];
+/// `LAYER_BY_COMPRESSION` of python/layerforge/model/media_types.py.
+const MEDIA_TYPES: [(&str, &str); 3] = [
+    ("none", "application/vnd.oci.image.layer.v1.tar"),
+    ("gzip", "application/vnd.oci.image.layer.v1.tar+gzip"),
+    ("zstd", "application/vnd.oci.image.layer.v1.tar+zstd"),
+];
+/// `TMP_DIR` of python/layerforge/layout/oci_layout.py.
+const TMP_DIR: &str = ".layerforge-tmp";
+const STORE_DIR: &str = "/nix/store/";
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request {
+    out: String,
+    mtime: u64,
+    machine: Option<String>,
+    compression: String,
+    level: Option<i32>,
+    perms: Vec<PermRule>,
+    store_paths: Vec<String>,
+}
+
+/// The build of `args` (after `nix-layer`) and its exit status, or None for Python to run it.
+pub fn run(args: &[OsString]) -> Option<i32> {
+    let request = parse(args)?;
+    if !all_valid(&request.store_paths) {
+        return None;
+    }
+    let built = build(&request)?;
+    println!("{}: {} {} bytes", request.out, built.digest, built.size);
+    Some(0)
+}
+
+/// The request `args` make, if every one is in the grammar this module answers.
+pub fn parse(args: &[OsString]) -> Option<Request> {
+    let mut out = None;
+    let mut mtime = None;
+    let mut machine = None;
+    let mut compression = None;
+    let mut level = None;
+    let mut perms = Vec::new();
+    let mut store_paths = Vec::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next()?.to_str()?;
+        if value.starts_with('-') || value.is_empty() {
+            return None; // argparse reads these otherwise (an option, a negative number)
+        }
+        match flag.to_str()? {
+            "--out" => once(&mut out, plain_path(value)?.to_string())?,
+            "--mtime" => once(&mut mtime, digits(value)?.parse::<u64>().ok()?)?,
+            "--check-arch" => once(
+                &mut machine,
+                CHECK_ARCHES.contains(&value).then(|| value.to_string())?,
+            )?,
+            "--compression" => {
+                let known = MEDIA_TYPES.iter().any(|(name, _)| *name == value);
+                once(&mut compression, known.then(|| value.to_string())?)?
+            }
+            "--level" => once(&mut level, digits(value)?.parse::<i32>().ok()?)?,
+            "--perms" => perms.push(perm_rule(value)?),
+            "--store-path" => store_paths.push(store_path(value)?.to_string()),
+            _ => return None,
+        }
+    }
+    if store_paths.is_empty() {
+        return None;
+    }
+    Some(Request {
+        out: out?,
+        mtime: mtime?,
+        machine,
+        compression: compression.unwrap_or_else(|| "gzip".to_string()),
+        level,
+        perms,
+        store_paths,
+    })
+}
+
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    // argparse takes the last of a repeated option; leave that to it
+    slot.is_none().then(|| *slot = Some(value))
+}
+
+fn digits(value: &str) -> Option<&str> {
+    (value.len() <= 19 && value.bytes().all(|b| b.is_ascii_digit())).then_some(value)
+}
+
+/// A path pathlib prints as given (no empty, `.` components or trailing slash).
+fn plain_path(value: &str) -> Option<&str> {
+    let body = value.strip_prefix('/').unwrap_or(value);
+    let ok = !body.is_empty() && body.split('/').all(|c| !c.is_empty() && c != ".");
+    (ok && !value.contains('\0')).then_some(value)
+}
+
+/// `/nix/store/<hash>-<name>` exactly (store_path.py's grammar; Python also strips a trailing
+/// slash, which is left to it).
+fn store_path(value: &str) -> Option<&str> {
+    let rest = value.strip_prefix(STORE_DIR)?;
+    let (hash, name) = (rest.get(..32)?, rest.get(32..)?.strip_prefix('-')?);
+    let hash_ok = hash
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b.is_ascii_lowercase() && !b"eotu".contains(&b)));
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-._?=".contains(&b));
+    (hash_ok && name_ok).then_some(value)
+}
+
+/// `REGEX=MODE[:UID:GID]` with numeric ids (perms.py's PERM_GRAMMAR, `names=False`): the
+/// regex runs to the last `=` (nothing after it may hold one), then a mode, an owner or both.
+fn perm_rule(value: &str) -> Option<PermRule> {
+    let (pattern, rest) = value.rsplit_once('=')?;
+    if pattern.is_empty() || rest.is_empty() || value.contains('\n') {
+        return None;
+    }
+    let (mode, owner) = match rest.split_once(':') {
+        Some((mode, owner)) => (mode, Some(owner)),
+        None => (rest, None),
+    };
+    let mode = match mode.len() {
+        0 => None,
+        3 | 4 if mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) => {
+            Some(u32::from_str_radix(mode, 8).ok()?)
+        }
+        _ => return None,
+    };
+    let (uid, gid) = match owner {
+        None => (None, None),
+        Some(owner) => {
+            let (uid, gid) = owner.split_once(':')?;
+            (Some(id(uid)?), Some(id(gid)?))
+        }
+    };
+    Some(PermRule {
+        pattern: pattern.to_string(),
+        mode,
+        uid,
+        gid,
+    })
+}
+
+fn id(value: &str) -> Option<u32> {
+    digits(value).filter(|v| !v.is_empty())?.parse().ok()
+}
+
+/// Whether the local store holds every path as valid (`nix-store --check-validity`, as the
+/// Python command asks before building); any doubt is a no.
+fn all_valid(paths: &[String]) -> bool {
+    Command::new("nix-store")
+        .arg("--check-validity")
+        .arg("--print-invalid")
+        .args(paths)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
+}
+
+/// Build the layer into `out` as `nix-layer` does; on any failure remove what this made (the
+/// core removes its own blob) and give None.
+fn build(request: &Request) -> Option<LayerResult> {
+    let out = PathBuf::from(&request.out);
+    let created = !out.exists() && fs::symlink_metadata(&out).is_err();
+    let blob_dir = out.join("blobs").join("sha256");
+    let tmp_dir = out.join(TMP_DIR);
+    let result = build_into(request, &out, &blob_dir, &tmp_dir);
+    let _ = fs::remove_dir(&tmp_dir); // only if empty, as the Python command does
+    if result.is_none() && created {
+        for d in [blob_dir.as_path(), &out.join("blobs"), &out] {
+            let _ = fs::remove_dir(d);
+        }
+    }
+    result
+}
+
+fn build_into(
+    request: &Request,
+    out: &Path,
+    blob_dir: &Path,
+    tmp_dir: &Path,
+) -> Option<LayerResult> {
+    let media_type = MEDIA_TYPES
+        .iter()
+        .find(|(name, _)| *name == request.compression)?
+        .1;
+    let opts = BuildOptions {
+        compression: Compression::parse(&request.compression, request.level).ok()?,
+        machine: match &request.machine {
+            Some(arch) => Some(MachineCheck::for_arch(arch).ok()?),
+            None => None,
+        },
+        ..BuildOptions::default()
+    };
+    let store = BlobStore::open(blob_dir, tmp_dir).ok()?;
+    let results = layer::build_layers(&[spec(request)], &store, &opts, &Progress::new()).ok()?;
+    let built = results.into_iter().next()?;
+    let doc = layer_json(media_type, &built);
+    if write_atomic(&out.join("layer.json"), doc.as_bytes()).is_none() {
+        if built.created {
+            let _ = store.remove(&built.digest);
+        }
+        return None;
+    }
+    Some(built)
+}
+
+/// `layer_specs.store_paths_spec`: store paths as they are (modes kept, owners root).
+fn spec(request: &Request) -> LayerSpec {
+    let mut spec = LayerSpec::new(EntryOptions {
+        mtime: request.mtime,
+        uid: 0,
+        gid: 0,
+        keep_setuid: true,
+    });
+    spec.add_dir("/nix", 0o755);
+    spec.add_dir("/nix/store", 0o755);
+    let mut paths = request.store_paths.clone();
+    paths.sort();
+    for p in paths {
+        // Python: a directory that is not a symlink is a tree; anything else one path
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            spec.add_tree(p.clone(), p);
+        } else {
+            spec.add_path(p.clone(), p);
+        }
+    }
+    for rule in &request.perms {
+        spec.add_perm_rule(rule.clone());
+    }
+    spec
+}
+
+/// layer_dir.write_layer_dir's canonical JSON (sorted keys, no whitespace).
+fn layer_json(media_type: &str, built: &LayerResult) -> String {
+    format!(
+        "{{\"descriptor\":{{\"digest\":\"{}\",\"mediaType\":\"{media_type}\",\"size\":{}}},\"diffId\":\"{}\",\"uncompressedSize\":{}}}",
+        built.digest, built.size, built.diff_id, built.uncompressed_size
+    )
+}
+
+/// Write `path` through a temporary file in its directory, synced, then renamed over it.
+fn write_atomic(path: &Path, data: &[u8]) -> Option<()> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_str()?;
+    let tmp = dir.join(format!(".{name}.{}.native.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+        return None;
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app-1.0";
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_the_argv_of_a_store_path_job() {
+        let r = parse(&args(&[
+            "--out",
+            "layer",
+            "--mtime",
+            "1700000000",
+            "--check-arch",
+            "amd64",
+            "--compression",
+            "zstd",
+            "--level",
+            "5",
+            "--perms",
+            "/nix/store/.*/bin(/.*)?=0750:1234:2345",
+            "--perms",
+            "x=:0:0",
+            "--store-path",
+            P,
+        ]))
+        .unwrap();
+        assert_eq!(
+            (r.out.as_str(), r.mtime, r.level),
+            ("layer", 1_700_000_000, Some(5))
+        );
+        assert_eq!(r.machine.as_deref(), Some("amd64"));
+        assert_eq!(r.perms[0].pattern, "/nix/store/.*/bin(/.*)?");
+        assert_eq!(
+            (r.perms[0].mode, r.perms[0].uid, r.perms[0].gid),
+            (Some(0o750), Some(1234), Some(2345))
+        );
+        assert_eq!((r.perms[1].mode, r.perms[1].uid), (None, Some(0)));
+        assert_eq!(r.store_paths, vec![P.to_string()]);
+    }
+
+    #[test]
+    fn leaves_everything_else_to_python() {
+        let base = ["--out", "layer", "--mtime", "1", "--store-path", P];
+        assert!(parse(&args(&base)).is_some());
+        for extra in [
+            &["--copy-to-root", P][..],
+            &["--snapshotter", "x"],
+            &["--account", "app:1:app:1"],
+            &["--perms", "x="],
+            &["--perms", "x=0755:app:app"],
+            &["--perms", "x=0755:1"],
+            &["--perms", "x=75"],
+            &["--perms", "a\n=0755"],
+            &["--level", "-1"],
+            &["--mtime", "2"],
+            &["--check-arch", "mips"],
+            &["--compression", "lz4"],
+            &[
+                "--store-path",
+                "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app/",
+            ],
+            &[
+                "--store-path",
+                "/nix/store/0123456789abcdefghijklmnpqrsvwxyz-a",
+            ],
+            &["--threads", "2"],
+            &["--out=x", "y"],
+            &["--help"],
+        ] {
+            let mut a = base.to_vec();
+            a.extend_from_slice(extra);
+            assert!(parse(&args(&a)).is_none(), "{extra:?}");
+        }
+        assert!(parse(&args(&[
+            "--out",
+            "./layer",
+            "--mtime",
+            "1",
+            "--store-path",
+            P
+        ]))
+        .is_none());
+        assert!(parse(&args(&["--out", "layer", "--mtime", "1"])).is_none());
+    }
+}

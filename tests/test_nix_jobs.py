@@ -1,0 +1,233 @@
+"""The typed plan (no Nix, no Pants run): the layer jobs a nix-image plan hands out, their
+``nix-layer`` argv read back into the same jobs, the plan file's versioned schema as the tool
+and the Pants plugin read it, and the one ``--perms`` grammar both sides use."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from layerforge.cli.main import build_parser
+from layerforge.errors import LayerforgeError, UsageError
+from layerforge.images.nix.accounts import Account
+from layerforge.images.nix.closure import Closure, PathInfo
+from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, job_from_layer_args
+from layerforge.images.nix.layering import LayerGroup
+from layerforge.images.nix.perms import PERM_GRAMMAR, PermSpec, parse_perms
+from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
+from layerforge.layout.oci_layout import TMP_DIR
+from layerforge.model.media_types import LAYER_BY_COMPRESSION
+from layerforge.model.platform import LINUX_ARCHES
+
+PLUGIN = Path(__file__).parent.parent / "pants-plugins" / "layerforge_pants"
+
+
+def sp(name: str) -> str:
+    h = "".join("0123456789abcdfghijklmnpqrsvwxyz"[(ord(c) * 7 + i) % 32] for i, c in enumerate((name * 32)[:32]))
+    return f"/nix/store/{h}-{name}"
+
+
+def plugin_module(name: str) -> ModuleType:
+    """A plugin module without Pants (only plain-Python modules can be loaded this way)."""
+    spec = importlib.util.spec_from_file_location(f"plugin_{name}", PLUGIN / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+        spec.loader.exec_module(module)
+    return module
+
+
+def plugin_literal(module: str, name: str) -> object:
+    """The literal value the plugin module assigns to ``name`` at top level, read from its source."""
+    tree = ast.parse((PLUGIN / f"{module}.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{module}.py assigns no {name}")
+
+
+def make_plan(**changes: object) -> NixPlan:
+    names = ("app-1.0", "libgreet-2.1", "etc-files-1", "busybox-1.35")
+    infos = {sp(n): PathInfo(sp(n), "sha256-AAAA", 1000, ()) for n in names}
+    plan = NixPlan(
+        ref="latest",
+        arch="amd64",
+        epoch=1700000000,
+        closure=Closure(roots=(sp("app-1.0"),), infos=infos),
+        layers=(
+            LayerGroup((sp("app-1.0"), sp("libgreet-2.1"), sp("etc-files-1"), sp("busybox-1.35")), "merged"),
+            LayerGroup((sp("etc-files-1"),), "path"),
+        ),
+        copy_to_root=(sp("busybox-1.35"),),
+        account=Account("app", 1234, "app", 2345),
+        perms=(PermSpec(f"{sp('app-1.0')}/bin(/.*)?", 0o750, 1234, 2345), PermSpec(".*/share", None, 0, 0)),
+        compression="zstd",
+        level=5,
+    )
+    return replace(plan, **changes)  # type: ignore[arg-type]
+
+
+def layer_args(argv: tuple[str, ...]) -> object:
+    return build_parser("nix-layer").parse_args(list(argv))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"nix_snapshotter": True}, {"check_arch": False, "level": None, "compression": "gzip"},
+     {"account": None, "copy_to_root": ()}, {"perms": ()}],
+    ids=["layers-and-root", "snapshotter", "foreign-allowed", "no-root", "no-perms"],
+)  # fmt: skip
+def test_each_jobs_argv_reads_back_to_the_same_job(changes: dict[str, object]) -> None:
+    """What Pants runs (the job's argv) is the job ``nix-image`` builds in-process."""
+    plan = make_plan(**changes)
+    jobs = plan.layer_jobs()
+    assert jobs, "a plan has layers"
+    for job in jobs:
+        argv = job.argv()
+        assert argv[:3] == ("nix-layer", "--out", "layer")
+        assert job_from_layer_args(layer_args(argv)) == job, argv
+
+
+def test_the_jobs_are_the_plans_layers_in_image_order() -> None:
+    plan = make_plan()
+    jobs = plan.layer_jobs()
+    assert [j.kind for j in jobs] == [STORE_PATHS, STORE_PATHS, ROOT]
+    assert [j.store_paths for j in jobs[:2]] == [g.paths for g in plan.layers]
+    assert all((j.compression, j.level, j.machine, j.mtime) == ("zstd", 5, "amd64", 1700000000) for j in jobs)
+    assert jobs[0].perms == plan.perms and jobs[2].perms == ()
+    assert (jobs[2].copy_to_root, jobs[2].account) == (plan.copy_to_root, plan.account)
+    assert jobs[0].history() == "layerforge nix-image: app-1.0, libgreet-2.1, etc-files-1 and 1 more"
+    assert jobs[2].history() == "layerforge nix-image: copy-to-root, user app"
+    assert "--perms" in jobs[0].argv() and "--perms" not in jobs[2].argv()
+    assert jobs[0].argv()[jobs[0].argv().index("--perms") + 1] == f"{sp('app-1.0')}/bin(/.*)?=0750:1234:2345"
+    (snap,) = make_plan(nix_snapshotter=True).layer_jobs()
+    assert snap.kind == SNAPSHOTTER and snap.store_paths == tuple(sorted(plan.closure.infos))
+    assert (snap.compression, snap.level, snap.machine) == ("gzip", None, None), "the snapshotter's layer is gzip"
+    assert "--compression" not in snap.argv()
+    assert "--check-arch" not in make_plan(check_arch=False).layer_jobs()[0].argv()
+
+
+def test_the_plugin_reads_only_the_jobs_of_the_plan_file() -> None:
+    nix_plan = plugin_module("nix_plan")
+    plan = make_plan()
+    layers = nix_plan.planned_layers(plan.dumps(), "plan.json of //:app")
+    assert [(p.kind, p.argv, p.out) for p in layers] == [(j.kind, j.argv(), "layer") for j in plan.layer_jobs()]
+    assert NixPlan.loads(plan.dumps(), "plan.json").layer_jobs() == plan.layer_jobs()
+    assert nix_plan.PLAN_VERSION == PLAN_VERSION == plugin_literal("nix_plan", "PLAN_VERSION")
+    assert json.loads(plan.dumps())["version"] == PLAN_VERSION
+
+
+@pytest.mark.parametrize("version", [1, 3, "2", None])
+def test_a_plan_of_another_version_is_a_one_line_error_naming_the_file(version: object) -> None:
+    doc = json.loads(make_plan().dumps())
+    doc["version"] = version
+    data = json.dumps(doc).encode()
+    with pytest.raises(LayerforgeError) as tool_error:
+        NixPlan.loads(data, "out/plan.json")
+    message = str(tool_error.value)
+    assert message.startswith("out/plan.json: ") and f"version {version!r} is not {PLAN_VERSION}" in message
+    nix_plan = plugin_module("nix_plan")
+    with pytest.raises(nix_plan.PlanUnreadable) as plugin_error:
+        nix_plan.planned_layers(data, "plan.json of //:app")
+    message = str(plugin_error.value)
+    assert message.startswith("plan.json of //:app ") and f"version {version!r}" in message
+    assert "\n" not in message and "\n" not in str(tool_error.value)
+
+
+@pytest.mark.parametrize(
+    "job",
+    [{"kind": "store-paths", "out": "../x", "argv": ["nix-layer"]}, {"kind": "root", "out": ".", "argv": ["nix-layer"]},
+     {"kind": "other", "out": "layer", "argv": ["nix-layer"]}, {"kind": "root", "out": "layer", "argv": ["sh"]},
+     {"kind": "root", "out": "layer", "argv": [1]}, "x"],
+)  # fmt: skip
+def test_the_plugin_refuses_malformed_jobs(job: object) -> None:
+    nix_plan = plugin_module("nix_plan")
+    doc = json.loads(make_plan().dumps())
+    doc["jobs"][1] = job
+    with pytest.raises(nix_plan.PlanUnreadable, match=r"^plan\.json of //:app: layer job 1 is not"):
+        nix_plan.planned_layers(json.dumps(doc).encode(), "plan.json of //:app")
+
+
+def test_the_tool_refuses_jobs_that_are_not_the_plans_layers() -> None:
+    """The assembly reads the plan; the layers were built from its jobs: they must agree."""
+    doc = json.loads(make_plan().dumps())
+    doc["jobs"][0]["argv"] = [a.replace("0750", "0777") for a in doc["jobs"][0]["argv"]]
+    with pytest.raises(LayerforgeError, match=r"^p\.json: the plan's jobs are not the layers it plans$"):
+        NixPlan.loads(json.dumps(doc).encode(), "p.json")
+    with pytest.raises(LayerforgeError, match=r"^p\.json: unreadable nix-image plan"):
+        NixPlan.loads(b"[]", "p.json")
+
+
+def test_perms_apply_to_store_path_layers_only() -> None:
+    argv = (*make_plan().layer_jobs()[2].argv(), "--perms", ".*=0755")
+    with pytest.raises(UsageError, match="store-path"):
+        job_from_layer_args(layer_args(argv))
+
+
+#: Rules both former readers were tested with (the Pants field and the tool's --perms), and
+#: the edges between them: whether a rule is accepted (with names for owner and group).
+PERM_CASES = [
+    ("/nix/store/.*-app/bin/.*=0755", True),
+    ("/nix/store/.*-app/var(/.*)?=0755:app:app", True),
+    ("/nix/store/.*-app/bin(/.*)?=0750:1000:100", True),
+    ("x=:0:0", True),
+    ("x=755", True),
+    ("a=b=0644", True),
+    ("x=", False),
+    ("x=:", False),
+    ("x=0755:1", False),
+    ("x=0755:1:2:3", False),
+    ("x=75", False),
+    ("x=07555", False),
+    ("x=0855", False),
+    ("=0755", False),
+    ("no-equals", False),
+    ("x=0755\n", False),
+]
+
+
+def tool_accepts(rule: str) -> bool:
+    try:
+        parse_perms([rule])
+    except UsageError:
+        return False
+    return True
+
+
+def test_the_plugin_and_the_tool_share_one_perms_grammar() -> None:
+    plugin_grammar = plugin_literal("nix_target", "PERM_GRAMMAR")
+    assert plugin_grammar == PERM_GRAMMAR, "nix_target.py restates the tool's grammar character for character"
+    assert isinstance(plugin_grammar, str)
+    plugin = re.compile(plugin_grammar)
+    for rule, accepted in PERM_CASES:
+        assert (tool_accepts(rule), bool(plugin.match(rule))) == (accepted, accepted), rule
+
+
+def test_a_rule_reads_back_from_its_argument() -> None:
+    for rule, accepted in PERM_CASES:
+        if accepted:
+            (spec,) = parse_perms([rule])
+            assert parse_perms([spec.to_arg()]) == (spec,), rule
+
+
+def test_the_native_nix_layer_knows_the_tools_tables() -> None:
+    """rust/layerforge-cli/src/nix_layer.rs restates `--check-arch`'s choices, the layer media
+    types and the layout's scratch directory: they must be the tool's."""
+    source = (Path(__file__).parent.parent / "rust" / "layerforge-cli" / "src" / "nix_layer.rs").read_text()
+    arches = re.search(r"CHECK_ARCHES: \[&str; \d+\] = \[(.*?)\];", source, re.S)
+    media = re.search(r"MEDIA_TYPES: \[\(&str, &str\); \d+\] = \[(.*?)\];", source, re.S)
+    tmp = re.search(r'const TMP_DIR: &str = "(.*?)";', source)
+    assert arches and media and tmp
+    assert re.findall(r'"([^"]+)"', arches.group(1)) == list(LINUX_ARCHES)
+    assert dict(re.findall(r'\("([^"]+)", "([^"]+)"\)', media.group(1))) == LAYER_BY_COMPRESSION
+    assert tmp.group(1) == TMP_DIR
