@@ -28,7 +28,7 @@ from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
 from layerforge.registry import answers
 from layerforge.registry.byte_meter import ByteMeter
-from layerforge.registry.client import RegistryClient
+from layerforge.registry.client import ManifestInfo, RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.reference import ImageName, validate_tag
 from layerforge.registry.shallow_blobs import ShallowBlobs, SourceClients
@@ -147,9 +147,7 @@ def push_image(
     root = Descriptor(media_type=entry.media_type, digest=entry.digest, size=entry.size)
     if target.digest and target.digest != root.digest:
         raise LayerforgeError(f"{target}: the layout's image is {root.digest}, not {target.digest}")
-    tags = list(dict.fromkeys([*([target.tag] if target.tag else []), *(validate_tag(t) for t in extra_tags)]))
-    if not tags and not target.digest:
-        tags = ["latest"]
+    tags = _tags_of(target, extra_tags)
     known = known or KnownBlobs(None)
     repo = target.repository
     result = PushResult(target=target, digest=root.digest)
@@ -192,21 +190,8 @@ def push_image(
             client.put_manifest(repo, root.digest, graph.manifests[-1][1], root.media_type, root.digest)
             result.manifests_pushed += 1
     else:
-        result.blobs = [BlobResult(d, s, "skipped") for d, s in sorted(graph.blobs.items())]
-        if on_blob is not None:
-            for b in result.blobs:
-                on_blob(b)
-        if progress is not None:
-            progress(sum(graph.blobs.values()), sum(graph.blobs.values()))
-    root_bytes = graph.manifests[-1][1]
-    for tag in tags:
-        info = current[tag]
-        if info is not None and info.digest == root.digest:
-            result.tags[tag] = "unchanged"
-            continue
-        client.put_manifest(repo, tag, root_bytes, root.media_type, root.digest)
-        result.manifests_pushed += 1
-        result.tags[tag] = "pushed"
+        result.blobs = _skipped(graph.blobs, on_blob, progress)
+    _put_tags(client, repo, current, root=root, root_bytes=graph.manifests[-1][1], result=result)
 
     for artifact in artifacts:
         _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result, on_blob=on_blob)
@@ -215,6 +200,45 @@ def push_image(
         record(client.registry, repo, b.digest)
     known.save()
     return result
+
+
+def _tags_of(target: ImageName, extra_tags: tuple[str, ...]) -> list[str]:
+    """The tags a push sets: the target's, then ``extra_tags``, once each; ``latest`` when
+    neither a tag nor a digest is given."""
+    tags = list(dict.fromkeys([*([target.tag] if target.tag else []), *(validate_tag(t) for t in extra_tags)]))
+    return tags if tags or target.digest else ["latest"]
+
+
+def _skipped(blobs: dict[str, int], on_blob: BlobFn | None, progress: ProgressFn | None) -> list[BlobResult]:
+    """Every blob of ``blobs`` as skipped (the registry holds the image), reported as a push
+    that sent them would report them."""
+    results = [BlobResult(d, s, "skipped") for d, s in sorted(blobs.items())]
+    if on_blob is not None:
+        for b in results:
+            on_blob(b)
+    if progress is not None:
+        progress(sum(blobs.values()), sum(blobs.values()))
+    return results
+
+
+def _put_tags(
+    client: RegistryClient,
+    repo: str,
+    current: dict[str, ManifestInfo | None],
+    *,
+    root: Descriptor,
+    root_bytes: bytes,
+    result: PushResult,
+) -> None:
+    """Point each tag of ``current`` (the tags and what they named before) at ``root``,
+    leaving the ones that already do."""
+    for tag, info in current.items():
+        if info is not None and info.digest == root.digest:
+            result.tags[tag] = "unchanged"
+            continue
+        client.put_manifest(repo, tag, root_bytes, root.media_type, root.digest)
+        result.manifests_pushed += 1
+        result.tags[tag] = "pushed"
 
 
 def _ensure_blobs(
