@@ -59,29 +59,26 @@ class ImageView:
         if path in ("/nix", STORE_DIR) and self.closure:
             return ("dir", "")
         if path.startswith(STORE_DIR + "/"):
-            top = "/".join(path.split("/")[:4])
-            if top in self.closure:
-                return _host_stat(path)
-            if self.base_lookup is not None:  # store paths a base image brings along
-                found = self.base_lookup(path)
-                if found is not None:
-                    return found
-            raise NotInClosure(f"{path!r} is in {top!r}, which is not in the image's closure")
+            return self._store_stat(path)
         rel = path.lstrip("/")
         entry = self.root.get(rel)
         if entry is not None:
-            if entry.kind == "dir":
-                return ("dir", "")
-            if entry.kind == "symlink":
-                return ("symlink", entry.target)
-            if entry.kind == "file":
-                return ("file", "")
-            return _host_stat(entry.target)
+            return _entry_stat(entry.kind, entry.target)
         if rel in self.root_dirs:
             return ("dir", "")
         if self.base_lookup is not None:
             return self.base_lookup(path)
         return None
+
+    def _store_stat(self, path: str) -> Stat:
+        top = "/".join(path.split("/")[:4])
+        if top in self.closure:
+            return _host_stat(path)
+        if self.base_lookup is not None:  # store paths a base image brings along
+            found = self.base_lookup(path)
+            if found is not None:
+                return found
+        raise NotInClosure(f"{path!r} is in {top!r}, which is not in the image's closure")
 
     def resolve(self, path: str) -> tuple[str, str] | None:
         """(resolved path, kind) following symlinks like the kernel, or None if absent."""
@@ -155,3 +152,13 @@ def _host_read(path: str) -> bytes | None:
 def _parents(rel: str) -> list[str]:
     parts = rel.split("/")
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _entry_stat(kind: str, target: str) -> Stat:
+    """The kind of a copy-to-root entry: its own for dirs, symlinks and files it holds; the
+    host file's for a copy."""
+    if kind == "symlink":
+        return ("symlink", target)
+    if kind in ("dir", "file"):
+        return (kind, "")
+    return _host_stat(target)
