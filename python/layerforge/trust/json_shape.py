@@ -55,20 +55,14 @@ def _check_depth(obj: Any, where: str) -> None:
             stack.extend((c, depth + 1) for c in children)
 
 
+#: JSON value types by name, in the order they are tested (a bool is an int to Python).
+_TYPE_NAMES = ((bool, "a boolean"), (int, "a number"), (str, "a string"), (list, "a list"), (dict, "an object"))
+
+
 def type_name(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
 
 
 class Fields:
