@@ -164,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
     def blob_done(b: BlobResult) -> None:
         if bar.enabled:  # one line per blob above the bar on a terminal
             sys.stderr.write(f"\r\033[K  {b.action:8} {b.digest[:19]}  {_mib(b.size):>10}\n")
-        elif args.verbose:  # and with -v anywhere else
-            print(f"layerforge: blob {b.action} {b.digest} ({b.size} bytes)", file=sys.stderr, flush=True)
+        elif args.verbose:  # and with -v anywhere else; through the log's handler, whose lock
+            # keeps the line whole among the request lines other threads log
+            logging.getLogger("layerforge.push").info("blob %s %s (%d bytes)", b.action, b.digest, b.size)
 
     try:
         result = push_image(
