@@ -17,15 +17,17 @@ import pytest
 
 from layerforge.cli.main import build_parser
 from layerforge.errors import LayerforgeError, UsageError
+from layerforge.images.nix import perms
 from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.closure import Closure, PathInfo
 from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, job_from_layer_args
 from layerforge.images.nix.layering import LayerGroup
-from layerforge.images.nix.perms import PERM_GRAMMAR, PermSpec, parse_perms
+from layerforge.images.nix.perms import PermSpec, parse_perms
 from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
 from layerforge.layout.oci_layout import TMP_DIR
 from layerforge.model.media_types import LAYER_BY_COMPRESSION
 from layerforge.model.platform import LINUX_ARCHES
+from layerforge.option_rules import PERM_GRAMMAR
 
 PLUGIN = Path(__file__).parent.parent / "pants-plugins" / "layerforge_pants"
 
@@ -54,6 +56,15 @@ def plugin_literal(module: str, name: str) -> object:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
             return ast.literal_eval(node.value)
     raise AssertionError(f"{module}.py assigns no {name}")
+
+
+def plugin_import(module: str, name: str) -> str:
+    """The module the plugin module imports ``name`` from at top level, read from its source."""
+    tree = ast.parse((PLUGIN / f"{module}.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == name and a.asname is None for a in node.names):
+            return node.module or ""
+    raise AssertionError(f"{module}.py imports no {name}")
 
 
 def make_plan(**changes: object) -> NixPlan:
@@ -205,10 +216,10 @@ def tool_accepts(rule: str) -> bool:
 
 
 def test_the_plugin_and_the_tool_share_one_perms_grammar() -> None:
-    plugin_grammar = plugin_literal("nix_target", "PERM_GRAMMAR")
-    assert plugin_grammar == PERM_GRAMMAR, "nix_target.py restates the tool's grammar character for character"
-    assert isinstance(plugin_grammar, str)
-    plugin = re.compile(plugin_grammar)
+    source = plugin_import("nix_target", "PERM_GRAMMAR")
+    assert source == "layerforge_pants.option_rules", "nix_target.py reads the option table's grammar"
+    assert perms.PERM_GRAMMAR is PERM_GRAMMAR, "the tool reads the option table's grammar"
+    plugin = re.compile(PERM_GRAMMAR)
     for rule, accepted in PERM_CASES:
         assert (tool_accepts(rule), bool(plugin.match(rule))) == (accepted, accepted), rule
 

@@ -25,6 +25,7 @@ from pants.util.strutil import help_text
 
 from layerforge_pants.field_rules import checked, checked_level, choices, default_of, high
 from layerforge_pants.nix_flake import parse_flake_ref
+from layerforge_pants.option_rules import PERM_GRAMMAR
 from layerforge_pants.target_types import (
     COMMON_IMAGE_FIELDS,
     RUNTIME_FIELDS,
@@ -38,9 +39,6 @@ from layerforge_pants.target_types import (
 NAME = r"[A-Za-z0-9+\-._?=]+"
 STORE_PATH = rf"/nix/store/[0-9a-df-np-sv-z]{{32}}-{NAME}"
 _STORE_PATH = re.compile(rf"^{STORE_PATH}\Z")
-#: The grammar of a `perms` rule: python/layerforge/images/nix/perms.py's PERM_GRAMMAR, the
-#: same characters (the plugin does not import the tool; tests/test_nix_jobs.py compares them).
-PERM_GRAMMAR = r"^(?P<re>.+)=(?=.)(?P<mode>[0-7]{3,4})?(?::(?P<uid>[^:=]+):(?P<gid>[^:=]+))?\Z"
 _PERM = re.compile(PERM_GRAMMAR)
 LAYER_LIMIT = high("nix.max_layers")
 DEFAULT_UID = 1000

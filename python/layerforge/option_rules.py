@@ -160,6 +160,10 @@ Rule = Union[IntRange, SecondsRange, Size, Choice, Pattern, ImagePath]
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 
+#: A nix image's ``--perms``/``perms`` rule: a regex, ``=``, then a mode, an owner (``:UID:GID``,
+#: ids or names) or both; the look-ahead refuses a rule that gives neither (``x=``).
+PERM_GRAMMAR = r"^(?P<re>.+)=(?=.)(?P<mode>[0-7]{3,4})?(?::(?P<uid>[^:=]+):(?P<gid>[^:=]+))?\Z"
+
 #: Compression levels by layer compression: (lowest, highest, default); ``none`` takes none.
 LEVELS: Mapping[str, tuple[int, int]] = {"gzip": (1, 9), "zstd": (1, 19)}
 DEFAULT_LEVELS: Mapping[str, int] = {"gzip": 6, "zstd": 3}

@@ -1,8 +1,6 @@
-"""``--perms`` rules (``REGEX=MODE[:UID:GID]``): the one grammar, and the rules as data.
-
-The Pants field (``pants-plugins/layerforge_pants/nix_target.py``, which does not import the
-tool) restates :data:`PERM_GRAMMAR` character for character; ``tests/test_nix_jobs.py`` holds
-the two to one another and runs both on the same cases.
+"""``--perms`` rules (``REGEX=MODE[:UID:GID]``) as data. Their grammar is the option table's
+(:data:`layerforge.option_rules.PERM_GRAMMAR`), which the Pants field reads too;
+``tests/test_nix_jobs.py`` runs both readers on the same cases.
 """
 
 from __future__ import annotations
@@ -11,10 +9,8 @@ import re
 from dataclasses import dataclass
 
 from layerforge.errors import LayerforgeError, UsageError
+from layerforge.option_rules import PERM_GRAMMAR
 
-#: A rule: a regex, ``=``, then a mode, an owner (``:UID:GID``, ids or names) or both; the
-#: look-ahead refuses a rule that gives neither (``x=``).
-PERM_GRAMMAR = r"^(?P<re>.+)=(?=.)(?P<mode>[0-7]{3,4})?(?::(?P<uid>[^:=]+):(?P<gid>[^:=]+))?\Z"
 _PERM = re.compile(PERM_GRAMMAR)
 
 
