@@ -18,7 +18,6 @@ from layerforge._native import LayerSpec
 from layerforge.images.nix.assemble import image_config
 from layerforge.images.nix.build import build_nix_image
 from layerforge.images.nix.layer_cache import LayerCache
-from layerforge.images.nix.layer_specs import root_spec, store_paths_spec
 from layerforge.images.nix.plan import NixPlan
 from layerforge.layout.docker_archive import LayerFile, layer_file, write_streamed_archive
 from layerforge.layout.image_reader import StoredImage
@@ -98,10 +97,9 @@ def write_nix_docker_archive(
 
 
 def _specs(plan: NixPlan) -> list[LayerSpec]:
-    specs = [store_paths_spec(g.paths, plan.epoch, plan.perms) for g in plan.layers]
-    if plan.has_root_layer:
-        specs.append(root_spec(plan.copy_to_root, plan.copy_to_root_mode, plan.epoch, plan.account))
-    return specs
+    """The native specs of the plan's layer jobs (store paths and root: the streamed path
+    builds no snapshotter layer)."""
+    return [job.spec()[0] for job in plan.layer_jobs()]
 
 
 def _base_files(base: StoredImage, scratch: Path) -> list[LayerFile]:
