@@ -98,6 +98,11 @@ def snapshot(root: Path) -> dict[str, Any]:
     return {"entries": entries, "hardlinks": links}
 
 
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path: its bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def blob_path(layout: Path, digest: str) -> Path:
     algo, hexd = digest.split(":")
     return layout / "blobs" / algo / hexd

@@ -167,7 +167,3 @@ class PantsRepo:
     def counter(proc: subprocess.CompletedProcess[str], name: str) -> int:
         m = re.search(rf"^\s*{name}: (\d+)$", proc.stderr, re.MULTILINE)
         return int(m.group(1)) if m else 0
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -20,6 +20,7 @@ from tests.helpers import (
     image_parts,
     run,
     run_cli,
+    tree_bytes,
     validate_runtime_spec,
     validate_schema,
     verify_blobs,
@@ -432,6 +433,49 @@ def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> 
     bad = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", "--layer-dir", dirs[0], "--out", tmp_path / "x",
                   check=False)  # fmt: skip
     assert bad.returncode == 1 and "the plan has 3 layers, 1 were given" in bad.stderr
+
+
+def test_assembly_without_layer_blobs_leaves_out_exactly_the_layer_blobs(tmp_path: Path) -> None:
+    """`nix-assemble --without-layer-blobs` (what Pants runs: it merges each layer process's
+    blob into the output itself) reads only each layer directory's layer.json and writes the
+    layout the whole assembly writes, minus the layer blobs: adding them back gives the same
+    tree, byte for byte, which skopeo reads."""
+    app, busybox = build("app"), build("busyboxPkg")
+    common = ["--store-path", app, "--copy-to-root", busybox, "--max-layers", "3", "--sbom"]
+    run_cli("nix-plan", *common, "--out", tmp_path / "plan.json", env=os.environ.copy())
+    plan = json.loads((tmp_path / "plan.json").read_bytes())
+    dirs, metas = [], []
+    for i, job in enumerate(plan["jobs"]):
+        run_cli(*job["argv"], cwd=tmp_path)
+        d = tmp_path / f"layer{i}"
+        (tmp_path / job["out"]).rename(d)
+        dirs.append(d)
+        meta = tmp_path / f"meta{i}"  # the layer.json alone, as the assembly sandbox holds it
+        meta.mkdir()
+        shutil.copy(d / "layer.json", meta / "layer.json")
+        metas.append(meta)
+
+    def layer_args(ds: list[Path]) -> list[str | Path]:
+        return [a for d in ds for a in ("--layer-dir", d)]
+
+    run_cli("nix-assemble", "--plan", tmp_path / "plan.json", *layer_args(dirs), "--out", tmp_path / "full")
+    run_cli("nix-assemble", "--plan", tmp_path / "plan.json", *layer_args(metas), "--out", tmp_path / "json",
+            "--without-layer-blobs")  # fmt: skip
+    full, json_only = tree_bytes(tmp_path / "full"), tree_bytes(tmp_path / "json")
+    blobs = {f"blobs/sha256/{json.loads((d / 'layer.json').read_bytes())['descriptor']['digest'][7:]}" for d in dirs}
+    assert len(blobs) == 3 and blobs <= set(full) and not blobs & set(json_only)
+    assert {k: v for k, v in full.items() if k not in blobs} == json_only
+    for blob in blobs:  # the caller's merge: each blob under its own digest
+        target = tmp_path / "json" / blob
+        shutil.copy(tmp_path / "full" / blob, target)
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == target.name
+    assert tree_bytes(tmp_path / "json") == full
+    inspect = subprocess.run(["skopeo", "inspect", f"oci:{tmp_path / 'json'}:latest"], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+    assert len(json.loads(inspect.stdout)["Layers"]) == 3
+    without = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", *layer_args(metas), "--out", tmp_path / "x",
+                      check=False)  # fmt: skip
+    assert without.returncode == 1 and "is missing" in without.stderr and not (tmp_path / "x" / "index.json").exists()
 
 
 def layer_dir_state(root: Path) -> dict[str, tuple[int, bytes]]:

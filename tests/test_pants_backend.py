@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import image_parts, index_entry, run, run_cli, verify_blobs
+from tests.helpers import image_parts, index_entry, run, run_cli, tree_bytes, verify_blobs
 from tests.kernel_support import MARKER, boot, busybox_rootfs, debian_kernel
 from tests.nix_support import IMAGES_NIX
 from tests.nydus_support import blob_dir, bootstrap_bytes, fsck_erofs, nydus_manifest
 from tests.nydus_support import check as nydus_check
-from tests.pants_support import REPO, PantsRepo, tree_bytes
+from tests.pants_support import REPO, PantsRepo
 from tests.registry_support import FaultProxy, Registry
 from tests.runtime_support import Podman, assert_runs_as_configured
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import blob_path, image_parts, index_entry, run_cli, verify_blobs
+from tests.helpers import blob_path, image_parts, index_entry, run_cli, tree_bytes, verify_blobs
 from tests.nix_support import (
     CHANNEL_NIX,
     FLAKE,
@@ -29,7 +29,7 @@ from tests.nix_support import (
     nix_env,
     substituter_config,
 )
-from tests.pants_support import PantsRepo, tree_bytes
+from tests.pants_support import PantsRepo
 from tests.runtime_support import Podman, assert_runs_as_configured, parse_probe, probe_script
 
 CHANNEL_BUILD = """

@@ -16,10 +16,10 @@ import pytest
 
 from layerforge.model.annotations import SHALLOW
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import image_parts, index_entry, read_json_blob, run, run_cli, verify_blobs
+from tests.helpers import image_parts, index_entry, read_json_blob, run, run_cli, tree_bytes, verify_blobs
 from tests.kernel_support import elf_kernel
 from tests.nix_support import IMAGES_NIX
-from tests.pants_support import PantsRepo, tree_bytes
+from tests.pants_support import PantsRepo
 from tests.pull_support import Seeded, registry_digest, seed
 from tests.registry_support import Registry
 from tests.runtime_support import Podman, assert_runs_as_configured

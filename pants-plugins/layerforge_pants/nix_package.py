@@ -4,7 +4,10 @@ evaluation printed (or the target's store paths), never by the Nix file's text: 
 is in them. The unit of caching is the layer: a layer process's argv holds only its own store
 paths and options, so changing one store path re-runs only that layer (plus plan and assembly).
 Store paths are read from the host's store: immutable and named by their inputs' hash, they
-make a sound cache key; a layer whose paths this machine lacks realises them first."""
+make a sound cache key; a layer whose paths this machine lacks realises them first.
+The assembly reads only each layer's layer.json: the layer blobs go from the layer processes'
+outputs into the package's digest by reference (see :func:`layer_blob`), so their bytes are
+captured once (as layer outputs) and written once (to dist/)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 from pants.core.goals.package import PackageFieldSet
 from pants.engine.addresses import Address
-from pants.engine.fs import EMPTY_DIGEST
+from pants.engine.fs import EMPTY_DIGEST, DigestEntries, FileEntry, PathGlobs
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.image_package import ImageFieldSet, config_argv
@@ -209,6 +212,53 @@ def layer_dir_args(requests: list[LayerforgeProcess]) -> list[str]:
     """``nix-assemble``'s ``--layer-dir`` arguments for the layers of ``requests``, each under
     its ``l<i>/`` prefix."""
     return [a for i, r in enumerate(requests) for a in ("--layer-dir", f"l{i}/{r.output_directories[0]}")]
+
+
+#: What a layer directory holds beside its blob (see layerforge.layers.layer_dir).
+LAYER_JSON = "layer.json"
+
+
+def layer_json_glob(request: LayerforgeProcess) -> PathGlobs:
+    """The layer.json of ``request``'s layer directory: all the assembly reads of a layer."""
+    return PathGlobs([f"{request.output_directories[0]}/{LAYER_JSON}"])
+
+
+class LayerOutputInvalid(Exception):
+    """A layer process's output is not one blob under its own digest, as its layer.json says."""
+
+
+def layer_blob(entries: DigestEntries, layer_json: bytes, request: LayerforgeProcess, layout: str) -> FileEntry:
+    """The blob of a layer process's output, as it goes into ``layout``: the output must hold
+    exactly one blob, under ``blobs/sha256/`` and named by the sha256 of its bytes (Pants'
+    digest of the file), and its layer.json must describe that blob (digest and size). The
+    entry's path is made from that digest: the blob reaches the image without its bytes being
+    copied, read or materialised again, and only ever under its own digest. A bad output (a
+    corrupt or hostile cache entry) is an error naming the process (and so the target)."""
+    out = request.output_directories[0]
+
+    def invalid(why: str) -> LayerOutputInvalid:
+        return LayerOutputInvalid(f"{request.description} gave a bad layer directory {out}/: {why}")
+
+    blobs = [e for e in entries if isinstance(e, FileEntry) and e.path.startswith(f"{out}/blobs/")]
+    if len(blobs) != 1:
+        raise invalid(f"{len(blobs)} blobs under blobs/, not 1")
+    (blob,) = blobs
+    fingerprint = blob.file_digest.fingerprint
+    if blob.path != f"{out}/blobs/sha256/{fingerprint}":
+        raise invalid(f"{blob.path} holds bytes of digest sha256:{fingerprint}")
+    try:
+        descriptor = json.loads(layer_json)["descriptor"]
+        digest, size = str(descriptor["digest"]), int(descriptor["size"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise invalid(f"{LAYER_JSON} does not describe a layer ({e})") from None
+    if (digest, size) != (f"sha256:{fingerprint}", blob.file_digest.serialized_bytes_length):
+        raise invalid(f"{LAYER_JSON} describes {digest} ({size} bytes), the blob is sha256:{fingerprint}")
+    return FileEntry(f"{layout}/blobs/sha256/{fingerprint}", blob.file_digest)
+
+
+def unique_blobs(blobs: list[FileEntry]) -> list[FileEntry]:
+    """``blobs`` without repeats (two layers of the same bytes are one blob)."""
+    return list({b.path: b for b in blobs}.values())
 
 
 def rules():

@@ -8,12 +8,15 @@ import os
 
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.run import RunRequest
-from pants.engine.fs import EMPTY_DIGEST, AddPrefix, MergeDigests, PathGlobs, Snapshot
+from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, DigestSubset, MergeDigests, PathGlobs, Snapshot
 from pants.engine.intrinsics import (
     add_prefix,
+    create_digest,
+    digest_subset_to_digest,
     digest_to_snapshot,
     execute_process,
     get_digest_contents,
+    get_digest_entries,
     merge_digests,
     path_globs_to_paths,
 )
@@ -28,8 +31,11 @@ from layerforge_pants.nix_package import (
     PLAN,
     SHALLOW_MISSING,
     NixOciImageFieldSet,
+    layer_blob,
     layer_dir_args,
+    layer_json_glob,
     layer_requests,
+    unique_blobs,
 )
 from layerforge_pants.nix_run import NixOciImageRunFieldSet
 from layerforge_pants.remote_target import RemoteOciImageTarget
@@ -138,13 +144,23 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     processes = await concurrently(layerforge_process(r, **implicitly()) for r in requests)
     results = await concurrently(execute_process(p, **implicitly()) for p in processes)
     layers = [checked(r, p.description, field_set.address, fields) for r, p in zip(results, processes)]
-    prefixed = await concurrently(add_prefix(AddPrefix(r.output_digest, f"l{i}")) for i, r in enumerate(layers))
-    assemble_input = await merge_digests(MergeDigests([planned.output_digest, base_digest, *prefixed]))
+    # The assembly reads each layer's layer.json only; the blobs go from the layer outputs
+    # straight into the image's digest (checked, never copied: see layer_blob).
+    entries = await concurrently(get_digest_entries(r.output_digest) for r in layers)
+    metas = await concurrently(
+        digest_subset_to_digest(DigestSubset(r.output_digest, layer_json_glob(q))) for r, q in zip(layers, requests)
+    )
+    meta_files = await concurrently(get_digest_contents(m) for m in metas)
     layout = field_set.layout_dir()
-    argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
+    blobs = [layer_blob(e, c[0].content if c else b"", q, layout) for e, c, q in zip(entries, meta_files, requests)]
+    blob_digest = await create_digest(CreateDigest(unique_blobs(blobs)))
+    prefixed = await concurrently(add_prefix(AddPrefix(m, f"l{i}")) for i, m in enumerate(metas))
+    assemble_input = await merge_digests(MergeDigests([planned.output_digest, base_digest, *prefixed]))
+    argv = ["nix-assemble", "--plan", PLAN, "--out", layout, "--without-layer-blobs", *from_image]
     argv += ["--image-name", f"{names.repository}:{names.ref}"]
     argv += layer_dir_args(requests)
-    return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
+    description = f"Assemble the image of {field_set.address}"
+    return await package_with(argv, description, assemble_input, layout, names, add=blob_digest)
 
 
 @rule(desc="Run nix_oci_image")

@@ -12,9 +12,9 @@ from pants.core.util_rules.source_files import determine_source_files
 from pants.core.util_rules.system_binaries import find_binary
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVarsRequest
-from pants.engine.fs import Digest, Snapshot
+from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests, Snapshot
 from pants.engine.internals.graph import transitive_targets
-from pants.engine.intrinsics import digest_subset_to_digest, execute_process, get_digest_contents
+from pants.engine.intrinsics import digest_subset_to_digest, execute_process, get_digest_contents, merge_digests
 from pants.engine.process import FallibleProcessResult, Process, execute_process_or_raise
 from pants.engine.rules import collect_rules, concurrently, implicitly, rule
 from pants.engine.target import SourcesField, TransitiveTargetsRequest
@@ -75,12 +75,21 @@ async def run_layerforge(
 
 
 async def package_with(
-    argv: list[str], description: str, input_digest: Digest, layout: str, names: ImageNames
+    argv: list[str],
+    description: str,
+    input_digest: Digest,
+    layout: str,
+    names: ImageNames,
+    *,
+    add: Digest = EMPTY_DIGEST,
 ) -> BuiltPackage:
-    """Run one layerforge process that writes the OCI layout ``layout``; the built package."""
+    """Run one layerforge process that writes the OCI layout ``layout``; the built package,
+    with the files of ``add`` (blobs the process was told to leave out) merged in."""
     process = await layerforge_process(package_process(argv, description, input_digest, layout), **implicitly())
     result = await execute_process_or_raise(**implicitly({process: Process}))
     output = await digest_subset_to_digest(layout_subset(result, layout))
+    if add != EMPTY_DIGEST:
+        output = await merge_digests(MergeDigests([output, add]))
     contents = await get_digest_contents(await digest_subset_to_digest(index_json(output, layout)))
     return built_package(output, layout, names, manifest_digest(contents, names.ref))
 

@@ -8,7 +8,19 @@ import os
 
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.run import RunRequest
-from pants.engine.fs import EMPTY_DIGEST, AddPrefix, Digest, DigestContents, MergeDigests, PathGlobs, Paths, Snapshot
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestEntries,
+    DigestSubset,
+    MergeDigests,
+    PathGlobs,
+    Paths,
+    Snapshot,
+)
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException
@@ -21,8 +33,11 @@ from layerforge_pants.nix_package import (
     PLAN,
     SHALLOW_MISSING,
     NixOciImageFieldSet,
+    layer_blob,
     layer_dir_args,
+    layer_json_glob,
     layer_requests,
+    unique_blobs,
 )
 from layerforge_pants.nix_run import NixOciImageRunFieldSet
 from layerforge_pants.remote_target import RemoteOciImageTarget
@@ -130,13 +145,23 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     processes = await MultiGet(Get(Process, LayerforgeProcess, r) for r in requests)
     results = await MultiGet(Get(FallibleProcessResult, Process, p) for p in processes)
     layers = [checked(r, p.description, field_set.address, fields) for r, p in zip(results, processes)]
-    prefixed = await MultiGet(Get(Digest, AddPrefix(r.output_digest, f"l{i}")) for i, r in enumerate(layers))
-    assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
+    # The assembly reads each layer's layer.json only; the blobs go from the layer outputs
+    # straight into the image's digest (checked, never copied: see layer_blob).
+    entries = await MultiGet(Get(DigestEntries, Digest, r.output_digest) for r in layers)
+    metas = await MultiGet(
+        Get(Digest, DigestSubset(r.output_digest, layer_json_glob(q))) for r, q in zip(layers, requests)
+    )
+    meta_files = await MultiGet(Get(DigestContents, Digest, m) for m in metas)
     layout = field_set.layout_dir()
-    argv = ["nix-assemble", "--plan", PLAN, "--out", layout, *from_image]
+    blobs = [layer_blob(e, c[0].content if c else b"", q, layout) for e, c, q in zip(entries, meta_files, requests)]
+    blob_digest = await Get(Digest, CreateDigest(unique_blobs(blobs)))
+    prefixed = await MultiGet(Get(Digest, AddPrefix(m, f"l{i}")) for i, m in enumerate(metas))
+    assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
+    argv = ["nix-assemble", "--plan", PLAN, "--out", layout, "--without-layer-blobs", *from_image]
     argv += ["--image-name", f"{names.repository}:{names.ref}"]
     argv += layer_dir_args(requests)
-    return await package_with(argv, f"Assemble the image of {field_set.address}", assemble_input, layout, names)
+    description = f"Assemble the image of {field_set.address}"
+    return await package_with(argv, description, assemble_input, layout, names, add=blob_digest)
 
 
 @rule(desc="Run nix_oci_image")

@@ -11,7 +11,7 @@ from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import Digest, DigestContents, DigestSubset, Snapshot
+from pants.engine.fs import EMPTY_DIGEST, Digest, DigestContents, DigestSubset, MergeDigests, Snapshot
 from pants.engine.process import FallibleProcessResult, Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import SourcesField, TransitiveTargets, TransitiveTargetsRequest
@@ -74,11 +74,20 @@ async def run_layerforge(
 
 
 async def package_with(
-    argv: list[str], description: str, input_digest: Digest, layout: str, names: ImageNames
+    argv: list[str],
+    description: str,
+    input_digest: Digest,
+    layout: str,
+    names: ImageNames,
+    *,
+    add: Digest = EMPTY_DIGEST,
 ) -> BuiltPackage:
-    """Run one layerforge process that writes the OCI layout ``layout``; the built package."""
+    """Run one layerforge process that writes the OCI layout ``layout``; the built package,
+    with the files of ``add`` (blobs the process was told to leave out) merged in."""
     result = await Get(ProcessResult, LayerforgeProcess, package_process(argv, description, input_digest, layout))
     output = await Get(Digest, DigestSubset, layout_subset(result, layout))
+    if add != EMPTY_DIGEST:
+        output = await Get(Digest, MergeDigests([output, add]))
     contents = await Get(DigestContents, DigestSubset, index_json(output, layout))
     return built_package(output, layout, names, manifest_digest(contents, names.ref))
 

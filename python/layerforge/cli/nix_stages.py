@@ -73,6 +73,12 @@ def register(sub: Any) -> None:
     asm.add_argument("--plan", required=True, type=Path, metavar="PLAN.json")
     asm.add_argument("--layer-dir", action="append", default=[], type=Path, metavar="DIR", help="in plan order")
     asm.add_argument("--out", required=True, type=Path, metavar="LAYOUT_DIR")
+    asm.add_argument(
+        "--without-layer-blobs",
+        action="store_true",
+        help="read only each layer directory's layer.json and leave the layer blobs out of the layout: the "
+        "caller adds them (Pants merges each layer process's blob into the output, checked against its digest)",
+    )
     asm.add_argument("--from-image", metavar="LAYOUT[:REF]", help="the base image the plan was made on")
     asm.add_argument(
         "--image-name",
@@ -119,11 +125,13 @@ def run_assemble(args: argparse.Namespace) -> int:
         raise UsageError("--image-name", f"{shown(repr(args.image_name))} is not a docker image name NAME:TAG")
     plan = NixPlan.loads(args.plan.read_bytes(), str(args.plan))
     base = read_image(parse_layout_ref(args.from_image), platform=f"linux/{plan.arch}") if args.from_image else None
-    layers = [read_layer_dir(d) for d in args.layer_dir]
+    with_blobs = not args.without_layer_blobs
+    layers = [read_layer_dir(d, blob=with_blobs) for d in args.layer_dir]
     with open_for_write(args.out) as layout:
         for d, layer in zip(args.layer_dir, layers):
-            import_blobs(layer_dir_store(d), layout, [layer.descriptor])
-        result = assemble(layout, plan, layers, base)
+            if with_blobs:
+                import_blobs(layer_dir_store(d), layout, [layer.descriptor])
+        result = assemble(layout, plan, layers, base, layer_blobs_added_later=not with_blobs)
         if args.image_name is not None:
             layout.tag(result.image.manifest.with_annotations({IMAGE_NAME: args.image_name}), result.image.ref)
     print(f"{args.out}:{result.image.ref} {result.image.manifest.digest}")

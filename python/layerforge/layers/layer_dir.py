@@ -31,7 +31,9 @@ def write_layer_dir(path: Path, layer: BuiltLayer) -> None:
     atomic_write(path / LAYER_JSON, canonical_json(doc))
 
 
-def read_layer_dir(path: Path) -> BuiltLayer:
+def read_layer_dir(path: Path, *, blob: bool = True) -> BuiltLayer:
+    """The layer of the layer directory ``path``; its blob must be there unless ``blob`` is
+    false (the directory's layer.json alone)."""
     try:
         doc = json.loads((path / LAYER_JSON).read_bytes())
         layer = BuiltLayer(
@@ -41,6 +43,6 @@ def read_layer_dir(path: Path) -> BuiltLayer:
         )
     except (OSError, ValueError, KeyError) as e:
         raise LayerforgeError(f"'{path}' is not a layer directory ({LAYER_JSON}: {e})") from None
-    if not layer_dir_store(path).has_blob(layer.descriptor.digest):
+    if blob and not layer_dir_store(path).has_blob(layer.descriptor.digest):
         raise LayerforgeError(f"'{path}': blob {layer.descriptor.digest} is missing")
     return layer

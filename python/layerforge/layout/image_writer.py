@@ -30,13 +30,15 @@ def write_image(
     *,
     annotations: dict[str, str],
     ref: str,
+    added_later: frozenset[str] = frozenset(),
 ) -> ImageResult:
-    """Store the config and manifest blobs (layer blobs must already be there), then point
-    ``ref`` at the manifest. index.json changes last, so a failure leaves the old image.
-    A shallow layout may lack layer blobs (a shallow base's)."""
+    """Store the config and manifest blobs (layer blobs must already be there, but for the
+    digests ``added_later``, which the caller puts there), then point ``ref`` at the manifest.
+    index.json changes last, so a failure leaves the old image. A shallow layout may lack
+    layer blobs (a shallow base's)."""
     shallow = bool(layout.shallow_sources())
     for layer in layers:
-        if not layout.has_blob(layer.digest) and not shallow:
+        if not layout.has_blob(layer.digest) and not shallow and layer.digest not in added_later:
             raise AssertionError(f"layer blob {layer.digest} missing before manifest write")
     if len(config.diff_ids) != len(layers):
         raise AssertionError("diff_ids and layers differ in length")

@@ -56,10 +56,16 @@ def image_config(
 
 
 def assemble(
-    layout: OciLayout, plan: NixPlan, layers: Sequence[BuiltLayer], base: StoredImage | None
+    layout: OciLayout,
+    plan: NixPlan,
+    layers: Sequence[BuiltLayer],
+    base: StoredImage | None,
+    *,
+    layer_blobs_added_later: bool = False,
 ) -> NixImageResult:
     """Write config, manifest and SBOM into ``layout`` (locked by the caller), whose blob
-    store already holds ``layers``."""
+    store already holds ``layers`` (unless the caller adds them afterwards: a build system
+    that keeps each layer's blob in its own store and merges them into the output)."""
     planned = len(plan.layer_jobs())
     if len(layers) != planned:
         raise LayerforgeError(f"the plan has {planned} layers, {len(layers)} were given")
@@ -77,6 +83,7 @@ def assemble(
         [*(base.manifest.layers if base else ()), *(layer.descriptor for layer in layers)],
         annotations=annotations,
         ref=plan.ref,
+        added_later=frozenset(layer.descriptor.digest for layer in layers) if layer_blobs_added_later else frozenset(),
     )
     sbom = None
     if plan.sbom:

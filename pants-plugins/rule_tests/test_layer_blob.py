@@ -1,0 +1,72 @@
+"""How the package rule of nix_oci_image takes a layer's blob from the layer process's output
+into the image without copying it (nix_package.layer_blob): only one blob, named by the
+sha256 of its bytes, as the layer's layer.json describes it. A layer output that is not so (a
+corrupt or hostile cache entry) is refused, naming the process; a good one gives an entry
+whose path is made from the blob's own digest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from pants.engine.addresses import Address
+from pants.engine.fs import EMPTY_DIGEST, DigestEntries, Directory, FileDigest, FileEntry
+
+from layerforge_pants.nix_package import LayerOutputInvalid, layer_blob, unique_blobs
+from layerforge_pants.tool import LayerforgeProcess
+
+ADDRESS = Address("app", target_name="img")
+OUT = "layer-0"
+REQUEST = LayerforgeProcess(
+    argv=("nix-layer", "--out", OUT), description=f"Build layer 1/2 of {ADDRESS}", input_digest=EMPTY_DIGEST,
+    output_directories=(OUT,),
+)  # fmt: skip
+BLOB = b"layer bytes"
+HEX = hashlib.sha256(BLOB).hexdigest()
+DIGEST = FileDigest(HEX, len(BLOB))
+
+
+def layer_json(digest: str = f"sha256:{HEX}", size: int = len(BLOB)) -> bytes:
+    doc = {"descriptor": {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}}
+    return json.dumps({**doc, "diffId": "sha256:" + "0" * 64, "uncompressedSize": 20}).encode()
+
+
+def entries(*files: tuple[str, FileDigest]) -> DigestEntries:
+    meta = FileDigest(hashlib.sha256(layer_json()).hexdigest(), len(layer_json()))
+    listed = [Directory(OUT), Directory(f"{OUT}/blobs"), FileEntry(f"{OUT}/layer.json", meta)]
+    return DigestEntries([*listed, *(FileEntry(path, digest) for path, digest in files)])
+
+
+def test_a_good_layer_output_gives_its_blob_under_the_layout_by_its_own_digest() -> None:
+    blob = layer_blob(entries((f"{OUT}/blobs/sha256/{HEX}", DIGEST)), layer_json(), REQUEST, "dist/img")
+    assert blob == FileEntry(f"dist/img/blobs/sha256/{HEX}", DIGEST)
+
+
+@pytest.mark.parametrize(
+    "files, meta, why",
+    [
+        ((), layer_json(), "0 blobs under blobs/, not 1"),
+        (((f"{OUT}/blobs/sha256/{HEX}", DIGEST), (f"{OUT}/blobs/sha256/{'1' * 64}", DIGEST)), layer_json(), "2 blobs"),
+        (((f"{OUT}/blobs/sha256/{'1' * 64}", DIGEST),), layer_json(), f"holds bytes of digest sha256:{HEX}"),
+        (((f"{OUT}/blobs/sha512/{HEX}", DIGEST),), layer_json(), f"holds bytes of digest sha256:{HEX}"),
+        (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), layer_json(digest="sha256:" + "2" * 64), "describes sha256:222"),
+        (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), layer_json(size=len(BLOB) + 1), f"({len(BLOB) + 1} bytes)"),
+        (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), b"", "layer.json does not describe a layer"),
+        (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), b'{"descriptor": {}}', "layer.json does not describe a layer"),
+    ],
+)
+def test_a_bad_layer_output_is_refused_naming_the_process(
+    files: tuple[tuple[str, FileDigest], ...], meta: bytes, why: str
+) -> None:
+    with pytest.raises(LayerOutputInvalid) as e:
+        layer_blob(entries(*files), meta, REQUEST, "dist/img")
+    message = str(e.value)
+    assert message.startswith(f"Build layer 1/2 of {ADDRESS} gave a bad layer directory {OUT}/: ")
+    assert why in message and "\n" not in message
+
+
+def test_two_layers_of_the_same_bytes_are_one_blob() -> None:
+    one = FileEntry(f"dist/img/blobs/sha256/{HEX}", DIGEST)
+    other = FileEntry("dist/img/blobs/sha256/" + "3" * 64, FileDigest("3" * 64, 5))
+    assert unique_blobs([one, other, one]) == [one, other]
