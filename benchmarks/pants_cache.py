@@ -49,7 +49,7 @@ def timed(repo: PantsRepo, *args: str, **kw: Path) -> tuple[float, list[str]]:
 
 
 def noop(repo: PantsRepo, work: Path, spec: str) -> float:
-    pantsd = [str(repo.pants), "--pantsd", f"--local-store-dir={work / 's1'}", f"--named-caches-dir={repo.named}"]
+    pantsd = [*repo.client(True), f"--local-store-dir={work / 's1'}", f"--named-caches-dir={repo.named}"]
     env = repo.env()
     subprocess.run([*pantsd, "package", spec], cwd=repo.root, env=env, check=True, capture_output=True)
     times = []

@@ -52,6 +52,13 @@ def bootstrap() -> Path:
     return exe
 
 
+def native_client(pants: Path) -> Path | None:
+    """The native client ./pants installs beside the bootstrapped Pants (see ./pants), which
+    hands a command to a running pantsd as users' runs do; None for another Pants."""
+    client = pants.parent / "pants-native-client"
+    return client if not PANTS_EXE and client.is_file() else None
+
+
 def _run_bootstrap() -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(REPO / "pants"), "--no-pantsd", "--version"],
@@ -97,7 +104,7 @@ class PantsRepo:
         pantsd: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         argv = [
-            str(self.pants), "--pantsd" if pantsd else "--no-pantsd", "--keep-sandboxes=always", "--stats-log",
+            *self.client(pantsd), "--keep-sandboxes=always", "--stats-log",
             f"--local-store-dir={store or self.store}", f"--named-caches-dir={named or self.named}", *args,
         ]  # fmt: skip
         proc = subprocess.run(
@@ -116,11 +123,18 @@ class PantsRepo:
                 shutil.rmtree(m.group(1), ignore_errors=True)
         return proc
 
+    def client(self, pantsd: bool) -> list[str]:
+        """The command a run starts with: with pantsd, the native client ./pants runs (it
+        execs :attr:`pants` when no pantsd of these options runs), else Pants itself."""
+        client = native_client(self.pants) if pantsd else None
+        return [str(client or self.pants), "--pantsd" if pantsd else "--no-pantsd"]
+
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment Pants runs with here: this build root's config and the bootstrap's."""
         return {
             **os.environ,
             "NO_SCIE_WARNING": "1",
+            "_PANTS_SERVER_EXE": str(self.pants),  # what the native client falls back to
             "NIX_CONFIG": NIX_CONFIG,
             "PANTS_CONFIG_FILES": str(
                 [
