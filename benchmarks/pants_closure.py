@@ -12,6 +12,15 @@ processes as they were before the native command built them), and the CLI. Media
 and CPU seconds (the command and every process it waited for) are printed.
 
     .venv/bin/python benchmarks/pants_closure.py --runs 5
+
+With ``--pantsd`` the runs share one warm pantsd (started by a warm-up run, stopped by its
+PID at the end) and one local store, as on a developer's machine, and go through Pants'
+native client as ./pants runs them: Pants' start-up and the tool's PEX are paid once. Each round's cold runs still run every layerforge process (plan,
+layers, assembly): the round's value of a variable passed to them
+(`[layerforge].env_vars`, ``LAYERFORGE_BENCH_ROUND``) is in every process's key, so none is a
+cache hit. The no-op is the same run again (the Nix evaluation, which no cache skips).
+
+    .venv/bin/python benchmarks/pants_closure.py --runs 5 --pantsd
 """
 
 from __future__ import annotations
@@ -61,21 +70,41 @@ def timed(argv: list[str], **kw: object) -> float:
     return took
 
 
+def pantsd_pid(root: Path) -> int:
+    """The PID of the pantsd serving ``root`` (from the PID file it writes there)."""
+    (pid_file,) = (root / ".pids").glob("*/pantsd/pid")
+    return int(pid_file.read_text().strip())
+
+
+def daemon_cpu(pid: int | None) -> float:
+    """CPU seconds so far of pantsd ``pid`` and the processes it waited for (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pantsd", action="store_true", help="one warm pantsd and local store for every run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lf-pants-closure-"))
+    repo = PantsRepo(work / "root")
     try:
-        repo = PantsRepo(work / "root")
         shutil.copy(CLOSURE, repo.root / "textclosure.nix")
         repo.write("BUILD", (REPO / "BUILD").read_text() + BUILD)
         env = repo.env()
-        pants = [str(repo.pants), "--no-pantsd", f"--named-caches-dir={work / 'named'}"]
+        pants = [*repo.client(args.pantsd), f"--named-caches-dir={work / 'named'}"]
         cli = [LAYERFORGE, "nix-image", "--nix-file", str(CLOSURE), "--attr", "textapp", "--layering", "per-path",
                "--max-layers", "100", "--no-cache"]  # fmt: skip
-        # warm-up: Nix builds the closure, the tool's venv lands in the named caches
-        timed([*pants, f"--local-store-dir={work / 'warm'}", "package", "//:text"], cwd=repo.root, env=env)
+        # one store for every pantsd run (another store dir would restart pantsd)
+        warm = [f"--local-store-dir={work / 'warm'}"]
+        if args.pantsd:
+            pants, warm = [*pants, *warm], []
+        # warm-up: Nix builds the closure, the tool's venv lands in the named caches (and pantsd starts)
+        timed([*pants, *warm, "package", "//:text"], cwd=repo.root, env=env)
+        daemon = pantsd_pid(repo.root) if args.pantsd else None
         timed([*cli, "--out", str(work / "cli-warm")], env=env)
         # the same Pants runs with every layer built by the Python tool (the native command
         # told to hand nix-layer to Python: the processes as they were before it built layers)
@@ -86,13 +115,16 @@ def main() -> int:
             for kind, extra in (("pants", []), ("pants-python-layers", python_layers)):
                 store = work / f"store{i}{kind}"
                 shutil.rmtree(repo.root / "dist", ignore_errors=True)
-                argv = [*pants, *extra, f"--local-store-dir={store}", "package", "//:text"]
-                times[kind].append(timed(argv, cwd=repo.root, env=env))
-                cpu[kind].append(CPU[-1])
-                if kind == "pants":
-                    times["no-op"].append(timed(argv, cwd=repo.root, env=env))
-                    cpu["no-op"].append(CPU[-1])
-                shutil.rmtree(store)
+                if args.pantsd:
+                    cold = [f"--layerforge-env-vars=+['LAYERFORGE_BENCH_ROUND={i}{kind}']"]
+                else:
+                    cold = [f"--local-store-dir={store}"]
+                argv = [*pants, *extra, *cold, "package", "//:text"]
+                for k in (kind, "no-op") if kind == "pants" else (kind,):
+                    before = daemon_cpu(daemon)
+                    times[k].append(timed(argv, cwd=repo.root, env=env))
+                    cpu[k].append(CPU[-1] + daemon_cpu(daemon) - before)
+                shutil.rmtree(store, ignore_errors=True)
             times["cli"].append(timed([*cli, "--out", str(work / f"cli{i}")], env=env))
             cpu["cli"].append(CPU[-1])
             shutil.rmtree(work / f"cli{i}")
@@ -105,6 +137,8 @@ def main() -> int:
             print(f"{kind} / cli: {med[kind] / med['cli']:.2f}x wall, {med_cpu[kind] / med_cpu['cli']:.2f}x cpu; "
                   f"minus the no-op: {(med[kind] - med['no-op']) / med['cli']:.2f}x wall")  # fmt: skip
     finally:
+        if args.pantsd:
+            repo.stop_pantsd()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
