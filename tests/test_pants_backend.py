@@ -18,7 +18,7 @@ from tests.kernel_support import MARKER, boot, busybox_rootfs, debian_kernel
 from tests.nix_support import IMAGES_NIX
 from tests.nydus_support import blob_dir, bootstrap_bytes, fsck_erofs, nydus_manifest
 from tests.nydus_support import check as nydus_check
-from tests.pants_support import REPO, PantsRepo
+from tests.pants_support import REPO, PantsRepo, native_client
 from tests.registry_support import FaultProxy, Registry
 from tests.runtime_support import Podman, assert_runs_as_configured
 
@@ -48,6 +48,31 @@ def app_repo(root: Path, version: str = "1.0", extra_toml: str = "", extra_build
 
 def layers(executed: list[str]) -> list[str]:
     return [e for e in executed if e.startswith("Build layer")]
+
+
+def test_pantsd_runs_go_through_the_native_client(tmp_path: Path) -> None:
+    """./pants installs Pants' native client and pantsd runs go through it: with a pantsd of
+    these options running, the client hands the run over itself, never exec'ing the Python
+    client it names (`_PANTS_SERVER_EXE`, here a path that does not exist); without pantsd it
+    execs that Python client, so the bogus path fails the run."""
+    repo = PantsRepo(tmp_path / "repo")
+    client = native_client(repo.pants)
+    assert client is not None and os.access(client, os.X_OK), "./pants did not install pants-native-client"
+    assert repo.client(True)[0] == str(client), "the tests' pantsd runs start as users' do"
+    try:
+        first = repo.run("--version", pantsd=True)  # no pantsd yet: the Python client starts one
+        assert first.returncode == 0 and first.stdout.strip() == "2.17.1", first.stderr[-2000:]
+        bogus = {"_PANTS_SERVER_EXE": str(tmp_path / "no-such-pants")}
+        handed = repo.run("--version", pantsd=True, env=bogus)
+        assert handed.returncode == 0 and handed.stdout.strip() == "2.17.1", handed.stderr[-2000:]
+        assert "Failed to exec pants" not in handed.stderr
+        log = (repo.root / ".pants.d" / "pants.log").read_text()
+        assert log.count("handling request: `--pantsd --keep-sandboxes=always --stats-log") == 2, log[-3000:]
+        off = subprocess.run([str(client), "--no-pantsd", "--version"], cwd=repo.root, env=repo.env(bogus),
+                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert off.returncode != 0 and "Failed to exec pants" in off.stderr, off.stderr[-2000:]
+    finally:
+        repo.stop_pantsd()
 
 
 def test_help_documents_the_targets(tmp_path: Path) -> None:
