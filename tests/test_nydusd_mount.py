@@ -66,12 +66,26 @@ def ready(m: NydusMount, report: CheckReport) -> dict[int, set[int]]:
     return {i: got for i, (blob_id, _, _) in enumerate(report.blobs) if (got := m.ready_chunks(blob_id))}
 
 
+def wait_ready(m: NydusMount, report: CheckReport, want: dict[int, set[int]]) -> dict[int, set[int]]:
+    """What the blob cache holds once it holds every chunk of ``want``: nydusd marks a chunk in
+    its chunk map after persisting it, which can lag the read that fetched it on a loaded
+    machine (bounded: :data:`MOUNT_TIMEOUT`)."""
+    deadline = time.monotonic() + MOUNT_TIMEOUT
+    while True:
+        have = ready(m, report)
+        if all(chunks <= have.get(blob, set()) for blob, chunks in want.items()):
+            return have
+        assert time.monotonic() < deadline, f"the cache holds {have}, want {want}"
+        time.sleep(0.02)
+
+
 def assert_fetched(m: NydusMount, report: CheckReport, paths: list[str], window: int = ONDEMAND_WINDOW) -> None:
-    """The cache holds every chunk of ``paths``; besides them only chunks nydusd reads ahead
-    (following one of them within ``window`` in its blob), none of any other blob; and its
-    sparse copy of each blob holds no more data than those chunks."""
-    have = ready(m, report)
+    """The cache holds every chunk of ``paths`` (once nydusd has marked them, see
+    :func:`wait_ready`); besides them only chunks nydusd reads ahead (following one of them
+    within ``window`` in its blob), none of any other blob; and its sparse copy of each blob
+    holds no more data than those chunks."""
     want = chunks_of(report, paths)
+    have = wait_ready(m, report, want)
     for blob_index, (blob_id, _, _) in enumerate(report.blobs):
         mine, got = want.get(blob_index, set()), have.get(blob_index, set())
         assert mine <= got, (blob_id, sorted(mine - got))
@@ -164,11 +178,7 @@ def test_prefetch_table_is_fetched_before_any_read(
         report = check(m.bootstrap)
         table = [p for p, f in report.files.items() if f.kind == "file" and p.startswith(("/etc/", "/new/"))]
         assert sorted(table) == ["/etc/passwd", "/etc/xattr", "/new/deep/file"]
-        want = chunks_of(report, table)
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while not all(chunks <= ready(m, report).get(blob, set()) for blob, chunks in want.items()):
-            assert time.monotonic() < deadline, f"prefetched {ready(m, report)}, want {want}"
-            time.sleep(0.02)
+        wait_ready(m, report, chunks_of(report, table))  # before any read: the prefetch fetched them
         assert_fetched(m, report, table, PREFETCH_WINDOW)
         got = tree(m.root)
     assert got == overlay_rootfs
