@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pants.core.goals.package import PackageFieldSet
 from pants.engine.addresses import Address
-from pants.engine.fs import EMPTY_DIGEST, DigestEntries, FileEntry, PathGlobs
+from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, FileEntry, PathGlobs
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.image_package import ImageFieldSet, config_argv
@@ -227,10 +227,13 @@ class LayerOutputInvalid(Exception):
     """A layer process's output is not one blob under its own digest, as its layer.json says."""
 
 
-def layer_blob(entries: DigestEntries, layer_json: bytes, request: LayerforgeProcess, layout: str) -> FileEntry:
+def layer_blob(
+    entries: DigestEntries, layer_json: DigestContents, request: LayerforgeProcess, layout: str
+) -> FileEntry:
     """The blob of a layer process's output, as it goes into ``layout``: the output must hold
     exactly one blob, under ``blobs/sha256/`` and named by the sha256 of its bytes (Pants'
-    digest of the file), and its layer.json must describe that blob (digest and size). The
+    digest of the file), and its layer.json (``layer_json``: the contents of the output's
+    :func:`layer_json_glob` subset) must describe that blob (digest and size). The
     entry's path is made from that digest: the blob reaches the image without its bytes being
     copied, read or materialised again, and only ever under its own digest. A bad output (a
     corrupt or hostile cache entry) is an error naming the process (and so the target)."""
@@ -247,7 +250,7 @@ def layer_blob(entries: DigestEntries, layer_json: bytes, request: LayerforgePro
     if blob.path != f"{out}/blobs/sha256/{fingerprint}":
         raise invalid(f"{blob.path} holds bytes of digest sha256:{fingerprint}")
     try:
-        descriptor = json.loads(layer_json)["descriptor"]
+        descriptor = json.loads(layer_json[0].content if layer_json else b"")["descriptor"]
         digest, size = str(descriptor["digest"]), int(descriptor["size"])
     except (ValueError, KeyError, TypeError) as e:
         raise invalid(f"{LAYER_JSON} does not describe a layer ({e})") from None

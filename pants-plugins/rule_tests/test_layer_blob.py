@@ -11,7 +11,7 @@ import json
 
 import pytest
 from pants.engine.addresses import Address
-from pants.engine.fs import EMPTY_DIGEST, DigestEntries, Directory, FileDigest, FileEntry
+from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, Directory, FileContent, FileDigest, FileEntry
 
 from layerforge_pants.nix_package import LayerOutputInvalid, layer_blob, unique_blobs
 from layerforge_pants.tool import LayerforgeProcess
@@ -32,6 +32,11 @@ def layer_json(digest: str = f"sha256:{HEX}", size: int = len(BLOB)) -> bytes:
     return json.dumps({**doc, "diffId": "sha256:" + "0" * 64, "uncompressedSize": 20}).encode()
 
 
+def contents(content: bytes | None) -> DigestContents:
+    """The layer.json subset's contents, as the rule reads them (None: the output has none)."""
+    return DigestContents([] if content is None else [FileContent(f"{OUT}/layer.json", content)])
+
+
 def entries(*files: tuple[str, FileDigest]) -> DigestEntries:
     meta = FileDigest(hashlib.sha256(layer_json()).hexdigest(), len(layer_json()))
     listed = [Directory(OUT), Directory(f"{OUT}/blobs"), FileEntry(f"{OUT}/layer.json", meta)]
@@ -39,7 +44,7 @@ def entries(*files: tuple[str, FileDigest]) -> DigestEntries:
 
 
 def test_a_good_layer_output_gives_its_blob_under_the_layout_by_its_own_digest() -> None:
-    blob = layer_blob(entries((f"{OUT}/blobs/sha256/{HEX}", DIGEST)), layer_json(), REQUEST, "dist/img")
+    blob = layer_blob(entries((f"{OUT}/blobs/sha256/{HEX}", DIGEST)), contents(layer_json()), REQUEST, "dist/img")
     assert blob == FileEntry(f"dist/img/blobs/sha256/{HEX}", DIGEST)
 
 
@@ -52,15 +57,16 @@ def test_a_good_layer_output_gives_its_blob_under_the_layout_by_its_own_digest()
         (((f"{OUT}/blobs/sha512/{HEX}", DIGEST),), layer_json(), f"holds bytes of digest sha256:{HEX}"),
         (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), layer_json(digest="sha256:" + "2" * 64), "describes sha256:222"),
         (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), layer_json(size=len(BLOB) + 1), f"({len(BLOB) + 1} bytes)"),
+        (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), None, "layer.json does not describe a layer"),
         (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), b"", "layer.json does not describe a layer"),
         (((f"{OUT}/blobs/sha256/{HEX}", DIGEST),), b'{"descriptor": {}}', "layer.json does not describe a layer"),
     ],
 )
 def test_a_bad_layer_output_is_refused_naming_the_process(
-    files: tuple[tuple[str, FileDigest], ...], meta: bytes, why: str
+    files: tuple[tuple[str, FileDigest], ...], meta: bytes | None, why: str
 ) -> None:
     with pytest.raises(LayerOutputInvalid) as e:
-        layer_blob(entries(*files), meta, REQUEST, "dist/img")
+        layer_blob(entries(*files), contents(meta), REQUEST, "dist/img")
     message = str(e.value)
     assert message.startswith(f"Build layer 1/2 of {ADDRESS} gave a bad layer directory {OUT}/: ")
     assert why in message and "\n" not in message
