@@ -128,8 +128,8 @@ def run_assemble(args: argparse.Namespace) -> int:
     with_blobs = not args.without_layer_blobs
     layers = [read_layer_dir(d, blob=with_blobs) for d in args.layer_dir]
     with open_for_write(args.out) as layout:
-        for d, layer in zip(args.layer_dir, layers):
-            if with_blobs:
+        if with_blobs:
+            for d, layer in zip(args.layer_dir, layers):
                 import_blobs(layer_dir_store(d), layout, [layer.descriptor])
         result = assemble(layout, plan, layers, base, layer_blobs_added_later=not with_blobs)
         if args.image_name is not None:
