@@ -20,6 +20,7 @@ from tests.helpers import (
     image_parts,
     run,
     run_cli,
+    snapshot,
     tree_bytes,
     validate_runtime_spec,
     validate_schema,
@@ -473,9 +474,17 @@ def test_assembly_without_layer_blobs_leaves_out_exactly_the_layer_blobs(tmp_pat
     inspect = subprocess.run(["skopeo", "inspect", f"oci:{tmp_path / 'json'}:latest"], capture_output=True,
                              text=True, check=True)  # fmt: skip
     assert len(json.loads(inspect.stdout)["Layers"]) == 3
+    canary = tmp_path / "canary"  # beside the output: nothing outside it may change
+    (canary / "sub").mkdir(parents=True)
+    (canary / "sub" / "keep").write_bytes(b"canary")
+    before = snapshot(tmp_path)
     without = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", *layer_args(metas), "--out", tmp_path / "x",
                       check=False)  # fmt: skip
     assert without.returncode == 1 and "is missing" in without.stderr and not (tmp_path / "x" / "index.json").exists()
+    assert len(without.stderr.strip().splitlines()) == 1, without.stderr
+    after = snapshot(tmp_path)
+    outside = {k: v for k, v in after["entries"].items() if k != "x" and not k.startswith("x/")}
+    assert outside == before["entries"] and after["hardlinks"] == before["hardlinks"]
 
 
 def layer_dir_state(root: Path) -> dict[str, tuple[int, bytes]]:
