@@ -106,6 +106,25 @@ pub fn build_layers(
     opts: &BuildOptions,
     progress: &Progress,
 ) -> Result<Vec<LayerResult>> {
+    build_layers_into(specs, &vec![store; specs.len()], opts, progress)
+}
+
+/// [`build_layers`] with a store per spec: `specs[i]`'s blob goes into `stores[i]` (a batch
+/// of layers, each into a layer directory of its own, built concurrently as one image's are).
+/// If any layer fails, blobs this call added are removed from their stores.
+pub fn build_layers_into(
+    specs: &[LayerSpec],
+    stores: &[&BlobStore],
+    opts: &BuildOptions,
+    progress: &Progress,
+) -> Result<Vec<LayerResult>> {
+    if stores.len() != specs.len() {
+        return Err(Error::Input(format!(
+            "{} layers were given {} blob stores",
+            specs.len(),
+            stores.len()
+        )));
+    }
     let (threads, pool) = worker_pool(opts.threads, "layerforge")?;
 
     let entries: Vec<Vec<Entry>> = pool.install(|| {
@@ -117,15 +136,15 @@ pub fn build_layers(
     progress.add_total(entries.iter().map(|e| total_content_size(e)).sum());
 
     let (ok, failure) = run_indexed(entries.len(), threads, progress, |i, _| {
-        build_layer(&entries[i], store, opts, &pool, threads, progress)
+        build_layer(&entries[i], stores[i], opts, &pool, threads, progress).map(|l| (i, l))
     });
     if let Some(e) = failure {
-        for l in ok.iter().filter(|l| l.created) {
-            let _ = store.remove(&l.digest);
+        for (i, l) in ok.iter().filter(|(_, l)| l.created) {
+            let _ = stores[*i].remove(&l.digest);
         }
         return Err(e);
     }
-    Ok(ok)
+    Ok(ok.into_iter().map(|(_, l)| l).collect())
 }
 
 /// Build one layer blob from a sorted entry list.
