@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
@@ -410,6 +411,20 @@ def test_bad_inputs(tmp_path: Path) -> None:
         assert_clean_failure(proc, out, *needles)
 
 
+def run_jobs(plan: dict[str, Any], root: Path) -> list[Path]:
+    """Run each job of ``plan`` as Pants does (its argv as it is, in a directory of its own
+    under ``root``): the layer directories it wrote, in image order."""
+    dirs = []
+    for i, job in enumerate(plan["jobs"]):
+        assert job["argv"][:3] == ["nix-layer", "--out", job["outs"][0]]
+        sandbox = root / f"job{i}"
+        sandbox.mkdir()
+        run_cli(*job["argv"], cwd=sandbox)
+        assert sorted(p.name for p in sandbox.iterdir()) == sorted(job["outs"])
+        dirs += [sandbox / out for out in job["outs"]]
+    return dirs
+
+
 def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> None:
     """nix-plan -> one nix-layer per planned layer -> nix-assemble == nix-image (Pants runs the steps)."""
     app, busybox = build("app"), build("busyboxPkg")
@@ -417,14 +432,10 @@ def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> 
     whole = nix_image(*common, "--out", tmp_path / "whole", "--no-cache").stdout.split()[-1]
     run_cli("nix-plan", *common, "--out", tmp_path / "plan.json", env=os.environ.copy())
     plan = json.loads((tmp_path / "plan.json").read_bytes())
-    assert [job["kind"] for job in plan["jobs"]] == ["store-paths", "store-paths", "root"]
-    dirs = []
-    for i, job in enumerate(plan["jobs"]):  # what Pants runs: each job's argv, as it is
-        assert job["argv"][:3] == ["nix-layer", "--out", job["out"]]
-        d = tmp_path / f"layer{i}"
-        run_cli(*job["argv"], cwd=tmp_path)
-        (tmp_path / job["out"]).rename(d)
-        dirs.append(d)
+    # the two small store-path layers are one batch, built by one process
+    assert [(job["kind"], job["outs"]) for job in plan["jobs"]] == [
+        ("store-paths", ["layer1", "layer2"]), ("root", ["layer"])]  # fmt: skip
+    dirs = run_jobs(plan, tmp_path)
     out = run_cli("nix-assemble", "--plan", tmp_path / "plan.json", *[a for d in dirs for a in ("--layer-dir", d)],
                   "--out", tmp_path / "staged").stdout  # fmt: skip
     assert out.split()[-1] == whole
@@ -445,12 +456,8 @@ def test_assembly_without_layer_blobs_leaves_out_exactly_the_layer_blobs(tmp_pat
     common = ["--store-path", app, "--copy-to-root", busybox, "--max-layers", "3", "--sbom"]
     run_cli("nix-plan", *common, "--out", tmp_path / "plan.json", env=os.environ.copy())
     plan = json.loads((tmp_path / "plan.json").read_bytes())
-    dirs, metas = [], []
-    for i, job in enumerate(plan["jobs"]):
-        run_cli(*job["argv"], cwd=tmp_path)
-        d = tmp_path / f"layer{i}"
-        (tmp_path / job["out"]).rename(d)
-        dirs.append(d)
+    dirs, metas = run_jobs(plan, tmp_path), []
+    for i, d in enumerate(dirs):
         meta = tmp_path / f"meta{i}"  # the layer.json alone, as the assembly sandbox holds it
         meta.mkdir()
         shutil.copy(d / "layer.json", meta / "layer.json")
@@ -505,27 +512,39 @@ def test_the_native_command_builds_store_path_jobs_as_python_does(tmp_path: Path
             env=os.environ.copy())  # fmt: skip
     jobs = json.loads((tmp_path / "plan.json").read_bytes())["jobs"]
     kinds = [job["kind"] for job in jobs]
-    assert kinds[-1] == "root" and len(kinds) >= 3 and set(kinds[:-1]) == {"store-paths"}, kinds
+    assert kinds == ["store-paths", "root"], kinds
     no_python = {**os.environ, "LAYERFORGE_PYTHON": str(tmp_path / "no-python")}
     python_only = {**os.environ, "LAYERFORGE_NATIVE_NIX_LAYER": "0"}
+    assert len(jobs[0]["outs"]) >= 2, "the small layers are a batch"
     for i, job in enumerate(jobs):
         native, python = tmp_path / f"native{i}", tmp_path / f"python{i}"
-        argv = [job["argv"][0], "--out", *job["argv"][2:]]
-        argv[2] = str(python)
-        by_python = run_cli(*argv, env=python_only)
-        argv[2] = str(native)
-        by_native = run_cli(*argv, env=no_python, check=False)
+        native.mkdir()
+        python.mkdir()
+        by_python = run_cli(*job["argv"], env=python_only, cwd=python)
+        by_native = run_cli(*job["argv"], env=no_python, check=False, cwd=native)
         if job["kind"] == "store-paths":
             assert by_native.returncode == 0, by_native.stderr
             assert layer_dir_state(native) == layer_dir_state(python)
-            assert by_native.stdout.replace(str(native), "D") == by_python.stdout.replace(str(python), "D")
+            assert by_native.stdout == by_python.stdout
+            assert [line.split(":")[0] for line in by_native.stdout.splitlines()] == job["outs"]
         else:
             assert by_native.returncode == 127 and "cannot run the Python part" in by_native.stderr
-            assert not native.exists()
+            assert not any(native.iterdir())
     missing = "/nix/store/" + "0" * 32 + "-not-in-this-store-1.0"
     proc = run_cli("nix-layer", "--out", tmp_path / "m", "--mtime", "1", "--store-path", missing, env=no_python,
                    check=False)  # fmt: skip
     assert proc.returncode == 127 and not (tmp_path / "m").exists(), "Python realises what the store lacks"
+    # a batch that fails at its second layer leaves none of its layers, native or Python
+    batch = jobs[0]
+    for name, env in (("native", no_python), ("python", python_only)):
+        sandbox = tmp_path / f"failing-{name}"
+        sandbox.mkdir()
+        (sandbox / "blocker").write_bytes(b"a file, not a directory")
+        argv = [a if a != batch["outs"][1] else "blocker/x" for a in batch["argv"]]
+        proc = run_cli(*argv, env=env, check=False, cwd=sandbox)
+        assert proc.returncode == (127 if env is no_python else 1), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert [p.name for p in sandbox.iterdir()] == ["blocker"], f"{name}: {list(sandbox.rglob('*'))}"
 
 
 def test_entrypoint_inherited_from_a_nix_base_image(tmp_path: Path, podman: Podman) -> None:

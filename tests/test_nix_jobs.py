@@ -20,7 +20,15 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.images.nix import perms
 from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.closure import Closure, PathInfo
-from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, job_from_layer_args
+from layerforge.images.nix.layer_jobs import (
+    BATCH_BYTES,
+    ROOT,
+    SNAPSHOTTER,
+    STORE_PATHS,
+    LayerBatch,
+    batch_jobs,
+    jobs_from_layer_args,
+)
 from layerforge.images.nix.layering import LayerGroup
 from layerforge.images.nix.perms import PermSpec, parse_perms
 from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
@@ -67,9 +75,9 @@ def plugin_import(module: str, name: str) -> str:
     raise AssertionError(f"{module}.py imports no {name}")
 
 
-def make_plan(**changes: object) -> NixPlan:
+def make_plan(nar_size: int = 1000, **changes: object) -> NixPlan:
     names = ("app-1.0", "libgreet-2.1", "etc-files-1", "busybox-1.35")
-    infos = {sp(n): PathInfo(sp(n), "sha256-AAAA", 1000, ()) for n in names}
+    infos = {sp(n): PathInfo(sp(n), "sha256-AAAA", nar_size, ()) for n in names}
     plan = NixPlan(
         ref="latest",
         arch="amd64",
@@ -106,7 +114,48 @@ def test_each_jobs_argv_reads_back_to_the_same_job(changes: dict[str, object]) -
     for job in jobs:
         argv = job.argv()
         assert argv[:3] == ("nix-layer", "--out", "layer")
-        assert job_from_layer_args(layer_args(argv)) == job, argv
+        assert jobs_from_layer_args(layer_args(argv)) == [(Path("layer"), job)], argv
+    batches = plan.layer_batches()
+    assert [j for b in batches for j in b.jobs] == list(jobs)
+    for batch in batches:
+        argv = batch.argv()
+        assert jobs_from_layer_args(layer_args(argv)) == list(zip(map(Path, batch.outs), batch.jobs)), argv
+
+
+def test_small_consecutive_store_path_layers_are_one_batch_and_large_ones_alone() -> None:
+    """One process builds several small layers (the cost of a process is paid once per
+    batch); a layer above the batch size, the root layer and the snapshotter's run alone."""
+    small = make_plan()
+    batches = small.layer_batches()
+    assert [len(b.jobs) for b in batches] == [2, 1] and batches[1].jobs[0].kind == ROOT
+    assert batches[0].outs == ("layer1", "layer2") and batches[1].outs == ("layer",)
+    argv = batches[0].argv()
+    assert argv[:3] == ("nix-layer", "--out", "layer1") and argv.count("--out") == 2
+    assert argv[argv.index("--out", 3) :] == ("--out", "layer2", "--store-path", sp("etc-files-1"))
+    large = make_plan(nar_size=BATCH_BYTES // 2)  # the first layer holds four paths of it
+    assert [len(b.jobs) for b in large.layer_batches()] == [1, 1, 1]
+    assert [b.outs for b in large.layer_batches()] == [("layer",)] * 3
+    (snap,) = make_plan(nix_snapshotter=True).layer_batches()
+    assert snap.outs == ("layer",) and snap.argv() == snap.jobs[0].argv()
+    sizes = {"a": 1, "b": BATCH_BYTES - 2, "c": 2, "d": 1}
+    jobs = [replace(small.layer_jobs()[0], store_paths=(p,)) for p in sizes]
+    grouped = batch_jobs(jobs, sizes.__getitem__)
+    assert [[j.store_paths[0] for j in b.jobs] for b in grouped] == [["a", "b"], ["c", "d"]]
+
+
+def test_a_batch_argv_is_refused_where_it_does_not_name_layers_of_store_paths() -> None:
+    batch = make_plan().layer_batches()[0]
+    argv = batch.argv()
+    cases = [
+        ((*argv, "--out", "layer1"), "each layer directory is given once"),
+        ((*argv, "--out", "layer3"), "'layer3' is given no --store-path after it"),
+        ((*argv, "--account", "app:1:app:1"), "of --store-path paths only"),
+        ((*argv, "--snapshotter"), "of --store-path paths only"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            jobs_from_layer_args(layer_args(bad))
+    assert isinstance(batch, LayerBatch)
 
 
 def test_the_jobs_are_the_plans_layers_in_image_order() -> None:
@@ -132,13 +181,15 @@ def test_the_plugin_reads_only_the_jobs_of_the_plan_file() -> None:
     nix_plan = plugin_module("nix_plan")
     plan = make_plan()
     layers = nix_plan.planned_layers(plan.dumps(), "plan.json of //:app")
-    assert [(p.kind, p.argv, p.out) for p in layers] == [(j.kind, j.argv(), "layer") for j in plan.layer_jobs()]
+    batches = plan.layer_batches()
+    assert [(p.kind, p.argv, p.outs) for p in layers] == [(b.jobs[0].kind, b.argv(), b.outs) for b in batches]
+    assert [p.outs for p in layers] == [("layer1", "layer2"), ("layer",)]
     assert NixPlan.loads(plan.dumps(), "plan.json").layer_jobs() == plan.layer_jobs()
     assert nix_plan.PLAN_VERSION == PLAN_VERSION == plugin_literal("nix_plan", "PLAN_VERSION")
     assert json.loads(plan.dumps())["version"] == PLAN_VERSION
 
 
-@pytest.mark.parametrize("version", [1, 3, "2", None])
+@pytest.mark.parametrize("version", [1, 2, "3", None])
 def test_a_plan_of_another_version_is_a_one_line_error_naming_the_file(version: object) -> None:
     doc = json.loads(make_plan().dumps())
     doc["version"] = version
@@ -157,9 +208,14 @@ def test_a_plan_of_another_version_is_a_one_line_error_naming_the_file(version: 
 
 @pytest.mark.parametrize(
     "job",
-    [{"kind": "store-paths", "out": "../x", "argv": ["nix-layer"]}, {"kind": "root", "out": ".", "argv": ["nix-layer"]},
-     {"kind": "other", "out": "layer", "argv": ["nix-layer"]}, {"kind": "root", "out": "layer", "argv": ["sh"]},
-     {"kind": "root", "out": "layer", "argv": [1]}, "x"],
+    [{"kind": "store-paths", "outs": ["../x"], "argv": ["nix-layer"]},
+     {"kind": "root", "outs": ["."], "argv": ["nix-layer"]},
+     {"kind": "store-paths", "outs": [], "argv": ["nix-layer"]},
+     {"kind": "store-paths", "outs": ["a", "a"], "argv": ["nix-layer"]},
+     {"kind": "store-paths", "outs": "layer", "argv": ["nix-layer"]},
+     {"kind": "store-paths", "out": "layer", "argv": ["nix-layer"]},
+     {"kind": "other", "outs": ["layer"], "argv": ["nix-layer"]}, {"kind": "root", "outs": ["layer"], "argv": ["sh"]},
+     {"kind": "root", "outs": ["layer"], "argv": [1]}, "x"],
 )  # fmt: skip
 def test_the_plugin_refuses_malformed_jobs(job: object) -> None:
     nix_plan = plugin_module("nix_plan")
@@ -182,7 +238,7 @@ def test_the_tool_refuses_jobs_that_are_not_the_plans_layers() -> None:
 def test_perms_apply_to_store_path_layers_only() -> None:
     argv = (*make_plan().layer_jobs()[2].argv(), "--perms", ".*=0755")
     with pytest.raises(UsageError, match="store-path"):
-        job_from_layer_args(layer_args(argv))
+        jobs_from_layer_args(layer_args(argv))
 
 
 #: Rules both former readers were tested with (the Pants field and the tool's --perms), and

@@ -1,6 +1,7 @@
 """What `pants package` reads from a nix_oci_image's plan file (written by `layerforge
 nix-plan`): its schema version and its layer jobs, each a ready `nix-layer` argv and the
-directory it writes. Nothing else of the plan is read here: the assembly reads the plan itself.
+layer directories it writes (one per layer: a job builds one layer or a batch of small ones).
+Nothing else of the plan is read here: the assembly reads the plan itself.
 
 Plain Python (no engine types), so the rule stays a few lines and tests import this module
 without Pants."""
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 PLAN = "plan.json"
 #: The plan schema this plugin reads (python/layerforge/images/nix/plan.py's PLAN_VERSION;
 #: tests/test_nix_jobs.py holds the two to one another).
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 KINDS = ("store-paths", "root", "snapshotter")
 #: A job's output directory: one plain name in the process's sandbox.
 _OUT = re.compile(r"^(?!\.\.?\Z)[A-Za-z0-9._-]+\Z")
@@ -26,11 +27,12 @@ class PlanUnreadable(Exception):
 
 @dataclass(frozen=True)
 class PlannedLayer:
-    """One layer job of the plan: a `layerforge nix-layer` argv writing the layer into `out`."""
+    """One layer job of the plan: a `layerforge nix-layer` argv writing its layers, in image
+    order, into the directories `outs`."""
 
     kind: str
     argv: tuple[str, ...]
-    out: str
+    outs: tuple[str, ...]
 
 
 def planned_layers(content: bytes, name: str) -> tuple[PlannedLayer, ...]:
@@ -53,14 +55,16 @@ def planned_layers(content: bytes, name: str) -> tuple[PlannedLayer, ...]:
 
 def _job(job: object, name: str, index: int) -> PlannedLayer:
     if isinstance(job, dict):
-        kind, argv, out = job.get("kind"), job.get("argv"), job.get("out")
+        kind, argv, outs = job.get("kind"), job.get("argv"), job.get("outs")
         if (
             kind in KINDS
-            and isinstance(out, str)
-            and _OUT.match(out)
+            and isinstance(outs, list)
+            and outs
+            and all(isinstance(o, str) and _OUT.match(o) for o in outs)
+            and len(set(outs)) == len(outs)
             and isinstance(argv, list)
             and argv[:1] == ["nix-layer"]
             and all(isinstance(a, str) for a in argv)
         ):
-            return PlannedLayer(kind, tuple(argv), out)
-    raise PlanUnreadable(f"{name}: layer job {index} is not a kind, a nix-layer argv and an output directory")
+            return PlannedLayer(kind, tuple(argv), tuple(outs))
+    raise PlanUnreadable(f"{name}: layer job {index} is not a kind, a nix-layer argv and distinct output directories")

@@ -1,8 +1,9 @@
 """The steps of ``nix-image`` as separate commands, for build systems that cache each step
-(Pants runs one process per layer, so changing one store path re-runs only its layer):
+(Pants runs one process per batch of layers, so changing one store path re-runs only its
+batch: its layer alone, or with the small layers next to it):
 
 * ``nix-plan``: resolve the closure and decide the layers -> plan JSON (nothing written else);
-* ``nix-layer``: build one layer into a layer directory (blob + layer.json);
+* ``nix-layer``: build layers, each into a layer directory (blob + layer.json);
 * ``nix-assemble``: plan + layer directories (+ base image) -> OCI layout.
 """
 
@@ -19,13 +20,13 @@ from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix
 from layerforge.images.nix.copy_to_root import MODES
-from layerforge.images.nix.layer_jobs import STORE_PATHS, build_jobs, job_from_layer_args
+from layerforge.images.nix.layer_jobs import STORE_PATH_ACTION, STORE_PATHS, build_jobs, jobs_from_layer_args
 from layerforge.images.nix.plan import NixPlan, make_plan
-from layerforge.layers.build import COMPRESSIONS
-from layerforge.layers.layer_dir import layer_dir_store, read_layer_dir, write_layer_dir
+from layerforge.layers.build import COMPRESSIONS, BuiltLayer
+from layerforge.layers.layer_dir import LAYER_JSON, layer_dir_store, read_layer_dir, write_layer_dir
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import import_blobs, read_image
-from layerforge.layout.oci_layout import open_for_write
+from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import parse_layout_ref
@@ -42,10 +43,23 @@ def register(sub: Any) -> None:
     plan.set_defaults(run=run_plan)
 
     layer: argparse.ArgumentParser = sub.add_parser(
-        "nix-layer", help="(step 2 of nix-image) build one layer of store paths into a layer directory"
+        "nix-layer", help="(step 2 of nix-image) build layers of store paths, each into a layer directory"
     )
-    layer.add_argument("--out", required=True, type=Path, metavar="DIR")
-    layer.add_argument("--store-path", action="append", default=[], metavar="PATH", help="store path of this layer")
+    layer.add_argument(
+        "--out",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="the layer directory; again for each further layer of --store-path paths",
+    )
+    layer.add_argument(
+        "--store-path",
+        action=STORE_PATH_ACTION,
+        default=[],
+        metavar="PATH",
+        help="store path of the layer of the --out before it",
+    )
     layer.add_argument(
         "--copy-to-root", action="append", default=[], metavar="PATH", help="root layer from these paths"
     )
@@ -96,28 +110,48 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_layer(args: argparse.Namespace) -> int:
-    """One layer. The plan may come from a cache on a machine that never built its store
-    paths: those the layer reads are realised through the substituters first."""
-    job = job_from_layer_args(args)
+    """Each ``--out``'s layer, in order. The plan may come from a cache on a machine that
+    never built its store paths: those the layers read are realised through the substituters
+    first. On failure no layer directory this made is left."""
+    jobs = jobs_from_layer_args(args)
     nix = Nix()
-    if job.kind == STORE_PATHS:
-        nix.ensure_present(list(job.store_paths), "--store-path")
+    if jobs[0][1].kind == STORE_PATHS:
+        nix.ensure_present([p for _, job in jobs for p in job.store_paths], "--store-path")
     else:  # the snapshotter's store paths are only mountpoints
-        nix.ensure_present(list(job.copy_to_root), "--copy-to-root")
-    created = not args.out.exists()
-    store = layer_dir_store(args.out)
+        nix.ensure_present(list(jobs[0][1].copy_to_root), "--copy-to-root")
+    made: list[tuple[Path, OciLayout, BuiltLayer | None]] = []  # the directories this created
+    built: list[BuiltLayer] = []
     try:
-        (built,) = build_jobs(store, [job], threads=args.threads)
+        for out, job in jobs:
+            store = layer_dir_store(out)
+            if not out.exists():
+                made.append((out, store, None))
+            (layer,) = build_jobs(store, [job], threads=args.threads)
+            if made and made[-1][0] == out:
+                made[-1] = (out, store, layer)
+            write_layer_dir(out, layer)
+            store.remove_tmp_dir_if_empty()
+            built.append(layer)
     except BaseException:
-        if created:  # the empty directories the blob store made, nothing else
-            for d in (store.tmp_dir, store.blob_dir, store.blob_dir.parent, args.out):
-                with contextlib.suppress(OSError):
-                    d.rmdir()
+        for made_out, made_store, made_layer in made:
+            _remove_layer_dir(made_out, made_store, made_layer)
         raise
-    write_layer_dir(args.out, built)
-    store.remove_tmp_dir_if_empty()
-    print(f"{args.out}: {built.descriptor.digest} {built.descriptor.size} bytes")
+    for (out, _), layer in zip(jobs, built):
+        print(f"{out}: {layer.descriptor.digest} {layer.descriptor.size} bytes")
     return 0
+
+
+def _remove_layer_dir(out: Path, store: OciLayout, built: BuiltLayer | None) -> None:
+    """Remove the layer directory ``out`` this command created: its layer.json and blob (if
+    built) and the empty directories its blob store made, nothing else."""
+    if built is not None:
+        with contextlib.suppress(OSError):
+            (out / LAYER_JSON).unlink()
+        with contextlib.suppress(OSError):
+            store.blob_path(built.descriptor.digest).unlink()
+    for d in (store.tmp_dir, store.blob_dir, store.blob_dir.parent, out):
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def run_assemble(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
-"""A layer built by a process of its own (one Pants process per layer): a directory holding
-the blob under ``blobs/sha256/<hex>`` and ``layer.json`` describing it (descriptor, diff_id,
-uncompressed size, annotations), ready to be merged into a layout by the assembly step."""
+"""A layer built by a process of its own (one Pants process per layer or batch of layers): a
+directory holding the blob under ``blobs/sha256/<hex>`` and ``layer.json`` describing it (descriptor,
+diff_id, uncompressed size, annotations), ready to be merged into a layout by the assembly step."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 //! `layerforge nix-layer` of store paths, built here through layerforge-core without starting
-//! Python (a Pants package of a closure runs one such process per store-path layer).
+//! Python (a Pants package of a closure runs one such process per store-path layer or batch of
+//! small layers).
 //!
 //! Only the argv a plan's store-path job gives (`python/layerforge/images/nix/layer_jobs.py`)
 //! is answered: `--out DIR --mtime N [--check-arch ARCH] --compression C [--level N]
-//! [--perms REGEX=MODE[:UID:GID]]... --store-path PATH...`, each option as its own argument,
-//! every value in the grammar the Python command accepts. Anything else (another option,
+//! [--perms REGEX=MODE[:UID:GID]]... --store-path PATH... [--out DIR --store-path PATH...]...`
+//! (each `--store-path` belongs to the `--out` before it; the options are every layer's), each
+//! option as its own argument, every value in the grammar the Python command accepts. Anything else (another option,
 //! `--opt=value`, a value the grammar doubts, a store path the local store does not hold as
 //! valid, any build failure) goes to Python, which realises missing paths and reports errors;
 //! a failed native attempt leaves nothing behind that Python would not. The layer is the one
@@ -41,35 +43,41 @@ const STORE_DIR: &str = "/nix/store/";
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Request {
-    out: String,
+    /// Each layer directory and its store paths, in order.
+    layers: Vec<(String, Vec<String>)>,
     mtime: u64,
     machine: Option<String>,
     compression: String,
     level: Option<i32>,
     perms: Vec<PermRule>,
-    store_paths: Vec<String>,
 }
 
 /// The build of `args` (after `nix-layer`) and its exit status, or None for Python to run it.
 pub fn run(args: &[OsString]) -> Option<i32> {
     let request = parse(args)?;
-    if !all_valid(&request.store_paths) {
+    let paths: Vec<String> = request
+        .layers
+        .iter()
+        .flat_map(|(_, paths)| paths.iter().cloned())
+        .collect();
+    if !all_valid(&paths) {
         return None;
     }
     let built = build(&request)?;
-    println!("{}: {} {} bytes", request.out, built.digest, built.size);
+    for ((out, _), layer) in request.layers.iter().zip(&built) {
+        println!("{out}: {} {} bytes", layer.digest, layer.size);
+    }
     Some(0)
 }
 
 /// The request `args` make, if every one is in the grammar this module answers.
 pub fn parse(args: &[OsString]) -> Option<Request> {
-    let mut out = None;
+    let mut layers: Vec<(String, Vec<String>)> = Vec::new();
     let mut mtime = None;
     let mut machine = None;
     let mut compression = None;
     let mut level = None;
     let mut perms = Vec::new();
-    let mut store_paths = Vec::new();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next()?.to_str()?;
@@ -77,7 +85,13 @@ pub fn parse(args: &[OsString]) -> Option<Request> {
             return None; // argparse reads these otherwise (an option, a negative number)
         }
         match flag.to_str()? {
-            "--out" => once(&mut out, plain_path(value)?.to_string())?,
+            "--out" => {
+                let out = plain_path(value)?.to_string();
+                if layers.iter().any(|(o, _)| *o == out) {
+                    return None;
+                }
+                layers.push((out, Vec::new()));
+            }
             "--mtime" => once(&mut mtime, digits(value)?.parse::<u64>().ok()?)?,
             "--check-arch" => once(
                 &mut machine,
@@ -89,21 +103,20 @@ pub fn parse(args: &[OsString]) -> Option<Request> {
             }
             "--level" => once(&mut level, digits(value)?.parse::<i32>().ok()?)?,
             "--perms" => perms.push(perm_rule(value)?),
-            "--store-path" => store_paths.push(store_path(value)?.to_string()),
+            "--store-path" => layers.last_mut()?.1.push(store_path(value)?.to_string()),
             _ => return None,
         }
     }
-    if store_paths.is_empty() {
+    if layers.is_empty() || layers.iter().any(|(_, paths)| paths.is_empty()) {
         return None;
     }
     Some(Request {
-        out: out?,
+        layers,
         mtime: mtime?,
         machine,
         compression: compression.unwrap_or_else(|| "gzip".to_string()),
         level,
         perms,
-        store_paths,
     })
 }
 
@@ -188,29 +201,64 @@ fn all_valid(paths: &[String]) -> bool {
         .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
 }
 
-/// Build the layer into `out` as `nix-layer` does; on any failure remove what this made (the
-/// core removes its own blob) and give None.
-fn build(request: &Request) -> Option<LayerResult> {
-    let out = PathBuf::from(&request.out);
-    let created = !out.exists() && fs::symlink_metadata(&out).is_err();
-    let blob_dir = out.join("blobs").join("sha256");
-    let tmp_dir = out.join(TMP_DIR);
-    let result = build_into(request, &out, &blob_dir, &tmp_dir);
-    let _ = fs::remove_dir(&tmp_dir); // only if empty, as the Python command does
-    if result.is_none() && created {
-        for d in [blob_dir.as_path(), &out.join("blobs"), &out] {
+/// A layer directory of the request: where its blob and layer.json go, and whether this
+/// process made it (only then is anything in it undone).
+struct LayerDir {
+    out: PathBuf,
+    created: bool,
+}
+
+impl LayerDir {
+    fn new(out: &str) -> LayerDir {
+        let out = PathBuf::from(out);
+        let created = !out.exists() && fs::symlink_metadata(&out).is_err();
+        LayerDir { out, created }
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.out.join("blobs").join("sha256")
+    }
+
+    /// Remove what this process put here: the layer's layer.json and blob (`built`, when its
+    /// blob is this call's), the scratch directory when empty, and the directories it made.
+    fn undo(&self, built: Option<&LayerResult>) {
+        let _ = fs::remove_dir(self.out.join(TMP_DIR)); // only if empty, as Python does
+        if !self.created {
+            return;
+        }
+        if let Some(layer) = built {
+            let _ = fs::remove_file(self.out.join("layer.json"));
+            if layer.created {
+                let _ = fs::remove_file(self.blob_dir().join(layer.digest.hex()));
+            }
+        }
+        for d in [self.blob_dir(), self.out.join("blobs"), self.out.clone()] {
             let _ = fs::remove_dir(d);
         }
     }
-    result
 }
 
-fn build_into(
-    request: &Request,
-    out: &Path,
-    blob_dir: &Path,
-    tmp_dir: &Path,
-) -> Option<LayerResult> {
+/// Build every layer of the request, concurrently, each into its directory as `nix-layer`
+/// does; on any failure remove what this made (the core removes its own blobs) and give None.
+fn build(request: &Request) -> Option<Vec<LayerResult>> {
+    let dirs: Vec<LayerDir> = request
+        .layers
+        .iter()
+        .map(|(out, _)| LayerDir::new(out))
+        .collect();
+    let built = build_into(request, &dirs);
+    for d in &dirs {
+        match built {
+            Some(_) => {
+                let _ = fs::remove_dir(d.out.join(TMP_DIR)); // only if empty
+            }
+            None => d.undo(None),
+        }
+    }
+    built
+}
+
+fn build_into(request: &Request, dirs: &[LayerDir]) -> Option<Vec<LayerResult>> {
     let media_type = MEDIA_TYPES
         .iter()
         .find(|(name, _)| *name == request.compression)?
@@ -223,21 +271,36 @@ fn build_into(
         },
         ..BuildOptions::default()
     };
-    let store = BlobStore::open(blob_dir, tmp_dir).ok()?;
-    let results = layer::build_layers(&[spec(request)], &store, &opts, &Progress::new()).ok()?;
-    let built = results.into_iter().next()?;
-    let doc = layer_json(media_type, &built);
-    if write_atomic(&out.join("layer.json"), doc.as_bytes()).is_none() {
-        if built.created {
-            let _ = store.remove(&built.digest);
+    let stores = dirs
+        .iter()
+        .map(|d| BlobStore::open(d.blob_dir(), d.out.join(TMP_DIR)).ok())
+        .collect::<Option<Vec<_>>>()?;
+    let specs: Vec<LayerSpec> = request
+        .layers
+        .iter()
+        .map(|(_, paths)| spec(request, paths))
+        .collect();
+    let store_refs: Vec<&BlobStore> = stores.iter().collect();
+    let built = layer::build_layers_into(&specs, &store_refs, &opts, &Progress::new()).ok()?;
+    for (i, (d, layer)) in dirs.iter().zip(&built).enumerate() {
+        let doc = layer_json(media_type, layer);
+        if write_atomic(&d.out.join("layer.json"), doc.as_bytes()).is_none() {
+            for (d, layer) in dirs.iter().zip(&built).skip(i) {
+                if layer.created {
+                    let _ = fs::remove_file(d.blob_dir().join(layer.digest.hex()));
+                }
+            }
+            for (d, layer) in dirs.iter().zip(&built).take(i) {
+                d.undo(Some(layer));
+            }
+            return None;
         }
-        return None;
     }
     Some(built)
 }
 
 /// `layer_specs.store_paths_spec`: store paths as they are (modes kept, owners root).
-fn spec(request: &Request) -> LayerSpec {
+fn spec(request: &Request, paths: &[String]) -> LayerSpec {
     let mut spec = LayerSpec::new(EntryOptions {
         mtime: request.mtime,
         uid: 0,
@@ -246,7 +309,7 @@ fn spec(request: &Request) -> LayerSpec {
     });
     spec.add_dir("/nix", 0o755);
     spec.add_dir("/nix/store", 0o755);
-    let mut paths = request.store_paths.clone();
+    let mut paths = paths.to_vec();
     paths.sort();
     for p in paths {
         // Python: a directory that is not a symlink is a tree; anything else one path
@@ -322,10 +385,7 @@ mod tests {
             P,
         ]))
         .unwrap();
-        assert_eq!(
-            (r.out.as_str(), r.mtime, r.level),
-            ("layer", 1_700_000_000, Some(5))
-        );
+        assert_eq!((r.mtime, r.level), (1_700_000_000, Some(5)));
         assert_eq!(r.machine.as_deref(), Some("amd64"));
         assert_eq!(r.perms[0].pattern, "/nix/store/.*/bin(/.*)?");
         assert_eq!(
@@ -333,7 +393,70 @@ mod tests {
             (Some(0o750), Some(1234), Some(2345))
         );
         assert_eq!((r.perms[1].mode, r.perms[1].uid), (None, Some(0)));
-        assert_eq!(r.store_paths, vec![P.to_string()]);
+        assert_eq!(r.layers, vec![("layer".to_string(), vec![P.to_string()])]);
+    }
+
+    #[test]
+    fn parses_a_batch_each_store_path_of_the_out_before_it() {
+        const Q: &str = "/nix/store/1123456789abcdfghijklmnpqrsvwxyz-lib-2.0";
+        let r = parse(&args(&[
+            "--out",
+            "layer1",
+            "--mtime",
+            "1",
+            "--store-path",
+            P,
+            "--store-path",
+            Q,
+            "--out",
+            "layer2",
+            "--store-path",
+            Q,
+        ]))
+        .unwrap();
+        assert_eq!(
+            r.layers,
+            vec![
+                ("layer1".to_string(), vec![P.to_string(), Q.to_string()]),
+                ("layer2".to_string(), vec![Q.to_string()]),
+            ]
+        );
+        for bad in [
+            &[
+                "--out",
+                "a",
+                "--mtime",
+                "1",
+                "--store-path",
+                P,
+                "--out",
+                "b",
+            ][..],
+            &[
+                "--out",
+                "a",
+                "--mtime",
+                "1",
+                "--store-path",
+                P,
+                "--out",
+                "a",
+                "--store-path",
+                P,
+            ],
+            &[
+                "--mtime",
+                "1",
+                "--store-path",
+                P,
+                "--out",
+                "a",
+                "--store-path",
+                P,
+            ],
+        ] {
+            assert!(parse(&args(bad)).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -2,17 +2,23 @@
 (copy-to-root entries and the account's files) and nix-snapshotter's single layer.
 
 A job holds everything that decides its layer's bytes. It gives the ``nix-layer`` argv that
-builds it (written into the plan for build systems: Pants runs one process per job, with that
-argv as the whole of its cache key) and the native spec ``nix-image`` builds in-process;
-``nix-layer`` reads its argv back into the same job (:func:`job_from_layer_args`). The
-assembler's layer count and history come from the same list, in the same order.
+builds it and the native spec ``nix-image`` builds in-process; ``nix-layer`` reads its argv
+back into the same job (:func:`jobs_from_layer_args`). The assembler's layer count and
+history come from the same list, in the same order.
+
+For build systems the plan groups consecutive small store-path jobs into batches
+(:func:`batch_jobs`): Pants runs one process per batch, with the batch's argv as the whole of
+its cache key, so the cost of a process (a sandbox, a fork, one store validity check) is paid
+once per ~``BATCH_BYTES`` of store paths rather than once per layer. A batch's layers are the
+layers its jobs build alone, byte for byte; only the process that builds them differs.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from layerforge._native import LayerSpec
 from layerforge.errors import UsageError
@@ -23,11 +29,16 @@ from layerforge.images.nix.store_path import parse_store_path
 from layerforge.layers.build import BuiltLayer, build_layers
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.progress import ProgressCallback
+from layerforge.trust.text import shown
 
 STORE_PATHS, ROOT, SNAPSHOTTER = "store-paths", "root", "snapshotter"
 KINDS = (STORE_PATHS, ROOT, SNAPSHOTTER)
-#: The directory a job's ``nix-layer`` writes, relative to where it runs.
+#: The directory a job's ``nix-layer`` writes, relative to where it runs (a batch's jobs
+#: write ``layer1``, ``layer2``, ...).
 LAYER_DIR = "layer"
+#: A batch of store-path jobs holds store paths of at most this many NAR bytes in all, unless
+#: it is one job; larger layers run alone (their build, not the process, is their cost).
+BATCH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -98,14 +109,88 @@ class LayerJob:
             "machine": self.machine,
         }
 
+
+@dataclass(frozen=True)
+class LayerBatch:
+    """Consecutive jobs of a plan that one ``nix-layer`` process builds, each into its own
+    layer directory: a store-path job alone or with its small neighbours, or any other job
+    alone."""
+
+    jobs: tuple[LayerJob, ...]
+
+    @property
+    def outs(self) -> tuple[str, ...]:
+        """The layer directories the batch writes, one per job in order."""
+        if len(self.jobs) == 1:
+            return (LAYER_DIR,)
+        return tuple(f"{LAYER_DIR}{i + 1}" for i in range(len(self.jobs)))
+
+    def argv(self) -> tuple[str, ...]:
+        """``nix-layer`` building every job: the first job's argv, then ``--out DIR`` and the
+        store paths of each further job (a ``--store-path`` belongs to the ``--out`` before
+        it; every job of a batch shares the first one's options)."""
+        first, *rest = self.jobs
+        argv = list(first.argv(self.outs[0]))
+        for out, job in zip(self.outs[1:], rest):
+            argv += ["--out", out, *(a for p in job.store_paths for a in ("--store-path", p))]
+        return tuple(argv)
+
     def to_json(self) -> dict[str, object]:
-        """The job as the plan file holds it: what a build system needs to run it."""
-        return {"kind": self.kind, "out": LAYER_DIR, "argv": list(self.argv())}
+        """The batch as the plan file holds it: what a build system needs to run it."""
+        return {"kind": self.jobs[0].kind, "outs": list(self.outs), "argv": list(self.argv())}
 
 
-def job_from_layer_args(args: argparse.Namespace) -> LayerJob:
-    """The job ``nix-layer``'s arguments describe (its :meth:`LayerJob.argv` read back)."""
-    paths = tuple(parse_store_path(p).path for p in args.store_path)
+def batch_jobs(jobs: Sequence[LayerJob], nar_size: Callable[[str], int]) -> tuple[LayerBatch, ...]:
+    """``jobs`` in order, consecutive store-path jobs together while their store paths hold at
+    most :data:`BATCH_BYTES` (``nar_size`` of each path); every other job alone."""
+    batches: list[list[LayerJob]] = []
+    size = 0
+    for job in jobs:
+        job_size = sum(nar_size(p) for p in job.store_paths)
+        last = batches[-1] if batches else None
+        if job.kind == STORE_PATHS and last and last[0].kind == STORE_PATHS and size + job_size <= BATCH_BYTES:
+            last.append(job)
+            size += job_size
+        else:
+            batches.append([job])
+            size = job_size
+    return tuple(LayerBatch(tuple(b)) for b in batches)
+
+
+class _StorePathOfOut(argparse.Action):
+    """``--store-path``: the path, with the index of the ``--out`` it follows (0 before any)."""
+
+    def __call__(self, parser: object, namespace: argparse.Namespace, values: object, option: object = None) -> None:
+        outs = getattr(namespace, "out", None) or ()
+        getattr(namespace, self.dest).append((max(len(outs) - 1, 0), values))
+
+
+#: ``nix-layer``'s ``--store-path`` action (see :func:`jobs_from_layer_args`).
+STORE_PATH_ACTION = _StorePathOfOut
+
+
+def jobs_from_layer_args(args: argparse.Namespace) -> list[tuple[Path, LayerJob]]:
+    """The layer directories ``nix-layer``'s arguments name and the job building each (a
+    :meth:`LayerBatch.argv` or :meth:`LayerJob.argv` read back)."""
+    outs: list[Path] = list(args.out)
+    if len(set(outs)) != len(outs):
+        raise UsageError("--out", "each layer directory is given once")
+    if len(outs) == 1:
+        return [(outs[0], job_from_layer_args(args, [p for _, p in args.store_path]))]
+    if args.snapshotter or args.copy_to_root or args.account:
+        raise UsageError("--out", "more than one layer directory holds layers of --store-path paths only")
+    jobs = []
+    for i, out in enumerate(outs):
+        paths = [p for o, p in args.store_path if o == i]
+        if not paths:
+            raise UsageError("--out", f"{shown(repr(str(out)))} is given no --store-path after it")
+        jobs.append((out, job_from_layer_args(args, paths)))
+    return jobs
+
+
+def job_from_layer_args(args: argparse.Namespace, store_paths: Sequence[str]) -> LayerJob:
+    """The job of one layer directory: ``store_paths`` with ``nix-layer``'s other arguments."""
+    paths = tuple(parse_store_path(p).path for p in store_paths)
     roots = tuple(parse_store_path(p, "--copy-to-root").path for p in args.copy_to_root)
     account = Account.from_arg(args.account) if args.account else None
     perms = parse_perms(args.perms, names=False)

@@ -3,9 +3,10 @@
 ``make_plan`` resolves the closure with real Nix, checks every input (store paths, budget,
 groups, copy-to-root conflicts, entrypoint, base image) and decides the layers. The plan is
 plain JSON, so that layer builds and assembly can run as separate, separately cached steps
-(one Pants process per layer), and re-reading it gives the same image. It hands out its layers
-as typed jobs (:mod:`layer_jobs`), each with the ``nix-layer`` argv that builds it: the file's
-``jobs`` list is all a build system reads besides ``version``.
+(one Pants process per batch of layers), and re-reading it gives the same image. It hands out
+its layers as typed jobs (:mod:`layer_jobs`) in batches, each with the ``nix-layer`` argv that
+builds it and the layer directories it writes: the file's ``jobs`` list is all a build system
+reads besides ``version``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from layerforge.images.nix.closure import Closure, Nix, PathInfo
 from layerforge.images.nix.flake import installable
 from layerforge.images.nix.image_files import read_layer_file
 from layerforge.images.nix.image_view import ImageView, Stat
-from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, LayerJob
+from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, LayerBatch, LayerJob, batch_jobs
 from layerforge.images.nix.layering import LayerGroup, plan_layers
 from layerforge.images.nix.perms import PermSpec
 from layerforge.images.nix.request import NixImageRequest, host_arch
@@ -35,8 +36,9 @@ from layerforge.model.platform import arch_of_system, linux_platform
 from layerforge.model.reference import validate_ref
 from layerforge.option_flags import checked, checked_level
 
-#: The plan file's schema; 2 added ``jobs``. A reader refuses any other version.
-PLAN_VERSION = 2
+#: The plan file's schema; 2 added ``jobs``, 3 made each a batch of layers (``outs``). A
+#: reader refuses any other version.
+PLAN_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,10 @@ class NixPlan:
             )
         return tuple(jobs)
 
+    def layer_batches(self) -> tuple[LayerBatch, ...]:
+        """The layer jobs as a build system runs them: small store-path layers together."""
+        return batch_jobs(self.layer_jobs(), lambda p: self.closure.infos[p].nar_size)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": PLAN_VERSION,
@@ -124,7 +130,7 @@ class NixPlan:
                 for p, i in sorted(self.closure.infos.items())
             },
             "layers": [{"kind": g.kind, "paths": list(g.paths)} for g in self.layers],
-            "jobs": [job.to_json() for job in self.layer_jobs()],
+            "jobs": [batch.to_json() for batch in self.layer_batches()],
             "copyToRoot": list(self.copy_to_root),
             "copyToRootMode": self.copy_to_root_mode,
             "account": None if self.account is None else self.account.to_json(),
@@ -187,7 +193,7 @@ class NixPlan:
             raise LayerforgeError(f"{name}: {e}") from None
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise LayerforgeError(f"{name}: unreadable nix-image plan ({type(e).__name__}: {e})") from None
-        if d.get("jobs") != [job.to_json() for job in plan.layer_jobs()]:
+        if d.get("jobs") != [batch.to_json() for batch in plan.layer_batches()]:
             raise LayerforgeError(f"{name}: the plan's jobs are not the layers it plans")
         return plan
 
