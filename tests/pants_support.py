@@ -31,7 +31,7 @@ BOOTSTRAPPED_VERSION = "2.17.1"
 PANTS_VERSION = os.environ.get("LAYERFORGE_TEST_PANTS_VERSION") or BOOTSTRAPPED_VERSION
 PANTS_EXE = os.environ.get("LAYERFORGE_TEST_PANTS", "")
 PANTS_CONFIG = os.environ.get("LAYERFORGE_TEST_PANTS_CONFIG", "")
-OUR_PROCESSES = ("Plan the layers of ", "Build layer ", "Assemble the image of ", "Push ")
+OUR_PROCESSES = ("Plan the layers of ", "Build layer", "Assemble the image of ", "Push ")
 #: The Nix evaluations of nix_oci_image targets, which run on every Pants run by design.
 EVALUATIONS = ("Evaluate the Nix derivations of ",)
 _PRESERVED = re.compile(r"Preserving local process execution dir (\S+) for (.*)$")

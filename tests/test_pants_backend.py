@@ -82,7 +82,7 @@ def test_help_documents_the_targets(tmp_path: Path) -> None:
     for field in ("nix_file", "flake", "flake_sources", "store_paths", "layering", "max_layers", "copy_to_root_attrs",
                   "uid", "gid", "base_image", "image_tags", "registries", "skip_push", "sbom"):  # fmt: skip
         assert field in out.stdout, field
-    assert "changing one store path rebuilds only its layer" in " ".join(out.stdout.split())
+    assert "changing one store path rebuilds only its layer or batch" in " ".join(out.stdout.split())
 
 
 def test_package_repackage_and_change_one_input(tmp_path: Path, podman: Podman) -> None:
@@ -90,7 +90,8 @@ def test_package_repackage_and_change_one_input(tmp_path: Path, podman: Podman) 
     first = repo.run("package", "images:app")
     assert first.returncode == 0, first.stderr
     ran = PantsRepo.executed(first)
-    assert len(layers(ran)) == 4, ran  # busybox, libgreet, app, root layer
+    # busybox, libgreet and app are small: one process builds their three layers; the root layer
+    assert sorted(layers(ran)) == ["Build layer 4/4 of images:app", "Build layers 1-3/4 of images:app"], ran
     assert any(e.startswith("Plan the layers") for e in ran) and any(e.startswith("Assemble") for e in ran)
     layout = repo.root / "dist" / "images" / "app"
     digest = json.loads(run("skopeo", "inspect", f"oci:{layout}:1.0").stdout)["Digest"]
@@ -111,7 +112,7 @@ def test_package_repackage_and_change_one_input(tmp_path: Path, podman: Podman) 
     changed = repo.run("package", "images:app")
     assert changed.returncode == 0, changed.stderr
     ran = PantsRepo.executed(changed)
-    assert len(layers(ran)) == 2, f"only the app's layer and the root layer rebuild: {ran}"
+    assert len(layers(ran)) == 2, f"only the app's batch and the root layer rebuild: {ran}"
     assert len(ran) == 4, ran  # plan + 2 layers + assembly
     _, m1, _ = image_parts(layout, "2.0")
     assert run("umoci", "unpack", "--image", f"{layout}:2.0", tmp_path / "b2")
@@ -234,8 +235,8 @@ def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str, podman: Pod
     first = repo.run(*remote, "package", "images:app", store=tmp_path / "store-a", named=tmp_path / "named-a")
     assert first.returncode == 0, first.stderr
     ran = PantsRepo.executed(first)
-    assert len(ran) == 6, ran  # plan + 4 layers + assembly, on an empty cache
-    assert PantsRepo.counter(first, "remote_cache_write_successes") >= 6
+    assert len(ran) == 4, ran  # plan + 2 layer processes (3 small layers, the root layer) + assembly, empty cache
+    assert PantsRepo.counter(first, "remote_cache_write_successes") >= len(ran)
     layout = repo.root / "dist" / "images" / "app"
     built = tree_bytes(layout)
     shutil.rmtree(repo.root / "dist")
@@ -243,7 +244,7 @@ def test_remote_cache_with_buildgrid(tmp_path: Path, buildgrid: str, podman: Pod
     second = repo.run(*remote, "package", "images:app", store=tmp_path / "store-b", named=tmp_path / "named-b")
     assert second.returncode == 0, second.stderr
     assert PantsRepo.executed(second) == [], "a fresh local cache rebuilds nothing: the remote cache answers"
-    assert PantsRepo.counter(second, "remote_cache_requests_cached") >= 6
+    assert PantsRepo.counter(second, "remote_cache_requests_cached") >= len(ran)
     assert tree_bytes(layout) == built, "byte-identical dist outputs"
     assert podman.run(layout, "1.0").stdout == "hello from libgreet\napp 1.0\n"
 

@@ -140,7 +140,7 @@ def test_channel_on_nix_path_is_never_stale(repo: PantsRepo, tmp_path: Path, pod
     assert changed.returncode == 0, changed.stderr
     ran = PantsRepo.executed(changed)
     assert any(r.startswith("Plan the layers of chan:app") for r in ran), ran
-    assert sum(r.startswith("Build layer") for r in ran) == 2, f"the app's layer and the root layer: {ran}"
+    assert sum(r.startswith("Build layer") for r in ran) == 2, f"the app's batch and the root layer: {ran}"
     two = manifest_digest(repo, "chan/app")
     assert two != one, "the channel changed: a new image"
     assert podman.run(layout, "latest").stdout == f"channel value: two-{SALT}\n"

@@ -1,8 +1,10 @@
 """`pants package` for nix_oci_image: an evaluation (uncached, see nix_eval), a plan process,
-one process per layer, an assembly process. The plan is keyed by the derivations the
-evaluation printed (or the target's store paths), never by the Nix file's text: what Nix read
-is in them. The unit of caching is the layer: a layer process's argv holds only its own store
-paths and options, so changing one store path re-runs only that layer (plus plan and assembly).
+one process per layer job of the plan, an assembly process. The plan is keyed by the
+derivations the evaluation printed (or the target's store paths), never by the Nix file's text:
+what Nix read is in them. The unit of caching is the job: a layer, or a batch of small
+consecutive layers (a process costs more than building a few MB). A job's argv holds only its
+own store paths and options, so changing one store path re-runs only its job (plus plan and
+assembly).
 Store paths are read from the host's store: immutable and named by their inputs' hash, they
 make a sound cache key; a layer whose paths this machine lacks realises them first.
 The assembly reads only each layer's layer.json: the layer blobs go from the layer processes'
@@ -194,24 +196,30 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
 
 
 def layer_requests(plan_content: bytes, address: Address) -> list[LayerforgeProcess]:
-    """One process per layer job of the plan (see nix_plan), each its job's argv as it is."""
+    """One process per layer job of the plan (see nix_plan), each its job's argv as it is,
+    writing its layer directories."""
     jobs = planned_layers(plan_content, f"{PLAN} of {address}")
-    return [
-        LayerforgeProcess(
-            argv=job.argv,
-            description=f"Build layer {i + 1}/{len(jobs)} of {address}",
-            input_digest=EMPTY_DIGEST,
-            output_directories=(job.out,),
-            native_command=True,
+    total = sum(len(job.outs) for job in jobs)
+    requests, done = [], 0
+    for job in jobs:
+        first, done = done + 1, done + len(job.outs)
+        which = f"layer {first}" if first == done else f"layers {first}-{done}"
+        requests.append(
+            LayerforgeProcess(
+                argv=job.argv,
+                description=f"Build {which}/{total} of {address}",
+                input_digest=EMPTY_DIGEST,
+                output_directories=job.outs,
+                native_command=True,
+            )
         )
-        for i, job in enumerate(jobs)
-    ]
+    return requests
 
 
 def layer_dir_args(requests: list[LayerforgeProcess]) -> list[str]:
-    """``nix-assemble``'s ``--layer-dir`` arguments for the layers of ``requests``, each under
-    its ``l<i>/`` prefix."""
-    return [a for i, r in enumerate(requests) for a in ("--layer-dir", f"l{i}/{r.output_directories[0]}")]
+    """``nix-assemble``'s ``--layer-dir`` arguments for the layers of ``requests`` in order,
+    each process's under its ``l<i>/`` prefix."""
+    return [a for i, r in enumerate(requests) for out in r.output_directories for a in ("--layer-dir", f"l{i}/{out}")]
 
 
 #: What a layer directory holds beside its blob (see layerforge.layers.layer_dir).
@@ -219,25 +227,33 @@ LAYER_JSON = "layer.json"
 
 
 def layer_json_glob(request: LayerforgeProcess) -> PathGlobs:
-    """The layer.json of ``request``'s layer directory: all the assembly reads of a layer."""
-    return PathGlobs([f"{request.output_directories[0]}/{LAYER_JSON}"])
+    """The layer.json of each of ``request``'s layer directories: all the assembly reads of a
+    layer."""
+    return PathGlobs([f"{out}/{LAYER_JSON}" for out in request.output_directories])
 
 
 class LayerOutputInvalid(Exception):
     """A layer process's output is not one blob under its own digest, as its layer.json says."""
 
 
-def layer_blob(
+def layer_blobs(
     entries: DigestEntries, layer_json: DigestContents, request: LayerforgeProcess, layout: str
+) -> list[FileEntry]:
+    """The blob of each layer directory of a layer process's output (see :func:`layer_blob`)."""
+    return [layer_blob(entries, layer_json, request, out, layout) for out in request.output_directories]
+
+
+def layer_blob(
+    entries: DigestEntries, layer_json: DigestContents, request: LayerforgeProcess, out: str, layout: str
 ) -> FileEntry:
-    """The blob of a layer process's output, as it goes into ``layout``: the output must hold
-    exactly one blob, under ``blobs/sha256/`` and named by the sha256 of its bytes (Pants'
-    digest of the file), and its layer.json (``layer_json``: the contents of the output's
-    :func:`layer_json_glob` subset) must describe that blob (digest and size). The
+    """The blob of the layer directory ``out`` of a layer process's output, as it goes into
+    ``layout``: the directory must hold exactly one blob, under ``blobs/sha256/`` and named by
+    the sha256 of its bytes (Pants' digest of the file), and its layer.json (in
+    ``layer_json``: the contents of the output's :func:`layer_json_glob` subset) must describe
+    that blob (digest and size). The
     entry's path is made from that digest: the blob reaches the image without its bytes being
     copied, read or materialised again, and only ever under its own digest. A bad output (a
     corrupt or hostile cache entry) is an error naming the process (and so the target)."""
-    out = request.output_directories[0]
 
     def invalid(why: str) -> LayerOutputInvalid:
         return LayerOutputInvalid(f"{request.description} gave a bad layer directory {out}/: {why}")
@@ -249,8 +265,9 @@ def layer_blob(
     fingerprint = blob.file_digest.fingerprint
     if blob.path != f"{out}/blobs/sha256/{fingerprint}":
         raise invalid(f"{blob.path} holds bytes of digest sha256:{fingerprint}")
+    meta = [f.content for f in layer_json if f.path == f"{out}/{LAYER_JSON}"]
     try:
-        descriptor = json.loads(layer_json[0].content if layer_json else b"")["descriptor"]
+        descriptor = json.loads(meta[0] if meta else b"")["descriptor"]
         digest, size = str(descriptor["digest"]), int(descriptor["size"])
     except (ValueError, KeyError, TypeError) as e:
         raise invalid(f"{LAYER_JSON} does not describe a layer ({e})") from None

@@ -324,8 +324,9 @@ class NixOciImageTarget(Target):
         The closure comes from `nix_file` (+ `attr`, `argstrs`), `flake` or `store_paths`.
         Nix files and flakes are evaluated to derivations on every run; the build is keyed by
         them, so an image is never stale. `pants package` writes an OCI image layout under
-        `dist/`; each layer is its own cached process, so changing one store path rebuilds only
-        its layer. `pants publish` pushes the layout.
+        `dist/`; each layer (small ones in batches of up to 64 MiB of store paths) is its own
+        cached process, so changing one store path rebuilds only its layer or batch.
+        `pants publish` pushes the layout.
         """
     )
 

@@ -13,7 +13,7 @@ import pytest
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, Directory, FileContent, FileDigest, FileEntry
 
-from layerforge_pants.nix_package import LayerOutputInvalid, layer_blob, unique_blobs
+from layerforge_pants.nix_package import LayerOutputInvalid, layer_blob, layer_blobs, unique_blobs
 from layerforge_pants.tool import LayerforgeProcess
 
 ADDRESS = Address("app", target_name="img")
@@ -44,8 +44,31 @@ def entries(*files: tuple[str, FileDigest]) -> DigestEntries:
 
 
 def test_a_good_layer_output_gives_its_blob_under_the_layout_by_its_own_digest() -> None:
-    blob = layer_blob(entries((f"{OUT}/blobs/sha256/{HEX}", DIGEST)), contents(layer_json()), REQUEST, "dist/img")
+    blob = layer_blob(entries((f"{OUT}/blobs/sha256/{HEX}", DIGEST)), contents(layer_json()), REQUEST, OUT, "dist/img")
     assert blob == FileEntry(f"dist/img/blobs/sha256/{HEX}", DIGEST)
+
+
+def test_a_batch_gives_the_blob_of_each_of_its_layer_directories_by_its_own_json() -> None:
+    """A process building a batch writes one layer directory per layer: each directory's blob
+    is checked against that directory's layer.json, not a neighbour's."""
+    other = b"other layer"
+    other_hex = hashlib.sha256(other).hexdigest()
+    other_digest = FileDigest(other_hex, len(other))
+    request = LayerforgeProcess(
+        argv=("nix-layer",), description=f"Build layers 1-2/3 of {ADDRESS}", input_digest=EMPTY_DIGEST,
+        output_directories=("layer1", "layer10"),
+    )  # fmt: skip
+    files = DigestEntries([FileEntry(f"layer1/blobs/sha256/{HEX}", DIGEST),
+                           FileEntry(f"layer10/blobs/sha256/{other_hex}", other_digest)])  # fmt: skip
+    metas = DigestContents([FileContent("layer10/layer.json", layer_json(f"sha256:{other_hex}", len(other))),
+                            FileContent("layer1/layer.json", layer_json())])  # fmt: skip
+    assert layer_blobs(files, metas, request, "dist/img") == [
+        FileEntry(f"dist/img/blobs/sha256/{HEX}", DIGEST), FileEntry(f"dist/img/blobs/sha256/{other_hex}", other_digest)
+    ]  # fmt: skip
+    swapped = DigestContents([FileContent("layer1/layer.json", layer_json(f"sha256:{other_hex}", len(other))),
+                              FileContent("layer10/layer.json", layer_json())])  # fmt: skip
+    with pytest.raises(LayerOutputInvalid, match=r"^Build layers 1-2/3 of app:img gave a bad layer directory layer1/"):
+        layer_blobs(files, swapped, request, "dist/img")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +89,7 @@ def test_a_bad_layer_output_is_refused_naming_the_process(
     files: tuple[tuple[str, FileDigest], ...], meta: bytes | None, why: str
 ) -> None:
     with pytest.raises(LayerOutputInvalid) as e:
-        layer_blob(entries(*files), contents(meta), REQUEST, "dist/img")
+        layer_blob(entries(*files), contents(meta), REQUEST, OUT, "dist/img")
     message = str(e.value)
     assert message.startswith(f"Build layer 1/2 of {ADDRESS} gave a bad layer directory {OUT}/: ")
     assert why in message and "\n" not in message

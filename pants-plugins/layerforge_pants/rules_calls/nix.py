@@ -31,7 +31,7 @@ from layerforge_pants.nix_package import (
     PLAN,
     SHALLOW_MISSING,
     NixOciImageFieldSet,
-    layer_blob,
+    layer_blobs,
     layer_dir_args,
     layer_json_glob,
     layer_requests,
@@ -152,7 +152,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     )
     meta_files = await concurrently(get_digest_contents(m) for m in metas)
     layout = field_set.layout_dir()
-    blobs = [layer_blob(e, c, q, layout) for e, c, q in zip(entries, meta_files, requests)]
+    blobs = [b for e, c, q in zip(entries, meta_files, requests) for b in layer_blobs(e, c, q, layout)]
     blob_digest = await create_digest(CreateDigest(unique_blobs(blobs)))
     prefixed = await concurrently(add_prefix(AddPrefix(m, f"l{i}")) for i, m in enumerate(metas))
     assemble_input = await merge_digests(MergeDigests([planned.output_digest, base_digest, *prefixed]))

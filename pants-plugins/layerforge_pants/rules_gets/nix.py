@@ -33,7 +33,7 @@ from layerforge_pants.nix_package import (
     PLAN,
     SHALLOW_MISSING,
     NixOciImageFieldSet,
-    layer_blob,
+    layer_blobs,
     layer_dir_args,
     layer_json_glob,
     layer_requests,
@@ -153,7 +153,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     )
     meta_files = await MultiGet(Get(DigestContents, Digest, m) for m in metas)
     layout = field_set.layout_dir()
-    blobs = [layer_blob(e, c, q, layout) for e, c, q in zip(entries, meta_files, requests)]
+    blobs = [b for e, c, q in zip(entries, meta_files, requests) for b in layer_blobs(e, c, q, layout)]
     blob_digest = await Get(Digest, CreateDigest(unique_blobs(blobs)))
     prefixed = await MultiGet(Get(Digest, AddPrefix(m, f"l{i}")) for i, m in enumerate(metas))
     assemble_input = await Get(Digest, MergeDigests([planned.output_digest, base_digest, *prefixed]))
