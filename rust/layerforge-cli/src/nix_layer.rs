@@ -421,41 +421,14 @@ mod tests {
                 ("layer2".to_string(), vec![Q.to_string()]),
             ]
         );
-        for bad in [
-            &[
-                "--out",
-                "a",
-                "--mtime",
-                "1",
-                "--store-path",
-                P,
-                "--out",
-                "b",
-            ][..],
-            &[
-                "--out",
-                "a",
-                "--mtime",
-                "1",
-                "--store-path",
-                P,
-                "--out",
-                "a",
-                "--store-path",
-                P,
-            ],
-            &[
-                "--mtime",
-                "1",
-                "--store-path",
-                P,
-                "--out",
-                "a",
-                "--store-path",
-                P,
-            ],
+        let head = ["--out", "a", "--mtime", "1", "--store-path", P];
+        for (before, after) in [
+            (&[][..], &["--out", "b"][..]), // an --out without store paths
+            (&[], &["--out", "a", "--store-path", P]), // an --out given twice
+            (&["--store-path", P], &[]),    // a store path before any --out
         ] {
-            assert!(parse(&args(bad)).is_none(), "{bad:?}");
+            let bad: Vec<&str> = [before, &head[..], after].concat();
+            assert!(parse(&args(&bad)).is_none(), "{bad:?}");
         }
     }
 
