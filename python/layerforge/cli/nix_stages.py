@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,13 @@ from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix
 from layerforge.images.nix.copy_to_root import MODES
-from layerforge.images.nix.layer_jobs import STORE_PATH_ACTION, STORE_PATHS, build_jobs, jobs_from_layer_args
+from layerforge.images.nix.layer_jobs import STORE_PATHS, StorePathOfOut, build_jobs, jobs_from_layer_args
 from layerforge.images.nix.plan import NixPlan, make_plan
 from layerforge.layers.build import COMPRESSIONS, BuiltLayer
 from layerforge.layers.layer_dir import LAYER_JSON, layer_dir_store, read_layer_dir, write_layer_dir
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import import_blobs, read_image
-from layerforge.layout.oci_layout import OciLayout, open_for_write
+from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import parse_layout_ref
@@ -55,7 +56,7 @@ def register(sub: Any) -> None:
     )
     layer.add_argument(
         "--store-path",
-        action=STORE_PATH_ACTION,
+        action=StorePathOfOut,
         default=[],
         metavar="PATH",
         help="store path of the layer of the --out before it",
@@ -119,31 +120,28 @@ def run_layer(args: argparse.Namespace) -> int:
         nix.ensure_present([p for _, job in jobs for p in job.store_paths], "--store-path")
     else:  # the snapshotter's store paths are only mountpoints
         nix.ensure_present(list(jobs[0][1].copy_to_root), "--copy-to-root")
-    made: list[tuple[Path, OciLayout, BuiltLayer | None]] = []  # the directories this created
+    created = {out for out, _ in jobs if not out.exists()}
     built: list[BuiltLayer] = []
     try:
         for out, job in jobs:
             store = layer_dir_store(out)
-            if not out.exists():
-                made.append((out, store, None))
-            (layer,) = build_jobs(store, [job], threads=args.threads)
-            if made and made[-1][0] == out:
-                made[-1] = (out, store, layer)
-            write_layer_dir(out, layer)
+            built += build_jobs(store, [job], threads=args.threads)
+            write_layer_dir(out, built[-1])
             store.remove_tmp_dir_if_empty()
-            built.append(layer)
     except BaseException:
-        for made_out, made_store, made_layer in made:
-            _remove_layer_dir(made_out, made_store, made_layer)
+        for (out, _), layer in itertools.zip_longest(jobs, built):
+            if out in created:
+                _remove_layer_dir(out, layer)
         raise
     for (out, _), layer in zip(jobs, built):
         print(f"{out}: {layer.descriptor.digest} {layer.descriptor.size} bytes")
     return 0
 
 
-def _remove_layer_dir(out: Path, store: OciLayout, built: BuiltLayer | None) -> None:
+def _remove_layer_dir(out: Path, built: BuiltLayer | None) -> None:
     """Remove the layer directory ``out`` this command created: its layer.json and blob (if
     built) and the empty directories its blob store made, nothing else."""
+    store = layer_dir_store(out)
     if built is not None:
         with contextlib.suppress(OSError):
             (out / LAYER_JSON).unlink()

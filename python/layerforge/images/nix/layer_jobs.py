@@ -157,16 +157,13 @@ def batch_jobs(jobs: Sequence[LayerJob], nar_size: Callable[[str], int]) -> tupl
     return tuple(LayerBatch(tuple(b)) for b in batches)
 
 
-class _StorePathOfOut(argparse.Action):
-    """``--store-path``: the path, with the index of the ``--out`` it follows (0 before any)."""
+class StorePathOfOut(argparse.Action):
+    """``nix-layer``'s ``--store-path`` (see :func:`jobs_from_layer_args`): the path, with the
+    index of the ``--out`` it follows (0 before any)."""
 
     def __call__(self, parser: object, namespace: argparse.Namespace, values: object, option: object = None) -> None:
         outs = getattr(namespace, "out", None) or ()
         getattr(namespace, self.dest).append((max(len(outs) - 1, 0), values))
-
-
-#: ``nix-layer``'s ``--store-path`` action (see :func:`jobs_from_layer_args`).
-STORE_PATH_ACTION = _StorePathOfOut
 
 
 def jobs_from_layer_args(args: argparse.Namespace) -> list[tuple[Path, LayerJob]]:
