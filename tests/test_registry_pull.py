@@ -1,20 +1,34 @@
 """`layerforge pull` from a real docker-registry on 127.0.0.1 (plain, htpasswd, token auth),
 seeded with umoci and skopeo images (an index of two platforms, Docker v2 schema 2, zstd and
-plain layers); what it writes judged by skopeo and umoci; hostile answers through a proxy."""
+plain layers); what it writes judged by skopeo and umoci; hostile answers through a proxy, and
+crafted indexes (repeated and shared entries) from a registry that counts its GETs."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from layerforge.model import media_types
-from tests.helpers import assert_one_line_error, index_entry, layerforge_bin, read_json_blob, run, run_cli, verify_blobs
-from tests.pull_support import Seeded, kill_after, layers_of, raw_manifest, seed, storage_blob
+from layerforge.registry.pull import MAX_DEPTH, MAX_PULL_MANIFEST_BYTES, MAX_PULL_MANIFESTS
+from layerforge.registry.transport import MANIFEST_LIMIT
+from tests.helpers import (
+    assert_one_line_error,
+    index_entry,
+    layerforge_bin,
+    read_json_blob,
+    run,
+    run_cli,
+    snapshot,
+    verify_blobs,
+)
+from tests.pull_support import CraftedRegistry, Seeded, kill_after, layers_of, raw_manifest, seed, storage_blob
 from tests.push_support import SECRET, assert_secret_hidden, isolate, multi_layer_image, push, write_docker_config
 from tests.registry_support import FaultProxy, Registry, Rule
 
@@ -207,6 +221,84 @@ def test_interrupted_pull_resumes_without_fetching_verified_blobs(tmp_path: Path
     finally:
         proxy.stop()
         reg.stop()
+
+
+@pytest.fixture
+def crafted() -> Iterator[CraftedRegistry]:
+    reg = CraftedRegistry().start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+def listed_as(entry: dict[str, Any], arch: str) -> dict[str, Any]:
+    return {**entry, "platform": {"architecture": arch, "os": "linux"}}
+
+
+def test_each_manifest_of_an_index_is_fetched_once(tmp_path: Path, crafted: CraftedRegistry) -> None:
+    reg = crafted
+    image = reg.image("amd64")
+    reg.index([listed_as(image, "amd64")] * 2000, tag="copies")
+    pull(f"{reg.host}/team/app:copies", "--out", tmp_path / "copies", "--all-platforms")
+    assert reg.manifest_gets() == Counter({"manifests/copies": 1, f"manifests/{image['digest']}": 1})
+    assert verify_blobs(tmp_path / "copies") == 4  # the index, the manifest, its config and layer
+    # K indexes listing the same K images; a lattice of indexes (each lists both of the level
+    # below, so 2**7 paths lead to each image): every manifest once, every blob once.
+    k = 40
+    images = [reg.image("amd64", note=str(i)) for i in range(k)]
+    reg.index([reg.index(images, note=str(i)) for i in range(k)], tag="shared")
+    level = [reg.image("amd64", note="left"), reg.image("amd64", note="right")]
+    for depth in range(MAX_DEPTH - 1):
+        level = [reg.index(level, note=f"{depth}-{side}") for side in range(2)]
+    reg.index(level, tag="lattice")
+    for tag, manifests in (("shared", 1 + 2 * k), ("lattice", 1 + 2 * (MAX_DEPTH - 1) + 2)):
+        reg.gets.clear()
+        pull(f"{reg.host}/team/app:{tag}", "--out", tmp_path / tag, "--all-platforms")
+        gets = reg.manifest_gets()
+        assert (len(gets), set(gets.values())) == (manifests, {1}), gets
+        assert set(reg.gets.values()) == {1}, reg.gets
+        assert verify_blobs(tmp_path / tag) == manifests + 2  # the images differ in annotations only
+
+
+def test_indexes_nest_at_most_max_depth_on_every_path(tmp_path: Path, crafted: CraftedRegistry) -> None:
+    reg = crafted
+    chain = reg.image("amd64")
+    for depth in range(MAX_DEPTH - 1):
+        chain = reg.index([chain], note=str(depth))
+    reg.index([chain], tag="deep")  # the image is MAX_DEPTH below the root
+    pull(f"{reg.host}/team/app:deep", "--out", tmp_path / "deep", "--all-platforms")
+    reg.index([chain, reg.index([chain], note="one more")], tag="deeper")  # and, by a second path, one more
+    proc = pull(f"{reg.host}/team/app:deeper", "--out", tmp_path / "deeper", "--all-platforms", check=False)
+    assert_one_line_error(proc, f"nest deeper than {MAX_DEPTH}")
+    assert not (tmp_path / "deeper").exists()
+
+
+def test_pulls_over_the_manifest_bounds_are_refused(tmp_path: Path, crafted: CraftedRegistry) -> None:
+    reg = crafted
+    good = reg.image("amd64")
+    reg.manifests["good"] = reg.manifests[good["digest"]]
+    layout = tmp_path / "layout"
+    pull(f"{reg.host}/team/app:good", "--out", layout, "--tag", "good")
+    before = snapshot(layout)
+    # MAX_PULL_MANIFESTS images and their index; indexes of nearly MANIFEST_LIMIT bytes each.
+    reg.index([reg.image("amd64", note=str(i)) for i in range(MAX_PULL_MANIFESTS)], tag="many")
+    pad = "x" * (MANIFEST_LIMIT - 4096)
+    big = [reg.index([good], note=f"{i}{pad}") for i in range(MAX_PULL_MANIFEST_BYTES // MANIFEST_LIMIT + 1)]
+    reg.index(big, tag="big")
+    for tag, bound in (
+        ("many", f"more than {MAX_PULL_MANIFESTS} manifests and indexes (MAX_PULL_MANIFESTS)"),
+        ("big", f"more than {MAX_PULL_MANIFEST_BYTES} bytes of manifests and indexes (MAX_PULL_MANIFEST_BYTES)"),
+    ):
+        for out in (layout, tmp_path / tag):
+            reg.gets.clear()
+            proc = pull(f"{reg.host}/team/app:{tag}", "--out", out, "--all-platforms", "--tag", tag, check=False)
+            assert_one_line_error(proc, bound)
+            assert proc.returncode == 1
+            if tag == "many":  # refused once the index is read, before any of its entries is fetched
+                assert reg.manifest_gets() == Counter({"manifests/many": 1})
+        assert snapshot(layout) == before
+        assert not (tmp_path / tag).exists()
 
 
 @pytest.mark.parametrize(

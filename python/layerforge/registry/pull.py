@@ -12,13 +12,18 @@ Platforms: an image manifest is pulled as it is. An index is pulled whole with
 ``all_platforms``; with one platform (the host's by default), only that platform's manifest
 is pulled and tagged; with several, their manifests are pulled and tagged through an index
 listing exactly their entries (a new index, unless it is all of the registry's).
+
+Bounds: each manifest digest is fetched once however often indexes list it, indexes nest at
+most :data:`MAX_DEPTH` deep on every path, and one pull holds at most
+:data:`MAX_PULL_MANIFESTS` manifests and indexes of at most :data:`MAX_PULL_MANIFEST_BYTES`
+bytes in all (they stay in memory until every blob is in).
 """
 
 from __future__ import annotations
 
 import platform as host
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -49,6 +54,10 @@ LAYER_TYPES = frozenset(
 MAX_CONFIG = 16 << 20
 #: Indexes nest at most this deep (an index of indexes of manifests is 2).
 MAX_DEPTH = 8
+#: One pull takes at most this many distinct manifests and indexes (the root included)...
+MAX_PULL_MANIFESTS = 1024
+#: ...and at most this many bytes of them (each is at most ``MANIFEST_LIMIT``).
+MAX_PULL_MANIFEST_BYTES = 32 << 20
 _PLATFORM = re.compile(r"[a-z0-9]{1,32}/[a-z0-9_]{1,32}(?:/[a-z0-9]{1,16})?")
 _HOST_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -76,7 +85,8 @@ class PullResult:
 
 @dataclass
 class _Plan:
-    manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
+    manifests: dict[str, tuple[Descriptor, bytes]] = field(default_factory=dict)  # by digest, children first
+    heights: dict[str, int] = field(default_factory=dict)  # digest -> how deep indexes nest below it
     blobs: dict[str, tuple[int, str]] = field(default_factory=dict)  # digest -> (size, media type)
     layers: set[str] = field(default_factory=set)  # the digests in blobs that are layers
 
@@ -86,6 +96,17 @@ class Puller:
         self.client, self.name = client, name
         self.repo = name.repository
         self.where = f"{name.registry}/{name.repository}"
+        self.listed: set[str] = set()  # the manifest digests of this pull, fetched or to fetch
+        self.held = 0  # bytes of the manifests fetched
+
+    def count(self, digests: Iterable[str], what: str) -> None:
+        """Add ``digests`` (listed by ``what``) to the pull's manifests, within its bound."""
+        self.listed.update(digests)
+        if len(self.listed) > MAX_PULL_MANIFESTS:
+            raise BlobRefused(
+                f"{what} brings the pull to more than {MAX_PULL_MANIFESTS} manifests and indexes "
+                "(MAX_PULL_MANIFESTS); refused (an index that large: pull only the --platform you need)"
+            )
 
     def manifest(self, reference: str, expected: Descriptor | None = None) -> tuple[Descriptor, bytes]:
         """The manifest or index ``reference`` names, checked (see the module's rules)."""
@@ -98,6 +119,13 @@ class Puller:
         digest = sha256_digest(data)
         if sep == "@" and digest != reference:
             raise BlobRefused(f"{what}: the registry sent a manifest whose digest is {digest}; refused")
+        self.count((digest,), what)
+        self.held += len(data)
+        if self.held > MAX_PULL_MANIFEST_BYTES:
+            raise BlobRefused(
+                f"{what} brings the pull to more than {MAX_PULL_MANIFEST_BYTES} bytes of manifests and indexes "
+                "(MAX_PULL_MANIFEST_BYTES); refused"
+            )
         doc = load_json(data, f"{what} (manifest)")
         declared = doc.get("mediaType") if isinstance(doc, dict) else None
         media_type = declared if isinstance(declared, str) else content_type
@@ -107,30 +135,44 @@ class Puller:
             raise BlobRefused(
                 f"{what}: served as {shown(repr(content_type))} but its mediaType is {shown(repr(media_type))}"
             )
-        if expected is not None and (expected.size != len(data) or expected.media_type != media_type):
-            raise BlobRefused(
-                f"{what}: {len(data)} bytes of {shown(repr(media_type))}; its index entry says {expected.size} "
-                f"bytes of {shown(repr(expected.media_type))}"
-            )
-        return Descriptor(media_type=media_type, digest=digest, size=len(data)), data
+        got_desc = Descriptor(media_type=media_type, digest=digest, size=len(data))
+        if expected is not None:
+            _as_listed(what, got_desc, expected)
+        return got_desc, data
+
+    def add(self, entry: Descriptor, plan: _Plan, depth: int) -> None:
+        """Add what index entry ``entry`` names, ``depth`` below the root, to ``plan``: fetched
+        the first time its digest comes up, checked against what was fetched after that."""
+        known = plan.manifests.get(entry.digest)
+        if known is None:
+            self.plan(*self.manifest(entry.digest, entry), plan, depth)
+            return
+        what = f"{self.where}@{entry.digest}"
+        _as_listed(what, known[0], entry)
+        if depth + plan.heights[entry.digest] > MAX_DEPTH:
+            raise BlobRefused(f"{what}: indexes nest deeper than {MAX_DEPTH} levels")
 
     def plan(self, desc: Descriptor, data: bytes, plan: _Plan, depth: int = 0) -> None:
-        """Add ``desc`` (already fetched as ``data``) and everything below it to ``plan``."""
+        """Add ``desc`` (already fetched as ``data``, ``depth`` below the root) and everything
+        below it to ``plan``; each digest below is fetched once (hashes make cycles impossible)."""
         what = f"{self.where}@{desc.digest}"
-        if any(d.digest == desc.digest for d, _ in plan.manifests):
-            return
         if depth > MAX_DEPTH:
             raise BlobRefused(f"{what}: indexes nest deeper than {MAX_DEPTH} levels")
         doc = load_json(data, what)
+        height = 0
         try:
             if desc.media_type in media_types.INDEX_TYPES:
-                for child in Index.from_json(doc, what).manifests:
-                    self.plan(*self.manifest(child.digest, child), plan, depth + 1)
+                children = Index.from_json(doc, what).manifests
+                self.count((child.digest for child in children), what)
+                for child in children:
+                    self.add(child, plan, depth + 1)
+                    height = max(height, 1 + plan.heights[child.digest])
             else:
                 self._plan_image(Manifest.from_json(doc, what), what, plan)
         except ShapeError as e:
             raise BlobRefused(str(e)) from None
-        plan.manifests.append((desc, data))
+        plan.manifests[desc.digest] = (desc, data)
+        plan.heights[desc.digest] = height
 
     def _plan_image(self, manifest: Manifest, what: str, plan: _Plan) -> None:
         if manifest.config.media_type not in CONFIG_TYPES:
@@ -150,12 +192,22 @@ class Puller:
                 raise BlobRefused(f"{what}: blob {blob.digest} is listed with sizes {known[0]} and {blob.size}")
 
 
+def _as_listed(what: str, got: Descriptor, entry: Descriptor) -> None:
+    """A manifest must be the size and media type its index entry says."""
+    if entry.size != got.size or entry.media_type != got.media_type:
+        raise BlobRefused(
+            f"{what}: {got.size} bytes of {shown(repr(got.media_type))}; its index entry says {entry.size} "
+            f"bytes of {shown(repr(entry.media_type))}"
+        )
+
+
 def _select(
     puller: Puller, root: Descriptor, data: bytes, platforms: Sequence[str], all_platforms: bool
-) -> tuple[Descriptor, bytes | None]:
-    """The descriptor to tag (and, for a new index, its bytes)."""
+) -> tuple[Descriptor, bytes | None, list[Descriptor]]:
+    """The descriptor to tag (and, for a new index, its bytes), and the index entries chosen
+    for their platform (none for an image manifest or the whole index)."""
     if root.media_type in media_types.MANIFEST_TYPES or all_platforms:
-        return root, data
+        return root, data, []
     what = f"{puller.where}@{root.digest}"
     try:
         entries = Index.from_json(load_json(data, what), what).manifests
@@ -174,11 +226,11 @@ def _select(
         if match not in chosen:
             chosen.append(match)
     if len(chosen) == 1:
-        return chosen[0], None
+        return chosen[0], None, chosen
     if len(chosen) == len(entries):
-        return root, data
+        return root, data, chosen
     sub = canonical_json(Index(manifests=tuple(chosen)).to_json())
-    return Descriptor(media_types.IMAGE_INDEX, sha256_digest(sub), len(sub)), sub
+    return Descriptor(media_types.IMAGE_INDEX, sha256_digest(sub), len(sub)), sub, chosen
 
 
 def pull_image(
@@ -200,23 +252,20 @@ def pull_image(
     and ``index.json`` says so (:meth:`~layerforge.layout.oci_layout.OciLayout.mark_shallow`)."""
     puller = Puller(client, name)
     root, data = puller.manifest(name.digest or name.tag or "latest")
-    chosen, new_index = _select(puller, root, data, platforms, all_platforms)
+    chosen, new_index, picked = _select(puller, root, data, platforms, all_platforms)
     plan = _Plan()
     if chosen.digest == root.digest:
         puller.plan(root, data, plan)
-    elif new_index is not None:
-        for entry in Index.from_json(load_json(new_index, "index"), "index").manifests:
-            puller.plan(*puller.manifest(entry.digest, entry), plan, 1)
     else:
-        puller.plan(*puller.manifest(chosen.digest, chosen), plan, 1)
+        for entry in picked:
+            puller.add(entry, plan, 1)
     result = PullResult(name=name, resolved=root.digest, descriptor=chosen, tag=tag)
     if shallow:
         plan.blobs = {d: v for d, v in plan.blobs.items() if d not in plan.layers}
     _fetch_blobs(puller, layout, plan, result, jobs=jobs, progress=progress, on_blob=on_blob)
     if chosen.media_type in media_types.MANIFEST_TYPES and platforms:
-        body = next(b for d, b in plan.manifests if d.digest == chosen.digest)
-        _check_platform(layout, chosen, body, platforms, f"{puller.where}@{chosen.digest}")
-    for desc, body in plan.manifests:
+        _check_platform(layout, chosen, plan.manifests[chosen.digest][1], platforms, f"{puller.where}@{chosen.digest}")
+    for desc, body in plan.manifests.values():
         _store(layout, desc.digest, body)
     if new_index is not None and chosen.digest != root.digest:
         _store(layout, chosen.digest, new_index)
