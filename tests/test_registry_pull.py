@@ -1,7 +1,7 @@
 """`layerforge pull` from a real docker-registry on 127.0.0.1 (plain, htpasswd, token auth),
 seeded with umoci and skopeo images (an index of two platforms, Docker v2 schema 2, zstd and
 plain layers); what it writes judged by skopeo and umoci; hostile answers through a proxy, and
-crafted indexes (repeated and shared entries) from a registry that counts its GETs."""
+crafted indexes (repeated, shared and lying entries) from a registry that counts its GETs."""
 
 from __future__ import annotations
 
@@ -299,6 +299,26 @@ def test_pulls_over_the_manifest_bounds_are_refused(tmp_path: Path, crafted: Cra
                 assert reg.manifest_gets() == Counter({"manifests/many": 1})
         assert snapshot(layout) == before
         assert not (tmp_path / tag).exists()
+
+
+def test_an_index_entry_must_be_the_platform_of_its_config(tmp_path: Path, crafted: CraftedRegistry) -> None:
+    reg = crafted
+    arm, amd = reg.image("arm64"), reg.image("amd64")
+    reg.manifests["good"] = reg.manifests[amd["digest"]]
+    reg.index([listed_as(arm, "amd64"), listed_as(amd, "arm64")], tag="lying")
+    layout = tmp_path / "layout"
+    pull(f"{reg.host}/team/app:good", "--out", layout, "--tag", "good")
+    tags = (layout / "index.json").read_bytes()
+    cases = [(["linux/amd64"], arm, "amd64", "arm64"), (["linux/arm64"], amd, "arm64", "amd64")]
+    cases.append((["linux/arm64", "linux/amd64"], amd, "arm64", "amd64"))  # the whole index, as the registry's
+    for platforms, image, listed, actual in cases:
+        args = [a for p in platforms for a in ("--platform", p)]
+        for out in (layout, tmp_path / "fresh"):
+            proc = pull(f"{reg.host}/team/app:lying", "--out", out, *args, "--tag", "lying", check=False)
+            assert_one_line_error(proc, image["digest"], f"linux/{listed}", f"its config says linux/{actual}")
+            assert proc.returncode == 1
+        assert (layout / "index.json").read_bytes() == tags
+        assert not (tmp_path / "fresh").exists()
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.trust.json_shape import Fields
+from layerforge.trust.text import shown
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,27 @@ def same_platform(a: Platform, b: Platform) -> bool:
     """Whether ``a`` and ``b`` name one os/architecture/variant (see :func:`conventional_variant`);
     ``os.version`` and ``os.features`` are not compared."""
     return (a.os, a.architecture, conventional_variant(a)) == (b.os, b.architecture, conventional_variant(b))
+
+
+class PlatformMismatch(LayerforgeError):
+    """An index lists an image as one platform and the image's config says another."""
+
+
+def listed_platform(listed: Platform | None, config: Platform, digest: str, where: str) -> Platform:
+    """The platform of image ``digest``, which an index (``where``, for messages) lists as
+    ``listed`` (None: with no platform) and whose config says ``config``. A listed platform must
+    be the config's (:func:`same_platform`) and keeps the rest of what it says, the config
+    filling in the ``os.version`` and ``os.features`` it lacks (a Nydus manifest's
+    ``os.features``, which its config lacks, stay)."""
+    if listed is None:
+        return config
+    if not same_platform(listed, config):
+        raise PlatformMismatch(
+            f"{where}: the index lists {digest} as {shown(listed)}, but its config says {shown(config)}"
+        )
+    return replace(
+        listed, os_version=listed.os_version or config.os_version, os_features=listed.os_features or config.os_features
+    )
 
 
 def platform_matches(actual: Platform | None, wanted: str) -> bool:

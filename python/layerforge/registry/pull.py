@@ -11,7 +11,8 @@ registry's. Blobs the layout already holds are read through and skipped when the
 Platforms: an image manifest is pulled as it is. An index is pulled whole with
 ``all_platforms``; with one platform (the host's by default), only that platform's manifest
 is pulled and tagged; with several, their manifests are pulled and tagged through an index
-listing exactly their entries (a new index, unless it is all of the registry's).
+listing exactly their entries (a new index, unless it is all of the registry's). An image
+chosen by the platform its index entry lists must be that platform by its config too.
 
 Bounds: each manifest digest is fetched once however often indexes list it, indexes nest at
 most :data:`MAX_DEPTH` deep on every path, and one pull holds at most
@@ -36,7 +37,7 @@ from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import sha256_digest
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
-from layerforge.model.platform import platform_matches
+from layerforge.model.platform import PlatformMismatch, listed_platform, platform_matches
 from layerforge.progress import ProgressCallback
 from layerforge.registry.blob_sink import BlobRefused, BlobSink
 from layerforge.registry.byte_meter import ByteMeter
@@ -263,6 +264,8 @@ def pull_image(
     if shallow:
         plan.blobs = {d: v for d, v in plan.blobs.items() if d not in plan.layers}
     _fetch_blobs(puller, layout, plan, result, jobs=jobs, progress=progress, on_blob=on_blob)
+    for entry in picked:
+        _check_listed(layout, entry, plan.manifests[entry.digest][1], f"{puller.where}@{root.digest}")
     if chosen.media_type in media_types.MANIFEST_TYPES and platforms:
         _check_platform(layout, chosen, plan.manifests[chosen.digest][1], platforms, f"{puller.where}@{chosen.digest}")
     for desc, body in plan.manifests.values():
@@ -273,6 +276,17 @@ def pull_image(
         layout.mark_shallow((f"{name.registry}/{name.repository}",))
     layout.tag(_entry(chosen), tag)
     return result
+
+
+def _check_listed(layout: OciLayout, entry: Descriptor, body: bytes, where: str) -> None:
+    """An image chosen for the platform its entry in index ``where`` lists must be that
+    platform by its config (fetched into ``layout``) too."""
+    what = f"{where}: {entry.digest}"
+    config = layout.read_config(Manifest.from_json(load_json(body, what), what))
+    try:
+        listed_platform(entry.platform, config.platform, entry.digest, where)
+    except PlatformMismatch as e:
+        raise BlobRefused(f"{e}; refused") from None
 
 
 def _check_platform(layout: OciLayout, desc: Descriptor, body: bytes, platforms: Sequence[str], what: str) -> None:

@@ -23,7 +23,7 @@ from layerforge.model import media_types
 from layerforge.model.annotations import REF_NAME, REVISION, SOURCE
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.index import Index
-from layerforge.model.platform import Platform, conventional_variant, same_platform
+from layerforge.model.platform import Platform, conventional_variant, listed_platform
 from layerforge.model.reference import LayoutRef, validate_ref
 from layerforge.trust.text import has_control, shown
 
@@ -94,20 +94,7 @@ def _entry(source: IndexSource, layout: OciLayout, desc: Descriptor) -> IndexEnt
     manifest = layout.read_manifest(desc)
     if manifest.config.media_type not in media_types.IMAGE_CONFIG_TYPES:
         return None  # an artifact (an SBOM, an attestation), not an image of a platform
-    config = layout.read_config(manifest).platform
-    platform = config
-    if desc.platform is not None:
-        listed = desc.platform
-        if not same_platform(listed, config):
-            raise LayerforgeError(
-                f"{source.name}: the index lists {desc.digest} as {shown(str(listed))}, but its config says "
-                f"{shown(str(config))}"
-            )
-        platform = replace(
-            listed,
-            os_version=listed.os_version or config.os_version,
-            os_features=listed.os_features or config.os_features,
-        )
+    platform = listed_platform(desc.platform, layout.read_config(manifest).platform, desc.digest, source.name)
     annotations = {k: v for k, v in desc.annotations.items() if k != REF_NAME}
     entry = replace(desc, platform=platform, annotations=annotations)
     return IndexEntry(source, layout, entry, (desc, manifest.config, *manifest.layers))
