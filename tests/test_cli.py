@@ -108,6 +108,23 @@ def test_bad_options_name_the_option_and_write_nothing(
     assert not out.exists()
 
 
+NIX_STORE_PATH = "/nix/store/" + "a" * 32 + "-app"
+
+
+@pytest.mark.parametrize("group", ["--out", "--out=OUTSIDE", f"{NIX_STORE_PATH},--out,OUTSIDE", "OUTSIDE"])
+def test_layer_group_values_are_store_paths_never_options(tmp_path: Path, group: str) -> None:
+    """The argv Pants gives nix-plan: a group as one --layer-group=P,P argument, so a value that
+    looks like an option is read as a store path of the group, and refused as one."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    plan = tmp_path / "plan.json"
+    value = group.replace("OUTSIDE", str(outside / "plan.json"))
+    proc = run_cli("nix-plan", f"--out={plan}", f"--store-path={NIX_STORE_PATH}", f"--layer-group={value}", check=False)
+    bad = next(p for p in value.split(",") if p != NIX_STORE_PATH)
+    assert_one_line_error(proc, "nix-plan: error: --layer-group: ", f"{bad!r} is not a Nix store path")
+    assert not plan.exists() and not any(outside.iterdir())
+
+
 def test_missing_and_non_directory_rootfs(tmp_path: Path) -> None:
     proc = run_cli("dir-image", tmp_path / "nope", "--out", tmp_path / "o", check=False)
     assert_one_line_error(proc, "ROOTFS_DIR", "does not exist")

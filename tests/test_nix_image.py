@@ -144,7 +144,9 @@ def test_layer_group_is_one_shared_layer(tmp_path: Path, podman: Podman) -> None
     app, busybox, lib = build("app"), build("busyboxPkg"), build("libgreet")
     a = nix_image("--store-path", app, "--out", tmp_path / "a", "--layer-group", lib, busybox).stdout
     b = nix_image("--store-path", app, "--out", tmp_path / "b", "--layer-group", busybox, lib).stdout
-    assert a.split()[-1] == b.split()[-1]
+    # the form Pants passes: one argument, the paths joined by commas
+    c = nix_image(f"--store-path={app}", f"--out={tmp_path / 'c'}", f"--layer-group={lib},{busybox}").stdout
+    assert a.split()[-1] == b.split()[-1] == c.split()[-1]
     _, manifest, _ = image_parts(tmp_path / "a")
     layers = [layer_paths(tmp_path / "a", layer["digest"]) for layer in manifest["layers"]]
     assert sorted([busybox, lib]) in layers and [app] in layers

@@ -65,12 +65,20 @@ class ImageFieldSet(FieldSet):
         return self.output_path.value_or_default(file_ending=None)
 
 
+def option(flag: str, value: object) -> str:
+    """``--flag=value``: the one form in which a field's value reaches a layerforge argv. It is
+    one argument, so argparse reads it as ``flag``'s value whatever it starts with (a value
+    ``--out`` passed as ``--flag --out`` could be read as an option of its own); positionals
+    go after ``--``."""
+    return f"{flag}={value}"
+
+
 def config_argv(cmd: CmdField, env: EnvField, labels: LabelsField) -> list[str]:
     """``--cmd``, ``--env`` and ``--label`` arguments of the image config, as every kind's
     command takes them (env and labels sorted, so the argv is stable)."""
-    argv = ["--cmd", json.dumps(list(cmd.value))] if cmd.value is not None else []
-    argv += [a for k, v in sorted((env.value or {}).items()) for a in ("--env", f"{k}={v}")]
-    argv += [a for k, v in sorted((labels.value or {}).items()) for a in ("--label", f"{k}={v}")]
+    argv = [option("--cmd", json.dumps(list(cmd.value)))] if cmd.value is not None else []
+    argv += [option("--env", f"{k}={v}") for k, v in sorted((env.value or {}).items())]
+    argv += [option("--label", f"{k}={v}") for k, v in sorted((labels.value or {}).items())]
     return argv
 
 

@@ -24,7 +24,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import Digest
 from pants.engine.target import WrappedTargetRequest
 
-from layerforge_pants.image_package import BuiltImageArtifact
+from layerforge_pants.image_package import BuiltImageArtifact, option
 from layerforge_pants.subsystem import Layerforge
 
 
@@ -44,10 +44,10 @@ def _in_chroot(relpath: str) -> str:
 
 def run_argv(tool: Layerforge, art: BuiltImageArtifact) -> list[str]:
     """`layerforge run` of the artifact's layout, with the subsystem's runtime options."""
-    argv = ["run", *([f"--runtime={tool.runtime}"] if tool.runtime else [])]
-    argv += [f"--runtime-option={o}" for o in tool.runtime_options]
-    argv += [f"--run-option={o}" for o in tool.run_options]
-    argv += [a for t in art.tags for a in ("--tag", f"{art.repository}:{t}")]
+    argv = ["run", *([option("--runtime", tool.runtime)] if tool.runtime else [])]
+    argv += [option("--runtime-option", o) for o in tool.runtime_options]
+    argv += [option("--run-option", o) for o in tool.run_options]
+    argv += [option("--tag", f"{art.repository}:{t}") for t in art.tags]
     return [*argv, _in_chroot(f"{art.layout}:{art.ref}"), "--"]
 
 

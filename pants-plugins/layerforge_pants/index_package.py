@@ -10,7 +10,7 @@ from pants.engine.target import InvalidFieldException
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, ImageNames
+from layerforge_pants.image_package import ImageFieldSet, ImageNames, option
 from layerforge_pants.index_target import INDEX_IMAGE_KINDS, IndexImagesField
 from layerforge_pants.target_types import ImageRevisionAnnotationField, ImageSourceAnnotationField
 
@@ -37,12 +37,14 @@ def image_requests(field_set: OciImageIndexFieldSet) -> list[ImageDependencyRequ
 
 
 def index_argv(field_set: OciImageIndexFieldSet, names: ImageNames, images: tuple[ImageDependency, ...]) -> list[str]:
-    argv = ["index", *(i.layout_ref for i in images), "--out", field_set.layout_dir(), "--tag", names.ref]
-    argv += [a for i in images for a in ("--label", i.address.spec)]
+    """`layerforge index` of the images: every value as ``--flag=value`` (see :func:`option`),
+    the images after ``--``."""
+    argv = ["index", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
+    argv += [option("--label", i.address.spec) for i in images]
     for flag, text in (("--source", field_set.image_source.value), ("--revision", field_set.image_revision.value)):
         if text:
-            argv += [flag, text]
-    return argv
+            argv.append(option(flag, text))
+    return [*argv, "--", *(i.layout_ref for i in images)]
 
 
 def rules():

@@ -49,9 +49,11 @@ class NixEvaluation:
         field: str,
         system: str | None = None,
     ) -> NixEvaluation:
-        """``nix-instantiate FILE [-A ATTR]... [--argstr NAME VALUE]...``: what nix-build would build;
-        for ``system``, with ``--argstr system SYSTEM --system SYSTEM``."""
-        argv = [path, *(a for attr in attrs for a in ("-A", attr))]
+        """``nix-instantiate ./FILE [-A ATTR]... [--argstr NAME VALUE]...``: what nix-build would
+        build; for ``system``, with ``--argstr system SYSTEM --system SYSTEM``. The file is given
+        as ``./FILE``, never read as an option (Nix's legacy commands take no ``--``); Nix takes
+        the arguments after ``-A`` and ``--argstr`` as values whatever they start with."""
+        argv = [f"./{path}", *(a for attr in attrs for a in ("-A", attr))]
         argv += [a for k, v in sorted(argstrs) for a in ("--argstr", k, v)]
         if system:
             argv += ["--argstr", "system", system, "--system", system]

@@ -21,7 +21,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, FileEntry, PathGlobs
 from pants.engine.unions import UnionRule
 
-from layerforge_pants.image_package import ImageFieldSet, config_argv
+from layerforge_pants.image_package import ImageFieldSet, config_argv, option
 from layerforge_pants.nix_plan import PLAN, planned_layers
 from layerforge_pants.nix_target import (
     ImageArchField,
@@ -149,29 +149,30 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
         }
 
     def plan_argv(self, ref: str, derivations: tuple[str, ...], copy_to_root: tuple[str, ...]) -> list[str]:
-        argv = ["nix-plan", "--out", PLAN, "--tag", ref, "--layering", self.layering.value or "popularity"]
-        argv += ["--max-layers", str(self.max_layers.value), "--compression", self.compression.value or "gzip"]
+        """``layerforge nix-plan`` of the target: every value as ``--flag=value`` (see
+        :func:`option`), a layer group as its store paths joined by commas."""
+        argv = ["nix-plan", option("--out", PLAN), option("--tag", ref)]
+        argv += [option("--layering", self.layering.value or "popularity")]
+        argv += [option("--max-layers", self.max_layers.value)]
+        argv += [option("--compression", self.compression.value or "gzip")]
         if self.compression_level.value is not None:
-            argv += ["--level", str(self.compression_level.value)]
+            argv.append(option("--level", self.compression_level.value))
         if self.system.value:
-            argv += ["--system", self.system.value]
+            argv.append(option("--system", self.system.value))
         if self.arch.value:
-            argv += ["--arch", self.arch.value]
+            argv.append(option("--arch", self.arch.value))
         if self.allow_foreign_executables.value:
             argv.append("--allow-foreign-executables")
         if self.sbom.value:
             argv.append("--sbom")
         if self.nix_snapshotter.value:
             argv.append("--nix-snapshotter")
-        for p in self.copy_to_root.value or ():
-            argv += ["--copy-to-root", p]
-        argv += ["--copy-to-root-mode", self.copy_to_root_mode.value or "symlink"]
-        for r in self.perms.value or ():
-            argv += ["--perms", r]
-        for g in self.layer_groups.value:
-            argv += ["--layer-group", *g]
+        argv += [option("--copy-to-root", p) for p in self.copy_to_root.value or ()]
+        argv.append(option("--copy-to-root-mode", self.copy_to_root_mode.value or "symlink"))
+        argv += [option("--perms", r) for r in self.perms.value or ()]
+        argv += [option("--layer-group", ",".join(g)) for g in self.layer_groups.value]
         if self.entrypoint.value is not None:
-            argv += ["--entrypoint", json.dumps(list(self.entrypoint.value))]
+            argv.append(option("--entrypoint", json.dumps(list(self.entrypoint.value))))
         argv += config_argv(self.cmd, self.env, self.labels)
         for flag, value in (
             ("--workdir", self.workdir.value),
@@ -181,17 +182,15 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
             ("--revision", self.image_revision.value),
         ):
             if value:
-                argv += [flag, value]
+                argv.append(option(flag, value))
         for flag, number in (("--uid", self.uid.value), ("--gid", self.gid.value)):
             if number is not None:
-                argv += [flag, str(number)]
-        for p in self.exposed_ports.value or ():
-            argv += ["--expose", p]
-        for v in self.volumes.value or ():
-            argv += ["--volume", v]
-        argv += [a for d in derivations for a in ("--derivation", d)]
-        argv += [a for d in copy_to_root for a in ("--copy-to-root-derivation", d)]
-        argv += [a for p in self.store_paths.value or () for a in ("--store-path", p)]
+                argv.append(option(flag, number))
+        argv += [option("--expose", p) for p in self.exposed_ports.value or ()]
+        argv += [option("--volume", v) for v in self.volumes.value or ()]
+        argv += [option("--derivation", d) for d in derivations]
+        argv += [option("--copy-to-root-derivation", d) for d in copy_to_root]
+        argv += [option("--store-path", p) for p in self.store_paths.value or ()]
         return argv
 
 
@@ -219,7 +218,21 @@ def layer_requests(plan_content: bytes, address: Address) -> list[LayerforgeProc
 def layer_dir_args(requests: list[LayerforgeProcess]) -> list[str]:
     """``nix-assemble``'s ``--layer-dir`` arguments for the layers of ``requests`` in order,
     each process's under its ``l<i>/`` prefix."""
-    return [a for i, r in enumerate(requests) for out in r.output_directories for a in ("--layer-dir", f"l{i}/{out}")]
+    return [option("--layer-dir", f"l{i}/{out}") for i, r in enumerate(requests) for out in r.output_directories]
+
+
+def from_image_args(layout_ref: str) -> tuple[str, ...]:
+    """``--from-image`` of the base image's layout in the sandbox."""
+    return (option("--from-image", layout_ref),)
+
+
+def assemble_argv(
+    layout: str, image_name: str, from_image: tuple[str, ...], requests: list[LayerforgeProcess]
+) -> list[str]:
+    """``layerforge nix-assemble`` writing the image ``image_name`` into ``layout`` (the
+    target's `output_path`) from the plan and the layers of ``requests``."""
+    argv = ["nix-assemble", option("--plan", PLAN), option("--out", layout), "--without-layer-blobs", *from_image]
+    return [*argv, option("--image-name", image_name), *layer_dir_args(requests)]
 
 
 #: What a layer directory holds beside its blob (see layerforge.layers.layer_dir).

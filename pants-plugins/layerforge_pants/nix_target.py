@@ -149,6 +149,16 @@ class NixArgstrsField(DictStringToStringField):
     help = "String arguments for `nix-build` (`--argstr NAME VALUE`)."
 
 
+def store_paths_checked(alias: str, address: Address, paths: Iterable[str]) -> None:
+    """Each of ``paths`` (from the field ``alias``) is a Nix store path, or one line naming the
+    target, the field and the value: nothing else reaches the tool as a store path."""
+    for p in paths:
+        if not _STORE_PATH.match(p):
+            raise InvalidFieldException(
+                f"The `{alias}` field of {address} has {p!r}, which is not a Nix store path (/nix/store/<hash>-<name>)."
+            )
+
+
 class NixStorePathsField(StringSequenceField):
     alias = "store_paths"
     help = "Store paths already in the Nix store, instead of `nix_file`."
@@ -156,12 +166,7 @@ class NixStorePathsField(StringSequenceField):
     @classmethod
     def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
-        for p in value or ():
-            if not _STORE_PATH.match(p):
-                raise InvalidFieldException(
-                    f"The `{cls.alias}` field of {address} has {p!r}, which is not a Nix store path "
-                    "(/nix/store/<hash>-<name>)."
-                )
+        store_paths_checked(cls.alias, address, value or ())
         return value
 
 
@@ -200,12 +205,19 @@ class NixLayerGroupsField(Field):
             isinstance(g, (list, tuple)) and g and all(isinstance(p, str) for p in g) for g in value
         ):
             raise InvalidFieldTypeException(address, cls.alias, value, expected_type="a list of lists of store paths")
+        store_paths_checked(cls.alias, address, (p for g in value for p in g))
         return tuple(tuple(g) for g in value)
 
 
 class NixCopyToRootField(StringSequenceField):
     alias = "copy_to_root"
     help = "Store paths merged into `/` (like `--copy-to-root`)."
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[tuple[str, ...]]:
+        value = super().compute_value(raw_value, address)
+        store_paths_checked(cls.alias, address, value or ())
+        return value
 
 
 class NixCopyToRootAttrsField(StringSequenceField):

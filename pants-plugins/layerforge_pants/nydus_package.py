@@ -10,7 +10,7 @@ from pants.core.goals.package import PackageFieldSet
 from pants.engine.unions import UnionRule
 
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, ImageNames
+from layerforge_pants.image_package import ImageFieldSet, ImageNames, option
 from layerforge_pants.nydus_target import (
     NYDUS_SOURCE_KINDS,
     NydusChunkDictField,
@@ -52,17 +52,19 @@ def image_requests(field_set: NydusImageFieldSet) -> list[ImageDependencyRequest
 
 
 def nydus_argv(field_set: NydusImageFieldSet, names: ImageNames, images: tuple[ImageDependency, ...]) -> list[str]:
-    argv = ["nydus-image", images[0].layout_ref, "--out", field_set.layout_dir(), "--tag", names.ref]
-    argv += ["--compressor", field_set.compressor.value or "zstd", "--digester", field_set.digester.value or "blake3"]
+    """`layerforge nydus-image` of the source image: every value as ``--flag=value`` (see
+    :func:`option`), the source after ``--``."""
+    argv = ["nydus-image", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
+    argv += [option("--compressor", field_set.compressor.value or "zstd")]
+    argv += [option("--digester", field_set.digester.value or "blake3")]
     if field_set.chunk_size.value:
-        argv += ["--chunk-size", field_set.chunk_size.value]
+        argv.append(option("--chunk-size", field_set.chunk_size.value))
     if len(images) > 1:
-        argv += ["--chunk-dict", images[1].layout_ref]
-    for pattern in field_set.prefetch.value or ():
-        argv += ["--prefetch", pattern]
+        argv.append(option("--chunk-dict", images[1].layout_ref))
+    argv += [option("--prefetch", pattern) for pattern in field_set.prefetch.value or ()]
     if field_set.merge_platform.value:
         argv.append("--merge-platform")
-    return argv
+    return [*argv, "--", images[0].layout_ref]
 
 
 def rules():

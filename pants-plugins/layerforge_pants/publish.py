@@ -20,7 +20,7 @@ from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests
 from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
 from pants.engine.target import InvalidFieldException
 
-from layerforge_pants.image_package import BuiltImageArtifact
+from layerforge_pants.image_package import BuiltImageArtifact, option
 from layerforge_pants.registries import RegistryError
 from layerforge_pants.subsystem import Layerforge
 from layerforge_pants.target_types import ImageRegistriesField, ImageSkipPushField
@@ -75,11 +75,8 @@ def pushes(request: PublishImageRequest, tool: Layerforge) -> list[Push]:
                 why = f"`skip_push` on {fs.address}" if fs.skip_push.value else f"skip_push on registry @{reg.alias}"
                 jobs.append(Push(refs, description=f"(by {why})"))
                 continue
-            argv = ["push", f"{art.layout}:{art.ref}", refs[0], *[x for t in art.tags[1:] for x in ("--tag", t)]]
-            if reg.insecure:
-                argv.append("--insecure")
             process = LayerforgeProcess(
-                argv=tuple(argv),
+                argv=push_argv(art, refs[0], reg.insecure),
                 description=f"Push {refs[0]}",
                 input_digest=EMPTY_DIGEST,  # the packages: see `merged_packages`
                 cache_scope=ProcessCacheScope.PER_SESSION,
@@ -87,6 +84,13 @@ def pushes(request: PublishImageRequest, tool: Layerforge) -> list[Push]:
             )
             jobs.append(Push(refs, process))
     return jobs
+
+
+def push_argv(art: BuiltImageArtifact, target: str, insecure: bool) -> tuple[str, ...]:
+    """`layerforge push` of the artifact's layout to ``target``, its other tags as ``--tag=``
+    values and the two positionals after ``--`` (the layout is the `output_path` field's)."""
+    flags = (*(option("--tag", t) for t in art.tags[1:]), *(("--insecure",) if insecure else ()))
+    return ("push", *flags, "--", f"{art.layout}:{art.ref}", target)
 
 
 def merged_packages(request: PublishImageRequest) -> MergeDigests:

@@ -11,6 +11,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
 from pants.engine.process import FallibleProcessResult
 
+from layerforge_pants.image_package import option
 from layerforge_pants.remote_target import RemoteImageField, RemotePlatformsField
 from layerforge_pants.tool import LayerforgeProcess
 
@@ -47,10 +48,10 @@ PULL_FIELDS = {"--platform": "platforms", "IMAGE": "image"}
 
 
 def pull_process(request: RemoteImageRequest) -> LayerforgeProcess:
-    which = [a for p in request.platforms for a in ("--platform", p)] or ["--all-platforms"]
+    which = [option("--platform", p) for p in request.platforms] or ["--all-platforms"]
     shallow = ("--shallow",) if request.shallow else ()
     return LayerforgeProcess(
-        argv=("pull", request.image, "--out", LAYOUT, "--tag", REF, *which, *shallow),
+        argv=("pull", option("--out", LAYOUT), option("--tag", REF), *which, *shallow, "--", request.image),
         description=f"Pull {request.image}{' (shallow)' if request.shallow else ''} for {request.address}",
         input_digest=EMPTY_DIGEST,
         output_directories=(LAYOUT,),

@@ -12,7 +12,7 @@ from pants.engine.unions import UnionRule
 
 from layerforge_pants.dependency_files import locate
 from layerforge_pants.image_dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.image_package import ImageFieldSet, ImageNames, config_argv
+from layerforge_pants.image_package import ImageFieldSet, ImageNames, config_argv, option
 from layerforge_pants.target_types import CmdField, EnvField, LabelsField
 from layerforge_pants.unikraft_target import (
     UnikraftArchField,
@@ -54,26 +54,27 @@ class UnikraftImageFieldSet(ImageFieldSet, PackageFieldSet):
 
 
 def unikraft_argv(field_set: UnikraftImageFieldSet, names: ImageNames, files: Snapshot) -> list[str]:
-    """`layerforge unikraft-image` of the target, its inputs located in ``files``."""
+    """`layerforge unikraft-image` of the target, its inputs located in ``files``: every value
+    as ``--flag=value`` (see :func:`option`)."""
     address = field_set.address
-    argv = ["unikraft-image", "--out", field_set.layout_dir(), "--tag", names.ref]
-    argv += ["--kernel", locate(files, address, "kernel", field_set.kernel.value or "")]
-    argv += ["--arch", field_set.arch.value or "", "--plat", field_set.plat.value or ""]
+    argv = ["unikraft-image", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
+    argv.append(option("--kernel", locate(files, address, "kernel", field_set.kernel.value or "")))
+    argv += [option("--arch", field_set.arch.value or ""), option("--plat", field_set.plat.value or "")]
     for flag, f in (
         ("--kconfig", field_set.kconfig),
         ("--initrd", field_set.initrd),
         ("--initrd-spec", field_set.initrd_spec),
     ):
         if f.value:
-            argv += [flag, locate(files, address, f.alias, f.value)]
+            argv.append(option(flag, locate(files, address, f.alias, f.value)))
     if field_set.rootfs.value:
-        argv += ["--rootfs", locate(files, address, "rootfs", field_set.rootfs.value, directory=True)]
-    argv += ["--initrd-compression", field_set.initrd_compression.value or "none"]
+        argv.append(option("--rootfs", locate(files, address, "rootfs", field_set.rootfs.value, directory=True)))
+    argv.append(option("--initrd-compression", field_set.initrd_compression.value or "none"))
     if field_set.initrd_owner.value:
-        argv += ["--initrd-owner", field_set.initrd_owner.value]
-    argv += ["--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"]
+        argv.append(option("--initrd-owner", field_set.initrd_owner.value))
+    argv.append(option("--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"))
     if field_set.unikraft_version.value:
-        argv += ["--version", field_set.unikraft_version.value]
+        argv.append(option("--version", field_set.unikraft_version.value))
     return argv + config_argv(field_set.cmd, field_set.env, field_set.labels)
 
 
@@ -91,7 +92,7 @@ def image_requests(field_set: UnikraftImageFieldSet) -> list[ImageDependencyRequ
 
 
 def image_argv(images: tuple[ImageDependency, ...]) -> list[str]:
-    return [a for i in images for a in ("--rootfs-image" if i.prefix == "rootfs-image" else "--include", i.layout_ref)]
+    return [option("--rootfs-image" if i.prefix == "rootfs-image" else "--include", i.layout_ref) for i in images]
 
 
 def rules():

@@ -29,7 +29,7 @@ def test_one_process_per_job_named_by_its_layers() -> None:
     assert [r.output_directories for r in requests] == [tuple(j["outs"]) for j in JOBS]
     assert all(r.native_command for r in requests)
     assert layer_dir_args(requests) == [
-        "--layer-dir", "l0/layer1", "--layer-dir", "l0/layer2", "--layer-dir", "l0/layer3",
-        "--layer-dir", "l1/layer", "--layer-dir", "l2/layer",
+        "--layer-dir=l0/layer1", "--layer-dir=l0/layer2", "--layer-dir=l0/layer3", "--layer-dir=l1/layer",
+        "--layer-dir=l2/layer",
     ]  # fmt: skip
     assert layer_json_glob(requests[0]).globs == ("layer1/layer.json", "layer2/layer.json", "layer3/layer.json")

@@ -31,8 +31,9 @@ from layerforge_pants.nix_package import (
     PLAN,
     SHALLOW_MISSING,
     NixOciImageFieldSet,
+    assemble_argv,
+    from_image_args,
     layer_blobs,
-    layer_dir_args,
     layer_json_glob,
     layer_requests,
     unique_blobs,
@@ -121,7 +122,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
 
     if field_set.base_image.value:
         base = await package_image_dependency(base_request(True))
-        base_digest, from_image = base.digest, ("--from-image", base.layout_ref)
+        base_digest, from_image = base.digest, from_image_args(base.layout_ref)
     roots, copy_to_root = await evaluate_derivations(field_set)
     fields = field_set.error_fields()
     plan_request = LayerforgeProcess(
@@ -156,9 +157,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
     blob_digest = await create_digest(CreateDigest(unique_blobs(blobs)))
     prefixed = await concurrently(add_prefix(AddPrefix(m, f"l{i}")) for i, m in enumerate(metas))
     assemble_input = await merge_digests(MergeDigests([planned.output_digest, base_digest, *prefixed]))
-    argv = ["nix-assemble", "--plan", PLAN, "--out", layout, "--without-layer-blobs", *from_image]
-    argv += ["--image-name", f"{names.repository}:{names.ref}"]
-    argv += layer_dir_args(requests)
+    argv = assemble_argv(layout, f"{names.repository}:{names.ref}", from_image, requests)
     description = f"Assemble the image of {field_set.address}"
     return await package_with(argv, description, assemble_input, layout, names, add=blob_digest)
 

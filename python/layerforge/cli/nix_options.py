@@ -81,7 +81,12 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
         help=f"layer budget including base layers (default {DEFAULT_MAX_LAYERS}, at most {LAYER_LIMIT})",
     )
     lay.add_argument(
-        "--layer-group", nargs="+", action="append", default=[], metavar="PATH", help="store paths sharing one layer"
+        "--layer-group",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="store paths sharing one layer (repeatable; also --layer-group=PATH,PATH...)",
     )
     lay.add_argument("--copy-to-root", action="append", default=[], metavar="PATH", help="store path merged into /")
     lay.add_argument(
@@ -125,6 +130,13 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     add_threads_option(g)
 
 
+def layer_groups(values: list[list[str]]) -> tuple[tuple[str, ...], ...]:
+    """The groups of ``--layer-group`` options: the paths after each, or the comma-separated
+    paths of ``--layer-group=P,P`` (one argument, which argparse never reads as an option: the
+    form build systems pass; store paths hold no comma). Each path is checked later."""
+    return tuple(tuple(p for v in group for p in v.split(",")) for group in values)
+
+
 def request_from_args(args: argparse.Namespace) -> NixImageRequest:
     return NixImageRequest(
         nix_file=args.nix_file,
@@ -139,7 +151,7 @@ def request_from_args(args: argparse.Namespace) -> NixImageRequest:
         allow_foreign_executables=args.allow_foreign_executables,
         layering=args.layering,
         max_layers=args.max_layers,
-        layer_groups=tuple(tuple(g) for g in args.layer_group),
+        layer_groups=layer_groups(args.layer_group),
         copy_to_root=tuple(args.copy_to_root),
         copy_to_root_attrs=tuple(args.copy_to_root_attr),
         copy_to_root_derivations=tuple(args.copy_to_root_derivation),

@@ -49,8 +49,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--prefetch",
         nargs="+",
+        action="extend",
         metavar="PATTERN",
-        help="absolute paths for the bootstrap's prefetch table (default: /)",
+        help="absolute paths for the bootstrap's prefetch table (repeatable; default: /)",
     )
     p.add_argument(
         "--merge-platform",

@@ -1,0 +1,190 @@
+"""Field values reach the tool's argv only as the values of options: every one is passed as
+``--flag=value`` (one argument, which argparse never reads as an option of its own, whatever
+the value starts with), and positionals come after ``--``. Fields whose values are store paths
+refuse anything else, in one line naming the target, the field and the value. Each argv
+builder is given values that start with ``--`` wherever its fields let them through."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pants.engine.addresses import Address
+from pants.engine.fs import EMPTY_DIGEST
+from pants.engine.internals.scheduler import ExecutionError
+from pants.testutil.rule_runner import RuleRunner
+
+from layerforge_pants import register
+from layerforge_pants.image_dependency import ImageDependency
+from layerforge_pants.image_package import BuiltImageArtifact, ImageNames
+from layerforge_pants.image_run import run_argv
+from layerforge_pants.index_package import OciImageIndexFieldSet, index_argv
+from layerforge_pants.nix_eval import NixEvaluation
+from layerforge_pants.nix_package import NixOciImageFieldSet, assemble_argv
+from layerforge_pants.nydus_package import NydusImageFieldSet, nydus_argv
+from layerforge_pants.publish import push_argv
+from layerforge_pants.remote_pull import RemoteImageRequest, pull_process
+from layerforge_pants.unikraft_package import UnikraftImageFieldSet, image_argv, unikraft_argv
+
+STORE_PATH = "/nix/store/" + "a" * 32 + "-app"
+OTHER = "/nix/store/" + "b" * 32 + "-lib"
+HOSTILE = "--out"
+#: Options that take no value (booleans): the only arguments not of the form --flag=value.
+BARE = {"--sbom", "--allow-foreign-executables", "--nix-snapshotter", "--merge-platform", "--shallow",
+        "--all-platforms", "--insecure", "--without-layer-blobs"}  # fmt: skip
+_OPTION = re.compile(r"--[a-z][a-z-]*=")
+
+
+@pytest.fixture(scope="module")
+def rule_runner() -> RuleRunner:
+    return RuleRunner(target_types=register.target_types(), rules=[])
+
+
+def _target(rule_runner: RuleRunner, build: str, name: str = "x") -> Any:
+    rule_runner.write_files({"src/BUILD": build})
+    return rule_runner.get_target(Address("src", target_name=name))
+
+
+def _refused(rule_runner: RuleRunner, build: str) -> str:
+    with pytest.raises(ExecutionError) as e:
+        _target(rule_runner, build)
+    return str(e.value).strip().splitlines()[-1]
+
+
+def options_only(argv: list[str] | tuple[str, ...], positionals: int = 0) -> list[str]:
+    """``argv``'s arguments after the command, each ``--flag=value`` or a boolean flag, then
+    ``--`` and ``positionals`` arguments: the positionals (checked, returned)."""
+    args = list(argv[1:])
+    tail: list[str] = []
+    if positionals:
+        assert args[-positionals - 1] == "--", argv
+        args, tail = args[: -positionals - 1], args[-positionals:]
+    wrong = [a for a in args if a not in BARE and not _OPTION.match(a)]
+    assert not wrong, f"not --flag=value: {wrong} in {argv}"
+    return tail
+
+
+def values_of(argv: list[str] | tuple[str, ...], flag: str) -> list[str]:
+    return [a.split("=", 1)[1] for a in argv if a.startswith(f"{flag}=")]
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [["--out", "/abs/plan.json"]],
+        [[STORE_PATH, "--out", "/abs/plan.json"]],
+        [[STORE_PATH], ["--max-layers=1"]],
+        [[f"{STORE_PATH},{OTHER}"]],
+        [[""]],
+    ],
+)
+def test_layer_groups_hold_store_paths_only(rule_runner: RuleRunner, groups: list[list[str]]) -> None:
+    line = _refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups={groups!r})')
+    bad = next(p for g in groups for p in g if not re.fullmatch(r"/nix/store/[a-z0-9]{32}-[a-z]+", p))
+    assert "src/BUILD:1: The `layer_groups` field of src:x has " in line, line
+    assert repr(bad) in line and "not a Nix store path" in line, line
+
+
+def test_a_flat_list_is_not_layer_groups(rule_runner: RuleRunner) -> None:
+    line = _refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups=["--out", "/a"])')
+    assert "layer_groups" in line and "src:x" in line and "a list of lists of store paths" in line, line
+
+
+def test_copy_to_root_holds_store_paths_only(rule_runner: RuleRunner) -> None:
+    line = _refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], copy_to_root=["--out"])')
+    assert "src/BUILD:1: The `copy_to_root` field of src:x has '--out', which is not a Nix store path" in line, line
+
+
+def test_plan_argv_passes_every_field_value_as_the_value_of_its_option(rule_runner: RuleRunner) -> None:
+    target = _target(
+        rule_runner,
+        f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups=[["{STORE_PATH}", "{OTHER}"], '
+        f'["{OTHER}"]], copy_to_root=["{OTHER}"], perms=["--out=/abs=0755"], entrypoint=["{HOSTILE}"], '
+        f'cmd=["{HOSTILE}"], env={{"{HOSTILE}": "/abs"}}, labels={{"{HOSTILE}": "/abs"}}, workdir="/w", '
+        f'user="{HOSTILE}", stop_signal="{HOSTILE}", image_source="{HOSTILE}", image_revision="{HOSTILE}", '
+        f'exposed_ports=["{HOSTILE}"], volumes=["{HOSTILE}"], compression_level=5, sbom=True)',
+    )
+    argv = NixOciImageFieldSet.create(target).plan_argv("1.0", (f"{STORE_PATH}.drv!out",), ())
+    assert argv[0] == "nix-plan"
+    options_only(argv)
+    assert values_of(argv, "--layer-group") == [f"{STORE_PATH},{OTHER}", OTHER]
+    assert values_of(argv, "--out") == ["plan.json"]
+    assert values_of(argv, "--env") == ["--out=/abs"] and values_of(argv, "--perms") == ["--out=/abs=0755"]
+    assert values_of(argv, "--user") == [HOSTILE] and values_of(argv, "--volume") == [HOSTILE]
+    assert values_of(argv, "--store-path") == [STORE_PATH] and values_of(argv, "--tag") == ["1.0"]
+
+
+def test_assemble_argv(rule_runner: RuleRunner) -> None:
+    argv = assemble_argv("--out", "repo:1", ("--from-image=base/b:pulled",), [])
+    assert argv[0] == "nix-assemble" and values_of(argv, "--out") == ["--out"]
+    options_only(argv)
+
+
+def test_unikraft_argv(rule_runner: RuleRunner) -> None:
+    target = _target(
+        rule_runner,
+        'unikraft_image(name="x", kernel="--kernel", arch="x86_64", plat="qemu", kconfig="--out", '
+        f'package_name="{HOSTILE}", unikraft_version="{HOSTILE}", initrd_owner="0:0", output_path="{HOSTILE}", '
+        f'cmd=["{HOSTILE}"], env={{"{HOSTILE}": "x"}}, labels={{"{HOSTILE}": "x"}})',
+    )
+    files = rule_runner.make_snapshot({"src/--kernel": "k", "src/--out": "c"})
+    field_set = UnikraftImageFieldSet.create(target)
+    argv = unikraft_argv(field_set, ImageNames("r", ("1",)), files)
+    dependency = ImageDependency(EMPTY_DIGEST, target.address, HOSTILE, "1", "platform-0")
+    argv += image_argv((dependency,))
+    options_only(argv)
+    assert values_of(argv, "--kernel") == ["src/--kernel"] and values_of(argv, "--out") == [HOSTILE]
+    assert values_of(argv, "--include") == ["platform-0/--out:1"]
+
+
+def test_nydus_argv(rule_runner: RuleRunner) -> None:
+    target = _target(rule_runner, f'nydus_image(name="x", source_image=":a", prefetch=["/a", "/b"], '
+                                  f'output_path="{HOSTILE}", merge_platform=True)')  # fmt: skip
+    source = ImageDependency(EMPTY_DIGEST, target.address, HOSTILE, "1", "source")
+    argv = nydus_argv(NydusImageFieldSet.create(target), ImageNames("r", ("1",)), (source, source))
+    assert options_only(argv, positionals=1) == ["source/--out:1"]
+    assert values_of(argv, "--prefetch") == ["/a", "/b"] and values_of(argv, "--out") == [HOSTILE]
+
+
+def test_index_argv(rule_runner: RuleRunner) -> None:
+    target = _target(rule_runner, f'oci_image_index(name="x", images=[":a"], image_source="{HOSTILE}", '
+                                  f'image_revision="{HOSTILE}", output_path="{HOSTILE}")')  # fmt: skip
+    images = (ImageDependency(EMPTY_DIGEST, target.address, HOSTILE, "1", "images/0"),)
+    argv = index_argv(OciImageIndexFieldSet.create(target), ImageNames("r", ("1",)), images)
+    assert options_only(argv, positionals=1) == ["images/0/--out:1"]
+    assert values_of(argv, "--source") == [HOSTILE] and values_of(argv, "--label") == ["src:x"]
+
+
+def test_pull_argv() -> None:
+    request = RemoteImageRequest(Address("src", target_name="x"), "r.example/a:1@sha256:" + "0" * 64, ("linux/amd64",))
+    argv = pull_process(request).argv
+    assert options_only(argv, positionals=1) == [request.image]
+    assert values_of(argv, "--platform") == ["linux/amd64"]
+    options_only(pull_process(RemoteImageRequest(request.address, request.image, (), shallow=True)).argv, 1)
+
+
+def test_push_argv() -> None:
+    art = BuiltImageArtifact(relpath=HOSTILE, layout=HOSTILE, ref="1", repository="r", tags=("1", "2"))
+    argv = push_argv(art, "127.0.0.1:5000/r:1", insecure=True)
+    assert options_only(argv, positionals=2) == ["--out:1", "127.0.0.1:5000/r:1"]
+    assert values_of(argv, "--tag") == ["2"] and "--insecure" in argv
+
+
+def test_run_argv() -> None:
+    tool: Any = SimpleNamespace(runtime="podman", runtime_options=["--root=/x"], run_options=["--network=none"])
+    art = BuiltImageArtifact(relpath="dist/x", layout="dist/x", ref="1", repository=HOSTILE, tags=("1",))
+    argv = run_argv(tool, art)
+    assert argv[-2:] == ["{chroot}/dist/x:1", "--"]
+    options_only(argv[:-2])
+    assert values_of(argv, "--tag") == ["--out:1"]
+
+
+def test_nix_file_is_never_an_option_of_nix_instantiate() -> None:
+    evaluation = NixEvaluation.nix_file(
+        "--expr.nix", attrs=("--help",), argstrs=(("v", "--eval"),), digest=EMPTY_DIGEST,
+        address=Address("", target_name="x"), field="nix_file",
+    )  # fmt: skip
+    # Nix takes what follows -A and --argstr NAME as values; the file alone needs ./
+    assert evaluation.argv == ("./--expr.nix", "-A", "--help", "--argstr", "v", "--eval")
