@@ -89,3 +89,48 @@ def test_cmd_and_arguments_reach_the_guest(tmp_path: Path) -> None:
 def test_bad_options_are_one_line(tmp_path: Path, args: list[str], needles: list[str]) -> None:
     out = boot(*args, str(tmp_path / "none"))
     assert_one_line_error(out, *needles)
+
+
+#: The example kernel, scanning PCI bus 0 after its greeting: an `N` for each network
+#: controller (class 0x02) it finds, then `.` (third review, finding 5).
+COUNT_NICS = """2:      xor %ecx, %ecx
+6:      mov %ecx, %eax
+        shl $11, %eax
+        or $0x80000008, %eax
+        mov $0xcf8, %dx
+        outl %eax, %dx
+        mov $0xcfc, %dx
+        inl %dx, %eax
+        shr $24, %eax
+        cmp $0x02, %al
+        jne 7f
+        mov $COM1, %dx
+        mov $0x4e, %al
+        out %al, %dx
+7:      inc %ecx
+        cmp $32, %ecx
+        jne 6b
+        mov $COM1, %dx
+        mov $0x2e, %al
+        out %al, %dx
+        lidt empty_idt"""
+
+
+def test_the_guest_has_no_network_unless_asked_for(tmp_path: Path) -> None:
+    """QEMU's default NIC (user-mode networking, `restrict=off`) would let the guest reach the
+    host's loopback services through 10.0.2.2: none by default, `--nic` gives one."""
+    source = (EXAMPLE / "hello.S").read_text().replace("2:      lidt empty_idt", COUNT_NICS)
+    layout = package(tmp_path / "pkg", example_kernel(tmp_path, source))
+    out = boot(f"{layout}:latest")
+    assert out.returncode == 0 and f"{GREETING}\n." in out.stdout, (out.stdout[-300:], out.stderr)
+    out = boot("--nic=user,model=e1000", f"{layout}:latest")
+    assert out.returncode == 0 and f"{GREETING}\nN." in out.stdout, (out.stdout[-300:], out.stderr)
+    out = boot("--nic=user", "--nic=user", f"{layout}:latest")
+    assert f"{GREETING}\nNN." in out.stdout, (out.stdout[-300:], out.stderr)
+
+
+@pytest.mark.parametrize("nic", ["-netdev", "", "user\nx"])
+def test_a_nic_that_is_not_a_value_is_one_line(tmp_path: Path, nic: str) -> None:
+    source = (EXAMPLE / "hello.S").read_text()
+    layout = package(tmp_path / "pkg", example_kernel(tmp_path, source))
+    assert_one_line_error(boot(f"--nic={nic}", f"{layout}:latest"), "--nic", "is not a QEMU -nic value")

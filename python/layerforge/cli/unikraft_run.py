@@ -29,6 +29,13 @@ def register(sub: Any) -> None:
     p.add_argument("--kernel-arg", action="append", default=[], metavar="=ARG", help="kernel argument (before --)")
     p.add_argument("--qemu", metavar="PATH", help="QEMU binary (default qemu-system-ARCH)")
     p.add_argument("--qemu-option", action="append", default=[], metavar="=ARG", help="extra QEMU argument")
+    p.add_argument(
+        "--nic",
+        action="append",
+        default=[],
+        metavar="=SPEC",
+        help="give the guest a network: a QEMU -nic value (--nic=user,model=virtio-net-pci); none by default",
+    )
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="application arguments")
     p.set_defaults(run=run)
 
@@ -45,5 +52,6 @@ def run(args: argparse.Namespace) -> int:
         qemu=args.qemu,
         qemu_options=tuple(args.qemu_option),
         accel=args.accel,
+        nics=tuple(args.nic),
     )
     return boot_unikraft(request)

@@ -5,7 +5,10 @@ digest); on the kernel command line the kernel arguments, then ``--`` and the pa
 (``-nographic``); emulation (``accel=tcg``; ``kvm``, or ``auto`` for KVM when the host offers
 it for that architecture, on request: a nested KVM may fail where emulation works); QEMU's
 exit status returned. A guest that writes N to the ``isa-debug-exit`` port (x86, 0xf4) ends
-QEMU with status 2N+1, QEMU's convention."""
+QEMU with status 2N+1, QEMU's convention. The guest has no network unless one is asked for
+(``-nic none``: QEMU's default NIC on user-mode networking would reach the host's loopback
+services through 10.0.2.2 and every network the host reaches); ``nics`` are QEMU ``-nic``
+values given as they are."""
 
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ class BootRequest:
     qemu: str | None = None
     qemu_options: tuple[str, ...] = ()
     accel: str = "tcg"
+    nics: tuple[str, ...] = ()
 
 
 def boot_unikraft(req: BootRequest) -> int:
@@ -63,6 +67,9 @@ def boot_unikraft(req: BootRequest) -> int:
     found = shutil.which(qemu)
     if found is None:
         raise LayerforgeError(f"--qemu: {shown(repr(qemu))} is not installed (on Debian: apt-get install qemu-system)")
+    for nic in req.nics:
+        if not nic or nic.startswith("-") or has_control(nic):
+            raise UsageError("--nic", f"{shown(repr(nic))} is not a QEMU -nic value (user,model=virtio-net-pci)")
     with scratch_dir(Path(tempfile.gettempdir()), "boot") as tmp:
         files = extract_unikraft(req.target, "qemu", req.arch, tmp / "boot").files
         args = list(req.args) if req.args is not None else _cmd(files["config.json"])
@@ -72,6 +79,8 @@ def boot_unikraft(req: BootRequest) -> int:
         kvm = os.uname().machine == host and os.access("/dev/kvm", os.R_OK | os.W_OK)
         accel = {"tcg": "tcg", "kvm": "kvm", "auto": "kvm:tcg" if kvm else "tcg"}[req.accel]
         argv = [found, "-nographic", "-no-reboot", "-machine", f"accel={accel}", "-m", req.memory, *machine]
+        for nic in req.nics or ("none",):
+            argv += ["-nic", nic]
         argv += ["-kernel", str(files["kernel"])]
         if "initrd" in files:
             argv += ["-initrd", str(files["initrd"])]
