@@ -108,7 +108,9 @@ class Nix:
         if not nix_file.is_file():
             raise LayerforgeError(f"--nix-file: '{nix_file}' does not exist")
         what = f"nix-build {nix_file}" + (f" -A {attr}" if attr else "")
-        argv = [str(nix_file), *(("-A", attr) if attr else ())]
+        # A file named like an option is passed as ./NAME, so Nix reads it as the file.
+        operand = f"./{nix_file}" if str(nix_file).startswith("-") else str(nix_file)
+        argv = [operand, *(("-A", attr) if attr else ())]
         for name, value in sorted(argstrs):
             argv += ["--argstr", name, value]
         if system is not None:

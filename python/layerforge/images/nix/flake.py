@@ -30,7 +30,7 @@ def installable(ref: str, cwd: Path, option: str = "--flake") -> str:
     """``ref`` as Nix should read it: a local flake (``.``, ``./sub``, ``/abs``, ``path:sub``,
     each with an optional ``#fragment``) as ``path:/abs/dir#fragment``; any other reference
     (``github:...``, a registry name) unchanged."""
-    if not ref or has_control(ref) or any(c.isspace() for c in ref):
+    if not ref or ref.startswith("-") or has_control(ref) or any(c.isspace() for c in ref):
         raise UsageError(option, f"{ref!r} is not a flake reference (like .#app or path:sub#app)")
     where, sep, fragment = ref.partition("#")
     local = where.removeprefix("path:")
