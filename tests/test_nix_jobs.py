@@ -158,6 +158,21 @@ def test_a_batch_argv_is_refused_where_it_does_not_name_layers_of_store_paths() 
     assert isinstance(batch, LayerBatch)
 
 
+def test_two_outs_resolving_to_one_directory_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`layer1`, `x/../layer1` and a link to layer1 are one directory: two layers would race
+    for it and the first digest printed would not be the one left (third review)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "layer1").mkdir()
+    (tmp_path / "link").symlink_to("layer1")
+    argv = make_plan().layer_batches()[0].argv()
+    second = argv.index("--out", 3) + 1
+    for alias in ("x/../layer1", "link", f"{tmp_path}/layer1"):
+        bad = (*argv[:second], alias, *argv[second + 1 :])
+        with pytest.raises(UsageError, match=re.escape(f"'{alias}' names the same directory as 'layer1'")):
+            jobs_from_layer_args(layer_args(bad))
+
+
 def test_the_jobs_are_the_plans_layers_in_image_order() -> None:
     plan = make_plan()
     jobs = plan.layer_jobs()

@@ -60,7 +60,7 @@ pub fn run(args: &[OsString]) -> Option<i32> {
         .iter()
         .flat_map(|(_, paths)| paths.iter().cloned())
         .collect();
-    if !all_valid(&paths) {
+    if !all_valid(&paths) || !distinct_dirs(&request) {
         return None;
     }
     let built = build(&request)?;
@@ -199,6 +199,33 @@ fn all_valid(paths: &[String]) -> bool {
         .stderr(Stdio::null())
         .output()
         .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
+}
+
+/// Every `--out` names a directory of its own, by where it resolves (`L`, `x/../L` and a
+/// link to `L` are one directory); otherwise, or in doubt, Python answers with its error.
+fn distinct_dirs(request: &Request) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    request
+        .layers
+        .iter()
+        .all(|(out, _)| resolved(Path::new(out)).is_some_and(|p| seen.insert(p)))
+}
+
+/// Where `path` resolves: itself canonical when it exists, else its canonical parent joined
+/// with its name; None for a dangling link, a name ending in `..` or a missing parent.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = fs::canonicalize(path) {
+        return Some(p);
+    }
+    if fs::symlink_metadata(path).is_ok() {
+        return None; // a dangling link: where it would point is Python's to judge
+    }
+    let name = path.file_name()?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(fs::canonicalize(parent).ok()?.join(name))
 }
 
 /// A layer directory of the request: where its blob and layer.json go, and whether this
@@ -475,5 +502,39 @@ mod tests {
         ]))
         .is_none());
         assert!(parse(&args(&["--out", "layer", "--mtime", "1"])).is_none());
+    }
+
+    #[test]
+    fn outs_resolving_to_one_directory_are_left_to_python() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |rel: &str| tmp.path().join(rel).to_str().unwrap().to_string();
+        fs::create_dir(tmp.path().join("x")).unwrap();
+        fs::create_dir(tmp.path().join("made")).unwrap();
+        std::os::unix::fs::symlink("made", tmp.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("nowhere", tmp.path().join("dangling")).unwrap();
+        let request = |a: &str, b: &str| {
+            parse(&args(&[
+                "--out",
+                a,
+                "--mtime",
+                "1",
+                "--store-path",
+                P,
+                "--out",
+                b,
+                "--store-path",
+                P,
+            ]))
+            .unwrap()
+        };
+        for (a, b) in [
+            (dir("layer"), dir("x/../layer")),
+            (dir("made"), dir("link")),
+            (dir("layer"), dir("dangling")),
+            (dir("layer"), dir("missing/layer")),
+        ] {
+            assert!(!distinct_dirs(&request(&a, &b)), "{a} {b}");
+        }
+        assert!(distinct_dirs(&request(&dir("layer"), &dir("x/layer"))));
     }
 }

@@ -16,6 +16,7 @@ layers its jobs build alone, byte for byte; only the process that builds them di
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -170,8 +171,15 @@ def jobs_from_layer_args(args: argparse.Namespace) -> list[tuple[Path, LayerJob]
     """The layer directories ``nix-layer``'s arguments name and the job building each (a
     :meth:`LayerBatch.argv` or :meth:`LayerJob.argv` read back)."""
     outs: list[Path] = list(args.out)
-    if len(set(outs)) != len(outs):
-        raise UsageError("--out", "each layer directory is given once")
+    seen: dict[str, int] = {}
+    for i, out in enumerate(outs):  # by where each resolves: `L`, `x/../L` and a link to L are one
+        first = seen.setdefault(os.path.realpath(out), i)
+        if first != i:
+            raise UsageError(
+                "--out",
+                f"{shown(repr(str(out)))} names the same directory as {shown(repr(str(outs[first])))}: "
+                "each layer directory is given once",
+            )
     if len(outs) == 1:
         return [(outs[0], job_from_layer_args(args, [p for _, p in args.store_path]))]
     if args.snapshotter or args.copy_to_root or args.account:
