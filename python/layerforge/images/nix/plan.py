@@ -310,7 +310,7 @@ def make_plan(req: NixImageRequest, nix: Nix, epoch: int) -> tuple[NixPlan, Stor
             )
         layers = plan_layers(closure, strategy=req.layering, budget=budget, groups=req.layer_groups)
 
-    runtime = merge_runtime(base.config.config, req.runtime) if base else req.runtime
+    runtime = merge_runtime(base.config.config, req.runtime, f"--from-image {req.from_image}") if base else req.runtime
     _check_entrypoint(image_view(closure, root, base_files), runtime)
     plan = NixPlan(
         ref=req.ref,
