@@ -445,6 +445,50 @@ def test_deeply_nested_indexes_are_bounded(tmp_path: Path) -> None:
         assert_one_line_error(run_cli(*args, check=False), "index.json", "nested more than")
 
 
+def _lattice(root: Path, levels: int, *, shortcut: bool = False) -> None:
+    """An image under ``levels`` levels of two indexes each listing both indexes of the level
+    below 8 times (the lowest, an index of the image 8 times), below a top index listing the
+    highest level 8 times: 16**levels distinct paths through 2 * levels + 2 indexes. With
+    ``shortcut``, the top index first lists the lowest index directly (a short path to it)."""
+    write_layout(root, [tar_bytes(TRUE)], index_entry_extra={"platform": {"architecture": "amd64", "os": "linux"}})
+    image: dict[str, Any] = json.loads((root / "index.json").read_bytes())["manifests"][0]
+    del image["annotations"]
+
+    def index(entries: list[dict[str, Any]], note: str) -> dict[str, Any]:
+        body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": entries, "annotations": {"note": note}}).encode()  # fmt: skip
+        return {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": put(root, body), "size": len(body)}
+
+    lowest = index([image], "lowest")
+    level = [lowest]
+    for n in range(levels):
+        level = [index([e for e in level for _ in range(8)], f"{n}-{side}") for side in ("a", "b")]
+    top = index([lowest] * shortcut + [e for e in level for _ in range(8)], "top")
+    top["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+
+
+def _within_a_minute(args: list[Any]) -> subprocess.CompletedProcess[str]:
+    """The command run to its end, which must come within 60 s (else it is killed: a failure)."""
+    return subprocess.run([layerforge_bin(), *map(str, args)], check=False, capture_output=True, text=True, timeout=60)
+
+
+def test_indexes_sharing_children_are_read_once(tmp_path: Path) -> None:
+    """2**27 paths through 14 indexes (6 levels: at most 8 indexes deep) are 14 indexes to
+    read; the nesting bound still holds on every path, a short path read first or not."""
+    _lattice(tmp_path / "lattice", 6)
+    _lattice(tmp_path / "deep", 7, shortcut=True)  # 9 indexes deep below the shortcut
+    for platform in ([], ["--platform", "linux/amd64"]):
+        out = tmp_path / "a.tar"
+        proc = _within_a_minute(["export-docker", tmp_path / "lattice", *platform, "--out", out])
+        assert proc.returncode == 0, proc.stderr
+        assert out.stat().st_size > 0
+        out.unlink()
+    proc = _within_a_minute(["export-docker", tmp_path / "deep", "--out", tmp_path / "b.tar"])
+    assert_one_line_error(proc, "nest more than 8")
+    assert not (tmp_path / "b.tar").exists()
+
+
 def test_source_date_epoch_beyond_what_images_record(tmp_path: Path) -> None:
     rootfs = tmp_path / "r"
     rootfs.mkdir()

@@ -37,20 +37,35 @@ MAX_INDEX_DEPTH = 8
 
 
 def index_manifests(layout: OciLayout, desc: Descriptor) -> list[Descriptor]:
-    """The image manifests index ``desc`` lists, directly or through nested indexes (at most
-    :data:`MAX_INDEX_DEPTH` deep; an index that lists itself is refused), in order."""
+    """The image manifests index ``desc`` lists, directly or through nested indexes, in order.
+    Each nested index is read once, however many indexes list it (its manifests come where it
+    first does), so indexes sharing children cost what their distinct indexes do, not what
+    their paths do; indexes nest at most :data:`MAX_INDEX_DEPTH` deep on every path, and an
+    index that lists itself is refused."""
     out: list[Descriptor] = []
+    heights: dict[str, int] = {}  # an index walked -> how many indexes deep it goes, itself included
 
-    def walk(index: Descriptor, path: tuple[str, ...]) -> None:
+    def too_deep() -> LayoutError:
+        return LayoutError(f"'{layout.root}': indexes nest more than {MAX_INDEX_DEPTH} deep below {desc.digest}")
+
+    def walk(index: Descriptor, path: tuple[str, ...]) -> int:
         if len(path) > MAX_INDEX_DEPTH:
-            raise LayoutError(f"'{layout.root}': indexes nest more than {MAX_INDEX_DEPTH} deep below {desc.digest}")
+            raise too_deep()
+        height = 1
         for child in layout.read_nested_index(index).manifests:
             if child.media_type in media_types.MANIFEST_TYPES:
                 out.append(child)
             elif child.media_type in media_types.INDEX_TYPES:
                 if child.digest in path:
                     raise LayoutError(f"'{layout.root}': index {child.digest} lists itself (a cycle)")
-                walk(child, (*path, child.digest))
+                below = heights.get(child.digest)
+                if below is None:
+                    below = walk(child, (*path, child.digest))
+                elif len(path) + below > MAX_INDEX_DEPTH:
+                    raise too_deep()
+                height = max(height, 1 + below)
+        heights[index.digest] = height
+        return height
 
     walk(desc, (desc.digest,))
     return out
