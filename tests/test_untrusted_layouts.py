@@ -28,6 +28,7 @@ from tests.hostile_support import (
 from tests.kernel_support import elf_kernel
 from tests.nix_support import NIX_CONFIG, build
 from tests.nydus_support import entry, make_image, tar_layer
+from tests.runtime_support import Podman
 
 TRUE = [M("dir", "bin/", mode=0o755), M("file", "bin/true", b"#!/bin/sh\n" + b"x" * 4000, mode=0o755)]
 KERNEL_ARGS = ("--arch", "x86_64", "--plat", "qemu")
@@ -682,6 +683,49 @@ def test_platform_is_checked_for_a_single_manifest(tmp_path: Path) -> None:
     proc = run_cli("nydus-image", image.root, "--platform", "linux/arm64", "--out", tmp_path / "n", check=False)
     assert_one_line_error(proc, "linux/arm64")
     run_cli("export-docker", image.root, "--platform", "linux/amd64", "--out", tmp_path / "a.tar")
+
+
+def _listed_as(root: Path, platform: dict[str, str], *, nested: bool) -> str:
+    """A layout of an arm64 image whose index entry lists it as ``platform``: in index.json
+    itself, or (as other tools write indexes) in an index index.json names; the image's digest."""
+    image = write_layout(root, [tar_bytes(TRUE)], config={"architecture": "arm64"},
+                         index_entry_extra={"platform": platform})  # fmt: skip
+    if nested:
+        entry = json.loads((root / "index.json").read_bytes())["manifests"][0]
+        del entry["annotations"]
+        body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": [entry]}).encode()  # fmt: skip
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": put(root, body), "size": len(body),
+               "annotations": {"org.opencontainers.image.ref.name": "latest"}}  # fmt: skip
+        (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    return image.manifest
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_an_index_entry_must_be_the_platform_of_its_config(tmp_path: Path, nested: bool, podman: Podman) -> None:
+    amd64, arm64 = {"architecture": "amd64", "os": "linux"}, {"architecture": "arm64", "os": "linux", "variant": "v8"}
+    layout = tmp_path / "lying"
+    digest = _listed_as(layout, amd64, nested=nested)
+    honest = tmp_path / "honest"
+    _listed_as(honest, arm64, nested=nested)
+    run_cli("export-docker", honest, "--platform", "linux/arm64", "--out", tmp_path / "honest.tar")
+    run_cli("inspect", honest)
+    (tmp_path / "out").mkdir()
+    make_canary(tmp_path / "canary")  # outside the layouts and --out: nothing below tmp_path may change
+    before, images = tree_state(tmp_path), podman.image_names()
+    for args in (
+        ["export-docker", layout, "--platform", "linux/amd64", "--out", tmp_path / "out" / "a.tar"],
+        ["export-docker", layout, "--out", tmp_path / "out" / "a.tar"],
+        ["inspect", layout],
+        ["inspect", "--json", layout],
+        ["load", *podman.layerforge_flags(), "--platform", "linux/amd64", "--tag", "lf/lying:1", layout],
+        ["nydus-image", layout, "--platform", "linux/amd64", "--out", tmp_path / "out" / "n"],
+    ):
+        proc = run_cli(*args, check=False)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert_one_line_error(proc, f"'{layout}'", digest, "as linux/amd64", "its config says linux/arm64")
+        assert tree_state(tmp_path) == before, args
+    assert podman.image_names() == images
 
 
 def test_dir_image_out_inside_its_source_is_refused(tmp_path: Path) -> None:

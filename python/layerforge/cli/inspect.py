@@ -9,6 +9,7 @@ import stat
 from typing import Any
 
 from layerforge.errors import LayoutError
+from layerforge.layout.image_reader import checked_platform
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
@@ -33,6 +34,8 @@ def describe_manifest(layout: OciLayout, desc: Descriptor) -> dict[str, Any]:
     manifest = layout.read_manifest(desc)
     config_json = layout.read_json(manifest.config, "config")
     check_config(config_json, layout.where(manifest.config, "config"))
+    if desc.platform is not None:
+        checked_platform(layout, desc, manifest)
     diff_ids = (config_json.get("rootfs") or {}).get("diff_ids") or []
     layers = []
     for i, layer in enumerate(manifest.layers):

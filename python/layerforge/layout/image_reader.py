@@ -16,7 +16,7 @@ from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.manifest import Manifest
-from layerforge.model.platform import platform_matches
+from layerforge.model.platform import Platform, PlatformMismatch, listed_platform, platform_matches
 from layerforge.model.reference import LayoutRef
 from layerforge.trust.blobs import import_blob
 from layerforge.trust.tars import check_complete, reading_tar
@@ -71,13 +71,25 @@ def index_manifests(layout: OciLayout, desc: Descriptor) -> list[Descriptor]:
     return out
 
 
+def checked_platform(layout: OciLayout, desc: Descriptor, manifest: Manifest | None = None) -> Platform:
+    """The platform of image ``desc`` (its ``manifest``, read when not given): the one its
+    index entry lists, which must be its config's (:func:`~layerforge.model.platform.listed_platform`),
+    else its config's."""
+    config = layout.read_config(manifest or layout.read_manifest(desc)).platform
+    try:
+        return listed_platform(desc.platform, config, desc.digest, f"'{layout.root}'")
+    except PlatformMismatch as e:
+        raise LayoutError(f"{e}; refused (an index entry must name its image's platform)") from None
+
+
 def select_manifest(layout: OciLayout, desc: Descriptor, platform: str | None) -> Descriptor:
     """Resolve an index entry to one image manifest (by ``os/arch[/variant]`` for indexes);
-    a single manifest must match ``platform`` when one is asked for."""
+    a single manifest must match ``platform`` when one is asked for. The image chosen must be
+    the platform its entry lists by its config too (:func:`checked_platform`)."""
     if desc.media_type in media_types.MANIFEST_TYPES:
-        if platform is not None:
-            actual = desc.platform or layout.read_config(layout.read_manifest(desc)).platform
-            if not platform_matches(actual, platform):
+        if platform is not None or desc.platform is not None:
+            actual = checked_platform(layout, desc)
+            if platform is not None and not platform_matches(actual, platform):
                 raise LayoutError(f"'{layout.root}': image {desc.digest} is {shown(actual)}, not {shown(platform)}")
         return desc
     if desc.media_type not in media_types.INDEX_TYPES:
@@ -86,6 +98,8 @@ def select_manifest(layout: OciLayout, desc: Descriptor, platform: str | None) -
     if platform is not None:
         children = [m for m in children if m.platform is not None and platform_matches(m.platform, platform)]
     if len(children) == 1:
+        if children[0].platform is not None:
+            checked_platform(layout, children[0])
         return children[0]
     choices = shown(", ".join(str(m.platform) for m in children if m.platform is not None) or "none")
     if platform is not None and not children:
