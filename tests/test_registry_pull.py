@@ -321,6 +321,28 @@ def test_an_index_entry_must_be_the_platform_of_its_config(tmp_path: Path, craft
         assert not (tmp_path / "fresh").exists()
 
 
+def test_all_platforms_checks_every_entry_against_its_config(tmp_path: Path, crafted: CraftedRegistry) -> None:
+    reg = crafted
+    arm, amd = reg.image("arm64"), reg.image("amd64")
+    reg.manifests["good"] = reg.manifests[amd["digest"]]
+    reg.index([listed_as(amd, "amd64"), listed_as(arm, "arm64")], tag="honest")
+    reg.index([listed_as(amd, "amd64"), listed_as(arm, "amd64")], tag="lying")
+    reg.index([listed_as(amd, "amd64"), reg.index([listed_as(arm, "amd64")], note="nested")], tag="nested")
+    pull(f"{reg.host}/team/app:honest", "--out", tmp_path / "honest", "--all-platforms")
+    layout = tmp_path / "layout"
+    pull(f"{reg.host}/team/app:good", "--out", layout, "--tag", "good")
+    tags = (layout / "index.json").read_bytes()
+    for tag in ("lying", "nested"):
+        for out in (layout, tmp_path / "fresh"):
+            for shallow in ([], ["--shallow"]):
+                args = ("--out", out, "--all-platforms", "--tag", tag, *shallow)
+                proc = pull(f"{reg.host}/team/app:{tag}", *args, check=False)
+                assert_one_line_error(proc, arm["digest"], "as linux/amd64", "its config says linux/arm64", "refused")
+                assert proc.returncode == 1
+        assert (layout / "index.json").read_bytes() == tags
+        assert not (tmp_path / "fresh").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -12,7 +12,8 @@ Platforms: an image manifest is pulled as it is. An index is pulled whole with
 ``all_platforms``; with one platform (the host's by default), only that platform's manifest
 is pulled and tagged; with several, their manifests are pulled and tagged through an index
 listing exactly their entries (a new index, unless it is all of the registry's). An image
-chosen by the platform its index entry lists must be that platform by its config too.
+an index entry lists as a platform (the entries chosen, and every entry of the indexes pulled,
+``all_platforms`` or not) must be that platform by its config too.
 
 Bounds: each manifest digest is fetched once however often indexes list it, indexes nest at
 most :data:`MAX_DEPTH` deep on every path, and one pull holds at most
@@ -37,7 +38,7 @@ from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import sha256_digest
 from layerforge.model.index import Index
 from layerforge.model.manifest import Manifest
-from layerforge.model.platform import PlatformMismatch, listed_platform, platform_matches
+from layerforge.model.platform import Platform, PlatformMismatch, listed_platform, platform_matches
 from layerforge.progress import ProgressCallback
 from layerforge.registry.blob_sink import BlobRefused, BlobSink
 from layerforge.registry.byte_meter import ByteMeter
@@ -90,6 +91,7 @@ class _Plan:
     heights: dict[str, int] = field(default_factory=dict)  # digest -> how deep indexes nest below it
     blobs: dict[str, tuple[int, str]] = field(default_factory=dict)  # digest -> (size, media type)
     layers: set[str] = field(default_factory=set)  # the digests in blobs that are layers
+    listed: list[tuple[Descriptor, str]] = field(default_factory=list)  # (entry with a platform, its index)
 
 
 class Puller:
@@ -165,6 +167,7 @@ class Puller:
             if desc.media_type in media_types.INDEX_TYPES:
                 children = Index.from_json(doc, what).manifests
                 self.count((child.digest for child in children), what)
+                plan.listed += [(child, what) for child in children if child.platform is not None]
                 for child in children:
                     self.add(child, plan, depth + 1)
                     height = max(height, 1 + plan.heights[child.digest])
@@ -264,8 +267,7 @@ def pull_image(
     if shallow:
         plan.blobs = {d: v for d, v in plan.blobs.items() if d not in plan.layers}
     _fetch_blobs(puller, layout, plan, result, jobs=jobs, progress=progress, on_blob=on_blob)
-    for entry in picked:
-        _check_listed(layout, entry, plan.manifests[entry.digest][1], f"{puller.where}@{root.digest}")
+    _check_listed(layout, plan, [(entry, f"{puller.where}@{root.digest}") for entry in picked])
     if chosen.media_type in media_types.MANIFEST_TYPES and platforms:
         _check_platform(layout, chosen, plan.manifests[chosen.digest][1], platforms, f"{puller.where}@{chosen.digest}")
     for desc, body in plan.manifests.values():
@@ -278,15 +280,25 @@ def pull_image(
     return result
 
 
-def _check_listed(layout: OciLayout, entry: Descriptor, body: bytes, where: str) -> None:
-    """An image chosen for the platform its entry in index ``where`` lists must be that
-    platform by its config (fetched into ``layout``) too."""
-    what = f"{where}: {entry.digest}"
-    config = layout.read_config(Manifest.from_json(load_json(body, what), what))
-    try:
-        listed_platform(entry.platform, config.platform, entry.digest, where)
-    except PlatformMismatch as e:
-        raise BlobRefused(f"{e}; refused") from None
+def _check_listed(layout: OciLayout, plan: _Plan, picked: list[tuple[Descriptor, str]]) -> None:
+    """An image an index entry lists as a platform must be that platform by its config
+    (fetched into ``layout``) too: the entries ``picked`` from the root (with the root) and
+    every entry of the indexes in ``plan``; each manifest's config is read once."""
+    configs: dict[str, Platform] = {}
+    seen: set[tuple[str, Platform | None]] = set()
+    for entry, where in [*picked, *plan.listed]:
+        if entry.media_type not in media_types.MANIFEST_TYPES or (entry.digest, entry.platform) in seen:
+            continue
+        seen.add((entry.digest, entry.platform))
+        config = configs.get(entry.digest)
+        if config is None:
+            what = f"{where}: {entry.digest}"
+            manifest = Manifest.from_json(load_json(plan.manifests[entry.digest][1], what), what)
+            config = configs[entry.digest] = layout.read_config(manifest).platform
+        try:
+            listed_platform(entry.platform, config, entry.digest, where)
+        except PlatformMismatch as e:
+            raise BlobRefused(f"{e}; refused") from None
 
 
 def _check_platform(layout: OciLayout, desc: Descriptor, body: bytes, platforms: Sequence[str], what: str) -> None:
