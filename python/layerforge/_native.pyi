@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import TypeAlias, final
 
 from layerforge.progress import ProgressCallback
+
+# Defaults written `...` below are Rust expressions (`1 << 20`, `"/".to_string()`,
+# `Vec::new()`) that the runtime signature shows as `...`; their values are noted beside them.
+
+__all__ = [
+    "__version__",
+    "InputError",
+    "CorruptError",
+    "RuleError",
+    "LayerSpec",
+    "LayerResult",
+    "DecompressResult",
+    "build_layers",
+    "decompress_blob",
+    "copy_layers",
+    "write_layer_members",
+    "NydusLayerReport",
+    "NydusBlob",
+    "NydusResult",
+    "convert_nydus",
+]
 
 __version__: str
 
@@ -20,10 +41,11 @@ class RuleError(InputError):
     value: str
     rule: str
 
+@final
 class LayerSpec:
-    def __init__(self, *, mtime: int = 1, uid: int = 0, gid: int = 0, keep_setuid: bool = False) -> None: ...
+    def __new__(cls, *, mtime: int = 1, uid: int = 0, gid: int = 0, keep_setuid: bool = False) -> LayerSpec: ...
     def add_path(self, src: _Path, dest: str) -> None: ...
-    def add_tree(self, src: _Path, dest: str = "/") -> None: ...
+    def add_tree(self, src: _Path, dest: str = ...) -> None: ...  # dest "/"
     def add_dir(self, dest: str, mode: int = 0o755) -> None: ...
     def add_symlink(self, dest: str, target: str) -> None: ...
     def add_file(self, dest: str, data: bytes, mode: int = 0o644) -> None: ...
@@ -34,6 +56,7 @@ class LayerSpec:
     def entries(self) -> list[tuple[str, str, int, int, str | None]]: ...
     def __len__(self) -> int: ...
 
+@final
 class LayerResult:
     @property
     def diff_id(self) -> str: ...
@@ -46,6 +69,7 @@ class LayerResult:
     @property
     def created(self) -> bool: ...
 
+@final
 class DecompressResult:
     @property
     def format(self) -> str: ...
@@ -67,7 +91,7 @@ def build_layers(
     compression: str = "gzip",
     level: int | None = None,
     threads: int = 0,
-    chunk_size: int = 1048576,
+    chunk_size: int = ...,  # 1 << 20
     machine: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[LayerResult]: ...
@@ -92,14 +116,15 @@ def write_layer_members(
     layers: Sequence[LayerSpec | tuple[_Path, int, str, str]],
     *,
     start: int = 0,
-    known: Sequence[str] = (),
+    known: Sequence[str] = ...,  # []
     mtime: int = 1,
     threads: int = 0,
-    chunk_size: int = ...,
+    chunk_size: int = ...,  # 1 << 20
     machine: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[list[tuple[str, int, bool]], int]: ...
 
+@final
 class NydusLayerReport:
     @property
     def blob_digest(self) -> str | None: ...
@@ -118,6 +143,7 @@ class NydusLayerReport:
     @property
     def dict_bytes(self) -> int: ...
 
+@final
 class NydusBlob:
     @property
     def digest(self) -> str: ...
@@ -128,6 +154,7 @@ class NydusBlob:
     @property
     def dict(self) -> int | None: ...
 
+@final
 class NydusResult:
     @property
     def layers(self) -> list[NydusLayerReport]: ...
@@ -143,11 +170,11 @@ def convert_nydus(
     blob_dir: _Path,
     tmp_dir: _Path,
     *,
-    chunk_size: int = 1048576,
+    chunk_size: int = ...,  # 1 << 20
     compressor: str = "zstd",
     digester: str = "blake3",
     chunk_dict: _Path | None = None,
-    prefetch: list[str] = ...,
+    prefetch: list[str] = ...,  # []
     dedup_lower: bool = True,
     threads: int = 0,
     progress: ProgressCallback | None = None,
