@@ -11,7 +11,7 @@ from layerforge import option_rules
 from layerforge.errors import UsageError
 from layerforge.option_rules import RuleError, choices, high
 
-__all__ = ["NATIVE_FLAGS", "checked", "checked_level", "choices", "high", "int_type", "native_flag"]
+__all__ = ["NATIVE_FLAGS", "check_threads", "checked", "checked_level", "choices", "high", "int_type", "native_flag"]
 
 #: The flags of the settings the native core names by value (``_native.RuleError.setting``).
 NATIVE_FLAGS = {
@@ -35,6 +35,10 @@ def checked(flag: str, rule: str, value: object) -> Any:
         return option_rules.check(rule, value)
     except RuleError as e:
         raise UsageError(flag, str(e)) from None
+
+
+def check_threads(threads: int) -> int:
+    return int(checked("--threads", "layer.threads", threads))
 
 
 def checked_level(flag: str, compression: str, level: int | None) -> int | None:

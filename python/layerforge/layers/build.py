@@ -1,7 +1,8 @@
 """Turn :class:`LayerSpec`s into layer blobs inside a layout, in one native pass each, into
 one archive outside a layout (:func:`build_archive`), or into a docker-archive's members
-(:func:`build_into_archive`). The one door to the native layer builds: nothing else calls
-``_native.build_layers`` or ``_native.write_layer_members``."""
+(:func:`layerforge.layout.layer_members.build_into_archive`, beneath this module). These two
+modules are the one door to the native layer builds: nothing else calls ``_native.build_layers``
+or ``_native.write_layer_members``."""
 
 from __future__ import annotations
 
@@ -11,30 +12,16 @@ from pathlib import Path
 
 from layerforge import _native
 from layerforge._native import LayerSpec
-from layerforge.errors import LayerforgeError
+from layerforge.layout.layer_members import foreign_or
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
-from layerforge.option_flags import checked, checked_level, choices
+from layerforge.option_flags import check_threads, checked, checked_level, choices
 from layerforge.progress import ProgressCallback
 
 COMPRESSIONS = choices("layer.compression")
 assert set(COMPRESSIONS) == set(media_types.LAYER_BY_COMPRESSION)
-
-
-def check_threads(threads: int) -> int:
-    return int(checked("--threads", "layer.threads", threads))
-
-
-#: How the native core's refusal of an executable for another machine begins its reason.
-_FOREIGN = " is an ELF executable for "
-#: What lets such executables in, for the CLI and the Pants field.
-FOREIGN_OPT_OUT = "--allow-foreign-executables (Pants: allow_foreign_executables=True) lets it in"
-
-
-class ForeignExecutableError(LayerforgeError):
-    """An executable of a layer was built for another machine than the image's."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +59,7 @@ def build_layers(
             progress=progress,
         )
     except _native.InputError as e:
-        raise _foreign_or(e, machine) from None
+        raise foreign_or(e, machine) from None
     media_type = media_types.LAYER_BY_COMPRESSION[compression]
     return [
         BuiltLayer(
@@ -82,35 +69,6 @@ def build_layers(
         )
         for r in results
     ]
-
-
-def _foreign_or(e: _native.InputError, machine: str | None) -> Exception:
-    """A refused foreign executable as :class:`ForeignExecutableError`, else ``e``."""
-    if machine is not None and _FOREIGN in str(e):
-        return ForeignExecutableError(f"{e}; {FOREIGN_OPT_OUT}")
-    return e
-
-
-def build_into_archive(
-    dest: Path,
-    layers: Sequence[LayerSpec | tuple[Path, int, str, str]],
-    *,
-    mtime: int,
-    threads: int = 0,
-    machine: str | None = None,
-    progress: ProgressCallback | None = None,
-) -> tuple[list[tuple[str, int, bool]], int]:
-    """A docker-archive's layer members written into ``dest`` from its start (see
-    ``_native.write_layer_members``): a spec is built straight into it as a plain tar, a
-    ``(path, size, diff_id, what)`` is a layer tar file copied and verified. Returns
-    ``([(diff_id, size, written)], end offset)``."""
-    check_threads(threads)
-    try:
-        return _native.write_layer_members(
-            dest, list(layers), mtime=mtime, threads=threads, machine=machine, progress=progress
-        )
-    except _native.InputError as e:
-        raise _foreign_or(e, machine) from None
 
 
 def build_archive(

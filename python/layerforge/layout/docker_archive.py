@@ -18,8 +18,8 @@ from pathlib import Path
 from layerforge import _native
 from layerforge._native import LayerSpec
 from layerforge.errors import LayerforgeError, LayoutError, UsageError
-from layerforge.layers.build import build_into_archive
 from layerforge.layout.image_reader import select_manifest
+from layerforge.layout.layer_members import build_into_archive
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.layout.scratch import scratch_dir
 from layerforge.model.canonical_json import canonical_json

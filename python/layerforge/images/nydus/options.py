@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerforge.layers.build import check_threads
-from layerforge.option_flags import checked
+from layerforge.option_flags import check_threads, checked
 from layerforge.option_rules import default
 
 
