@@ -9,9 +9,19 @@ from typing import Any
 
 from layerforge import option_rules
 from layerforge.errors import UsageError
-from layerforge.option_rules import RuleError, choices, high
+from layerforge.option_rules import RuleError, choices, default, high
 
-__all__ = ["NATIVE_FLAGS", "check_threads", "checked", "checked_level", "choices", "high", "int_type", "native_flag"]
+__all__ = [
+    "NATIVE_FLAGS",
+    "check_threads",
+    "checked",
+    "checked_level",
+    "choices",
+    "default",
+    "high",
+    "int_type",
+    "native_flag",
+]
 
 #: The flags of the settings the native core names by value (``_native.RuleError.setting``).
 NATIVE_FLAGS = {

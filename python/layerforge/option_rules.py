@@ -59,7 +59,8 @@ def parse_size(text: str, name: str = "size") -> int:
     return int(m.group(2)) * _UNITS[(m.group(3) or "")[:1].lower()]
 
 
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
+    """``n`` bytes as help texts and messages show it: ``1 MiB``, ``4 KiB``, ``65537``."""
     for unit, factor in (("GiB", _GIB), ("MiB", _MIB), ("KiB", _KIB)):
         if n >= factor and n % factor == 0:
             return f"{n // factor} {unit}"
@@ -115,7 +116,9 @@ class Size:
         if not self.low <= size <= self.high or (self.power_of_two and size & (size - 1)):
             kind = "a power of two" if self.power_of_two else "a size"
             raise RuleError(
-                name, value, f"is not {kind} from {self.low} ({_human(self.low)}) to {self.high} ({_human(self.high)})"
+                name,
+                value,
+                f"is not {kind} from {self.low} ({human_size(self.low)}) to {self.high} ({human_size(self.high)})",
             )
         return size
 
@@ -145,6 +148,8 @@ class Pattern:
 @dataclass(frozen=True)
 class ImagePath:
     """An absolute path inside an image: no control characters, no ``..`` component."""
+
+    default: str | None = None
 
     def check(self, name: str, value: object) -> str:
         if not isinstance(value, str) or not value.startswith("/"):
@@ -180,7 +185,7 @@ RULES: Mapping[str, Rule] = {
     "nydus.chunk_size": Size(4 * _KIB, 16 * _MIB, power_of_two=True, default=_MIB),
     "nydus.compressor": Choice(("zstd", "lz4_block", "none"), default="zstd"),
     "nydus.digester": Choice(("blake3", "sha256"), default="blake3"),
-    "nydus.prefetch": ImagePath(),
+    "nydus.prefetch": ImagePath(default="/"),  # nydusify's default: the whole image
     # unikraft images
     "unikraft.initrd_compression": Choice(("none", "gzip"), default="none"),
     # registries

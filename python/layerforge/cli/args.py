@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from layerforge.errors import UsageError
 from layerforge.model.image_config import RuntimeConfig
-from layerforge.option_flags import high, int_type
+from layerforge.option_flags import default, high, int_type
 from layerforge.trust.text import has_control, shown
 
 _ENV_KEY = re.compile(r"^[^=\s]+\Z")
@@ -24,7 +24,7 @@ def add_threads_option(p: argparse.ArgumentParser | argparse._ArgumentGroup, hel
     p.add_argument(
         "--threads",
         type=thread_count,
-        default=0,
+        default=int(default("layer.threads")),
         metavar="N",
         help=help if help is not None else f"worker threads (default: one per core, at most {high('layer.threads')})",
     )

@@ -9,9 +9,13 @@ from typing import Any
 from layerforge.cli.args import add_runtime_options, add_threads_option, runtime_config
 from layerforge.cli.progress import ProgressBar
 from layerforge.images.dir.build import DirImageRequest, build_dir_image
-from layerforge.layers.build import COMPRESSIONS
+from layerforge.layers.build import COMPRESSIONS, DEFAULT_COMPRESSION
 from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import DEFAULT_TAG
+from layerforge.option_rules import DEFAULT_LEVELS, LEVELS
+
+#: The levels each compression takes, and its default: "gzip 1-9, default 6; ...".
+_LEVELS = "; ".join(f"{c} {low}-{high}, default {DEFAULT_LEVELS[c]}" for c, (low, high) in LEVELS.items())
 
 
 def register(sub: Any) -> None:
@@ -36,10 +40,13 @@ def register(sub: Any) -> None:
         metavar="REF",
         help=f"reference name in the layout (default {DEFAULT_TAG})",
     )
-    p.add_argument("--compression", choices=COMPRESSIONS, default="gzip", help="layer compression (default gzip)")
     p.add_argument(
-        "--level", type=int, metavar="N", help="compression level (gzip 1-9, default 6; zstd 1-19, default 3)"
+        "--compression",
+        choices=COMPRESSIONS,
+        default=DEFAULT_COMPRESSION,
+        help=f"layer compression (default {DEFAULT_COMPRESSION})",
     )
+    p.add_argument("--level", type=int, metavar="N", help=f"compression level ({_LEVELS})")
     p.add_argument("--arch", choices=tuple(LINUX_ARCHES), default="amd64", help="image architecture (default amd64)")
     p.add_argument("--source", metavar="URL", help="org.opencontainers.image.source annotation")
     p.add_argument("--revision", metavar="REV", help="org.opencontainers.image.revision annotation")

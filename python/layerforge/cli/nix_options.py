@@ -11,8 +11,8 @@ from layerforge.images.nix.accounts import DEFAULT_UID
 from layerforge.images.nix.copy_to_root import MODES
 from layerforge.images.nix.layering import STRATEGIES
 from layerforge.images.nix.perms import parse_perms
-from layerforge.images.nix.request import DEFAULT_MAX_LAYERS, LAYER_LIMIT, NixImageRequest
-from layerforge.layers.build import COMPRESSIONS
+from layerforge.images.nix.request import DEFAULT_LAYERING, DEFAULT_MAX_LAYERS, LAYER_LIMIT, NixImageRequest
+from layerforge.layers.build import COMPRESSIONS, DEFAULT_COMPRESSION
 from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import DEFAULT_TAG, parse_layout_ref
 
@@ -58,7 +58,12 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let executables built for another machine than --arch into the image (refused by default)",
     )
-    img.add_argument("--compression", choices=COMPRESSIONS, default="gzip", help="layer compression (default gzip)")
+    img.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default=DEFAULT_COMPRESSION,
+        help=f"layer compression (default {DEFAULT_COMPRESSION})",
+    )
     img.add_argument("--level", type=int, metavar="N", help="compression level")
     img.add_argument("--sbom", action="store_true", help="attach an SPDX 2.3 SBOM of the closure")
     img.add_argument(
@@ -71,7 +76,10 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
 
     lay = p.add_argument_group("layers")
     lay.add_argument(
-        "--layering", choices=STRATEGIES, default="popularity", help="layering strategy (default popularity)"
+        "--layering",
+        choices=STRATEGIES,
+        default=DEFAULT_LAYERING,
+        help=f"layering strategy (default {DEFAULT_LAYERING})",
     )
     lay.add_argument(
         "--max-layers",

@@ -12,7 +12,13 @@ from layerforge.cli.progress import ProgressBar
 from layerforge.images.nydus.convert import NydusImageResult, NydusIndexResult, convert_nydus_image
 from layerforge.images.nydus.options import NydusRequest, parse_chunk_size
 from layerforge.model.reference import parse_layout_ref
-from layerforge.option_flags import choices
+from layerforge.option_flags import choices, default
+from layerforge.option_rules import human_size
+
+_CHUNK_SIZE = int(default("nydus.chunk_size"))
+_COMPRESSOR = str(default("nydus.compressor"))
+_DIGESTER = str(default("nydus.digester"))
+_PREFETCH = str(default("nydus.prefetch"))
 
 
 def register(sub: Any) -> None:
@@ -30,15 +36,19 @@ def register(sub: Any) -> None:
     p.add_argument("--tag", metavar="REF", help="reference name in LAYOUT_DIR (default: the source's, else latest)")
     p.add_argument(
         "--chunk-size",
-        default="0x100000",
+        default=hex(_CHUNK_SIZE),  # as nydus-image takes it
         metavar="SIZE",
-        help="chunk size, a power of two from 4 KiB to 16 MiB (0x100000, 1MiB, ...; default 1 MiB)",
+        help="chunk size, a power of two from 4 KiB to 16 MiB (0x100000, 1MiB, ...; "
+        f"default {human_size(_CHUNK_SIZE)})",
     )
     p.add_argument(
-        "--compressor", choices=choices("nydus.compressor"), default="zstd", help="chunk compressor (default zstd)"
+        "--compressor",
+        choices=choices("nydus.compressor"),
+        default=_COMPRESSOR,
+        help=f"chunk compressor (default {_COMPRESSOR})",
     )
     p.add_argument(
-        "--digester", choices=choices("nydus.digester"), default="blake3", help="chunk digester (default blake3)"
+        "--digester", choices=choices("nydus.digester"), default=_DIGESTER, help=f"chunk digester (default {_DIGESTER})"
     )
     p.add_argument(
         "--chunk-dict",
@@ -51,7 +61,7 @@ def register(sub: Any) -> None:
         nargs="+",
         action="extend",
         metavar="PATTERN",
-        help="absolute paths for the bootstrap's prefetch table (repeatable; default: /)",
+        help=f"absolute paths for the bootstrap's prefetch table (repeatable; default: {_PREFETCH})",
     )
     p.add_argument(
         "--merge-platform",
@@ -75,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         compressor=args.compressor,
         digester=args.digester,
         chunk_dict=args.chunk_dict,
-        prefetch=tuple(args.prefetch) if args.prefetch else ("/",),
+        prefetch=tuple(args.prefetch) if args.prefetch else (_PREFETCH,),
         merge_platform=args.merge_platform,
         platform=args.platform,
         threads=args.threads,

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
-from layerforge.cli.push import MAX_JOBS, MAX_RETRIES, _mib, jobs_and_retries, timeout
+from layerforge.cli.push import (
+    DEFAULT_JOBS,
+    DEFAULT_RETRIES,
+    MAX_JOBS,
+    MAX_RETRIES,
+    _mib,
+    jobs_and_retries,
+    timeout,
+)
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.reference import DEFAULT_TAG, validate_ref
@@ -53,10 +61,18 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--insecure", action="store_true", help="plain HTTP (loopback registries always use it)")
     p.add_argument(
-        "--jobs", type=int, default=4, metavar="N", help=f"blobs fetched at once, 1 to {MAX_JOBS} (default 4)"
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        metavar="N",
+        help=f"blobs fetched at once, 1 to {MAX_JOBS} (default {DEFAULT_JOBS})",
     )
     p.add_argument(
-        "--retries", type=int, default=8, metavar="N", help=f"attempts per request, 1 to {MAX_RETRIES} (default 8)"
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help=f"attempts per request, 1 to {MAX_RETRIES} (default {DEFAULT_RETRIES})",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request (never credentials)")
     p.set_defaults(run=run)

@@ -12,7 +12,7 @@ from typing import Any
 from layerforge.cli.progress import ProgressBar
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import parse_layout_ref
-from layerforge.option_flags import checked, high
+from layerforge.option_flags import checked, default, high
 from layerforge.registry import credentials
 from layerforge.registry.client import MANIFEST_ACCEPT, RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
@@ -25,6 +25,8 @@ from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_U
 #: that no value can hang it (a 0-byte chunk never ends; 100000 workers exhaust the machine).
 MAX_JOBS = high("push.jobs")
 MAX_RETRIES = high("push.retries")
+DEFAULT_JOBS = int(default("push.jobs"))
+DEFAULT_RETRIES = int(default("push.retries"))
 
 
 def register(sub: Any) -> None:
@@ -44,7 +46,11 @@ def register(sub: Any) -> None:
     p.add_argument("--tag", action="append", default=[], metavar="TAG", help="also tag the image as TAG (repeatable)")
     p.add_argument("--insecure", action="store_true", help="plain HTTP (loopback registries always use it)")
     p.add_argument(
-        "--jobs", type=int, default=4, metavar="N", help=f"blobs uploaded at once, 1 to {MAX_JOBS} (default 4)"
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        metavar="N",
+        help=f"blobs uploaded at once, 1 to {MAX_JOBS} (default {DEFAULT_JOBS})",
     )
     p.add_argument(
         "--chunk-size",
@@ -52,7 +58,11 @@ def register(sub: Any) -> None:
         help="chunked uploads of SIZE, 64KiB to 4GiB (e.g. 8MiB); default monolithic",
     )
     p.add_argument(
-        "--retries", type=int, default=8, metavar="N", help=f"attempts per request, 1 to {MAX_RETRIES} (default 8)"
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help=f"attempts per request, 1 to {MAX_RETRIES} (default {DEFAULT_RETRIES})",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request (never credentials)")
     p.set_defaults(run=run)

@@ -18,6 +18,7 @@ from layerforge.images.unikraft.package import UnikraftImageRequest, build_unikr
 from layerforge.images.unikraft.platforms import normalize_arch, normalize_plat
 from layerforge.images.unikraft.target import UnikraftTarget, parse_target
 from layerforge.model.reference import DEFAULT_TAG, parse_layout_ref
+from layerforge.option_flags import default
 
 
 def register(sub: Any) -> None:
@@ -56,7 +57,13 @@ def register(sub: Any) -> None:
         help="add the platforms of another unikernel package (repeatable; platforms built here win)",
     )
     i = p.add_argument_group("initrd from --rootfs")
-    i.add_argument("--initrd-compression", choices=INITRD_COMPRESSIONS, default="none", help="none (default) or gzip")
+    initrd_default = str(default("unikraft.initrd_compression"))
+    i.add_argument(
+        "--initrd-compression",
+        choices=INITRD_COMPRESSIONS,
+        default=initrd_default,
+        help=" or ".join(f"{c} (default)" if c == initrd_default else c for c in INITRD_COMPRESSIONS),
+    )
     i.add_argument("--initrd-spec", type=Path, metavar="FILE", help="device nodes: gen_init_cpio 'nod'/'pipe' lines")
     i.add_argument("--keep-setuid", action="store_true", help="keep setuid/setgid bits (dropped by default)")
     i.add_argument("--initrd-owner", metavar="UID:GID", help="owner of the packed entries (default 0:0)")

@@ -17,10 +17,11 @@ from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.digest import digest_hex
-from layerforge.option_flags import check_threads, checked, checked_level, choices
+from layerforge.option_flags import check_threads, checked, checked_level, choices, default
 from layerforge.progress import ProgressCallback
 
 COMPRESSIONS = choices("layer.compression")
+DEFAULT_COMPRESSION = str(default("layer.compression"))
 assert set(COMPRESSIONS) == set(media_types.LAYER_BY_COMPRESSION)
 
 
@@ -35,7 +36,7 @@ def build_layers(
     layout: OciLayout,
     specs: Sequence[LayerSpec],
     *,
-    compression: str = "gzip",
+    compression: str = DEFAULT_COMPRESSION,
     level: int | None = None,
     threads: int = 0,
     machine: str | None = None,

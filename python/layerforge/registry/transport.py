@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, TypeVar, Union
 
 from layerforge.errors import LayerforgeError
+from layerforge.option_rules import default
 from layerforge.registry import answers
 from layerforge.registry.deadline import Watchdog
 from layerforge.trust.origins import Origin, OriginError, Url, is_loopback, parse_url, registry_origin, resolve
@@ -45,7 +46,7 @@ TOKEN_LIMIT = 256 << 10
 ERROR_LIMIT = 64 << 10
 #: Seconds an exchange may take in all (connect, send, answer, body): the timeout for every
 #: started :data:`UPLOAD_UNIT` of request body.
-DEFAULT_TIMEOUT = 300.0
+DEFAULT_TIMEOUT = float(default("registry.timeout"))
 UPLOAD_UNIT = 16 << 20
 TIMEOUT_ENV = "LAYERFORGE_REGISTRY_TIMEOUT"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from layerforge._native import LayerSpec
 from layerforge.errors import UsageError
-from layerforge.layers.build import build_layers
+from layerforge.layers.build import DEFAULT_COMPRESSION, build_layers
 from layerforge.layout.image_writer import ImageResult, write_image
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.annotations import image_annotations
@@ -15,6 +15,7 @@ from layerforge.model.epoch import rfc3339, source_date_epoch
 from layerforge.model.image_config import HistoryEntry, ImageConfig, RuntimeConfig
 from layerforge.model.platform import linux_platform
 from layerforge.model.reference import DEFAULT_TAG, validate_ref
+from layerforge.option_flags import default
 from layerforge.progress import ProgressCallback
 
 
@@ -23,13 +24,13 @@ class DirImageRequest:
     rootfs: Path
     ref: str = DEFAULT_TAG
     arch: str = "amd64"
-    compression: str = "gzip"
+    compression: str = DEFAULT_COMPRESSION
     level: int | None = None
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     source: str | None = None
     revision: str | None = None
     keep_setuid: bool = False
-    threads: int = 0
+    threads: int = int(default("layer.threads"))
 
 
 def build_dir_image(

@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from layerforge.images.nix.perms import PermSpec
+from layerforge.layers.build import DEFAULT_COMPRESSION
 from layerforge.model.image_config import RuntimeConfig
 from layerforge.model.reference import DEFAULT_TAG, LayoutRef
-from layerforge.option_flags import high
-from layerforge.option_rules import default
+from layerforge.option_flags import default, high
 
 #: Docker refuses images with more layers (moby layer/layer_store.go maxLayerDepth).
 LAYER_LIMIT = high("nix.max_layers")
 DEFAULT_MAX_LAYERS = int(default("nix.max_layers"))
+DEFAULT_LAYERING = str(default("nix.layering"))
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class NixImageRequest:
     arch: str | None = None
     #: Let executables built for another machine than ``arch`` into the image.
     allow_foreign_executables: bool = False
-    layering: str = "popularity"
+    layering: str = DEFAULT_LAYERING
     max_layers: int = DEFAULT_MAX_LAYERS
     layer_groups: tuple[tuple[str, ...], ...] = ()
     copy_to_root: tuple[str, ...] = ()
@@ -43,9 +44,9 @@ class NixImageRequest:
     uid: int | None = None
     gid: int | None = None
     from_image: LayoutRef | None = None
-    compression: str = "gzip"
+    compression: str = DEFAULT_COMPRESSION
     level: int | None = None
-    threads: int = 0
+    threads: int = int(default("layer.threads"))
     nix_snapshotter: bool = False
     sbom: bool = False
     source: str | None = None

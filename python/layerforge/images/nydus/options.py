@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerforge.option_flags import check_threads, checked
-from layerforge.option_rules import default
+from layerforge.option_flags import check_threads, checked, default
 
 
 @dataclass(frozen=True)
@@ -16,10 +15,10 @@ class NydusRequest:
     digester: str = str(default("nydus.digester"))
     chunk_dict: str | None = None
     #: Absolute paths for the prefetch table; nydusify's default is the whole image ("/").
-    prefetch: tuple[str, ...] = ("/",)
+    prefetch: tuple[str, ...] = (str(default("nydus.prefetch")),)
     merge_platform: bool = False
     platform: str | None = None
-    threads: int = 0
+    threads: int = int(default("layer.threads"))
     #: Reference chunks that lower layers store instead of storing them again.
     dedup_lower: bool = True
 
