@@ -7,6 +7,8 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from layerforge.images.nix.layer_job_document import JobLayer, LayerJobDocument
+from layerforge.images.nix.layer_jobs import STORE_PATHS, LayerJob
 from tests.helpers import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nix"
@@ -49,6 +51,16 @@ def delete_from_store(*paths: str) -> None:
 
 
 @cache
+def layer_job(*layers: tuple[object, LayerJob]) -> str:
+    """The ``nix-layer --job`` document building each job into its directory."""
+    return LayerJobDocument(tuple(JobLayer(str(out), job) for out, job in layers)).dumps()
+
+
+def store_layer(*paths: str, machine: str | None = None) -> LayerJob:
+    """A store-path layer of ``paths`` (mtime 1, gzip), executables checked for ``machine``."""
+    return LayerJob(STORE_PATHS, 1, store_paths=paths, machine=machine)
+
+
 def build(attr: str, **argstrs: str) -> str:
     argv = ["nix-build", str(IMAGES_NIX), "-A", attr, "--no-out-link"]
     for k, v in sorted(argstrs.items()):

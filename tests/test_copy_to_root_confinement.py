@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from layerforge.images.nix.layer_jobs import ROOT, LayerJob
 from tests.helpers import assert_one_line_error, blob_path, image_parts, run_cli
 from tests.hostile_support import make_canary, tree_state
-from tests.nix_support import nix_env, nix_image
+from tests.nix_support import layer_job, nix_env, nix_image
 
 pytestmark = pytest.mark.usefixtures("nix_cli_env")
 
@@ -101,12 +102,12 @@ def test_nix_image_refuses_a_copy_to_root_path_resolving_out_of_the_store(
 def test_root_layer_job_refuses_a_copy_to_root_path_resolving_out_of_the_store(
     tmp_path: Path, store: tuple[Path, dict[str, str]], attr: str, mode: str
 ) -> None:
-    """The root-layer job as a Pants process runs it (``nix-layer --copy-to-root``)."""
+    """The root-layer job as a Pants process runs it (``nix-layer --job``, a root layer)."""
     canary, paths = store
     before = tree_state(canary)
     out = tmp_path / "root-layer"
-    proc = run_cli("nix-layer", "--out", out, "--copy-to-root", paths[attr], "--copy-to-root-mode", mode,
-                   "--mtime", "1", check=False)  # fmt: skip
+    job = LayerJob(ROOT, 1, copy_to_root=(paths[attr],), copy_to_root_mode=mode)
+    proc = run_cli("nix-layer", "--job", layer_job((out, job)), check=False)
     assert_one_line_error(proc, "nix-layer", f"'{paths[attr]}'", "outside /nix/store")
     assert not out.exists()
     assert tree_state(canary) == before

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import assert_one_line_error, image_parts, run_cli
 from tests.hostile_support import make_canary, tree_state, write_layout
-from tests.nix_support import IMAGES_NIX, build, nix_image
+from tests.nix_support import IMAGES_NIX, build, layer_job, nix_image, store_layer
 
 pytestmark = pytest.mark.usefixtures("nix_cli_env")
 
@@ -41,13 +41,12 @@ def test_nix_layer_refuses_two_outs_resolving_to_one_directory(tmp_path: Path) -
     before = tree_state(canary)
     (tmp_path / "link").symlink_to("layer")
     for alias in ("x/../layer", "link", str(tmp_path / "layer")):
-        proc = run_cli("nix-layer", "--mtime", "1", "--out", "layer", "--store-path", app, "--out", alias,
-                       "--store-path", etc, check=False, cwd=tmp_path)  # fmt: skip
-        assert_one_line_error(proc, "--out", f"'{alias}' names the same directory as 'layer'")
+        job = layer_job(("layer", store_layer(app)), (alias, store_layer(etc)))
+        proc = run_cli("nix-layer", "--job", job, check=False, cwd=tmp_path)
+        assert_one_line_error(proc, "--job", f"'layers[1].out' '{alias}' names the same directory as 'layer'")
         assert not (tmp_path / "layer").exists()
     assert tree_state(canary) == before
-    run_cli("nix-layer", "--mtime", "1", "--out", "layer", "--store-path", app, "--out", "x/layer",
-            "--store-path", etc, cwd=tmp_path)  # fmt: skip
+    run_cli("nix-layer", "--job", layer_job(("layer", store_layer(app)), ("x/layer", store_layer(etc))), cwd=tmp_path)
     a = json.loads((tmp_path / "layer" / "layer.json").read_bytes())
     b = json.loads((tmp_path / "x" / "layer" / "layer.json").read_bytes())
     assert a["descriptor"]["digest"] != b["descriptor"]["digest"]

@@ -27,7 +27,7 @@ from tests.helpers import (
     validate_schema,
     verify_blobs,
 )
-from tests.nix_support import IMAGES_NIX, build, closure, nix_env, nix_image
+from tests.nix_support import IMAGES_NIX, build, closure, layer_job, nix_env, nix_image, store_layer
 from tests.runtime_support import Podman, assert_runs_as_configured
 
 
@@ -418,7 +418,7 @@ def run_jobs(plan: dict[str, Any], root: Path) -> list[Path]:
     under ``root``): the layer directories it wrote, in image order."""
     dirs = []
     for i, job in enumerate(plan["jobs"]):
-        assert job["argv"][:3] == ["nix-layer", "--out", job["outs"][0]]
+        assert job["argv"][:2] == ["nix-layer", "--job"] and len(job["argv"]) == 3
         sandbox = root / f"job{i}"
         sandbox.mkdir()
         run_cli(*job["argv"], cwd=sandbox)
@@ -533,8 +533,7 @@ def test_the_native_command_builds_store_path_jobs_as_python_does(tmp_path: Path
             assert by_native.returncode == 127 and "cannot run the Python part" in by_native.stderr
             assert not any(native.iterdir())
     missing = "/nix/store/" + "0" * 32 + "-not-in-this-store-1.0"
-    proc = run_cli("nix-layer", "--out", tmp_path / "m", "--mtime", "1", "--store-path", missing, env=no_python,
-                   check=False)  # fmt: skip
+    proc = run_cli("nix-layer", "--job", layer_job((tmp_path / "m", store_layer(missing))), env=no_python, check=False)
     assert proc.returncode == 127 and not (tmp_path / "m").exists(), "Python realises what the store lacks"
     # a batch that fails at its second layer leaves none of its layers, native or Python
     batch = jobs[0]
@@ -542,7 +541,9 @@ def test_the_native_command_builds_store_path_jobs_as_python_does(tmp_path: Path
         sandbox = tmp_path / f"failing-{name}"
         sandbox.mkdir()
         (sandbox / "blocker").write_bytes(b"a file, not a directory")
-        argv = [a if a != batch["outs"][1] else "blocker/x" for a in batch["argv"]]
+        document = json.loads(batch["argv"][2])
+        document["layers"][1]["out"] = "blocker/x"
+        argv = [*batch["argv"][:2], json.dumps(document)]
         proc = run_cli(*argv, env=env, check=False, cwd=sandbox)
         assert proc.returncode == (127 if env is no_python else 1), proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -1,6 +1,8 @@
 """The typed plan (no Nix, no Pants run): the layer jobs a nix-image plan hands out, their
-``nix-layer`` argv read back into the same jobs, the plan file's versioned schema as the tool
-and the Pants plugin read it, and the one ``--perms`` grammar both sides use."""
+layer job documents (``nix-layer --job``) read back into the same jobs, the documents' and
+layer.json's shared vectors (the native command reads the same files in ``cargo test``), the
+plan file's versioned schema as the tool and the Pants plugin read it, and the one
+``--perms`` grammar both sides use."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -20,24 +23,21 @@ from layerforge.errors import LayerforgeError, UsageError
 from layerforge.images.nix import perms
 from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.closure import Closure, PathInfo
-from layerforge.images.nix.layer_jobs import (
-    BATCH_BYTES,
-    ROOT,
-    SNAPSHOTTER,
-    STORE_PATHS,
-    LayerBatch,
-    batch_jobs,
-    jobs_from_layer_args,
-)
+from layerforge.images.nix.layer_job_document import JobLayer, LayerJobDocument, plan_job
+from layerforge.images.nix.layer_jobs import BATCH_BYTES, ROOT, SNAPSHOTTER, STORE_PATHS, LayerBatch, batch_jobs
 from layerforge.images.nix.layering import LayerGroup
 from layerforge.images.nix.perms import PermSpec, parse_perms
 from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
+from layerforge.layers.build import BuiltLayer
+from layerforge.layers.layer_dir import LAYER_JSON, read_layer_dir, write_layer_dir
 from layerforge.layout.oci_layout import TMP_DIR
+from layerforge.model.descriptor import Descriptor
 from layerforge.model.media_types import LAYER_BY_COMPRESSION
-from layerforge.model.platform import LINUX_ARCHES
 from layerforge.option_rules import PERM_GRAMMAR
 
 PLUGIN = Path(__file__).parent.parent / "pants-plugins" / "layerforge_pants"
+VECTORS = Path(__file__).parent / "vectors"
+NATIVE_SRC = Path(__file__).parent.parent / "rust" / "layerforge-cli" / "src"
 
 
 def sp(name: str) -> str:
@@ -96,30 +96,33 @@ def make_plan(nar_size: int = 1000, **changes: object) -> NixPlan:
     return replace(plan, **changes)  # type: ignore[arg-type]
 
 
-def layer_args(argv: tuple[str, ...]) -> object:
-    return build_parser("nix-layer").parse_args(list(argv))
+def document_of(argv: object) -> LayerJobDocument:
+    """The layer job document a plan job's argv hands ``nix-layer``, as the command reads it."""
+    assert isinstance(argv, (list, tuple)) and list(argv[:2]) == ["nix-layer", "--job"] and len(argv) == 3, argv
+    args = build_parser("nix-layer").parse_args(list(argv))
+    return LayerJobDocument.loads(args.job)
 
 
 @pytest.mark.parametrize(
     "changes",
     [{}, {"nix_snapshotter": True}, {"check_arch": False, "level": None, "compression": "gzip"},
-     {"account": None, "copy_to_root": ()}, {"perms": ()}],
-    ids=["layers-and-root", "snapshotter", "foreign-allowed", "no-root", "no-perms"],
+     {"account": None, "copy_to_root": ()}, {"perms": ()}, {"compression": "none", "level": None}],
+    ids=["layers-and-root", "snapshotter", "foreign-allowed", "no-root", "no-perms", "uncompressed"],
 )  # fmt: skip
-def test_each_jobs_argv_reads_back_to_the_same_job(changes: dict[str, object]) -> None:
-    """What Pants runs (the job's argv) is the job ``nix-image`` builds in-process."""
+def test_each_batch_document_reads_back_to_the_same_jobs(changes: dict[str, object]) -> None:
+    """What Pants runs (the batch's argv: its layer job document) is the jobs ``nix-image``
+    builds in-process, each into the batch's layer directory of it."""
     plan = make_plan(**changes)
     jobs = plan.layer_jobs()
     assert jobs, "a plan has layers"
-    for job in jobs:
-        argv = job.argv()
-        assert argv[:3] == ("nix-layer", "--out", "layer")
-        assert jobs_from_layer_args(layer_args(argv)) == [(Path("layer"), job)], argv
     batches = plan.layer_batches()
     assert [j for b in batches for j in b.jobs] == list(jobs)
     for batch in batches:
-        argv = batch.argv()
-        assert jobs_from_layer_args(layer_args(argv)) == list(zip(map(Path, batch.outs), batch.jobs)), argv
+        job = plan_job(batch)
+        document = document_of(job["argv"])
+        assert [(layer.out, layer.job) for layer in document.layers] == list(zip(batch.outs, batch.jobs))
+        assert job["argv"][2] == document.dumps() == LayerJobDocument.of_batch(batch).dumps()
+        assert (job["kind"], job["outs"]) == (batch.jobs[0].kind, list(batch.outs))
 
 
 def test_small_consecutive_store_path_layers_are_one_batch_and_large_ones_alone() -> None:
@@ -129,33 +132,18 @@ def test_small_consecutive_store_path_layers_are_one_batch_and_large_ones_alone(
     batches = small.layer_batches()
     assert [len(b.jobs) for b in batches] == [2, 1] and batches[1].jobs[0].kind == ROOT
     assert batches[0].outs == ("layer1", "layer2") and batches[1].outs == ("layer",)
-    argv = batches[0].argv()
-    assert argv[:3] == ("nix-layer", "--out", "layer1") and argv.count("--out") == 2
-    assert argv[argv.index("--out", 3) :] == ("--out", "layer2", "--store-path", sp("etc-files-1"))
+    layers = document_of(plan_job(batches[0])["argv"]).layers
+    assert [(layer.out, layer.job.store_paths) for layer in layers][1:] == [("layer2", (sp("etc-files-1"),))]
     large = make_plan(nar_size=BATCH_BYTES // 2)  # the first layer holds four paths of it
     assert [len(b.jobs) for b in large.layer_batches()] == [1, 1, 1]
     assert [b.outs for b in large.layer_batches()] == [("layer",)] * 3
     (snap,) = make_plan(nix_snapshotter=True).layer_batches()
-    assert snap.outs == ("layer",) and snap.argv() == snap.jobs[0].argv()
+    assert snap.outs == ("layer",) and document_of(plan_job(snap)["argv"]).layers == (JobLayer("layer", snap.jobs[0]),)
     sizes = {"a": 1, "b": BATCH_BYTES - 2, "c": 2, "d": 1}
     jobs = [replace(small.layer_jobs()[0], store_paths=(p,)) for p in sizes]
     grouped = batch_jobs(jobs, sizes.__getitem__)
     assert [[j.store_paths[0] for j in b.jobs] for b in grouped] == [["a", "b"], ["c", "d"]]
-
-
-def test_a_batch_argv_is_refused_where_it_does_not_name_layers_of_store_paths() -> None:
-    batch = make_plan().layer_batches()[0]
-    argv = batch.argv()
-    cases = [
-        ((*argv, "--out", "layer1"), "each layer directory is given once"),
-        ((*argv, "--out", "layer3"), "'layer3' is given no --store-path after it"),
-        ((*argv, "--account", "app:1:app:1"), "of --store-path paths only"),
-        ((*argv, "--snapshotter"), "of --store-path paths only"),
-    ]
-    for bad, message in cases:
-        with pytest.raises(UsageError, match=re.escape(message)):
-            jobs_from_layer_args(layer_args(bad))
-    assert isinstance(batch, LayerBatch)
+    assert all(isinstance(b, LayerBatch) for b in grouped)
 
 
 def test_two_outs_resolving_to_one_directory_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,12 +153,66 @@ def test_two_outs_resolving_to_one_directory_are_refused(tmp_path: Path, monkeyp
     (tmp_path / "x").mkdir()
     (tmp_path / "layer1").mkdir()
     (tmp_path / "link").symlink_to("layer1")
-    argv = make_plan().layer_batches()[0].argv()
-    second = argv.index("--out", 3) + 1
+    document = LayerJobDocument.of_batch(make_plan().layer_batches()[0])
+    document.check_dirs()
+    first, second = document.layers
     for alias in ("x/../layer1", "link", f"{tmp_path}/layer1"):
-        bad = (*argv[:second], alias, *argv[second + 1 :])
-        with pytest.raises(UsageError, match=re.escape(f"'{alias}' names the same directory as 'layer1'")):
-            jobs_from_layer_args(layer_args(bad))
+        bad = LayerJobDocument((first, replace(second, out=alias)))
+        with pytest.raises(
+            UsageError, match=re.escape(f"'layers[1].out' '{alias}' names the same directory as 'layer1'")
+        ):
+            LayerJobDocument.loads(bad.dumps()).check_dirs()
+
+
+def job_text(case: dict[str, Any]) -> str:
+    """A vector's document as ``--job`` is given it."""
+    return str(case["text"]) if "text" in case else json.dumps(case["document"])
+
+
+def test_the_shared_vectors_read_as_they_say() -> None:
+    """tests/vectors/layer_job.json (the native reader is held to the same file by cargo
+    test): valid documents read back to their canonical text, invalid ones are one-line
+    errors holding the fragment the vector names."""
+    vectors = json.loads((VECTORS / "layer_job.json").read_bytes())
+    assert len(vectors["valid"]) > 5 and len(vectors["invalid"]) > 30
+    for case in vectors["valid"]:
+        document = LayerJobDocument.loads(job_text(case))
+        assert document.dumps() == case["canonical"], case["name"]
+        assert LayerJobDocument.loads(case["canonical"]) == document, case["name"]
+    for case in vectors["invalid"]:
+        assert case["refusedBy"] in (["python", "native"], ["python"]), case["name"]
+        with pytest.raises(LayerforgeError) as error:
+            LayerJobDocument.loads(job_text(case))
+        message = str(error.value)
+        assert message.startswith("--job: ") and "\n" not in message, message
+        assert case["error"] in message, (case["name"], message)
+
+
+def test_a_media_type_is_its_compressions() -> None:
+    """The one table of layer media types is Python's: a document's must be its compression's
+    (the native reader, which has no table, writes the document's value into layer.json)."""
+    (layer,) = LayerJobDocument.of_batch(make_plan().layer_batches()[1]).to_json()["layers"]
+    assert layer["mediaType"] == LAYER_BY_COMPRESSION["zstd"]
+    for media_type in (LAYER_BY_COMPRESSION["gzip"], "application/vnd.oci.image.layer.v1.tar+zstd ", "x"):
+        doc = {"kind": "layerforge-layer-job", "version": 1, "layers": [{**layer, "mediaType": media_type}]}
+        with pytest.raises(LayerforgeError, match=r"^--job: 'layers\[0\]\.mediaType' is .*: a zstd layer is "):
+            LayerJobDocument.from_json(doc)
+
+
+def test_the_layer_json_vectors_are_what_a_layer_directory_holds(tmp_path: Path) -> None:
+    """tests/vectors/layer_json.json: layer_dir.py (the owner of the format) writes exactly
+    these bytes and reads them back; the native command is held to the same bytes."""
+    cases = json.loads((VECTORS / "layer_json.json").read_bytes())["cases"]
+    assert len(cases) >= 3
+    for i, case in enumerate(cases):
+        v = case["layer"]
+        descriptor = Descriptor(v["mediaType"], v["digest"], v["size"], annotations=v.get("annotations") or {})
+        layer = BuiltLayer(descriptor=descriptor, diff_id=v["diffId"], uncompressed_size=v["uncompressedSize"])
+        out = tmp_path / f"layer{i}"
+        out.mkdir()
+        write_layer_dir(out, layer)
+        assert (out / LAYER_JSON).read_bytes() == case["bytes"].encode(), case["name"]
+        assert read_layer_dir(out, blob=False) == layer, case["name"]
 
 
 def test_the_jobs_are_the_plans_layers_in_image_order() -> None:
@@ -183,13 +225,19 @@ def test_the_jobs_are_the_plans_layers_in_image_order() -> None:
     assert (jobs[2].copy_to_root, jobs[2].account) == (plan.copy_to_root, plan.account)
     assert jobs[0].history() == "layerforge nix-image: app-1.0, libgreet-2.1, etc-files-1 and 1 more"
     assert jobs[2].history() == "layerforge nix-image: copy-to-root, user app"
-    assert "--perms" in jobs[0].argv() and "--perms" not in jobs[2].argv()
-    assert jobs[0].argv()[jobs[0].argv().index("--perms") + 1] == f"{sp('app-1.0')}/bin(/.*)?=0750:1234:2345"
+    store_layer, root_layer = (JobLayer("layer", job).to_json() for job in (jobs[0], jobs[2]))
+    assert store_layer["perms"][0] == {"pattern": f"{sp('app-1.0')}/bin(/.*)?", "mode": 0o750, "uid": 1234, "gid": 2345}
+    assert root_layer["perms"] == [] and root_layer["account"] == {
+        "user": "app",
+        "uid": 1234,
+        "group": "app",
+        "gid": 2345,
+    }
+    assert (store_layer["compression"], store_layer["checkArch"]) == ({"algorithm": "zstd", "level": 5}, "amd64")
     (snap,) = make_plan(nix_snapshotter=True).layer_jobs()
     assert snap.kind == SNAPSHOTTER and snap.store_paths == tuple(sorted(plan.closure.infos))
     assert (snap.compression, snap.level, snap.machine) == ("gzip", None, None), "the snapshotter's layer is gzip"
-    assert "--compression" not in snap.argv()
-    assert "--check-arch" not in make_plan(check_arch=False).layer_jobs()[0].argv()
+    assert JobLayer("layer", make_plan(check_arch=False).layer_jobs()[0]).to_json()["checkArch"] is None
 
 
 def test_the_plugin_reads_only_the_jobs_of_the_plan_file() -> None:
@@ -197,7 +245,8 @@ def test_the_plugin_reads_only_the_jobs_of_the_plan_file() -> None:
     plan = make_plan()
     layers = nix_plan.planned_layers(plan.dumps(), "plan.json of //:app")
     batches = plan.layer_batches()
-    assert [(p.kind, p.argv, p.outs) for p in layers] == [(b.jobs[0].kind, b.argv(), b.outs) for b in batches]
+    assert [(p.kind, p.argv, p.outs) for p in layers] == [
+        (b.jobs[0].kind, tuple(plan_job(b)["argv"]), b.outs) for b in batches]  # fmt: skip
     assert [p.outs for p in layers] == [("layer1", "layer2"), ("layer",)]
     assert NixPlan.loads(plan.dumps(), "plan.json").layer_jobs() == plan.layer_jobs()
     assert nix_plan.PLAN_VERSION == PLAN_VERSION == plugin_literal("nix_plan", "PLAN_VERSION")
@@ -243,7 +292,9 @@ def test_the_plugin_refuses_malformed_jobs(job: object) -> None:
 def test_the_tool_refuses_jobs_that_are_not_the_plans_layers() -> None:
     """The assembly reads the plan; the layers were built from its jobs: they must agree."""
     doc = json.loads(make_plan().dumps())
-    doc["jobs"][0]["argv"] = [a.replace("0750", "0777") for a in doc["jobs"][0]["argv"]]
+    argv = doc["jobs"][0]["argv"]
+    assert '"mode":488' in argv[2]  # 0750
+    doc["jobs"][0]["argv"] = [a.replace('"mode":488', '"mode":511') for a in argv]
     with pytest.raises(LayerforgeError, match=r"^p\.json: the plan's jobs are not the layers it plans$"):
         NixPlan.loads(json.dumps(doc).encode(), "p.json")
     with pytest.raises(LayerforgeError, match=r"^p\.json: unreadable nix-image plan"):
@@ -251,9 +302,11 @@ def test_the_tool_refuses_jobs_that_are_not_the_plans_layers() -> None:
 
 
 def test_perms_apply_to_store_path_layers_only() -> None:
-    argv = (*make_plan().layer_jobs()[2].argv(), "--perms", ".*=0755")
-    with pytest.raises(UsageError, match="store-path"):
-        jobs_from_layer_args(layer_args(argv))
+    root = JobLayer("layer", make_plan().layer_jobs()[2]).to_json()
+    rule = {"pattern": ".*", "mode": 0o755, "uid": None, "gid": None}
+    doc = {"kind": "layerforge-layer-job", "version": 1, "layers": [{**root, "perms": [rule]}]}
+    with pytest.raises(LayerforgeError, match=re.escape("'layers[0].perms' applies to store-path layers only")):
+        LayerJobDocument.from_json(doc)
 
 
 #: Rules both former readers were tested with (the Pants field and the tool's --perms), and
@@ -302,14 +355,17 @@ def test_a_rule_reads_back_from_its_argument() -> None:
             assert parse_perms([spec.to_arg()]) == (spec,), rule
 
 
-def test_the_native_nix_layer_knows_the_tools_tables() -> None:
-    """rust/layerforge-cli/src/nix_layer.rs restates `--check-arch`'s choices, the layer media
-    types and the layout's scratch directory: they must be the tool's."""
-    source = (Path(__file__).parent.parent / "rust" / "layerforge-cli" / "src" / "nix_layer.rs").read_text()
-    arches = re.search(r"CHECK_ARCHES: \[&str; \d+\] = \[(.*?)\];", source, re.S)
-    media = re.search(r"MEDIA_TYPES: \[\(&str, &str\); \d+\] = \[(.*?)\];", source, re.S)
-    tmp = re.search(r'const TMP_DIR: &str = "(.*?)";', source)
-    assert arches and media and tmp
-    assert re.findall(r'"([^"]+)"', arches.group(1)) == list(LINUX_ARCHES)
-    assert dict(re.findall(r'\("([^"]+)", "([^"]+)"\)', media.group(1))) == LAYER_BY_COMPRESSION
-    assert tmp.group(1) == TMP_DIR
+def test_the_native_command_copies_no_table_of_the_tools() -> None:
+    """rust/layerforge-cli reads the architecture, the media type, the compression and the
+    perms from the job document and writes layer.json from the shared vectors' format; it
+    restates the layout's scratch directory only, which must be the tool's."""
+    sources = {p.name: p.read_text() for p in NATIVE_SRC.glob("*.rs")}
+    for name in ("nix_layer.rs", "layer_job.rs", "layer_dir.rs"):
+        source = sources[name]
+        assert "application/vnd.oci" not in source.split("#[cfg(test)]")[0], name
+        assert not re.search(r'"(amd64|arm64|ppc64le|s390x|riscv64)"', source.split("#[cfg(test)]")[0]), name
+        assert "PERM_GRAMMAR" not in source and "rsplit_once('=')" not in source, name
+    tmp = re.search(r'const TMP_DIR: &str = "(.*?)";', sources["nix_layer.rs"])
+    assert tmp and tmp.group(1) == TMP_DIR
+    assert 'include_str!("../../../tests/vectors/layer_job.json")' in sources["layer_job.rs"]
+    assert 'include_str!("../../../tests/vectors/layer_json.json")' in sources["layer_dir.rs"]

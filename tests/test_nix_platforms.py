@@ -10,7 +10,7 @@ import pytest
 
 from tests.foreign_support import EM_AARCH64, EM_X86_64, arm64_busybox, elf_machine
 from tests.helpers import assert_one_line_error, blob_path, image_parts, run_cli, snapshot
-from tests.nix_support import build, nix_image
+from tests.nix_support import build, layer_job, nix_image, store_layer
 
 pytestmark = pytest.mark.usefixtures("nix_cli_env")
 
@@ -67,12 +67,15 @@ def test_arm64_closure_packages_as_arm64_only(tmp_path: Path) -> None:
 def test_nix_layer_checks_only_when_asked(tmp_path: Path) -> None:
     """The Pants layer step: ``--check-arch`` refuses, and without it the layer is built."""
     arm = arm64_busybox()
-    head = ("nix-layer", "--mtime", "1", "--store-path", arm.store_path)
-    proc = run_cli(*head, "--out", tmp_path / "l1", "--check-arch", "amd64", check=False)
+
+    def job(out: str, machine: str | None) -> str:
+        return layer_job((tmp_path / out, store_layer(arm.store_path, machine=machine)))
+
+    proc = run_cli("nix-layer", "--job", job("l1", "amd64"), check=False)
     assert_one_line_error(proc, "nix-layer: error:", f"'{arm.store_path}/bin/busybox'", "for arm64", OPT_OUT)
     assert not (tmp_path / "l1").exists()
-    run_cli(*head, "--out", tmp_path / "l2", "--check-arch", "arm64")
-    run_cli(*head, "--out", tmp_path / "l3")
+    run_cli("nix-layer", "--job", job("l2", "arm64"))
+    run_cli("nix-layer", "--job", job("l3", None))
     assert (tmp_path / "l2" / "layer.json").read_bytes() == (tmp_path / "l3" / "layer.json").read_bytes()
 
 

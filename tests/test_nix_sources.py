@@ -21,8 +21,10 @@ from tests.nix_support import (
     build,
     copy_to_cache,
     delete_from_store,
+    layer_job,
     nix_env,
     nix_image,
+    store_layer,
     substituter_config,
 )
 from tests.runtime_support import Podman, assert_runs_as_configured
@@ -141,7 +143,7 @@ def test_missing_store_paths_are_realised_through_substituters(tmp_path: Path, u
     # One layer (as Pants runs it when the plan came from a cache and the layer did not).
     layer = tmp_path / "layer"
     env = {**os.environ, "NIX_CONFIG": substituter_config(cache)}
-    run_cli("nix-layer", "--store-path", unique_app, "--mtime", "1", "--out", layer, env=env)
+    run_cli("nix-layer", "--job", layer_job((layer, store_layer(unique_app))), env=env)
     assert Path(unique_app).is_dir() and (layer / "layer.json").is_file()
 
     # The whole image, from a store that lacks the path: realised, the same image, and it runs.
@@ -154,8 +156,10 @@ def test_missing_store_paths_are_realised_through_substituters(tmp_path: Path, u
     # No substituter has it: one error naming the path, nothing written.
     delete_from_store(unique_app)
     for command, out in (("nix-layer", tmp_path / "no-layer"), ("nix-image", tmp_path / "no-image")):
-        args = ["--mtime", "1"] if command == "nix-layer" else []
-        bad = run_cli(command, "--store-path", unique_app, *args, "--out", out, check=False)
+        if command == "nix-layer":
+            bad = run_cli(command, "--job", layer_job((out, store_layer(unique_app))), check=False)
+        else:
+            bad = run_cli(command, "--store-path", unique_app, "--out", out, check=False)
         assert_one_line_error(bad, "--store-path", unique_app, "not in the local Nix store", "substituters")
         assert bad.returncode == 1 and not out.exists()
 

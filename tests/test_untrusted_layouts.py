@@ -26,7 +26,7 @@ from tests.hostile_support import (
     write_layout,
 )
 from tests.kernel_support import elf_kernel
-from tests.nix_support import NIX_CONFIG, build
+from tests.nix_support import NIX_CONFIG, build, layer_job, store_layer
 from tests.nydus_support import entry, make_image, tar_layer
 from tests.runtime_support import Podman
 
@@ -217,7 +217,11 @@ def test_threads_are_bounded(tmp_path: Path, command: str, value: str) -> None:
         "dir-image": ["dir-image", rootfs, "--out", tmp_path / "out"],
         "nix-image": ["nix-image", "--store-path", "/nix/store/" + "a" * 32 + "-x", "--out", tmp_path / "out"],
         "nydus-image": ["nydus-image", tmp_path / "src", "--out", tmp_path / "out"],
-        "nix-layer": ["nix-layer", "--mtime", "1", "--out", tmp_path / "out"],
+        "nix-layer": [
+            "nix-layer",
+            "--job",
+            layer_job((tmp_path / "out", store_layer("/nix/store/" + "a" * 32 + "-x"))),
+        ],
     }
     proc = run_cli(*args[command], "--threads", value, check=False)
     assert proc.returncode == 2, proc.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,15 @@ from layerforge.cli.nix_options import add_nix_options, request_from_args
 from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix
-from layerforge.images.nix.copy_to_root import MODES
-from layerforge.images.nix.layer_jobs import STORE_PATHS, StorePathOfOut, build_jobs, jobs_from_layer_args
+from layerforge.images.nix.layer_job_document import LayerJobDocument
+from layerforge.images.nix.layer_jobs import STORE_PATHS, LayerJob, build_jobs
 from layerforge.images.nix.plan import NixPlan, make_plan
-from layerforge.layers.build import COMPRESSIONS, BuiltLayer
+from layerforge.layers.build import BuiltLayer
 from layerforge.layers.layer_dir import LAYER_JSON, layer_dir_store, read_layer_dir, write_layer_dir
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import import_blobs, read_image
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.epoch import source_date_epoch
-from layerforge.model.platform import LINUX_ARCHES
 from layerforge.model.reference import parse_layout_ref
 from layerforge.model.repo_tags import IMAGE_NAME, is_repo_tag
 from layerforge.trust.text import shown
@@ -44,41 +44,14 @@ def register(sub: Any) -> None:
     plan.set_defaults(run=run_plan)
 
     layer: argparse.ArgumentParser = sub.add_parser(
-        "nix-layer", help="(step 2 of nix-image) build layers of store paths, each into a layer directory"
+        "nix-layer", help="(step 2 of nix-image) build the layers of a layer job, each into a layer directory"
     )
     layer.add_argument(
-        "--out",
-        action="append",
+        "--job",
         required=True,
-        type=Path,
-        metavar="DIR",
-        help="the layer directory; again for each further layer of --store-path paths",
+        metavar="JSON",
+        help="the layer job document (a plan's job argv holds it; see layerforge.images.nix.layer_job_document)",
     )
-    layer.add_argument(
-        "--store-path",
-        action=StorePathOfOut,
-        default=[],
-        metavar="PATH",
-        help="store path of the layer of the --out before it",
-    )
-    layer.add_argument(
-        "--copy-to-root", action="append", default=[], metavar="PATH", help="root layer from these paths"
-    )
-    layer.add_argument("--copy-to-root-mode", choices=MODES, default="symlink")
-    layer.add_argument(
-        "--account", metavar="USER:UID:GROUP:GID", help="root layer: /etc/passwd, /etc/group and home of this user"
-    )
-    layer.add_argument("--snapshotter", action="store_true", help="nix-snapshotter layer for the --store-path closure")
-    layer.add_argument("--mtime", type=int, required=True, metavar="EPOCH", help="entry times (the plan's epoch)")
-    layer.add_argument(
-        "--check-arch",
-        choices=tuple(LINUX_ARCHES),
-        metavar="ARCH",
-        help="refuse executables built for another architecture (the plan's, unless it allows them)",
-    )
-    layer.add_argument("--compression", choices=COMPRESSIONS, default="gzip")
-    layer.add_argument("--level", type=int, metavar="N")
-    layer.add_argument("--perms", action="append", default=[], metavar="REGEX=MODE[:UID:GID]")
     add_threads_option(layer)
     layer.set_defaults(run=run_layer)
 
@@ -111,15 +84,16 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_layer(args: argparse.Namespace) -> int:
-    """Each ``--out``'s layer, in order. The plan may come from a cache on a machine that
-    never built its store paths: those the layers read are realised through the substituters
-    first. On failure no layer directory this made is left."""
-    jobs = jobs_from_layer_args(args)
+    """Each layer of the ``--job`` document, in order, into its directory. The plan may come
+    from a cache on a machine that never built its store paths: those the layers read are
+    realised through the substituters first. On failure no layer directory this made is left."""
+    document = LayerJobDocument.loads(args.job, "--job")
+    jobs = [(Path(layer.out), layer.job) for layer in document.layers]
+    document.check_dirs()
     nix = Nix()
-    if jobs[0][1].kind == STORE_PATHS:
-        nix.ensure_present([p for _, job in jobs for p in job.store_paths], "--store-path")
-    else:  # the snapshotter's store paths are only mountpoints
-        nix.ensure_present(list(jobs[0][1].copy_to_root), "--copy-to-root")
+    nix.ensure_present(_read_paths(j for _, j in jobs if j.kind == STORE_PATHS), "--store-path")
+    # the snapshotter's store paths are only mountpoints
+    nix.ensure_present(_copied_paths(j for _, j in jobs), "--copy-to-root")
     created = {out for out, _ in jobs if not out.exists()}
     built: list[BuiltLayer] = []
     try:
@@ -133,9 +107,17 @@ def run_layer(args: argparse.Namespace) -> int:
             if out in created:
                 _remove_layer_dir(out, layer)
         raise
-    for (out, _), layer in zip(jobs, built):
-        print(f"{out}: {layer.descriptor.digest} {layer.descriptor.size} bytes")
+    for layer, built_layer in zip(document.layers, built):
+        print(f"{layer.out}: {built_layer.descriptor.digest} {built_layer.descriptor.size} bytes")
     return 0
+
+
+def _read_paths(jobs: Iterable[LayerJob]) -> list[str]:
+    return [p for job in jobs for p in job.store_paths]
+
+
+def _copied_paths(jobs: Iterable[LayerJob]) -> list[str]:
+    return [p for job in jobs if job.kind != STORE_PATHS for p in job.copy_to_root]
 
 
 def _remove_layer_dir(out: Path, built: BuiltLayer | None) -> None:

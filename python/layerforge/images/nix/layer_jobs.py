@@ -1,36 +1,32 @@
 """The layers of a planned nix-image as typed jobs: one per store-path group, the root layer
 (copy-to-root entries and the account's files) and nix-snapshotter's single layer.
 
-A job holds everything that decides its layer's bytes. It gives the ``nix-layer`` argv that
-builds it and the native spec ``nix-image`` builds in-process; ``nix-layer`` reads its argv
-back into the same job (:func:`jobs_from_layer_args`). The assembler's layer count and
-history come from the same list, in the same order.
+A job holds everything that decides its layer's bytes. It gives the native spec ``nix-image``
+builds in-process; ``nix-layer`` builds the same jobs from the layer job document the plan
+writes for them (:mod:`layer_job_document`, read back into these very jobs). The assembler's
+layer count and history come from the same list, in the same order.
 
 For build systems the plan groups consecutive small store-path jobs into batches
-(:func:`batch_jobs`): Pants runs one process per batch, with the batch's argv as the whole of
-its cache key, so the cost of a process (a sandbox, a fork, one store validity check) is paid
-once per ~``BATCH_BYTES`` of store paths rather than once per layer. A batch's layers are the
+(:func:`batch_jobs`): Pants runs one process per batch, with the batch's argv (its layer job
+document) as the whole of its cache key, so the cost of a process (a sandbox, a fork, one
+store validity check) is paid once per ~``BATCH_BYTES`` of store paths rather than once per
+layer. A batch's layers are the
 layers its jobs build alone, byte for byte; only the process that builds them differs.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from layerforge._native import LayerSpec
-from layerforge.errors import UsageError
 from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.layer_specs import root_spec, snapshotter_spec, store_paths_spec
-from layerforge.images.nix.perms import PermSpec, parse_perms
+from layerforge.images.nix.perms import PermSpec
 from layerforge.images.nix.store_path import parse_store_path
 from layerforge.layers.build import BuiltLayer, build_layers
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.progress import ProgressCallback
-from layerforge.trust.text import shown
 
 STORE_PATHS, ROOT, SNAPSHOTTER = "store-paths", "root", "snapshotter"
 KINDS = (STORE_PATHS, ROOT, SNAPSHOTTER)
@@ -52,30 +48,11 @@ class LayerJob:
     copy_to_root_mode: str = "symlink"
     account: Account | None = None
     perms: tuple[PermSpec, ...] = ()
-    #: The snapshotter's layer is always gzip (``nix-layer --snapshotter`` ignores the option).
+    #: The snapshotter's layer is always gzip at the default level, unchecked.
     compression: str = "gzip"
     level: int | None = None
     #: Refuse executables for another machine than this architecture (None: let them in).
     machine: str | None = None
-
-    def argv(self, out: str = LAYER_DIR) -> tuple[str, ...]:
-        """``layerforge nix-layer`` building this job's layer into ``out``."""
-        argv = ["nix-layer", "--out", out, "--mtime", str(self.mtime)]
-        if self.kind != SNAPSHOTTER:
-            if self.machine is not None:
-                argv += ["--check-arch", self.machine]
-            argv += ["--compression", self.compression]
-        if self.level is not None:
-            argv += ["--level", str(self.level)]
-        if self.kind == STORE_PATHS:
-            argv += [a for p in self.perms for a in ("--perms", p.to_arg())]
-            return (*argv, *(a for p in self.store_paths for a in ("--store-path", p)))
-        if self.kind == SNAPSHOTTER:
-            argv += ["--snapshotter", *(a for p in self.store_paths for a in ("--store-path", p))]
-        argv += [a for p in self.copy_to_root for a in ("--copy-to-root", p)]
-        if self.account is not None:
-            argv += ["--account", self.account.to_arg()]
-        return (*argv, "--copy-to-root-mode", self.copy_to_root_mode)
 
     def spec(self) -> tuple[LayerSpec, dict[str, str]]:
         """The native spec of the layer and the annotations of its descriptor."""
@@ -126,20 +103,6 @@ class LayerBatch:
             return (LAYER_DIR,)
         return tuple(f"{LAYER_DIR}{i + 1}" for i in range(len(self.jobs)))
 
-    def argv(self) -> tuple[str, ...]:
-        """``nix-layer`` building every job: the first job's argv, then ``--out DIR`` and the
-        store paths of each further job (a ``--store-path`` belongs to the ``--out`` before
-        it; every job of a batch shares the first one's options)."""
-        first, *rest = self.jobs
-        argv = list(first.argv(self.outs[0]))
-        for out, job in zip(self.outs[1:], rest):
-            argv += ["--out", out, *(a for p in job.store_paths for a in ("--store-path", p))]
-        return tuple(argv)
-
-    def to_json(self) -> dict[str, object]:
-        """The batch as the plan file holds it: what a build system needs to run it."""
-        return {"kind": self.jobs[0].kind, "outs": list(self.outs), "argv": list(self.argv())}
-
 
 def batch_jobs(jobs: Sequence[LayerJob], nar_size: Callable[[str], int]) -> tuple[LayerBatch, ...]:
     """``jobs`` in order, consecutive store-path jobs together while their store paths hold at
@@ -156,74 +119,6 @@ def batch_jobs(jobs: Sequence[LayerJob], nar_size: Callable[[str], int]) -> tupl
             batches.append([job])
             size = job_size
     return tuple(LayerBatch(tuple(b)) for b in batches)
-
-
-class StorePathOfOut(argparse.Action):
-    """``nix-layer``'s ``--store-path`` (see :func:`jobs_from_layer_args`): the path, with the
-    index of the ``--out`` it follows (0 before any)."""
-
-    def __call__(self, parser: object, namespace: argparse.Namespace, values: object, option: object = None) -> None:
-        outs = getattr(namespace, "out", None) or ()
-        getattr(namespace, self.dest).append((max(len(outs) - 1, 0), values))
-
-
-def jobs_from_layer_args(args: argparse.Namespace) -> list[tuple[Path, LayerJob]]:
-    """The layer directories ``nix-layer``'s arguments name and the job building each (a
-    :meth:`LayerBatch.argv` or :meth:`LayerJob.argv` read back)."""
-    outs: list[Path] = list(args.out)
-    seen: dict[str, int] = {}
-    for i, out in enumerate(outs):  # by where each resolves: `L`, `x/../L` and a link to L are one
-        first = seen.setdefault(os.path.realpath(out), i)
-        if first != i:
-            raise UsageError(
-                "--out",
-                f"{shown(repr(str(out)))} names the same directory as {shown(repr(str(outs[first])))}: "
-                "each layer directory is given once",
-            )
-    if len(outs) == 1:
-        return [(outs[0], job_from_layer_args(args, [p for _, p in args.store_path]))]
-    if args.snapshotter or args.copy_to_root or args.account:
-        raise UsageError("--out", "more than one layer directory holds layers of --store-path paths only")
-    jobs = []
-    for i, out in enumerate(outs):
-        paths = [p for o, p in args.store_path if o == i]
-        if not paths:
-            raise UsageError("--out", f"{shown(repr(str(out)))} is given no --store-path after it")
-        jobs.append((out, job_from_layer_args(args, paths)))
-    return jobs
-
-
-def job_from_layer_args(args: argparse.Namespace, store_paths: Sequence[str]) -> LayerJob:
-    """The job of one layer directory: ``store_paths`` with ``nix-layer``'s other arguments."""
-    paths = tuple(parse_store_path(p).path for p in store_paths)
-    roots = tuple(parse_store_path(p, "--copy-to-root").path for p in args.copy_to_root)
-    account = Account.from_arg(args.account) if args.account else None
-    perms = parse_perms(args.perms, names=False)
-    if args.snapshotter:
-        kind = SNAPSHOTTER
-    elif paths and not (roots or account):
-        kind = STORE_PATHS
-    elif (roots or account) and not paths:
-        kind = ROOT
-    else:
-        raise UsageError(
-            "--store-path", "give the store paths of one layer, or the root layer's --copy-to-root paths, not both"
-        )
-    if perms and kind != STORE_PATHS:
-        raise UsageError("--perms", "applies to layers of --store-path paths only")
-    snapshotter = kind == SNAPSHOTTER
-    return LayerJob(
-        kind=kind,
-        mtime=args.mtime,
-        store_paths=paths,
-        copy_to_root=roots,
-        copy_to_root_mode=args.copy_to_root_mode,
-        account=account,
-        perms=perms,
-        compression="gzip" if snapshotter else args.compression,
-        level=args.level,
-        machine=None if snapshotter else args.check_arch,
-    )
 
 
 def build_jobs(

@@ -5,8 +5,8 @@ groups, copy-to-root conflicts, entrypoint, base image) and decides the layers. 
 plain JSON, so that layer builds and assembly can run as separate, separately cached steps
 (one Pants process per batch of layers), and re-reading it gives the same image. It hands out
 its layers as typed jobs (:mod:`layer_jobs`) in batches, each with the ``nix-layer`` argv that
-builds it and the layer directories it writes: the file's ``jobs`` list is all a build system
-reads besides ``version``.
+builds it (``nix-layer --job DOCUMENT``, :mod:`layer_job_document`) and the layer directories
+it writes: the file's ``jobs`` list is all a build system reads besides ``version``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from layerforge.images.nix.closure import Closure, Nix, PathInfo
 from layerforge.images.nix.flake import installable
 from layerforge.images.nix.image_files import read_layer_file
 from layerforge.images.nix.image_view import ImageView, Stat
+from layerforge.images.nix.layer_job_document import plan_job
 from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, LayerBatch, LayerJob, batch_jobs
 from layerforge.images.nix.layering import LayerGroup, plan_layers
 from layerforge.images.nix.perms import PermSpec
@@ -130,7 +131,7 @@ class NixPlan:
                 for p, i in sorted(self.closure.infos.items())
             },
             "layers": [{"kind": g.kind, "paths": list(g.paths)} for g in self.layers],
-            "jobs": [batch.to_json() for batch in self.layer_batches()],
+            "jobs": [plan_job(batch) for batch in self.layer_batches()],
             "copyToRoot": list(self.copy_to_root),
             "copyToRootMode": self.copy_to_root_mode,
             "account": None if self.account is None else self.account.to_json(),
@@ -193,7 +194,7 @@ class NixPlan:
             raise LayerforgeError(f"{name}: {e}") from None
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise LayerforgeError(f"{name}: unreadable nix-image plan ({type(e).__name__}: {e})") from None
-        if d.get("jobs") != [batch.to_json() for batch in plan.layer_batches()]:
+        if d.get("jobs") != [plan_job(batch) for batch in plan.layer_batches()]:
             raise LayerforgeError(f"{name}: the plan's jobs are not the layers it plans")
         return plan
 
