@@ -11,12 +11,15 @@
 //! every other case, including any doubt, any error and any unexpected reply, Python does
 //! the push and reports errors. `LAYERFORGE_PUSH_FAST_PATH=0` turns the native answer off.
 //!
-//! `layerforge nix-layer` of store paths (the argv of a plan's store-path job, one Pants
-//! process per layer) is built here through layerforge-core, without Python's start-up; any
-//! other argv, and any doubt, goes to Python (see `nix_layer`).
+//! `layerforge nix-layer --job DOCUMENT` of store paths (the argv of a plan's store-path job,
+//! one Pants process per layer or batch of small layers) is built here through
+//! layerforge-core, without Python's start-up; any other argv, and any doubt, goes to Python
+//! (see `nix_layer`, and `layer_job` for the document).
 
 mod files;
 mod http;
+mod layer_dir;
+mod layer_job;
 mod nix_layer;
 mod python;
 mod receipt;

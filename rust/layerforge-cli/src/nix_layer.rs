@@ -1,18 +1,18 @@
-//! `layerforge nix-layer` of store paths, built here through layerforge-core without starting
-//! Python (a Pants package of a closure runs one such process per store-path layer or batch of
-//! small layers).
+//! `layerforge nix-layer --job JSON` of store paths, built here through layerforge-core
+//! without starting Python (a Pants package of a closure runs one such process per store-path
+//! layer or batch of small layers).
 //!
-//! Only the argv a plan's store-path job gives (`python/layerforge/images/nix/layer_jobs.py`)
-//! is answered: `--out DIR --mtime N [--check-arch ARCH] --compression C [--level N]
-//! [--perms REGEX=MODE[:UID:GID]]... --store-path PATH... [--out DIR --store-path PATH...]...`
-//! (each `--store-path` belongs to the `--out` before it; the options are every layer's), each
-//! option as its own argument, every value in the grammar the Python command accepts. Anything else (another option,
-//! `--opt=value`, a value the grammar doubts, a store path the local store does not hold as
-//! valid, any build failure) goes to Python, which realises missing paths and reports errors;
-//! a failed native attempt leaves nothing behind that Python would not. The layer is the one
+//! Only the argv a plan's store-path job gives is answered: `--job` and a layer job document
+//! (`layer_job`, the format python/layerforge/images/nix/layer_job_document.py writes) whose
+//! layers are all store-path layers of one compression, media type and architecture the core
+//! knows. Anything else (another option, `--job=JSON`, a document that breaks a rule of its
+//! format, a root or snapshotter layer, a store path the local store does not hold as valid,
+//! any build failure) goes to Python, which realises missing paths and reports errors; a
+//! failed native attempt leaves nothing behind that Python would not. The layer is the one
 //! Python builds: the same spec (`layer_specs.store_paths_spec`), the same core, the same
-//! `layer.json` bytes. `LAYERFORGE_NATIVE_NIX_LAYER=0` turns this off.
+//! `layer.json` bytes (`layer_dir`). `LAYERFORGE_NATIVE_NIX_LAYER=0` turns this off.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
@@ -26,30 +26,24 @@ use layerforge_core::entry::{EntryOptions, LayerSpec, PermRule};
 use layerforge_core::layer::{self, BuildOptions, LayerResult};
 use layerforge_core::progress::Progress;
 
-/// `LINUX_ARCHES` of python/layerforge/model/platform.py (`--check-arch`'s choices); a test
-/// holds the two to one another.
-pub const CHECK_ARCHES: [&str; 7] = [
-    "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64",
-];
-/// `LAYER_BY_COMPRESSION` of python/layerforge/model/media_types.py.
-const MEDIA_TYPES: [(&str, &str); 3] = [
-    ("none", "application/vnd.oci.image.layer.v1.tar"),
-    ("gzip", "application/vnd.oci.image.layer.v1.tar+gzip"),
-    ("zstd", "application/vnd.oci.image.layer.v1.tar+zstd"),
-];
-/// `TMP_DIR` of python/layerforge/layout/oci_layout.py.
-const TMP_DIR: &str = ".layerforge-tmp";
-const STORE_DIR: &str = "/nix/store/";
+use crate::layer_dir::{Descriptor, LayerJson};
+use crate::layer_job::{self, JobDocument, JobLayer, LayerKind};
 
-#[derive(Debug, PartialEq, Eq)]
+/// `TMP_DIR` of python/layerforge/layout/oci_layout.py (a layer directory's scratch
+/// directory); tests/test_nix_jobs.py holds the two to one another.
+const TMP_DIR: &str = ".layerforge-tmp";
+
+/// What the native command builds: store-path layers sharing their build options.
+#[derive(Debug)]
 pub struct Request {
-    /// Each layer directory and its store paths, in order.
-    layers: Vec<(String, Vec<String>)>,
-    mtime: u64,
-    machine: Option<String>,
-    compression: String,
-    level: Option<i32>,
-    perms: Vec<PermRule>,
+    /// Each layer, in order (every one a store-path layer).
+    layers: Vec<JobLayer>,
+    /// The compression of every layer.
+    compression: Compression,
+    /// The architecture every layer's executables are checked against, if any.
+    machine: Option<MachineCheck>,
+    /// The media type of every layer.
+    media_type: String,
 }
 
 /// The build of `args` (after `nix-layer`) and its exit status, or None for Python to run it.
@@ -58,134 +52,56 @@ pub fn run(args: &[OsString]) -> Option<i32> {
     let paths: Vec<String> = request
         .layers
         .iter()
-        .flat_map(|(_, paths)| paths.iter().cloned())
+        .flat_map(|l| l.store_paths.iter().cloned())
         .collect();
     if !all_valid(&paths) || !distinct_dirs(&request) {
         return None;
     }
     let built = build(&request)?;
-    for ((out, _), layer) in request.layers.iter().zip(&built) {
-        println!("{out}: {} {} bytes", layer.digest, layer.size);
+    for (l, layer) in request.layers.iter().zip(&built) {
+        println!("{}: {} {} bytes", l.out, layer.digest, layer.size);
     }
     Some(0)
 }
 
-/// The request `args` make, if every one is in the grammar this module answers.
+/// The request `args` make, if they are `--job DOCUMENT` and the document is one this
+/// answers.
 pub fn parse(args: &[OsString]) -> Option<Request> {
-    let mut layers: Vec<(String, Vec<String>)> = Vec::new();
-    let mut mtime = None;
-    let mut machine = None;
-    let mut compression = None;
-    let mut level = None;
-    let mut perms = Vec::new();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next()?.to_str()?;
-        if value.starts_with('-') || value.is_empty() {
-            return None; // argparse reads these otherwise (an option, a negative number)
-        }
-        match flag.to_str()? {
-            "--out" => {
-                let out = plain_path(value)?.to_string();
-                if layers.iter().any(|(o, _)| *o == out) {
-                    return None;
-                }
-                layers.push((out, Vec::new()));
-            }
-            "--mtime" => once(&mut mtime, digits(value)?.parse::<u64>().ok()?)?,
-            "--check-arch" => once(
-                &mut machine,
-                CHECK_ARCHES.contains(&value).then(|| value.to_string())?,
-            )?,
-            "--compression" => {
-                let known = MEDIA_TYPES.iter().any(|(name, _)| *name == value);
-                once(&mut compression, known.then(|| value.to_string())?)?
-            }
-            "--level" => once(&mut level, digits(value)?.parse::<i32>().ok()?)?,
-            "--perms" => perms.push(perm_rule(value)?),
-            "--store-path" => layers.last_mut()?.1.push(store_path(value)?.to_string()),
-            _ => return None,
-        }
-    }
-    if layers.is_empty() || layers.iter().any(|(_, paths)| paths.is_empty()) {
+    let [flag, value] = args else {
+        return None;
+    };
+    if flag.to_str()? != "--job" {
         return None;
     }
+    request(layer_job::parse(value.to_str()?).ok()?)
+}
+
+/// The native build of `document`: every layer a store-path layer, of one compression, media
+/// type and architecture, which the core knows.
+pub fn request(document: JobDocument) -> Option<Request> {
+    let first = document.layers.first()?;
+    let shared = |l: &JobLayer| {
+        l.kind == LayerKind::StorePaths
+            && l.compression == first.compression
+            && l.media_type == first.media_type
+            && l.check_arch == first.check_arch
+    };
+    if !document.layers.iter().all(shared) {
+        return None;
+    }
+    let compression =
+        Compression::parse(&first.compression.algorithm, first.compression.level).ok()?;
+    let machine = match &first.check_arch {
+        Some(arch) => Some(MachineCheck::for_arch(arch).ok()?),
+        None => None,
+    };
+    let media_type = first.media_type.clone();
     Some(Request {
-        layers,
-        mtime: mtime?,
+        layers: document.layers,
+        compression,
         machine,
-        compression: compression.unwrap_or_else(|| "gzip".to_string()),
-        level,
-        perms,
+        media_type,
     })
-}
-
-fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
-    // argparse takes the last of a repeated option; leave that to it
-    slot.is_none().then(|| *slot = Some(value))
-}
-
-fn digits(value: &str) -> Option<&str> {
-    (value.len() <= 19 && value.bytes().all(|b| b.is_ascii_digit())).then_some(value)
-}
-
-/// A path pathlib prints as given (no empty, `.` components or trailing slash).
-fn plain_path(value: &str) -> Option<&str> {
-    let body = value.strip_prefix('/').unwrap_or(value);
-    let ok = !body.is_empty() && body.split('/').all(|c| !c.is_empty() && c != ".");
-    (ok && !value.contains('\0')).then_some(value)
-}
-
-/// `/nix/store/<hash>-<name>` exactly (store_path.py's grammar; Python also strips a trailing
-/// slash, which is left to it).
-fn store_path(value: &str) -> Option<&str> {
-    let rest = value.strip_prefix(STORE_DIR)?;
-    let (hash, name) = (rest.get(..32)?, rest.get(32..)?.strip_prefix('-')?);
-    let hash_ok = hash
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b.is_ascii_lowercase() && !b"eotu".contains(&b)));
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-._?=".contains(&b));
-    (hash_ok && name_ok).then_some(value)
-}
-
-/// `REGEX=MODE[:UID:GID]` with numeric ids (perms.py's PERM_GRAMMAR, `names=False`): the
-/// regex runs to the last `=` (nothing after it may hold one), then a mode, an owner or both.
-fn perm_rule(value: &str) -> Option<PermRule> {
-    let (pattern, rest) = value.rsplit_once('=')?;
-    if pattern.is_empty() || rest.is_empty() || value.contains('\n') {
-        return None;
-    }
-    let (mode, owner) = match rest.split_once(':') {
-        Some((mode, owner)) => (mode, Some(owner)),
-        None => (rest, None),
-    };
-    let mode = match mode.len() {
-        0 => None,
-        3 | 4 if mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) => {
-            Some(u32::from_str_radix(mode, 8).ok()?)
-        }
-        _ => return None,
-    };
-    let (uid, gid) = match owner {
-        None => (None, None),
-        Some(owner) => {
-            let (uid, gid) = owner.split_once(':')?;
-            (Some(id(uid)?), Some(id(gid)?))
-        }
-    };
-    Some(PermRule {
-        pattern: pattern.to_string(),
-        mode,
-        uid,
-        gid,
-    })
-}
-
-fn id(value: &str) -> Option<u32> {
-    digits(value).filter(|v| !v.is_empty())?.parse().ok()
 }
 
 /// Whether the local store holds every path as valid (`nix-store --check-validity`, as the
@@ -201,14 +117,14 @@ fn all_valid(paths: &[String]) -> bool {
         .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
 }
 
-/// Every `--out` names a directory of its own, by where it resolves (`L`, `x/../L` and a
+/// Every layer's `out` names a directory of its own, by where it resolves (`L`, `x/../L` and a
 /// link to `L` are one directory); otherwise, or in doubt, Python answers with its error.
 fn distinct_dirs(request: &Request) -> bool {
     let mut seen = std::collections::HashSet::new();
     request
         .layers
         .iter()
-        .all(|(out, _)| resolved(Path::new(out)).is_some_and(|p| seen.insert(p)))
+        .all(|l| resolved(Path::new(&l.out)).is_some_and(|p| seen.insert(p)))
 }
 
 /// Where `path` resolves: itself canonical when it exists, else its canonical parent joined
@@ -271,7 +187,7 @@ fn build(request: &Request) -> Option<Vec<LayerResult>> {
     let dirs: Vec<LayerDir> = request
         .layers
         .iter()
-        .map(|(out, _)| LayerDir::new(out))
+        .map(|l| LayerDir::new(&l.out))
         .collect();
     let built = build_into(request, &dirs);
     for d in &dirs {
@@ -286,32 +202,22 @@ fn build(request: &Request) -> Option<Vec<LayerResult>> {
 }
 
 fn build_into(request: &Request, dirs: &[LayerDir]) -> Option<Vec<LayerResult>> {
-    let media_type = MEDIA_TYPES
-        .iter()
-        .find(|(name, _)| *name == request.compression)?
-        .1;
     let opts = BuildOptions {
-        compression: Compression::parse(&request.compression, request.level).ok()?,
-        machine: match &request.machine {
-            Some(arch) => Some(MachineCheck::for_arch(arch).ok()?),
-            None => None,
-        },
+        compression: request.compression,
+        machine: request.machine,
         ..BuildOptions::default()
     };
     let stores = dirs
         .iter()
         .map(|d| BlobStore::open(d.blob_dir(), d.out.join(TMP_DIR)).ok())
         .collect::<Option<Vec<_>>>()?;
-    let specs: Vec<LayerSpec> = request
-        .layers
-        .iter()
-        .map(|(_, paths)| spec(request, paths))
-        .collect();
+    let specs: Vec<LayerSpec> = request.layers.iter().map(spec).collect();
     let store_refs: Vec<&BlobStore> = stores.iter().collect();
     let built = layer::build_layers_into(&specs, &store_refs, &opts, &Progress::new()).ok()?;
     for (i, (d, layer)) in dirs.iter().zip(&built).enumerate() {
-        let doc = layer_json(media_type, layer);
-        if write_atomic(&d.out.join("layer.json"), doc.as_bytes()).is_none() {
+        let written = layer_json(&request.media_type, layer)
+            .and_then(|doc| write_atomic(&d.out.join("layer.json"), &doc));
+        if written.is_none() {
             for (d, layer) in dirs.iter().zip(&built).skip(i) {
                 if layer.created {
                     let _ = fs::remove_file(d.blob_dir().join(layer.digest.hex()));
@@ -327,16 +233,16 @@ fn build_into(request: &Request, dirs: &[LayerDir]) -> Option<Vec<LayerResult>> 
 }
 
 /// `layer_specs.store_paths_spec`: store paths as they are (modes kept, owners root).
-fn spec(request: &Request, paths: &[String]) -> LayerSpec {
+fn spec(layer: &JobLayer) -> LayerSpec {
     let mut spec = LayerSpec::new(EntryOptions {
-        mtime: request.mtime,
+        mtime: layer.mtime,
         uid: 0,
         gid: 0,
         keep_setuid: true,
     });
     spec.add_dir("/nix", 0o755);
     spec.add_dir("/nix/store", 0o755);
-    let mut paths = paths.to_vec();
+    let mut paths = layer.store_paths.clone();
     paths.sort();
     for p in paths {
         // Python: a directory that is not a symlink is a tree; anything else one path
@@ -346,18 +252,31 @@ fn spec(request: &Request, paths: &[String]) -> LayerSpec {
             spec.add_path(p.clone(), p);
         }
     }
-    for rule in &request.perms {
-        spec.add_perm_rule(rule.clone());
+    for rule in &layer.perms {
+        spec.add_perm_rule(PermRule {
+            pattern: rule.pattern.clone(),
+            mode: rule.mode,
+            uid: rule.uid,
+            gid: rule.gid,
+        });
     }
     spec
 }
 
-/// layer_dir.write_layer_dir's canonical JSON (sorted keys, no whitespace).
-fn layer_json(media_type: &str, built: &LayerResult) -> String {
-    format!(
-        "{{\"descriptor\":{{\"digest\":\"{}\",\"mediaType\":\"{media_type}\",\"size\":{}}},\"diffId\":\"{}\",\"uncompressedSize\":{}}}",
-        built.digest, built.size, built.diff_id, built.uncompressed_size
-    )
+/// The layer directory's layer.json (layer_dir.write_layer_dir's bytes).
+fn layer_json(media_type: &str, built: &LayerResult) -> Option<Vec<u8>> {
+    LayerJson {
+        descriptor: Descriptor {
+            annotations: BTreeMap::new(),
+            digest: built.digest.to_string(),
+            media_type: media_type.to_string(),
+            size: built.size,
+        },
+        diff_id: built.diff_id.to_string(),
+        uncompressed_size: built.uncompressed_size,
+    }
+    .to_bytes()
+    .ok()
 }
 
 /// Write `path` through a temporary file in its directory, synced, then renamed over it.
@@ -384,124 +303,92 @@ fn write_atomic(path: &Path, data: &[u8]) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
+    const VECTORS: &str = include_str!("../../../tests/vectors/layer_job.json");
     const P: &str = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app-1.0";
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
     }
 
-    #[test]
-    fn parses_the_argv_of_a_store_path_job() {
-        let r = parse(&args(&[
-            "--out",
-            "layer",
-            "--mtime",
-            "1700000000",
-            "--check-arch",
-            "amd64",
-            "--compression",
-            "zstd",
-            "--level",
-            "5",
-            "--perms",
-            "/nix/store/.*/bin(/.*)?=0750:1234:2345",
-            "--perms",
-            "x=:0:0",
-            "--store-path",
-            P,
-        ]))
-        .unwrap();
-        assert_eq!((r.mtime, r.level), (1_700_000_000, Some(5)));
-        assert_eq!(r.machine.as_deref(), Some("amd64"));
-        assert_eq!(r.perms[0].pattern, "/nix/store/.*/bin(/.*)?");
-        assert_eq!(
-            (r.perms[0].mode, r.perms[0].uid, r.perms[0].gid),
-            (Some(0o750), Some(1234), Some(2345))
-        );
-        assert_eq!((r.perms[1].mode, r.perms[1].uid), (None, Some(0)));
-        assert_eq!(r.layers, vec![("layer".to_string(), vec![P.to_string()])]);
+    /// A document of store-path layers, one per `out`, each of the store path `P`.
+    fn job(outs: &[&str]) -> String {
+        let layers: Vec<String> = outs
+            .iter()
+            .map(|out| {
+                format!(
+                    r#"{{"account":null,"checkArch":"amd64","compression":{{"algorithm":"zstd","level":5}},"copyToRoot":[],"copyToRootMode":"symlink","kind":"store-paths","mediaType":"m","mtime":1,"out":{out:?},"perms":[{{"gid":2,"mode":488,"pattern":"x","uid":1}}],"storePaths":["{P}"]}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"kind":"layerforge-layer-job","layers":[{}],"version":1}}"#,
+            layers.join(",")
+        )
     }
 
     #[test]
-    fn parses_a_batch_each_store_path_of_the_out_before_it() {
-        const Q: &str = "/nix/store/1123456789abcdfghijklmnpqrsvwxyz-lib-2.0";
-        let r = parse(&args(&[
-            "--out",
-            "layer1",
-            "--mtime",
-            "1",
-            "--store-path",
-            P,
-            "--store-path",
-            Q,
-            "--out",
-            "layer2",
-            "--store-path",
-            Q,
-        ]))
-        .unwrap();
+    fn answers_the_vectors_it_says_it_builds() {
+        let vectors: Value = serde_json::from_str(VECTORS).expect("the vectors parse");
+        for case in vectors["valid"].as_array().expect("valid cases") {
+            let text = match case.get("text").and_then(Value::as_str) {
+                Some(text) => text.to_string(),
+                None => case["document"].to_string(),
+            };
+            let native = parse(&args(&["--job", &text])).is_some();
+            assert_eq!(Some(native), case["native"].as_bool(), "{}", case["name"]);
+        }
+        for case in vectors["invalid"].as_array().expect("invalid cases") {
+            let text = match case.get("text").and_then(Value::as_str) {
+                Some(text) => text.to_string(),
+                None => case["document"].to_string(),
+            };
+            assert!(
+                parse(&args(&["--job", &text])).is_none(),
+                "{}",
+                case["name"]
+            );
+        }
+    }
+
+    #[test]
+    fn reads_a_batch_into_its_layers_and_their_rules() {
+        let r = parse(&args(&["--job", &job(&["layer1", "layer2"])])).expect("answered");
+        let outs: Vec<&str> = r.layers.iter().map(|l| l.out.as_str()).collect();
+        assert_eq!(outs, ["layer1", "layer2"]);
+        assert_eq!(r.media_type, "m");
+        let rule = &r.layers[0].perms[0];
         assert_eq!(
-            r.layers,
+            (rule.mode, rule.uid, rule.gid),
+            (Some(0o750), Some(1), Some(2))
+        );
+        assert!(r.machine.is_some());
+    }
+
+    #[test]
+    fn leaves_every_other_argv_to_python() {
+        let doc = job(&["layer"]);
+        assert!(parse(&args(&["--job", &doc])).is_some());
+        for argv in [
+            vec!["--job".to_string()],
+            vec![format!("--job={doc}")],
             vec![
-                ("layer1".to_string(), vec![P.to_string(), Q.to_string()]),
-                ("layer2".to_string(), vec![Q.to_string()]),
-            ]
-        );
-        let head = ["--out", "a", "--mtime", "1", "--store-path", P];
-        for (before, after) in [
-            (&[][..], &["--out", "b"][..]), // an --out without store paths
-            (&[], &["--out", "a", "--store-path", P]), // an --out given twice
-            (&["--store-path", P], &[]),    // a store path before any --out
-        ] {
-            let bad: Vec<&str> = [before, &head[..], after].concat();
-            assert!(parse(&args(&bad)).is_none(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn leaves_everything_else_to_python() {
-        let base = ["--out", "layer", "--mtime", "1", "--store-path", P];
-        assert!(parse(&args(&base)).is_some());
-        for extra in [
-            &["--copy-to-root", P][..],
-            &["--snapshotter", "x"],
-            &["--account", "app:1:app:1"],
-            &["--perms", "x="],
-            &["--perms", "x=0755:app:app"],
-            &["--perms", "x=0755:1"],
-            &["--perms", "x=75"],
-            &["--perms", "a\n=0755"],
-            &["--level", "-1"],
-            &["--mtime", "2"],
-            &["--check-arch", "mips"],
-            &["--compression", "lz4"],
-            &[
-                "--store-path",
-                "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app/",
+                "--job".to_string(),
+                doc.clone(),
+                "--threads".to_string(),
+                "2".to_string(),
             ],
-            &[
-                "--store-path",
-                "/nix/store/0123456789abcdefghijklmnpqrsvwxyz-a",
-            ],
-            &["--threads", "2"],
-            &["--out=x", "y"],
-            &["--help"],
+            vec!["--threads".to_string(), "2".to_string()],
+            vec!["--jo".to_string(), doc.clone()],
+            vec!["--out".to_string(), "layer".to_string()],
+            vec!["--job".to_string(), doc.replace("zstd", "lz4")],
+            vec!["--job".to_string(), doc.replace(r#""amd64""#, r#""mips""#)],
+            vec!["--job".to_string(), doc.replace("store-paths", "root")],
         ] {
-            let mut a = base.to_vec();
-            a.extend_from_slice(extra);
-            assert!(parse(&args(&a)).is_none(), "{extra:?}");
+            let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+            assert!(parse(&args(&a)).is_none(), "{argv:?}");
         }
-        assert!(parse(&args(&[
-            "--out",
-            "./layer",
-            "--mtime",
-            "1",
-            "--store-path",
-            P
-        ]))
-        .is_none());
-        assert!(parse(&args(&["--out", "layer", "--mtime", "1"])).is_none());
     }
 
     #[test]
@@ -512,21 +399,7 @@ mod tests {
         fs::create_dir(tmp.path().join("made")).unwrap();
         std::os::unix::fs::symlink("made", tmp.path().join("link")).unwrap();
         std::os::unix::fs::symlink("nowhere", tmp.path().join("dangling")).unwrap();
-        let request = |a: &str, b: &str| {
-            parse(&args(&[
-                "--out",
-                a,
-                "--mtime",
-                "1",
-                "--store-path",
-                P,
-                "--out",
-                b,
-                "--store-path",
-                P,
-            ]))
-            .unwrap()
-        };
+        let request = |a: &str, b: &str| parse(&args(&["--job", &job(&[a, b])])).unwrap();
         for (a, b) in [
             (dir("layer"), dir("x/../layer")),
             (dir("made"), dir("link")),
