@@ -47,7 +47,7 @@ def sp(name: str) -> str:
 
 def plugin_module(name: str) -> ModuleType:
     """A plugin module without Pants (only plain-Python modules can be loaded this way)."""
-    spec = importlib.util.spec_from_file_location(f"plugin_{name}", PLUGIN / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"plugin_{name.replace('/', '_')}", PLUGIN / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = sys.modules.get(spec.name)
     if module is None:
@@ -241,7 +241,7 @@ def test_the_jobs_are_the_plans_layers_in_image_order() -> None:
 
 
 def test_the_plugin_reads_only_the_jobs_of_the_plan_file() -> None:
-    nix_plan = plugin_module("nix_plan")
+    nix_plan = plugin_module("nix/plan")
     plan = make_plan()
     layers = nix_plan.planned_layers(plan.dumps(), "plan.json of //:app")
     batches = plan.layer_batches()
@@ -249,7 +249,7 @@ def test_the_plugin_reads_only_the_jobs_of_the_plan_file() -> None:
         (b.jobs[0].kind, tuple(plan_job(b)["argv"]), b.outs) for b in batches]  # fmt: skip
     assert [p.outs for p in layers] == [("layer1", "layer2"), ("layer",)]
     assert NixPlan.loads(plan.dumps(), "plan.json").layer_jobs() == plan.layer_jobs()
-    assert nix_plan.PLAN_VERSION == PLAN_VERSION == plugin_literal("nix_plan", "PLAN_VERSION")
+    assert nix_plan.PLAN_VERSION == PLAN_VERSION == plugin_literal("nix/plan", "PLAN_VERSION")
     assert json.loads(plan.dumps())["version"] == PLAN_VERSION
 
 
@@ -262,7 +262,7 @@ def test_a_plan_of_another_version_is_a_one_line_error_naming_the_file(version: 
         NixPlan.loads(data, "out/plan.json")
     message = str(tool_error.value)
     assert message.startswith("out/plan.json: ") and f"version {version!r} is not {PLAN_VERSION}" in message
-    nix_plan = plugin_module("nix_plan")
+    nix_plan = plugin_module("nix/plan")
     with pytest.raises(nix_plan.PlanUnreadable) as plugin_error:
         nix_plan.planned_layers(data, "plan.json of //:app")
     message = str(plugin_error.value)
@@ -282,7 +282,7 @@ def test_a_plan_of_another_version_is_a_one_line_error_naming_the_file(version: 
      {"kind": "root", "outs": ["layer"], "argv": [1]}, "x"],
 )  # fmt: skip
 def test_the_plugin_refuses_malformed_jobs(job: object) -> None:
-    nix_plan = plugin_module("nix_plan")
+    nix_plan = plugin_module("nix/plan")
     doc = json.loads(make_plan().dumps())
     doc["jobs"][1] = job
     with pytest.raises(nix_plan.PlanUnreadable, match=r"^plan\.json of //:app: layer job 1 is not"):
@@ -340,8 +340,8 @@ def tool_accepts(rule: str) -> bool:
 
 
 def test_the_plugin_and_the_tool_share_one_perms_grammar() -> None:
-    source = plugin_import("nix_target", "PERM_GRAMMAR")
-    assert source == "layerforge_pants.option_rules", "nix_target.py reads the option table's grammar"
+    source = plugin_import("nix/target", "PERM_GRAMMAR")
+    assert source == "layerforge_pants.goals.option_rules", "nix_target.py reads the option table's grammar"
     assert perms.PERM_GRAMMAR is PERM_GRAMMAR, "the tool reads the option table's grammar"
     plugin = re.compile(PERM_GRAMMAR)
     for rule, accepted in PERM_CASES:

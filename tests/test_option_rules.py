@@ -16,7 +16,7 @@ from layerforge.option_rules import RuleError
 
 ROOT = Path(__file__).parent.parent
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "option_rules.json").read_text())["cases"]
-PLUGIN_RULES = ROOT / "pants-plugins" / "layerforge_pants" / "option_rules.py"
+PLUGIN_RULES = ROOT / "pants-plugins" / "layerforge_pants" / "goals" / "option_rules.py"
 
 
 def _plugin_module() -> Any:

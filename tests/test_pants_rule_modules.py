@@ -1,7 +1,9 @@
-"""The two rules modules of the Pants backend cannot drift: `rules_gets` (Pants 2.17-2.29,
-`Get`) and `rules_calls` (2.30+, call-by-name) declare the same rules and awaiting helpers,
-with the same parameters and return types; shared modules hold no awaits. Read with `ast`,
-without importing Pants (which of the two a Pants run loads depends on its version)."""
+"""The Pants backend's rules are written once, over an engine adapter (`engine/`) that is the
+only place the two Pants engine APIs differ: `engine/gets.py` (Pants 2.17-2.29, `Get`) and
+`engine/calls.py` (2.30+, call-by-name) declare the same helpers with the same parameters and
+return types, each in its own idiom; the rule modules hold no version branch and name neither
+idiom. Read with `ast`, without importing Pants (which half a Pants run loads depends on its
+version)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,12 @@ import ast
 import json
 from pathlib import Path
 
-import pytest
-
 PLUGIN = Path(__file__).resolve().parent.parent / "pants-plugins" / "layerforge_pants"
-GETS, CALLS = PLUGIN / "rules_gets", PLUGIN / "rules_calls"
-
-
-def _modules(package: Path) -> list[str]:
-    return sorted(p.name for p in package.glob("*.py"))
+ENGINE = PLUGIN / "engine"
+GETS, CALLS = ENGINE / "gets.py", ENGINE / "calls.py"
+#: The names of the two engine APIs: only the adapter's halves may use them.
+GET_IDIOM = {"Get", "MultiGet", "Effect"}
+CALL_IDIOM = {"implicitly", "concurrently"}
 
 
 def _is_rule(node: ast.AsyncFunctionDef) -> bool:
@@ -54,56 +54,73 @@ def declared(path: Path) -> dict[str, tuple[object, ...]]:
     return out
 
 
+def exported(path: Path) -> list[str]:
+    """The module's ``__all__``."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise AssertionError(f"{path.name} has no __all__")
+
+
 def names_used(path: Path) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Name)} | {
-        alias.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom) for alias in n.names
+    tree = ast.parse(path.read_text())
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        alias.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for alias in n.names
     }
 
 
-def imported(path: Path) -> set[str]:
-    return {n.module or "" for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom)}
+def rule_modules() -> list[Path]:
+    return sorted(p for p in PLUGIN.rglob("*.py") if ENGINE not in p.parents and any(
+        _is_rule(n) for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.AsyncFunctionDef)
+    ))  # fmt: skip
 
 
-def test_both_engines_have_the_same_modules() -> None:
-    assert _modules(GETS) == _modules(CALLS)
-    assert "tool.py" in _modules(GETS)
-
-
-@pytest.mark.parametrize("module", _modules(GETS))
-def test_the_same_rules_with_the_same_signatures(module: str) -> None:
-    gets, calls = declared(GETS / module), declared(CALLS / module)
+def test_both_halves_declare_the_same_helpers() -> None:
+    gets, calls = declared(GETS), declared(CALLS)
     assert gets == calls
-    if module != "__init__.py":
-        assert any(is_rule for is_rule, *_ in gets.values()), f"{module} declares no rule"
+    assert len(gets) > 20 and not any(is_rule for is_rule, *_ in gets.values())
+    assert exported(GETS) == exported(CALLS) == ["EnvironmentTarget", *gets]
 
 
-@pytest.mark.parametrize("module", _modules(GETS))
-def test_each_engine_uses_only_its_own_idiom(module: str) -> None:
-    assert not names_used(CALLS / module) & {"Get", "MultiGet", "Effect"}, f"rules_calls/{module} uses Get"
-    assert not names_used(GETS / module) & {"implicitly", "concurrently"}, f"rules_gets/{module} calls by name"
-    assert not any(m.startswith("layerforge_pants.rules_gets") for m in imported(CALLS / module))
-    assert not any(m.startswith("layerforge_pants.rules_calls") for m in imported(GETS / module))
+def test_each_half_uses_only_its_own_idiom() -> None:
+    assert not names_used(CALLS) & GET_IDIOM, "engine/calls.py uses Get"
+    assert not names_used(GETS) & CALL_IDIOM, "engine/gets.py calls by name"
 
 
-def test_shared_modules_do_not_await() -> None:
-    """Everything engine-specific is in the rules modules: the rest loads on any Pants."""
-    shared = [p for p in PLUGIN.rglob("*.py") if GETS not in p.parents and CALLS not in p.parents]
-    assert len(shared) > 20
-    for path in shared:
-        tree = ast.parse(path.read_text())
-        awaits = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Await)]
+def test_rules_are_written_once_over_the_engine() -> None:
+    """Every rule module awaits through `engine` and names neither idiom nor a Pants version;
+    no module outside the adapter names them either."""
+    modules = rule_modules()
+    assert len(modules) >= 10, modules
+    for path in PLUGIN.rglob("*.py"):
+        if ENGINE in path.parents:
+            continue
+        used = names_used(path)
+        assert not used & (GET_IDIOM | CALL_IDIOM), f"{path.relative_to(PLUGIN)} names an engine idiom"
+        assert "PANTS_SEMVER" not in used and "CALL_BY_NAME" not in used, f"{path.relative_to(PLUGIN)} branches"
+    for path in modules:
+        assert "engine" in names_used(path), f"{path.relative_to(PLUGIN)} does not await through the engine"
+
+
+def test_modules_without_rules_do_not_await() -> None:
+    """Awaits live in rule modules (and their helpers) and the adapter; the rest is plain."""
+    with_rules = set(rule_modules())
+    for path in PLUGIN.rglob("*.py"):
+        if ENGINE in path.parents or path in with_rules:
+            continue
+        awaits = [n.lineno for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Await)]
         assert not awaits, f"{path.relative_to(PLUGIN)} awaits on lines {awaits}"
-        assert not names_used(path) & {"Get", "MultiGet", "implicitly", "concurrently"}, path
 
 
 def test_the_checks_see_a_difference(tmp_path: Path) -> None:
     """What the comparison reads changes with a parameter's type (it is not vacuous)."""
-    source = (CALLS / "tool.py").read_text()
-    changed = source.replace("async def layerforge_env(tool: Layerforge,", "async def layerforge_env(tool: object,")
+    source = CALLS.read_text()
+    changed = source.replace("async def execute(process: Process)", "async def execute(process: object)")
     assert changed != source
-    (tmp_path / "tool.py").write_text(changed)
-    assert declared(tmp_path / "tool.py") != declared(GETS / "tool.py")
-    assert declared(CALLS / "tool.py") == declared(GETS / "tool.py")
+    (tmp_path / "calls.py").write_text(changed)
+    assert declared(tmp_path / "calls.py") != declared(GETS)
+    (tmp_path / "calls.py").write_text(source.replace("execute_process(p, **implicitly())", "Get(p)"))
+    assert names_used(tmp_path / "calls.py") & GET_IDIOM
 
 
 def test_placeholder_lockfile_reads_as_pants_2_31_reads_it() -> None:
@@ -112,6 +129,6 @@ def test_placeholder_lockfile_reads_as_pants_2_31_reads_it() -> None:
     text = (PLUGIN / "layerforge.lock").read_text()
     lock = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//")))
     (version,) = [r["version"] for res in lock["locked_resolves"] for r in res["locked_requirements"]]
-    subsystem = (PLUGIN / "subsystem.py").read_text()
+    subsystem = (PLUGIN / "goals" / "subsystem.py").read_text()
     assert f'default_version = "layerforge=={version}"' in subsystem
     assert [r["project_name"] for res in lock["locked_resolves"] for r in res["locked_requirements"]] == ["layerforge"]

@@ -17,16 +17,16 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
 from layerforge_pants import register
-from layerforge_pants.image_dependency import ImageDependency
-from layerforge_pants.image_package import BuiltImageArtifact, ImageNames
-from layerforge_pants.image_run import run_argv
-from layerforge_pants.index_package import OciImageIndexFieldSet, index_argv
-from layerforge_pants.nix_eval import NixEvaluation
-from layerforge_pants.nix_package import NixOciImageFieldSet, assemble_argv
-from layerforge_pants.nydus_package import NydusImageFieldSet, nydus_argv
-from layerforge_pants.publish import push_argv
-from layerforge_pants.remote_pull import RemoteImageRequest, pull_process
-from layerforge_pants.unikraft_package import UnikraftImageFieldSet, image_argv, unikraft_argv
+from layerforge_pants.goals.dependency import ImageDependency
+from layerforge_pants.goals.package import BuiltImageArtifact, ImageNames
+from layerforge_pants.goals.publish import push_argv
+from layerforge_pants.goals.run import run_argv
+from layerforge_pants.index.package import OciImageIndexFieldSet, index_argv
+from layerforge_pants.nix.evaluation import NixEvaluation
+from layerforge_pants.nix.package import NixOciImageFieldSet, assemble_argv
+from layerforge_pants.nydus.package import NydusImageFieldSet, nydus_argv
+from layerforge_pants.remote.pull import RemoteImageRequest, pull_process
+from layerforge_pants.unikraft.package import UnikraftImageFieldSet, image_argv, unikraft_argv
 
 STORE_PATH = "/nix/store/" + "a" * 32 + "-app"
 OTHER = "/nix/store/" + "b" * 32 + "-lib"

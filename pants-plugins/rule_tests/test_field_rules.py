@@ -16,10 +16,11 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import InvalidFieldException
 from pants.testutil.rule_runner import RuleRunner
 
-from layerforge_pants import naming, register
-from layerforge_pants.image_package import config_argv
-from layerforge_pants.nix_package import NixOciImageFieldSet
-from layerforge_pants.target_types import CmdField, EnvField, LabelsField
+from layerforge_pants import register
+from layerforge_pants.goals import naming
+from layerforge_pants.goals.package import config_argv
+from layerforge_pants.goals.target_types import CmdField, EnvField, LabelsField
+from layerforge_pants.nix.package import NixOciImageFieldSet
 
 VECTORS = Path(__file__).resolve().parents[2] / "tests" / "vectors" / "option_rules.json"
 CASES = json.loads(VECTORS.read_text())["cases"]

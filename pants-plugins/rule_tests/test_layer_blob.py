@@ -1,5 +1,5 @@
 """How the package rule of nix_oci_image takes a layer's blob from the layer process's output
-into the image without copying it (nix_package.layer_blob): only one blob, named by the
+into the image without copying it (nix/package.py: layer_blob): only one blob, named by the
 sha256 of its bytes, as the layer's layer.json describes it. A layer output that is not so (a
 corrupt or hostile cache entry) is refused, naming the process; a good one gives an entry
 whose path is made from the blob's own digest."""
@@ -13,8 +13,8 @@ import pytest
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, Directory, FileContent, FileDigest, FileEntry
 
-from layerforge_pants.nix_package import LayerOutputInvalid, layer_blob, layer_blobs, unique_blobs
-from layerforge_pants.tool import LayerforgeProcess
+from layerforge_pants.goals.tool import LayerforgeProcess
+from layerforge_pants.nix.package import LayerOutputInvalid, layer_blob, layer_blobs, unique_blobs
 
 ADDRESS = Address("app", target_name="img")
 OUT = "layer-0"

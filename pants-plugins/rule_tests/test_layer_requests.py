@@ -1,5 +1,5 @@
 """The processes `pants package` runs for a nix_oci_image plan's layer jobs
-(nix_package.layer_requests): one per job, its argv as the plan gives it, writing the job's
+(nix/package.py: layer_requests): one per job, its argv as the plan gives it, writing the job's
 layer directories, named by the layers it builds; and the assembly's --layer-dir arguments,
 one per layer in image order."""
 
@@ -9,8 +9,8 @@ import json
 
 from pants.engine.addresses import Address
 
-from layerforge_pants.nix_package import layer_dir_args, layer_json_glob, layer_requests
-from layerforge_pants.nix_plan import PLAN_VERSION
+from layerforge_pants.nix.package import layer_dir_args, layer_json_glob, layer_requests
+from layerforge_pants.nix.plan import PLAN_VERSION
 
 ADDRESS = Address("app", target_name="img")
 JOBS = [

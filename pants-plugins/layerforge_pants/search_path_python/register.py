@@ -9,9 +9,9 @@ from __future__ import annotations
 from pants.backend.python.util_rules.pex import PythonProvider
 from pants.engine.unions import UnionRule
 
-from layerforge_pants import engine
+from layerforge_pants.search_path_python import provider_rules
 from layerforge_pants.search_path_python.rules import SearchPathPythonProvider
 
 
 def rules() -> list[object]:
-    return [*engine.rules_module("search_path_python").rules(), UnionRule(PythonProvider, SearchPathPythonProvider)]
+    return [*provider_rules.rules(), UnionRule(PythonProvider, SearchPathPythonProvider)]

@@ -9,8 +9,7 @@ versions the constraints allow, the lowest version first and search-path order w
 the first whose implementation and version meet the constraints, named by its real path and
 fingerprinted by the sha256 of its binary (what Pants records for a Pex-found interpreter).
 
-The rule itself is in ``rules_gets/search_path_python.py`` (Pants 2.17-2.29) and
-``rules_calls/search_path_python.py`` (2.30+); this module holds what they share.
+The rule itself is in ``provider_rules.py``; this module holds everything else.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+../../../python/layerforge/trust/hosts.py

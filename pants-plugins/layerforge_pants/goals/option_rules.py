@@ -1,0 +1,1 @@
+../../../python/layerforge/option_rules.py

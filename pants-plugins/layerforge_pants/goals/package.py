@@ -1,0 +1,125 @@
+"""What every image kind's `package` produces, and what `publish` needs to push it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField
+from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs
+from pants.engine.process import ProcessResult
+from pants.engine.target import FieldSet
+
+from layerforge_pants.goals import naming
+from layerforge_pants.goals.subsystem import Layerforge
+from layerforge_pants.goals.target_types import (
+    CmdField,
+    EnvField,
+    ImageRegistriesField,
+    ImageRepositoryField,
+    ImageSkipPushField,
+    ImageTagsField,
+    LabelsField,
+)
+from layerforge_pants.goals.tool import LayerforgeProcess
+
+
+@dataclass(frozen=True)
+class BuiltImageArtifact(BuiltPackageArtifact):
+    """An OCI layout under dist/, the ref naming the image in it, and where it goes."""
+
+    layout: str = ""
+    ref: str = ""
+    manifest_digest: str = ""
+    repository: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageNames:
+    repository: str
+    tags: tuple[str, ...]
+
+    @property
+    def ref(self) -> str:
+        return self.tags[0]
+
+
+@dataclass(frozen=True)
+class ImageFieldSet(FieldSet):
+    """Fields every image kind has; kinds extend it with their own."""
+
+    repository: ImageRepositoryField
+    image_tags: ImageTagsField
+    registries: ImageRegistriesField
+    skip_push: ImageSkipPushField
+    output_path: OutputPathField
+
+    def names(self, tool: Layerforge) -> ImageNames:
+        args = naming.build_args(tuple(tool.build_args))
+        repo = naming.repository(self.repository.value or tool.default_repository, self.address, args)
+        tags = naming.image_tags(tuple(self.image_tags.value or ("latest",)), self.address, args)
+        return ImageNames(repository=repo, tags=tags)
+
+    def layout_dir(self) -> str:
+        return self.output_path.value_or_default(file_ending=None)
+
+
+def option(flag: str, value: object) -> str:
+    """``--flag=value``: the one form in which a field's value reaches a layerforge argv. It is
+    one argument, so argparse reads it as ``flag``'s value whatever it starts with (a value
+    ``--out`` passed as ``--flag --out`` could be read as an option of its own); positionals
+    go after ``--``."""
+    return f"{flag}={value}"
+
+
+def config_argv(cmd: CmdField, env: EnvField, labels: LabelsField) -> list[str]:
+    """``--cmd``, ``--env`` and ``--label`` arguments of the image config, as every kind's
+    command takes them (env and labels sorted, so the argv is stable)."""
+    argv = [option("--cmd", json.dumps(list(cmd.value)))] if cmd.value is not None else []
+    argv += [option("--env", f"{k}={v}") for k, v in sorted((env.value or {}).items())]
+    argv += [option("--label", f"{k}={v}") for k, v in sorted((labels.value or {}).items())]
+    return argv
+
+
+def manifest_digest(contents: DigestContents, ref: str) -> str:
+    """The manifest digest ``ref`` names in the layout's index.json (``contents``)."""
+    for fc in contents:
+        for m in json.loads(fc.content).get("manifests", []):
+            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref:
+                return str(m["digest"])
+    return ""
+
+
+def index_json(output: Digest, layout: str) -> DigestSubset:
+    return DigestSubset(output, PathGlobs([f"{layout}/index.json"]))
+
+
+def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
+    return BuiltImageArtifact(
+        relpath=layout,
+        extra_log_lines=(
+            f"Built OCI image layout {layout} ({names.ref}): {digest}",
+            f"Publishes as {names.repository}:{', '.join(names.tags)}",
+        ),
+        layout=layout,
+        ref=names.ref,
+        manifest_digest=digest,
+        repository=names.repository,
+        tags=names.tags,
+    )
+
+
+def package_process(argv: list[str], description: str, input_digest: Digest, layout: str) -> LayerforgeProcess:
+    """One layerforge process that writes the OCI layout ``layout``."""
+    return LayerforgeProcess(
+        argv=tuple(argv), description=description, input_digest=input_digest, output_directories=(layout,)
+    )
+
+
+def layout_subset(result: ProcessResult, layout: str) -> DigestSubset:
+    return DigestSubset(result.output_digest, PathGlobs([f"{layout}/**"]))
+
+
+def built_package(output: Digest, layout: str, names: ImageNames, digest: str) -> BuiltPackage:
+    return BuiltPackage(digest=output, artifacts=(artifact(layout, names, digest),))

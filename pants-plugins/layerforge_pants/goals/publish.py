@@ -1,0 +1,117 @@
+"""`pants publish` for every image kind: push the layout `package` built, to each registry,
+under each tag, with `layerforge push` (blobs skipped or mounted when present, manifests
+last). Pushing is never cached; credentials come from the environment passed through
+`[layerforge].env_vars` and never reach a cache or a log."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests
+from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
+from pants.engine.target import InvalidFieldException
+
+from layerforge_pants.goals.package import BuiltImageArtifact, option
+from layerforge_pants.goals.registries import RegistryError
+from layerforge_pants.goals.subsystem import Layerforge
+from layerforge_pants.goals.target_types import ImageRegistriesField, ImageSkipPushField
+from layerforge_pants.goals.tool import LayerforgeProcess
+
+
+class PublishImageRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishImageFieldSet(PublishFieldSet):
+    publish_request_type = PublishImageRequest
+    required_fields = (ImageRegistriesField, ImageSkipPushField)
+
+    registries: ImageRegistriesField
+    skip_push: ImageSkipPushField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData(
+            {"publisher": "layerforge", "registries": self.registries.value or (), **super().get_output_data()}
+        )
+
+
+@dataclass(frozen=True)
+class Push:
+    """One artifact to one registry: ``refs`` (the first is pushed, the rest are its other
+    tags), and the push, or why it is skipped (``process`` None)."""
+
+    refs: tuple[str, ...]
+    process: LayerforgeProcess | None = None
+    description: str | None = None
+
+
+def pushes(request: PublishImageRequest, tool: Layerforge) -> list[Push]:
+    """Every artifact of ``request`` to every registry it goes to (or the reason none does)."""
+    fs = request.field_set
+    try:
+        registries = tool.registries().resolve(fs.registries.value or (), f"The `registries` field of {fs.address}")
+    except RegistryError as e:
+        raise InvalidFieldException(str(e)) from None
+    artifacts = [a for pkg in request.packages for a in pkg.artifacts if isinstance(a, BuiltImageArtifact)]
+    if not registries:
+        names = tuple(f"{a.repository}:{t}" for a in artifacts for t in a.tags)
+        return [Push(names, description="(no registries: none given or default)")]
+    jobs: list[Push] = []
+    for art in artifacts:
+        for reg in registries:
+            repo = reg.repository or art.repository
+            refs = tuple(f"{reg.address}/{repo}:{t}" for t in art.tags)
+            if fs.skip_push.value or reg.skip_push:
+                why = f"`skip_push` on {fs.address}" if fs.skip_push.value else f"skip_push on registry @{reg.alias}"
+                jobs.append(Push(refs, description=f"(by {why})"))
+                continue
+            process = LayerforgeProcess(
+                argv=push_argv(art, refs[0], reg.insecure),
+                description=f"Push {refs[0]}",
+                input_digest=EMPTY_DIGEST,  # the packages: see `merged_packages`
+                cache_scope=ProcessCacheScope.PER_SESSION,
+                native_command=True,
+            )
+            jobs.append(Push(refs, process))
+    return jobs
+
+
+def push_argv(art: BuiltImageArtifact, target: str, insecure: bool) -> tuple[str, ...]:
+    """`layerforge push` of the artifact's layout to ``target``, its other tags as ``--tag=``
+    values and the two positionals after ``--`` (the layout is the `output_path` field's)."""
+    flags = (*(option("--tag", t) for t in art.tags[1:]), *(("--insecure",) if insecure else ()))
+    return ("push", *flags, "--", f"{art.layout}:{art.ref}", target)
+
+
+def merged_packages(request: PublishImageRequest) -> MergeDigests:
+    return MergeDigests(pkg.digest for pkg in request.packages)
+
+
+def to_push(jobs: list[Push], package_digest: Digest) -> list[LayerforgeProcess]:
+    """The pushes among ``jobs`` (not the skipped ones), with the packages as their input."""
+    return [dataclasses.replace(j.process, input_digest=package_digest) for j in jobs if j.process is not None]
+
+
+def publish_processes(jobs: list[Push], processes: Iterable[Process]) -> PublishProcesses:
+    """``jobs`` for the publish goal, the pushes run as ``processes`` (in :func:`to_push`'s order)."""
+    pushed = iter(processes)
+    return PublishProcesses(
+        PublishPackages(names=j.refs, process=InteractiveProcess.from_process(next(pushed)))
+        if j.process is not None
+        else PublishPackages(names=j.refs, description=j.description)
+        for j in jobs
+    )
+
+
+def rules():
+    return [*PublishImageFieldSet.rules()]

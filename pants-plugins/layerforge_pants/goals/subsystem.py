@@ -1,0 +1,144 @@
+"""The ``[layerforge]`` subsystem: the layerforge tool (a PEX built from the project's own
+wheel) and the backend's options (registries, repository naming, build args, environment)."""
+
+from __future__ import annotations
+
+from pants.backend.python.subsystems.python_tool_base import PythonToolBase
+from pants.backend.python.target_types import EntryPoint
+from pants.option.option_types import DictOption, IntOption, StrListOption, StrOption
+from pants.util.strutil import softwrap
+
+from layerforge_pants.goals.registries import Registries
+
+
+class Layerforge(PythonToolBase):
+    options_scope = "layerforge"
+    name = "layerforge"
+    help = softwrap(
+        """
+        layerforge builds reproducible OCI images (nix_oci_image, unikraft_image, nydus_image)
+        and publishes them to OCI registries. Every step runs as a cached process of the
+        `layerforge` tool, installed from the resolve named by `install_from_resolve`.
+        """
+    )
+
+    default_version = "layerforge==0.1.0"
+    # The wheel's `layerforge` command is native and execs Python; inside the tool PEX the
+    # Python entry point is called directly.
+    default_main = EntryPoint("layerforge.cli.main", "main")
+    default_requirements = ["layerforge==0.1.0"]
+    register_interpreter_constraints = True
+    default_interpreter_constraints = ["CPython>=3.9,<3.14"]
+    # Required by Pants; the tool is meant to be installed from a resolve (install_from_resolve),
+    # because its wheel is built in this repository, not downloaded.
+    default_lockfile_resource = ("layerforge_pants", "layerforge.lock")
+
+    _registries = DictOption[dict](
+        help=softwrap(
+            """
+            Registries images can be pushed to, by alias. Each value is a table with `address`
+            (host[:port]), optional `default` (pushed to when a target names no registries),
+            `insecure` (plain HTTP), `skip_push` and `repository` (overrides the target's).
+
+                [layerforge.registries.company]
+                address = "registry.example.com"
+                default = true
+
+            Targets refer to them as `registries=["@company"]` or by literal address.
+            """
+        ),
+        fromfile=True,
+    )
+    default_repository = StrOption(
+        default="{name}",
+        help=softwrap(
+            """
+            Repository of images whose target sets no `repository`. May use `{name}` (target
+            name), `{directory}` (its directory's name), `{parent_directory}` and
+            `{build_args.NAME}`.
+            """
+        ),
+    )
+    build_args = StrListOption(
+        help=softwrap(
+            """
+            Values for `{build_args.NAME}` in `repository` and `image_tags`: `NAME=VALUE`, or
+            `NAME` alone to take the value from the environment Pants runs in.
+            """
+        ),
+    )
+    env_vars = StrListOption(
+        default=[
+            "NIX_CONFIG",
+            "NIX_PATH",
+            "NIX_REMOTE",
+            "SOURCE_DATE_EPOCH",
+            "DOCKER_CONFIG",
+            "REGISTRY_AUTH_FILE",
+            "HOME",
+        ],
+        help=softwrap(
+            """
+            Environment variables passed to layerforge processes (`NAME` or `NAME=VALUE`). They
+            are part of each process's cache key. Nix reads its configuration from them; the
+            push reads registry credentials (which never reach the cache: publishing is not cached).
+            """
+        ),
+        advanced=True,
+    )
+    nix_search_path = StrListOption(
+        default=["<PATH>", "/nix/var/nix/profiles/default/bin"],
+        help="Where to look for nix-build, nix and nix-store (`<PATH>` is the environment's PATH).",
+        advanced=True,
+    )
+
+    runtime = StrOption(
+        default="",
+        help=softwrap(
+            """
+            Container runtime of `pants run` for image targets: `docker`, `podman` or a path to
+            either. Empty: `$LAYERFORGE_RUNTIME`, else docker when its daemon answers, else podman.
+            """
+        ),
+    )
+    runtime_options = StrListOption(
+        help=softwrap(
+            """
+            Global arguments of the runtime for `pants run`, before its subcommand, one argument
+            each (e.g. `["--root=/srv/podman", "--storage-driver=vfs"]`, or `["--host=ssh://h"]`
+            for docker).
+            """
+        ),
+    )
+    run_options = StrListOption(
+        help=softwrap(
+            """
+            Extra arguments of the runtime's `run` for `pants run`, one argument each (e.g.
+            `["--network=none", "--runtime=runc"]`); `--rm -i` (and `-t` on a terminal) are always given.
+            """
+        ),
+    )
+
+    unikraft_run_options = StrListOption(
+        help=softwrap(
+            """
+            Options of `layerforge unikraft-run` for `pants run` of unikraft_image targets, one
+            argument each: `--memory=128M`, `--accel=auto` (KVM when usable; emulation by default),
+            `--qemu=PATH`, `--qemu-option=ARG`.
+            """
+        ),
+    )
+
+    remote_cache_speculation_delay = IntOption(
+        default=5000,
+        help=softwrap(
+            """
+            With a remote cache, milliseconds to wait for a cache hit before also building a layer
+            locally (Pants' default of 0 starts every build at once and cancels it on a hit).
+            """
+        ),
+        advanced=True,
+    )
+
+    def registries(self) -> Registries:
+        return Registries.from_dict(self._registries)

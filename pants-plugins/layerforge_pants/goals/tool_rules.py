@@ -1,0 +1,100 @@
+"""Rules and helpers that run the layerforge tool: the Nix commands it needs, its
+environment, its process (a venv PEX of the project's wheel, the native command first), and
+the package process every image kind ends with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
+from pants.core.goals.package import BuiltPackage
+from pants.engine.addresses import Address
+from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests, Snapshot
+from pants.engine.process import FallibleProcessResult, Process
+from pants.engine.rules import collect_rules, rule
+from pants.engine.target import SourcesField, TransitiveTargetsRequest
+
+from layerforge_pants import engine
+from layerforge_pants.goals.dependency_files import sources_request
+from layerforge_pants.goals.package import (
+    ImageNames,
+    built_package,
+    index_json,
+    layout_subset,
+    manifest_digest,
+    package_process,
+)
+from layerforge_pants.goals.subsystem import Layerforge
+from layerforge_pants.goals.tool import (
+    LayerforgeEnv,
+    LayerforgeProcess,
+    NixTools,
+    checked,
+    native_argv,
+    nix_search_path,
+    nix_tool_requests,
+    nix_tools,
+    speculating,
+    tool_env,
+    tool_venv_request,
+    venv_pex_process,
+)
+
+
+@rule
+async def find_nix_tools(tool: Layerforge) -> NixTools:
+    host = await engine.environment(["PATH"])
+    return nix_tools(await engine.find_binaries(nix_tool_requests(nix_search_path(tool, host))))
+
+
+@rule
+async def layerforge_env(tool: Layerforge, nix: NixTools) -> LayerforgeEnv:
+    return tool_env(await engine.environment(tool.env_vars), nix)
+
+
+@rule
+async def layerforge_process(
+    request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
+) -> Process:
+    pex = await engine.venv_pex(tool_venv_request(tool, pex_env))
+    process = await engine.venv_pex_process(venv_pex_process(pex, request, env))
+    return speculating(native_argv(process, pex, request), tool)
+
+
+async def run_layerforge(
+    request: LayerforgeProcess, address: Address, fields: Mapping[str, str]
+) -> FallibleProcessResult:
+    """Run ``request``; a failure raises :class:`LayerforgeFailed` (see :func:`checked`)."""
+    process = await engine.layerforge_process(request)
+    return checked(await engine.execute(process), process.description, address, fields)
+
+
+async def package_with(
+    argv: list[str],
+    description: str,
+    input_digest: Digest,
+    layout: str,
+    names: ImageNames,
+    *,
+    add: Digest = EMPTY_DIGEST,
+) -> BuiltPackage:
+    """Run one layerforge process that writes the OCI layout ``layout``; the built package,
+    with the files of ``add`` (blobs the process was told to leave out) merged in."""
+    process = await engine.layerforge_process(package_process(argv, description, input_digest, layout))
+    result = await engine.execute_or_raise(process)
+    output = await engine.subset(layout_subset(result, layout))
+    if add != EMPTY_DIGEST:
+        output = await engine.merge(MergeDigests([output, add]))
+    contents = await engine.contents(await engine.subset(index_json(output, layout)))
+    return built_package(output, layout, names, manifest_digest(contents, names.ref))
+
+
+async def dependency_files(address: Address, *own: SourcesField) -> Snapshot:
+    """The files of ``address``'s transitive dependencies (codegen applied), plus ``own``."""
+    transitive = await engine.transitive_targets(TransitiveTargetsRequest([address]))
+    sources = await engine.source_files(sources_request(transitive, *own))
+    return sources.snapshot
+
+
+def rules() -> list[object]:
+    return [*collect_rules()]

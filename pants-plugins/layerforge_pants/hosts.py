@@ -1,1 +1,0 @@
-../../python/layerforge/trust/hosts.py

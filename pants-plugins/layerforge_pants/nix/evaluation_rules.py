@@ -1,0 +1,81 @@
+"""Evaluating a nix_oci_image's Nix file or flake to derivations, on every Pants run (see
+`evaluation.py`): the rule that runs one evaluation, and the helpers that ask for a
+target's."""
+
+from __future__ import annotations
+
+import os
+
+from pants.engine.fs import MergeDigests, PathGlobs, Snapshot
+from pants.engine.rules import collect_rules, rule
+from pants.engine.target import InvalidFieldException
+
+from layerforge_pants import engine
+from layerforge_pants.goals.tool import LayerforgeEnv, NixTools
+from layerforge_pants.goals.tool_rules import dependency_files
+from layerforge_pants.nix.evaluation import Derivations, NixEvaluation, derivations, evaluation_process
+from layerforge_pants.nix.flake import FlakeRef, parse_flake_ref
+from layerforge_pants.nix.package import NixOciImageFieldSet
+
+
+@rule(desc="Evaluate Nix derivations")
+async def evaluate(request: NixEvaluation, nix: NixTools, env: LayerforgeEnv) -> Derivations:
+    return derivations(request, await engine.execute(evaluation_process(request, nix, env)))
+
+
+async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]) -> Snapshot:
+    """The flake(s)' files: `flake_sources`, or every file under each flake's directory;
+    plus files from dependencies. Each flake.nix must be there, and its flake.lock if it has one."""
+    if field_set.flake_sources.value is not None:
+        snapshot = await dependency_files(field_set.address, field_set.flake_sources)
+        field = field_set.flake_sources.alias
+    else:
+        dirs = sorted({r.directory for r in refs})
+        own = await engine.glob_snapshot(PathGlobs(["**/*" if d == "." else f"{d}/**/*" for d in dirs]))
+        deps = await dependency_files(field_set.address)
+        snapshot = await engine.merged_snapshot(MergeDigests([own.digest, deps.digest]))
+        field = field_set.flake.alias
+    locks = await engine.glob_paths(PathGlobs([os.path.normpath(f"{r.directory}/flake.lock") for r in refs]))
+    for ref in refs:
+        for name in ("flake.nix", "flake.lock"):
+            path = os.path.normpath(f"{ref.directory}/{name}")
+            if path not in snapshot.files and (name == "flake.nix" or path in locks.files):
+                raise InvalidFieldException(
+                    f"The `{field}` field of {field_set.address} does not give {path}, which the flake in "
+                    f"{ref.directory}/ needs."
+                )
+    return snapshot
+
+
+async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivations, Derivations]:
+    """The derivations of the image's closure and of its copy-to-root attrs, evaluated now."""
+    address, attrs = field_set.address, tuple(field_set.copy_to_root_attrs.value or ())
+    system = field_set.system.value
+    none = Derivations(())
+    if field_set.nix_file.value:
+        sources = await dependency_files(address, field_set.nix_file)
+        path, argstrs = field_set.nix_file.file_path, tuple((field_set.argstrs.value or {}).items())
+
+        def evaluation(own: tuple[str, ...], field: str) -> NixEvaluation:
+            return NixEvaluation.nix_file(
+                path, attrs=own, argstrs=argstrs, digest=sources.digest, address=address, field=field, system=system
+            )
+
+        evaluations = [evaluation((field_set.attr.value,) if field_set.attr.value else (), "nix_file")]
+        if attrs:
+            evaluations.append(evaluation(attrs, "copy_to_root_attrs"))
+        results = await engine.evaluate_all(evaluations)
+        return results[0], results[1] if attrs else none
+    if not field_set.flake.value:
+        return none, none
+    ref = parse_flake_ref(field_set.flake.value, address, "flake")
+    ctr_refs = tuple(parse_flake_ref(a, address, "copy_to_root_attrs") for a in attrs)
+    sources = await flake_files(field_set, (ref, *ctr_refs))
+    evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake", system)]
+    evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
+    results = await engine.evaluate_all(evaluations)
+    return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs})))
+
+
+def rules() -> list[object]:
+    return [*collect_rules()]

@@ -1,0 +1,99 @@
+"""`package` and `run` of nix_oci_image. The package rule's body is nix/package.py's (see
+there); here only its awaits: the base, the evaluation, the plan, the layer jobs, the
+assembly."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pants.core.goals.package import BuiltPackage
+from pants.core.goals.run import RunRequest
+from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, DigestSubset, MergeDigests
+from pants.engine.rules import collect_rules, rule
+
+from layerforge_pants import engine
+from layerforge_pants.goals import dependency_rules, run_rules  # noqa: F401  (rules awaited through the engine)
+from layerforge_pants.goals.dependency import ImageDependencyRequest
+from layerforge_pants.goals.run import ImageRunRequest
+from layerforge_pants.goals.subsystem import Layerforge
+from layerforge_pants.goals.tool import LayerforgeProcess, checked
+from layerforge_pants.goals.tool_rules import package_with
+from layerforge_pants.nix import package
+from layerforge_pants.nix.evaluation_rules import evaluate_derivations
+from layerforge_pants.nix.package import (
+    PLAN,
+    SHALLOW_MISSING,
+    NixOciImageFieldSet,
+    assemble_argv,
+    from_image_args,
+    layer_blobs,
+    layer_json_glob,
+    layer_requests,
+    unique_blobs,
+)
+from layerforge_pants.nix.run import NixOciImageRunFieldSet
+from layerforge_pants.remote.target import RemoteOciImageTarget
+
+
+@rule(desc="Package nix_oci_image")
+async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge) -> BuiltPackage:
+    names = field_set.names(tool)
+    base_digest, from_image = EMPTY_DIGEST, ()
+
+    def base_request(shallow: bool) -> ImageDependencyRequest:
+        return ImageDependencyRequest(
+            field_set.address,
+            "base_image",
+            field_set.base_image.value or "",
+            "base",
+            allowed=("nix_oci_image", RemoteOciImageTarget.alias),
+            shallow=shallow,
+        )
+
+    if field_set.base_image.value:
+        base = await engine.image_dependency(base_request(True))
+        base_digest, from_image = base.digest, from_image_args(base.layout_ref)
+    roots, copy_to_root = await evaluate_derivations(field_set)
+    fields = field_set.error_fields()
+    plan_request = LayerforgeProcess(
+        argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
+        description=f"Plan the layers of {field_set.address}",
+        input_digest=base_digest,
+        output_files=(PLAN,),
+    )
+    process = await engine.layerforge_process(plan_request)
+    result = await engine.execute(process)
+    if result.exit_code != 0 and from_image and SHALLOW_MISSING in result.stderr:
+        # The plan looks into the base's files (an entrypoint or account only the base has):
+        # plan on the complete base; the plan is the same, the assembly stays shallow.
+        full = await engine.image_dependency(base_request(False))
+        process = await engine.layerforge_process(dataclasses.replace(plan_request, input_digest=full.digest))
+        result = await engine.execute(process)
+    planned = checked(result, process.description, field_set.address, fields)
+    (plan_file,) = await engine.contents(planned.output_digest)
+    requests = layer_requests(plan_file.content, field_set.address)
+    processes = await engine.layerforge_processes(requests)
+    results = await engine.execute_all(processes)
+    layers = [checked(r, p.description, field_set.address, fields) for r, p in zip(results, processes)]
+    # The assembly reads each layer's layer.json only; the blobs go from the layer outputs
+    # straight into the image's digest (checked, never copied: see layer_blob).
+    entries = await engine.entries_all(r.output_digest for r in layers)
+    metas = await engine.subsets(DigestSubset(r.output_digest, layer_json_glob(q)) for r, q in zip(layers, requests))
+    meta_files = await engine.contents_all(metas)
+    layout = field_set.layout_dir()
+    blobs = [b for e, c, q in zip(entries, meta_files, requests) for b in layer_blobs(e, c, q, layout)]
+    blob_digest = await engine.create(CreateDigest(unique_blobs(blobs)))
+    prefixed = await engine.add_prefixes(AddPrefix(m, f"l{i}") for i, m in enumerate(metas))
+    assemble_input = await engine.merge(MergeDigests([planned.output_digest, base_digest, *prefixed]))
+    argv = assemble_argv(layout, f"{names.repository}:{names.ref}", from_image, requests)
+    description = f"Assemble the image of {field_set.address}"
+    return await package_with(argv, description, assemble_input, layout, names, add=blob_digest)
+
+
+@rule(desc="Run nix_oci_image")
+async def run_nix_oci_image(field_set: NixOciImageRunFieldSet) -> RunRequest:
+    return await engine.run_image(ImageRunRequest(field_set.address, NixOciImageFieldSet))
+
+
+def rules() -> list[object]:
+    return [*collect_rules(), *package.rules(), *NixOciImageRunFieldSet.rules()]

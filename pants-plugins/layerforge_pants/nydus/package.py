@@ -1,0 +1,71 @@
+"""`pants package` for nydus_image: the source image target is packaged first, then one
+`layerforge nydus-image` process converts it (cached by the source layout's digest and the
+options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants.core.goals.package import PackageFieldSet
+from pants.engine.unions import UnionRule
+
+from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
+from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
+from layerforge_pants.nydus.target import (
+    NYDUS_SOURCE_KINDS,
+    NydusChunkDictField,
+    NydusChunkSizeField,
+    NydusCompressorField,
+    NydusDigesterField,
+    NydusMergePlatformField,
+    NydusPrefetchField,
+    NydusSourceImageField,
+)
+
+
+@dataclass(frozen=True)
+class NydusImageFieldSet(ImageFieldSet, PackageFieldSet):
+    required_fields = (NydusSourceImageField,)
+
+    source_image: NydusSourceImageField
+    chunk_size: NydusChunkSizeField
+    compressor: NydusCompressorField
+    digester: NydusDigesterField
+    chunk_dict: NydusChunkDictField
+    prefetch: NydusPrefetchField
+    merge_platform: NydusMergePlatformField
+
+
+def image_requests(field_set: NydusImageFieldSet) -> list[ImageDependencyRequest]:
+    """The source image and, if named, the chunk dictionary, packaged first."""
+    address = field_set.address
+    requests = [
+        ImageDependencyRequest(
+            address, "source_image", field_set.source_image.value or "", "source", allowed=NYDUS_SOURCE_KINDS
+        )
+    ]
+    if field_set.chunk_dict.value:
+        requests.append(
+            ImageDependencyRequest(address, "chunk_dict", field_set.chunk_dict.value, "dict", allowed=("nydus_image",))
+        )
+    return requests
+
+
+def nydus_argv(field_set: NydusImageFieldSet, names: ImageNames, images: tuple[ImageDependency, ...]) -> list[str]:
+    """`layerforge nydus-image` of the source image: every value as ``--flag=value`` (see
+    :func:`option`), the source after ``--``."""
+    argv = ["nydus-image", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
+    argv += [option("--compressor", field_set.compressor.value or "zstd")]
+    argv += [option("--digester", field_set.digester.value or "blake3")]
+    if field_set.chunk_size.value:
+        argv.append(option("--chunk-size", field_set.chunk_size.value))
+    if len(images) > 1:
+        argv.append(option("--chunk-dict", images[1].layout_ref))
+    argv += [option("--prefetch", pattern) for pattern in field_set.prefetch.value or ()]
+    if field_set.merge_platform.value:
+        argv.append("--merge-platform")
+    return [*argv, "--", images[0].layout_ref]
+
+
+def rules():
+    return [UnionRule(PackageFieldSet, NydusImageFieldSet)]

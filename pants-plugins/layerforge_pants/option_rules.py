@@ -1,1 +1,0 @@
-../../python/layerforge/option_rules.py

@@ -1,0 +1,66 @@
+"""Pulling a remote_oci_image: one `layerforge pull` process per image and platform set,
+keyed by the pinned digest (cacheable, so a remote cache shares the pull). A shallow pull
+(manifests and configs) is what a nix_oci_image needs to package on the image; whatever reads
+layer bytes asks for the full one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants.engine.addresses import Address
+from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
+from pants.engine.process import FallibleProcessResult
+
+from layerforge_pants.goals.package import option
+from layerforge_pants.goals.tool import LayerforgeProcess
+from layerforge_pants.remote.target import RemoteImageField, RemotePlatformsField
+
+LAYOUT = "remote"
+REF = "pulled"
+
+
+@dataclass(frozen=True)
+class RemoteImageRequest:
+    address: Address
+    image: str
+    platforms: tuple[str, ...]
+    #: Manifests and configs only (`layerforge pull --shallow`): enough to build on, not to read layers.
+    shallow: bool = False
+
+    @classmethod
+    def of(
+        cls, address: Address, image: RemoteImageField, platforms: RemotePlatformsField, shallow: bool = False
+    ) -> RemoteImageRequest:
+        return cls(address, image.value or "", tuple(platforms.value or ()), shallow)
+
+
+@dataclass(frozen=True)
+class PulledImage:
+    """The pulled OCI layout (at ``layout`` in ``digest``) and the ref naming the image in it."""
+
+    digest: Digest
+    layout: str
+    ref: str
+
+
+#: The fields the options of `layerforge pull` come from.
+PULL_FIELDS = {"--platform": "platforms", "IMAGE": "image"}
+
+
+def pull_process(request: RemoteImageRequest) -> LayerforgeProcess:
+    which = [option("--platform", p) for p in request.platforms] or ["--all-platforms"]
+    shallow = ("--shallow",) if request.shallow else ()
+    return LayerforgeProcess(
+        argv=("pull", option("--out", LAYOUT), option("--tag", REF), *which, *shallow, "--", request.image),
+        description=f"Pull {request.image}{' (shallow)' if request.shallow else ''} for {request.address}",
+        input_digest=EMPTY_DIGEST,
+        output_directories=(LAYOUT,),
+    )
+
+
+def pulled_layout(result: FallibleProcessResult) -> DigestSubset:
+    return DigestSubset(result.output_digest, PathGlobs([f"{LAYOUT}/**"]))
+
+
+def pulled_image(layout: Digest) -> PulledImage:
+    return PulledImage(layout, LAYOUT, REF)

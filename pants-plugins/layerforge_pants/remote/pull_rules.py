@@ -1,0 +1,26 @@
+"""The rule that pulls a remote_oci_image (`layerforge pull`, keyed by its digest)."""
+
+from __future__ import annotations
+
+from pants.engine.rules import collect_rules, rule
+
+from layerforge_pants import engine
+from layerforge_pants.goals.tool_rules import run_layerforge
+from layerforge_pants.remote.pull import (
+    PULL_FIELDS,
+    PulledImage,
+    RemoteImageRequest,
+    pull_process,
+    pulled_image,
+    pulled_layout,
+)
+
+
+@rule(desc="Pull a remote_oci_image")
+async def pull_remote_image(request: RemoteImageRequest) -> PulledImage:
+    result = await run_layerforge(pull_process(request), request.address, PULL_FIELDS)
+    return pulled_image(await engine.subset(pulled_layout(result)))
+
+
+def rules() -> list[object]:
+    return [*collect_rules()]
