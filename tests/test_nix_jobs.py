@@ -253,7 +253,7 @@ def test_the_plugin_reads_only_the_jobs_of_the_plan_file() -> None:
     assert json.loads(plan.dumps())["version"] == PLAN_VERSION
 
 
-@pytest.mark.parametrize("version", [1, 2, "3", None])
+@pytest.mark.parametrize("version", [1, 2, 3, "4", None])
 def test_a_plan_of_another_version_is_a_one_line_error_naming_the_file(version: object) -> None:
     doc = json.loads(make_plan().dumps())
     doc["version"] = version

@@ -39,7 +39,7 @@ from layerforge.option_flags import checked, checked_level
 
 #: The plan file's schema; 2 added ``jobs``, 3 made each a batch of layers (``outs``). A
 #: reader refuses any other version.
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 
 
 @dataclass(frozen=True)
