@@ -116,6 +116,33 @@ def test_plan_argv_passes_every_field_value_as_the_value_of_its_option(rule_runn
     assert values_of(argv, "--store-path") == [STORE_PATH] and values_of(argv, "--tag") == ["1.0"]
 
 
+def test_each_option_field_renders_its_own_option_and_errors_name_it(rule_runner: RuleRunner) -> None:
+    """The plan argv is its fields' own arguments: every option field set on the target shows
+    its flag, and an error about that flag names the field (no hand-kept table between them)."""
+    target = _target(
+        rule_runner,
+        f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups=[["{STORE_PATH}"]], '
+        f'copy_to_root=["{OTHER}"], perms=["x=0755"], entrypoint=["/e"], cmd=["c"], env={{"A": "1"}}, '
+        'labels={"l": "v"}, workdir="/w", user="app", uid=7, gid=8, stop_signal="SIGTERM", image_source="s", '
+        'image_revision="r", exposed_ports=["80"], volumes=["/v"], compression_level=5, sbom=True, '
+        'nix_snapshotter=True, allow_foreign_executables=True, system="x86_64-linux", arch="amd64", '
+        'layering="per-path", copy_to_root_mode="copy")',
+    )
+    field_set = NixOciImageFieldSet.create(target)
+    argv = field_set.plan_argv("1.0", (), ())
+    fields = field_set.plan_option_fields()
+    assert len(fields) >= 24
+    flags = {a.split("=", 1)[0] for a in argv[1:]}
+    missing = [f.alias for f in fields if f.flag not in flags]
+    assert not missing, missing
+    errors = field_set.error_fields()
+    assert all(errors[f.flag] == f.alias for f in fields)
+    assert errors["--max-layers"] == "max_layers" and errors["--copy-to-root-mode"] == "copy_to_root_mode"
+    plain = _target(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"])')
+    defaults = NixOciImageFieldSet.create(plain)
+    assert values_of(defaults.plan_argv("1.0", (), ()), "--compression") == ["gzip"], "the option table's default"
+
+
 def test_assemble_argv(rule_runner: RuleRunner) -> None:
     argv = assemble_argv("--out", "repo:1", ("--from-image=base/b:pulled",), [])
     assert argv[0] == "nix-assemble" and values_of(argv, "--out") == ["--out"]

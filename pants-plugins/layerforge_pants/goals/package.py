@@ -22,6 +22,7 @@ from layerforge_pants.goals.target_types import (
     LabelsField,
 )
 from layerforge_pants.goals.tool import LayerforgeProcess
+from layerforge_pants.goals.tool_option import fields_argv, option  # noqa: F401  (option: what the kinds' argvs use)
 
 
 @dataclass(frozen=True)
@@ -58,28 +59,17 @@ class ImageFieldSet(FieldSet):
     def names(self, tool: Layerforge) -> ImageNames:
         args = naming.build_args(tuple(tool.build_args))
         repo = naming.repository(self.repository.value or tool.default_repository, self.address, args)
-        tags = naming.image_tags(tuple(self.image_tags.value or ("latest",)), self.address, args)
+        tags = naming.image_tags(tuple(self.image_tags.value or ImageTagsField.default), self.address, args)
         return ImageNames(repository=repo, tags=tags)
 
     def layout_dir(self) -> str:
         return self.output_path.value_or_default(file_ending=None)
 
 
-def option(flag: str, value: object) -> str:
-    """``--flag=value``: the one form in which a field's value reaches a layerforge argv. It is
-    one argument, so argparse reads it as ``flag``'s value whatever it starts with (a value
-    ``--out`` passed as ``--flag --out`` could be read as an option of its own); positionals
-    go after ``--``."""
-    return f"{flag}={value}"
-
-
 def config_argv(cmd: CmdField, env: EnvField, labels: LabelsField) -> list[str]:
     """``--cmd``, ``--env`` and ``--label`` arguments of the image config, as every kind's
-    command takes them (env and labels sorted, so the argv is stable)."""
-    argv = [option("--cmd", json.dumps(list(cmd.value)))] if cmd.value is not None else []
-    argv += [option("--env", f"{k}={v}") for k, v in sorted((env.value or {}).items())]
-    argv += [option("--label", f"{k}={v}") for k, v in sorted((labels.value or {}).items())]
-    return argv
+    command takes them."""
+    return fields_argv(cmd, env, labels)
 
 
 def manifest_digest(contents: DigestContents, ref: str) -> str:

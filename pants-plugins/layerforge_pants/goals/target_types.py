@@ -24,6 +24,7 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from layerforge_pants.goals.field_rules import choices, default_of
+from layerforge_pants.goals.tool_option import ToolJsonOptionField, ToolMappingOptionField, ToolOptionField
 
 # -- common image fields --------------------------------------------------------------------
 
@@ -76,13 +77,15 @@ class ImageOutputPathField(OutputPathField):
     )
 
 
-class ImageSourceAnnotationField(StringField):
+class ImageSourceAnnotationField(ToolOptionField, StringField):
     alias = "image_source"
+    flag = "--source"
     help = "Value of the `org.opencontainers.image.source` annotation (e.g. the repository URL)."
 
 
-class ImageRevisionAnnotationField(StringField):
+class ImageRevisionAnnotationField(ToolOptionField, StringField):
     alias = "image_revision"
+    flag = "--revision"
     help = "Value of the `org.opencontainers.image.revision` annotation (e.g. a commit)."
 
 
@@ -100,23 +103,27 @@ COMMON_IMAGE_FIELDS = (
 # -- container configuration (shared by kinds that run a process) ---------------------------
 
 
-class EntrypointField(StringSequenceField):
+class EntrypointField(ToolJsonOptionField, StringSequenceField):
     alias = "entrypoint"
+    flag = "--entrypoint"
     help = "Entrypoint argv of the image (checked to exist in the image)."
 
 
-class CmdField(StringSequenceField):
+class CmdField(ToolJsonOptionField, StringSequenceField):
     alias = "cmd"
+    flag = "--cmd"
     help = "Default arguments (argv) of the image."
 
 
-class EnvField(DictStringToStringField):
+class EnvField(ToolMappingOptionField, DictStringToStringField):
     alias = "env"
+    flag = "--env"
     help = "Environment variables of the image."
 
 
-class WorkdirField(StringField):
+class WorkdirField(ToolOptionField, StringField):
     alias = "workdir"
+    flag = "--workdir"
     help = "Working directory (absolute)."
 
     @classmethod
@@ -127,28 +134,33 @@ class WorkdirField(StringField):
         return value
 
 
-class UserField(StringField):
+class UserField(ToolOptionField, StringField):
     alias = "user"
+    flag = "--user"
     help = "User (and group) the image runs as: `name`, `uid`, `name:group` or `uid:gid`."
 
 
-class LabelsField(DictStringToStringField):
+class LabelsField(ToolMappingOptionField, DictStringToStringField):
     alias = "labels"
+    flag = "--label"
     help = "Labels of the image config."
 
 
-class ExposedPortsField(StringSequenceField):
+class ExposedPortsField(ToolOptionField, StringSequenceField):
     alias = "exposed_ports"
+    flag = "--expose"
     help = "Ports the image exposes, like `8080` or `53/udp`."
 
 
-class VolumesField(StringSequenceField):
+class VolumesField(ToolOptionField, StringSequenceField):
     alias = "volumes"
+    flag = "--volume"
     help = "Volume mount points (absolute paths)."
 
 
-class StopSignalField(StringField):
+class StopSignalField(ToolOptionField, StringField):
     alias = "stop_signal"
+    flag = "--stop-signal"
     help = "Signal that stops the container, e.g. `SIGTERM`."
 
 
@@ -165,15 +177,17 @@ RUNTIME_FIELDS = (
 )
 
 
-class CompressionField(StringField):
+class CompressionField(ToolOptionField, StringField):
     alias = "compression"
+    flag = "--compression"
     default = default_of("layer.compression")
     valid_choices = choices("layer.compression")
     help = "Layer compression."
 
 
-class CompressionLevelField(IntField):
+class CompressionLevelField(ToolOptionField, IntField):
     alias = "compression_level"
+    flag = "--level"
     help = "Compression level (gzip 1-9, default 6; zstd 1-19, default 3; none takes no level)."
 
 

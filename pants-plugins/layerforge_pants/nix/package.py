@@ -13,6 +13,7 @@ captured once (as layer outputs) and written once (to dist/)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, FileEntry, PathGlobs
 from pants.engine.unions import UnionRule
 
-from layerforge_pants.goals.package import ImageFieldSet, config_argv, option
+from layerforge_pants.goals.package import ImageFieldSet, option
 from layerforge_pants.goals.target_types import (
     BaseImageField,
     CmdField,
@@ -40,6 +41,7 @@ from layerforge_pants.goals.target_types import (
     WorkdirField,
 )
 from layerforge_pants.goals.tool import LayerforgeProcess
+from layerforge_pants.goals.tool_option import ToolOptionField, fields_argv, option_fields
 from layerforge_pants.nix.plan import PLAN, planned_layers
 from layerforge_pants.nix.target import (
     ImageArchField,
@@ -66,30 +68,6 @@ from layerforge_pants.nix.target import (
 
 #: What a layerforge command says when it needs a layer blob a shallow layout lacks.
 SHALLOW_MISSING = b"is a shallow layout without blob"
-#: Options of `layerforge nix-plan` / `nix-layer` and the fields they come from.
-PLAN_OPTION_FIELDS = (
-    ("--tag", ImageTagsField),
-    ("--system", NixSystemField),
-    ("--arch", ImageArchField),
-    ("--layering", NixLayeringField),
-    ("--max-layers", NixMaxLayersField),
-    ("--layer-group", NixLayerGroupsField),
-    ("--copy-to-root-mode", NixCopyToRootModeField),
-    ("--perms", NixPermsField),
-    ("--from-image", BaseImageField),
-    ("--entrypoint", EntrypointField),
-    ("--cmd", CmdField),
-    ("--env", EnvField),
-    ("--workdir", WorkdirField),
-    ("--user", UserField),
-    ("--uid", NixUidField),
-    ("--gid", NixGidField),
-    ("--label", LabelsField),
-    ("--expose", ExposedPortsField),
-    ("--volume", VolumesField),
-    ("--stop-signal", StopSignalField),
-    ("--level", CompressionLevelField),
-)
 
 
 @dataclass(frozen=True)
@@ -138,10 +116,17 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
             return self.nix_file.alias
         return self.flake.alias if self.flake.value else self.store_paths.alias
 
+    def plan_option_fields(self) -> tuple[ToolOptionField, ...]:
+        """The fields that set options of `layerforge nix-plan`, each rendering its own."""
+        values = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return tuple(v for v in values if isinstance(v, ToolOptionField))
+
     def error_fields(self) -> dict[str, str]:
         """layerforge's options -> the fields they come from, for errors of plan and layers."""
         return {
-            **{option: field.alias for option, field in PLAN_OPTION_FIELDS},
+            **option_fields(*self.plan_option_fields()),
+            "--tag": ImageTagsField.alias,
+            "--from-image": BaseImageField.alias,
             "--derivation": self.source_field,
             "--store-path": self.source_field,
             "--copy-to-root-derivation": self.copy_to_root_attrs.alias,
@@ -149,45 +134,9 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
         }
 
     def plan_argv(self, ref: str, derivations: tuple[str, ...], copy_to_root: tuple[str, ...]) -> list[str]:
-        """``layerforge nix-plan`` of the target: every value as ``--flag=value`` (see
-        :func:`option`), a layer group as its store paths joined by commas."""
-        argv = ["nix-plan", option("--out", PLAN), option("--tag", ref)]
-        argv += [option("--layering", self.layering.value or "popularity")]
-        argv += [option("--max-layers", self.max_layers.value)]
-        argv += [option("--compression", self.compression.value or "gzip")]
-        if self.compression_level.value is not None:
-            argv.append(option("--level", self.compression_level.value))
-        if self.system.value:
-            argv.append(option("--system", self.system.value))
-        if self.arch.value:
-            argv.append(option("--arch", self.arch.value))
-        if self.allow_foreign_executables.value:
-            argv.append("--allow-foreign-executables")
-        if self.sbom.value:
-            argv.append("--sbom")
-        if self.nix_snapshotter.value:
-            argv.append("--nix-snapshotter")
-        argv += [option("--copy-to-root", p) for p in self.copy_to_root.value or ()]
-        argv.append(option("--copy-to-root-mode", self.copy_to_root_mode.value or "symlink"))
-        argv += [option("--perms", r) for r in self.perms.value or ()]
-        argv += [option("--layer-group", ",".join(g)) for g in self.layer_groups.value]
-        if self.entrypoint.value is not None:
-            argv.append(option("--entrypoint", json.dumps(list(self.entrypoint.value))))
-        argv += config_argv(self.cmd, self.env, self.labels)
-        for flag, value in (
-            ("--workdir", self.workdir.value),
-            ("--user", self.user.value),
-            ("--stop-signal", self.stop_signal.value),
-            ("--source", self.image_source.value),
-            ("--revision", self.image_revision.value),
-        ):
-            if value:
-                argv.append(option(flag, value))
-        for flag, number in (("--uid", self.uid.value), ("--gid", self.gid.value)):
-            if number is not None:
-                argv.append(option(flag, number))
-        argv += [option("--expose", p) for p in self.exposed_ports.value or ()]
-        argv += [option("--volume", v) for v in self.volumes.value or ()]
+        """``layerforge nix-plan`` of the target: its option fields' arguments (every value as
+        ``--flag=value``), then the closure's derivations and store paths."""
+        argv = ["nix-plan", option("--out", PLAN), option("--tag", ref), *fields_argv(*self.plan_option_fields())]
         argv += [option("--derivation", d) for d in derivations]
         argv += [option("--copy-to-root-derivation", d) for d in copy_to_root]
         argv += [option("--store-path", p) for p in self.store_paths.value or ()]

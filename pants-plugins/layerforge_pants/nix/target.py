@@ -33,6 +33,7 @@ from layerforge_pants.goals.target_types import (
     CompressionLevelField,
     UserField,
 )
+from layerforge_pants.goals.tool_option import ToolFlagField, ToolOptionField
 from layerforge_pants.nix.flake import parse_flake_ref
 
 #: Characters of store path and output names; a store path (Nix's base-32 omits e, o, u, t).
@@ -45,8 +46,9 @@ DEFAULT_UID = 1000
 MAX_ID = 2**32 - 2
 
 
-class ImageArchField(StringField):
+class ImageArchField(ToolOptionField, StringField):
     alias = "arch"
+    flag = "--arch"
     valid_choices = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64")
     help = "Architecture of the image (default: `system`'s, else the machine's)."
 
@@ -65,8 +67,9 @@ NIX_SYSTEMS = {
 }
 
 
-class NixSystemField(StringField):
+class NixSystemField(ToolOptionField, StringField):
     alias = "system"
+    flag = "--system"
     valid_choices = tuple(NIX_SYSTEMS)
     help = help_text(
         """
@@ -79,8 +82,9 @@ class NixSystemField(StringField):
     )
 
 
-class NixAllowForeignExecutablesField(BoolField):
+class NixAllowForeignExecutablesField(ToolFlagField, BoolField):
     alias = "allow_foreign_executables"
+    flag = "--allow-foreign-executables"
     default = False
     help = help_text(
         """
@@ -170,15 +174,17 @@ class NixStorePathsField(StringSequenceField):
         return value
 
 
-class NixLayeringField(StringField):
+class NixLayeringField(ToolOptionField, StringField):
     alias = "layering"
+    flag = "--layering"
     default = default_of("nix.layering")
     valid_choices = choices("nix.layering")
     help = "How store paths share layers: `popularity` (default) or `per-path`."
 
 
-class NixMaxLayersField(IntField):
+class NixMaxLayersField(ToolOptionField, IntField):
     alias = "max_layers"
+    flag = "--max-layers"
     default = default_of("nix.max_layers")
     help = f"Layer budget including base layers (1 to {LAYER_LIMIT}, default {default_of('nix.max_layers')})."
 
@@ -190,8 +196,9 @@ class NixMaxLayersField(IntField):
         return value
 
 
-class NixLayerGroupsField(Field):
+class NixLayerGroupsField(ToolOptionField, Field):
     alias = "layer_groups"
+    flag = "--layer-group"
     default: ClassVar[tuple[tuple[str, ...], ...]] = ()
     help = "Lists of store paths that share one layer each (the same layer in every image)."
     value: tuple[tuple[str, ...], ...]
@@ -208,9 +215,14 @@ class NixLayerGroupsField(Field):
         store_paths_checked(cls.alias, address, (p for g in value for p in g))
         return tuple(tuple(g) for g in value)
 
+    def option_values(self) -> tuple[object, ...]:
+        """A group as its store paths joined by commas: one `--layer-group` each."""
+        return tuple(",".join(group) for group in self.value or ())
 
-class NixCopyToRootField(StringSequenceField):
+
+class NixCopyToRootField(ToolOptionField, StringSequenceField):
     alias = "copy_to_root"
+    flag = "--copy-to-root"
     help = "Store paths merged into `/` (like `--copy-to-root`)."
 
     @classmethod
@@ -230,15 +242,17 @@ class NixCopyToRootAttrsField(StringSequenceField):
     )
 
 
-class NixCopyToRootModeField(StringField):
+class NixCopyToRootModeField(ToolOptionField, StringField):
     alias = "copy_to_root_mode"
+    flag = "--copy-to-root-mode"
     default = "symlink"
     valid_choices = ("symlink", "copy")
     help = "How copy-to-root entries appear in `/`: symlinks into the store (default) or copies."
 
 
-class NixPermsField(StringSequenceField):
+class NixPermsField(ToolOptionField, StringSequenceField):
     alias = "perms"
+    flag = "--perms"
     help = help_text(
         """
         `REGEX=MODE[:UID:GID]` rules for the mode and owner of matching store paths; owner and
@@ -257,8 +271,9 @@ class NixPermsField(StringSequenceField):
         return value
 
 
-class NixUidField(IntField):
+class NixUidField(ToolOptionField, IntField):
     alias = "uid"
+    flag = "--uid"
     help = help_text(
         f"""
         Uid of `user` (a name). An image with no `/etc/passwd` gets one in its root layer, with root
@@ -280,17 +295,20 @@ class NixUidField(IntField):
 
 class NixGidField(NixUidField):
     alias = "gid"
+    flag = "--gid"
     help = "Gid of `user`'s group (default: the uid); see `uid`."
 
 
-class NixSbomField(BoolField):
+class NixSbomField(ToolFlagField, BoolField):
     alias = "sbom"
+    flag = "--sbom"
     default = False
     help = "Attach an SPDX 2.3 SBOM of the closure (pushed as a referrer of the image)."
 
 
-class NixSnapshotterField(BoolField):
+class NixSnapshotterField(ToolFlagField, BoolField):
     alias = "nix_snapshotter"
+    flag = "--nix-snapshotter"
     default = False
     help = "Build for containerd's nix-snapshotter: one layer of store-path mountpoints."
 

@@ -55,8 +55,8 @@ def nydus_argv(field_set: NydusImageFieldSet, names: ImageNames, images: tuple[I
     """`layerforge nydus-image` of the source image: every value as ``--flag=value`` (see
     :func:`option`), the source after ``--``."""
     argv = ["nydus-image", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
-    argv += [option("--compressor", field_set.compressor.value or "zstd")]
-    argv += [option("--digester", field_set.digester.value or "blake3")]
+    argv += [option("--compressor", field_set.compressor.value)]
+    argv += [option("--digester", field_set.digester.value)]
     if field_set.chunk_size.value:
         argv.append(option("--chunk-size", field_set.chunk_size.value))
     if len(images) > 1:

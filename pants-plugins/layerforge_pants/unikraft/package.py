@@ -69,7 +69,7 @@ def unikraft_argv(field_set: UnikraftImageFieldSet, names: ImageNames, files: Sn
             argv.append(option(flag, locate(files, address, f.alias, f.value)))
     if field_set.rootfs.value:
         argv.append(option("--rootfs", locate(files, address, "rootfs", field_set.rootfs.value, directory=True)))
-    argv.append(option("--initrd-compression", field_set.initrd_compression.value or "none"))
+    argv.append(option("--initrd-compression", field_set.initrd_compression.value))
     if field_set.initrd_owner.value:
         argv.append(option("--initrd-owner", field_set.initrd_owner.value))
     argv.append(option("--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"))
