@@ -1,38 +1,37 @@
-"""The image kinds of the backend, one line each: the target and the modules whose `rules()`
-register its `package`/`run` rules and field sets. A new kind is a folder (target, field
-sets, rules) and a line here."""
+"""The image kinds of the backend, one line each. A kind is a folder: its `target.py` holds
+the target class (with the `roles` it may play for other image targets, `goals/roles.py`)
+and its `rules.py` a `rules()` registering its `package`/`run` rules and field sets. A new
+kind is a folder and a line here; every list of the kinds a field accepts derives from the
+roles (`allowed`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from importlib import import_module
 from types import ModuleType
 
 from pants.engine.target import Target
 
-from layerforge_pants.index import rules as index_rules
 from layerforge_pants.index.target import OciImageIndexTarget
-from layerforge_pants.nix import evaluation_rules as nix_evaluation_rules
-from layerforge_pants.nix import rules as nix_rules
 from layerforge_pants.nix.target import NixOciImageTarget
-from layerforge_pants.nydus import rules as nydus_rules
 from layerforge_pants.nydus.target import NydusImageTarget
-from layerforge_pants.remote import pull_rules as remote_pull_rules
-from layerforge_pants.remote import rules as remote_rules
 from layerforge_pants.remote.target import RemoteOciImageTarget
-from layerforge_pants.unikraft import rules as unikraft_rules
 from layerforge_pants.unikraft.target import UnikraftImageTarget
 
-
-@dataclass(frozen=True)
-class Kind:
-    target: type[Target]
-    rules: tuple[ModuleType, ...]
-
-
-KINDS = (
-    Kind(NixOciImageTarget, (nix_evaluation_rules, nix_rules)),
-    Kind(UnikraftImageTarget, (unikraft_rules,)),
-    Kind(NydusImageTarget, (nydus_rules,)),
-    Kind(RemoteOciImageTarget, (remote_pull_rules, remote_rules)),
-    Kind(OciImageIndexTarget, (index_rules,)),
+#: In the order messages and help list them.
+KINDS: tuple[type[Target], ...] = (
+    NixOciImageTarget,
+    RemoteOciImageTarget,
+    OciImageIndexTarget,
+    NydusImageTarget,
+    UnikraftImageTarget,
 )
+
+
+def allowed(role: str) -> tuple[str, ...]:
+    """The aliases of the kinds that declare ``role``."""
+    return tuple(kind.alias for kind in KINDS if role in getattr(kind, "roles", ()))
+
+
+def rules_module(kind: type[Target]) -> ModuleType:
+    """The `rules.py` of ``kind``'s folder."""
+    return import_module(f"{kind.__module__.rsplit('.', 1)[0]}.rules")

@@ -24,7 +24,7 @@ from layerforge_pants.goals.subsystem import Layerforge
 
 
 def target_types() -> list[type]:
-    return [*(kind.target for kind in kinds.KINDS), *python_support.target_types()]
+    return [*kinds.KINDS, *python_support.target_types()]
 
 
 def rules() -> list[object]:
@@ -34,7 +34,7 @@ def rules() -> list[object]:
         *tool_rules.rules(),
         *dependency_rules.rules(),
         *run_rules.rules(),
-        *(rule for kind in kinds.KINDS for module in kind.rules for rule in module.rules()),
+        *(rule for kind in kinds.KINDS for rule in kinds.rules_module(kind).rules()),
         *publish.rules(),
         *publish_rules.rules(),
     ]

@@ -9,19 +9,19 @@ every base below it, down to the full pull of a remote one (`dependency_rules.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.fs import Digest, DigestSubset, PathGlobs
 from pants.engine.target import FieldSetsPerTarget, InvalidFieldException, Target
 
+from layerforge_pants import kinds
 from layerforge_pants.goals.package import BuiltImageArtifact, ImageFieldSet
+from layerforge_pants.goals.roles import BASE, IMAGE
 from layerforge_pants.goals.target_types import BaseImageField
 from layerforge_pants.remote.pull import PulledImage, RemoteImageRequest
 from layerforge_pants.remote.target import RemoteImageField, RemoteOciImageTarget, RemotePlatformsField
-
-IMAGE_TARGETS = ("nix_oci_image", "unikraft_image", "nydus_image", RemoteOciImageTarget.alias)
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ImageDependencyRequest:
     field: str
     value: str
     prefix: str
-    allowed: tuple[str, ...] = IMAGE_TARGETS
+    allowed: tuple[str, ...] = field(default_factory=lambda: kinds.allowed(IMAGE))
     shallow: bool = False  # a remote image's manifests and configs only; a nix image not completed
 
 
@@ -118,7 +118,7 @@ def complete_base_request(target: Target) -> ImageDependencyRequest | None:
         BaseImageField.alias,
         target[BaseImageField].value,
         COMPLETE_BASE,
-        allowed=("nix_oci_image", RemoteOciImageTarget.alias),
+        allowed=kinds.allowed(BASE),
     )
 
 

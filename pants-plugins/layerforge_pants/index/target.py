@@ -5,29 +5,29 @@ from __future__ import annotations
 from pants.engine.target import StringSequenceField, Target
 from pants.util.strutil import help_text
 
+from layerforge_pants import kinds
+from layerforge_pants.goals.roles import INDEX_ENTRY, NYDUS_SOURCE
 from layerforge_pants.goals.target_types import COMMON_IMAGE_FIELDS
-
-#: Target kinds whose images an index can hold. Another image-producing kind joins by being
-#: listed here and packaging like them: an `ImageFieldSet` whose `BuiltPackage` has a
-#: `BuiltImageArtifact` (what `ImageDependencyRequest` resolves to an `ImageDependency`).
-INDEX_IMAGE_KINDS = ("nix_oci_image", "remote_oci_image", "oci_image_index", "nydus_image")
 
 
 class IndexImagesField(StringSequenceField):
     alias = "images"
     required = True
     help = help_text(
-        f"""
-        Addresses of the image targets the index holds ({", ".join(f"`{k}`" for k in INDEX_IMAGE_KINDS)}).
+        lambda: (
+            f"""
+        Addresses of the image targets the index holds ({", ".join(f"`{k}`" for k in kinds.allowed(INDEX_ENTRY))}).
         Each is packaged first; each entry carries its image's platform from the image's config
         (`os`, `architecture`, `variant`); an index among them is flattened into this one. Two
         images for one platform are an error naming both targets.
         """
+        )
     )
 
 
 class OciImageIndexTarget(Target):
     alias = "oci_image_index"
+    roles = frozenset({NYDUS_SOURCE, INDEX_ENTRY})
     core_fields = (*COMMON_IMAGE_FIELDS, IndexImagesField)
     help = help_text(
         """

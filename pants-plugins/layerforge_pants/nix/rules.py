@@ -11,14 +11,15 @@ from pants.core.goals.run import RunRequest
 from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, DigestSubset, MergeDigests
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine
+from layerforge_pants import engine, kinds
 from layerforge_pants.goals import dependency_rules, run_rules  # noqa: F401  (rules awaited through the engine)
 from layerforge_pants.goals.dependency import ImageDependencyRequest
+from layerforge_pants.goals.roles import BASE
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.tool import LayerforgeProcess, checked
 from layerforge_pants.goals.tool_rules import package_with
-from layerforge_pants.nix import package
+from layerforge_pants.nix import evaluation_rules, package
 from layerforge_pants.nix.evaluation_rules import evaluate_derivations
 from layerforge_pants.nix.package import (
     PLAN,
@@ -32,7 +33,6 @@ from layerforge_pants.nix.package import (
     unique_blobs,
 )
 from layerforge_pants.nix.run import NixOciImageRunFieldSet
-from layerforge_pants.remote.target import RemoteOciImageTarget
 
 
 @rule(desc="Package nix_oci_image")
@@ -46,7 +46,7 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
             "base_image",
             field_set.base_image.value or "",
             "base",
-            allowed=("nix_oci_image", RemoteOciImageTarget.alias),
+            allowed=kinds.allowed(BASE),
             shallow=shallow,
         )
 
@@ -96,4 +96,4 @@ async def run_nix_oci_image(field_set: NixOciImageRunFieldSet) -> RunRequest:
 
 
 def rules() -> list[object]:
-    return [*collect_rules(), *package.rules(), *NixOciImageRunFieldSet.rules()]
+    return [*collect_rules(), *evaluation_rules.rules(), *package.rules(), *NixOciImageRunFieldSet.rules()]

@@ -25,6 +25,7 @@ from pants.util.strutil import help_text
 
 from layerforge_pants.goals.field_rules import checked, checked_level, choices, default_of, high
 from layerforge_pants.goals.option_rules import PERM_GRAMMAR
+from layerforge_pants.goals.roles import BASE, IMAGE, INDEX_ENTRY, NYDUS_SOURCE
 from layerforge_pants.goals.target_types import (
     COMMON_IMAGE_FIELDS,
     RUNTIME_FIELDS,
@@ -319,6 +320,7 @@ class NixImageDependenciesField(Dependencies):
 
 class NixOciImageTarget(Target):
     alias = "nix_oci_image"
+    roles = frozenset({IMAGE, BASE, NYDUS_SOURCE, INDEX_ENTRY})
     core_fields = (
         *COMMON_IMAGE_FIELDS,
         NixImageDependenciesField,

@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from pants.core.goals.package import PackageFieldSet
 from pants.engine.unions import UnionRule
 
+from layerforge_pants import kinds
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
 from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
+from layerforge_pants.goals.roles import NYDUS_SOURCE
 from layerforge_pants.nydus.target import (
-    NYDUS_SOURCE_KINDS,
     NydusChunkDictField,
     NydusChunkSizeField,
     NydusCompressorField,
     NydusDigesterField,
+    NydusImageTarget,
     NydusMergePlatformField,
     NydusPrefetchField,
     NydusSourceImageField,
@@ -41,12 +43,14 @@ def image_requests(field_set: NydusImageFieldSet) -> list[ImageDependencyRequest
     address = field_set.address
     requests = [
         ImageDependencyRequest(
-            address, "source_image", field_set.source_image.value or "", "source", allowed=NYDUS_SOURCE_KINDS
+            address, "source_image", field_set.source_image.value or "", "source", allowed=kinds.allowed(NYDUS_SOURCE)
         )
     ]
     if field_set.chunk_dict.value:
         requests.append(
-            ImageDependencyRequest(address, "chunk_dict", field_set.chunk_dict.value, "dict", allowed=("nydus_image",))
+            ImageDependencyRequest(
+                address, "chunk_dict", field_set.chunk_dict.value, "dict", allowed=(NydusImageTarget.alias,)
+            )
         )
     return requests
 

@@ -17,6 +17,7 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from layerforge_pants.goals.field_rules import checked, choices, default_of
+from layerforge_pants.goals.roles import IMAGE, INDEX_ENTRY
 from layerforge_pants.goals.target_types import COMMON_IMAGE_FIELDS
 
 
@@ -27,10 +28,6 @@ class NydusSourceImageField(StringField):
         "Address of the image target to convert (a `nix_oci_image`, a `remote_oci_image`, or an "
         "`oci_image_index`, converted platform by platform into an index)."
     )
-
-
-#: Target kinds a `nydus_image` converts.
-NYDUS_SOURCE_KINDS = ("nix_oci_image", "remote_oci_image", "oci_image_index")
 
 
 class NydusChunkSizeField(StringField):
@@ -93,6 +90,7 @@ class NydusDependenciesField(Dependencies):
 
 class NydusImageTarget(Target):
     alias = "nydus_image"
+    roles = frozenset({IMAGE, INDEX_ENTRY})
     core_fields = (
         *COMMON_IMAGE_FIELDS,
         NydusDependenciesField,

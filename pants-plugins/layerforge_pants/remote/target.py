@@ -17,6 +17,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from layerforge_pants.goals.roles import BASE, IMAGE, INDEX_ENTRY, NYDUS_SOURCE
 from layerforge_pants.remote.tag import resolve_digest
 
 # REGISTRY/REPO[:TAG][@sha256:HEX], with REGISTRY a host[:port] (a DNS name, IPv4 literal or
@@ -101,6 +102,7 @@ class RemotePlatformsField(StringSequenceField):
 
 class RemoteOciImageTarget(Target):
     alias = "remote_oci_image"
+    roles = frozenset({IMAGE, BASE, NYDUS_SOURCE, INDEX_ENTRY})
     core_fields = (*COMMON_TARGET_FIELDS, RemoteImageField, RemotePlatformsField)
     help = help_text(
         """

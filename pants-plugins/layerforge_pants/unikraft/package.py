@@ -16,6 +16,7 @@ from layerforge_pants.goals.package import ImageFieldSet, ImageNames, config_arg
 from layerforge_pants.goals.target_types import CmdField, EnvField, LabelsField
 from layerforge_pants.unikraft.target import (
     UnikraftArchField,
+    UnikraftImageTarget,
     UnikraftInitrdCompressionField,
     UnikraftInitrdField,
     UnikraftInitrdOwnerField,
@@ -86,7 +87,7 @@ def image_requests(field_set: UnikraftImageFieldSet) -> list[ImageDependencyRequ
         requests.append(ImageDependencyRequest(address, "rootfs_image", field_set.rootfs_image.value, "rootfs-image"))
     for i, value in enumerate(field_set.platforms.value or ()):
         requests.append(
-            ImageDependencyRequest(address, "platforms", value, f"platform-{i}", allowed=("unikraft_image",))
+            ImageDependencyRequest(address, "platforms", value, f"platform-{i}", allowed=(UnikraftImageTarget.alias,))
         )
     return requests
 

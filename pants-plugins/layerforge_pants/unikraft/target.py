@@ -17,6 +17,7 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from layerforge_pants.goals.field_rules import choices, default_of
+from layerforge_pants.goals.roles import IMAGE
 from layerforge_pants.goals.target_types import COMMON_IMAGE_FIELDS, CmdField, EnvField, LabelsField
 
 
@@ -142,6 +143,7 @@ class UnikraftDependenciesField(Dependencies):
 
 class UnikraftImageTarget(Target):
     alias = "unikraft_image"
+    roles = frozenset({IMAGE})
     core_fields = (
         *COMMON_IMAGE_FIELDS,
         UnikraftDependenciesField,
