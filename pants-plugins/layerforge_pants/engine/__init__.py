@@ -9,11 +9,15 @@ the two halves declaring the same helpers with the same signatures."""
 
 from __future__ import annotations
 
+from importlib import import_module
+from types import ModuleType
+
 from pants.version import PANTS_SEMVER
 
 CALL_BY_NAME = (PANTS_SEMVER.major, PANTS_SEMVER.minor) >= (2, 30)
+_HALF: ModuleType = import_module(f"layerforge_pants.engine.{'calls' if CALL_BY_NAME else 'gets'}")
 
-if CALL_BY_NAME:
-    from layerforge_pants.engine.calls import *  # noqa: F403
-else:
-    from layerforge_pants.engine.gets import *  # noqa: F403
+
+def __getattr__(name: str) -> object:
+    """``engine.execute`` and the rest: the helper of this Pants's half."""
+    return getattr(_HALF, name)

@@ -22,7 +22,7 @@ from pants.backend.python.util_rules.pex import (
     setup_venv_pex_process,
 )
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
-from pants.core.environments.target_types import EnvironmentTarget
+from pants.core.environments.target_types import EnvironmentTarget  # noqa: F401  (the engine exports it: its import path moved in 2.30)
 from pants.core.goals.package import BuiltPackage, PackageFieldSet, build_package
 from pants.core.goals.run import RunRequest
 from pants.core.util_rules.env_vars import environment_vars_subset
@@ -235,43 +235,3 @@ async def run_image(request: ImageRunRequest) -> RunRequest:
 
 async def evaluate_all(evaluations: Iterable[NixEvaluation]) -> tuple[Derivations, ...]:
     return await concurrently(layerforge_pants.nix.evaluation_rules.evaluate(e, **implicitly()) for e in evaluations)
-
-
-#: What `engine/__init__.py` exports: the helpers, and the types whose import path moved.
-__all__ = [
-    "EnvironmentTarget",
-    "execute",
-    "execute_all",
-    "execute_or_raise",
-    "venv_pex",
-    "venv_pex_and_python",
-    "venv_pex_process",
-    "find_binaries",
-    "environment",
-    "subset",
-    "subsets",
-    "merge",
-    "add_prefix",
-    "add_prefixes",
-    "remove_prefix",
-    "create",
-    "contents",
-    "contents_all",
-    "entries_all",
-    "glob_snapshot",
-    "merged_snapshot",
-    "glob_paths",
-    "transitive_targets",
-    "source_files",
-    "addresses",
-    "target",
-    "field_sets",
-    "package",
-    "layerforge_process",
-    "layerforge_processes",
-    "image_dependency",
-    "image_dependencies",
-    "pull",
-    "run_image",
-    "evaluate_all",
-]

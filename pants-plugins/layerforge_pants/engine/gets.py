@@ -13,7 +13,7 @@ from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess, VenvPex
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
 from pants.core.goals.run import RunRequest
-from pants.core.util_rules.environments import EnvironmentTarget
+from pants.core.util_rules.environments import EnvironmentTarget  # noqa: F401  (the engine exports it: its import path moved in 2.30)
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths
 from pants.engine.addresses import Addresses, UnparsedAddressInputs
@@ -203,43 +203,3 @@ async def run_image(request: ImageRunRequest) -> RunRequest:
 
 async def evaluate_all(evaluations: Iterable[NixEvaluation]) -> tuple[Derivations, ...]:
     return await MultiGet(Get(Derivations, NixEvaluation, e) for e in evaluations)
-
-
-#: What `engine/__init__.py` exports: the helpers, and the types whose import path moved.
-__all__ = [
-    "EnvironmentTarget",
-    "execute",
-    "execute_all",
-    "execute_or_raise",
-    "venv_pex",
-    "venv_pex_and_python",
-    "venv_pex_process",
-    "find_binaries",
-    "environment",
-    "subset",
-    "subsets",
-    "merge",
-    "add_prefix",
-    "add_prefixes",
-    "remove_prefix",
-    "create",
-    "contents",
-    "contents_all",
-    "entries_all",
-    "glob_snapshot",
-    "merged_snapshot",
-    "glob_paths",
-    "transitive_targets",
-    "source_files",
-    "addresses",
-    "target",
-    "field_sets",
-    "package",
-    "layerforge_process",
-    "layerforge_processes",
-    "image_dependency",
-    "image_dependencies",
-    "pull",
-    "run_image",
-    "evaluate_all",
-]
