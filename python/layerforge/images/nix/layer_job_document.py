@@ -40,7 +40,15 @@ from layerforge import option_rules
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.images.nix.accounts import MAX_ID, Account
 from layerforge.images.nix.copy_to_root import MODES
-from layerforge.images.nix.layer_jobs import KINDS, ROOT, SNAPSHOTTER, STORE_PATHS, LayerBatch, LayerJob
+from layerforge.images.nix.layer_jobs import (
+    KINDS,
+    ROOT,
+    SNAPSHOTTER,
+    SNAPSHOTTER_COMPRESSION,
+    STORE_PATHS,
+    LayerBatch,
+    LayerJob,
+)
 from layerforge.images.nix.perms import PermSpec
 from layerforge.images.nix.store_path import parse_store_path
 from layerforge.model.canonical_json import canonical_json
@@ -275,7 +283,7 @@ def _layer(f: Fields) -> JobLayer:
         _fail(f, "copyToRoot", "is empty and 'account' null: the root layer would be empty")
     if kind != STORE_PATHS and perms:
         _fail(f, "perms", "applies to store-path layers only")
-    if kind == SNAPSHOTTER and (compression, level, check_arch) != ("gzip", None, None):
+    if kind == SNAPSHOTTER and (compression, level, check_arch) != (SNAPSHOTTER_COMPRESSION, None, None):
         _fail(f, "compression", "of nix-snapshotter's layer is gzip at the default level, with 'checkArch' null")
     job = LayerJob(
         kind=kind,

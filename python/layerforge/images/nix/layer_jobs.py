@@ -24,12 +24,15 @@ from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.layer_specs import root_spec, snapshotter_spec, store_paths_spec
 from layerforge.images.nix.perms import PermSpec
 from layerforge.images.nix.store_path import parse_store_path
-from layerforge.layers.build import BuiltLayer, build_layers
+from layerforge.layers.build import DEFAULT_COMPRESSION, BuiltLayer, build_layers
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.progress import ProgressCallback
 
 STORE_PATHS, ROOT, SNAPSHOTTER = "store-paths", "root", "snapshotter"
 KINDS = (STORE_PATHS, ROOT, SNAPSHOTTER)
+#: nix-snapshotter's single layer is a gzip'd tar at the default level, whatever the image's
+#: compression (a format rule of the snapshotter, not a default).
+SNAPSHOTTER_COMPRESSION = "gzip"
 #: The directory a job's ``nix-layer`` writes, relative to where it runs (a batch's jobs
 #: write ``layer1``, ``layer2``, ...).
 LAYER_DIR = "layer"
@@ -48,8 +51,8 @@ class LayerJob:
     copy_to_root_mode: str = "symlink"
     account: Account | None = None
     perms: tuple[PermSpec, ...] = ()
-    #: The snapshotter's layer is always gzip at the default level, unchecked.
-    compression: str = "gzip"
+    #: The snapshotter's layer is always SNAPSHOTTER_COMPRESSION at the default level, unchecked.
+    compression: str = DEFAULT_COMPRESSION
     level: int | None = None
     #: Refuse executables for another machine than this architecture (None: let them in).
     machine: str | None = None

@@ -24,11 +24,20 @@ from layerforge.images.nix.flake import installable
 from layerforge.images.nix.image_files import read_layer_file
 from layerforge.images.nix.image_view import ImageView, Stat
 from layerforge.images.nix.layer_job_document import plan_job
-from layerforge.images.nix.layer_jobs import ROOT, SNAPSHOTTER, STORE_PATHS, LayerBatch, LayerJob, batch_jobs
+from layerforge.images.nix.layer_jobs import (
+    ROOT,
+    SNAPSHOTTER,
+    SNAPSHOTTER_COMPRESSION,
+    STORE_PATHS,
+    LayerBatch,
+    LayerJob,
+    batch_jobs,
+)
 from layerforge.images.nix.layering import LayerGroup, plan_layers
 from layerforge.images.nix.perms import PermSpec
 from layerforge.images.nix.request import NixImageRequest, host_arch
 from layerforge.images.nix.store_path import parse_store_path
+from layerforge.layers.build import DEFAULT_COMPRESSION
 from layerforge.layout.image_reader import FileIndex, StoredImage, list_files, read_image
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.config_merge import merge_runtime
@@ -61,7 +70,7 @@ class NixPlan:
     account: Account | None = None
     perms: tuple[PermSpec, ...] = ()
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    compression: str = "gzip"
+    compression: str = DEFAULT_COMPRESSION
     level: int | None = None
     nix_snapshotter: bool = False
     sbom: bool = False
@@ -93,6 +102,7 @@ class NixPlan:
                     copy_to_root=self.copy_to_root,
                     copy_to_root_mode=self.copy_to_root_mode,
                     account=self.account,
+                    compression=SNAPSHOTTER_COMPRESSION,
                 ),
             )
         layer = LayerJob(STORE_PATHS, self.epoch, compression=self.compression, level=self.level, machine=self.machine)
