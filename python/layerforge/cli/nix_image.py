@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ def _check_out(out: Path, fmt: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="layerforge: %(message)s", stream=sys.stderr)  # cache warnings
     req = request_from_args(args)
     mounts: list[BindMount] = [parse_mount(m) for m in args.mount]
     if args.format != "runtime-bundle" and (mounts or args.readonly):

@@ -7,11 +7,12 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
 from layerforge.layout.oci_layout import OciLayout
-from layerforge.model.reference import parse_layout_ref
+from layerforge.model.reference import split_layout_ref
 from layerforge.option_flags import checked, default, high
 from layerforge.registry import credentials
 from layerforge.registry.client import MANIFEST_ACCEPT, RegistryClient
@@ -110,17 +111,17 @@ def unchanged_summary(result: PushResult) -> list[str]:
     return summary(again)
 
 
-def receipt_document(result: PushResult, layout: OciLayout, index_bytes: bytes, argv: list[str]) -> dict[str, Any]:
+def receipt_document(result: PushResult, layout_dir: str, index_bytes: bytes, argv: list[str]) -> dict[str, Any]:
     lines = unchanged_summary(result)
     return {
         "argv": argv,
+        # As the command line names it (relative to where it runs, as the push read it).
+        "layout": layout_dir,
         "registry": result.target.registry,
         "repository": result.target.repository,
         "tags": list(result.tags),
         "root": result.digest,
-        # As the command line names them (relative to where it runs, as the push read them).
-        "index": {"path": str(layout.index_path), "digest": index_digest(index_bytes)},
-        "blob_dir": str(layout.blob_dir),
+        "index": {"digest": index_digest(index_bytes)},
         "blobs": dict(sorted(result.blob_set.items())),
         "documents": sorted(set(result.documents)),
         "referrers": [
@@ -152,12 +153,12 @@ def timeout(environ: Mapping[str, str]) -> float:
 def run(args: argparse.Namespace) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
-    source = parse_layout_ref(args.source)
+    layout_dir, ref = split_layout_ref(args.source)
     target = parse_image_name(args.target)
     jobs, retries = jobs_and_retries(args)
     chunk = chunk_size(args.chunk_size)
     deadline = timeout(os.environ)
-    layout = OciLayout.open(source.path)
+    layout = OciLayout.open(Path(layout_dir))
     client = RegistryClient(
         target.registry,
         credentials=credentials.lookup(target.registry),
@@ -181,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = push_image(
             layout,
-            source.ref,
+            ref,
             target,
             client,
             extra_tags=tuple(args.tag),
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         # Only what the native command can check: plain HTTP, tags, no -v, an index unchanged.
         plain = client.transport.scheme == "http" and result.tags and not args.verbose and not target.digest
         if plain and index_before is not None and _index_bytes(layout) == index_before:
-            write_receipt(key, receipt_document(result, layout, index_before, argv[1:]))
+            write_receipt(key, receipt_document(result, layout_dir, index_before, argv[1:]))
         else:
             forget_receipt(key)
     lines = summary(result)

@@ -11,15 +11,16 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
+def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None, *, mode: int = 0o666) -> None:
     """Replace ``path`` with ``data``; readers see the old or the new file, never a mix.
-    ``tmp_dir`` must be on the same filesystem as ``path`` (default: its directory)."""
+    ``tmp_dir`` must be on the same filesystem as ``path`` (default: its directory); the new
+    file has ``mode`` less the umask."""
     directory = tmp_dir if tmp_dir is not None else path.parent
     directory.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
-        with open(tmp, "xb") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

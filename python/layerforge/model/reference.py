@@ -37,18 +37,25 @@ class LayoutRef:
 
 
 def parse_layout_ref(arg: str) -> LayoutRef:
-    """Split ``DIR[:REF]``. References may contain ``:`` (``app:1.0``), so the split point is
-    the first ``:`` whose left side is an existing layout; with none, the first ``:``."""
+    """Split ``DIR[:REF]`` (see :func:`split_layout_ref`)."""
+    directory, ref = split_layout_ref(arg)
+    return LayoutRef(Path(directory), ref)
+
+
+def split_layout_ref(arg: str) -> tuple[str, str | None]:
+    """``DIR[:REF]`` as the directory, as ``arg`` spells it, and the reference. References may
+    contain ``:`` (``app:1.0``), so the split point is the first ``:`` whose left side is an
+    existing layout; with none, the first ``:``."""
     if Path(arg, "oci-layout").is_file():
-        return LayoutRef(Path(arg), None)
+        return arg, None
     positions = [i for i, c in enumerate(arg) if c == ":"]
     for i in positions:
         if Path(arg[:i], "oci-layout").is_file():
-            return LayoutRef(Path(arg[:i]), _ref_part(arg[i + 1 :], arg))
+            return arg[:i], _ref_part(arg[i + 1 :], arg)
     if positions:
         i = positions[0]
-        return LayoutRef(Path(arg[:i]), _ref_part(arg[i + 1 :], arg))
-    return LayoutRef(Path(arg), None)
+        return arg[:i], _ref_part(arg[i + 1 :], arg)
+    return arg, None
 
 
 def _ref_part(ref: str, arg: str) -> str | None:

@@ -4,7 +4,9 @@ second repository of the same registry can mount instead of uploading.
 The file (``registry-blobs.json`` in the cache directory: registry -> digest -> repositories,
 most recent first) is a cache: one that cannot be read, is not JSON, is too large or has
 entries of the wrong shape is reported in one warning line and treated as empty (or those
-entries dropped); it is replaced atomically when the push ends.
+entries dropped); it is replaced atomically when the push ends. Like every cache file it is
+read and written only where no one else can write (:mod:`layerforge.trust.cache_files`): it
+decides which repositories a push asks the registry to mount blobs from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from layerforge.errors import LayerforgeError
 from layerforge.layout.atomic import atomic_write
 from layerforge.model.canonical_json import canonical_json
 from layerforge.registry.reference import is_digest, valid_repository
+from layerforge.trust import cache_files
 from layerforge.trust.blobs import read_document
 from layerforge.trust.origins import valid_registry
 from layerforge.trust.text import shown
@@ -26,6 +29,7 @@ log = logging.getLogger("layerforge.registry")
 
 MAX_REPOS_PER_BLOB = 8
 MAX_FILE = 64 << 20
+WHAT = "the known-blobs cache"
 
 Known = dict[str, dict[str, list[str]]]
 
@@ -62,6 +66,8 @@ class KnownBlobs:
 
     @staticmethod
     def _load(path: Path) -> Known:
+        if path.exists() and not cache_files.usable(path.parent, path, WHAT):
+            return {}
         try:
             data = read_document(path, "known-blobs cache", limit=MAX_FILE, follow=True)
         except LayerforgeError as e:
@@ -106,8 +112,10 @@ class KnownBlobs:
     def save(self) -> None:
         if self.path is None:
             return
+        if not cache_files.private_dir(self.path.parent, self.path.parent, WHAT):
+            return
         with self._lock:
             try:
-                atomic_write(self.path, canonical_json(self._data))
+                atomic_write(self.path, canonical_json(self._data), mode=cache_files.FILE_MODE)
             except OSError as e:  # a cache: the push itself succeeded
                 log.warning("warning: cannot save the known-blobs cache '%s': %s", shown(self.path), shown(e))

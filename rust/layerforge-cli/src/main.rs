@@ -5,11 +5,13 @@
 //! One case is answered here first: `layerforge push` run again, with the same command line,
 //! after a push that ended well and left a receipt (python/layerforge/registry/receipt.py),
 //! on a plain-HTTP registry (loopback, or `--insecure`) that lets it look without
-//! credentials. When the receipt still holds (same layout index and blobs, every tag and
-//! referrer still in place), the push would send nothing: this takes a few milliseconds
-//! here, against ~0.1 s of interpreter start-up, and prints the lines the receipt holds. In
-//! every other case, including any doubt, any error and any unexpected reply, Python does
-//! the push and reports errors. `LAYERFORGE_PUSH_FAST_PATH=0` turns the native answer off.
+//! credentials. A receipt counts only when no one else could have written it and it names
+//! this push (see `receipt`). When the receipt still holds (same layout index and blobs,
+//! every tag and referrer still in place), the push would send nothing: this takes a few
+//! milliseconds here, against ~0.1 s of interpreter start-up, and prints the lines the
+//! receipt holds. In every other case, including any doubt, any error and any unexpected
+//! reply, Python does the push and reports errors (a receipt ignored as not the user's own
+//! included). `LAYERFORGE_PUSH_FAST_PATH=0` turns the native answer off.
 //!
 //! `layerforge nix-layer --job DOCUMENT` of store paths (the argv of a plan's store-path job,
 //! one Pants process per layer or batch of small layers) is built here through

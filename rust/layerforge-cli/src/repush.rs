@@ -1,5 +1,6 @@
 //! Is the push a no-op? The Python push left a receipt for this command line
-//! ([`crate::receipt`]); the answer is yes when what it states still holds: the layout's
+//! ([`crate::receipt`]: private to this user, naming the layout, registry, repository and tags
+//! the command line names); the answer is yes when what it states still holds: the layout's
 //! `index.json` is the same, every blob it pushed is still a regular file of its size (the
 //! manifests still match their digests), every tag still names the image, every referrer is
 //! still stored and its referrers index, where the registry has no referrers API, is still
