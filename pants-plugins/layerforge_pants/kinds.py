@@ -2,7 +2,7 @@
 the target class (with the `roles` it may play for other image targets, `goals/roles.py`)
 and its `rules.py` a `rules()` registering its `package`/`run` rules and field sets. A new
 kind is a folder and a line here; every list of the kinds a field accepts derives from the
-roles (`allowed`)."""
+roles (`goals/roles.py: allowed`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import ModuleType
 
 from pants.engine.target import Target
 
+from layerforge_pants.goals import roles
 from layerforge_pants.index.target import OciImageIndexTarget
 from layerforge_pants.nix.target import NixOciImageTarget
 from layerforge_pants.nydus.target import NydusImageTarget
@@ -25,11 +26,7 @@ KINDS: tuple[type[Target], ...] = (
     NydusImageTarget,
     UnikraftImageTarget,
 )
-
-
-def allowed(role: str) -> tuple[str, ...]:
-    """The aliases of the kinds that declare ``role``."""
-    return tuple(kind.alias for kind in KINDS if role in getattr(kind, "roles", ()))
+roles.register_kinds(KINDS)
 
 
 def rules_module(kind: type[Target]) -> ModuleType:

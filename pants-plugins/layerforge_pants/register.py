@@ -1,5 +1,5 @@
 """The layerforge Pants backend: image targets, `package`, `publish` and `run`, on Pants 2.17
-and on current Pants (2.30+, call-by-name): see engine/.
+and on current Pants (2.30+, call-by-name): see goals/engine/.
 
 Enable with ``backend_packages = ["layerforge_pants"]`` and ``pants-plugins`` on the plugin
 ``pythonpath``; install the tool from a resolve (``[layerforge].install_from_resolve``).
@@ -16,6 +16,7 @@ from layerforge_pants.goals import (
     dependency_rules,
     publish,
     publish_rules,
+    pull_rules,
     python_support,
     run_rules,
     tool_rules,
@@ -32,6 +33,7 @@ def rules() -> list[object]:
         *python_support.rules(),
         *Layerforge.rules(),
         *tool_rules.rules(),
+        *pull_rules.rules(),
         *dependency_rules.rules(),
         *run_rules.rules(),
         *(rule for kind in kinds.KINDS for rule in kinds.rules_module(kind).rules()),

@@ -20,12 +20,12 @@ from layerforge_pants import register
 from layerforge_pants.goals.dependency import ImageDependency
 from layerforge_pants.goals.package import BuiltImageArtifact, ImageNames
 from layerforge_pants.goals.publish import push_argv
+from layerforge_pants.goals.pull import RemoteImageRequest, pull_process
 from layerforge_pants.goals.run import run_argv
 from layerforge_pants.index.package import OciImageIndexFieldSet, index_argv
 from layerforge_pants.nix.evaluation import NixEvaluation
 from layerforge_pants.nix.package import NixOciImageFieldSet, assemble_argv
 from layerforge_pants.nydus.package import NydusImageFieldSet, nydus_argv
-from layerforge_pants.remote.pull import RemoteImageRequest, pull_process
 from layerforge_pants.unikraft.package import UnikraftImageFieldSet, image_argv, unikraft_argv
 
 STORE_PATH = "/nix/store/" + "a" * 32 + "-app"

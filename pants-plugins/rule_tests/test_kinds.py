@@ -26,10 +26,10 @@ def test_each_kind_is_registered_with_its_rules() -> None:
 
 
 def test_kind_lists_derive_from_the_roles() -> None:
-    assert kinds.allowed(roles.BASE) == ("nix_oci_image", "remote_oci_image")
-    assert kinds.allowed(roles.NYDUS_SOURCE) == ("nix_oci_image", "remote_oci_image", "oci_image_index")
-    assert kinds.allowed(roles.INDEX_ENTRY) == ("nix_oci_image", "remote_oci_image", "oci_image_index", "nydus_image")
-    assert kinds.allowed(roles.IMAGE) == ("nix_oci_image", "remote_oci_image", "nydus_image", "unikraft_image")
+    assert roles.allowed(roles.BASE) == ("nix_oci_image", "remote_oci_image")
+    assert roles.allowed(roles.NYDUS_SOURCE) == ("nix_oci_image", "remote_oci_image", "oci_image_index")
+    assert roles.allowed(roles.INDEX_ENTRY) == ("nix_oci_image", "remote_oci_image", "oci_image_index", "nydus_image")
+    assert roles.allowed(roles.IMAGE) == ("nix_oci_image", "remote_oci_image", "nydus_image", "unikraft_image")
     help_text = IndexImagesField.help() if callable(IndexImagesField.help) else IndexImagesField.help
     assert "`nix_oci_image`, `remote_oci_image`, `oci_image_index`, `nydus_image`" in help_text
 

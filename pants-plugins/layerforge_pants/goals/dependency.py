@@ -16,12 +16,11 @@ from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.fs import Digest, DigestSubset, PathGlobs
 from pants.engine.target import FieldSetsPerTarget, InvalidFieldException, Target
 
-from layerforge_pants import kinds
+from layerforge_pants.goals import roles
 from layerforge_pants.goals.package import BuiltImageArtifact, ImageFieldSet
+from layerforge_pants.goals.pull import PulledImage, PulledTarget, RemoteImageRequest
 from layerforge_pants.goals.roles import BASE, IMAGE
 from layerforge_pants.goals.target_types import BaseImageField
-from layerforge_pants.remote.pull import PulledImage, RemoteImageRequest
-from layerforge_pants.remote.target import RemoteImageField, RemoteOciImageTarget, RemotePlatformsField
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class ImageDependencyRequest:
     field: str
     value: str
     prefix: str
-    allowed: tuple[str, ...] = field(default_factory=lambda: kinds.allowed(IMAGE))
+    allowed: tuple[str, ...] = field(default_factory=lambda: roles.allowed(IMAGE))
     shallow: bool = False  # a remote image's manifests and configs only; a nix image not completed
 
 
@@ -70,13 +69,13 @@ def checked_kind(request: ImageDependencyRequest, target: Target) -> Target:
 
 
 def is_remote(target: Target) -> bool:
-    return target.alias == RemoteOciImageTarget.alias
+    """``target``'s image is pulled (a remote_oci_image), not built."""
+    return isinstance(target, PulledTarget)
 
 
 def pull_request(request: ImageDependencyRequest, target: Target) -> RemoteImageRequest:
-    return RemoteImageRequest.of(
-        target.address, target[RemoteImageField], target[RemotePlatformsField], request.shallow
-    )
+    assert isinstance(target, PulledTarget)
+    return target.pull_request(request.shallow)
 
 
 def pulled_dependency(
@@ -118,7 +117,7 @@ def complete_base_request(target: Target) -> ImageDependencyRequest | None:
         BaseImageField.alias,
         target[BaseImageField].value,
         COMPLETE_BASE,
-        allowed=kinds.allowed(BASE),
+        allowed=roles.allowed(BASE),
     )
 
 

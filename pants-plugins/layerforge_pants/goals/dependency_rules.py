@@ -8,10 +8,12 @@ from pants.engine.fs import AddPrefix, Digest, MergeDigests, RemovePrefix
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import FieldSetsPerTargetRequest, Target, WrappedTargetRequest
 
-from layerforge_pants import engine
 from layerforge_pants.goals import dependency as dep
+from layerforge_pants.goals import (
+    engine,
+    pull_rules,  # noqa: F401  (its rule is awaited through the engine)
+)
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.remote import pull_rules  # noqa: F401  (its rule is awaited through the engine)
 
 
 async def named_target(request: ImageDependencyRequest) -> Target:

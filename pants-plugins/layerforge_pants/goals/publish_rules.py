@@ -5,8 +5,10 @@ from __future__ import annotations
 from pants.core.goals.publish import PublishProcesses
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine
-from layerforge_pants.goals import tool_rules  # noqa: F401  (its rule is awaited through the engine)
+from layerforge_pants.goals import (
+    engine,
+    tool_rules,  # noqa: F401  (its rule is awaited through the engine)
+)
 from layerforge_pants.goals.publish import PublishImageRequest, merged_packages, publish_processes, pushes, to_push
 from layerforge_pants.goals.subsystem import Layerforge
 

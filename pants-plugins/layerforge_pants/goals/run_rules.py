@@ -9,7 +9,7 @@ from pants.core.goals.run import RunRequest
 from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine
+from layerforge_pants.goals import engine
 from layerforge_pants.goals.dependency_rules import completed
 from layerforge_pants.goals.package import BuiltImageArtifact
 from layerforge_pants.goals.run import ImageRunRequest, in_workspace, run_artifact, run_request, run_target_request

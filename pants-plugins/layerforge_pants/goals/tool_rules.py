@@ -14,7 +14,7 @@ from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import SourcesField, TransitiveTargetsRequest
 
-from layerforge_pants import engine
+from layerforge_pants.goals import engine
 from layerforge_pants.goals.dependency_files import sources_request
 from layerforge_pants.goals.package import (
     ImageNames,

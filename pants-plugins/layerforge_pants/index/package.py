@@ -9,7 +9,7 @@ from pants.core.goals.package import PackageFieldSet
 from pants.engine.target import InvalidFieldException
 from pants.engine.unions import UnionRule
 
-from layerforge_pants import kinds
+from layerforge_pants.goals import roles
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
 from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
 from layerforge_pants.goals.roles import INDEX_ENTRY
@@ -33,7 +33,7 @@ def image_requests(field_set: OciImageIndexFieldSet) -> list[ImageDependencyRequ
     if not values:
         raise InvalidFieldException(f"The `images` field of {address} names no image.")
     return [
-        ImageDependencyRequest(address, "images", value, f"images/{i}", allowed=kinds.allowed(INDEX_ENTRY))
+        ImageDependencyRequest(address, "images", value, f"images/{i}", allowed=roles.allowed(INDEX_ENTRY))
         for i, value in enumerate(values)
     ]
 

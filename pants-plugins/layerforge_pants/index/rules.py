@@ -7,8 +7,7 @@ from pants.core.goals.run import RunRequest
 from pants.engine.fs import MergeDigests
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine
-from layerforge_pants.goals import dependency_rules, run_rules  # noqa: F401  (rules awaited through the engine)
+from layerforge_pants.goals import dependency_rules, engine, run_rules  # noqa: F401  (rules awaited through the engine)
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.tool_rules import package_with

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pants.engine.target import StringSequenceField, Target
 from pants.util.strutil import help_text
 
-from layerforge_pants import kinds
+from layerforge_pants.goals import roles
 from layerforge_pants.goals.roles import INDEX_ENTRY, NYDUS_SOURCE
 from layerforge_pants.goals.target_types import COMMON_IMAGE_FIELDS
 
@@ -16,7 +16,7 @@ class IndexImagesField(StringSequenceField):
     help = help_text(
         lambda: (
             f"""
-        Addresses of the image targets the index holds ({", ".join(f"`{k}`" for k in kinds.allowed(INDEX_ENTRY))}).
+        Addresses of the image targets the index holds ({", ".join(f"`{k}`" for k in roles.allowed(INDEX_ENTRY))}).
         Each is packaged first; each entry carries its image's platform from the image's config
         (`os`, `architecture`, `variant`); an index among them is flattened into this one. Two
         images for one platform are an error naming both targets.

@@ -11,16 +11,15 @@ from pants.core.goals.run import RunRequest
 from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, DigestSubset, MergeDigests
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine, kinds
-from layerforge_pants.goals import dependency_rules, run_rules  # noqa: F401  (rules awaited through the engine)
+from layerforge_pants.goals import dependency_rules, engine, roles, run_rules  # noqa: F401  (rules awaited through the engine)
 from layerforge_pants.goals.dependency import ImageDependencyRequest
 from layerforge_pants.goals.roles import BASE
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.subsystem import Layerforge
-from layerforge_pants.goals.tool import LayerforgeProcess, checked
+from layerforge_pants.goals.tool import LayerforgeEnv, LayerforgeProcess, NixTools, checked
 from layerforge_pants.goals.tool_rules import package_with
-from layerforge_pants.nix import evaluation_rules, package
-from layerforge_pants.nix.evaluation_rules import evaluate_derivations
+from layerforge_pants.nix import package
+from layerforge_pants.nix.evaluate import evaluate_derivations
 from layerforge_pants.nix.package import (
     PLAN,
     SHALLOW_MISSING,
@@ -36,7 +35,9 @@ from layerforge_pants.nix.run import NixOciImageRunFieldSet
 
 
 @rule(desc="Package nix_oci_image")
-async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge) -> BuiltPackage:
+async def package_nix_oci_image(
+    field_set: NixOciImageFieldSet, tool: Layerforge, nix: NixTools, env: LayerforgeEnv
+) -> BuiltPackage:
     names = field_set.names(tool)
     base_digest, from_image = EMPTY_DIGEST, ()
 
@@ -46,14 +47,14 @@ async def package_nix_oci_image(field_set: NixOciImageFieldSet, tool: Layerforge
             "base_image",
             field_set.base_image.value or "",
             "base",
-            allowed=kinds.allowed(BASE),
+            allowed=roles.allowed(BASE),
             shallow=shallow,
         )
 
     if field_set.base_image.value:
         base = await engine.image_dependency(base_request(True))
         base_digest, from_image = base.digest, from_image_args(base.layout_ref)
-    roots, copy_to_root = await evaluate_derivations(field_set)
+    roots, copy_to_root = await evaluate_derivations(field_set, nix, env)
     fields = field_set.error_fields()
     plan_request = LayerforgeProcess(
         argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
@@ -96,4 +97,4 @@ async def run_nix_oci_image(field_set: NixOciImageRunFieldSet) -> RunRequest:
 
 
 def rules() -> list[object]:
-    return [*collect_rules(), *evaluation_rules.rules(), *package.rules(), *NixOciImageRunFieldSet.rules()]
+    return [*collect_rules(), *package.rules(), *NixOciImageRunFieldSet.rules()]

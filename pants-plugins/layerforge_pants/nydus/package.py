@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pants.core.goals.package import PackageFieldSet
 from pants.engine.unions import UnionRule
 
-from layerforge_pants import kinds
+from layerforge_pants.goals import roles
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
 from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
 from layerforge_pants.goals.roles import NYDUS_SOURCE
@@ -43,7 +43,7 @@ def image_requests(field_set: NydusImageFieldSet) -> list[ImageDependencyRequest
     address = field_set.address
     requests = [
         ImageDependencyRequest(
-            address, "source_image", field_set.source_image.value or "", "source", allowed=kinds.allowed(NYDUS_SOURCE)
+            address, "source_image", field_set.source_image.value or "", "source", allowed=roles.allowed(NYDUS_SOURCE)
         )
     ]
     if field_set.chunk_dict.value:

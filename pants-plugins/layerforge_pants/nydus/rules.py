@@ -6,8 +6,10 @@ from pants.core.goals.package import BuiltPackage
 from pants.engine.fs import MergeDigests
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine
-from layerforge_pants.goals import dependency_rules  # noqa: F401  (its rule is awaited through the engine)
+from layerforge_pants.goals import (
+    dependency_rules,  # noqa: F401  (its rule is awaited through the engine)
+    engine,
+)
 from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.tool_rules import package_with
 from layerforge_pants.nydus import package

@@ -6,10 +6,12 @@ from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.goals.run import RunRequest
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine
+from layerforge_pants.goals import (
+    engine,
+    pull_rules,  # noqa: F401  (its rule is awaited through the engine)
+)
 from layerforge_pants.goals.run_rules import run_layout
 from layerforge_pants.goals.subsystem import Layerforge
-from layerforge_pants.remote import pull_rules
 from layerforge_pants.remote.run import RemoteOciImageRunFieldSet, pull_request, remote_artifact
 
 
@@ -22,4 +24,4 @@ async def run_remote_oci_image(
 
 
 def rules() -> list[object]:
-    return [*collect_rules(), *pull_rules.rules(), *RemoteOciImageRunFieldSet.rules()]
+    return [*collect_rules(), *RemoteOciImageRunFieldSet.rules()]

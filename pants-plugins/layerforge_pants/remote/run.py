@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior
 
 from layerforge_pants.goals.package import BuiltImageArtifact
-from layerforge_pants.remote.pull import PulledImage, RemoteImageRequest
+from layerforge_pants.goals.pull import PulledImage, RemoteImageRequest
 from layerforge_pants.remote.target import RemoteImageField, RemotePlatformsField, repository_and_tag
 
 
@@ -30,7 +30,7 @@ def remote_artifact(field_set: RemoteOciImageRunFieldSet, pulled: PulledImage) -
 
 
 def pull_request(field_set: RemoteOciImageRunFieldSet) -> RemoteImageRequest:
-    return RemoteImageRequest.of(field_set.address, field_set.image, field_set.platforms)
+    return RemoteImageRequest.of(field_set.address, field_set.image.value, field_set.platforms.value)
 
 
 def rules():

@@ -13,10 +13,10 @@ from pants.engine.target import (
     InvalidFieldException,
     StringField,
     StringSequenceField,
-    Target,
 )
 from pants.util.strutil import help_text
 
+from layerforge_pants.goals.pull import PulledTarget, RemoteImageRequest
 from layerforge_pants.goals.roles import BASE, IMAGE, INDEX_ENTRY, NYDUS_SOURCE
 from layerforge_pants.remote.tag import resolve_digest
 
@@ -100,7 +100,7 @@ class RemotePlatformsField(StringSequenceField):
         return value
 
 
-class RemoteOciImageTarget(Target):
+class RemoteOciImageTarget(PulledTarget):
     alias = "remote_oci_image"
     roles = frozenset({IMAGE, BASE, NYDUS_SOURCE, INDEX_ENTRY})
     core_fields = (*COMMON_TARGET_FIELDS, RemoteImageField, RemotePlatformsField)
@@ -113,3 +113,9 @@ class RemoteOciImageTarget(Target):
         the Docker config the tool sees (add `DOCKER_CONFIG` to `[layerforge].env_vars`).
         """
     )
+
+    def pull_request(self, shallow: bool = False) -> RemoteImageRequest:
+        """The pull of the pinned image, for the platforms the target names."""
+        return RemoteImageRequest.of(
+            self.address, self[RemoteImageField].value, self[RemotePlatformsField].value, shallow
+        )

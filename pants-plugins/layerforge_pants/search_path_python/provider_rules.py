@@ -8,8 +8,8 @@ from pants.core.subsystems.python_bootstrap import PythonBootstrap
 from pants.engine.rules import collect_rules, rule
 from pants.util.logging import LogLevel
 
-from layerforge_pants import engine
-from layerforge_pants.engine import EnvironmentTarget
+from layerforge_pants.goals import engine
+from layerforge_pants.goals.engine import EnvironmentTarget
 from layerforge_pants.search_path_python.rules import (
     SearchPathPythonProvider,
     candidates,

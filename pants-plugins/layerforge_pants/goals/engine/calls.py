@@ -81,10 +81,9 @@ from layerforge_pants.goals.dependency import (
     ImageDependency,
     ImageDependencyRequest,
 )
+from layerforge_pants.goals.pull import PulledImage, RemoteImageRequest
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.tool import LayerforgeProcess
-from layerforge_pants.nix.evaluation import Derivations, NixEvaluation
-from layerforge_pants.remote.pull import PulledImage, RemoteImageRequest
 
 # -- processes -------------------------------------------------------------------------------
 
@@ -226,12 +225,8 @@ async def image_dependencies(requests: Iterable[ImageDependencyRequest]) -> tupl
 
 
 async def pull(request: RemoteImageRequest) -> PulledImage:
-    return await layerforge_pants.remote.pull_rules.pull_remote_image(request)
+    return await layerforge_pants.goals.pull_rules.pull_remote_image(request)
 
 
 async def run_image(request: ImageRunRequest) -> RunRequest:
     return await layerforge_pants.goals.run_rules.run_image(request, **implicitly())
-
-
-async def evaluate_all(evaluations: Iterable[NixEvaluation]) -> tuple[Derivations, ...]:
-    return await concurrently(layerforge_pants.nix.evaluation_rules.evaluate(e, **implicitly()) for e in evaluations)

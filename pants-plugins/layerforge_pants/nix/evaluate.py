@@ -1,16 +1,16 @@
 """Evaluating a nix_oci_image's Nix file or flake to derivations, on every Pants run (see
-`evaluation.py`): the rule that runs one evaluation, and the helpers that ask for a
-target's."""
+`evaluation.py`): the evaluation processes of a target, run concurrently. Never cached, so
+nothing is gained from a rule of their own; they run inside the package rule."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from pants.engine.fs import MergeDigests, PathGlobs, Snapshot
-from pants.engine.rules import collect_rules, rule
 from pants.engine.target import InvalidFieldException
 
-from layerforge_pants import engine
+from layerforge_pants.goals import engine
 from layerforge_pants.goals.tool import LayerforgeEnv, NixTools
 from layerforge_pants.goals.tool_rules import dependency_files
 from layerforge_pants.nix.evaluation import Derivations, NixEvaluation, derivations, evaluation_process
@@ -18,9 +18,12 @@ from layerforge_pants.nix.flake import FlakeRef, parse_flake_ref
 from layerforge_pants.nix.package import NixOciImageFieldSet
 
 
-@rule(desc="Evaluate Nix derivations")
-async def evaluate(request: NixEvaluation, nix: NixTools, env: LayerforgeEnv) -> Derivations:
-    return derivations(request, await engine.execute(evaluation_process(request, nix, env)))
+async def evaluate_all(
+    evaluations: Sequence[NixEvaluation], nix: NixTools, env: LayerforgeEnv
+) -> tuple[Derivations, ...]:
+    """Run the evaluations concurrently: each one's derivations, or its one-line error."""
+    results = await engine.execute_all(evaluation_process(e, nix, env) for e in evaluations)
+    return tuple(derivations(e, r) for e, r in zip(evaluations, results))
 
 
 async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]) -> Snapshot:
@@ -47,7 +50,9 @@ async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]
     return snapshot
 
 
-async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivations, Derivations]:
+async def evaluate_derivations(
+    field_set: NixOciImageFieldSet, nix: NixTools, env: LayerforgeEnv
+) -> tuple[Derivations, Derivations]:
     """The derivations of the image's closure and of its copy-to-root attrs, evaluated now."""
     address, attrs = field_set.address, tuple(field_set.copy_to_root_attrs.value or ())
     system = field_set.system.value
@@ -64,7 +69,7 @@ async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivati
         evaluations = [evaluation((field_set.attr.value,) if field_set.attr.value else (), "nix_file")]
         if attrs:
             evaluations.append(evaluation(attrs, "copy_to_root_attrs"))
-        results = await engine.evaluate_all(evaluations)
+        results = await evaluate_all(evaluations, nix, env)
         return results[0], results[1] if attrs else none
     if not field_set.flake.value:
         return none, none
@@ -73,9 +78,5 @@ async def evaluate_derivations(field_set: NixOciImageFieldSet) -> tuple[Derivati
     sources = await flake_files(field_set, (ref, *ctr_refs))
     evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake", system)]
     evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
-    results = await engine.evaluate_all(evaluations)
+    results = await evaluate_all(evaluations, nix, env)
     return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs})))
-
-
-def rules() -> list[object]:
-    return [*collect_rules()]

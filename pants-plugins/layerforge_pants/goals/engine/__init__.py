@@ -15,7 +15,7 @@ from types import ModuleType
 from pants.version import PANTS_SEMVER
 
 CALL_BY_NAME = (PANTS_SEMVER.major, PANTS_SEMVER.minor) >= (2, 30)
-_HALF: ModuleType = import_module(f"layerforge_pants.engine.{'calls' if CALL_BY_NAME else 'gets'}")
+_HALF: ModuleType = import_module(f"layerforge_pants.goals.engine.{'calls' if CALL_BY_NAME else 'gets'}")
 
 
 def __getattr__(name: str) -> object:

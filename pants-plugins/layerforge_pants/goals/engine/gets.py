@@ -46,10 +46,9 @@ from layerforge_pants.goals.dependency import (
     ImageDependency,
     ImageDependencyRequest,
 )
+from layerforge_pants.goals.pull import PulledImage, RemoteImageRequest
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.tool import LayerforgeProcess
-from layerforge_pants.nix.evaluation import Derivations, NixEvaluation
-from layerforge_pants.remote.pull import PulledImage, RemoteImageRequest
 
 # -- processes -------------------------------------------------------------------------------
 
@@ -199,7 +198,3 @@ async def pull(request: RemoteImageRequest) -> PulledImage:
 
 async def run_image(request: ImageRunRequest) -> RunRequest:
     return await Get(RunRequest, ImageRunRequest, request)
-
-
-async def evaluate_all(evaluations: Iterable[NixEvaluation]) -> tuple[Derivations, ...]:
-    return await MultiGet(Get(Derivations, NixEvaluation, e) for e in evaluations)

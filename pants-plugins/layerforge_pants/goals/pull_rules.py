@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants import engine
-from layerforge_pants.goals.tool_rules import run_layerforge
-from layerforge_pants.remote.pull import (
+from layerforge_pants.goals import engine
+from layerforge_pants.goals.pull import (
     PULL_FIELDS,
     PulledImage,
     RemoteImageRequest,
@@ -14,6 +13,7 @@ from layerforge_pants.remote.pull import (
     pulled_image,
     pulled_layout,
 )
+from layerforge_pants.goals.tool_rules import run_layerforge
 
 
 @rule(desc="Pull a remote_oci_image")

@@ -1,19 +1,20 @@
-"""Pulling a remote_oci_image: one `layerforge pull` process per image and platform set,
+"""Pulling an image (a remote_oci_image): one `layerforge pull` process per image and platform set,
 keyed by the pinned digest (cacheable, so a remote cache shares the pull). A shallow pull
 (manifests and configs) is what a nix_oci_image needs to package on the image; whatever reads
 layer bytes asks for the full one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
 from pants.engine.process import FallibleProcessResult
+from pants.engine.target import Target
 
 from layerforge_pants.goals.package import option
 from layerforge_pants.goals.tool import LayerforgeProcess
-from layerforge_pants.remote.target import RemoteImageField, RemotePlatformsField
 
 LAYOUT = "remote"
 REF = "pulled"
@@ -29,9 +30,16 @@ class RemoteImageRequest:
 
     @classmethod
     def of(
-        cls, address: Address, image: RemoteImageField, platforms: RemotePlatformsField, shallow: bool = False
+        cls, address: Address, image: str | None, platforms: Iterable[str] | None, shallow: bool = False
     ) -> RemoteImageRequest:
-        return cls(address, image.value or "", tuple(platforms.value or ()), shallow)
+        return cls(address, image or "", tuple(platforms or ()), shallow)
+
+
+class PulledTarget(Target):
+    """A target whose image is pulled from a registry, not built: it says what to pull."""
+
+    def pull_request(self, shallow: bool = False) -> RemoteImageRequest:
+        raise NotImplementedError(f"{type(self).__name__} does not say what to pull")
 
 
 @dataclass(frozen=True)
