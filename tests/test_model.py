@@ -144,7 +144,7 @@ def _assigned(nodes: list[ast.stmt], name: str) -> object:
 def test_the_pants_fields_know_the_tools_systems_and_architectures() -> None:
     """The plugin does not import the tool, so nix_target.py restates the tool's tables of Nix
     systems and image architectures: read from its source, they must be the tool's."""
-    source = Path(__file__).parent.parent / "pants-plugins" / "layerforge_pants" / "nix_target.py"
+    source = Path(__file__).parent.parent / "pants-plugins" / "layerforge_pants" / "nix" / "target.py"
     tree = ast.parse(source.read_text())
     arch_field = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ImageArchField")
     assert _assigned(tree.body, "NIX_SYSTEMS") == NIX_SYSTEMS
