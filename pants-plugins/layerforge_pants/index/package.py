@@ -14,6 +14,7 @@ from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRe
 from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
 from layerforge_pants.goals.roles import INDEX_ENTRY
 from layerforge_pants.goals.target_types import ImageRevisionAnnotationField, ImageSourceAnnotationField
+from layerforge_pants.goals.tool_option import fields_argv
 from layerforge_pants.index.target import IndexImagesField
 
 
@@ -43,9 +44,7 @@ def index_argv(field_set: OciImageIndexFieldSet, names: ImageNames, images: tupl
     the images after ``--``."""
     argv = ["index", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
     argv += [option("--label", i.address.spec) for i in images]
-    for flag, text in (("--source", field_set.image_source.value), ("--revision", field_set.image_revision.value)):
-        if text:
-            argv.append(option(flag, text))
+    argv += fields_argv(field_set.image_source, field_set.image_revision)
     return [*argv, "--", *(i.layout_ref for i in images)]
 
 

@@ -13,6 +13,7 @@ from layerforge_pants.goals import roles
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
 from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
 from layerforge_pants.goals.roles import NYDUS_SOURCE
+from layerforge_pants.goals.tool_option import fields_argv
 from layerforge_pants.nydus.target import (
     NydusChunkDictField,
     NydusChunkSizeField,
@@ -59,15 +60,10 @@ def nydus_argv(field_set: NydusImageFieldSet, names: ImageNames, images: tuple[I
     """`layerforge nydus-image` of the source image: every value as ``--flag=value`` (see
     :func:`option`), the source after ``--``."""
     argv = ["nydus-image", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
-    argv += [option("--compressor", field_set.compressor.value)]
-    argv += [option("--digester", field_set.digester.value)]
-    if field_set.chunk_size.value:
-        argv.append(option("--chunk-size", field_set.chunk_size.value))
+    f = field_set
+    argv += fields_argv(f.compressor, f.digester, f.chunk_size, f.prefetch, f.merge_platform)
     if len(images) > 1:
         argv.append(option("--chunk-dict", images[1].layout_ref))
-    argv += [option("--prefetch", pattern) for pattern in field_set.prefetch.value or ()]
-    if field_set.merge_platform.value:
-        argv.append("--merge-platform")
     return [*argv, "--", images[0].layout_ref]
 
 

@@ -19,6 +19,7 @@ from pants.util.strutil import help_text
 from layerforge_pants.goals.field_rules import checked, choices, default_of
 from layerforge_pants.goals.roles import IMAGE, INDEX_ENTRY
 from layerforge_pants.goals.target_types import COMMON_IMAGE_FIELDS
+from layerforge_pants.goals.tool_option import ToolFlagField, ToolOptionField
 
 
 class NydusSourceImageField(StringField):
@@ -30,8 +31,9 @@ class NydusSourceImageField(StringField):
     )
 
 
-class NydusChunkSizeField(StringField):
+class NydusChunkSizeField(ToolOptionField, StringField):
     alias = "chunk_size"
+    flag = "--chunk-size"
     help = "Chunk size: a power of two from 4 KiB to 16 MiB, like `1MiB` or `0x100000` (default 1 MiB)."
 
     @classmethod
@@ -42,15 +44,17 @@ class NydusChunkSizeField(StringField):
         return value
 
 
-class NydusCompressorField(StringField):
+class NydusCompressorField(ToolOptionField, StringField):
     alias = "compressor"
+    flag = "--compressor"
     default = default_of("nydus.compressor")
     valid_choices = choices("nydus.compressor")
     help = "Compressor of the chunks in the data blobs."
 
 
-class NydusDigesterField(StringField):
+class NydusDigesterField(ToolOptionField, StringField):
     alias = "digester"
+    flag = "--digester"
     default = default_of("nydus.digester")
     valid_choices = choices("nydus.digester")
     help = "Digest of chunks (dedup key) in the bootstrap."
@@ -66,8 +70,9 @@ class NydusChunkDictField(StringField):
     )
 
 
-class NydusPrefetchField(StringSequenceField):
+class NydusPrefetchField(ToolOptionField, StringSequenceField):
     alias = "prefetch"
+    flag = "--prefetch"
     help = "Absolute paths to list in the bootstrap's prefetch table, fetched first at run time (default `/`)."
 
     @classmethod
@@ -78,8 +83,9 @@ class NydusPrefetchField(StringSequenceField):
         return value
 
 
-class NydusMergePlatformField(BoolField):
+class NydusMergePlatformField(ToolFlagField, BoolField):
     alias = "merge_platform"
+    flag = "--merge-platform"
     default = False
     help = "Write an image index holding both the original image and the Nydus one (nydusify's --merge-platform)."
 

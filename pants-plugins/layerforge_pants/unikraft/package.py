@@ -14,6 +14,7 @@ from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRe
 from layerforge_pants.goals.dependency_files import locate
 from layerforge_pants.goals.package import ImageFieldSet, ImageNames, config_argv, option
 from layerforge_pants.goals.target_types import CmdField, EnvField, LabelsField
+from layerforge_pants.goals.tool_option import fields_argv
 from layerforge_pants.unikraft.target import (
     UnikraftArchField,
     UnikraftImageTarget,
@@ -60,7 +61,7 @@ def unikraft_argv(field_set: UnikraftImageFieldSet, names: ImageNames, files: Sn
     address = field_set.address
     argv = ["unikraft-image", option("--out", field_set.layout_dir()), option("--tag", names.ref)]
     argv.append(option("--kernel", locate(files, address, "kernel", field_set.kernel.value or "")))
-    argv += [option("--arch", field_set.arch.value or ""), option("--plat", field_set.plat.value or "")]
+    argv += fields_argv(field_set.arch, field_set.plat)
     for flag, f in (
         ("--kconfig", field_set.kconfig),
         ("--initrd", field_set.initrd),
@@ -70,12 +71,8 @@ def unikraft_argv(field_set: UnikraftImageFieldSet, names: ImageNames, files: Sn
             argv.append(option(flag, locate(files, address, f.alias, f.value)))
     if field_set.rootfs.value:
         argv.append(option("--rootfs", locate(files, address, "rootfs", field_set.rootfs.value, directory=True)))
-    argv.append(option("--initrd-compression", field_set.initrd_compression.value))
-    if field_set.initrd_owner.value:
-        argv.append(option("--initrd-owner", field_set.initrd_owner.value))
+    argv += fields_argv(field_set.initrd_compression, field_set.initrd_owner, field_set.unikraft_version)
     argv.append(option("--name", field_set.package_name.value or f"unikraft.org/{names.repository}:{names.ref}"))
-    if field_set.unikraft_version.value:
-        argv.append(option("--version", field_set.unikraft_version.value))
     return argv + config_argv(field_set.cmd, field_set.env, field_set.labels)
 
 

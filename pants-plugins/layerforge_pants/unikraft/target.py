@@ -19,6 +19,7 @@ from pants.util.strutil import help_text
 from layerforge_pants.goals.field_rules import choices, default_of
 from layerforge_pants.goals.roles import IMAGE
 from layerforge_pants.goals.target_types import COMMON_IMAGE_FIELDS, CmdField, EnvField, LabelsField
+from layerforge_pants.goals.tool_option import ToolOptionField
 
 
 class _DependencyFileField(StringField):
@@ -46,15 +47,17 @@ class UnikraftKernelField(_DependencyFileField):
     )
 
 
-class UnikraftArchField(StringField):
+class UnikraftArchField(ToolOptionField, StringField):
     alias = "arch"
+    flag = "--arch"
     required = True
     valid_choices = ("x86_64", "arm64", "arm", "amd64", "aarch64")
     help = "Architecture (kraftkit's names: `x86_64`, `arm64`, `arm`; `amd64`/`aarch64` accepted)."
 
 
-class UnikraftPlatField(StringField):
+class UnikraftPlatField(ToolOptionField, StringField):
     alias = "plat"
+    flag = "--plat"
     required = True
     valid_choices = ("qemu", "fc", "xen", "kraftcloud", "linuxu", "kvm", "firecracker")
     help = "Platform the kernel was built for (the image's `os`)."
@@ -88,8 +91,9 @@ class UnikraftRootfsImageField(StringField):
     )
 
 
-class UnikraftInitrdCompressionField(StringField):
+class UnikraftInitrdCompressionField(ToolOptionField, StringField):
     alias = "initrd_compression"
+    flag = "--initrd-compression"
     default = default_of("unikraft.initrd_compression")
     valid_choices = choices("unikraft.initrd_compression")
     help = "Compression of an initrd built from `rootfs`/`rootfs_image` (Unikraft reads plain cpio)."
@@ -100,8 +104,9 @@ class UnikraftInitrdSpecField(_DependencyFileField):
     help = "Device nodes for the initrd: `nod`/`pipe` lines of a `gen_init_cpio` spec (from `dependencies`)."
 
 
-class UnikraftInitrdOwnerField(StringField):
+class UnikraftInitrdOwnerField(ToolOptionField, StringField):
     alias = "initrd_owner"
+    flag = "--initrd-owner"
     help = "Owner (`UID:GID`) of the entries of an initrd built from `rootfs`/`rootfs_image` (default `0:0`)."
 
     @classmethod
@@ -122,8 +127,9 @@ class UnikraftPackageNameField(StringField):
     )
 
 
-class UnikraftVersionField(StringField):
+class UnikraftVersionField(ToolOptionField, StringField):
     alias = "unikraft_version"
+    flag = "--version"
     help = "Unikraft version (`os.version`); defaults to the kconfig's `CONFIG_UK_FULLVERSION`."
 
 
