@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import shutil
@@ -17,6 +18,9 @@ from layerforge.images.nix.flake import FLAKE_FEATURES, LOCKED, TO_DERIVATION
 from layerforge.images.nix.store_path import parse_store_path
 
 NIX_COMMAND = ("--extra-experimental-features", "nix-command")
+#: Builds as the calling user, as a single-user install run as root does. It changes no
+#: derivation and no output path (Nix hashes neither with it), so no plan, layer or cache key.
+NO_BUILD_USERS = ("--option", "build-users-group", "")
 
 
 class NixError(LayerforgeError):
@@ -72,6 +76,7 @@ class Nix:
 
     def __init__(self, echo_build_log: bool | None = None) -> None:
         self.echo = sys.stderr.isatty() if echo_build_log is None else echo_build_log
+        self._build_users: tuple[str, ...] | None = None
 
     def _tool(self, name: str) -> str:
         found = shutil.which(name)
@@ -79,9 +84,39 @@ class Nix:
             raise NixError(f"'{name}' not found: install Nix (on Debian: apt-get install nix-bin)")
         return found
 
+    def build_users_args(self) -> tuple[str, ...]:
+        """:data:`NO_BUILD_USERS` when Nix runs as root and the group its configuration names in
+        ``build-users-group`` (``nixbld`` by default) does not exist on this machine: Debian's
+        nix-bin as root, where Nix refuses every build ("the group 'nixbld' specified in
+        'build-users-group' does not exist"). Otherwise nothing: a group that exists, an empty
+        setting or another user is left to Nix. The setting is Nix's own answer
+        (``nix show-config``, with this environment's NIX_CONFIG and nix.conf), asked once; if
+        Nix cannot answer, nothing is added and Nix's own commands report why. The Pants
+        plugin's evaluation does the same in its process (``layerforge_pants.nix.evaluation``)."""
+        if self._build_users is None:
+            self._build_users = NO_BUILD_USERS if os.geteuid() == 0 and _missing_group(self._users_group()) else ()
+        return self._build_users
+
+    def _users_group(self) -> str:
+        nix = shutil.which("nix")
+        if nix is None:
+            return ""
+        argv = [nix, *NIX_COMMAND, "show-config"]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=os.environ.copy(), timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        if proc.returncode != 0:
+            return ""
+        for line in proc.stdout.splitlines():
+            name, _, value = line.partition(" = ")
+            if name.strip() == "build-users-group":
+                return value.strip()
+        return ""
+
     def _run(self, argv: Sequence[str], what: str) -> str:
         proc = subprocess.Popen(
-            [self._tool(argv[0]), *argv[1:]],
+            [self._tool(argv[0]), *self.build_users_args(), *argv[1:]],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -192,6 +227,17 @@ class Nix:
     def add_to_store(self, file: Path) -> str:
         out = self._run(["nix-store", "--add", str(file)], f"nix-store --add {file}")
         return parse_store_path(out.strip(), "nix-store --add output").path
+
+
+def _missing_group(name: str) -> bool:
+    """Whether ``name`` is a group name this machine does not know (as Nix asks: getgrnam)."""
+    if not name:
+        return False
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return True
+    return False
 
 
 def _nix_error(log: list[str]) -> str:
