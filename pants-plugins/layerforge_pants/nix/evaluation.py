@@ -86,9 +86,36 @@ class NixEvaluationFailed(Exception):
     pass
 
 
+#: Runs the evaluation (``sh -c SCRIPT sh NIX TOOL ARGS...``) where and when Nix runs, as the
+#: tool's ``Nix.build_users_args`` does: as root, when the group Nix's configuration names in
+#: ``build-users-group`` (``nixbld`` by default; Nix's own answer, ``nix show-config``) is not a
+#: group of this machine (``getent`` answers 2, not found), Nix runs with ``--option
+#: build-users-group ''``, as a single-user root install does: Debian's nix-bin as root would
+#: refuse any build the evaluation needs (import from derivation), "the group 'nixbld' specified
+#: in 'build-users-group' does not exist". A group that exists, an empty setting, another user,
+#: no ``nix`` or no ``getent``: Nix runs as it is. The option changes no derivation Nix prints,
+#: so nothing the plan's cache key holds; and this process is never cached (PER_SESSION), so
+#: the answer is this run's, never an earlier one's.
+BUILD_USERS_SCRIPT = """nix=$1; shift
+if [ -n "$nix" ] && [ "$(id -u)" = 0 ]; then
+  group=$("$nix" --extra-experimental-features nix-command show-config 2>/dev/null \\
+    | sed -n 's/^build-users-group = //p')
+  if [ -n "$group" ]; then
+    getent group "$group" >/dev/null 2>&1
+    if [ $? = 2 ]; then
+      tool=$1; shift
+      exec "$tool" --option build-users-group '' "$@"
+    fi
+  fi
+fi
+exec "$@"
+"""
+
+
 def evaluation_process(request: NixEvaluation, nix: NixTools, env: LayerforgeEnv) -> Process:
+    tool = nix.path(request.tool)
     return Process(
-        argv=(nix.path(request.tool), *request.argv),
+        argv=("/bin/sh", "-c", BUILD_USERS_SCRIPT, "sh", nix.paths.get("nix", ""), tool, *request.argv),
         description=f"Evaluate the Nix derivations of {request.address} ({request.what})",
         input_digest=request.input_digest,
         env=env.env,
