@@ -1,6 +1,8 @@
-"""`pip install .` from the repository root (after `scripts/build-command`) builds the native
-module and installs the native `layerforge` command, which runs the Python part of the CLI,
-on the oldest supported CPython (3.9) when the machine has one."""
+"""`pip install .` from the repository root builds the native module and installs the native
+`layerforge` command, which runs the Python part of the CLI, on the oldest supported CPython
+(3.9) when the machine has one; `pip wheel .` of a clean clone (no manual step: the in-tree
+build backend, build_backend/, builds the command) makes a wheel holding it, and the sdist
+holds everything the wheel is built from."""
 
 from __future__ import annotations
 
@@ -8,11 +10,19 @@ import glob
 import os
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
-from tests.helpers import run
+import tomllib
+
+from tests.helpers import TEST_CACHE, machine_lock, run
 
 REPO = Path(__file__).resolve().parent.parent
+#: cargo's target directory for the wheel built from a clean clone: kept in the user's cache
+#: between runs, so CI's second run (and a developer's) only rebuilds what changed instead of
+#: every crate in release mode (the clone is new each time, the target directory is not).
+WHEEL_TARGET = TEST_CACHE / "wheel-target"
 
 
 def oldest_python() -> str:
@@ -59,3 +69,75 @@ def test_every_module_imports_on_the_oldest_python() -> None:
         [oldest_python(), "-c", script, str(REPO / "python")], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def clean_clone(tmp_path: Path) -> Path:
+    """The working copy's HEAD, cloned: untracked files (a built python/layerforge.data, a
+    stale _native.abi3.so) cannot help the build."""
+    src = tmp_path / "src"
+    run("git", "clone", "-q", "--no-local", REPO, src)
+    return src
+
+
+def test_pip_wheel_of_a_clean_clone_holds_the_native_command(tmp_path: Path) -> None:
+    src = clean_clone(tmp_path)
+    out = tmp_path / "out"
+    env = {**os.environ, "CARGO_TARGET_DIR": str(WHEEL_TARGET)}
+    with machine_lock("wheel-target"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-w", str(out), "."],
+            cwd=src, env=env, capture_output=True, text=True, timeout=1800, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [wheel] = out.glob("layerforge-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        version = wheel.name.split("-")[1]
+        command = f"layerforge-{version}.data/scripts/layerforge"
+        assert command in names, sorted(names)
+        assert z.read(command)[:4] == b"\x7fELF", "the command is the native binary"
+        assert (z.getinfo(command).external_attr >> 16) & 0o111, "the command is executable"
+    assert {"layerforge/__init__.py", "layerforge/_native.pyi", "layerforge/py.typed"} <= names
+    assert any(n.startswith("layerforge/_native.") and n.endswith(".so") for n in names), sorted(names)
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    run(venv / "bin" / "pip", "install", "--no-deps", "--disable-pip-version-check", "-q", wheel)
+    assert (venv / "bin" / "layerforge").read_bytes()[:4] == b"\x7fELF"
+    assert run(venv / "bin" / "layerforge", "--version").stdout.startswith("layerforge ")
+    assert run(venv / "bin" / "python", "-m", "layerforge", "--version").stdout.startswith("layerforge ")
+
+
+def test_sdist_of_a_clean_clone_holds_what_the_wheel_is_built_from(tmp_path: Path) -> None:
+    """The sdist through the build backend's hook, called as a PEP 517 frontend calls it
+    (backend-path first on sys.path, in the source tree): no compile."""
+    src = clean_clone(tmp_path)
+    build_system = tomllib.loads((src / "pyproject.toml").read_text())["build-system"]
+    hook = (
+        "import importlib, sys\n"
+        "sys.path[:0] = sys.argv[3:]\n"
+        "print(importlib.import_module(sys.argv[1]).build_sdist(sys.argv[2]))"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    # maturin's hook runs the `maturin` command of the test's environment.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-c", hook, build_system["build-backend"], str(out), *build_system["backend-path"]],
+        cwd=src, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sdist = out / proc.stdout.strip().splitlines()[-1]
+    with tarfile.open(sdist) as t:
+        names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+        cargo_toml = t.extractfile(f"{sdist.name.removesuffix('.tar.gz')}/Cargo.toml")
+        assert cargo_toml is not None
+        workspace = tomllib.loads(cargo_toml.read().decode())
+    members = workspace["workspace"]["members"]
+    assert "rust/layerforge-cli" in members, members
+    for member in members:
+        assert f"{member}/Cargo.toml" in names, member
+        assert f"{member}/src/lib.rs" in names or f"{member}/src/main.rs" in names, member
+    assert {"Cargo.lock", "Cargo.toml", "pyproject.toml", "build_backend/layerforge_build.py",
+            "python/layerforge/__init__.py", "python/layerforge/_native.pyi"} <= names  # fmt: skip
+    assert not any(n.startswith("python/layerforge.data") for n in names), "no built command in the sdist"
+    assert not (src / "python" / "layerforge.data").exists(), "the hook leaves no data directory behind"
