@@ -11,12 +11,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from build_files import backend_rule_runner, parsed_target, refused
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST
-from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 
-from layerforge_pants import register
 from layerforge_pants.goals.dependency import ImageDependency
 from layerforge_pants.goals.package import BuiltImageArtifact, ImageNames
 from layerforge_pants.goals.publish import push_argv
@@ -39,18 +38,7 @@ _OPTION = re.compile(r"--[a-z][a-z-]*=")
 
 @pytest.fixture(scope="module")
 def rule_runner() -> RuleRunner:
-    return RuleRunner(target_types=register.target_types(), rules=[])
-
-
-def _target(rule_runner: RuleRunner, build: str, name: str = "x") -> Any:
-    rule_runner.write_files({"src/BUILD": build})
-    return rule_runner.get_target(Address("src", target_name=name))
-
-
-def _refused(rule_runner: RuleRunner, build: str) -> str:
-    with pytest.raises(ExecutionError) as e:
-        _target(rule_runner, build)
-    return str(e.value).strip().splitlines()[-1]
+    return backend_rule_runner()
 
 
 def options_only(argv: list[str] | tuple[str, ...], positionals: int = 0) -> list[str]:
@@ -81,24 +69,24 @@ def values_of(argv: list[str] | tuple[str, ...], flag: str) -> list[str]:
     ],
 )
 def test_layer_groups_hold_store_paths_only(rule_runner: RuleRunner, groups: list[list[str]]) -> None:
-    line = _refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups={groups!r})')
+    line = refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups={groups!r})')
     bad = next(p for g in groups for p in g if not re.fullmatch(r"/nix/store/[a-z0-9]{32}-[a-z]+", p))
     assert "src/BUILD:1: The `layer_groups` field of src:x has " in line, line
     assert repr(bad) in line and "not a Nix store path" in line, line
 
 
 def test_a_flat_list_is_not_layer_groups(rule_runner: RuleRunner) -> None:
-    line = _refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups=["--out", "/a"])')
+    line = refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups=["--out", "/a"])')
     assert "layer_groups" in line and "src:x" in line and "a list of lists of store paths" in line, line
 
 
 def test_copy_to_root_holds_store_paths_only(rule_runner: RuleRunner) -> None:
-    line = _refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], copy_to_root=["--out"])')
+    line = refused(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], copy_to_root=["--out"])')
     assert "src/BUILD:1: The `copy_to_root` field of src:x has '--out', which is not a Nix store path" in line, line
 
 
 def test_plan_argv_passes_every_field_value_as_the_value_of_its_option(rule_runner: RuleRunner) -> None:
-    target = _target(
+    target = parsed_target(
         rule_runner,
         f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups=[["{STORE_PATH}", "{OTHER}"], '
         f'["{OTHER}"]], copy_to_root=["{OTHER}"], perms=["--out=/abs=0755"], entrypoint=["{HOSTILE}"], '
@@ -119,7 +107,7 @@ def test_plan_argv_passes_every_field_value_as_the_value_of_its_option(rule_runn
 def test_each_option_field_renders_its_own_option_and_errors_name_it(rule_runner: RuleRunner) -> None:
     """The plan argv is its fields' own arguments: every option field set on the target shows
     its flag, and an error about that flag names the field (no hand-kept table between them)."""
-    target = _target(
+    target = parsed_target(
         rule_runner,
         f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], layer_groups=[["{STORE_PATH}"]], '
         f'copy_to_root=["{OTHER}"], perms=["x=0755"], entrypoint=["/e"], cmd=["c"], env={{"A": "1"}}, '
@@ -138,7 +126,7 @@ def test_each_option_field_renders_its_own_option_and_errors_name_it(rule_runner
     errors = field_set.error_fields()
     assert all(errors[f.flag] == f.alias for f in fields)
     assert errors["--max-layers"] == "max_layers" and errors["--copy-to-root-mode"] == "copy_to_root_mode"
-    plain = _target(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"])')
+    plain = parsed_target(rule_runner, f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"])')
     defaults = NixOciImageFieldSet.create(plain)
     assert values_of(defaults.plan_argv("1.0", (), ()), "--compression") == ["gzip"], "the option table's default"
 
@@ -150,7 +138,7 @@ def test_assemble_argv(rule_runner: RuleRunner) -> None:
 
 
 def test_unikraft_argv(rule_runner: RuleRunner) -> None:
-    target = _target(
+    target = parsed_target(
         rule_runner,
         'unikraft_image(name="x", kernel="--kernel", arch="x86_64", plat="qemu", kconfig="--out", '
         f'package_name="{HOSTILE}", unikraft_version="{HOSTILE}", initrd_owner="0:0", output_path="{HOSTILE}", '
@@ -167,7 +155,7 @@ def test_unikraft_argv(rule_runner: RuleRunner) -> None:
 
 
 def test_nydus_argv(rule_runner: RuleRunner) -> None:
-    target = _target(rule_runner, f'nydus_image(name="x", source_image=":a", prefetch=["/a", "/b"], '
+    target = parsed_target(rule_runner, f'nydus_image(name="x", source_image=":a", prefetch=["/a", "/b"], '
                                   f'output_path="{HOSTILE}", merge_platform=True)')  # fmt: skip
     source = ImageDependency(EMPTY_DIGEST, target.address, HOSTILE, "1", "source")
     argv = nydus_argv(NydusImageFieldSet.create(target), ImageNames("r", ("1",)), (source, source))
@@ -176,7 +164,7 @@ def test_nydus_argv(rule_runner: RuleRunner) -> None:
 
 
 def test_index_argv(rule_runner: RuleRunner) -> None:
-    target = _target(rule_runner, f'oci_image_index(name="x", images=[":a"], image_source="{HOSTILE}", '
+    target = parsed_target(rule_runner, f'oci_image_index(name="x", images=[":a"], image_source="{HOSTILE}", '
                                   f'image_revision="{HOSTILE}", output_path="{HOSTILE}")')  # fmt: skip
     images = (ImageDependency(EMPTY_DIGEST, target.address, HOSTILE, "1", "images/0"),)
     argv = index_argv(OciImageIndexFieldSet.create(target), ImageNames("r", ("1",)), images)

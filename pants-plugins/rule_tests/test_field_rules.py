@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from build_files import backend_rule_runner, parsed_target, refused
 from pants.engine.addresses import Address
-from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import InvalidFieldException
 from pants.testutil.rule_runner import RuleRunner
 
-from layerforge_pants import register
 from layerforge_pants.goals import naming
 from layerforge_pants.goals.package import config_argv
 from layerforge_pants.goals.target_types import CmdField, EnvField, LabelsField
@@ -44,18 +43,7 @@ FIELDS = {
 
 @pytest.fixture(scope="module")
 def rule_runner() -> RuleRunner:
-    return RuleRunner(target_types=register.target_types(), rules=[])
-
-
-def _target(rule_runner: RuleRunner, build: str, name: str = "x") -> Any:
-    rule_runner.write_files({"src/BUILD": build})
-    return rule_runner.get_target(Address("src", target_name=name))
-
-
-def _refused(rule_runner: RuleRunner, build: str) -> str:
-    with pytest.raises(ExecutionError) as e:
-        _target(rule_runner, build)
-    return str(e.value).strip().splitlines()[-1]
+    return backend_rule_runner()
 
 
 def _cases(*rules: str) -> list[dict[str, Any]]:
@@ -71,10 +59,10 @@ def test_fields_follow_the_option_rules(rule_runner: RuleRunner, case: dict[str,
     kind, field, rest = FIELDS[case["rule"]]
     build = f'{kind}(name="x", {rest}, {field}={case["value"]!r})'
     if case["ok"]:
-        target = _target(rule_runner, build)
+        target = parsed_target(rule_runner, build)
         assert any(f.alias == field and f.value == case["value"] for f in target.field_values.values())
         return
-    line = _refused(rule_runner, build)  # the table's words, or Pants' own for a choice
+    line = refused(rule_runner, build)  # the table's words, or Pants' own for a choice
     assert field in line and "src:x" in line and repr(case["value"]) in line, line
     assert "--" not in line.split("src:x", 1)[1], "fields, not flags, are named"
 
@@ -83,9 +71,9 @@ def test_fields_follow_the_option_rules(rule_runner: RuleRunner, case: dict[str,
 def test_prefetch_paths_follow_the_option_rules(rule_runner: RuleRunner, case: dict[str, Any]) -> None:
     build = f'nydus_image(name="x", source_image=":a", prefetch=["/", {case["value"]!r}])'
     if case["ok"]:
-        _target(rule_runner, build)
+        parsed_target(rule_runner, build)
     else:
-        assert "The `prefetch` field of src:x" in _refused(rule_runner, build)
+        assert "The `prefetch` field of src:x" in refused(rule_runner, build)
 
 
 @pytest.mark.parametrize("case", _cases("layer.level"), ids=lambda c: f"{c['compression']}:{c['value']}")
@@ -93,9 +81,9 @@ def test_compression_levels_follow_the_option_rules(rule_runner: RuleRunner, cas
     level = "" if case["value"] is None else f", compression_level={case['value']}"
     build = f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], compression="{case["compression"]}"{level})'
     if case["ok"]:
-        _target(rule_runner, build)
+        parsed_target(rule_runner, build)
     else:
-        assert "The `compression_level` field of src:x" in _refused(rule_runner, build)
+        assert "The `compression_level` field of src:x" in refused(rule_runner, build)
 
 
 @pytest.mark.parametrize("case", _cases("image.tag", "image.repository"), ids=_id)
@@ -113,7 +101,7 @@ def test_tags_and_repositories_follow_the_option_rules(case: dict[str, Any]) -> 
 
 
 def test_config_argv_is_sorted_and_stable(rule_runner: RuleRunner) -> None:
-    target = _target(
+    target = parsed_target(
         rule_runner,
         f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], cmd=["--a", "b"], '
         'env={"Z": "1", "A": "2=3"}, labels={"org.b": "x", "org.a": "y"})',
@@ -123,7 +111,7 @@ def test_config_argv_is_sorted_and_stable(rule_runner: RuleRunner) -> None:
 
 
 def test_plan_argv_carries_the_fields(rule_runner: RuleRunner) -> None:
-    target = _target(
+    target = parsed_target(
         rule_runner,
         f'nix_oci_image(name="x", store_paths=["{STORE_PATH}"], max_layers=7, layering="per-path", '
         'compression="zstd", compression_level=19, arch="arm64", sbom=True)',
