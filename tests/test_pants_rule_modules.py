@@ -127,3 +127,17 @@ def test_placeholder_lockfile_reads_as_pants_2_31_reads_it() -> None:
     subsystem = (PLUGIN / "goals" / "subsystem.py").read_text()
     assert f'default_version = "layerforge=={version}"' in subsystem
     assert [r["project_name"] for res in lock["locked_resolves"] for r in res["locked_requirements"]] == ["layerforge"]
+
+
+def test_one_version_the_plugin_pins_the_tool_it_was_released_with() -> None:
+    """The workspace's version (Cargo.toml, which maturin gives the wheel) is the one version:
+    the plugin's subsystem, its default lockfile and this repository's requirement pin it."""
+    root = PLUGIN.parent.parent
+    text = (root / "Cargo.toml").read_text()
+    version = text.split("[workspace.package]", 1)[1].split('version = "', 1)[1].split('"', 1)[0]
+    subsystem = (PLUGIN / "goals" / "subsystem.py").read_text()
+    assert f'default_version = "layerforge=={version}"' in subsystem
+    assert f'default_requirements = ["layerforge=={version}"]' in subsystem
+    assert f'"layerforge=={version}"' in (PLUGIN / "layerforge.lock").read_text()
+    assert f'requirements=["layerforge=={version}"]' in (root / "BUILD").read_text()
+    assert f"\n## {version}\n" in (root / "CHANGELOG.md").read_text(), "each release has its CHANGELOG section"
