@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
+import pytest
 import tomllib
 
 from tests.helpers import TEST_CACHE, machine_lock, run
@@ -141,3 +143,74 @@ def test_sdist_of_a_clean_clone_holds_what_the_wheel_is_built_from(tmp_path: Pat
             "python/layerforge/__init__.py", "python/layerforge/_native.pyi"} <= names  # fmt: skip
     assert not any(n.startswith("python/layerforge.data") for n in names), "no built command in the sdist"
     assert not (src / "python" / "layerforge.data").exists(), "the hook leaves no data directory behind"
+
+
+#: cargo's target directory for scripts/dist's builds of a clean clone, kept between runs like
+#: WHEEL_TARGET (its own: the command is built for another target, x86_64-unknown-linux-gnu.2.17).
+DIST_TARGET = TEST_CACHE / "dist-target"
+#: The newest glibc a release wheel may need (manylinux_2_28).
+MAX_GLIBC = (2, 28)
+
+
+def glibc_needed(elf: Path) -> tuple[int, int]:
+    """The newest GLIBC_x.y symbol version that ELF file references (objdump -T)."""
+    found = re.findall(r"GLIBC_(\d+)\.(\d+)", run("objdump", "-T", elf).stdout)
+    assert found, f"{elf}: objdump -T lists no GLIBC symbol versions"
+    return max((int(a), int(b)) for a, b in found)
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scripts/dist's OUTDIR for a clean clone of HEAD."""
+    tmp = tmp_path_factory.mktemp("dist")
+    src = clean_clone(tmp)
+    out = tmp / "out"
+    env = {**os.environ, "CARGO_TARGET_DIR": str(DIST_TARGET)}
+    with machine_lock("dist-target"):
+        proc = subprocess.run(
+            [src / "scripts" / "dist", out], cwd=src, env=env, capture_output=True, text=True, timeout=3600,
+            check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [venv_line] = [line for line in proc.stdout.splitlines() if line.startswith("scripts/dist: tools in ")]
+    (out / "tools").write_text(venv_line.removeprefix("scripts/dist: tools in "))
+    return out
+
+
+def test_dist_writes_a_manylinux_wheel_and_the_sdist(dist: Path) -> None:
+    [wheel] = dist.glob("layerforge-*.whl")
+    [sdist] = dist.glob("layerforge-*.tar.gz")
+    version = wheel.name.split("-")[1]
+    assert sdist.name == f"layerforge-{version}.tar.gz"
+    auditwheel = Path((dist / "tools").read_text()) / "bin" / "auditwheel"
+    show = " ".join(run(auditwheel, "show", wheel).stdout.split())
+    tags = re.findall(r'consistent with the following platform tag: "manylinux_(\d+)_(\d+)_x86_64"', show)
+    assert tags, show
+    assert (int(tags[0][0]), int(tags[0][1])) <= MAX_GLIBC, show
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read(f"layerforge-{version}.data/scripts/layerforge")[:4] == b"\x7fELF"
+
+
+@pytest.mark.parametrize("minor", ["9", "13"])
+def test_dist_wheel_installs_and_runs_on_cpython(dist: Path, tmp_path: Path, minor: str) -> None:
+    pythons = sorted(glob.glob(f"/root/.pyenv/versions/3.{minor}.*/bin/python3.{minor}"))
+    if not pythons:
+        pytest.skip(f"no CPython 3.{minor} in /root/.pyenv/versions/3.{minor}.* (scripts/test installs it)")
+    [wheel] = dist.glob("layerforge-*.whl")
+    version = wheel.name.split("-")[1]
+    venv = tmp_path / "venv"
+    run(pythons[-1], "-m", "venv", venv)
+    run(venv / "bin" / "pip", "install", "--no-deps", "--disable-pip-version-check", "-q", wheel)
+    command = venv / "bin" / "layerforge"
+    with zipfile.ZipFile(wheel) as z:
+        shipped = z.read(f"layerforge-{version}.data/scripts/layerforge")
+    assert command.read_bytes() == shipped, "the installed command is the wheel's native one"
+    assert glibc_needed(command) <= MAX_GLIBC
+    [module] = (venv / "lib").glob(f"python3.{minor}/site-packages/layerforge/_native.*.so")
+    assert glibc_needed(module) <= MAX_GLIBC
+    # Neither the venv's bin/ on PATH nor PYTHONPATH: the native command finds its interpreter.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LAYERFORGE_PYTHON")}
+    env["PATH"] = "/usr/bin:/bin"
+    expected = f"layerforge {version}"
+    assert run(command, "--version", env=env, cwd=tmp_path).stdout.strip() == expected
+    assert run(venv / "bin" / "python", "-m", "layerforge", "--version", cwd=tmp_path).stdout.strip() == expected
