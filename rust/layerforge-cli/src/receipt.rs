@@ -89,8 +89,9 @@ pub fn load(args: &[OsString], timeout: Option<&OsStr>) -> Option<Receipt> {
 
 /// What a command line asks a push for, as far as a receipt must name it: `SOURCE`, `TARGET`
 /// and the `--tag` values. Only the options of `layerforge push` spelled in full (`--tag T`,
-/// `--tag=T`, `--insecure`, `--jobs`, `--chunk-size`, `--retries`) are read; any other
-/// argument starting with `-` (an abbreviation, `--`, `-v`) leaves the push to Python.
+/// `--tag=T`, `--insecure`, `--jobs`, `--chunk-size`, `--retries`) are read, and `--` ends
+/// them as argparse does (every later argument is a positional: what `pants publish` passes);
+/// any other argument starting with `-` (an abbreviation, `-v`) leaves the push to Python.
 struct Asked<'a> {
     source: &'a str,
     target: &'a str,
@@ -103,6 +104,12 @@ fn asked(args: &[OsString]) -> Option<Asked<'_>> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let arg = arg.to_str()?;
+        if arg == "--" {
+            for arg in rest.by_ref() {
+                positional.push(arg.to_str()?);
+            }
+            break;
+        }
         if arg == "-" || !arg.starts_with('-') {
             positional.push(arg);
             continue;
@@ -378,6 +385,7 @@ mod tests {
                 "--tag",
                 "stable",
             ],
+            &["--tag=stable", "--", "l", "127.0.0.1:5000/team/app:1.0"],
         ];
         for argv in ok {
             let mut doc = receipt(argv);
@@ -388,7 +396,7 @@ mod tests {
             &["l", "127.0.0.1:5000/team/app:1.0", "--ta", "stable"][..],
             &["l", "127.0.0.1:5000/team/app:1.0", "-v", "--tag", "stable"],
             &["l", "127.0.0.1:5000/team/app:1.0", "--tag"],
-            &["--", "l", "127.0.0.1:5000/team/app:1.0"],
+            &["--", "--tag=stable", "l", "127.0.0.1:5000/team/app:1.0"],
             &["l", "127.0.0.1:5000/team/app:1.0", "extra"],
             &["l", "127.0.0.1:5000/team/app"],
         ];
