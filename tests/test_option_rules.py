@@ -41,10 +41,12 @@ def _id(case: dict[str, Any]) -> str:
     return f"{case['rule']}={case['value']!r}"
 
 
-def test_the_plugin_imports_the_tools_table() -> None:
-    """One file: the plugin's option_rules.py is the tool's (a link), not a copy."""
-    assert PLUGIN_RULES.is_symlink()
-    assert PLUGIN_RULES.resolve() == (ROOT / "python" / "layerforge" / "option_rules.py").resolve()
+def test_the_plugin_ships_the_tools_table_byte_for_byte() -> None:
+    """One table: the plugin's option_rules.py (a file of its own, so the plugin's wheel stands
+    alone) is the tool's, byte for byte; after editing the tool's, copy it over."""
+    tool = ROOT / "python" / "layerforge" / "option_rules.py"
+    assert not PLUGIN_RULES.is_symlink()
+    assert PLUGIN_RULES.read_bytes() == tool.read_bytes(), f"cp {tool} {PLUGIN_RULES}"
 
 
 def test_every_rule_has_vectors() -> None:

@@ -191,6 +191,28 @@ def test_dist_writes_a_manylinux_wheel_and_the_sdist(dist: Path) -> None:
         assert z.read(f"layerforge-{version}.data/scripts/layerforge")[:4] == b"\x7fELF"
 
 
+def test_dist_writes_the_pants_plugins_wheel_standing_alone(dist: Path) -> None:
+    """layerforge-pants: pure Python, the project's version, every package of the plugin and
+    its default lockfile, and the tool's option table and host rules as files of its own
+    (byte for byte the tool's), so the wheel needs nothing from this checkout."""
+    [tool] = dist.glob("layerforge-*.whl")
+    version = tool.name.split("-")[1]
+    [plugin] = dist.glob("layerforge_pants-*.whl")
+    assert plugin.name == f"layerforge_pants-{version}-py3-none-any.whl"
+    root = Path(__file__).resolve().parent.parent
+    with zipfile.ZipFile(plugin) as z:
+        names = set(z.namelist())
+        for package in ("", "goals/", "goals/engine/", "nix/", "unikraft/", "nydus/", "index/", "remote/"):
+            assert f"layerforge_pants/{package}__init__.py" in names, package
+        assert "layerforge_pants/layerforge.lock" in names
+        assert (
+            z.read("layerforge_pants/goals/option_rules.py")
+            == (root / "python/layerforge/option_rules.py").read_bytes()
+        )
+        assert z.read("layerforge_pants/goals/hosts.py") == (root / "python/layerforge/trust/hosts.py").read_bytes()
+        assert not any(n.startswith("rule_tests/") for n in names)
+
+
 @pytest.mark.parametrize("minor", ["9", "13"])
 def test_dist_wheel_installs_and_runs_on_cpython(dist: Path, tmp_path: Path, minor: str) -> None:
     pythons = sorted(glob.glob(f"/root/.pyenv/versions/3.{minor}.*/bin/python3.{minor}"))

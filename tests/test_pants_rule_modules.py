@@ -140,4 +140,5 @@ def test_one_version_the_plugin_pins_the_tool_it_was_released_with() -> None:
     assert f'default_requirements = ["layerforge=={version}"]' in subsystem
     assert f'"layerforge=={version}"' in (PLUGIN / "layerforge.lock").read_text()
     assert f'requirements=["layerforge=={version}"]' in (root / "BUILD").read_text()
+    assert f'\nversion = "{version}"\n' in (root / "pants-plugins" / "pyproject.toml").read_text()
     assert f"\n## {version}\n" in (root / "CHANGELOG.md").read_text(), "each release has its CHANGELOG section"

@@ -2,8 +2,10 @@
 levels, prefetch paths and the tag and repository grammar.
 
 Every front checks its values here and names the value's source itself: the CLI its flag
-(``--chunk-size``), the Pants backend its target and field (``pants-plugins/layerforge_pants``
-imports this very file, which is why it uses the standard library only), and the native core,
+(``--chunk-size``), the Pants backend its target and field (the plugin ships this very file,
+byte for byte, as ``pants-plugins/layerforge_pants/goals/option_rules.py``, so that its wheel
+stands alone; ``tests/test_option_rules.py`` keeps the two equal: edit this one, then copy it;
+which is why it uses the standard library only), and the native core,
 which has its own copy of the rules it needs, its setting. ``tests/vectors/option_rules.json``
 holds the cases every implementation is tested against (Python and the plugin by
 ``tests/test_option_rules.py``, the Rust core and command by ``cargo test``).

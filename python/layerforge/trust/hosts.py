@@ -1,8 +1,9 @@
 """Which hosts a registry request may go to and which origins may receive a credential: the
 rules alone, in the standard library only (Python 3.9 and later), so that the Pants plugin,
-which runs inside Pants and cannot import the tool, uses this same file
-(``pants-plugins/layerforge_pants/hosts.py`` is a link to it) for the digest lookup it makes
-when a BUILD file is parsed. :mod:`layerforge.trust.origins` puts the tool's errors on them.
+which runs inside Pants and cannot import the tool, uses this same file (shipped byte for
+byte as ``pants-plugins/layerforge_pants/goals/hosts.py``; ``tests/test_remote_tag.py`` keeps
+the two equal: edit this one, then copy it) for the digest lookup it makes when a BUILD file
+is parsed. :mod:`layerforge.trust.origins` puts the tool's errors on them.
 
 A registry is ``host[:port]`` and owns one origin (RFC 6454: scheme, host, port). Loopback
 registries (plain HTTP without ``--insecure``) are ``localhost`` itself, an IPv4 literal in
