@@ -22,7 +22,7 @@ from layerforge_pants.goals.target_types import (
     LabelsField,
 )
 from layerforge_pants.goals.tool import LayerforgeProcess
-from layerforge_pants.goals.tool_option import fields_argv, option  # noqa: F401  (option: what the kinds' argvs use)
+from layerforge_pants.goals.tool_option import fields_argv
 
 
 @dataclass(frozen=True)

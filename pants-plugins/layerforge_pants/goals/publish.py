@@ -20,11 +20,12 @@ from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests
 from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
 from pants.engine.target import InvalidFieldException
 
-from layerforge_pants.goals.package import BuiltImageArtifact, option
+from layerforge_pants.goals.package import BuiltImageArtifact
 from layerforge_pants.goals.registries import RegistryError
 from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.target_types import ImageRegistriesField, ImageSkipPushField
 from layerforge_pants.goals.tool import LayerforgeProcess
+from layerforge_pants.goals.tool_option import option
 
 
 class PublishImageRequest(PublishRequest):

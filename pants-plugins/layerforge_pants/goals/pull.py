@@ -13,8 +13,8 @@ from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
 from pants.engine.process import FallibleProcessResult
 from pants.engine.target import Target
 
-from layerforge_pants.goals.package import option
 from layerforge_pants.goals.tool import LayerforgeProcess
+from layerforge_pants.goals.tool_option import option
 
 LAYOUT = "remote"
 REF = "pulled"

@@ -24,8 +24,9 @@ from pants.engine.addresses import Address
 from pants.engine.fs import Digest
 from pants.engine.target import WrappedTargetRequest
 
-from layerforge_pants.goals.package import BuiltImageArtifact, option
+from layerforge_pants.goals.package import BuiltImageArtifact
 from layerforge_pants.goals.subsystem import Layerforge
+from layerforge_pants.goals.tool_option import option
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from pants.engine.unions import UnionRule
 
 from layerforge_pants.goals import roles
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
+from layerforge_pants.goals.package import ImageFieldSet, ImageNames
 from layerforge_pants.goals.roles import INDEX_ENTRY
 from layerforge_pants.goals.target_types import ImageRevisionAnnotationField, ImageSourceAnnotationField
-from layerforge_pants.goals.tool_option import fields_argv
+from layerforge_pants.goals.tool_option import fields_argv, option
 from layerforge_pants.index.target import IndexImagesField
 
 

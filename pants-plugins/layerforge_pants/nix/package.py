@@ -22,7 +22,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, FileEntry, PathGlobs
 from pants.engine.unions import UnionRule
 
-from layerforge_pants.goals.package import ImageFieldSet, option
+from layerforge_pants.goals.package import ImageFieldSet
 from layerforge_pants.goals.target_types import (
     BaseImageField,
     CmdField,
@@ -41,7 +41,7 @@ from layerforge_pants.goals.target_types import (
     WorkdirField,
 )
 from layerforge_pants.goals.tool import LayerforgeProcess
-from layerforge_pants.goals.tool_option import ToolOptionField, fields_argv, option_fields
+from layerforge_pants.goals.tool_option import ToolOptionField, fields_argv, option, option_fields
 from layerforge_pants.nix.plan import PLAN, planned_layers
 from layerforge_pants.nix.target import (
     ImageArchField,

@@ -11,9 +11,9 @@ from pants.engine.unions import UnionRule
 
 from layerforge_pants.goals import roles
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
-from layerforge_pants.goals.package import ImageFieldSet, ImageNames, option
+from layerforge_pants.goals.package import ImageFieldSet, ImageNames
 from layerforge_pants.goals.roles import NYDUS_SOURCE
-from layerforge_pants.goals.tool_option import fields_argv
+from layerforge_pants.goals.tool_option import fields_argv, option
 from layerforge_pants.nydus.target import (
     NydusChunkDictField,
     NydusChunkSizeField,

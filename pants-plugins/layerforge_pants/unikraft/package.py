@@ -12,9 +12,9 @@ from pants.engine.unions import UnionRule
 
 from layerforge_pants.goals.dependency import ImageDependency, ImageDependencyRequest
 from layerforge_pants.goals.dependency_files import locate
-from layerforge_pants.goals.package import ImageFieldSet, ImageNames, config_argv, option
+from layerforge_pants.goals.package import ImageFieldSet, ImageNames, config_argv
 from layerforge_pants.goals.target_types import CmdField, EnvField, LabelsField
-from layerforge_pants.goals.tool_option import fields_argv
+from layerforge_pants.goals.tool_option import fields_argv, option
 from layerforge_pants.unikraft.target import (
     UnikraftArchField,
     UnikraftImageTarget,
