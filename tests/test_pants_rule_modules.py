@@ -131,7 +131,8 @@ def test_placeholder_lockfile_reads_as_pants_2_31_reads_it() -> None:
 
 def test_one_version_the_plugin_pins_the_tool_it_was_released_with() -> None:
     """The workspace's version (Cargo.toml, which maturin gives the wheel) is the one version:
-    the plugin's subsystem, its default lockfile and this repository's requirement pin it."""
+    the plugin's subsystem, its default lockfile, its release check and this repository's
+    requirement pin it."""
     root = PLUGIN.parent.parent
     text = (root / "Cargo.toml").read_text()
     version = text.split("[workspace.package]", 1)[1].split('version = "', 1)[1].split('"', 1)[0]
@@ -141,4 +142,5 @@ def test_one_version_the_plugin_pins_the_tool_it_was_released_with() -> None:
     assert f'"layerforge=={version}"' in (PLUGIN / "layerforge.lock").read_text()
     assert f'requirements=["layerforge=={version}"]' in (root / "BUILD").read_text()
     assert f'\nversion = "{version}"\n' in (root / "pants-plugins" / "pyproject.toml").read_text()
+    assert f'\n__version__ = "{version}"\n' in (PLUGIN / "__init__.py").read_text(), "what goals/tool_release.py checks"
     assert f"\n## {version}\n" in (root / "CHANGELOG.md").read_text(), "each release has its CHANGELOG section"

@@ -5,11 +5,13 @@ the package process every image kind ends with."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
-from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests, Snapshot
+from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests, PathGlobs, Snapshot
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import SourcesField, TransitiveTargetsRequest
@@ -39,6 +41,7 @@ from layerforge_pants.goals.tool import (
     tool_venv_request,
     venv_pex_process,
 )
+from layerforge_pants.goals.tool_release import check_default_lockfile, check_resolve
 
 
 @rule
@@ -52,9 +55,34 @@ async def layerforge_env(tool: Layerforge, nix: NixTools) -> LayerforgeEnv:
     return tool_env(await engine.environment(tool.env_vars), nix)
 
 
+@dataclass(frozen=True)
+class ToolRelease:
+    """The tool's release checked against the plugin's (see ``tool_release.py``)."""
+
+
+@rule
+async def check_tool_release(tool: Layerforge, python_setup: PythonSetup) -> ToolRelease:
+    resolve = tool.install_from_resolve
+    if not resolve:
+        check_default_lockfile()
+        return ToolRelease()
+    path = python_setup.resolves.get(resolve, "")
+    lockfile = None
+    if path:
+        snapshot = await engine.glob_snapshot(PathGlobs([path]))
+        files = await engine.contents(snapshot.digest)
+        lockfile = files[0].content.decode(errors="replace") if files else None
+    check_resolve(resolve, path or "not in [python].resolves", lockfile)
+    return ToolRelease()
+
+
 @rule
 async def layerforge_process(
-    request: LayerforgeProcess, tool: Layerforge, env: LayerforgeEnv, pex_env: PexEnvironment
+    request: LayerforgeProcess,
+    tool: Layerforge,
+    env: LayerforgeEnv,
+    pex_env: PexEnvironment,
+    _release: ToolRelease,
 ) -> Process:
     pex = await engine.venv_pex(tool_venv_request(tool, pex_env))
     process = await engine.venv_pex_process(venv_pex_process(pex, request, env))
