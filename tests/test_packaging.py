@@ -7,6 +7,8 @@ holds everything the wheel is built from."""
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
+from tests.dist_support import clean_clone, dist_output
 from tests.helpers import TEST_CACHE, machine_lock, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,14 +74,6 @@ def test_every_module_imports_on_the_oldest_python() -> None:
         [oldest_python(), "-c", script, str(REPO / "python")], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def clean_clone(tmp_path: Path) -> Path:
-    """The working copy's HEAD, cloned: untracked files (a built python/layerforge.data, a
-    stale _native.abi3.so) cannot help the build."""
-    src = tmp_path / "src"
-    run("git", "clone", "-q", "--no-local", REPO, src)
-    return src
 
 
 def test_pip_wheel_of_a_clean_clone_holds_the_native_command(tmp_path: Path) -> None:
@@ -145,9 +140,6 @@ def test_sdist_of_a_clean_clone_holds_what_the_wheel_is_built_from(tmp_path: Pat
     assert not (src / "python" / "layerforge.data").exists(), "the hook leaves no data directory behind"
 
 
-#: cargo's target directory for scripts/dist's builds of a clean clone, kept between runs like
-#: WHEEL_TARGET (its own: the command is built for another target, x86_64-unknown-linux-gnu.2.17).
-DIST_TARGET = TEST_CACHE / "dist-target"
 #: The newest glibc a release wheel may need (manylinux_2_28).
 MAX_GLIBC = (2, 28)
 
@@ -160,21 +152,9 @@ def glibc_needed(elf: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """scripts/dist's OUTDIR for a clean clone of HEAD."""
-    tmp = tmp_path_factory.mktemp("dist")
-    src = clean_clone(tmp)
-    out = tmp / "out"
-    env = {**os.environ, "CARGO_TARGET_DIR": str(DIST_TARGET)}
-    with machine_lock("dist-target"):
-        proc = subprocess.run(
-            [src / "scripts" / "dist", out], cwd=src, env=env, capture_output=True, text=True, timeout=3600,
-            check=False,
-        )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    [venv_line] = [line for line in proc.stdout.splitlines() if line.startswith("scripts/dist: tools in ")]
-    (out / "tools").write_text(venv_line.removeprefix("scripts/dist: tools in "))
-    return out
+def dist() -> Path:
+    """scripts/dist's OUTDIR for a clean clone of HEAD (tests/dist_support.py)."""
+    return dist_output()
 
 
 def test_dist_writes_a_manylinux_wheel_and_the_sdist(dist: Path) -> None:
@@ -211,6 +191,21 @@ def test_dist_writes_the_pants_plugins_wheel_standing_alone(dist: Path) -> None:
         )
         assert z.read("layerforge_pants/goals/hosts.py") == (root / "python/layerforge/trust/hosts.py").read_bytes()
         assert not any(n.startswith("rule_tests/") for n in names)
+        lockfile = z.read("layerforge_pants/layerforge.lock").decode()
+    # The tool's default lockfile pins the tool's wheel next to it, by name and sha256, under
+    # the path mapping README's pants.toml sets, with the header Pants checks it against.
+    lines = lockfile.splitlines()
+    begin, end = (
+        lines.index("// --- BEGIN PANTS LOCKFILE METADATA: DO NOT EDIT OR REMOVE ---"),
+        lines.index("// --- END PANTS LOCKFILE METADATA ---"),
+    )
+    header = json.loads("\n".join(line.removeprefix("// ") for line in lines[begin + 1 : end]))
+    assert header["generated_with_requirements"] == [f"layerforge=={version}"]
+    assert header["valid_for_interpreter_constraints"] == ["CPython<3.14,>=3.9"]
+    lock = json.loads("\n".join(line for line in lockfile.splitlines() if not line.startswith("//")))
+    [artifact] = [a for r in lock["locked_resolves"] for q in r["locked_requirements"] for a in q["artifacts"]]
+    assert artifact["url"] == f"file://${{LAYERFORGE_WHEELS}}/{tool.name}"
+    assert (artifact["algorithm"], artifact["hash"]) == ("sha256", hashlib.sha256(tool.read_bytes()).hexdigest())
 
 
 @pytest.mark.parametrize("minor", ["9", "13"])
