@@ -160,7 +160,7 @@ def test_a_new_repository_packages_publishes_and_runs_with_the_plugins_wheels(
     )  # fmt: skip
     assert f"sha256:{hashlib.sha256(served.stdout).hexdigest()}" == manifest["digest"]
 
-    with Podman(tmp_path) as podman:
+    with Podman() as podman:
         image = podman.pull_loopback(f"{registry.host}/acme/hello:1.0")
         assert podman.run_image(image).stdout == "hello from a new repository\n"
 
