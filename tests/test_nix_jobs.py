@@ -24,7 +24,17 @@ from layerforge.images.nix import perms
 from layerforge.images.nix.accounts import Account
 from layerforge.images.nix.closure import Closure, PathInfo
 from layerforge.images.nix.layer_job_document import JobLayer, LayerJobDocument, plan_job
-from layerforge.images.nix.layer_jobs import BATCH_BYTES, ROOT, SNAPSHOTTER, STORE_PATHS, LayerBatch, batch_jobs
+from layerforge.images.nix.layer_jobs import (
+    ALONE_BYTES,
+    BATCH_BYTES,
+    ROOT,
+    SNAPSHOTTER,
+    STORE_PATHS,
+    LayerBatch,
+    LayerJob,
+    batch_jobs,
+    cuts_after,
+)
 from layerforge.images.nix.layering import LayerGroup
 from layerforge.images.nix.perms import PermSpec, parse_perms
 from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
@@ -139,11 +149,47 @@ def test_small_consecutive_store_path_layers_are_one_batch_and_large_ones_alone(
     assert [b.outs for b in large.layer_batches()] == [("layer",)] * 3
     (snap,) = make_plan(nix_snapshotter=True).layer_batches()
     assert snap.outs == ("layer",) and document_of(plan_job(snap)["argv"]).layers == (JobLayer("layer", snap.jobs[0]),)
-    sizes = {"a": 1, "b": BATCH_BYTES - 2, "c": 2, "d": 1}
-    jobs = [replace(small.layer_jobs()[0], store_paths=(p,)) for p in sizes]
+    job = small.layer_jobs()[0]
+    keep, cut = names(job, False, 15), names(job, True, 2)
+    sizes = {keep[0]: 1, "big": ALONE_BYTES, keep[1]: 2, cut[0]: 1, keep[2]: ALONE_BYTES, keep[3]: 1}
+    sizes |= {keep[4]: ALONE_BYTES - 1, keep[5]: 1}
+    jobs = [replace(job, store_paths=(p,)) for p in sizes]
     grouped = batch_jobs(jobs, sizes.__getitem__)
-    assert [[j.store_paths[0] for j in b.jobs] for b in grouped] == [["a", "b"], ["c", "d"]]
+    assert [[j.store_paths[0] for j in b.jobs] for b in grouped] == [
+        [keep[0]], ["big"], [keep[1], cut[0]], [keep[2]], [keep[3], keep[4], keep[5]]]  # fmt: skip
+    # Without a cut, a batch still ends before it would exceed BATCH_BYTES.
+    many = dict.fromkeys(keep[6:15], ALONE_BYTES - 1)
+    grouped = batch_jobs([replace(job, store_paths=(p,)) for p in many], many.__getitem__)
+    assert [len(b.jobs) for b in grouped] == [BATCH_BYTES // (ALONE_BYTES - 1), 9 - BATCH_BYTES // (ALONE_BYTES - 1)]
     assert all(isinstance(b, LayerBatch) for b in grouped)
+
+
+def names(job: LayerJob, cuts: bool, count: int) -> list[str]:
+    """``count`` store-path names after which a batch of small jobs ends (``cuts``) or not."""
+    found = (f"/nix/store/{i:032d}-p" for i in range(10_000))
+    return [p for p in found if cuts_after(replace(job, store_paths=(p,))) == cuts][:count]
+
+
+def test_images_sharing_layers_share_their_processes() -> None:
+    """Two images whose job lists hold the same layers among others of their own: every large
+    layer's process, and every batch of small ones between two cuts, is the same in both
+    (argv and all), so Pants (and a remote cache) runs it once for both."""
+    job = make_plan().layer_jobs()[0]
+    keep, cut = names(job, False, 8), names(job, True, 3)
+    shared = [keep[0], cut[0], "/nix/store/" + "b" * 32 + "-big", keep[1], keep[2], cut[1], keep[3], cut[2]]
+    sizes = dict.fromkeys([*shared, keep[4], keep[5], keep[6], keep[7]], 1) | {shared[2]: ALONE_BYTES}
+    image_a = [keep[4], *shared, keep[5]]
+    image_b = [keep[6], keep[7], *shared[:5], *shared[5:]]
+
+    def processes(paths: list[str]) -> set[tuple[str, ...]]:
+        batches = batch_jobs([replace(job, store_paths=(p,)) for p in paths], sizes.__getitem__)
+        return {tuple(plan_job(b)["argv"]) for b in batches}
+
+    common = processes(image_a) & processes(image_b)
+    in_common = {p for argv in common for layer in document_of(list(argv)).layers for p in layer.job.store_paths}
+    # The run before the first cut differs (each image's own first layers join it); the rest
+    # of the shared layers, cut at the same places, are the same processes.
+    assert in_common == set(shared[2:]), sorted(in_common)
 
 
 def test_two_outs_resolving_to_one_directory_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

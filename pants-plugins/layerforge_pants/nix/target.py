@@ -356,8 +356,9 @@ class NixOciImageTarget(Target):
         The closure comes from `nix_file` (+ `attr`, `argstrs`), `flake` or `store_paths`.
         Nix files and flakes are evaluated to derivations on every run; the build is keyed by
         them, so an image is never stale. `pants package` writes an OCI image layout under
-        `dist/`; each layer (small ones in batches of up to 64 MiB of store paths) is its own
-        cached process, so changing one store path rebuilds only its layer or batch.
+        `dist/`; each layer (layers under 8 MiB in small batches) is its own cached process,
+        the same in every image that holds the layer, so a layer shared by many images is built
+        once, and changing one store path rebuilds only its layer or batch.
         `pants publish` pushes the layout.
         """
     )

@@ -9,13 +9,17 @@ layer count and history come from the same list, in the same order.
 For build systems the plan groups consecutive small store-path jobs into batches
 (:func:`batch_jobs`): Pants runs one process per batch, with the batch's argv (its layer job
 document) as the whole of its cache key, so the cost of a process (a sandbox, a fork, one
-store validity check) is paid once per ~``BATCH_BYTES`` of store paths rather than once per
-layer. A batch's layers are the
-layers its jobs build alone, byte for byte; only the process that builds them differs.
+store validity check) is paid once per batch of small layers rather than once per layer. A
+batch's layers are the layers its jobs build alone, byte for byte; only the process that
+builds them differs. Batches are made so that images sharing layers share their processes
+(one build per distinct layer in a monorepo, locally and through a remote cache): a layer of
+``ALONE_BYTES`` or more runs alone, and a run of small ones is cut where its own jobs say
+(content-defined boundaries), never where an image's list happens to start or fill up.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -37,8 +41,15 @@ SNAPSHOTTER_COMPRESSION = "gzip"
 #: write ``layer1``, ``layer2``, ...).
 LAYER_DIR = "layer"
 #: A batch of store-path jobs holds store paths of at most this many NAR bytes in all, unless
-#: it is one job; larger layers run alone (their build, not the process, is their cost).
+#: it is one job.
 BATCH_BYTES = 64 << 20
+#: A store-path job of at least this many NAR bytes runs alone (its build, not the process, is
+#: its cost): its process is then the same in every image that holds the layer.
+ALONE_BYTES = 8 << 20
+#: A batch of small jobs ends after a job whose first store path hashes to 0 modulo this (about
+#: this many small layers per process): the same run of small layers in two images is cut at
+#: the same places, whatever comes before or after it in each.
+CUT_EVERY = 4
 
 
 @dataclass(frozen=True)
@@ -108,20 +119,34 @@ class LayerBatch:
 
 
 def batch_jobs(jobs: Sequence[LayerJob], nar_size: Callable[[str], int]) -> tuple[LayerBatch, ...]:
-    """``jobs`` in order, consecutive store-path jobs together while their store paths hold at
-    most :data:`BATCH_BYTES` (``nar_size`` of each path); every other job alone."""
+    """``jobs`` in order, as processes: a store-path job of :data:`ALONE_BYTES` or more (by
+    ``nar_size`` of its paths) alone, consecutive smaller ones together up to a cut (see
+    :func:`cuts_after`) or :data:`BATCH_BYTES`, every other job alone."""
     batches: list[list[LayerJob]] = []
+    open_batch: list[LayerJob] | None = None
     size = 0
     for job in jobs:
         job_size = sum(nar_size(p) for p in job.store_paths)
-        last = batches[-1] if batches else None
-        if job.kind == STORE_PATHS and last and last[0].kind == STORE_PATHS and size + job_size <= BATCH_BYTES:
-            last.append(job)
-            size += job_size
-        else:
+        small = job.kind == STORE_PATHS and job_size < ALONE_BYTES
+        if not small:
             batches.append([job])
-            size = job_size
+            open_batch = None
+            continue
+        if open_batch is None or size + job_size > BATCH_BYTES:
+            open_batch, size = [], 0
+            batches.append(open_batch)
+        open_batch.append(job)
+        size += job_size
+        if cuts_after(job):
+            open_batch = None
     return tuple(LayerBatch(tuple(b)) for b in batches)
+
+
+def cuts_after(job: LayerJob) -> bool:
+    """Whether a batch of small store-path jobs ends after ``job``: a property of the job
+    alone (its first store path), so boundaries do not move with what precedes it."""
+    digest = hashlib.sha256(job.store_paths[0].encode()).digest() if job.store_paths else b"\0"
+    return digest[0] % CUT_EVERY == 0
 
 
 def build_jobs(
