@@ -132,7 +132,9 @@ def test_channel_on_nix_path_is_never_stale(repo: PantsRepo, tmp_path: Path, pod
     again = repo.run("package", "chan:app", pantsd=True, env=env)
     assert again.returncode == 0, again.stderr
     assert PantsRepo.executed(again) == [], "nothing changed: no plan, layer or assembly runs"
-    assert len(PantsRepo.evaluated(again)) == 2, "the evaluation runs on every Pants run, pantsd or not"
+    # One evaluation for the image's attribute and its copy-to-root attributes (see
+    # nix/shared_evaluation.py), on every Pants run, pantsd or not
+    assert len(PantsRepo.evaluated(again)) == 1, "the evaluation runs on every Pants run, pantsd or not"
     assert tree_bytes(layout) == built
 
     write_channel(channel, "two")
@@ -140,7 +142,9 @@ def test_channel_on_nix_path_is_never_stale(repo: PantsRepo, tmp_path: Path, pod
     assert changed.returncode == 0, changed.stderr
     ran = PantsRepo.executed(changed)
     assert any(r.startswith("Plan the layers of chan:app") for r in ran), ran
-    assert sum(r.startswith("Build layer") for r in ran) == 2, f"the app's batch and the root layer: {ran}"
+    # The root layer, and the small app's batch (two when the new path moves a batch's cut:
+    # boundaries follow the store paths, see layer_jobs.batch_jobs); nothing else
+    assert sum(r.startswith("Build layer") for r in ran) in (2, 3), f"the app's batch and the root layer: {ran}"
     two = manifest_digest(repo, "chan/app")
     assert two != one, "the channel changed: a new image"
     assert podman.run(layout, "latest").stdout == f"channel value: two-{SALT}\n"

@@ -5,10 +5,11 @@ nothing is gained from a rule of their own; they run inside the package rule."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from pants.engine.fs import MergeDigests, PathGlobs, Snapshot
-from pants.engine.target import InvalidFieldException
+from pants.base.specs import DirGlobSpec, RawSpecsWithoutFileOwners
+from pants.engine.fs import CreateDigest, FileContent, MergeDigests, PathGlobs, Snapshot
+from pants.engine.target import InvalidFieldException, Target
 
 from layerforge_pants.goals import engine
 from layerforge_pants.goals.tool import LayerforgeEnv, NixTools
@@ -16,6 +17,21 @@ from layerforge_pants.goals.tool_rules import dependency_files
 from layerforge_pants.nix.evaluation import Derivations, NixEvaluation, derivations, evaluation_process
 from layerforge_pants.nix.flake import FlakeRef, parse_flake_ref
 from layerforge_pants.nix.package import NixOciImageFieldSet
+from layerforge_pants.nix.shared_evaluation import (
+    WRAPPER,
+    SharedAttrs,
+    shared_derivations,
+    shared_evaluation,
+    union,
+    wrapper_source,
+)
+from layerforge_pants.nix.target import (
+    NixArgstrsField,
+    NixAttrField,
+    NixCopyToRootAttrsField,
+    NixFileField,
+    NixSystemField,
+)
 
 
 async def evaluate_all(
@@ -50,6 +66,58 @@ async def flake_files(field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...]
     return snapshot
 
 
+def nix_file_directories(path: str) -> RawSpecsWithoutFileOwners:
+    """The targets that can read the Nix file ``path``: those of its directory and of every
+    directory above it (a source field cannot name a file outside its BUILD file's directory)."""
+    parts = os.path.dirname(path).split("/") if os.path.dirname(path) else []
+    dirs = ["/".join(parts[:i]) for i in range(len(parts), -1, -1)]
+    return RawSpecsWithoutFileOwners(
+        dir_globs=tuple(DirGlobSpec(d) for d in dirs), description_of_origin=f"the images that read {path}"
+    )
+
+
+def shared_attrs(field_set: NixOciImageFieldSet, candidates: Iterable[Target]) -> SharedAttrs:
+    """The attributes that every nix_oci_image among ``candidates`` reading the image's Nix
+    file with the same ``argstrs`` and ``system`` asks of it (``""``: the file's whole value),
+    and the image's own, sorted."""
+    path, system = field_set.nix_file.file_path, field_set.system.value
+    argstrs = tuple(sorted((field_set.argstrs.value or {}).items()))
+    attrs: set[str] = set()
+    for tgt in candidates:
+        if not tgt.has_field(NixFileField) or not tgt[NixFileField].value or tgt[NixFileField].file_path != path:
+            continue
+        if tuple(sorted((tgt[NixArgstrsField].value or {}).items())) != argstrs or tgt[NixSystemField].value != system:
+            continue
+        attrs.add(tgt[NixAttrField].value or "")
+        attrs.update(tgt[NixCopyToRootAttrsField].value or ())
+    attrs.add(field_set.attr.value or "")
+    attrs.update(field_set.copy_to_root_attrs.value or ())
+    return SharedAttrs(path, argstrs, system, tuple(sorted(attrs)))
+
+
+async def evaluate_shared(
+    field_set: NixOciImageFieldSet, sources: Snapshot, nix: NixTools, env: LayerforgeEnv
+) -> tuple[Derivations, Derivations] | None:
+    """The image's derivations from the one evaluation of its Nix file for every image that
+    reads it (see shared_evaluation.py), or None if that evaluation gave no answer for it."""
+    try:
+        candidates = await engine.targets(nix_file_directories(field_set.nix_file.file_path))
+    except Exception:  # another directory's BUILD file is broken: this image evaluates alone
+        return None
+    shared = shared_attrs(field_set, candidates)
+    own, attrs = (field_set.attr.value or "",), tuple(field_set.copy_to_root_attrs.value or ())
+    if len(shared.attrs) < 2:
+        return None  # only this image's one attribute: its own evaluation is the same process
+    wrapper = await engine.create(CreateDigest([FileContent(WRAPPER, wrapper_source(shared.path).encode())]))
+    digest = await engine.merge(MergeDigests([sources.digest, wrapper]))
+    evaluation = shared_evaluation(shared, digest, field_set.address)
+    (result,) = await engine.execute_all([evaluation_process(evaluation, nix, env)])
+    by_attr = shared_derivations(shared, result.exit_code, result.stdout)
+    if by_attr is None or not union(by_attr, own) or (attrs and not union(by_attr, attrs)):
+        return None
+    return Derivations(union(by_attr, own)), Derivations(union(by_attr, attrs))
+
+
 async def evaluate_derivations(
     field_set: NixOciImageFieldSet, nix: NixTools, env: LayerforgeEnv
 ) -> tuple[Derivations, Derivations]:
@@ -59,6 +127,9 @@ async def evaluate_derivations(
     none = Derivations(())
     if field_set.nix_file.value:
         sources = await dependency_files(address, field_set.nix_file)
+        shared = await evaluate_shared(field_set, sources, nix, env)
+        if shared is not None:
+            return shared
         path, argstrs = field_set.nix_file.file_path, tuple((field_set.argstrs.value or {}).items())
 
         def evaluation(own: tuple[str, ...], field: str) -> NixEvaluation:

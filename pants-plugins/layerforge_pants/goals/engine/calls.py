@@ -22,6 +22,7 @@ from pants.backend.python.util_rules.pex import (
     setup_venv_pex_process,
 )
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
+from pants.base.specs import RawSpecsWithoutFileOwners
 from pants.core.environments.target_types import EnvironmentTarget  # noqa: F401  (the engine exports it: its import path moved in 2.30)
 from pants.core.goals.package import BuiltPackage, PackageFieldSet, build_package
 from pants.core.goals.run import RunRequest
@@ -46,6 +47,7 @@ from pants.engine.fs import (
 from pants.engine.internals.graph import (
     find_valid_field_sets,
     resolve_target,
+    resolve_targets,
     resolve_unparsed_address_inputs,
 )
 from pants.engine.internals.graph import transitive_targets as resolve_transitive_targets
@@ -70,6 +72,7 @@ from pants.engine.rules import concurrently, implicitly
 from pants.engine.target import (
     FieldSetsPerTarget,
     FieldSetsPerTargetRequest,
+    Targets,
     TransitiveTargets,
     TransitiveTargetsRequest,
     WrappedTarget,
@@ -199,6 +202,10 @@ async def target(request: WrappedTargetRequest) -> WrappedTarget:
 
 async def field_sets(request: FieldSetsPerTargetRequest) -> FieldSetsPerTarget:
     return await find_valid_field_sets(request, **implicitly())
+
+
+async def targets(specs: RawSpecsWithoutFileOwners) -> Targets:
+    return await resolve_targets(**implicitly(specs))
 
 
 async def package(field_set: PackageFieldSet) -> BuiltPackage:

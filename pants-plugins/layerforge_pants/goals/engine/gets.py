@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess, VenvPexRequest
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
+from pants.base.specs import RawSpecsWithoutFileOwners
 from pants.core.goals.package import BuiltPackage, PackageFieldSet
 from pants.core.goals.run import RunRequest
 from pants.core.util_rules.environments import EnvironmentTarget  # noqa: F401  (the engine exports it: its import path moved in 2.30)
@@ -36,6 +37,7 @@ from pants.engine.rules import Get, MultiGet
 from pants.engine.target import (
     FieldSetsPerTarget,
     FieldSetsPerTargetRequest,
+    Targets,
     TransitiveTargets,
     TransitiveTargetsRequest,
     WrappedTarget,
@@ -167,6 +169,10 @@ async def target(request: WrappedTargetRequest) -> WrappedTarget:
 
 async def field_sets(request: FieldSetsPerTargetRequest) -> FieldSetsPerTarget:
     return await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest, request)
+
+
+async def targets(specs: RawSpecsWithoutFileOwners) -> Targets:
+    return await Get(Targets, RawSpecsWithoutFileOwners, specs)
 
 
 async def package(field_set: PackageFieldSet) -> BuiltPackage:
