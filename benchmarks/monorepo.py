@@ -170,8 +170,8 @@ class Runs:
         return took, executed(proc.stderr)
 
     def cli(self, attrs: list[str], cache: Path, out: Path) -> tuple[float, tuple[int, int]]:
-        """Wall seconds of ``layerforge nix-image`` of each attribute in turn, with ``cache``,
-        and the layers its cache gave and those it built (as each run says)."""
+        """Wall seconds of ``layerforge nix-image`` of each attribute in turn into ``out``, with
+        ``cache``, and the layers its cache gave and those it built (as each run says)."""
         total, reused, built = 0.0, 0, 0
         for attr in attrs:
             argv = [self.layerforge, "nix-image", "--nix-file", str(self.repo.root / NIX_FILE), "--attr", attr,
@@ -182,6 +182,7 @@ class Runs:
             if not m:
                 raise SystemExit(f"layerforge nix-image of {attr} did not say what its layer cache did:\n{proc.stderr}")
             total, reused, built = total + took, reused + int(m.group(1)), built + int(m.group(2))
+        shutil.rmtree(out)  # N layouts of the whole images: gigabytes at full scale
         return total, (reused, built)
 
     def instantiate(self, attrs: list[str]) -> float:
