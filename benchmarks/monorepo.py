@@ -107,13 +107,20 @@ class Report:
         return set().union(*(c[version] for c in self.closures.values()))
 
 
-def timed(argv: Sequence[str], **kw: object) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(argv: Sequence[str], check: bool = True, **kw: object) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall seconds of the command and its result (a failure stops the benchmark unless not
+    ``check``)."""
     start = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False, **kw)  # type: ignore[call-overload]
     took = time.monotonic() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:4])} ... failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    if check:
+        checked(proc)
     return took, proc
+
+
+def checked(proc: subprocess.CompletedProcess[str]) -> None:
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(proc.args[:4])} ... failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 
 def nix_closures(root: Path, shape: Shape, env: dict[str, str]) -> dict[str, set[str]]:
@@ -160,7 +167,10 @@ class Runs:
         (self.repo.root / name).write_text(content)
 
     def package(self, *specs: str) -> tuple[float, Executed]:
-        took, proc = timed([*self.pants, "package", *specs], cwd=self.repo.root, env=self.env)
+        took, proc = timed([*self.pants, "package", *specs], check=False, cwd=self.repo.root, env=self.env)
+        if proc.returncode != 0:
+            executed(proc.stderr)  # remove the sandboxes it kept
+            checked(proc)
         log = self.logs / f"{len(list(self.logs.iterdir())):02d}-package.log"
         log.write_text(proc.stderr)
         pid = pantsd_pid(self.repo.root)

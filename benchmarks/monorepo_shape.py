@@ -11,7 +11,7 @@ from bump.nix), so only that package and the apps of the services holding it get
 paths.
 
 What is copied: whole directories whose files are all regular files or symlinks of at most
-MAX_FILE bytes (and whose names need no quoting), at most a quarter of a package each, in
+MAX_FILE bytes (and whose names need no quoting, and with no executable for another machine), at most a quarter of a package each, in
 sorted order, root after root; a package takes them in turn until it holds about its size.
 When the host has fewer bytes than the shape asks, the directories are taken again from the
 start (other store paths, so other layers, with the same files).
@@ -106,6 +106,26 @@ class _Dir:
     children: list[str]
 
 
+def _elf_machine(path: str) -> bytes | None:
+    """The e_machine field of an ELF file (None for any other file)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    return head[18:20] if len(head) == 20 and head[:4] == b"\x7fELF" else None
+
+
+#: This machine's ELF machine: a layer refuses an executable for another one (/usr/lib holds a
+#: few, such as perf's 32-bit vDSO reader).
+_MACHINE = _elf_machine("/proc/self/exe")
+
+
+def _foreign_elf(path: str) -> bool:
+    machine = _elf_machine(path)
+    return machine is not None and machine != _MACHINE
+
+
 def _scan(root: str) -> dict[str, _Dir]:
     """Every directory under ``root``: bytes of its regular files, its largest file, whether all
     its entries are regular files, symlinks or such directories with plain names."""
@@ -121,6 +141,8 @@ def _scan(root: str) -> dict[str, _Dir]:
             if stat.S_ISREG(st.st_mode):
                 d.size += st.st_size
                 d.largest = max(d.largest, st.st_size)
+                if st.st_mode & 0o111 and _foreign_elf(os.path.join(path, name)):
+                    d.ok = False
             elif not stat.S_ISLNK(st.st_mode):
                 d.ok = False
             d.ok = d.ok and bool(_SAFE.match(name))
