@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cli.args import add_runtime_options, add_threads_option, runtime_config
+from layerforge.cli.output_format import add_output_options, name_output
 from layerforge.cli.progress import ProgressBar
 from layerforge.images.dir.build import DirImageRequest, build_dir_image
 from layerforge.layers.build import COMPRESSIONS, DEFAULT_COMPRESSION
@@ -53,6 +54,7 @@ def register(sub: Any) -> None:
     p.add_argument("--keep-setuid", action="store_true", help="keep setuid/setgid bits (dropped by default)")
     add_threads_option(p)
     add_runtime_options(p)
+    add_output_options(p)
     p.set_defaults(run=run)
 
 
@@ -74,5 +76,6 @@ def run(args: argparse.Namespace) -> int:
         result = build_dir_image(args.out, req, progress=bar)
     finally:
         bar.close()
+    name_output(args.out, result.ref, args.image_name)
     print(f"{args.out}:{result.ref} {result.manifest.digest}")
     return 0

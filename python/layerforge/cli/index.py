@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from layerforge.cli.output_format import add_output_options, name_output
 from layerforge.errors import UsageError
 from layerforge.images.index.build import IndexSource, build_index
 from layerforge.layout.oci_layout import open_for_write
@@ -29,6 +30,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--source", metavar="URL", help="org.opencontainers.image.source annotation of the index")
     p.add_argument("--revision", metavar="REV", help="org.opencontainers.image.revision annotation of the index")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     sources = [IndexSource(parse_layout_ref(image), label) for image, label in zip(args.images, labels)]
     with open_for_write(args.out) as layout:
         result = build_index(layout, sources, args.tag, source=args.source, revision=args.revision)
+    name_output(args.out, result.ref, args.image_name)
     print(f"{args.out}:{result.ref} {result.descriptor.digest}")
     for e in result.entries:
         print(f"  {e.descriptor.platform} {e.descriptor.digest} ({e.source.name})")

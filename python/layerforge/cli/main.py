@@ -31,6 +31,7 @@ COMMANDS = {
     "index": ("layerforge.cli.index", "write an image index of images from other layouts, one per platform"),
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
+    "export-oci": ("layerforge.cli.export_oci", "write a layout as one oci-archive tar"),
     "push": ("layerforge.cli.push", "push an image from a layout to a registry"),
     "pull": ("layerforge.cli.pull", "pull an image from a registry into a layout"),
     "load": ("layerforge.cli.runtime_commands", "load an image into docker or podman, tagged NAME:TAG"),
@@ -85,6 +86,16 @@ def _one_line(e: BaseException) -> str:
     return shown(" ".join(str(e).split("\n")).strip(), limit=4096) or type(e).__name__
 
 
+def _run(args: argparse.Namespace) -> int:
+    """The command; image commands through their output format (a layout or an archive)."""
+    if hasattr(args, "output_format"):
+        from layerforge.cli.output_format import run_with_output  # noqa: PLC0415 - image commands only
+
+        return run_with_output(args)
+    result: int = args.run(args)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command(argv))
@@ -92,8 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # as given (push receipts are keyed by the command line)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        result: int = args.run(args)
-        return result
+        return _run(args)
     except UsageError as e:
         print(f"layerforge {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2

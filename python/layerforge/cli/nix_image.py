@@ -20,13 +20,15 @@ from layerforge.images.nix.docker_archive import write_nix_docker_archive
 from layerforge.images.nix.layer_cache import LayerCache
 from layerforge.images.nix.plan import NixPlan, make_plan
 from layerforge.images.nix.snapshotter import publish_to_store
+from layerforge.layout.image_name import check_image_name, name_entry
+from layerforge.layout.oci_archive import write_oci_archive
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.layout.runtime_bundle import BindMount, parse_mount, write_runtime_bundle
 from layerforge.layout.scratch import scratch_dir
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.repo_tags import is_repo_tag
 
-FORMATS = ("oci", "docker-archive", "runtime-bundle")
+FORMATS = ("oci", "oci-archive", "docker-archive", "runtime-bundle")
 
 
 def register(sub: Any) -> None:
@@ -39,7 +41,15 @@ def register(sub: Any) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--out", required=True, type=Path, metavar="PATH", help="layout dir, archive file or bundle dir")
     out.add_argument(
-        "--format", choices=FORMATS, default="oci", help="oci layout (default), docker-archive, runtime-bundle"
+        "--format",
+        choices=FORMATS,
+        default="oci",
+        help="oci layout (default), oci-archive (one tar of the layout), docker-archive, runtime-bundle",
+    )
+    out.add_argument(
+        "--image-name",
+        metavar="NAME:TAG",
+        help="io.containerd.image.name of the image's index entry (what `ctr images import` names it)",
     )
     out.add_argument("--readonly", action="store_true", help="runtime bundle: read-only root filesystem")
     out.add_argument(
@@ -54,8 +64,8 @@ def _check_out(out: Path, fmt: str) -> None:
     parent = out.parent if str(out.parent) else Path(".")
     if fmt != "oci" and not parent.is_dir():
         raise UsageError("--out", f"directory '{parent}' does not exist")
-    if fmt == "docker-archive" and out.is_dir():
-        raise UsageError("--out", f"'{out}' is a directory; docker-archive writes a file")
+    if fmt in ("docker-archive", "oci-archive") and out.is_dir():
+        raise UsageError("--out", f"'{out}' is a directory; {fmt} writes a file")
     if fmt == "runtime-bundle" and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError("--out", f"'{out}' exists and is not an empty directory")
 
@@ -69,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if req.sbom and args.format == "docker-archive":
         raise UsageError("--sbom", "a docker-archive cannot carry an SBOM; use --format oci or runtime-bundle")
     _check_out(args.out, args.format)
+    check_image_name(args.image_name)
     if args.format == "docker-archive":
         # A docker-archive stores layers uncompressed: compressing them only to decompress
         # them again into the archive would be wasted work.
@@ -91,6 +102,16 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "oci":
             with open_for_write(args.out) as layout:
                 result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
+                if args.image_name is not None:
+                    name_entry(layout, plan.ref, args.image_name)
+        elif args.format == "oci-archive":
+            parent = args.out.parent if str(args.out.parent) else Path(".")
+            with scratch_dir(parent, "build") as tmp:
+                with open_for_write(tmp / "layout") as layout:
+                    result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
+                    if args.image_name is not None:
+                        name_entry(layout, plan.ref, args.image_name)
+                write_oci_archive(layout, args.out, epoch=epoch)
         else:
             parent = args.out.parent if str(args.out.parent) else Path(".")
             with scratch_dir(parent, "build") as tmp:

@@ -18,6 +18,7 @@ from typing import Any
 
 from layerforge.cli.args import add_threads_option
 from layerforge.cli.nix_options import add_nix_options, request_from_args
+from layerforge.cli.output_format import add_output_options
 from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix
@@ -73,6 +74,7 @@ def register(sub: Any) -> None:
         metavar="NAME:TAG",
         help="io.containerd.image.name of the index entry (what export-docker, load and run tag the image as)",
     )
+    add_output_options(asm, image_name=False)
     asm.set_defaults(run=run_assemble)
 
 

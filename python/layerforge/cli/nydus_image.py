@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cli.args import add_threads_option
+from layerforge.cli.output_format import add_output_options, name_output
 from layerforge.cli.progress import ProgressBar
 from layerforge.images.nydus.convert import NydusImageResult, NydusIndexResult, convert_nydus_image
 from layerforge.images.nydus.options import NydusRequest, parse_chunk_size
@@ -75,6 +76,7 @@ def register(sub: Any) -> None:
     )
     add_threads_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         result = convert_nydus_image(parse_layout_ref(args.image), args.out, req, progress=bar)
     finally:
         bar.close()
+    name_output(args.out, result.ref, args.image_name)
     platforms = result.platforms if isinstance(result, NydusIndexResult) else (result,)
     if args.json:
         out = [summary(args.out, r) for r in platforms]

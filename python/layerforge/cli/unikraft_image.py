@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cli.args import argv_list, env_list, key_values
+from layerforge.cli.output_format import add_output_options, name_output
 from layerforge.cli.progress import ProgressBar
 from layerforge.errors import UsageError
 from layerforge.images.unikraft.documents import KRAFTKIT_VERSION, RunConfig
@@ -83,6 +84,7 @@ def register(sub: Any) -> None:
         help=f"also write kraftkit's local store (default {default_store()})",
     )
     c.add_argument("--kraftkit-version", default=KRAFTKIT_VERSION, help=argparse.SUPPRESS)
+    add_output_options(p)
     p.set_defaults(run=run)
 
 
@@ -158,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         result = build_unikraft_image(args.out, req, progress=bar)
     finally:
         bar.close()
+    name_output(args.out, result.ref, args.image_name)
     for b in result.built:
         print(f"{b.target} {b.manifest.digest}")
     for k in result.kept:
