@@ -17,7 +17,14 @@ from pants.engine.fs import EMPTY_DIGEST
 from pants.testutil.rule_runner import RuleRunner
 
 from layerforge_pants.goals.dependency import ImageDependency
-from layerforge_pants.goals.package import BuiltImageArtifact, ImageNames
+from layerforge_pants.goals.package import (
+    BuiltImageArtifact,
+    ImageFieldSet,
+    ImageNames,
+    archive_path,
+    export_archive_process,
+    named_argv,
+)
 from layerforge_pants.goals.publish import push_argv
 from layerforge_pants.goals.pull import RemoteImageRequest, pull_process
 from layerforge_pants.goals.run import run_argv
@@ -170,6 +177,29 @@ def test_index_argv(rule_runner: RuleRunner) -> None:
     argv = index_argv(OciImageIndexFieldSet.create(target), ImageNames("r", ("1",)), images)
     assert options_only(argv, positionals=1) == ["images/0/--out:1"]
     assert values_of(argv, "--source") == [HOSTILE] and values_of(argv, "--label") == ["src:x"]
+
+
+def test_every_kind_names_its_layout_entry_before_any_positional(rule_runner: RuleRunner) -> None:
+    """`package_with` adds ``--image-name=REPOSITORY:REF`` (io.containerd.image.name) to every
+    kind's argv, right after the command, so it never lands among the positionals."""
+    names = ImageNames("team/--out", ("1",))
+    argv = named_argv(["index", "--out=o", "--tag=1", "--", "a:1"], names)
+    assert options_only(argv, positionals=1) == ["a:1"] and values_of(argv, "--image-name") == ["team/--out:1"]
+    assembled = assemble_argv("o", "repo:1", (), [])
+    assert named_argv(assembled, names) == assembled, "nix-assemble names its image itself"
+
+
+def test_output_format_oci_archive_adds_one_export_process(rule_runner: RuleRunner) -> None:
+    target = parsed_target(rule_runner, f'oci_image_index(name="x", images=[":a"], output_path="{HOSTILE}", '
+                                  'output_format="oci-archive")')  # fmt: skip
+    field_set = OciImageIndexFieldSet.create(target)
+    assert isinstance(field_set, ImageFieldSet) and field_set.output_format.value == "oci-archive"
+    process = export_archive_process(EMPTY_DIGEST, HOSTILE)
+    assert options_only(process.argv, positionals=1) == [HOSTILE]
+    assert values_of(process.argv, "--out") == [archive_path(HOSTILE)] == [f"{HOSTILE}.tar"]
+    assert process.output_files == (f"{HOSTILE}.tar",)
+    plain = parsed_target(rule_runner, 'oci_image_index(name="x", images=[":a"])')
+    assert OciImageIndexFieldSet.create(plain).output_format.value == "oci"
 
 
 def test_pull_argv() -> None:

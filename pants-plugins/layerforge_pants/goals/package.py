@@ -15,6 +15,7 @@ from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.target_types import (
     CmdField,
     EnvField,
+    ImageOutputFormatField,
     ImageRegistriesField,
     ImageRepositoryField,
     ImageSkipPushField,
@@ -22,7 +23,7 @@ from layerforge_pants.goals.target_types import (
     LabelsField,
 )
 from layerforge_pants.goals.tool import LayerforgeProcess
-from layerforge_pants.goals.tool_option import fields_argv
+from layerforge_pants.goals.tool_option import fields_argv, option
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,17 @@ class BuiltImageArtifact(BuiltPackageArtifact):
 class ImageNames:
     repository: str
     tags: tuple[str, ...]
+    #: Also write the layout as one oci-archive tar (the `output_format` field).
+    archive: bool = False
 
     @property
     def ref(self) -> str:
         return self.tags[0]
+
+    @property
+    def image_name(self) -> str:
+        """``repository:ref``: the layout entry's ``io.containerd.image.name``."""
+        return f"{self.repository}:{self.ref}"
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,13 @@ class ImageFieldSet(FieldSet):
     registries: ImageRegistriesField
     skip_push: ImageSkipPushField
     output_path: OutputPathField
+    output_format: ImageOutputFormatField
 
     def names(self, tool: Layerforge) -> ImageNames:
         args = naming.build_args(tuple(tool.build_args))
         repo = naming.repository(self.repository.value or tool.default_repository, self.address, args)
         tags = naming.image_tags(tuple(self.image_tags.value or ImageTagsField.default), self.address, args)
-        return ImageNames(repository=repo, tags=tags)
+        return ImageNames(repository=repo, tags=tags, archive=self.output_format.value == "oci-archive")
 
     def layout_dir(self) -> str:
         return self.output_path.value_or_default(file_ending=None)
@@ -85,11 +94,37 @@ def index_json(output: Digest, layout: str) -> DigestSubset:
     return DigestSubset(output, PathGlobs([f"{layout}/index.json"]))
 
 
+def archive_path(layout: str) -> str:
+    """Where `output_format="oci-archive"` writes the layout as one tar."""
+    return f"{layout}.tar"
+
+
+def named_argv(argv: list[str], names: ImageNames) -> list[str]:
+    """``argv`` (a command and its options) with ``--image-name`` (the layout entry's
+    ``io.containerd.image.name``) after the command, before any ``--``."""
+    if any(a.startswith("--image-name=") for a in argv):
+        return argv
+    return [argv[0], option("--image-name", names.image_name), *argv[1:]]
+
+
+def export_archive_process(output: Digest, layout: str) -> LayerforgeProcess:
+    """``layerforge export-oci`` of the packaged layout into :func:`archive_path`."""
+    archive = archive_path(layout)
+    return LayerforgeProcess(
+        argv=("export-oci", option("--out", archive), "--", layout),
+        description=f"Write {layout} as the oci-archive {archive}",
+        input_digest=output,
+        output_files=(archive,),
+    )
+
+
 def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
+    archive = (f"Wrote the oci-archive {archive_path(layout)}",) if names.archive else ()
     return BuiltImageArtifact(
         relpath=layout,
         extra_log_lines=(
             f"Built OCI image layout {layout} ({names.ref}): {digest}",
+            *archive,
             f"Publishes as {names.repository}:{', '.join(names.tags)}",
         ),
         layout=layout,

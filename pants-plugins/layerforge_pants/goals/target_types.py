@@ -89,6 +89,19 @@ class ImageRevisionAnnotationField(ToolOptionField, StringField):
     help = "Value of the `org.opencontainers.image.revision` annotation (e.g. a commit)."
 
 
+class ImageOutputFormatField(StringField):
+    alias = "output_format"
+    default = "oci"
+    valid_choices = ("oci", "oci-archive")
+    help = help_text(
+        """
+        `oci`: `pants package` writes the OCI image layout (a directory under `dist/`).
+        `oci-archive`: it also writes that layout as one tar, `<output_path>.tar` (reproducible;
+        `skopeo copy oci-archive:...`, `podman load`, `ctr images import` and kraft read it).
+        """
+    )
+
+
 COMMON_IMAGE_FIELDS = (
     *COMMON_TARGET_FIELDS,
     ImageRepositoryField,
@@ -96,6 +109,7 @@ COMMON_IMAGE_FIELDS = (
     ImageRegistriesField,
     ImageSkipPushField,
     ImageOutputPathField,
+    ImageOutputFormatField,
     ImageSourceAnnotationField,
     ImageRevisionAnnotationField,
 )

@@ -21,9 +21,11 @@ from layerforge_pants.goals.dependency_files import sources_request
 from layerforge_pants.goals.package import (
     ImageNames,
     built_package,
+    export_archive_process,
     index_json,
     layout_subset,
     manifest_digest,
+    named_argv,
     package_process,
 )
 from layerforge_pants.goals.subsystem import Layerforge
@@ -106,14 +108,19 @@ async def package_with(
     *,
     add: Digest = EMPTY_DIGEST,
 ) -> BuiltPackage:
-    """Run one layerforge process that writes the OCI layout ``layout``; the built package,
-    with the files of ``add`` (blobs the process was told to leave out) merged in."""
-    process = await engine.layerforge_process(package_process(argv, description, input_digest, layout))
-    result = await engine.execute_or_raise(process)
+    """Run one layerforge process that writes the OCI layout ``layout`` (its entry named
+    ``names.image_name``); the built package, with the files of ``add`` (blobs the process
+    was told to leave out) merged in, and the layout's oci-archive when asked for."""
+    request = package_process(named_argv(argv, names), description, input_digest, layout)
+    result = await engine.execute_or_raise(await engine.layerforge_process(request))
     output = await engine.subset(layout_subset(result, layout))
     if add != EMPTY_DIGEST:
         output = await engine.merge(MergeDigests([output, add]))
     contents = await engine.contents(await engine.subset(index_json(output, layout)))
+    if names.archive:
+        archive = await engine.layerforge_process(export_archive_process(output, layout))
+        archived = await engine.execute_or_raise(archive)
+        output = await engine.merge(MergeDigests([output, archived.output_digest]))
     return built_package(output, layout, names, manifest_digest(contents, names.ref))
 
 
