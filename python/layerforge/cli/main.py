@@ -32,6 +32,7 @@ COMMANDS = {
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
     "export-oci": ("layerforge.cli.export_oci", "write a layout as one oci-archive tar"),
+    "record": ("layerforge.cli.record", "write the build record (JSON) of an image in a layout"),
     "push": ("layerforge.cli.push", "push an image from a layout to a registry"),
     "pull": ("layerforge.cli.pull", "pull an image from a registry into a layout"),
     "load": ("layerforge.cli.runtime_commands", "load an image into docker or podman, tagged NAME:TAG"),

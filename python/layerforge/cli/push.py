@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
+from layerforge.errors import UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import split_layout_ref
 from layerforge.option_flags import checked, default, high
+from layerforge.record.publish import add_push, push_entry
 from layerforge.registry import credentials
 from layerforge.registry.client import MANIFEST_ACCEPT, RegistryClient
 from layerforge.registry.known_blobs import KnownBlobs
@@ -66,6 +68,19 @@ def register(sub: Any) -> None:
         help=f"attempts per request, 1 to {MAX_RETRIES} (default {DEFAULT_RETRIES})",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request (never credentials)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only list the blobs, manifests and tags the push would send, after asking the registry (HEAD "
+        "requests only, pull access) what it holds",
+    )
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+    p.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE.json",
+        help="add this push (references, digest, bytes pushed/mounted/skipped) to the publish record FILE.json",
+    )
     p.set_defaults(run=run)
 
 
@@ -151,6 +166,14 @@ def timeout(environ: Mapping[str, str]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json and not args.dry_run:
+        raise UsageError("--json", "only applies to --dry-run")
+    if args.dry_run:
+        if args.record is not None:
+            raise UsageError("--record", "a dry run pushes nothing to record")
+        from layerforge.cli.push_dry_run import run_dry  # noqa: PLC0415 - only a dry run needs it
+
+        return run_dry(args)
     level = logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
     layout_dir, ref = split_layout_ref(args.source)
@@ -169,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
     )
     bar = ProgressBar("push")
     argv = list(getattr(args, "argv", None) or [])
-    key = receipt_key(argv[1:], os.environ) if argv[:1] == ["push"] else None
+    # A push that writes a record always runs here (the native command has no record to write).
+    key = receipt_key(argv[1:], os.environ) if argv[:1] == ["push"] and args.record is None else None
     index_before = _index_bytes(layout)
 
     def blob_done(b: BlobResult) -> None:
@@ -212,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
             write_receipt(key, receipt_document(result, layout_dir, index_before, argv[1:]))
         else:
             forget_receipt(key)
+    if args.record is not None:
+        add_push(args.record, push_entry(result, args.source))
     lines = summary(result)
     print(lines[0], file=sys.stderr)
     for line in lines[1:]:

@@ -1,0 +1,45 @@
+"""``layerforge record LAYOUT_DIR[:REF] --out FILE.json``: the build record of an image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from layerforge.layout.atomic import atomic_write
+from layerforge.layout.oci_layout import OciLayout
+from layerforge.model.reference import parse_layout_ref
+from layerforge.record.build import build_record
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "record",
+        help="write the build record (JSON) of an image in a layout",
+        description="Write what LAYOUT_DIR[:REF] holds as a build record (docs/records.md, schema "
+        "build-record.v1.json): the digest, per image its platform, config and layers (digest, diff_id, "
+        "size, the store paths and files each holds), an index's entries and the referrers.",
+    )
+    p.add_argument("target", metavar="LAYOUT_DIR[:REF]")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE.json", help="record to write (atomically)")
+    p.add_argument("--repository", metavar="REPO", help="the repository the image is published as")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag it is published as (repeatable)")
+    p.add_argument("--output", metavar="PATH", help="how the record names the layout (default: LAYOUT_DIR)")
+    p.add_argument("--no-files", action="store_true", help="leave out what each layer holds (reads no layer)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = parse_layout_ref(args.target)
+    record = build_record(
+        OciLayout.open(target.path),
+        target.ref,
+        repository=args.repository,
+        tags=args.tag,
+        output=args.output,
+        files=not args.no_files,
+    )
+    atomic_write(args.out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    print(f"{args.out}: {record['digest']} ({len(record['images'])} images)")
+    return 0
