@@ -124,6 +124,32 @@ def test_publish_record_names_what_the_registry_serves_and_the_bytes(tmp_path: P
     assert served_digest(registry.host, "other/app:v1") == other["digest"] == built["digest"]
 
 
+def test_a_repush_answered_by_the_native_command_records_it_too(tmp_path: Path, registry: Registry) -> None:
+    """The same push again is answered from its receipt by the native command (HEAD requests
+    for the tags only); it still adds its entry, nothing pushed, to the publish record."""
+    layout = multi_layer_image(tmp_path, layers=2, size=50_000)
+    record_path = tmp_path / "publish.json"
+    proxy = FaultProxy(registry.host).start()
+    try:
+        argv = (f"{layout}:v1", f"{proxy.host}/team/app:v1", f"--record={record_path}")
+        push(*argv)
+        first = json.loads(record_path.read_text())["pushes"][0]
+        assert first["blobs"]["pushed"] == 3
+        record_path.write_text("{}")  # whatever is there is replaced by a record
+        proxy.reset_counts()
+        again = push(*argv)
+        assert set(proxy.requests) == {"HEAD app/manifests"}, proxy.requests
+        assert f"{proxy.host}/team/app:v1 {first['digest']} (unchanged)" in again.stdout
+        record = json.loads(record_path.read_text())
+        validate(record, "publish-record.v1.json")
+        (entry,) = record["pushes"]
+        assert entry["digest"] == first["digest"] and entry["tags"] == {"v1": "unchanged"}
+        assert entry["bytes"]["pushed"] == 0 and entry["bytes"]["skipped"] == first["bytes"]["pushed"]
+        assert entry["blobs"]["skipped"] == 3 and entry["manifestsWritten"] == 0
+    finally:
+        proxy.stop()
+
+
 def test_dry_run_asks_with_head_only_and_sends_nothing(tmp_path: Path, registry: Registry) -> None:
     layout = multi_layer_image(tmp_path, layers=2, size=50_000)
     proxy = FaultProxy(registry.host).start()

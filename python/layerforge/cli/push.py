@@ -114,21 +114,31 @@ def chunk_size(value: str | None) -> int | None:
     return None if value is None else int(checked("--chunk-size", "push.chunk_size", value))
 
 
-def unchanged_summary(result: PushResult) -> list[str]:
-    """What pushing the same image again, with everything in place, prints."""
-    again = PushResult(
+def unchanged(result: PushResult) -> PushResult:
+    """Pushing the same image again, with everything in place."""
+    return PushResult(
         target=result.target,
         digest=result.digest,
         tags=dict.fromkeys(result.tags, "unchanged"),
         blobs=[BlobResult(d, s, "skipped") for d, s in sorted(result.image_blobs.items())],
         referrers=list(result.referrers),
     )
-    return summary(again)
 
 
-def receipt_document(result: PushResult, layout_dir: str, index_bytes: bytes, argv: list[str]) -> dict[str, Any]:
+def unchanged_summary(result: PushResult) -> list[str]:
+    """What pushing the same image again, with everything in place, prints."""
+    return summary(unchanged(result))
+
+
+def receipt_document(
+    result: PushResult, layout_dir: str, index_bytes: bytes, argv: list[str], record: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The receipt; ``record`` (the ``--record`` file and the push's source) gives it the
+    entry an unchanged re-push adds to that publish record (the native command writes it)."""
     lines = unchanged_summary(result)
+    entry = None if record is None else {"path": record[0], "entry": push_entry(unchanged(result), record[1])}
     return {
+        "record": entry,
         "argv": argv,
         # As the command line names it (relative to where it runs, as the push read it).
         "layout": layout_dir,
@@ -149,6 +159,20 @@ def receipt_document(result: PushResult, layout_dir: str, index_bytes: bytes, ar
         "accept": MANIFEST_ACCEPT,
         "report": {"stderr": lines[:1], "stdout": lines[1:]},
     }
+
+
+def _record_arg(argv: list[str]) -> str | None:
+    """The ``--record`` value as the command line spells it (what the native command
+    compares); None when it is spelled otherwise (an abbreviation, which the native command
+    leaves to Python anyway)."""
+    for i, a in enumerate(argv):
+        if a == "--":
+            break
+        if a.startswith("--record="):
+            return a.removeprefix("--record=")
+        if a == "--record" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
 
 
 def _index_bytes(layout: OciLayout) -> bytes | None:
@@ -192,8 +216,7 @@ def run(args: argparse.Namespace) -> int:
     )
     bar = ProgressBar("push")
     argv = list(getattr(args, "argv", None) or [])
-    # A push that writes a record always runs here (the native command has no record to write).
-    key = receipt_key(argv[1:], os.environ) if argv[:1] == ["push"] and args.record is None else None
+    key = receipt_key(argv[1:], os.environ) if argv[:1] == ["push"] else None
     index_before = _index_bytes(layout)
 
     def blob_done(b: BlobResult) -> None:
@@ -232,8 +255,11 @@ def run(args: argparse.Namespace) -> int:
     if key is not None:
         # Only what the native command can check: plain HTTP, tags, no -v, an index unchanged.
         plain = client.transport.scheme == "http" and result.tags and not args.verbose and not target.digest
-        if plain and index_before is not None and _index_bytes(layout) == index_before:
-            write_receipt(key, receipt_document(result, layout_dir, index_before, argv[1:]))
+        spelled = None if args.record is None else _record_arg(argv)
+        record = None if spelled is None else (spelled, args.source)
+        unread = args.record is not None and record is None
+        if plain and not unread and index_before is not None and _index_bytes(layout) == index_before:
+            write_receipt(key, receipt_document(result, layout_dir, index_before, argv[1:], record))
         else:
             forget_receipt(key)
     if args.record is not None:

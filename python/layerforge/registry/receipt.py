@@ -13,7 +13,9 @@ referrers, blobs being named by their digests), the blob set (each must still be
 file of its size), the root digest (each tag must still name it), the referrers (each must
 still be stored, and where the registry has no referrers API, the ``sha256-<hex>`` index
 must still be the one this push left), the ``Accept`` header to ask with and the lines a
-re-push that sends nothing prints. Anything else, and any doubt, goes to Python. Receipts
+re-push that sends nothing prints, and for a push given ``--record FILE`` the publish record
+entry such a re-push adds to FILE (which the native command writes). Anything else, and any
+doubt, goes to Python. Receipts
 are written only for plain-HTTP registries the native command can ask (loopback,
 ``--insecure``), never for ``--verbose`` pushes (whose per-blob lines are Python's) and
 never hold credentials: the native command asks anonymously, and a registry that wants

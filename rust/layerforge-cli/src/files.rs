@@ -5,7 +5,7 @@
 //! python/layerforge/trust/cache_files.py).
 
 use std::fs::{File, Metadata, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -59,6 +59,24 @@ pub fn read_private(root: &Path, path: &Path, limit: u64) -> Option<Vec<u8>> {
     let (file, meta) = open_regular(path)?;
     private(&meta).then_some(())?;
     read_open(file, meta.len(), limit, None)
+}
+
+/// Write `path` through a temporary file in its directory, synced, then renamed over it.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Option<()> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_str()?;
+    let tmp = dir.join(format!(".{name}.{}.native.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return None;
+    }
+    Some(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod http;
 mod layer_dir;
 mod layer_job;
 mod nix_layer;
+mod publish_record;
 mod python;
 mod receipt;
 mod repush;

@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -26,6 +25,7 @@ use layerforge_core::entry::{EntryOptions, LayerSpec, PermRule};
 use layerforge_core::layer::{self, BuildOptions, LayerResult};
 use layerforge_core::progress::Progress;
 
+use crate::files::write_atomic;
 use crate::layer_dir::{Descriptor, LayerJson};
 use crate::layer_job::{self, JobDocument, JobLayer, LayerKind};
 
@@ -277,27 +277,6 @@ fn layer_json(media_type: &str, built: &LayerResult) -> Option<Vec<u8>> {
     }
     .to_bytes()
     .ok()
-}
-
-/// Write `path` through a temporary file in its directory, synced, then renamed over it.
-fn write_atomic(path: &Path, data: &[u8]) -> Option<()> {
-    let dir = path.parent()?;
-    let name = path.file_name()?.to_str()?;
-    let tmp = dir.join(format!(".{name}.{}.native.tmp", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return None;
-    }
-    Some(())
 }
 
 #[cfg(test)]

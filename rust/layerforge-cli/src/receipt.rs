@@ -41,6 +41,8 @@ pub struct Receipt {
     pub accept: String,
     pub stderr: Vec<String>,
     pub stdout: Vec<String>,
+    /// `--record FILE`: the publish record and the entry an unchanged re-push adds to it.
+    pub record: Option<(PathBuf, Value)>,
 }
 
 /// sha256 (hex) of `KIND NUL VERSION NUL arg NUL ... NUL timeout`, as the Python
@@ -87,20 +89,23 @@ pub fn load(args: &[OsString], timeout: Option<&OsStr>) -> Option<Receipt> {
     parse(&doc, args, &key)
 }
 
-/// What a command line asks a push for, as far as a receipt must name it: `SOURCE`, `TARGET`
-/// and the `--tag` values. Only the options of `layerforge push` spelled in full (`--tag T`,
-/// `--tag=T`, `--insecure`, `--jobs`, `--chunk-size`, `--retries`) are read, and `--` ends
+/// What a command line asks a push for, as far as a receipt must name it: `SOURCE`, `TARGET`,
+/// the `--tag` values and the `--record` file. Only the options of `layerforge push` spelled
+/// in full (`--tag T`, `--tag=T`, `--insecure`, `--jobs`, `--chunk-size`, `--retries`,
+/// `--record`) are read, and `--` ends
 /// them as argparse does (every later argument is a positional: what `pants publish` passes);
 /// any other argument starting with `-` (an abbreviation, `-v`) leaves the push to Python.
 struct Asked<'a> {
     source: &'a str,
     target: &'a str,
     tags: Vec<&'a str>,
+    record: Option<&'a str>,
 }
 
 fn asked(args: &[OsString]) -> Option<Asked<'_>> {
     let mut positional = Vec::new();
     let mut tags = Vec::new();
+    let mut record = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let arg = arg.to_str()?;
@@ -120,13 +125,15 @@ fn asked(args: &[OsString]) -> Option<Asked<'_>> {
         };
         match (name, inline) {
             ("--insecure", None) => {}
-            ("--tag" | "--jobs" | "--chunk-size" | "--retries", _) => {
+            ("--tag" | "--jobs" | "--chunk-size" | "--retries" | "--record", _) => {
                 let value = match inline {
                     Some(value) => value,
                     None => rest.next()?.to_str()?,
                 };
                 if name == "--tag" {
                     tags.push(value);
+                } else if name == "--record" {
+                    record = Some(value);
                 }
             }
             _ => return None,
@@ -137,6 +144,7 @@ fn asked(args: &[OsString]) -> Option<Asked<'_>> {
             source,
             target,
             tags,
+            record,
         }),
         _ => None,
     }
@@ -230,6 +238,16 @@ fn parse(doc: &Value, args: &[OsString], key: &str) -> Option<Receipt> {
         .collect::<Option<Vec<_>>>()?;
     let accept = text("accept")?;
     let layout = text("layout")?;
+    // The record this command line names, and the entry the receipt holds for it (both or neither).
+    let record = match (asked(args)?.record, doc.get("record")) {
+        (None, None | Some(Value::Null)) => None,
+        (Some(path), Some(r))
+            if r.get("path")?.as_str()? == path && r.get("entry")?.is_object() =>
+        {
+            Some((PathBuf::from(path), r.get("entry")?.clone()))
+        }
+        _ => return None,
+    };
     let registry = request_safe(doc.get("registry")?.as_str()?)?;
     let repository = request_safe(doc.get("repository")?.as_str()?)?;
     if accept.chars().any(char::is_control)
@@ -252,6 +270,7 @@ fn parse(doc: &Value, args: &[OsString], key: &str) -> Option<Receipt> {
         accept,
         stderr: lines("stderr")?,
         stdout: lines("stdout")?,
+        record,
     })
 }
 

@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::files::{is_regular_of_size, read_regular};
 use crate::http::Connection;
+use crate::publish_record;
 use crate::receipt::{self, blob_path, hex, Receipt};
 
 /// The environment variable the Python push reads its request timeout from.
@@ -71,6 +72,9 @@ pub fn already_current(args: &[OsString]) -> Option<Report> {
     let deadline = Instant::now() + check_time(timeout_text)?;
     layout_unchanged(&r)?;
     registry_current(&r, deadline)?;
+    if let Some((path, entry)) = &r.record {
+        publish_record::add_push(path, entry)?;
+    }
     Some(Report {
         stderr: r.stderr,
         stdout: r.stdout,
