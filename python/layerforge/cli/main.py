@@ -30,6 +30,7 @@ COMMANDS = {
     "nydus-image": ("layerforge.cli.nydus_image", "convert an OCI image into a Nydus (RAFS v6) image"),
     "index": ("layerforge.cli.index", "write an image index of images from other layouts, one per platform"),
     "inspect": ("layerforge.cli.inspect", "show the manifest, config and layers of an image in a layout"),
+    "diff": ("layerforge.cli.diff", "show what changed between two images (config, layers, files)"),
     "export-docker": ("layerforge.cli.export_docker", "write an image as a `docker load` archive"),
     "export-oci": ("layerforge.cli.export_oci", "write a layout as one oci-archive tar"),
     "record": ("layerforge.cli.record", "write the build record (JSON) of an image in a layout"),

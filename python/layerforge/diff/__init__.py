@@ -1,0 +1,1 @@
+"""``layerforge diff``: what changed between two images (config, layers, files)."""
