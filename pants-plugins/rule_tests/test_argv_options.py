@@ -25,7 +25,7 @@ from layerforge_pants.goals.package import (
     export_archive_process,
     named_argv,
 )
-from layerforge_pants.goals.publish import push_argv
+from layerforge_pants.goals.publish import publish_record_path, push_argv, push_data
 from layerforge_pants.goals.pull import RemoteImageRequest, pull_process
 from layerforge_pants.goals.run import run_argv
 from layerforge_pants.index.package import OciImageIndexFieldSet, index_argv
@@ -39,7 +39,7 @@ OTHER = "/nix/store/" + "b" * 32 + "-lib"
 HOSTILE = "--out"
 #: Options that take no value (booleans): the only arguments not of the form --flag=value.
 BARE = {"--sbom", "--allow-foreign-executables", "--nix-snapshotter", "--merge-platform", "--shallow",
-        "--all-platforms", "--insecure", "--without-layer-blobs"}  # fmt: skip
+        "--all-platforms", "--insecure", "--without-layer-blobs", "--dry-run"}  # fmt: skip
 _OPTION = re.compile(r"--[a-z][a-z-]*=")
 
 
@@ -215,6 +215,21 @@ def test_push_argv() -> None:
     argv = push_argv(art, "127.0.0.1:5000/r:1", insecure=True)
     assert options_only(argv, positionals=2) == ["--out:1", "127.0.0.1:5000/r:1"]
     assert values_of(argv, "--tag") == ["2"] and "--insecure" in argv
+
+
+def test_push_argv_of_a_dry_run_and_a_recorded_push() -> None:
+    art = BuiltImageArtifact(
+        relpath=HOSTILE, layout=HOSTILE, ref="1", repository="r", tags=("1",), manifest_digest="sha256:" + "a" * 64
+    )
+    record = publish_record_path("/repo/dist", art)
+    assert record == f"/repo/dist/{HOSTILE}.publish.layerforge.json"
+    argv = push_argv(art, "127.0.0.1:5000/r:1", insecure=False, record=record)
+    assert options_only(argv, positionals=2) == ["--out:1", "127.0.0.1:5000/r:1"]
+    assert values_of(argv, "--record") == [record] and "--dry-run" not in argv
+    dry = push_argv(art, "127.0.0.1:5000/r:1", insecure=False, dry_run=True)
+    assert "--dry-run" in dry and options_only(dry, positionals=2)
+    data = dict(push_data(art, "127.0.0.1:5000", "r", ("127.0.0.1:5000/r:1",)))
+    assert data["registries"] == ("127.0.0.1:5000",) and data["digest"] == art.manifest_digest
 
 
 def test_run_argv() -> None:

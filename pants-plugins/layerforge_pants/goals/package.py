@@ -118,6 +118,31 @@ def export_archive_process(output: Digest, layout: str) -> LayerforgeProcess:
     )
 
 
+def record_path(layout: str) -> str:
+    """`<output_path>.layerforge.json`: the build record beside the layout (docs/records.md)."""
+    return f"{layout}.layerforge.json"
+
+
+def record_process(output: Digest, layout: str, names: ImageNames) -> LayerforgeProcess:
+    """``layerforge record`` of the packaged layout's image into :func:`record_path`."""
+    record = record_path(layout)
+    tags = [option("--tag", t) for t in names.tags]
+    return LayerforgeProcess(
+        argv=(
+            "record",
+            option("--out", record),
+            option("--repository", names.repository),
+            *tags,
+            option("--output", layout),
+            "--",
+            f"{layout}:{names.ref}",
+        ),
+        description=f"Write the build record {record}",
+        input_digest=output,
+        output_files=(record,),
+    )
+
+
 def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
     archive = (f"Wrote the oci-archive {archive_path(layout)}",) if names.archive else ()
     return BuiltImageArtifact(
@@ -125,6 +150,7 @@ def artifact(layout: str, names: ImageNames, digest: str) -> BuiltImageArtifact:
         extra_log_lines=(
             f"Built OCI image layout {layout} ({names.ref}): {digest}",
             *archive,
+            f"Wrote the build record {record_path(layout)}",
             f"Publishes as {names.repository}:{', '.join(names.tags)}",
         ),
         layout=layout,

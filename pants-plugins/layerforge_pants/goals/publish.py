@@ -41,9 +41,13 @@ class PublishImageFieldSet(PublishFieldSet):
     skip_push: ImageSkipPushField
 
     def get_output_data(self) -> PublishOutputData:
-        return PublishOutputData(
-            {"publisher": "layerforge", "registries": self.registries.value or (), **super().get_output_data()}
-        )
+        # The registries, digest and references each push used are in its own data (see
+        # `pushes`): the field's value (often empty, meaning the defaults) would hide them.
+        return PublishOutputData({"publisher": "layerforge", **super().get_output_data()})
+
+
+#: `--publish-output` data of one push, as (key, value) pairs (a frozen dataclass field).
+OutputData = tuple[tuple[str, object], ...]
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,12 @@ class Push:
     refs: tuple[str, ...]
     process: LayerforgeProcess | None = None
     description: str | None = None
+    data: OutputData = ()
 
 
-def pushes(request: PublishImageRequest, tool: Layerforge) -> list[Push]:
-    """Every artifact of ``request`` to every registry it goes to (or the reason none does)."""
+def pushes(request: PublishImageRequest, tool: Layerforge, records: str | None = None) -> list[Push]:
+    """Every artifact of ``request`` to every registry it goes to (or the reason none does).
+    ``records``: the directory (absolute: `dist/`) of the publish records the pushes add to."""
     fs = request.field_set
     try:
         registries = tool.registries().resolve(fs.registries.value or (), f"The `registries` field of {fs.address}")
@@ -66,31 +72,61 @@ def pushes(request: PublishImageRequest, tool: Layerforge) -> list[Push]:
     artifacts = [a for pkg in request.packages for a in pkg.artifacts if isinstance(a, BuiltImageArtifact)]
     if not registries:
         names = tuple(f"{a.repository}:{t}" for a in artifacts for t in a.tags)
-        return [Push(names, description="(no registries: none given or default)")]
+        return [Push(names, description="(no registries: none given or default)", data=(("registries", ()),))]
     jobs: list[Push] = []
     for art in artifacts:
         for reg in registries:
             repo = reg.repository or art.repository
             refs = tuple(f"{reg.address}/{repo}:{t}" for t in art.tags)
+            data = push_data(art, reg.address, repo, refs)
             if fs.skip_push.value or reg.skip_push:
                 why = f"`skip_push` on {fs.address}" if fs.skip_push.value else f"skip_push on registry @{reg.alias}"
-                jobs.append(Push(refs, description=f"(by {why})"))
+                jobs.append(Push(refs, description=f"(by {why})", data=(*data, ("registries", ()))))
                 continue
+            record = None if records is None or tool.publish_dry_run else publish_record_path(records, art)
+            if record is not None:
+                data = (*data, ("record", record))
+            dry = tool.publish_dry_run
             process = LayerforgeProcess(
-                argv=push_argv(art, refs[0], reg.insecure),
-                description=f"Push {refs[0]}",
+                argv=push_argv(art, refs[0], reg.insecure, dry_run=dry, record=record),
+                description=f"{'Dry run of the push of' if dry else 'Push'} {refs[0]}",
                 input_digest=EMPTY_DIGEST,  # the packages: see `merged_packages`
                 cache_scope=ProcessCacheScope.PER_SESSION,
                 native_command=True,
             )
-            jobs.append(Push(refs, process))
+            what = "dry run, nothing pushed" if dry else art.manifest_digest
+            jobs.append(Push(refs, process, description=f"{reg.address} ({what})", data=(*data, ("dry_run", dry))))
     return jobs
 
 
-def push_argv(art: BuiltImageArtifact, target: str, insecure: bool) -> tuple[str, ...]:
+def push_data(
+    art: BuiltImageArtifact, registry: str, repo: str, refs: tuple[str, ...]
+) -> tuple[tuple[str, object], ...]:
+    """What `--publish-output` says of one push: the registry it used, the digest its tags
+    name, the repository and the references."""
+    return (
+        ("registries", (registry,)),
+        ("digest", art.manifest_digest),
+        ("repository", repo),
+        ("references", refs),
+        ("layout", art.layout),
+    )
+
+
+def publish_record_path(records: str, art: BuiltImageArtifact) -> str:
+    """`dist/<output_path>.publish.layerforge.json`: the publish record of the artifact."""
+    return f"{records}/{art.layout}.publish.layerforge.json"
+
+
+def push_argv(
+    art: BuiltImageArtifact, target: str, insecure: bool, *, dry_run: bool = False, record: str | None = None
+) -> tuple[str, ...]:
     """`layerforge push` of the artifact's layout to ``target``, its other tags as ``--tag=``
-    values and the two positionals after ``--`` (the layout is the `output_path` field's)."""
+    values and the two positionals after ``--`` (the layout is the `output_path` field's);
+    ``--dry-run`` or ``--record=`` (the publish record) when asked."""
     flags = (*(option("--tag", t) for t in art.tags[1:]), *(("--insecure",) if insecure else ()))
+    flags += ("--dry-run",) if dry_run else ()
+    flags += (option("--record", record),) if record is not None else ()
     return ("push", *flags, "--", f"{art.layout}:{art.ref}", target)
 
 
@@ -107,9 +143,12 @@ def publish_processes(jobs: list[Push], processes: Iterable[Process]) -> Publish
     """``jobs`` for the publish goal, the pushes run as ``processes`` (in :func:`to_push`'s order)."""
     pushed = iter(processes)
     return PublishProcesses(
-        PublishPackages(names=j.refs, process=InteractiveProcess.from_process(next(pushed)))
-        if j.process is not None
-        else PublishPackages(names=j.refs, description=j.description)
+        PublishPackages(
+            names=j.refs,
+            process=InteractiveProcess.from_process(next(pushed)) if j.process is not None else None,
+            description=j.description,
+            data=PublishOutputData(dict(j.data)),
+        )
         for j in jobs
     )
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+from pants.base.build_environment import get_buildroot
 from pants.core.goals.publish import PublishProcesses
+from pants.core.util_rules.distdir import DistDir
 from pants.engine.rules import collect_rules, rule
 
 from layerforge_pants.goals import (
@@ -14,8 +18,9 @@ from layerforge_pants.goals.subsystem import Layerforge
 
 
 @rule(desc="Push images")
-async def publish_images(request: PublishImageRequest, tool: Layerforge) -> PublishProcesses:
-    jobs = pushes(request, tool)
+async def publish_images(request: PublishImageRequest, tool: Layerforge, dist: DistDir) -> PublishProcesses:
+    records = os.path.join(get_buildroot(), dist.relpath) if tool.publish_records else None
+    jobs = pushes(request, tool, records)
     package_digest = await engine.merge(merged_packages(request))
     processes = await engine.layerforge_processes(to_push(jobs, package_digest))
     return publish_processes(jobs, processes)

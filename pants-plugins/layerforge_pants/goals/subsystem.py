@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pants.backend.python.subsystems.python_tool_base import PythonToolBase
 from pants.backend.python.target_types import EntryPoint
-from pants.option.option_types import DictOption, IntOption, StrListOption, StrOption
+from pants.option.option_types import BoolOption, DictOption, IntOption, StrListOption, StrOption
 from pants.util.strutil import softwrap
 
 from layerforge_pants.goals.registries import Registries
@@ -90,6 +90,26 @@ class Layerforge(PythonToolBase):
         default=["<PATH>", "/nix/var/nix/profiles/default/bin"],
         help="Where to look for nix-build, nix and nix-store (`<PATH>` is the environment's PATH).",
         advanced=True,
+    )
+
+    publish_dry_run = BoolOption(
+        default=False,
+        help=softwrap(
+            """
+            `pants publish` only lists, per image and registry, the blobs, manifests and tags it
+            would send, after asking the registry what it holds (HEAD requests only,
+            `layerforge push --dry-run`); nothing is pushed.
+            """
+        ),
+    )
+    publish_records = BoolOption(
+        default=True,
+        help=softwrap(
+            """
+            `pants publish` adds every push (references, digest, bytes pushed, mounted or
+            skipped) to `dist/<output_path>.publish.layerforge.json` (docs/records.md).
+            """
+        ),
     )
 
     runtime = StrOption(

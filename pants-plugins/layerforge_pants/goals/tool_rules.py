@@ -27,6 +27,7 @@ from layerforge_pants.goals.package import (
     manifest_digest,
     named_argv,
     package_process,
+    record_process,
 )
 from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.tool import (
@@ -110,17 +111,21 @@ async def package_with(
 ) -> BuiltPackage:
     """Run one layerforge process that writes the OCI layout ``layout`` (its entry named
     ``names.image_name``); the built package, with the files of ``add`` (blobs the process
-    was told to leave out) merged in, and the layout's oci-archive when asked for."""
+    was told to leave out) merged in, its build record, and its oci-archive when asked for."""
     request = package_process(named_argv(argv, names), description, input_digest, layout)
     result = await engine.execute_or_raise(await engine.layerforge_process(request))
     output = await engine.subset(layout_subset(result, layout))
     if add != EMPTY_DIGEST:
         output = await engine.merge(MergeDigests([output, add]))
     contents = await engine.contents(await engine.subset(index_json(output, layout)))
+    extras = [record_process(output, layout, names)]
     if names.archive:
-        archive = await engine.layerforge_process(export_archive_process(output, layout))
-        archived = await engine.execute_or_raise(archive)
-        output = await engine.merge(MergeDigests([output, archived.output_digest]))
+        extras.append(export_archive_process(output, layout))
+    written = [output]
+    for extra in extras:
+        result = await engine.execute_or_raise(await engine.layerforge_process(extra))
+        written.append(result.output_digest)
+    output = await engine.merge(MergeDigests(written))
     return built_package(output, layout, names, manifest_digest(contents, names.ref))
 
 
