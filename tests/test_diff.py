@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.helpers import index_entry, run, run_cli
 from tests.nydus_support import entry, make_image, tar_layer
+from tests.registry_support import Registry
 
 BASE = tar_layer([
     (entry("etc", "dir"), None),
@@ -81,3 +82,15 @@ def test_config_changes_and_archives(tmp_path: Path) -> None:
 
     same = diff(tmp_path / "b.tar", f"{tmp_path / 'b'}:v1")
     assert same["identical"] and same["config"] == [] and same["files"]["changed"] == []
+
+
+def test_a_registry_reference_against_a_layout(tmp_path: Path, registry: Registry) -> None:
+    isolate_env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker"), "LAYERFORGE_CACHE_DIR": str(tmp_path / "c")}
+    a = make_image(tmp_path / "a", "v1", [BASE, A_TOP])
+    b = make_image(tmp_path / "b", "v1", [BASE, B_TOP])
+    run_cli("push", f"{a}:v1", f"{registry.host}/team/a:v1", env=isolate_env)
+    remote = json.loads(
+        run_cli("diff", "--json", f"docker://{registry.host}/team/a:v1", f"{b}:v1", env=isolate_env).stdout
+    )
+    local = diff(f"{a}:v1", f"{b}:v1")
+    assert remote == local, "the pushed image compares as its layout does"

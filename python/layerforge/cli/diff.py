@@ -14,6 +14,7 @@ from typing import Any
 from layerforge.diff.archive_source import extract_archive, is_archive
 from layerforge.diff.compare import config_changes, file_changes, layer_changes
 from layerforge.diff.file_tree import image_tree
+from layerforge.diff.registry_source import is_registry_reference, pull_for_diff
 from layerforge.layout.image_reader import StoredImage, read_image
 from layerforge.layout.scratch import scratch_dir
 from layerforge.model.reference import LayoutRef, parse_layout_ref
@@ -24,7 +25,8 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "diff",
         help="show what changed between two images (config, layers, files)",
-        description="Compare image A with image B, each LAYOUT_DIR[:REF] or an oci-archive FILE.tar[:REF]: "
+        description="Compare image A with image B, each LAYOUT_DIR[:REF], an oci-archive FILE.tar[:REF] or a "
+        "registry reference docker://REGISTRY/REPO[:TAG|@DIGEST] (pulled into a scratch layout): "
         "config fields changed, layers removed, added and shared, and files removed, added and changed "
         "(type, size, mode, owner, content digest, link target) per path.",
     )
@@ -33,10 +35,14 @@ def register(sub: Any) -> None:
     p.add_argument("--platform", metavar="OS/ARCH", help="the image of a multi-platform index to compare")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-files", action="store_true", help="compare config and layers only (reads no layer)")
+    p.add_argument("--insecure", action="store_true", help="plain HTTP to registries (loopback ones always use it)")
     p.set_defaults(run=run)
 
 
-def _open(arg: str, stack: ExitStack, platform: str | None) -> StoredImage:
+def _open(arg: str, stack: ExitStack, platform: str | None, insecure: bool) -> StoredImage:
+    if is_registry_reference(arg):
+        tmp = stack.enter_context(scratch_dir(Path(tempfile.gettempdir()), "diff"))
+        return read_image(pull_for_diff(arg, tmp / "layout", platform=platform, insecure=insecure), platform)
     path, sep, ref = arg.partition(":") if not Path(arg).exists() else (arg, "", "")
     if Path(path).is_file() and is_archive(Path(path)):
         tmp = stack.enter_context(scratch_dir(Path(tempfile.gettempdir()), "diff"))
@@ -91,8 +97,8 @@ def lines(d: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        a = _open(args.a, stack, args.platform)
-        b = _open(args.b, stack, args.platform)
+        a = _open(args.a, stack, args.platform, args.insecure)
+        b = _open(args.b, stack, args.platform, args.insecure)
         result = compare(a, b, files=not args.no_files)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
