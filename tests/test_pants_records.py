@@ -67,7 +67,7 @@ def test_package_records_and_archives_and_publish_names_what_it_pushed(tmp_path:
     record = json.loads(record_file.read_text())
     validate(record, "build-record.v1.json")
     assert record["digest"] == digest and record["repository"] == "team/app" and record["tags"] == ["1.0", "latest"]
-    assert record["output"] == "images/app" and record["images"][0]["layers"]
+    assert record["output"] == "images/app" and record["archive"] == "images/app.tar" and record["images"][0]["layers"]
     assert any(p.endswith("-app-1.0") for layer in record["images"][0]["layers"] for p in layer["storePaths"])
 
     # The archive is the layout's, bit for bit as the command line writes it.

@@ -24,6 +24,7 @@ from layerforge_pants.goals.package import (
     archive_path,
     export_archive_process,
     named_argv,
+    record_process,
 )
 from layerforge_pants.goals.publish import publish_record_path, push_argv, push_data
 from layerforge_pants.goals.pull import RemoteImageRequest, pull_process
@@ -200,6 +201,16 @@ def test_output_format_oci_archive_adds_one_export_process(rule_runner: RuleRunn
     assert process.output_files == (f"{HOSTILE}.tar",)
     plain = parsed_target(rule_runner, 'oci_image_index(name="x", images=[":a"])')
     assert OciImageIndexFieldSet.create(plain).output_format.value == "oci"
+
+
+def test_every_package_writes_its_build_record_beside_the_layout() -> None:
+    names = ImageNames(HOSTILE, (HOSTILE, "2"), archive=True)
+    process = record_process(EMPTY_DIGEST, HOSTILE, names)
+    assert options_only(process.argv, positionals=1) == [f"{HOSTILE}:{HOSTILE}"]
+    assert values_of(process.argv, "--out") == [f"{HOSTILE}.layerforge.json"] == list(process.output_files)
+    assert values_of(process.argv, "--tag") == [HOSTILE, "2"] and values_of(process.argv, "--repository") == [HOSTILE]
+    assert values_of(process.argv, "--archive") == [f"{HOSTILE}.tar"]
+    assert values_of(record_process(EMPTY_DIGEST, "o", ImageNames("r", ("1",))).argv, "--archive") == []
 
 
 def test_pull_argv() -> None:

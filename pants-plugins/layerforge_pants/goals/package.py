@@ -134,6 +134,7 @@ def record_process(output: Digest, layout: str, names: ImageNames) -> Layerforge
             option("--repository", names.repository),
             *tags,
             option("--output", layout),
+            *((option("--archive", archive_path(layout)),) if names.archive else ()),
             "--",
             f"{layout}:{names.ref}",
         ),

@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("--repository", metavar="REPO", help="the repository the image is published as")
     p.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag it is published as (repeatable)")
     p.add_argument("--output", metavar="PATH", help="how the record names the layout (default: LAYOUT_DIR)")
+    p.add_argument("--archive", metavar="FILE.tar", help="the oci-archive written of the layout, to name in the record")
     p.add_argument("--no-files", action="store_true", help="leave out what each layer holds (reads no layer)")
     p.set_defaults(run=run)
 
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         files=not args.no_files,
     )
+    if args.archive is not None:
+        record["archive"] = args.archive
     atomic_write(args.out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     print(f"{args.out}: {record['digest']} ({len(record['images'])} images)")
     return 0
