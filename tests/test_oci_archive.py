@@ -137,6 +137,16 @@ def test_nix_image_archive_loads_into_podman_and_ctr(
     assert digest in digests, "podman loaded the very manifest"
 
 
+def test_output_names_the_archive_never_the_scratch_layout(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    archive = tmp_path / "x.tar"
+    out = run_cli("dir-image", tree, "--out", archive, "--format", "oci-archive", "--tag", "v1").stdout
+    digest = archive_index(archive)["manifests"][0]["digest"]
+    size = archive.stat().st_size
+    assert out.splitlines() == [f"{archive}:v1 {digest}", f"{archive}: oci-archive, 3 blobs, {size} bytes"]
+
+
 def test_archive_into_a_directory_or_missing_parent_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     tree = tmp_path / "t"

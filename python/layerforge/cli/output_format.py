@@ -8,7 +8,11 @@ layout beside it, which is archived (bit for bit reproducible) and removed."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import sys
 from pathlib import Path
+from typing import TextIO
 
 from layerforge.errors import UsageError
 from layerforge.layout.image_name import check_image_name, name_entry
@@ -52,12 +56,27 @@ def run_with_output(args: argparse.Namespace) -> int:
         raise UsageError("--out", f"directory '{parent}' does not exist")
     with scratch_dir(parent, "layout") as tmp:
         args.out = tmp / "layout"
-        result = args.run(args)
+        with contextlib.redirect_stdout(_Renamed(sys.stdout, str(args.out), str(archive))):
+            result = args.run(args)
         if result == 0:
             written = write_oci_archive(OciLayout.open(args.out), archive, epoch=source_date_epoch())
             print(f"{archive}: oci-archive, {written.blobs} blobs, {written.size} bytes")
         args.out = archive
     return result
+
+
+class _Renamed(io.TextIOBase):
+    """The command's output, naming the archive where it names the scratch layout."""
+
+    def __init__(self, out: TextIO, scratch: str, archive: str) -> None:
+        self.out, self.scratch, self.archive = out, scratch, archive
+
+    def write(self, s: str) -> int:
+        self.out.write(s.replace(self.scratch, self.archive))
+        return len(s)
+
+    def flush(self) -> None:
+        self.out.flush()
 
 
 def name_output(out: Path, ref: str, image_name: str | None) -> None:
