@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar, Union
 
 from layerforge.errors import LayerforgeError
 from layerforge.option_rules import default
-from layerforge.registry import answers
+from layerforge.registry import answers, tls
 from layerforge.registry.deadline import Watchdog
 from layerforge.trust.origins import Origin, OriginError, Url, is_loopback, parse_url, registry_origin, resolve
 from layerforge.trust.text import shown
@@ -184,18 +184,19 @@ class Transport:
         self.base = parse_url(f"{self.scheme}://{registry}/", "registry")
         self.timeout = timeout
         self.watchdog = Watchdog()
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: dict[str, ssl.SSLContext] = {}
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
-    def _tls(self) -> ssl.SSLContext:
-        """Certificate-verifying TLS context (ssl is imported only when HTTPS is used)."""
-        if self._ssl is None:
-            import ssl  # noqa: PLC0415 - deferred: plain-HTTP pushes never need it
-
-            self._ssl = ssl.create_default_context()
-        return self._ssl
+    def _tls(self, netloc: str) -> ssl.SSLContext:
+        """The certificate-verifying TLS context of ``netloc`` (its certs.d trust, see
+        :mod:`layerforge.registry.tls`); ssl is imported only when HTTPS is used."""
+        with self._lock:
+            ctx = self._ssl.get(netloc)
+            if ctx is None:
+                ctx = self._ssl[netloc] = tls.context_for(netloc)
+        return ctx
 
     def url(self, path_or_url: str | Url, base: Url | None = None, what: str = "URL") -> Url:
         """A checked absolute URL: ``path_or_url`` resolved against ``base`` (default: the
@@ -236,9 +237,9 @@ class Transport:
         raw.settimeout(self.timeout)
         return raw
 
-    def _tls_wrap(self, conn: http.client.HTTPConnection, raw: socket.socket) -> socket.socket:
+    def _tls_wrap(self, netloc: str, conn: http.client.HTTPConnection, raw: socket.socket) -> socket.socket:
         try:
-            return self._tls().wrap_socket(raw, server_hostname=conn.host)
+            return self._tls(netloc).wrap_socket(raw, server_hostname=conn.host)
         except BaseException:
             raw.close()
             raise
@@ -277,6 +278,8 @@ class Transport:
         resp, data = self._exchange(exchange)
         if resp.will_close:
             self._drop(target)
+        if target.origin.scheme == "http" and tls.is_plain_on_tls(resp, data):
+            raise tls.plain_http_to_tls(self.registry)
         if resp.status in RETRYABLE_STATUS:
             raise RetryableError(
                 f"{what}: HTTP {resp.status}", resp.status, answers.retry_after(resp.getheader("Retry-After"))
@@ -298,7 +301,7 @@ class Transport:
                 sock.close()
                 raise Aborted(f"{self.registry}: interrupted")
             if fresh:
-                sock = self._tls_wrap(conn, sock) if x.target.origin.scheme == "https" else sock
+                sock = self._tls_wrap(x.target.netloc, conn, sock) if x.target.origin.scheme == "https" else sock
                 conn.sock = sock
             self._request(conn, sock, x)
             resp = conn.getresponse()
@@ -347,9 +350,28 @@ class Transport:
             return RetryableError(
                 f"{x.what}: no complete answer within {x.budget:g} s (the deadline; {TIMEOUT_ENV} sets it)"
             )
+        refused = self._tls_failure(e, x.target)
+        if refused is not None:
+            return refused
         if isinstance(e, TimeoutError):
             return RetryableError(f"{x.what}: no progress within {self.timeout:g} s ({TIMEOUT_ENV} sets it)")
         return RetryableError(f"{x.what}: {type(e).__name__}: {shown(e, limit=200)}")
+
+    def _tls_failure(self, e: BaseException, target: Url) -> LayerforgeError | None:
+        """The error of a TLS failure no further attempt would change (None for others)."""
+        if target.origin.scheme == "http":
+            return tls.plain_http_to_tls(self.registry) if tls.is_tls_record(e) else None
+        import ssl  # noqa: PLC0415 - loaded already: this was an HTTPS exchange
+
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return tls.untrusted(target.netloc, e)
+        if isinstance(e, ssl.SSLError):
+            if e.reason == "WRONG_VERSION_NUMBER":
+                return tls.TlsError(
+                    f"{target.netloc} does not answer with TLS (HTTPS); if it is a plain-HTTP registry, use --insecure"
+                )
+            return tls.client_certificate_refused(target.netloc, e)
+        return None
 
     def fetch(
         self,
