@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from layerforge.errors import LayerforgeError
 from layerforge.registry import answers
 from layerforge.registry.challenge import Challenge, parse_challenge
-from layerforge.registry.credentials import Credentials
+from layerforge.registry.credentials import Credentials, no_login
 from layerforge.registry.transport import TOKEN_LIMIT, RegistryError, Response, RetryPolicy, Transport
 from layerforge.trust.origins import realm_may_receive_login
 from layerforge.trust.text import shown
@@ -65,7 +65,7 @@ class Authenticator:
             return {}
         if challenge.scheme == "basic":
             if self.credentials is None:
-                raise AuthError(f"{self.transport.registry} requires a login and no credentials were found", 401)
+                raise AuthError(no_login(self.transport.registry), 401)
             return {"Authorization": self.credentials.basic_header()}
         if challenge.scheme == "bearer":
             return {"Authorization": f"Bearer {self._token(challenge, scopes)}"}
@@ -109,10 +109,12 @@ class Authenticator:
             f"{registry}: token request to {realm.origin}",
             lambda: self.transport.fetch("GET", url, headers, owner=realm.origin, limit=TOKEN_LIMIT),
         )
+        if resp.status in (401, 403) and self.credentials is None:
+            raise AuthError(no_login(registry), resp.status)
         if resp.status in (401, 403):
             raise AuthError(
                 f"{registry}: the token service refused {self.who()} "
-                f"for {', '.join(sorted(scopes))} (HTTP {resp.status})",
+                f"for {', '.join(sorted(scopes))} (HTTP {resp.status}); check the login: podman login {registry}",
                 resp.status,
             )
         if resp.status != 200:

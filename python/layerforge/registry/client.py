@@ -20,7 +20,7 @@ from urllib.parse import quote
 from layerforge.model.digest import sha256_digest
 from layerforge.registry import answers
 from layerforge.registry.auth import Authenticator, AuthError
-from layerforge.registry.credentials import Credentials
+from layerforge.registry.credentials import Credentials, no_login
 from layerforge.registry.transport import (
     DEFAULT_TIMEOUT,
     ERROR_LIMIT,
@@ -131,11 +131,15 @@ class RegistryClient:
             self.auth.learn(resp)
         assert resp is not None
         path = shown(target.path, limit=200)
+        if resp.status in (401, 403) and self.auth.credentials is None and resp.url.origin == origin:
+            raise AuthError(no_login(self.registry), resp.status, _codes(resp))
         if resp.status in (401, 403):
+            hint = f"; check the login: podman login {self.registry}" if resp.status == 401 else ""
             where = "" if resp.url.origin == origin else f" (at {resp.url.origin}, sent without credentials)"
             raise AuthError(
                 f"{self.registry}: access denied to {method} {path}{where} with {self.auth.who()} "
-                f"(HTTP {resp.status} {' '.join(_codes(resp))})".rstrip(),
+                f"({f'HTTP {resp.status} ' + ' '.join(_codes(resp))}".rstrip()
+                + f"){hint}",
                 resp.status,
                 _codes(resp),
             )

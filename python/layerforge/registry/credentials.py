@@ -1,6 +1,6 @@
-"""Registry credentials from the places Docker, Podman and skopeo keep them:
-``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json``, ``$DOCKER_CONFIG/config.json``
-(default ``~/.docker/config.json``), including ``credHelpers`` and ``credsStore`` helpers.
+"""Registry credentials from the places Podman, skopeo and Docker keep them, in
+containers-auth.json(5) order (:mod:`layerforge.trust.auth_files`), including ``credHelpers``
+and ``credsStore`` helpers.
 
 Secrets are wrapped in :class:`Secret`, whose ``repr``/``str`` never show the value, so they
 cannot end up in logs, exception messages or outputs by accident.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.errors import LayerforgeError, LayoutError
+from layerforge.trust.auth_files import EntryRefused, aliases, auth_files, entry_login, host_key
 from layerforge.trust.blobs import BlobMissing, read_document
 from layerforge.trust.text import shown
 
@@ -60,31 +60,16 @@ class CredentialError(LayerforgeError):
     pass
 
 
-def auth_files(environ: Mapping[str, str] | None = None) -> list[Path]:
-    env = os.environ if environ is None else environ
-    files = []
-    if env.get("REGISTRY_AUTH_FILE"):
-        files.append(Path(env["REGISTRY_AUTH_FILE"]))
-    if env.get("XDG_RUNTIME_DIR"):
-        files.append(Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
-    docker_config = env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    files.append(Path(docker_config) / "config.json")
-    return files
+__all__ = ["CredentialError", "Credentials", "Secret", "auth_files", "lookup", "no_login"]
 
 
-def _host_key(key: str) -> str:
-    """``https://index.docker.io/v1/`` -> ``index.docker.io``; ``host:5000`` stays."""
-    k = key
-    for prefix in ("https://", "http://"):
-        if k.startswith(prefix):
-            k = k[len(prefix) :]
-    return k.split("/", 1)[0]
-
-
-def _aliases(registry: str) -> set[str]:
-    if registry in ("registry-1.docker.io", "docker.io", "index.docker.io"):
-        return {"registry-1.docker.io", "docker.io", "index.docker.io"}
-    return {registry}
+def no_login(registry: str) -> str:
+    """What a missing login for ``registry`` says: where it was looked for and what fixes it."""
+    where = ", ".join(str(f) for f in auth_files())
+    return (
+        f"{registry} requires a login and none was found (looked in {where}, and their credential helpers): "
+        f"run `podman login {registry}` (or `docker login {registry}`)"
+    )
 
 
 MAX_FILE = 4 << 20
@@ -124,17 +109,17 @@ def _helper_name(name: object, f: Path, key: str) -> str:
 
 def lookup(registry: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
     """Credentials for ``registry`` (``host[:port]``), or None for anonymous access."""
-    names = _aliases(registry)
+    names = aliases(registry)
     for f in auth_files(environ):
         config = _load(f)
         if config is None:
             continue
-        helpers = {_host_key(k): v for k, v in _table(config, "credHelpers", f, str).items()}
+        helpers = {host_key(k): v for k, v in _table(config, "credHelpers", f, str).items()}
         for name in names:
             if name in helpers:
                 helper = _helper_name(helpers[name], f, "credHelpers")
                 return _from_helper(helper, name, f"credential helper docker-credential-{helper}")
-        auths = {_host_key(k): v for k, v in _table(config, "auths", f, dict).items()}
+        auths = {host_key(k): v for k, v in _table(config, "auths", f, dict).items()}
         for name in names:
             creds = _from_entry(auths.get(name) or {}, f"'{f}'")
             if creds is not None:
@@ -149,28 +134,11 @@ def lookup(registry: str, environ: Mapping[str, str] | None = None) -> Credentia
 
 
 def _from_entry(entry: Mapping[str, object], source: str) -> Credentials | None:
-    def text(key: str) -> str | None:
-        value = entry.get(key)
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise CredentialError(f"the {key!r} entry in {source} is not a string")
-        return value
-
-    auth = text("auth")
-    if auth:
-        try:
-            user, _, password = base64.b64decode(auth).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            raise CredentialError(f"the 'auth' entry in {source} is not base64 user:password") from None
-        return Credentials(user, Secret(password), source)
-    username, secret = text("username"), text("password")
-    if username and secret:
-        return Credentials(username, Secret(secret), source)
-    token = text("identitytoken")
-    if token:
-        return Credentials("<token>", Secret(token), source)
-    return None
+    try:
+        login = entry_login(entry)
+    except EntryRefused as e:
+        raise CredentialError(f"{e} in {source}") from None
+    return None if login is None else Credentials(login[0], Secret(login[1]), source)
 
 
 def _from_helper(helper: str, registry: str, source: str) -> Credentials | None:
