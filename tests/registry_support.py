@@ -57,6 +57,18 @@ def wait_http(url: str, timeout: float = 15.0) -> None:
     raise AssertionError(f"{url} did not come up within {timeout}s")
 
 
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"127.0.0.1:{port} did not come up within {timeout}s")
+
+
 def certificate(
     key: Any, common_name: str, signer: Any, issuer: x509.Name | None = None, extensions: tuple[Any, ...] = ()
 ) -> x509.Certificate:
@@ -234,16 +246,22 @@ class Registry:
         *,
         token_tls: bool = True,
         realm: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
     ) -> None:
         """``auth="token"``: a token server over HTTPS (``token_tls``, the default; clients
         need :meth:`client_env`) or plain HTTP on its own port; ``realm`` overrides the realm
-        the registry names (e.g. a proxy serving the token path on the registry's origin)."""
+        the registry names (e.g. a proxy serving the token path on the registry's origin).
+        ``tls``: the registry itself serves HTTPS with this (certificate, key); ``client_ca``:
+        and asks every client for a certificate this CA issued (mutual TLS)."""
         self.root = root
         self.port = free_port()
         self.auth = auth
         self.users = users or {}
         self.token_tls = token_tls
         self.realm = realm
+        self.tls = tls
+        self.client_ca = client_ca
         self.ca: LoopbackCA | None = None
         self.token: TokenServer | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -269,6 +287,10 @@ class Registry:
             "  relativeurls: true",
             "  secret: layerforge-test-secret",
         ]
+        if self.tls is not None:
+            lines += ["  tls:", f"    certificate: {self.tls[0]}", f"    key: {self.tls[1]}"]
+            if self.client_ca is not None:
+                lines += ["    clientcas:", f"      - {self.client_ca}"]
         if self.auth == "htpasswd":
             path = self.root / "htpasswd"
             path.write_text(
@@ -300,7 +322,10 @@ class Registry:
             self.proc = subprocess.Popen(
                 ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=log
             )
-        wait_http(f"http://{self.host}/v2/")
+        if self.tls is None:
+            wait_http(f"http://{self.host}/v2/")
+        else:
+            wait_port(self.port)
         return self
 
     def stop(self) -> None:

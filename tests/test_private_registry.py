@@ -1,0 +1,262 @@
+"""`layerforge push`/`pull` against a private registry as companies run one (issue 34): HTTPS
+with a certificate from a private CA, under a host name, htpasswd logins, optionally mutual
+TLS. The CA is trusted the ways podman, skopeo and docker trust it (containers-certs.d(5):
+``/etc/containers/certs.d``, ``/etc/docker/certs.d``, ``~/.config/containers/certs.d``; and
+``SSL_CERT_FILE``); logins are found where ``podman login`` and ``docker login`` leave them,
+in containers-auth.json(5) order. An unknown CA, a wrong password, a missing login, a missing
+client certificate and ``--insecure`` against TLS each give one line. podman pulls and runs
+what was pushed. Every command runs in a mount namespace of its own (see
+``tests/private_registry_support.py``): nothing on the machine changes."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from layerforge._native import LayerSpec
+from layerforge.layers.build import build_layers
+from layerforge.layout.image_writer import write_image
+from layerforge.layout.oci_layout import open_for_write
+from layerforge.model.image_config import ImageConfig
+from layerforge.model.platform import Platform
+from tests.helpers import image_parts, index_entry, verify_blobs
+from tests.private_registry_support import HOST, PrivateRegistry, auth_json
+from tests.push_support import SECRET
+from tests.runtime_support import Podman
+
+USER = "alice"
+MARKER = "hello-from-the-private-registry"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The commands' environment: a home, Docker config and cache of the test's own; no login,
+    no trust from the machine's environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    out = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR")
+    }
+    out.update(HOME=str(home), DOCKER_CONFIG=str(tmp_path / "docker"), LAYERFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    out.pop("LAYERFORGE_REGISTRY_TIMEOUT", None)
+    return out
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Iterator[PrivateRegistry]:
+    reg = PrivateRegistry(tmp_path / "private", {USER: SECRET}).start()
+    yield reg
+    reg.stop()
+
+
+def busybox_image(root: Path) -> Path:
+    """A layout whose image ``v1`` runs busybox: ``echo`` prints :data:`MARKER`."""
+    spec = LayerSpec()
+    spec.add_file("/bin/busybox", Path("/bin/busybox").read_bytes(), mode=0o755)
+    layout_dir = root / "layout"
+    with open_for_write(layout_dir) as layout:
+        built = build_layers(layout, [spec])
+        config = ImageConfig(Platform("amd64", "linux"), "1970-01-01T00:00:01Z", tuple(b.diff_id for b in built))
+        write_image(layout, config, [b.descriptor for b in built], annotations={}, ref="v1")
+    return layout_dir
+
+
+def login_file(path: Path, reg: PrivateRegistry, password: str = SECRET) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(auth_json(reg.name, USER, password))
+
+
+def assert_hidden(proc: subprocess.CompletedProcess[str]) -> None:
+    text = proc.stdout + proc.stderr
+    assert SECRET not in text and base64.b64encode(f"{USER}:{SECRET}".encode()).decode() not in text
+
+
+def one_line(proc: subprocess.CompletedProcess[str], command: str = "push") -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"layerforge {command}: error: "), proc.stderr
+    assert_hidden(proc)
+    return lines[0]
+
+
+def push_and_pull(reg: PrivateRegistry, src: Path, out: Path, env: dict[str, str]) -> None:
+    pushed = reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert_hidden(pushed)
+    digest = image_parts(src, "v1")[0]["digest"]
+    assert f"{reg.name}/team/app:1 {digest}" in pushed.stdout
+    pulled = reg.mounts.layerforge("pull", f"{reg.name}/team/app:1", "--out", out, env=env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert index_entry(out, "1")["digest"] == digest
+    verify_blobs(out)
+
+
+# -- trust --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "certs_root", ["/etc/containers/certs.d", "/etc/docker/certs.d", "~/.config/containers/certs.d"]
+)
+def test_a_ca_in_certs_d_trusts_the_registry(
+    tmp_path: Path, private: PrivateRegistry, env: dict[str, str], certs_root: str
+) -> None:
+    private.trust_in(certs_root.replace("~", env["HOME"]))
+    login_file(tmp_path / "auth.json", private)
+    env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
+
+
+def test_ssl_cert_file_still_trusts_the_registry(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
+    login_file(tmp_path / "auth.json", private)
+    env.update(REGISTRY_AUTH_FILE=str(tmp_path / "auth.json"), SSL_CERT_FILE=str(private.ca.bundle))
+    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
+
+
+def test_an_unknown_ca_is_one_line_naming_the_three_ways_and_is_not_retried(
+    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+) -> None:
+    login_file(tmp_path / "auth.json", private)
+    env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+    src = busybox_image(tmp_path)
+    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
+    assert private.name in line and "not trusted" in line, line
+    assert f"/etc/containers/certs.d/{private.name}/ca.crt" in line and "SSL_CERT_FILE" in line, line
+    assert "update-ca-certificates" in line and "attempts" not in line, line
+    verbose = private.mounts.layerforge("push", "-v", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    assert verbose.returncode == 1 and "retrying" not in verbose.stderr, verbose.stderr
+    pulled = private.mounts.layerforge("pull", f"{private.name}/team/app:1", "--out", tmp_path / "out", env=env)
+    assert "not trusted" in one_line(pulled, "pull")
+
+
+def test_insecure_against_a_tls_registry_says_so(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
+    src = busybox_image(tmp_path)
+    proc = private.mounts.layerforge("push", "--insecure", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    line = one_line(proc)
+    assert "speaks HTTPS" in line and "--insecure" in line and "HTTP 400" not in line, line
+
+
+# -- logins -------------------------------------------------------------------------------
+
+
+LOGINS = {
+    "REGISTRY_AUTH_FILE": lambda tmp, env: tmp / "elsewhere" / "auth.json",
+    "XDG_RUNTIME_DIR (rootless podman login)": lambda tmp, env: tmp / "xdg-run" / "containers" / "auth.json",
+    "/run/containers/UID (root's podman login)": lambda tmp, env: Path(f"/run/containers/{os.getuid()}/auth.json"),
+    "~/.config/containers/auth.json": lambda tmp, env: Path(env["HOME"]) / ".config" / "containers" / "auth.json",
+    "DOCKER_CONFIG": lambda tmp, env: Path(env["DOCKER_CONFIG"]) / "config.json",
+    "~/.docker/config.json": lambda tmp, env: Path(env["HOME"]) / ".docker" / "config.json",
+}
+
+
+@pytest.mark.parametrize("where", list(LOGINS))
+def test_logins_are_found_where_podman_and_docker_leave_them(
+    tmp_path: Path, private: PrivateRegistry, env: dict[str, str], where: str
+) -> None:
+    private.trust_in("/etc/containers/certs.d")
+    path = LOGINS[where](tmp_path, env)
+    if where == "REGISTRY_AUTH_FILE":
+        env["REGISTRY_AUTH_FILE"] = str(path)
+    if where.startswith("XDG_RUNTIME_DIR"):
+        env["XDG_RUNTIME_DIR"] = str(tmp_path / "xdg-run")
+    if where == "~/.docker/config.json":
+        del env["DOCKER_CONFIG"]
+    login_file(private.mounts.path(str(path)) if str(path).startswith("/run/") else path, private)
+    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
+
+
+def test_the_first_file_with_a_login_wins(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
+    """containers-auth.json(5) order: REGISTRY_AUTH_FILE before XDG_RUNTIME_DIR before Docker's."""
+    private.trust_in("/etc/containers/certs.d")
+    env.update(REGISTRY_AUTH_FILE=str(tmp_path / "first.json"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    login_file(tmp_path / "first.json", private)
+    login_file(tmp_path / "run" / "containers" / "auth.json", private, "wrong-password")
+    login_file(Path(env["DOCKER_CONFIG"]) / "config.json", private, "wrong-password")
+    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
+    del env["REGISTRY_AUTH_FILE"]
+    proc = private.mounts.layerforge("push", f"{busybox_image(tmp_path / 'b')}:v1", f"{private.name}/team/b:1", env=env)
+    line = one_line(proc)
+    assert f"{tmp_path / 'run' / 'containers' / 'auth.json'}" in line and f"podman login {private.name}" in line, line
+
+
+def test_a_missing_login_lists_where_it_looked_and_the_command(
+    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+) -> None:
+    private.trust_in("/etc/containers/certs.d")
+    env.update(REGISTRY_AUTH_FILE=str(tmp_path / "none.json"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    src = busybox_image(tmp_path)
+    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
+    for place in (
+        tmp_path / "none.json",
+        tmp_path / "run" / "containers" / "auth.json",
+        Path(f"/run/containers/{os.getuid()}/auth.json"),
+        Path(env["HOME"]) / ".config" / "containers" / "auth.json",
+        Path(env["DOCKER_CONFIG"]) / "config.json",
+    ):
+        assert str(place) in line, line
+    assert f"podman login {private.name}" in line, line
+    assert line.index(str(tmp_path / "none.json")) < line.index(str(Path(env["DOCKER_CONFIG"])))
+
+
+# -- mutual TLS ---------------------------------------------------------------------------
+
+
+def test_client_certificates_in_certs_d_for_mutual_tls(tmp_path: Path, env: dict[str, str]) -> None:
+    reg = PrivateRegistry(tmp_path / "mtls", {USER: SECRET}, mtls=True).start()
+    try:
+        login_file(tmp_path / "auth.json", reg)
+        env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+        reg.trust_in("/etc/containers/certs.d")
+        src = busybox_image(tmp_path)
+        line = one_line(reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=env))
+        assert "client certificate" in line and f"/etc/containers/certs.d/{reg.name}/" in line, line
+        reg.client_certificate("/etc/containers/certs.d")
+        push_and_pull(reg, src, tmp_path / "out", env)
+    finally:
+        reg.stop()
+
+
+def test_a_client_certificate_without_its_key_is_one_line(
+    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+) -> None:
+    place = private.trust_in("/etc/containers/certs.d").parent
+    (place / "client.cert").write_bytes(private.ca.pem)
+    src = busybox_image(tmp_path)
+    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
+    assert "client.cert" in line and "client.key" in line, line
+
+
+# -- a wrong password; podman runs what was pushed -----------------------------------------
+
+
+def test_a_wrong_password_is_one_line(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
+    private.trust_in("/etc/containers/certs.d")
+    login_file(tmp_path / "auth.json", private, "not-the-password")
+    env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+    src = busybox_image(tmp_path)
+    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
+    assert "HTTP 401" in line and str(tmp_path / "auth.json") in line and f"podman login {private.name}" in line, line
+    assert "not-the-password" not in line
+
+
+def test_podman_pulls_and_runs_what_was_pushed(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
+    private.trust_in("/etc/containers/certs.d")
+    login_file(private.mounts.path(f"/run/containers/{os.getuid()}/auth.json"), private)
+    src = busybox_image(tmp_path)
+    pushed = private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    with Podman() as podman:
+        ref = f"{private.name}/team/app:1"
+        podman_env = {k: v for k, v in env.items() if k != "DOCKER_CONFIG"}  # podman refuses a missing one
+        pulled = private.mounts.run(*podman.base_argv(), "pull", "--quiet", f"docker://{ref}", env=podman_env)
+        assert pulled.returncode == 0, pulled.stderr
+        ran = podman.run_image(ref, "echo", MARKER, entrypoint="/bin/busybox")
+        assert ran.stdout.strip() == MARKER
+    assert HOST not in Path("/etc/hosts").read_text(), "the host name stayed in the namespace"
