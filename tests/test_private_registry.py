@@ -11,6 +11,7 @@ what was pushed. Every command runs in a mount namespace of its own (see
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -260,3 +261,30 @@ def test_podman_pulls_and_runs_what_was_pushed(tmp_path: Path, private: PrivateR
         ran = podman.run_image(ref, "echo", MARKER, entrypoint="/bin/busybox")
         assert ran.stdout.strip() == MARKER
     assert HOST not in Path("/etc/hosts").read_text(), "the host name stayed in the namespace"
+
+
+# -- inspect ------------------------------------------------------------------------------
+
+
+def test_inspect_reads_registry_references_with_the_same_trust_and_logins(
+    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+) -> None:
+    private.trust_in("/etc/docker/certs.d")
+    env["XDG_RUNTIME_DIR"] = str(tmp_path / "run")
+    login_file(tmp_path / "run" / "containers" / "auth.json", private)
+    src = busybox_image(tmp_path)
+    pushed = private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    digest = image_parts(src, "v1")[0]["digest"]
+    for ref in (f"{private.name}/team/app:1", f"docker://{private.name}/team/app@{digest}"):
+        proc = private.mounts.layerforge("inspect", ref, "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        info = json.loads(proc.stdout)
+        assert (
+            info["digest"] == digest and info["layers"][0]["digest"] == image_parts(src, "v1")[1]["layers"][0]["digest"]
+        )
+    text = private.mounts.layerforge("inspect", f"{private.name}/team/app:1", env=env)
+    assert f"Manifest:  {digest}" in text.stdout, text.stderr
+    del env["XDG_RUNTIME_DIR"]
+    line = one_line(private.mounts.layerforge("inspect", f"{private.name}/team/app:1", env=env), "inspect")
+    assert "requires a login" in line and f"podman login {private.name}" in line, line

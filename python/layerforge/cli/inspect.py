@@ -1,4 +1,5 @@
-"""``layerforge inspect LAYOUT_DIR[:REF]``: what an image in a layout is made of."""
+"""``layerforge inspect LAYOUT_DIR[:REF]`` (or ``REGISTRY/REPO[:TAG][@DIGEST]``): what an image
+in a layout, or in a registry, is made of."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import stat
 from typing import Any
 
+from layerforge.cli import remote_image
 from layerforge.errors import LayoutError
 from layerforge.layout.image_reader import checked_platform
 from layerforge.layout.oci_layout import OciLayout
@@ -21,12 +23,15 @@ from layerforge.trust.text import shown
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "inspect",
-        help="show the manifest, config and layers of an image in a layout",
+        help="show the manifest, config and layers of an image in a layout or a registry",
         description="Print the manifest digest, configuration and layers of LAYOUT_DIR[:REF] "
-        "(REF may be omitted when the layout holds one image).",
+        "(REF may be omitted when the layout holds one image), or of an image in a registry: "
+        "REGISTRY/REPO[:TAG][@DIGEST] when no such layout exists, or docker://NAME. A registry's "
+        "manifests and configs are checked against their digests; trust and logins are those of push and pull.",
     )
-    p.add_argument("target", metavar="LAYOUT_DIR[:REF]")
+    p.add_argument("target", metavar="LAYOUT_DIR[:REF]|REGISTRY/REPO[:TAG]")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--insecure", action="store_true", help="plain HTTP to the registry (loopback always uses it)")
     p.set_defaults(run=run)
 
 
@@ -135,13 +140,23 @@ _RAW_CONTROLS = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 def run(args: argparse.Namespace) -> int:
-    target = parse_layout_ref(args.target)
-    layout = OciLayout.open(target.path)
-    desc = layout.resolve(target.ref)
-    info = describe(layout, desc, target.ref or desc.annotations.get("org.opencontainers.image.ref.name"))
-    if args.json:
+    name = remote_image.registry_reference(args.target, "TARGET")
+    if name is not None:
+        with remote_image.fetched(name, insecure=args.insecure) as layout:
+            info = describe(layout, layout.resolve(remote_image.TAG), str(name))
+    else:
+        target = parse_layout_ref(args.target)
+        layout = OciLayout.open(target.path)
+        desc = layout.resolve(target.ref)
+        info = describe(layout, desc, target.ref or desc.annotations.get("org.opencontainers.image.ref.name"))
+    show(info, args.json)
+    return 0
+
+
+def show(info: dict[str, Any], as_json: bool) -> None:
+    if as_json:
         print(_escape_controls(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False)))
-        return 0
+        return
     print(f"Reference: {shown(info['reference'] or '(untagged)')}")
     if "manifests" in info:
         print(f"Index:     {info['digest']} ({len(info['manifests'])} manifests)")
@@ -152,4 +167,3 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {shown(m['mediaType'])} {m['digest']}")
     else:
         _print_manifest(info)
-    return 0
