@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from layerforge.layout.image_writer import write_image
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.image_config import ImageConfig
 from layerforge.model.platform import Platform
-from tests.helpers import image_parts, index_entry, verify_blobs
+from tests.helpers import image_parts, index_entry, layerforge_bin, verify_blobs
 from tests.private_registry_support import HOST, PrivateRegistry, auth_json
 from tests.push_support import SECRET
+from tests.registry_support import Registry
 from tests.runtime_support import Podman
 
 USER = "alice"
@@ -288,3 +290,74 @@ def test_inspect_reads_registry_references_with_the_same_trust_and_logins(
     del env["XDG_RUNTIME_DIR"]
     line = one_line(private.mounts.layerforge("inspect", f"{private.name}/team/app:1", env=env), "inspect")
     assert "requires a login" in line and f"podman login {private.name}" in line, line
+
+
+# -- the digest lookup of a digest-less remote_oci_image ----------------------------------
+
+LOOKUP = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from layerforge_pants.remote.tag import resolve_digest
+try:
+    print(resolve_digest(sys.argv[2], "team/app", "1"))
+except ValueError as e:
+    print("refused:", e)
+"""
+
+
+def lookup(reg: PrivateRegistry, env: dict[str, str]) -> str:
+    """What the Pants plugin's digest lookup (run when a BUILD file is read) finds, in the namespace."""
+    plugins = Path(__file__).resolve().parent.parent / "pants-plugins"
+    proc = reg.mounts.run(sys.executable, "-c", LOOKUP, plugins, reg.name, env=env)
+    assert proc.returncode == 0 and proc.stdout.count("\n") == 1, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_digest_lookup_uses_the_registrys_login_and_trust(
+    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+) -> None:
+    private.trust_in("/etc/containers/certs.d")
+    src = busybox_image(tmp_path)
+    login_file(private.mounts.path(f"/run/containers/{os.getuid()}/auth.json"), private)
+    pushed = private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert lookup(private, env) == image_parts(src, "v1")[0]["digest"]
+    (private.mounts.path(f"/run/containers/{os.getuid()}/auth.json")).unlink()
+    refused = lookup(private, env)
+    assert refused.startswith("refused: the registry wants credentials") and f"podman login {private.name}" in refused
+    assert f"/run/containers/{os.getuid()}/auth.json" in refused, refused
+    login_file(Path(env["DOCKER_CONFIG"]) / "config.json", private, "wrong-password")
+    assert "refuses the login from" in lookup(private, env)
+    assert SECRET not in refused
+
+
+def test_the_digest_lookup_sends_a_login_to_its_registrys_token_realm_only(tmp_path: Path, env: dict[str, str]) -> None:
+    reg = Registry(tmp_path / "reg", auth="token", users={USER: SECRET}).start()
+    try:
+        assert reg.token is not None
+        env.update(reg.client_env())
+        src = busybox_image(tmp_path)
+        auth = tmp_path / "auth.json"
+        auth.write_text(auth_json(reg.host, USER, SECRET))
+        pushed = subprocess.run(
+            [layerforge_bin(), "push", f"{src}:v1", f"{reg.host}/team/app:1"],
+            env={**env, "REGISTRY_AUTH_FILE": str(auth)}, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr
+        reg.token.authorizations.clear()
+        plugins = Path(__file__).resolve().parent.parent / "pants-plugins"
+        for login_for, expected in ((f"other.example:{reg.port}", None), (reg.host, basic_of(USER, SECRET))):
+            auth.write_text(auth_json(login_for, USER, SECRET))
+            proc = subprocess.run(
+                [sys.executable, "-c", LOOKUP, plugins, reg.host],
+                env={**env, "REGISTRY_AUTH_FILE": str(auth)}, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert proc.stdout.strip() == image_parts(src, "v1")[0]["digest"], proc.stdout + proc.stderr
+            assert reg.token.authorizations == [expected], "a login goes to its own registry's token realm only"
+            reg.token.authorizations.clear()
+    finally:
+        reg.stop()
+
+
+def basic_of(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -199,3 +199,10 @@ def test_the_plugin_decides_loopback_by_the_shared_vectors() -> None:
 def test_a_registry_that_is_no_host_is_never_asked() -> None:
     with pytest.raises(ValueError, match=r"^'-bad\.example' is not a registry host\[:port\]$"):
         remote_tag().resolve_digest("-bad.example", "team/app", "1")
+
+
+@pytest.mark.parametrize("name", ["certs_d.py", "auth_files.py"])
+def test_the_plugin_ships_the_tools_trust_and_login_rules_byte_for_byte(name: str) -> None:
+    tool = ROOT / "python" / "layerforge" / "trust" / name
+    shipped = ROOT / "pants-plugins" / "layerforge_pants" / "goals" / name
+    assert shipped.read_bytes() == tool.read_bytes(), f"the plugin ships {tool} byte for byte: copy it"

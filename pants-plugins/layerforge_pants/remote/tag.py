@@ -1,15 +1,20 @@
 """What a tag names at a registry now, for the message that asks for a digest (like a lockfile
-update): one anonymous distribution-spec GET of the manifest (through a Bearer token when the
-registry asks for one), bounded in time and size. Best effort: on any failure the message says
+update): one distribution-spec GET of the manifest (through a Bearer token when the registry
+asks for one), bounded in time and size, with the registry's login from the files `podman
+login` and `docker login` write (`auth_files.py`, a copy of python/layerforge/trust/auth_files.py;
+credential helpers are not run while BUILD files are read) and its certs.d trust
+(`certs_d.py`, a copy of python/layerforge/trust/certs_d.py). Best effort: on any failure the message says
 why, in one line, instead of showing a digest. Runs inside Pants, which has no layerforge
 package to import, when a BUILD file is parsed (`pants list ::` too): it asks nothing the
 push would not. Hosts and origins follow the tool's own rules (`hosts.py`, a link to
 python/layerforge/trust/hosts.py): plain HTTP for loopback registries only; the token realm
 the registry names is asked only on the registry's own origin or over HTTPS elsewhere, never
-plain HTTP elsewhere; the token goes to the registry's origin only, no redirect is followed."""
+plain HTTP elsewhere; the login goes to the registry's origin or that realm only, the token to
+the registry's origin only, and no redirect is followed."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -17,6 +22,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from layerforge_pants.goals.auth_files import EntryRefused, aliases, auth_files, entry_login, host_key
+from layerforge_pants.goals.certs_d import CertsRefused, tls_context
 from layerforge_pants.goals.hosts import (
     MAX_URL,
     Origin,
@@ -47,13 +54,22 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirected answer is shown as such, never followed with a token
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """An opener that follows no redirect and trusts what certs.d says for the URL's host."""
+    handlers: list = [_NoRedirect]
+    if url.startswith("https://"):
+        netloc = urllib.parse.urlsplit(url).netloc
+        try:
+            handlers.append(urllib.request.HTTPSHandler(context=tls_context(netloc)))
+        except CertsRefused as e:
+            raise ValueError(str(e)) from None
+    return urllib.request.build_opener(*handlers)
 
 
 def _get(url: str, headers: dict, method: str = "GET") -> tuple:
     req = urllib.request.Request(url, headers=headers, method=method)
     try:
-        with _OPENER.open(req, timeout=TIMEOUT) as resp:
+        with _opener(url).open(req, timeout=TIMEOUT) as resp:
             return resp.status, resp.headers, resp.read(_LIMIT + 1)
     except urllib.error.HTTPError as e:
         return e.code, e.headers, b""
@@ -62,6 +78,17 @@ def _get(url: str, headers: dict, method: str = "GET") -> tuple:
 def _one_line(text: str) -> str:
     """``text`` as one line of printable characters (what a network error says is input)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:500])
+
+
+def _reason(error: BaseException) -> str:
+    """What a network error says, with the ways to trust a CA when it is an unknown one."""
+    reason = getattr(error, "reason", error)
+    if getattr(reason, "verify_code", None) in (2, 18, 19, 20, 21):
+        return (
+            f"{reason}; trust its CA in /etc/containers/certs.d/HOST[:PORT]/ca.crt (or ~/.config/containers/certs.d/, "
+            "/etc/docker/certs.d/), the system's CAs or SSL_CERT_FILE"
+        )
+    return str(reason)
 
 
 def _realm(challenge: str, base: str, registry: Origin) -> Url:
@@ -86,16 +113,67 @@ def _realm(challenge: str, base: str, registry: Origin) -> Url:
     return realm
 
 
-def _token(challenge: str, base: str, repository: str, registry: Origin) -> str:
-    """An anonymous pull token from the realm of ``challenge`` (no credential goes there)."""
+def _file_login(path: object, names: set) -> tuple | None:
+    """(user, secret) of the first of ``names`` in the auth file ``path``; None if it has none."""
+    try:
+        with open(str(path), "rb") as f:
+            data = f.read(_LIMIT + 1)
+    except OSError:
+        return None
+    try:
+        config = json.loads(data)
+    except (ValueError, RecursionError):
+        raise ValueError(f"cannot read logins from '{path}': it is not JSON") from None
+    auths = config.get("auths") if isinstance(config, dict) else None
+    if not isinstance(auths, dict):
+        return None
+    entries = {host_key(k): v for k, v in auths.items() if isinstance(k, str) and isinstance(v, dict)}
+    for name in sorted(names & set(entries)):
+        try:
+            found = entry_login(entries[name])
+        except EntryRefused as e:
+            raise ValueError(f"cannot read logins from '{path}': {e}") from None
+        if found is not None:
+            return found
+    return None
+
+
+def login(registry: str) -> tuple[str, str] | None:
+    """The Basic ``Authorization`` value of ``registry``'s login and the file it is in, from
+    the first auth file holding one (None: anonymous)."""
+    for path in auth_files():
+        found = _file_login(path, aliases(registry))
+        if found is not None:
+            return "Basic " + base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode(), str(path)
+    return None
+
+
+def _wants_login(registry: str, detail: str) -> ValueError:
+    where = ", ".join(map(str, auth_files()))
+    return ValueError(
+        f"the registry wants credentials ({detail}; looked in {where}; credential helpers are not run while BUILD "
+        f"files are read): podman login {registry}, or set the digest by hand"
+    )
+
+
+def _token(challenge: str, base: str, repository: str, registry: Origin, *, name: str, basic: tuple | None) -> str:
+    """A pull token from the realm of ``challenge``, for the login ``basic`` if any (sent only
+    where :func:`_realm` allows)."""
     realm = _realm(challenge, base, registry)
     query = {"scope": f"repository:{repository}:pull"}
     service = dict(_PARAM.findall(challenge)).get("service")
     if service is not None:
         query["service"] = service
-    status, _, body = _get(realm.text + ("&" if "?" in realm.text else "?") + urllib.parse.urlencode(query), {})
+    headers = {"Authorization": basic[0]} if basic else {}
+    url = realm.text + ("&" if "?" in realm.text else "?") + urllib.parse.urlencode(query)
+    status, _, body = _get(url, headers)
     if status != 200 or len(body) > _LIMIT:
-        raise ValueError(f"the registry wants credentials (its token realm {realm.origin} answers HTTP {status})")
+        if basic:
+            raise ValueError(
+                f"the token realm {realm.origin} refuses the login from '{basic[1]}' (HTTP {status}): "
+                f"podman login {name}"
+            )
+        raise _wants_login(name, f"its token realm {realm.origin} answers HTTP {status}")
     try:
         doc = json.loads(body)
     except ValueError:
@@ -118,12 +196,23 @@ def resolve_digest(registry: str, repository: str, tag: str) -> str:
     try:
         status, answer, body = _get(url, headers)
         if status == 401:
-            # the token goes to the registry's origin only (`url`; redirects are not followed)
+            # the login and the token go to the registry's origin only (`url`; redirects are not
+            # followed), the login also to a token realm the push would send it to
             challenge = answer.get("WWW-Authenticate", "") if answer else ""
-            token = _token(challenge, f"{scheme}://{registry}/", repository, origin)
-            status, answer, body = _get(url, {**headers, "Authorization": f"Bearer {token}"})
+            basic = login(registry)
+            if challenge.lower().startswith("basic"):
+                if basic is None:
+                    raise _wants_login(registry, "no login was found")
+                status, answer, body = _get(url, {**headers, "Authorization": basic[0]})
+                if status == 401:
+                    raise ValueError(
+                        f"the registry refuses the login from '{basic[1]}' (HTTP 401): podman login {registry}"
+                    )
+            else:
+                token = _token(challenge, f"{scheme}://{registry}/", repository, origin, name=registry, basic=basic)
+                status, answer, body = _get(url, {**headers, "Authorization": f"Bearer {token}"})
     except (OSError, urllib.error.URLError) as e:
-        raise ValueError(_one_line(f"cannot reach {registry}: {e}")) from None
+        raise ValueError(_one_line(f"cannot reach {registry}: {_reason(e)}")) from None
     if status != 200:
         raise ValueError(f"the registry answers HTTP {status}")
     if len(body) > _LIMIT:

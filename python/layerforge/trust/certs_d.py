@@ -8,7 +8,7 @@ them.
 
 Standard library only (Python 3.9 and later): the Pants plugin's digest lookup uses this same
 file (shipped byte for byte as ``pants-plugins/layerforge_pants/goals/certs_d.py``;
-``tests/test_registry_certs_d.py`` keeps the two equal: edit this one, then copy it).
+``tests/test_remote_tag.py`` keeps the two equal: edit this one, then copy it).
 """
 
 from __future__ import annotations
