@@ -12,12 +12,14 @@ processes actually ran is read from ``--keep-sandboxes=always`` (one line per ex
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -102,13 +104,17 @@ class PantsRepo:
         named: Path | None = None,
         env: dict[str, str] | None = None,
         pantsd: bool = False,
+        wrap: Callable[..., list[str]] | None = None,
+        scripts: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """Run Pants here; ``wrap(*argv)``, if given, is the command that runs it (a namespace).
+        ``scripts`` receives the ``__run.sh`` of every process that ran, by description."""
         argv = [
             *self.client(pantsd), "--keep-sandboxes=always", "--stats-log",
             f"--local-store-dir={store or self.store}", f"--named-caches-dir={named or self.named}", *args,
         ]  # fmt: skip
         proc = subprocess.run(
-            argv,
+            wrap(*argv) if wrap else argv,
             cwd=self.root,
             capture_output=True,
             text=True,
@@ -120,6 +126,9 @@ class PantsRepo:
         for line in proc.stderr.splitlines():  # keep /tmp clean: sandboxes were kept only to be counted
             m = _PRESERVED.search(line)
             if m:
+                if scripts is not None:
+                    with contextlib.suppress(OSError):
+                        scripts[m.group(2)] = (Path(m.group(1)) / "__run.sh").read_text()
                 shutil.rmtree(m.group(1), ignore_errors=True)
         return proc
 

@@ -1,7 +1,7 @@
 """`pants publish` for every image kind: push the layout `package` built, to each registry,
 under each tag, with `layerforge push` (blobs skipped or mounted when present, manifests
-last). Pushing is never cached; credentials come from the environment passed through
-`[layerforge].env_vars` and never reach a cache or a log."""
+last). Pushing is never cached; logins and CAs come from the environment passed through
+`[layerforge].registry_env_vars` and never reach a cache or a log."""
 
 from __future__ import annotations
 
@@ -93,6 +93,7 @@ def pushes(request: PublishImageRequest, tool: Layerforge, records: str | None =
                 input_digest=EMPTY_DIGEST,  # the packages: see `merged_packages`
                 cache_scope=ProcessCacheScope.PER_SESSION,
                 native_command=True,
+                registry=True,
             )
             what = "dry run, nothing pushed" if dry else art.manifest_digest
             jobs.append(Push(refs, process, description=f"{reg.address} ({what})", data=(*data, ("dry_run", dry))))

@@ -1,5 +1,7 @@
 """Pulling an image (a remote_oci_image): one `layerforge pull` process per image and platform set,
-keyed by the pinned digest (cacheable, so a remote cache shares the pull). A shallow pull
+keyed by the pinned digest (cacheable, so a remote cache shares the pull). A registry that wants
+a login or a CA the cacheable pull does not see is asked again by an uncached pull that sees
+`[layerforge].registry_env_vars` (which so never enter a cache key). A shallow pull
 (manifests and configs) is what a nix_oci_image needs to package on the image; whatever reads
 layer bytes asks for the full one."""
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, PathGlobs
-from pants.engine.process import FallibleProcessResult
+from pants.engine.process import FallibleProcessResult, ProcessCacheScope
 from pants.engine.target import Target
 
 from layerforge_pants.goals.tool import LayerforgeProcess
@@ -55,14 +57,18 @@ class PulledImage:
 PULL_FIELDS = {"--platform": "platforms", "IMAGE": "image"}
 
 
-def pull_process(request: RemoteImageRequest) -> LayerforgeProcess:
+def pull_process(request: RemoteImageRequest, registry: bool = False) -> LayerforgeProcess:
+    """The pull of ``request``: cacheable, or (``registry``) uncached with the registry environment."""
     which = [option("--platform", p) for p in request.platforms] or ["--all-platforms"]
     shallow = ("--shallow",) if request.shallow else ()
     return LayerforgeProcess(
         argv=("pull", option("--out", LAYOUT), option("--tag", REF), *which, *shallow, "--", request.image),
-        description=f"Pull {request.image}{' (shallow)' if request.shallow else ''} for {request.address}",
+        description=f"Pull {request.image}{' (shallow)' if request.shallow else ''} for {request.address}"
+        + (" (with the registry's login and trust)" if registry else ""),
         input_digest=EMPTY_DIGEST,
         output_directories=(LAYOUT,),
+        cache_scope=ProcessCacheScope.PER_SESSION if registry else ProcessCacheScope.SUCCESSFUL,
+        registry=registry,
     )
 
 

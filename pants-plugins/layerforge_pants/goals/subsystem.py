@@ -73,15 +73,35 @@ class Layerforge(PythonToolBase):
             "NIX_PATH",
             "NIX_REMOTE",
             "SOURCE_DATE_EPOCH",
-            "DOCKER_CONFIG",
-            "REGISTRY_AUTH_FILE",
             "HOME",
         ],
         help=softwrap(
             """
             Environment variables passed to layerforge processes (`NAME` or `NAME=VALUE`). They
-            are part of each process's cache key. Nix reads its configuration from them; the
-            push reads registry credentials (which never reach the cache: publishing is not cached).
+            are part of each process's cache key. Nix reads its configuration from them.
+            """
+        ),
+        advanced=True,
+    )
+    registry_env_vars = StrListOption(
+        default=[
+            "HOME",
+            "XDG_RUNTIME_DIR",
+            "XDG_CONFIG_HOME",
+            "DOCKER_CONFIG",
+            "REGISTRY_AUTH_FILE",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+        ],
+        help=softwrap(
+            """
+            Environment variables (`NAME` or `NAME=VALUE`) of the processes that talk to
+            registries, besides `env_vars`: where logins are (`podman login`'s auth.json,
+            Docker's config.json, `REGISTRY_AUTH_FILE`) and which CAs are trusted (`SSL_CERT_FILE`,
+            and the certs.d folders under `HOME`; `/etc/containers/certs.d` and
+            `/etc/docker/certs.d` are read as they are). They never enter a cache key: `publish`
+            is not cached, and the pull of a `remote_oci_image` is cached only when it needs none
+            of them (it is asked again with them, uncached, when the registry wants a login or a CA).
             """
         ),
         advanced=True,

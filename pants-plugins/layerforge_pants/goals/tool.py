@@ -79,6 +79,20 @@ def tool_env(env_vars: EnvironmentVars, nix: NixTools) -> LayerforgeEnv:
 
 
 @dataclass(frozen=True)
+class RegistryEnv:
+    """What processes that talk to registries see besides :class:`LayerforgeEnv`: the
+    `[layerforge].registry_env_vars` (where logins and CAs are). Only processes that are not
+    cached persistently get them, so none of it enters a cache key."""
+
+    env: FrozenDict[str, str]
+
+
+#: Cache scopes of processes that may see :class:`RegistryEnv` (no persistent or remote cache).
+UNCACHED = frozenset({ProcessCacheScope.PER_SESSION, ProcessCacheScope.PER_RESTART_ALWAYS,
+                      ProcessCacheScope.PER_RESTART_SUCCESSFUL})  # fmt: skip
+
+
+@dataclass(frozen=True)
 class LayerforgeProcess:
     argv: tuple[str, ...]
     description: str
@@ -91,6 +105,12 @@ class LayerforgeProcess:
     #: the receipt of the last one (`pants publish` gets the command line's speed), and execs
     #: the venv's Python for anything else.
     native_command: bool = False
+    #: It talks to registries: it sees :class:`RegistryEnv`, and so must not be cached persistently.
+    registry: bool = False
+
+    def __post_init__(self) -> None:
+        if self.registry and self.cache_scope not in UNCACHED:
+            raise ValueError(f"{self.description}: a process that sees the registry environment must not be cached")
 
 
 #: The native command in the tool's venv (see :func:`tool_venv_request`).
@@ -115,8 +135,11 @@ def native_argv(process: Process, pex: VenvPex, request: LayerforgeProcess) -> P
     return dataclasses.replace(process, argv=(pex.bin[NATIVE_COMMAND].argv0, *request.argv), env=FrozenDict(env))
 
 
-def venv_pex_process(pex: VenvPex, request: LayerforgeProcess, env: LayerforgeEnv) -> VenvPexProcess:
-    """The tool PEX run as ``request`` asks."""
+def venv_pex_process(
+    pex: VenvPex, request: LayerforgeProcess, env: LayerforgeEnv, registry_env: RegistryEnv | None = None
+) -> VenvPexProcess:
+    """The tool PEX run as ``request`` asks (with ``registry_env`` if it talks to registries)."""
+    extra = {**(registry_env.env if request.registry and registry_env else {}), **env.env}
     return VenvPexProcess(
         pex,
         argv=request.argv,
@@ -124,10 +147,22 @@ def venv_pex_process(pex: VenvPex, request: LayerforgeProcess, env: LayerforgeEn
         input_digest=request.input_digest,
         output_directories=request.output_directories,
         output_files=request.output_files,
-        extra_env=env.env,
+        extra_env=extra,
         cache_scope=request.cache_scope,
         level=LogLevel.DEBUG,
     )
+
+
+def registry_names_dropped(process: Process, request: LayerforgeProcess, tool: Layerforge) -> Process:
+    """``process`` without the `registry_env_vars` that are not `env_vars` too, unless it talks
+    to registries: Pants passes `SSL_CERT_FILE` and `SSL_CERT_DIR` to every PEX process
+    (`[subprocess-environment].env_vars`), and a cached process must not be keyed by them."""
+    if request.registry:
+        return process
+    kept = {v.split("=", 1)[0] for v in tool.env_vars}
+    dropped = {v.split("=", 1)[0] for v in tool.registry_env_vars} - kept
+    env = {k: v for k, v in process.env.items() if k not in dropped}
+    return process if len(env) == len(process.env) else dataclasses.replace(process, env=FrozenDict(env))
 
 
 def speculating(process: Process, tool: Layerforge) -> Process:

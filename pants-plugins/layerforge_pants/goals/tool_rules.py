@@ -15,6 +15,7 @@ from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests, PathGlobs, Snaps
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import SourcesField, TransitiveTargetsRequest
+from pants.util.frozendict import FrozenDict
 
 from layerforge_pants.goals import engine
 from layerforge_pants.goals.dependency_files import sources_request
@@ -34,11 +35,13 @@ from layerforge_pants.goals.tool import (
     LayerforgeEnv,
     LayerforgeProcess,
     NixTools,
+    RegistryEnv,
     checked,
     native_argv,
     nix_search_path,
     nix_tool_requests,
     nix_tools,
+    registry_names_dropped,
     speculating,
     tool_env,
     tool_venv_request,
@@ -80,16 +83,22 @@ async def check_tool_release(tool: Layerforge, python_setup: PythonSetup) -> Too
 
 
 @rule
+async def registry_env(tool: Layerforge) -> RegistryEnv:
+    return RegistryEnv(FrozenDict(await engine.environment(tool.registry_env_vars)))
+
+
+@rule
 async def layerforge_process(
     request: LayerforgeProcess,
     tool: Layerforge,
     env: LayerforgeEnv,
+    registry: RegistryEnv,
     pex_env: PexEnvironment,
     _release: ToolRelease,
 ) -> Process:
     pex = await engine.venv_pex(tool_venv_request(tool, pex_env))
-    process = await engine.venv_pex_process(venv_pex_process(pex, request, env))
-    return speculating(native_argv(process, pex, request), tool)
+    process = await engine.venv_pex_process(venv_pex_process(pex, request, env, registry))
+    return speculating(registry_names_dropped(native_argv(process, pex, request), request, tool), tool)
 
 
 async def run_layerforge(

@@ -109,8 +109,9 @@ class RemoteOciImageTarget(PulledTarget):
         An image in a registry, pinned by digest (`layerforge pull`): usable as the `base_image`
         of a `nix_oci_image`, the `source_image` of a `nydus_image` and the `rootfs_image` of a
         `unikraft_image`. Every blob is checked against its digest as it is pulled; the pull is a
-        Pants process keyed by the digest, so a remote cache shares it. Credentials come from
-        the Docker config the tool sees (add `DOCKER_CONFIG` to `[layerforge].env_vars`).
+        Pants process keyed by the digest, so a remote cache shares it. Logins and CAs come from
+        where podman and docker keep them (`[layerforge].registry_env_vars`); a registry that
+        wants them is pulled from by an uncached process, so they never enter a cache key.
         """
     )
 
