@@ -92,12 +92,14 @@ class Layerforge(PythonToolBase):
             "REGISTRY_AUTH_FILE",
             "SSL_CERT_FILE",
             "SSL_CERT_DIR",
+            "CONTAINERS_REGISTRIES_CONF",
         ],
         help=softwrap(
             """
             Environment variables (`NAME` or `NAME=VALUE`) of the processes that talk to
             registries, besides `env_vars`: where logins are (`podman login`'s auth.json,
-            Docker's config.json, `REGISTRY_AUTH_FILE`) and which CAs are trusted (`SSL_CERT_FILE`,
+            Docker's config.json, `REGISTRY_AUTH_FILE`), mirrors and insecure registries
+            (registries.conf) and which CAs are trusted (`SSL_CERT_FILE`,
             and the certs.d folders under `HOME`; `/etc/containers/certs.d` and
             `/etc/docker/certs.d` are read as they are). They never enter a cache key: `publish`
             is not cached, and the pull of a `remote_oci_image` is cached only when it needs none

@@ -23,13 +23,16 @@ from layerforge.cli.push import (
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.reference import DEFAULT_TAG, validate_ref
-from layerforge.registry import credentials
+from layerforge.registry import credentials, registries_conf
 from layerforge.registry.blob_sink import BlobRefused
 from layerforge.registry.client import RegistryClient
-from layerforge.registry.pull import parse_platform, pull_image
+from layerforge.registry.connect import transport_options
+from layerforge.registry.pull import PullResult, parse_platform, pull_image
 from layerforge.registry.reference import parse_image_name
 from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, RetryPolicy
 from layerforge.trust.json_shape import ShapeError
+
+log = logging.getLogger("layerforge.pull")
 
 
 def register(sub: Any) -> None:
@@ -91,6 +94,21 @@ def _keeper(out: Path) -> Callable[[BaseException], bool]:
     return keep
 
 
+def _first_that_pulls(
+    sources: list[registries_conf.Source], pull_from: Callable[[registries_conf.Source], PullResult]
+) -> PullResult:
+    """The pull from the first source that serves it: mirrors (registries.conf) that fail, or
+    send what their digests refuse, give way to the next source; the last one's error stands."""
+    for source in sources[:-1]:
+        try:
+            return pull_from(source)
+        except UsageError:
+            raise
+        except LayerforgeError as e:
+            log.warning("mirror %s: %s; trying the next source", source.name.registry, e)
+    return pull_from(sources[-1])
+
+
 def run(args: argparse.Namespace) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
@@ -102,37 +120,47 @@ def run(args: argparse.Namespace) -> int:
     platforms = [parse_platform(p) for p in args.platform]
     jobs, retries = jobs_and_retries(args)
     deadline = timeout(os.environ)
-    client = RegistryClient(
-        name.registry,
-        credentials=credentials.lookup(name.registry),
-        insecure=args.insecure,
-        retry=RetryPolicy(attempts=retries),
-        timeout=deadline,
-        pull_only=True,
-    )
+    sources = registries_conf.pull_sources(name, registries_conf.load())
     bar = ProgressBar("pull")
 
     def blob_done(digest: str, size: int, action: str) -> None:
         if bar.enabled:
             sys.stderr.write(f"\r\033[K  {action:8} {digest[:19]}  {_mib(size):>10}\n")
 
+    def pull_from(source: registries_conf.Source) -> PullResult:
+        registry = source.name.registry
+        options = transport_options(
+            registry, insecure=args.insecure and not source.mirror, conf_insecure=source.insecure, timeout=deadline
+        )
+        client = RegistryClient(
+            registry,
+            credentials=credentials.lookup(registry),
+            **options,
+            retry=RetryPolicy(attempts=retries),
+            timeout=deadline,
+            pull_only=True,
+        )
+        try:
+            with open_for_write(args.out, keep=_keeper(args.out)) as layout:
+                return pull_image(
+                    client,
+                    source.name,
+                    layout,
+                    tag=tag,
+                    platforms=platforms,
+                    all_platforms=args.all_platforms,
+                    shallow=args.shallow,
+                    jobs=jobs,
+                    progress=bar,
+                    on_blob=blob_done,
+                )
+        finally:
+            client.close()
+
     try:
-        with open_for_write(args.out, keep=_keeper(args.out)) as layout:
-            result = pull_image(
-                client,
-                name,
-                layout,
-                tag=tag,
-                platforms=platforms,
-                all_platforms=args.all_platforms,
-                shallow=args.shallow,
-                jobs=jobs,
-                progress=bar,
-                on_blob=blob_done,
-            )
+        result = _first_that_pulls(sources, pull_from)
     finally:
         bar.close()
-        client.close()
     print(
         f"blobs: {len(result.fetched)} fetched ({_mib(sum(result.fetched.values()))}), "
         f"{len(result.present)} already present",

@@ -16,8 +16,9 @@ from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import split_layout_ref
 from layerforge.option_flags import checked, default, high
 from layerforge.record.publish import add_push, push_entry
-from layerforge.registry import credentials
+from layerforge.registry import credentials, registries_conf
 from layerforge.registry.client import MANIFEST_ACCEPT, RegistryClient
+from layerforge.registry.connect import transport_options
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import BlobResult, PushResult, default_known_blobs_path, push_image
 from layerforge.registry.receipt import forget_receipt, index_digest, receipt_key, write_receipt
@@ -38,9 +39,13 @@ def register(sub: Any) -> None:
         help="push an image from a layout to a registry",
         description="Push LAYOUT_DIR[:REF] (an image manifest or index, with its SBOM and other referrers) to "
         "REGISTRY/REPO[:TAG|@DIGEST]. Blobs the registry has are skipped, blobs it has in another repository are "
-        "mounted; manifests are published only after every blob is confirmed. Credentials come from "
-        "$REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json (credential helpers included); "
-        "they go to the registry's own origin only. Every request must finish within "
+        "mounted; manifests are published only after every blob is confirmed. Logins come from where podman "
+        "and docker keep them (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, "
+        "/run/containers/UID/auth.json, ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or "
+        "~/.docker/config.json, credential helpers included) and go to the registry's own origin only; its CA "
+        "may be in /etc/containers/certs.d/HOST[:PORT]/ (or /etc/docker/certs.d, ~/.config/containers/certs.d, "
+        "with client certificates for mutual TLS) or SSL_CERT_FILE; registries.conf may call it insecure. "
+        "Every request must finish within "
         f"${TIMEOUT_ENV} seconds (default {DEFAULT_TIMEOUT:g}; uploads get that much per "
         f"{UPLOAD_UNIT >> 20} MiB they carry).",
     )
@@ -206,10 +211,11 @@ def run(args: argparse.Namespace) -> int:
     chunk = chunk_size(args.chunk_size)
     deadline = timeout(os.environ)
     layout = OciLayout.open(Path(layout_dir))
+    conf_insecure = registries_conf.push_insecure(target, registries_conf.load())
     client = RegistryClient(
         target.registry,
         credentials=credentials.lookup(target.registry),
-        insecure=args.insecure,
+        **transport_options(target.registry, insecure=args.insecure, conf_insecure=conf_insecure, timeout=deadline),
         retry=RetryPolicy(attempts=retries),
         chunk_size=chunk,
         timeout=deadline,

@@ -14,8 +14,9 @@ from pathlib import Path
 from layerforge.cli.push import timeout
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model.reference import split_layout_ref
-from layerforge.registry import credentials
+from layerforge.registry import credentials, registries_conf
 from layerforge.registry.client import RegistryClient
+from layerforge.registry.connect import transport_options
 from layerforge.registry.pull import pull_image
 from layerforge.registry.reference import ImageName, parse_image_name
 from layerforge.registry.transport import RetryPolicy
@@ -41,19 +42,21 @@ def registry_reference(arg: str, option: str) -> ImageName | None:
 def fetched(name: ImageName, *, insecure: bool = False) -> Iterator[OciLayout]:
     """A temporary layout holding ``name``'s manifests and configs (every platform of an
     index), tagged :data:`TAG`; removed afterwards."""
+    source = registries_conf.pull_sources(name, registries_conf.load())[-1]  # its location, not mirrors
+    registry, deadline = source.name.registry, timeout(os.environ)
     client = RegistryClient(
-        name.registry,
-        credentials=credentials.lookup(name.registry),
-        insecure=insecure,
+        registry,
+        credentials=credentials.lookup(registry),
+        **transport_options(registry, insecure=insecure, conf_insecure=source.insecure, timeout=deadline),
         retry=RetryPolicy(attempts=3),
         pull_only=True,
-        timeout=timeout(os.environ),
+        timeout=deadline,
     )
     with tempfile.TemporaryDirectory(prefix="layerforge-inspect-") as tmp:
         out = Path(tmp) / "layout"
         try:
             with open_for_write(out) as layout:
-                pull_image(client, name, layout, tag=TAG, all_platforms=True, shallow=True)
+                pull_image(client, source.name, layout, tag=TAG, all_platforms=True, shallow=True)
         finally:
             client.close()
         yield OciLayout.open(out)

@@ -76,6 +76,7 @@ class RegistryClient:
         *,
         credentials: Credentials | None = None,
         insecure: bool = False,
+        verify: bool = True,
         retry: RetryPolicy | None = None,
         chunk_size: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -85,7 +86,7 @@ class RegistryClient:
         self.registry = registry
         self.actions = "pull" if pull_only else "pull,push"
         self.retry = retry or RetryPolicy()
-        self.transport = Transport(registry, insecure=insecure, timeout=timeout)
+        self.transport = Transport(registry, insecure=insecure, verify=verify, timeout=timeout)
         self.auth = Authenticator(self.transport, credentials, self.retry)
         self.chunk_size = chunk_size
 

@@ -27,12 +27,17 @@ class TlsError(LayerforgeError):
     """A TLS failure another attempt would not change."""
 
 
-def context_for(netloc: str) -> ssl.SSLContext:
-    """The verifying context for requests to ``netloc`` (``host[:port]`` as the URL writes it)."""
+def context_for(netloc: str, *, verify: bool = True) -> ssl.SSLContext:
+    """The context for requests to ``netloc`` (``host[:port]`` as the URL writes it): verifying,
+    unless ``verify`` is False (a registry registries.conf calls insecure)."""
     try:
-        return tls_context(netloc)
+        ctx = tls_context(netloc)
     except CertsRefused as e:
         raise TlsError(str(e)) from None
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _certs_d(host: str) -> str:

@@ -177,8 +177,13 @@ def _limit_text(limit: int) -> str:
 
 
 class Transport:
-    def __init__(self, registry: str, *, insecure: bool = False, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, registry: str, *, insecure: bool = False, verify: bool = True, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """``insecure``: plain HTTP; ``verify`` False: HTTPS without checking the registry's
+        certificate (an ``insecure`` registry of registries.conf that speaks TLS)."""
         self.registry = registry
+        self.verify = verify
         self.scheme = "http" if insecure or is_loopback(registry) else "https"
         self.origin: Origin = registry_origin(registry, self.scheme)
         self.base = parse_url(f"{self.scheme}://{registry}/", "registry")
@@ -195,7 +200,7 @@ class Transport:
         with self._lock:
             ctx = self._ssl.get(netloc)
             if ctx is None:
-                ctx = self._ssl[netloc] = tls.context_for(netloc)
+                ctx = self._ssl[netloc] = tls.context_for(netloc, verify=self.verify or netloc != self.registry)
         return ctx
 
     def url(self, path_or_url: str | Url, base: Url | None = None, what: str = "URL") -> Url:
