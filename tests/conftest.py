@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.nix_support import NIX_CONFIG
+from tests.private_registry_support import USER, PrivateRegistry
+from tests.push_support import SECRET
 from tests.registry_support import FaultProxy, Registry
 from tests.runtime_support import Podman
 
@@ -135,3 +137,26 @@ def proxy(registry: Registry) -> Iterator[FaultProxy]:
     p = FaultProxy(registry.host).start()
     yield p
     p.stop()
+
+
+@pytest.fixture
+def client_env(tmp_path: Path) -> dict[str, str]:
+    """The commands' environment: a home, Docker config and cache of the test's own; no login,
+    no trust from the machine's environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    out = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR")
+    }
+    out.update(HOME=str(home), DOCKER_CONFIG=str(tmp_path / "docker"), LAYERFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    out.pop("LAYERFORGE_REGISTRY_TIMEOUT", None)
+    return out
+
+
+@pytest.fixture
+def corp(tmp_path: Path) -> Iterator[PrivateRegistry]:
+    reg = PrivateRegistry(tmp_path / "private", {USER: SECRET}).start()
+    yield reg
+    reg.stop()

@@ -24,10 +24,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from layerforge._native import LayerSpec
+from layerforge.layers.build import build_layers
+from layerforge.layout.image_writer import write_image
+from layerforge.layout.oci_layout import open_for_write
+from layerforge.model.image_config import ImageConfig
+from layerforge.model.platform import Platform
 from tests.helpers import layerforge_bin
+from tests.push_support import SECRET
 from tests.registry_support import Registry
 
 HOST = "registry.corp.test"
+USER = "alice"
+MARKER = "hello-from-the-private-registry"
 #: The overlays of a namespace: what the test may add files under.
 OVERLAID = ("/etc/containers", "/etc/docker", "/run")
 
@@ -187,3 +196,34 @@ class PrivateRegistry:
         place = self.trust_in(certs_root).parent
         (place / "client.cert").write_bytes(cert.read_bytes())
         (place / "client.key").write_bytes(key.read_bytes())
+
+
+def busybox_image(root: Path) -> Path:
+    """A layout whose image ``v1`` runs busybox: ``echo`` prints :data:`MARKER`."""
+    spec = LayerSpec()
+    spec.add_file("/bin/busybox", Path("/bin/busybox").read_bytes(), mode=0o755)
+    layout_dir = root / "layout"
+    with open_for_write(layout_dir) as layout:
+        built = build_layers(layout, [spec])
+        config = ImageConfig(Platform("amd64", "linux"), "1970-01-01T00:00:01Z", tuple(b.diff_id for b in built))
+        write_image(layout, config, [b.descriptor for b in built], annotations={}, ref="v1")
+    return layout_dir
+
+
+def login_file(path: Path, reg: PrivateRegistry, password: str = SECRET) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(auth_json(reg.name, USER, password))
+
+
+def assert_hidden(proc: subprocess.CompletedProcess[str]) -> None:
+    text = proc.stdout + proc.stderr
+    assert SECRET not in text and base64.b64encode(f"{USER}:{SECRET}".encode()).decode() not in text
+
+
+def one_line(proc: subprocess.CompletedProcess[str], command: str = "push") -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"layerforge {command}: error: "), proc.stderr
+    assert_hidden(proc)
+    return lines[0]

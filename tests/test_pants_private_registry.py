@@ -1,5 +1,5 @@
-"""`pants publish` and a remote_oci_image base against a private registry as companies run one
-(issue 34): HTTPS from a private CA in ``/etc/containers/certs.d``, under a host name, with the
+"""`pants publish` and a remote_oci_image base against a corp registry as companies run one
+(issue 34): HTTPS from a corp CA in ``/etc/containers/certs.d``, under a host name, with the
 login of a rootless ``podman login`` (``$XDG_RUNTIME_DIR/containers/auth.json``). Pants runs in
 a mount namespace of its own (``tests/private_registry_support.py``). The processes that talk
 to the registry see ``[layerforge].registry_env_vars``; none of it enters a cache key (a second
@@ -14,9 +14,8 @@ from pathlib import Path
 
 from tests.helpers import image_parts
 from tests.pants_support import PantsRepo
-from tests.private_registry_support import PrivateRegistry, auth_json
+from tests.private_registry_support import USER, PrivateRegistry, auth_json, busybox_image
 from tests.push_support import SECRET
-from tests.test_private_registry import USER, busybox_image
 
 BUILD = """
 remote_oci_image(name="base", image="{name}/team/app:1@{digest}")
@@ -33,10 +32,12 @@ def test_publish_and_a_remote_base_with_certs_d_and_a_rootless_podman_login(tmp_
         (run_dir / "containers" / "auth.json").write_text(auth_json(reg.name, USER, SECRET))
         home = tmp_path / "home"
         home.mkdir()
-        env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "SSL_CERT_FILE")}
-        env.update(XDG_RUNTIME_DIR=str(run_dir), HOME=str(home), LAYERFORGE_CACHE_DIR=str(tmp_path / "cache"))
+        client_env = {
+            k: v for k, v in os.environ.items() if k not in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "SSL_CERT_FILE")
+        }
+        client_env.update(XDG_RUNTIME_DIR=str(run_dir), HOME=str(home), LAYERFORGE_CACHE_DIR=str(tmp_path / "cache"))
         src = busybox_image(tmp_path)
-        pushed = reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=env)
+        pushed = reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=client_env)
         assert pushed.returncode == 0, pushed.stderr
         digest = image_parts(src, "v1")[0]["digest"]
 
@@ -46,7 +47,7 @@ def test_publish_and_a_remote_base_with_certs_d_and_a_rootless_podman_login(tmp_
         scripts: dict[str, str] = {}
 
         def pants(*args: str, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-            proc = repo.run(*args, env={**env, **extra}, wrap=reg.mounts.argv, scripts=scripts)
+            proc = repo.run(*args, env={**client_env, **extra}, wrap=reg.mounts.argv, scripts=scripts)
             assert proc.returncode == 0, proc.stdout + proc.stderr
             assert SECRET not in proc.stdout + proc.stderr
             return proc
@@ -64,7 +65,7 @@ def test_publish_and_a_remote_base_with_certs_d_and_a_rootless_podman_login(tmp_
             for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR"):
                 assert uncached or f"{name}=" not in script, script
             assert SECRET not in script
-        inspected = reg.mounts.layerforge("inspect", f"{reg.name}/team/idx:1", "--json", env=env)
+        inspected = reg.mounts.layerforge("inspect", f"{reg.name}/team/idx:1", "--json", env=client_env)
         assert inspected.returncode == 0, inspected.stderr
         assert [m["digest"] for m in json.loads(inspected.stdout)["manifests"]] == [digest]
 

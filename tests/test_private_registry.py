@@ -1,5 +1,5 @@
-"""`layerforge push`/`pull` against a private registry as companies run one (issue 34): HTTPS
-with a certificate from a private CA, under a host name, htpasswd logins, optionally mutual
+"""`layerforge push`/`pull` against a corp registry as companies run one (issue 34): HTTPS
+with a certificate from a corp CA, under a host name, htpasswd logins, optionally mutual
 TLS. The CA is trusted the ways podman, skopeo and docker trust it (containers-certs.d(5):
 ``/etc/containers/certs.d``, ``/etc/docker/certs.d``, ``~/.config/containers/certs.d``; and
 ``SSL_CERT_FILE``); logins are found where ``podman login`` and ``docker login`` leave them,
@@ -15,88 +15,34 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from layerforge._native import LayerSpec
-from layerforge.layers.build import build_layers
-from layerforge.layout.image_writer import write_image
-from layerforge.layout.oci_layout import open_for_write
-from layerforge.model.image_config import ImageConfig
-from layerforge.model.platform import Platform
 from tests.helpers import image_parts, index_entry, layerforge_bin, verify_blobs
-from tests.private_registry_support import HOST, PrivateRegistry, auth_json
+from tests.private_registry_support import (
+    HOST,
+    MARKER,
+    USER,
+    PrivateRegistry,
+    assert_hidden,
+    auth_json,
+    busybox_image,
+    login_file,
+    one_line,
+)
 from tests.push_support import SECRET
 from tests.registry_support import Registry
 from tests.runtime_support import Podman
 
-USER = "alice"
-MARKER = "hello-from-the-private-registry"
 
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The commands' environment: a home, Docker config and cache of the test's own; no login,
-    no trust from the machine's environment."""
-    home = tmp_path / "home"
-    home.mkdir()
-    out = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR")
-    }
-    out.update(HOME=str(home), DOCKER_CONFIG=str(tmp_path / "docker"), LAYERFORGE_CACHE_DIR=str(tmp_path / "cache"))
-    out.pop("LAYERFORGE_REGISTRY_TIMEOUT", None)
-    return out
-
-
-@pytest.fixture
-def private(tmp_path: Path) -> Iterator[PrivateRegistry]:
-    reg = PrivateRegistry(tmp_path / "private", {USER: SECRET}).start()
-    yield reg
-    reg.stop()
-
-
-def busybox_image(root: Path) -> Path:
-    """A layout whose image ``v1`` runs busybox: ``echo`` prints :data:`MARKER`."""
-    spec = LayerSpec()
-    spec.add_file("/bin/busybox", Path("/bin/busybox").read_bytes(), mode=0o755)
-    layout_dir = root / "layout"
-    with open_for_write(layout_dir) as layout:
-        built = build_layers(layout, [spec])
-        config = ImageConfig(Platform("amd64", "linux"), "1970-01-01T00:00:01Z", tuple(b.diff_id for b in built))
-        write_image(layout, config, [b.descriptor for b in built], annotations={}, ref="v1")
-    return layout_dir
-
-
-def login_file(path: Path, reg: PrivateRegistry, password: str = SECRET) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(auth_json(reg.name, USER, password))
-
-
-def assert_hidden(proc: subprocess.CompletedProcess[str]) -> None:
-    text = proc.stdout + proc.stderr
-    assert SECRET not in text and base64.b64encode(f"{USER}:{SECRET}".encode()).decode() not in text
-
-
-def one_line(proc: subprocess.CompletedProcess[str], command: str = "push") -> str:
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith(f"layerforge {command}: error: "), proc.stderr
-    assert_hidden(proc)
-    return lines[0]
-
-
-def push_and_pull(reg: PrivateRegistry, src: Path, out: Path, env: dict[str, str]) -> None:
-    pushed = reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=env)
+def push_and_pull(reg: PrivateRegistry, src: Path, out: Path, client_env: dict[str, str]) -> None:
+    pushed = reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=client_env)
     assert pushed.returncode == 0, pushed.stderr
     assert_hidden(pushed)
     digest = image_parts(src, "v1")[0]["digest"]
     assert f"{reg.name}/team/app:1 {digest}" in pushed.stdout
-    pulled = reg.mounts.layerforge("pull", f"{reg.name}/team/app:1", "--out", out, env=env)
+    pulled = reg.mounts.layerforge("pull", f"{reg.name}/team/app:1", "--out", out, env=client_env)
     assert pulled.returncode == 0, pulled.stderr
     assert index_entry(out, "1")["digest"] == digest
     verify_blobs(out)
@@ -109,39 +55,43 @@ def push_and_pull(reg: PrivateRegistry, src: Path, out: Path, env: dict[str, str
     "certs_root", ["/etc/containers/certs.d", "/etc/docker/certs.d", "~/.config/containers/certs.d"]
 )
 def test_a_ca_in_certs_d_trusts_the_registry(
-    tmp_path: Path, private: PrivateRegistry, env: dict[str, str], certs_root: str
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str], certs_root: str
 ) -> None:
-    private.trust_in(certs_root.replace("~", env["HOME"]))
-    login_file(tmp_path / "auth.json", private)
-    env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
-    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
+    corp.trust_in(certs_root.replace("~", client_env["HOME"]))
+    login_file(tmp_path / "auth.json", corp)
+    client_env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+    push_and_pull(corp, busybox_image(tmp_path), tmp_path / "out", client_env)
 
 
-def test_ssl_cert_file_still_trusts_the_registry(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
-    login_file(tmp_path / "auth.json", private)
-    env.update(REGISTRY_AUTH_FILE=str(tmp_path / "auth.json"), SSL_CERT_FILE=str(private.ca.bundle))
-    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
+def test_ssl_cert_file_still_trusts_the_registry(
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
+) -> None:
+    login_file(tmp_path / "auth.json", corp)
+    client_env.update(REGISTRY_AUTH_FILE=str(tmp_path / "auth.json"), SSL_CERT_FILE=str(corp.ca.bundle))
+    push_and_pull(corp, busybox_image(tmp_path), tmp_path / "out", client_env)
 
 
 def test_an_unknown_ca_is_one_line_naming_the_three_ways_and_is_not_retried(
-    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
 ) -> None:
-    login_file(tmp_path / "auth.json", private)
-    env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+    login_file(tmp_path / "auth.json", corp)
+    client_env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
     src = busybox_image(tmp_path)
-    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
-    assert private.name in line and "not trusted" in line, line
-    assert f"/etc/containers/certs.d/{private.name}/ca.crt" in line and "SSL_CERT_FILE" in line, line
+    line = one_line(corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env))
+    assert corp.name in line and "not trusted" in line, line
+    assert f"/etc/containers/certs.d/{corp.name}/ca.crt" in line and "SSL_CERT_FILE" in line, line
     assert "update-ca-certificates" in line and "attempts" not in line, line
-    verbose = private.mounts.layerforge("push", "-v", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    verbose = corp.mounts.layerforge("push", "-v", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env)
     assert verbose.returncode == 1 and "retrying" not in verbose.stderr, verbose.stderr
-    pulled = private.mounts.layerforge("pull", f"{private.name}/team/app:1", "--out", tmp_path / "out", env=env)
+    pulled = corp.mounts.layerforge("pull", f"{corp.name}/team/app:1", "--out", tmp_path / "out", env=client_env)
     assert "not trusted" in one_line(pulled, "pull")
 
 
-def test_insecure_against_a_tls_registry_says_so(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
+def test_insecure_against_a_tls_registry_says_so(
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
+) -> None:
     src = busybox_image(tmp_path)
-    proc = private.mounts.layerforge("push", "--insecure", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    proc = corp.mounts.layerforge("push", "--insecure", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env)
     line = one_line(proc)
     assert "speaks HTTPS" in line and "--insecure" in line and "HTTP 400" not in line, line
 
@@ -150,115 +100,123 @@ def test_insecure_against_a_tls_registry_says_so(tmp_path: Path, private: Privat
 
 
 LOGINS = {
-    "REGISTRY_AUTH_FILE": lambda tmp, env: tmp / "elsewhere" / "auth.json",
-    "XDG_RUNTIME_DIR (rootless podman login)": lambda tmp, env: tmp / "xdg-run" / "containers" / "auth.json",
-    "/run/containers/UID (root's podman login)": lambda tmp, env: Path(f"/run/containers/{os.getuid()}/auth.json"),
-    "~/.config/containers/auth.json": lambda tmp, env: Path(env["HOME"]) / ".config" / "containers" / "auth.json",
-    "DOCKER_CONFIG": lambda tmp, env: Path(env["DOCKER_CONFIG"]) / "config.json",
-    "~/.docker/config.json": lambda tmp, env: Path(env["HOME"]) / ".docker" / "config.json",
+    "REGISTRY_AUTH_FILE": lambda tmp, client_env: tmp / "elsewhere" / "auth.json",
+    "XDG_RUNTIME_DIR (rootless podman login)": lambda tmp, client_env: tmp / "xdg-run" / "containers" / "auth.json",
+    "/run/containers/UID (root's podman login)": lambda tmp, client_env: Path(
+        f"/run/containers/{os.getuid()}/auth.json"
+    ),
+    "~/.config/containers/auth.json": lambda tmp, client_env: (
+        Path(client_env["HOME"]) / ".config" / "containers" / "auth.json"
+    ),
+    "DOCKER_CONFIG": lambda tmp, client_env: Path(client_env["DOCKER_CONFIG"]) / "config.json",
+    "~/.docker/config.json": lambda tmp, client_env: Path(client_env["HOME"]) / ".docker" / "config.json",
 }
 
 
 @pytest.mark.parametrize("where", list(LOGINS))
 def test_logins_are_found_where_podman_and_docker_leave_them(
-    tmp_path: Path, private: PrivateRegistry, env: dict[str, str], where: str
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str], where: str
 ) -> None:
-    private.trust_in("/etc/containers/certs.d")
-    path = LOGINS[where](tmp_path, env)
+    corp.trust_in("/etc/containers/certs.d")
+    path = LOGINS[where](tmp_path, client_env)
     if where == "REGISTRY_AUTH_FILE":
-        env["REGISTRY_AUTH_FILE"] = str(path)
+        client_env["REGISTRY_AUTH_FILE"] = str(path)
     if where.startswith("XDG_RUNTIME_DIR"):
-        env["XDG_RUNTIME_DIR"] = str(tmp_path / "xdg-run")
+        client_env["XDG_RUNTIME_DIR"] = str(tmp_path / "xdg-run")
     if where == "~/.docker/config.json":
-        del env["DOCKER_CONFIG"]
-    login_file(private.mounts.path(str(path)) if str(path).startswith("/run/") else path, private)
-    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
+        del client_env["DOCKER_CONFIG"]
+    login_file(corp.mounts.path(str(path)) if str(path).startswith("/run/") else path, corp)
+    push_and_pull(corp, busybox_image(tmp_path), tmp_path / "out", client_env)
 
 
-def test_the_first_file_with_a_login_wins(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
+def test_the_first_file_with_a_login_wins(tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]) -> None:
     """containers-auth.json(5) order: REGISTRY_AUTH_FILE before XDG_RUNTIME_DIR before Docker's."""
-    private.trust_in("/etc/containers/certs.d")
-    env.update(REGISTRY_AUTH_FILE=str(tmp_path / "first.json"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
-    login_file(tmp_path / "first.json", private)
-    login_file(tmp_path / "run" / "containers" / "auth.json", private, "wrong-password")
-    login_file(Path(env["DOCKER_CONFIG"]) / "config.json", private, "wrong-password")
-    push_and_pull(private, busybox_image(tmp_path), tmp_path / "out", env)
-    del env["REGISTRY_AUTH_FILE"]
-    proc = private.mounts.layerforge("push", f"{busybox_image(tmp_path / 'b')}:v1", f"{private.name}/team/b:1", env=env)
+    corp.trust_in("/etc/containers/certs.d")
+    client_env.update(REGISTRY_AUTH_FILE=str(tmp_path / "first.json"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    login_file(tmp_path / "first.json", corp)
+    login_file(tmp_path / "run" / "containers" / "auth.json", corp, "wrong-password")
+    login_file(Path(client_env["DOCKER_CONFIG"]) / "config.json", corp, "wrong-password")
+    push_and_pull(corp, busybox_image(tmp_path), tmp_path / "out", client_env)
+    del client_env["REGISTRY_AUTH_FILE"]
+    proc = corp.mounts.layerforge(
+        "push", f"{busybox_image(tmp_path / 'b')}:v1", f"{corp.name}/team/b:1", env=client_env
+    )
     line = one_line(proc)
-    assert f"{tmp_path / 'run' / 'containers' / 'auth.json'}" in line and f"podman login {private.name}" in line, line
+    assert f"{tmp_path / 'run' / 'containers' / 'auth.json'}" in line and f"podman login {corp.name}" in line, line
 
 
 def test_a_missing_login_lists_where_it_looked_and_the_command(
-    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
 ) -> None:
-    private.trust_in("/etc/containers/certs.d")
-    env.update(REGISTRY_AUTH_FILE=str(tmp_path / "none.json"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    corp.trust_in("/etc/containers/certs.d")
+    client_env.update(REGISTRY_AUTH_FILE=str(tmp_path / "none.json"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
     src = busybox_image(tmp_path)
-    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
+    line = one_line(corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env))
     for place in (
         tmp_path / "none.json",
         tmp_path / "run" / "containers" / "auth.json",
         Path(f"/run/containers/{os.getuid()}/auth.json"),
-        Path(env["HOME"]) / ".config" / "containers" / "auth.json",
-        Path(env["DOCKER_CONFIG"]) / "config.json",
+        Path(client_env["HOME"]) / ".config" / "containers" / "auth.json",
+        Path(client_env["DOCKER_CONFIG"]) / "config.json",
     ):
         assert str(place) in line, line
-    assert f"podman login {private.name}" in line, line
-    assert line.index(str(tmp_path / "none.json")) < line.index(str(Path(env["DOCKER_CONFIG"])))
+    assert f"podman login {corp.name}" in line, line
+    assert line.index(str(tmp_path / "none.json")) < line.index(str(Path(client_env["DOCKER_CONFIG"])))
 
 
 # -- mutual TLS ---------------------------------------------------------------------------
 
 
-def test_client_certificates_in_certs_d_for_mutual_tls(tmp_path: Path, env: dict[str, str]) -> None:
+def test_client_certificates_in_certs_d_for_mutual_tls(tmp_path: Path, client_env: dict[str, str]) -> None:
     reg = PrivateRegistry(tmp_path / "mtls", {USER: SECRET}, mtls=True).start()
     try:
         login_file(tmp_path / "auth.json", reg)
-        env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+        client_env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
         reg.trust_in("/etc/containers/certs.d")
         src = busybox_image(tmp_path)
-        line = one_line(reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=env))
+        line = one_line(reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=client_env))
         assert "client certificate" in line and f"/etc/containers/certs.d/{reg.name}/" in line, line
         reg.client_certificate("/etc/containers/certs.d")
-        push_and_pull(reg, src, tmp_path / "out", env)
+        push_and_pull(reg, src, tmp_path / "out", client_env)
     finally:
         reg.stop()
 
 
 def test_a_client_certificate_without_its_key_is_one_line(
-    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
 ) -> None:
-    place = private.trust_in("/etc/containers/certs.d").parent
-    (place / "client.cert").write_bytes(private.ca.pem)
+    place = corp.trust_in("/etc/containers/certs.d").parent
+    (place / "client.cert").write_bytes(corp.ca.pem)
     src = busybox_image(tmp_path)
-    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
+    line = one_line(corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env))
     assert "client.cert" in line and "client.key" in line, line
 
 
 # -- a wrong password; podman runs what was pushed -----------------------------------------
 
 
-def test_a_wrong_password_is_one_line(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
-    private.trust_in("/etc/containers/certs.d")
-    login_file(tmp_path / "auth.json", private, "not-the-password")
-    env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+def test_a_wrong_password_is_one_line(tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]) -> None:
+    corp.trust_in("/etc/containers/certs.d")
+    login_file(tmp_path / "auth.json", corp, "not-the-password")
+    client_env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
     src = busybox_image(tmp_path)
-    line = one_line(private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env))
-    assert "HTTP 401" in line and str(tmp_path / "auth.json") in line and f"podman login {private.name}" in line, line
+    line = one_line(corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env))
+    assert "HTTP 401" in line and str(tmp_path / "auth.json") in line and f"podman login {corp.name}" in line, line
     assert "not-the-password" not in line
 
 
-def test_podman_pulls_and_runs_what_was_pushed(tmp_path: Path, private: PrivateRegistry, env: dict[str, str]) -> None:
-    private.trust_in("/etc/containers/certs.d")
-    login_file(private.mounts.path(f"/run/containers/{os.getuid()}/auth.json"), private)
+def test_podman_pulls_and_runs_what_was_pushed(
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
+) -> None:
+    corp.trust_in("/etc/containers/certs.d")
+    login_file(corp.mounts.path(f"/run/containers/{os.getuid()}/auth.json"), corp)
     src = busybox_image(tmp_path)
-    pushed = private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    pushed = corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env)
     assert pushed.returncode == 0, pushed.stderr
     with Podman() as podman:
-        ref = f"{private.name}/team/app:1"
-        podman_env = {k: v for k, v in env.items() if k != "DOCKER_CONFIG"}  # podman refuses a missing one
-        pulled = private.mounts.run(*podman.base_argv(), "pull", "--quiet", f"docker://{ref}", env=podman_env)
+        ref = f"{corp.name}/team/app:1"
+        podman_env = {k: v for k, v in client_env.items() if k != "DOCKER_CONFIG"}  # podman refuses a missing one
+        pulled = corp.mounts.run(*podman.base_argv(), "pull", "--quiet", f"docker://{ref}", env=podman_env)
         assert pulled.returncode == 0, pulled.stderr
         ran = podman.run_image(ref, "echo", MARKER, entrypoint="/bin/busybox")
         assert ran.stdout.strip() == MARKER
@@ -269,27 +227,27 @@ def test_podman_pulls_and_runs_what_was_pushed(tmp_path: Path, private: PrivateR
 
 
 def test_inspect_reads_registry_references_with_the_same_trust_and_logins(
-    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
 ) -> None:
-    private.trust_in("/etc/docker/certs.d")
-    env["XDG_RUNTIME_DIR"] = str(tmp_path / "run")
-    login_file(tmp_path / "run" / "containers" / "auth.json", private)
+    corp.trust_in("/etc/docker/certs.d")
+    client_env["XDG_RUNTIME_DIR"] = str(tmp_path / "run")
+    login_file(tmp_path / "run" / "containers" / "auth.json", corp)
     src = busybox_image(tmp_path)
-    pushed = private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    pushed = corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env)
     assert pushed.returncode == 0, pushed.stderr
     digest = image_parts(src, "v1")[0]["digest"]
-    for ref in (f"{private.name}/team/app:1", f"docker://{private.name}/team/app@{digest}"):
-        proc = private.mounts.layerforge("inspect", ref, "--json", env=env)
+    for ref in (f"{corp.name}/team/app:1", f"docker://{corp.name}/team/app@{digest}"):
+        proc = corp.mounts.layerforge("inspect", ref, "--json", env=client_env)
         assert proc.returncode == 0, proc.stderr
         info = json.loads(proc.stdout)
         assert (
             info["digest"] == digest and info["layers"][0]["digest"] == image_parts(src, "v1")[1]["layers"][0]["digest"]
         )
-    text = private.mounts.layerforge("inspect", f"{private.name}/team/app:1", env=env)
+    text = corp.mounts.layerforge("inspect", f"{corp.name}/team/app:1", env=client_env)
     assert f"Manifest:  {digest}" in text.stdout, text.stderr
-    del env["XDG_RUNTIME_DIR"]
-    line = one_line(private.mounts.layerforge("inspect", f"{private.name}/team/app:1", env=env), "inspect")
-    assert "requires a login" in line and f"podman login {private.name}" in line, line
+    del client_env["XDG_RUNTIME_DIR"]
+    line = one_line(corp.mounts.layerforge("inspect", f"{corp.name}/team/app:1", env=client_env), "inspect")
+    assert "requires a login" in line and f"podman login {corp.name}" in line, line
 
 
 # -- the digest lookup of a digest-less remote_oci_image ----------------------------------
@@ -305,44 +263,50 @@ except ValueError as e:
 """
 
 
-def lookup(reg: PrivateRegistry, env: dict[str, str]) -> str:
+def lookup(reg: PrivateRegistry, client_env: dict[str, str]) -> str:
     """What the Pants plugin's digest lookup (run when a BUILD file is read) finds, in the namespace."""
     plugins = Path(__file__).resolve().parent.parent / "pants-plugins"
-    proc = reg.mounts.run(sys.executable, "-c", LOOKUP, plugins, reg.name, env=env)
+    proc = reg.mounts.run(sys.executable, "-c", LOOKUP, plugins, reg.name, env=client_env)
     assert proc.returncode == 0 and proc.stdout.count("\n") == 1, proc.stderr
     return proc.stdout.strip()
 
 
 def test_the_digest_lookup_uses_the_registrys_login_and_trust(
-    tmp_path: Path, private: PrivateRegistry, env: dict[str, str]
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
 ) -> None:
-    private.trust_in("/etc/containers/certs.d")
+    corp.trust_in("/etc/containers/certs.d")
     src = busybox_image(tmp_path)
-    login_file(private.mounts.path(f"/run/containers/{os.getuid()}/auth.json"), private)
-    pushed = private.mounts.layerforge("push", f"{src}:v1", f"{private.name}/team/app:1", env=env)
+    login_file(corp.mounts.path(f"/run/containers/{os.getuid()}/auth.json"), corp)
+    pushed = corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env)
     assert pushed.returncode == 0, pushed.stderr
-    assert lookup(private, env) == image_parts(src, "v1")[0]["digest"]
-    (private.mounts.path(f"/run/containers/{os.getuid()}/auth.json")).unlink()
-    refused = lookup(private, env)
-    assert refused.startswith("refused: the registry wants credentials") and f"podman login {private.name}" in refused
+    assert lookup(corp, client_env) == image_parts(src, "v1")[0]["digest"]
+    (corp.mounts.path(f"/run/containers/{os.getuid()}/auth.json")).unlink()
+    refused = lookup(corp, client_env)
+    assert refused.startswith("refused: the registry wants credentials") and f"podman login {corp.name}" in refused
     assert f"/run/containers/{os.getuid()}/auth.json" in refused, refused
-    login_file(Path(env["DOCKER_CONFIG"]) / "config.json", private, "wrong-password")
-    assert "refuses the login from" in lookup(private, env)
+    login_file(Path(client_env["DOCKER_CONFIG"]) / "config.json", corp, "wrong-password")
+    assert "refuses the login from" in lookup(corp, client_env)
     assert SECRET not in refused
 
 
-def test_the_digest_lookup_sends_a_login_to_its_registrys_token_realm_only(tmp_path: Path, env: dict[str, str]) -> None:
+def test_the_digest_lookup_sends_a_login_to_its_registrys_token_realm_only(
+    tmp_path: Path, client_env: dict[str, str]
+) -> None:
     reg = Registry(tmp_path / "reg", auth="token", users={USER: SECRET}).start()
     try:
         assert reg.token is not None
-        env.update(reg.client_env())
+        client_env.update(reg.client_env())
         src = busybox_image(tmp_path)
         auth = tmp_path / "auth.json"
         auth.write_text(auth_json(reg.host, USER, SECRET))
         pushed = subprocess.run(
             [layerforge_bin(), "push", f"{src}:v1", f"{reg.host}/team/app:1"],
-            env={**env, "REGISTRY_AUTH_FILE": str(auth)}, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            env={**client_env, "REGISTRY_AUTH_FILE": str(auth)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert pushed.returncode == 0, pushed.stderr
         reg.token.authorizations.clear()
         plugins = Path(__file__).resolve().parent.parent / "pants-plugins"
@@ -350,8 +314,12 @@ def test_the_digest_lookup_sends_a_login_to_its_registrys_token_realm_only(tmp_p
             auth.write_text(auth_json(login_for, USER, SECRET))
             proc = subprocess.run(
                 [sys.executable, "-c", LOOKUP, plugins, reg.host],
-                env={**env, "REGISTRY_AUTH_FILE": str(auth)}, capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
+                env={**client_env, "REGISTRY_AUTH_FILE": str(auth)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert proc.stdout.strip() == image_parts(src, "v1")[0]["digest"], proc.stdout + proc.stderr
             assert reg.token.authorizations == [expected], "a login goes to its own registry's token realm only"
             reg.token.authorizations.clear()
