@@ -21,7 +21,8 @@ from layerforge.errors import LayerforgeError
 from layerforge.registry import answers
 from layerforge.registry.challenge import Challenge, parse_challenge
 from layerforge.registry.credentials import Credentials, no_login
-from layerforge.registry.transport import TOKEN_LIMIT, RegistryError, Response, RetryPolicy, Transport
+from layerforge.registry.errors import RegistryError
+from layerforge.registry.transport import TOKEN_LIMIT, Response, RetryPolicy, Transport
 from layerforge.trust.origins import realm_may_receive_login
 from layerforge.trust.text import shown
 

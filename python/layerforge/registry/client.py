@@ -21,6 +21,7 @@ from layerforge.model.digest import sha256_digest
 from layerforge.registry import answers
 from layerforge.registry.auth import Authenticator, AuthError
 from layerforge.registry.credentials import Credentials, no_login
+from layerforge.registry.errors import RegistryError
 from layerforge.registry.transport import (
     DEFAULT_TIMEOUT,
     ERROR_LIMIT,
@@ -28,7 +29,6 @@ from layerforge.registry.transport import (
     REDIRECT_STATUS,
     Body,
     FileBody,
-    RegistryError,
     Response,
     RetryableError,
     RetryPolicy,

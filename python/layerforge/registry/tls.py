@@ -9,7 +9,7 @@ from __future__ import annotations
 import http.client
 import ssl
 
-from layerforge.errors import LayerforgeError
+from layerforge.registry.errors import RegistryError
 from layerforge.trust.certs_d import CertsRefused, places, tls_context
 from layerforge.trust.text import shown
 
@@ -23,7 +23,7 @@ _CLIENT_CERT_ALERTS = frozenset(
 )
 
 
-class TlsError(LayerforgeError):
+class TlsError(RegistryError):
     """A TLS failure another attempt would not change."""
 
 

@@ -25,6 +25,7 @@ from layerforge.errors import LayerforgeError
 from layerforge.option_rules import default
 from layerforge.registry import answers, tls
 from layerforge.registry.deadline import Watchdog
+from layerforge.registry.errors import RegistryError
 from layerforge.trust.origins import Origin, OriginError, Url, is_loopback, parse_url, registry_origin, resolve
 from layerforge.trust.text import shown
 
@@ -49,15 +50,6 @@ ERROR_LIMIT = 64 << 10
 DEFAULT_TIMEOUT = float(default("registry.timeout"))
 UPLOAD_UNIT = 16 << 20
 TIMEOUT_ENV = "LAYERFORGE_REGISTRY_TIMEOUT"
-
-
-class RegistryError(LayerforgeError):
-    """A failed registry operation; ``status`` and registry error ``codes`` when known."""
-
-    def __init__(self, message: str, status: int | None = None, codes: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.codes = codes
 
 
 class RetryableError(RegistryError):
