@@ -133,7 +133,7 @@ class RegistryClient:
         assert resp is not None
         path = shown(target.path, limit=200)
         if resp.status in (401, 403) and self.auth.credentials is None and resp.url.origin == origin:
-            raise AuthError(no_login(self.registry), resp.status, _codes(resp))
+            raise AuthError(no_login(self.registry, f"{method} {path}"), resp.status, _codes(resp))
         if resp.status in (401, 403):
             hint = f"; check the login: podman login {self.registry}" if resp.status == 401 else ""
             where = "" if resp.url.origin == origin else f" (at {resp.url.origin}, sent without credentials)"

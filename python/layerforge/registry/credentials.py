@@ -63,11 +63,18 @@ class CredentialError(LayerforgeError):
 __all__ = ["CredentialError", "Credentials", "Secret", "auth_files", "lookup", "no_login"]
 
 
-def no_login(registry: str) -> str:
-    """What a missing login for ``registry`` says: where it was looked for and what fixes it."""
+def no_login(registry: str, what: str = "") -> str:
+    """What a missing login for ``registry`` says: where it was looked for and what fixes it
+    (``what``: the request refused to anonymous access, when a registry refused one)."""
     where = ", ".join(str(f) for f in auth_files())
+    said = (
+        f"refused {what} to anonymous access (it requires a login, or has no such repository); no login was found"
+        if what
+        else "requires a login and none was found"
+    )
     return (
-        f"{registry} requires a login and none was found (looked in {where}, and their credential helpers): "
+        f"{registry} {said} "
+        f"(looked in {where}, and their credential helpers): "
         f"run `podman login {registry}` (or `docker login {registry}`)"
     )
 
