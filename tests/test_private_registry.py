@@ -63,11 +63,20 @@ def test_a_ca_in_certs_d_trusts_the_registry(
     push_and_pull(corp, busybox_image(tmp_path), tmp_path / "out", client_env)
 
 
-def test_ssl_cert_file_still_trusts_the_registry(
-    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_ssl_cert_file_and_dir_still_trust_the_registry(
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str], variable: str
 ) -> None:
     login_file(tmp_path / "auth.json", corp)
-    client_env.update(REGISTRY_AUTH_FILE=str(tmp_path / "auth.json"), SSL_CERT_FILE=str(corp.ca.bundle))
+    client_env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+    if variable == "SSL_CERT_FILE":
+        client_env["SSL_CERT_FILE"] = str(corp.ca.bundle)
+    else:  # a hashed directory, as OpenSSL reads one
+        cas = tmp_path / "cas"
+        cas.mkdir()
+        (cas / "corp.pem").write_bytes(corp.ca.pem)
+        subprocess.run(["openssl", "rehash", str(cas)], check=True, capture_output=True, timeout=60)
+        client_env["SSL_CERT_DIR"] = str(cas)
     push_and_pull(corp, busybox_image(tmp_path), tmp_path / "out", client_env)
 
 
