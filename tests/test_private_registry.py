@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat
 
 from tests.helpers import image_parts, index_entry, layerforge_bin, verify_blobs
 from tests.private_registry_support import (
@@ -199,6 +201,20 @@ def test_a_client_certificate_without_its_key_is_one_line(
     src = busybox_image(tmp_path)
     line = one_line(corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env))
     assert "client.cert" in line and "client.key" in line, line
+
+
+def test_an_encrypted_client_key_is_one_line_not_a_prompt(
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
+) -> None:
+    place = corp.trust_in("/etc/containers/certs.d").parent
+    key = ec.generate_private_key(ec.SECP256R1())
+    (place / "client.cert").write_bytes(corp.ca.pem)
+    (place / "client.key").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(b"pass"))
+    )
+    src = busybox_image(tmp_path)
+    line = one_line(corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env))
+    assert "client.key" in line and "encrypted" in line, line
 
 
 # -- a wrong password; podman runs what was pushed -----------------------------------------

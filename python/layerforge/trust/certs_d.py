@@ -91,6 +91,11 @@ def _pem(path: Path) -> str:
         raise CertsRefused(f"'{path}' is not a PEM file (CA certificates in certs.d are PEM)") from None
 
 
+def _encrypted(key: Path) -> str:
+    """OpenSSL asks for a password: refuse (it would prompt on the terminal, or hang)."""
+    raise CertsRefused(f"'{key}' is encrypted; certs.d keys are read without a password: store it decrypted")
+
+
 def tls_context(registry: str, environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
     """A certificate-verifying TLS client context for ``registry``: the system's CAs (and
     ``SSL_CERT_FILE``/``SSL_CERT_DIR``) plus its certs.d CAs and client certificate."""
@@ -104,7 +109,7 @@ def tls_context(registry: str, environ: Mapping[str, str] | None = None) -> ssl.
     if found.client is not None:
         cert, key = found.client
         try:
-            ctx.load_cert_chain(cert, key)
+            ctx.load_cert_chain(cert, key, password=lambda: _encrypted(key))
         except OSError as e:  # ssl.SSLError is an OSError
             reason = getattr(e, "reason", None) or e.strerror or "unusable"
             raise CertsRefused(f"client certificate '{cert}' with key '{key}' cannot be used ({reason})") from None
