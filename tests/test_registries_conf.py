@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
+from layerforge.registry import registries_conf
+from layerforge.registry.reference import parse_image_name
 from layerforge.trust.toml_subset import TomlRefused, loads
 from tests.helpers import image_parts, index_entry, verify_blobs
 from tests.private_registry_support import USER, PrivateMounts, PrivateRegistry, auth_json, busybox_image, one_line
@@ -172,3 +174,59 @@ def test_the_toml_reader_refuses_what_tomllib_refuses(doc: str) -> None:
 def test_no_file_of_the_machine_changed() -> None:
     assert "plain.corp.test" not in Path("/etc/hosts").read_text()
     assert not os.path.exists("/etc/containers/certs.d")
+
+
+def conf_entries(tmp_path: Path, text: str) -> list[registries_conf.Entry]:
+    conf = tmp_path / "registries.conf"
+    conf.write_text(text)
+    return registries_conf.load({"CONTAINERS_REGISTRIES_CONF": str(conf), "HOME": str(tmp_path / "nohome")})
+
+
+def test_entries_match_the_longest_prefix_on_a_component_boundary(tmp_path: Path) -> None:
+    entries = conf_entries(
+        tmp_path,
+        '[[registry]]\nprefix = "corp.example/team"\nlocation = "mirror.example:5000/corp-team"\n'
+        '[[registry]]\nprefix = "corp.example"\ninsecure = true\n'
+        '[[registry]]\nprefix = "*.internal.example"\n[[registry.mirror]]\nlocation = "cache.example/int"\n'
+        '[[registry]]\nprefix = "docker.io/library"\nlocation = "hub-cache.example/library"\n',
+    )
+    moved = registries_conf.pull_sources(parse_image_name("corp.example/team/app:1"), entries)
+    assert [(str(s.name), s.insecure) for s in moved] == [("mirror.example:5000/corp-team/app:1", False)]
+    other = registries_conf.pull_sources(parse_image_name("corp.example/teammate/app:1"), entries)
+    assert [(str(s.name), s.insecure) for s in other] == [("corp.example/teammate/app:1", True)]
+    wild = registries_conf.pull_sources(parse_image_name("reg.internal.example/a/b@sha256:" + "a" * 64), entries)
+    assert [(str(s.name), s.mirror) for s in wild] == [
+        ("cache.example/int/a/b@sha256:" + "a" * 64, True),
+        ("reg.internal.example/a/b@sha256:" + "a" * 64, False),
+    ]
+    hub = registries_conf.pull_sources(parse_image_name("busybox:1"), entries)
+    assert [str(s.name) for s in hub] == ["hub-cache.example/library/busybox:1"]
+    assert registries_conf.push_insecure(parse_image_name("corp.example/x/y:1"), entries)
+    assert not registries_conf.push_insecure(parse_image_name("other.example/x/y:1"), entries)
+
+
+def test_v1_lists_count_and_a_later_entry_of_the_same_prefix_replaces_one(tmp_path: Path) -> None:
+    entries = conf_entries(
+        tmp_path,
+        '[registries.insecure]\nregistries = ["old.example:5000"]\n'
+        '[registries.block]\nregistries = ["bad.example"]\n'
+        '[[registry]]\nlocation = "old.example:5000"\ninsecure = false\n',
+    )
+    assert not registries_conf.push_insecure(parse_image_name("old.example:5000/a/b:1"), entries)
+    with pytest.raises(registries_conf.ConfRefused, match="blocked"):
+        registries_conf.pull_sources(parse_image_name("bad.example/a/b:1"), entries)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[[registry]]\nprefix = "x.example"\ninsecure = "yes"\n',
+        '[[registry]]\nprefix = "x.example"\n[[registry.mirror]]\nlocation = "m.example"\n'
+        'pull-from-mirror = "sometimes"\n',
+        "[[registry]]\ninsecure = true\n",
+        'registry = "x"\n',
+    ],
+)
+def test_malformed_entries_are_one_line_naming_the_file(tmp_path: Path, text: str) -> None:
+    with pytest.raises(registries_conf.ConfRefused, match=r"registries\.conf'"):
+        conf_entries(tmp_path, text)
