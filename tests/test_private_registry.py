@@ -354,3 +354,32 @@ def test_the_digest_lookup_sends_a_login_to_its_registrys_token_realm_only(
 
 def basic_of(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# -- local files read as hostile ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["certs.d CA", "certs.d key", "registries.conf", "auth file"])
+def test_a_fifo_in_place_of_a_file_is_one_line_never_a_hang(
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str], where: str
+) -> None:
+    place = corp.trust_in("/etc/containers/certs.d")
+    if where == "certs.d CA":
+        place.unlink()
+        os.mkfifo(place)
+    elif where == "certs.d key":
+        (place.parent / "client.cert").write_bytes(corp.ca.pem)
+        os.mkfifo(place.parent / "client.key")
+    elif where == "registries.conf":
+        os.mkfifo(tmp_path / "registries.conf")
+        client_env["CONTAINERS_REGISTRIES_CONF"] = str(tmp_path / "registries.conf")
+    else:
+        os.mkfifo(tmp_path / "auth.json")
+        client_env["REGISTRY_AUTH_FILE"] = str(tmp_path / "auth.json")
+    src = busybox_image(tmp_path)
+    proc = corp.mounts.run(layerforge_bin(), "push", f"{src}:v1", f"{corp.name}/team/app:1", env=client_env, timeout=60)
+    line = one_line(proc)
+    assert "regular file" in line or "not a file" in line, line
+    if where != "registries.conf":  # the digest lookup reads certs.d and logins too
+        refused = lookup(corp, client_env)
+        assert refused.startswith("refused: ") and "regular file" in refused, refused

@@ -17,13 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from layerforge_pants.goals.auth_files import EntryRefused, aliases, auth_files, entry_login, host_key
-from layerforge_pants.goals.certs_d import CertsRefused, tls_context
+from layerforge_pants.goals.certs_d import CertsRefused, read_file, tls_context
 from layerforge_pants.goals.hosts import (
     MAX_URL,
     Origin,
@@ -116,10 +117,11 @@ def _realm(challenge: str, base: str, registry: Origin) -> Url:
 def _file_login(path: object, names: set) -> tuple | None:
     """(user, secret) of the first of ``names`` in the auth file ``path``; None if it has none."""
     try:
-        with open(str(path), "rb") as f:
-            data = f.read(_LIMIT + 1)
-    except OSError:
-        return None
+        data = read_file(path, _LIMIT)  # a regular file, never a FIFO waited on
+    except CertsRefused as e:
+        if not os.path.lexists(str(path)):
+            return None
+        raise ValueError(f"logins: {e}") from None
     try:
         config = json.loads(data)
     except (ValueError, RecursionError):

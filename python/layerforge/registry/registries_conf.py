@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge.errors import LayerforgeError
+from layerforge.errors import LayerforgeError, LayoutError
 from layerforge.registry.reference import DOCKER_HUB, ImageName, valid_repository
+from layerforge.trust.blobs import BlobMissing, read_document
 from layerforge.trust.origins import valid_registry
 from layerforge.trust.text import shown
 from layerforge.trust.toml_subset import TomlRefused, loads
@@ -80,14 +81,11 @@ def files(environ: Mapping[str, str] | None = None) -> list[Path]:
 
 def _read(path: Path) -> dict[str, object] | None:
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE + 1)
-    except FileNotFoundError:
+        data = read_document(path, f"'{path}'", limit=MAX_FILE, follow=True)
+    except BlobMissing:
         return None
-    except OSError as e:
-        raise ConfRefused(f"cannot read '{path}': {e.strerror}") from None
-    if len(data) > MAX_FILE:
-        raise ConfRefused(f"'{path}' is larger than {MAX_FILE >> 20} MiB; it is no registries.conf")
+    except LayoutError as e:  # not a regular file, unreadable, too large
+        raise ConfRefused(str(e)) from None
     try:
         return loads(data.decode("utf-8"))
     except UnicodeDecodeError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +78,21 @@ def _read_dir(directory: Path) -> RegistryCerts:
     return RegistryCerts(directory, cas, client)
 
 
-def _pem(path: Path) -> str:
+def read_file(path: Path, limit: int = MAX_FILE) -> bytes:
+    """At most ``limit`` + 1 bytes of the regular file ``path`` (symlinks followed); opened
+    without blocking, so that a FIFO or device in its place is refused, never waited on."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise CertsRefused(f"cannot read '{path}': {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise CertsRefused(f"'{path}' is not a regular file")
+        return f.read(limit + 1)
+
+
+def _pem(path: Path) -> str:
+    data = read_file(path)
     if len(data) > MAX_FILE:
         raise CertsRefused(f"'{path}' is larger than {MAX_FILE >> 20} MiB; it is no certificate file")
     try:
@@ -102,12 +112,15 @@ def tls_context(registry: str, environ: Mapping[str, str] | None = None) -> ssl.
     found = registry_certs(registry, environ)
     ctx = ssl.create_default_context()
     for ca in found.cas:
+        pem = _pem(ca)
         try:
-            ctx.load_verify_locations(cadata=_pem(ca))
+            ctx.load_verify_locations(cadata=pem)
         except (ssl.SSLError, ValueError):
             raise CertsRefused(f"'{ca}' holds no PEM CA certificate that can be used") from None
     if found.client is not None:
         cert, key = found.client
+        for path in found.client:  # OpenSSL opens them itself: a FIFO would block it
+            read_file(path)
         try:
             ctx.load_cert_chain(cert, key, password=lambda: _encrypted(key))
         except OSError as e:  # ssl.SSLError is an OSError
