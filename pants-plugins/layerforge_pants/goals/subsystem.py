@@ -104,6 +104,8 @@ class Layerforge(PythonToolBase):
             `/etc/docker/certs.d` are read as they are). They never enter a cache key: `publish`
             is not cached, and the pull of a `remote_oci_image` is cached only when it needs none
             of them (it is asked again with them, uncached, when the registry wants a login or a CA).
+            Cached layerforge processes do not see them (not even the `SSL_CERT_FILE` and
+            `SSL_CERT_DIR` Pants passes to every PEX) unless `env_vars` names them too.
             """
         ),
         advanced=True,
