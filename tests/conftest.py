@@ -157,6 +157,8 @@ def client_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def corp(tmp_path: Path) -> Iterator[PrivateRegistry]:
+    """A private registry (tests/private_registry_support.py): HTTPS from a CA of its own under
+    a host name, htpasswd user ``alice``; stopped after the test."""
     reg = PrivateRegistry(tmp_path / "private", {USER: SECRET}).start()
     yield reg
     reg.stop()

@@ -1,6 +1,8 @@
-"""`pants publish` and a remote_oci_image base against a corp registry as companies run one
-(issue 34): HTTPS from a corp CA in ``/etc/containers/certs.d``, under a host name, with the
-login of a rootless ``podman login`` (``$XDG_RUNTIME_DIR/containers/auth.json``). Pants runs in
+"""`pants publish` and a remote_oci_image base against a private registry as companies run one
+(issue 34): HTTPS from a private CA in ``/etc/containers/certs.d``, under a host name, with the
+login of a rootless ``podman login`` (``$XDG_RUNTIME_DIR/containers/auth.json``); and with mutual
+TLS, the CA and client certificate in ``/etc/docker/certs.d`` and root's ``podman login``
+(``/run/containers/0/auth.json``). Pants runs in
 a mount namespace of its own (``tests/private_registry_support.py``). The processes that talk
 to the registry see ``[layerforge].registry_env_vars``; none of it enters a cache key (a second
 run with other values rebuilds nothing), and no secret reaches Pants' output."""
@@ -77,5 +79,32 @@ def test_publish_and_a_remote_base_with_certs_d_and_a_rootless_podman_login(tmp_
         again = PantsRepo.executed(pants("package", "images:idx", extra=other), ("",))
         assert again == same, "\n".join(again) + "\n--- with the same values:\n" + "\n".join(same)
         assert "Package the image index images:idx" not in again
+    finally:
+        reg.stop()
+
+
+def test_publish_and_a_remote_base_with_mutual_tls_from_docker_certs_d_and_roots_podman_login(tmp_path: Path) -> None:
+    reg = PrivateRegistry(tmp_path / "private", {USER: SECRET}, mtls=True).start()
+    try:
+        reg.client_certificate("/etc/docker/certs.d")
+        reg.mounts.path(f"/run/containers/{os.getuid()}/auth.json").write_text(auth_json(reg.name, USER, SECRET))
+        home = tmp_path / "home"
+        home.mkdir()
+        dropped = ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "SSL_CERT_FILE", "XDG_RUNTIME_DIR")
+        client_env = {k: v for k, v in os.environ.items() if k not in dropped}
+        client_env.update(HOME=str(home), LAYERFORGE_CACHE_DIR=str(tmp_path / "cache"))
+        src = busybox_image(tmp_path)
+        pushed = reg.mounts.layerforge("push", f"{src}:v1", f"{reg.name}/team/app:1", env=client_env)
+        assert pushed.returncode == 0, pushed.stderr
+        digest = image_parts(src, "v1")[0]["digest"]
+        repo = PantsRepo(tmp_path / "repo", extra_toml=f'[layerforge.registries.corp]\naddress = "{reg.name}"\n')
+        repo.write("images/BUILD", BUILD.format(name=reg.name, digest=digest))
+        published = repo.run("publish", "images:idx", env=client_env, wrap=reg.mounts.argv)
+        text = published.stdout + published.stderr
+        assert published.returncode == 0 and f"{reg.name}/team/idx:1 published" in text, text
+        assert SECRET not in text
+        inspected = reg.mounts.layerforge("inspect", f"{reg.name}/team/idx:1", "--json", env=client_env)
+        assert inspected.returncode == 0, inspected.stderr
+        assert [m["digest"] for m in json.loads(inspected.stdout)["manifests"]] == [digest]
     finally:
         reg.stop()

@@ -1,5 +1,5 @@
-"""`layerforge push`/`pull` against a corp registry as companies run one (issue 34): HTTPS
-with a certificate from a corp CA, under a host name, htpasswd logins, optionally mutual
+"""`layerforge push`/`pull` against a private registry as companies run one (issue 34): HTTPS
+with a certificate from a private CA, under a host name, htpasswd logins, optionally mutual
 TLS. The CA is trusted the ways podman, skopeo and docker trust it (containers-certs.d(5):
 ``/etc/containers/certs.d``, ``/etc/docker/certs.d``, ``~/.config/containers/certs.d``; and
 ``SSL_CERT_FILE``); logins are found where ``podman login`` and ``docker login`` leave them,

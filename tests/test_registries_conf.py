@@ -2,7 +2,7 @@
 true`` is used without --insecure (HTTPS without checking its certificate, or plain HTTP when
 it speaks no TLS), a ``blocked`` one is refused in one line, and ``[[registry.mirror]]`` s serve
 pulls first, every document and blob they send checked against its digest (a mirror that lies
-gives way to the next source). The files live in /etc/containers of a corp mount namespace
+gives way to the next source). The files live in /etc/containers of a private mount namespace
 (``tests/private_registry_support.py``). And the TOML reader agrees with ``tomllib``."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def test_a_blocked_registry_is_one_line(tmp_path: Path, client_env: dict[str, st
 
 @pytest.fixture
 def mirrored(tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]):  # type: ignore[no-untyped-def]
-    """The image in the corp registry (trusted, with a login) and in a plain registry on
+    """The image in the private registry ``corp`` (trusted, with a login) and in a plain registry on
     loopback behind a proxy: the mirror."""
     corp.trust_in("/etc/containers/certs.d")
     (tmp_path / "auth.json").write_text(auth_json(corp.name, USER, SECRET))
