@@ -6,10 +6,12 @@ import fcntl
 import hashlib
 import json
 import os
+import select
 import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -185,3 +187,36 @@ def assert_one_line_error(proc: object, *needles: str) -> None:
     assert "Traceback" not in err
     for n in needles:
         assert n in err, err
+
+
+def on_a_terminal(argv: list[str], timeout: float = 300) -> tuple[int, str]:
+    """Run ``argv`` with a new pty as stdin, stdout and stderr; its exit status and everything
+    it wrote, read until the pty's last writer has gone (bounded by ``timeout``)."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    finally:
+        os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the pty
+                break
+            if not data:
+                break
+            chunks.append(data)
+        else:
+            proc.kill()
+            raise AssertionError(f"{argv} did not finish within {timeout:g} s: {b''.join(chunks)!r}")
+        return proc.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -218,8 +218,25 @@ def test_run_has_the_images_user_workdir_and_env(repo: PantsRepo, podman: Podman
 def test_a_runtime_that_is_not_there_is_one_line(repo: PantsRepo, podman: Podman) -> None:
     out = pants_run(repo, podman, "--layerforge-runtime=/nonexistent/docker", "run", "paths:app")
     assert out.returncode == 1, out.stderr
-    assert "layerforge run: error: --runtime: '/nonexistent/docker' is not installed" in out.stderr
+    assert "layerforge run: error: [layerforge].runtime: '/nonexistent/docker' is not installed" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_runtime_that_cannot_start_the_container_is_one_line_naming_the_option(
+    repo: PantsRepo, podman: Podman
+) -> None:
+    """runc refusing a limit the host cannot give (what podman's defaults met on this host): one
+    line naming podman, the image and the `[layerforge]` option that fixes it."""
+    env = podman.pants_env()
+    flags = [f for f in json.loads(env["PANTS_LAYERFORGE_RUN_OPTIONS"]) if not f.startswith("--ulimit")]
+    env["PANTS_LAYERFORGE_RUN_OPTIONS"] = json.dumps([*flags, "--ulimit=nofile=1048576:1048576"])
+    out = repo.run("run", "paths:app", pantsd=True, env=env)
+    assert out.returncode in (125, 126, 127), out.stderr
+    [line] = [line for line in out.stderr.splitlines() if line.startswith("layerforge run: ")]
+    assert line.startswith("layerforge run: podman could not run app:latest (exit "), line
+    assert line.endswith('e.g. [layerforge].run_options = ["--ulimit=nofile=1024:1024"]'), line
+    without = repo.run("run", "paths:app", pantsd=True, env={**env, "PANTS_LAYERFORGE_RUN_OPTIONS": json.dumps(flags)})
+    assert (without.returncode, without.stdout) == (0, "hello from libgreet\napp 1.0\n"), without.stderr
 
 
 def test_export_docker_of_a_pants_layout_is_tagged_repository_tag(repo: PantsRepo, podman: Podman,

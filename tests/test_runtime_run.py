@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import resource
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_one_line_error, image_parts, layerforge_bin, run_cli
+from layerforge.runtime import option_names
+from tests.helpers import assert_one_line_error, image_parts, layerforge_bin, on_a_terminal, run_cli
 from tests.nix_support import IMAGES_NIX, build, nix_image
 from tests.runtime_support import RUN_FLAGS, Podman, assert_runs_as_configured, parse_probe, probe_script
 
@@ -96,43 +96,10 @@ def test_run_passes_arguments_stdin_and_exit_status(tmp_path: Path, podman: Podm
                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert (piped.returncode, piped.stdout) == (0, "data\nnotty\n"), piped.stderr
     # On a terminal the container gets one.
-    code, output = _on_a_terminal([layerforge_bin(), "run", *shell, "-c", "[ -t 0 ] && [ -t 1 ] && echo tty"])
+    code, output = on_a_terminal([layerforge_bin(), "run", *shell, "-c", "[ -t 0 ] && [ -t 1 ] && echo tty"])
     # (conmon may write a NUL to the terminal after the output: only the lines count.)
     lines = output.replace("\r", "").replace("\0", "").splitlines()
     assert code == 0 and lines and lines[-1] == "tty", output
-
-
-def _on_a_terminal(argv: list[str], timeout: float = 300) -> tuple[int, str]:
-    """Run ``argv`` with a new pty as stdin, stdout and stderr; its exit status and everything
-    it wrote, read until the pty's last writer has gone (bounded by ``timeout``)."""
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    finally:
-        os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if not ready:
-                continue
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: every writer closed the pty
-                break
-            if not data:
-                break
-            chunks.append(data)
-        else:
-            proc.kill()
-            raise AssertionError(f"{argv} did not finish within {timeout:g} s: {b''.join(chunks)!r}")
-        return proc.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_run_sees_the_images_user_workdir_and_env(tmp_path: Path, podman: Podman) -> None:
@@ -206,3 +173,72 @@ def test_nix_assemble_refuses_a_bad_image_name(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert_one_line_error(bad, "--image-name", "'A:1' is not a docker image name")
     assert not (tmp_path / "o").exists()
+
+
+#: podman's run flags of this host without the resource limits (tests/runtime_support.RUN_FLAGS
+#: sets them, as users had to before `layerforge run` passed the host's own).
+NO_LIMITS = [f"--run-option={f}" for f in RUN_FLAGS if not f.startswith("--ulimit")]
+
+
+def test_run_gives_podman_the_hosts_limits_where_its_defaults_exceed_them(tmp_path: Path, podman: Podman) -> None:
+    """Rootful podman asks RLIMIT_NOFILE 1048576 (and RLIMIT_NPROC 4194304) of runc, above this
+    host's hard limits, which runc may not raise: without --ulimit the container gets the
+    host's hard limits and runs."""
+    image = app_image(tmp_path / "img")
+    flags = [*podman.layerforge_flags(), *NO_LIMITS, "--tag", "lf/limits:1", "--run-option=--entrypoint=/bin/sh"]
+    out = run_cli("run", *flags, f"{image}:1.0", "--", "-c", "ulimit -Hn; ulimit -Hu", check=False)
+    hard_nofile, hard_nproc = (resource.getrlimit(r)[1] for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC))
+    assert out.returncode == 0, out.stderr
+    # nproc no higher than the kernel's pid_max (see runtime/host_limits.py)
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    hard_nproc = pid_max if hard_nproc == resource.RLIM_INFINITY else min(hard_nproc, pid_max)
+    pairs = ((hard_nofile, 1048576), (hard_nproc, 4194304))
+    expected = [min(h, d) if h != resource.RLIM_INFINITY else d for h, d in pairs]
+    assert [int(v) for v in out.stdout.split()] == expected, out.stdout
+
+
+@pytest.mark.parametrize("pants", [False, True])
+def test_a_runtime_failure_is_one_line_naming_the_runtime_the_image_and_the_fix(
+    tmp_path: Path, podman: Podman, pants: bool
+) -> None:
+    """A limit the host cannot give (as podman's default nofile on this host was): runc refuses
+    to start the container; one line names podman, the image, runc's error and the setting to
+    change, in the terms of the front that set it (the CLI's flag, or Pants' option)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= 1 << 20:
+        pytest.skip("the host's nofile hard limit is not below what the test asks")
+    image = app_image(tmp_path / "img")
+    flags = [
+        *podman.layerforge_flags(),
+        *NO_LIMITS,
+        "--tag",
+        "lf/fail:1",
+        "--run-option=--ulimit=nofile=1048576:1048576",
+    ]
+    env = {**_env(), "LAYERFORGE_OPTION_NAMES": "pants"} if pants else None
+    out = run_cli("run", *flags, f"{image}:1.0", check=False, env=env)
+    assert out.returncode in (125, 126, 127), out.stderr
+    [line] = [line for line in out.stderr.splitlines() if line.startswith("layerforge run: ")]
+    assert line.startswith(f"layerforge run: podman could not run lf/fail:1 (exit {out.returncode}): "), line
+    assert "error setting rlimit type 7" in line, line
+    fix = (
+        '[layerforge].run_options = ["--ulimit=nofile=1024:1024"]'
+        if pants
+        else "--run-option=--ulimit=nofile=1024:1024"
+    )
+    assert line.endswith(
+        f"the host's hard limit for nofile is below what the container asks: set a lower one, e.g. {fix}"
+    )
+
+
+def test_the_container_status_is_passed_on_without_a_word(tmp_path: Path, podman: Podman) -> None:
+    image = app_image(tmp_path / "img")
+    flags = [*podman.layerforge_flags(), *NO_LIMITS, "--tag", "lf/status:1", "--run-option=--entrypoint=/bin/sh"]
+    out = run_cli("run", *flags, f"{image}:1.0", "--", "-c", "echo oops >&2; exit 125", check=False)
+    assert (out.returncode, out.stderr.strip()) == (125, "oops"), "the container's own 125 ... is its own"
+
+
+def test_option_names_under_pants_are_the_plugins() -> None:
+    """The variable the plugin sets for `pants run` is the one the tool reads."""
+    run_py = (Path(__file__).resolve().parent.parent / "pants-plugins/layerforge_pants/goals/run.py").read_text()
+    assert f'OPTION_NAMES = "{option_names.ENV}"' in run_py

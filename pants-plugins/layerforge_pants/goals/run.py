@@ -28,6 +28,11 @@ from layerforge_pants.goals.package import BuiltImageArtifact
 from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.tool_option import option
 
+#: Tells the tool to name its settings as the `[layerforge]` options they come from in its
+#: errors (python/layerforge/runtime/option_names.py reads it; tests/test_runtime_run.py holds
+#: the two names together).
+OPTION_NAMES = "LAYERFORGE_OPTION_NAMES"
+
 
 @dataclass(frozen=True)
 class ImageRunRequest:
@@ -72,7 +77,7 @@ def run_request(
     return RunRequest(
         digest=digest,
         args=[_in_chroot(venv_pex.pex.argv0), *(boot_argv if unikernel else run_argv)(tool, art)],
-        extra_env=pex_env_vars(environment, python),
+        extra_env={**pex_env_vars(environment, python), OPTION_NAMES: "pants"},
         append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerforge.errors import LayerforgeError, UsageError
+from layerforge.runtime.option_names import option_name
 from layerforge.trust.text import shown
 
 KINDS = ("docker", "podman")
@@ -45,7 +46,10 @@ def choose_runtime(name: str | None, options: Sequence[str] = ()) -> Runtime:
     if podman is not None:
         return Runtime("podman", podman, tuple(options))
     why = "docker's daemon does not answer" if docker else "docker is not installed"
-    raise LayerforgeError(f"no container runtime: {why} and podman is not installed (choose one with --runtime)")
+    raise LayerforgeError(
+        f"no container runtime: {why} and podman is not installed "
+        f"(install one, or name one with {option_name('--runtime')})"
+    )
 
 
 def daemon_answers(docker: Runtime) -> bool:
@@ -63,8 +67,10 @@ def daemon_answers(docker: Runtime) -> bool:
 def _named(name: str, options: tuple[str, ...]) -> Runtime:
     kind = Path(name).name
     if kind not in KINDS:
-        raise UsageError("--runtime", f"{shown(repr(name))} is neither docker nor podman (nor a path to either)")
+        raise UsageError(
+            option_name("--runtime"), f"{shown(repr(name))} is neither docker nor podman (nor a path to either)"
+        )
     found = shutil.which(name)
     if found is None:
-        raise LayerforgeError(f"--runtime: {shown(repr(name))} is not installed (not found on PATH)")
+        raise LayerforgeError(f"{option_name('--runtime')}: {shown(repr(name))} is not installed (not found on PATH)")
     return Runtime(kind, found, options)
