@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from layerforge import _native
 from layerforge.cli.progress import ProgressBar
+from tests.helpers import image_parts, layerforge_bin, on_a_terminal
+from tests.nix_support import IMAGES_NIX
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ class FakeTTY(io.StringIO):
         return True
 
 
-def test_progress_bar_draws_only_on_a_terminal() -> None:
+def test_progress_bar_draws_onlyon_a_terminal() -> None:
     tty = FakeTTY()
     bar = ProgressBar("build", stream=tty)
     bar(50 << 20, 100 << 20)
@@ -68,3 +71,30 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
     quiet(1, 2)
     quiet.close()
     assert pipe.getvalue() == ""
+
+
+def test_a_bar_with_nothing_to_measure_is_not_drawn() -> None:
+    """A stage of 0 bytes (nothing to build) drew `100.0% 0.0/0.0 MiB` lines: now nothing."""
+    tty = FakeTTY()
+    bar = ProgressBar("layers", stream=tty)
+    bar(0, 0)
+    bar.close()
+    assert tty.getvalue() == ""
+
+
+@pytest.mark.usefixtures("nix_cli_env")
+@pytest.mark.parametrize("terminal", [False, True])
+def test_nix_image_progress_and_summary_tell_what_happened(tmp_path: Path, terminal: bool) -> None:
+    """Without a layer cache every layer is built, and the summary says so (it said `0 built`);
+    on a terminal no empty 0/0 bar is drawn."""
+    argv = [str(layerforge_bin()), "nix-image", "--nix-file", str(IMAGES_NIX), "-A", "app", "--layering", "per-path",
+            "--no-cache", "--out", str(tmp_path / "img"), "--tag", "1.0"]  # fmt: skip
+    if terminal:
+        code, output = on_a_terminal(argv)
+    else:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        code, output = proc.returncode, proc.stderr
+    assert code == 0, output
+    layers = len(image_parts(tmp_path / "img", "1.0")[1]["layers"])
+    assert f"in {layers} layers; layer cache: 0 reused, {layers} built" in output, output
+    assert "0.0/0.0 MiB" not in output, output

@@ -133,11 +133,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report_layers(plan: NixPlan, layers: int, hits: int, misses: int) -> None:
+    """The summary line: every layer of the image's own is reused from the layer cache or
+    built (``misses`` counts only what the cache missed: with no cache, every layer is built)."""
     base_layers = plan.base.layers if plan.base else 0
+    built = layers - base_layers - hits
     print(
         f"{len(plan.closure.infos)} store paths in {layers - base_layers} layers"
         + (f" above {base_layers} base layers" if base_layers else "")
-        + f"; layer cache: {hits} reused, {misses} built",
+        + f"; layer cache: {hits} reused, {built} built",
         file=sys.stderr,
     )
 

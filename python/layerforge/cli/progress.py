@@ -23,8 +23,8 @@ class ProgressBar:
         self.drawn = False
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
+        if not self.enabled or total <= 0:
+            return  # nothing to measure: no bar (a 0/0 bar would only say 100%)
         width = max(20, shutil.get_terminal_size((80, 20)).columns)
         elapsed = max(time.monotonic() - self.start, 1e-6)
         rate = done / elapsed
