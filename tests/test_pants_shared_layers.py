@@ -86,6 +86,10 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     assert len(PantsRepo.evaluated(cold)) == 1, "one evaluation of runtime.nix for the three images"
     ran = [e for e in PantsRepo.executed(cold) if e.startswith("Build layer")]
     assert sum(layers_built(e) for e in ran) == len(distinct), f"each of the 7 distinct layers once: {ran}"
+    # Each layer process that ran says so when it finishes: its layers' size and its time.
+    # (Once per process, whichever images asked for it.)
+    finished = re.findall(r"\] (Build layers? \S+ of \S+): [\d.,]+ (KiB|MiB) in [\d.]+ s$", cold.stderr, re.MULTILINE)
+    assert sorted(d for d, _ in finished) == sorted(ran), (finished, ran)
     layers = {name: image_layers(repo, name) for name in ("one", "two", "three")}
     assert len(set().union(*map(set, layers.values()))) == len(distinct), layers
     assert sum(map(len, layers.values())) == 5 + 4 + 4, "the images hold 13 layers, 7 of them distinct"

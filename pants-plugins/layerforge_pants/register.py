@@ -14,6 +14,7 @@ from __future__ import annotations
 from layerforge_pants import kinds
 from layerforge_pants.goals import (
     dependency_rules,
+    logged_process_rules,
     publish,
     publish_rules,
     pull_rules,
@@ -33,6 +34,7 @@ def rules() -> list[object]:
         *python_support.rules(),
         *Layerforge.rules(),
         *tool_rules.rules(),
+        *logged_process_rules.rules(),
         *pull_rules.rules(),
         *dependency_rules.rules(),
         *run_rules.rules(),

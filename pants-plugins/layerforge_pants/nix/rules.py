@@ -11,8 +11,15 @@ from pants.core.goals.run import RunRequest
 from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, DigestSubset, MergeDigests
 from pants.engine.rules import collect_rules, rule
 
-from layerforge_pants.goals import dependency_rules, engine, roles, run_rules  # noqa: F401  (rules awaited through the engine)
+from layerforge_pants.goals import (  # noqa: F401  (rules awaited through the engine)
+    dependency_rules,
+    engine,
+    logged_process_rules,
+    roles,
+    run_rules,
+)
 from layerforge_pants.goals.dependency import ImageDependencyRequest
+from layerforge_pants.goals.logged_process import LoggedProcess
 from layerforge_pants.goals.roles import BASE
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.subsystem import Layerforge
@@ -74,7 +81,8 @@ async def package_nix_oci_image(
     (plan_file,) = await engine.contents(planned.output_digest)
     requests = layer_requests(plan_file.content, field_set.address)
     processes = await engine.layerforge_processes(requests)
-    results = await engine.execute_all(processes)
+    # Each layer job logs one line when it ran (see goals/logged_process.py).
+    results = [r.result for r in await engine.logged_processes(LoggedProcess(p) for p in processes)]
     layers = [checked(r, p.description, field_set.address, fields) for r, p in zip(results, processes)]
     # The assembly reads each layer's layer.json only; the blobs go from the layer outputs
     # straight into the image's digest (checked, never copied: see layer_blob).

@@ -84,6 +84,7 @@ from layerforge_pants.goals.dependency import (
     ImageDependency,
     ImageDependencyRequest,
 )
+from layerforge_pants.goals.logged_process import LoggedProcess, LoggedResult
 from layerforge_pants.goals.pull import PulledImage, RemoteImageRequest
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.tool import LayerforgeProcess
@@ -221,6 +222,12 @@ async def layerforge_process(request: LayerforgeProcess) -> Process:
 
 async def layerforge_processes(requests: Iterable[LayerforgeProcess]) -> tuple[Process, ...]:
     return await concurrently(layerforge_pants.goals.tool_rules.layerforge_process(r, **implicitly()) for r in requests)
+
+
+async def logged_processes(requests: Iterable[LoggedProcess]) -> tuple[LoggedResult, ...]:
+    return await concurrently(
+        layerforge_pants.goals.logged_process_rules.run_logged_process(r, **implicitly()) for r in requests
+    )
 
 
 async def image_dependency(request: ImageDependencyRequest) -> ImageDependency:

@@ -48,6 +48,7 @@ from layerforge_pants.goals.dependency import (
     ImageDependency,
     ImageDependencyRequest,
 )
+from layerforge_pants.goals.logged_process import LoggedProcess, LoggedResult
 from layerforge_pants.goals.pull import PulledImage, RemoteImageRequest
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.tool import LayerforgeProcess
@@ -188,6 +189,10 @@ async def layerforge_process(request: LayerforgeProcess) -> Process:
 
 async def layerforge_processes(requests: Iterable[LayerforgeProcess]) -> tuple[Process, ...]:
     return await MultiGet(Get(Process, LayerforgeProcess, r) for r in requests)
+
+
+async def logged_processes(requests: Iterable[LoggedProcess]) -> tuple[LoggedResult, ...]:
+    return await MultiGet(Get(LoggedResult, LoggedProcess, r) for r in requests)
 
 
 async def image_dependency(request: ImageDependencyRequest) -> ImageDependency:
