@@ -314,6 +314,37 @@ def test_the_digest_lookup_uses_the_registrys_login_and_trust(
     assert SECRET not in refused
 
 
+def test_the_digest_lookup_runs_the_credential_helper_docker_names(
+    tmp_path: Path, corp: PrivateRegistry, client_env: dict[str, str]
+) -> None:
+    """A login kept by a credential helper (`credHelpers`, as `docker login` leaves it with a
+    keychain): the lookup runs the helper as the tool does, with the registry on stdin."""
+    corp.trust_in("/etc/containers/certs.d")
+    src = busybox_image(tmp_path)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-lftest"
+    answer = json.dumps({"ServerURL": corp.name, "Username": USER, "Secret": SECRET})
+    helper.write_text(
+        f'#!/bin/sh\n[ "$1" = get ] || exit 2\nread host\n[ "$host" = "{corp.name}" ] && echo \'{answer}\' && exit 0\n'
+        "echo 'credentials not found in native keychain'; exit 1\n"
+    )
+    helper.chmod(0o755)
+    config = Path(client_env["DOCKER_CONFIG"]) / "config.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"credHelpers": {corp.name: "lftest"}}))
+    env = {**client_env, "PATH": f"{bindir}:{client_env['PATH']}"}
+    pushed = corp.mounts.layerforge("push", f"{src}:v1", f"{corp.name}/team/app:1", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert lookup(corp, env) == image_parts(src, "v1")[0]["digest"]
+    config.write_text(json.dumps({"credsStore": "lftest"}))
+    assert lookup(corp, env) == image_parts(src, "v1")[0]["digest"], "credsStore too"
+    config.write_text(json.dumps({"credHelpers": {corp.name: "missing"}}))
+    refused = lookup(corp, env)
+    assert "docker-credential-missing" in refused and "is not installed" in refused, refused
+    assert SECRET not in refused
+
+
 def test_the_digest_lookup_sends_a_login_to_its_registrys_token_realm_only(
     tmp_path: Path, client_env: dict[str, str]
 ) -> None:

@@ -1,8 +1,8 @@
 """What a tag names at a registry now, for the message that asks for a digest (like a lockfile
 update): one distribution-spec GET of the manifest (through a Bearer token when the registry
 asks for one), bounded in time and size, with the registry's login from the files `podman
-login` and `docker login` write (`auth_files.py`, a copy of python/layerforge/trust/auth_files.py;
-credential helpers are not run while BUILD files are read) and its certs.d trust
+login` and `docker login` write (`auth_files.py`, a copy of python/layerforge/trust/auth_files.py), with
+their credential helpers (`credHelpers`, `credsStore`) run as the tool runs them and its certs.d trust
 (`certs_d.py`, a copy of python/layerforge/trust/certs_d.py). Best effort: on any failure the message says
 why, in one line, instead of showing a digest. Runs inside Pants, which has no layerforge
 package to import, when a BUILD file is parsed (`pants list ::` too): it asks nothing the
@@ -19,6 +19,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -115,7 +117,9 @@ def _realm(challenge: str, base: str, registry: Origin) -> Url:
 
 
 def _file_login(path: object, names: set) -> tuple | None:
-    """(user, secret) of the first of ``names`` in the auth file ``path``; None if it has none."""
+    """(user, secret) of the first of ``names`` in the auth file ``path``, in the tool's order
+    (python/layerforge/registry/credentials.py): its ``credHelpers``, its ``auths``, then its
+    ``credsStore``; None if it has none."""
     try:
         data = read_file(path, _LIMIT)  # a regular file, never a FIFO waited on
     except CertsRefused as e:
@@ -126,10 +130,17 @@ def _file_login(path: object, names: set) -> tuple | None:
         config = json.loads(data)
     except (ValueError, RecursionError):
         raise ValueError(f"cannot read logins from '{path}': it is not JSON") from None
-    auths = config.get("auths") if isinstance(config, dict) else None
-    if not isinstance(auths, dict):
+    if not isinstance(config, dict):
         return None
-    entries = {host_key(k): v for k, v in auths.items() if isinstance(k, str) and isinstance(v, dict)}
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        by_host = {host_key(k): v for k, v in helpers.items() if isinstance(k, str) and isinstance(v, str)}
+        for name in sorted(names & set(by_host)):
+            return _helper_login(by_host[name], name, path)
+    auths = config.get("auths")
+    entries = {}
+    if isinstance(auths, dict):
+        entries = {host_key(k): v for k, v in auths.items() if isinstance(k, str) and isinstance(v, dict)}
     for name in sorted(names & set(entries)):
         try:
             found = entry_login(entries[name])
@@ -137,7 +148,41 @@ def _file_login(path: object, names: set) -> tuple | None:
             raise ValueError(f"cannot read logins from '{path}': {e}") from None
         if found is not None:
             return found
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        for name in sorted(names):
+            found = _helper_login(store, name, path)
+            if found is not None:
+                return found
     return None
+
+
+#: A helper name: what follows `docker-credential-` (no path, no option).
+_HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+def _helper_login(helper: str, registry: str, path: object) -> tuple | None:
+    """(user, secret) from `docker-credential-HELPER get` (the docker credential helper
+    protocol: the registry on stdin, JSON out), named in ``path``; None when it has none."""
+    source = f"docker-credential-{helper} (named in '{path}')"
+    exe = shutil.which(f"docker-credential-{helper}") if _HELPER.match(helper) else None
+    if exe is None:
+        raise ValueError(f"{source} is not installed (or not a helper name)")
+    try:
+        proc = subprocess.run([exe, "get"], input=registry, capture_output=True, text=True, timeout=30, check=False)
+    except (subprocess.TimeoutExpired, UnicodeDecodeError, OSError):
+        raise ValueError(f"{source} gave no answer for {registry} within 30 s") from None
+    if proc.returncode != 0:
+        if "credentials not found" in (proc.stdout + proc.stderr).lower():
+            return None
+        raise ValueError(f"{source} failed for {registry} (exit {proc.returncode})")
+    try:
+        data = json.loads(proc.stdout)
+    except (ValueError, RecursionError):
+        data = None
+    if not (isinstance(data, dict) and isinstance(data.get("Username"), str) and isinstance(data.get("Secret"), str)):
+        raise ValueError(f"{source} printed an unreadable answer for {registry}")
+    return data["Username"], data["Secret"]
 
 
 def login(registry: str) -> tuple[str, str] | None:
@@ -153,8 +198,8 @@ def login(registry: str) -> tuple[str, str] | None:
 def _wants_login(registry: str, detail: str) -> ValueError:
     where = ", ".join(map(str, auth_files()))
     return ValueError(
-        f"the registry wants credentials ({detail}; looked in {where}; credential helpers are not run while BUILD "
-        f"files are read): podman login {registry}, or set the digest by hand"
+        f"the registry wants credentials ({detail}; looked in {where}): podman login {registry}, "
+        f"or set the digest by hand"
     )
 
 
