@@ -39,7 +39,8 @@ def register(sub: Any) -> None:
         help="push an image from a layout to a registry",
         description="Push LAYOUT_DIR[:REF] (an image manifest or index, with its SBOM and other referrers) to "
         "REGISTRY/REPO[:TAG|@DIGEST]. Blobs the registry has are skipped, blobs it has in another repository are "
-        "mounted; manifests are published only after every blob is confirmed. Logins come from where podman "
+        "mounted; manifests are published only after every blob is confirmed. A blob absent from the layout must "
+        "already be in the registry (or mounted there). Logins come from where podman "
         "and docker keep them (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, "
         "/run/containers/UID/auth.json, ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or "
         "~/.docker/config.json, credential helpers included) and go to the registry's own origin only; its CA "

@@ -34,7 +34,13 @@ def plan_json(plan: PushPlan) -> dict[str, Any]:
         "digest": plan.digest,
         "mediaType": plan.media_type,
         "blobs": [
-            {"digest": b.digest, "size": b.size, "action": b.action, **({"from": b.source} if b.source else {})}
+            {
+                "digest": b.digest,
+                "size": b.size,
+                "action": b.action,
+                **({"from": b.source} if b.source else {}),
+                **({"absent": True} if b.absent else {}),
+            }
             for b in plan.blobs
         ],
         "manifests": [{"digest": d, "action": a} for d, a in plan.manifests],
@@ -49,7 +55,9 @@ def plan_lines(plan: PushPlan) -> list[str]:
     lines = []
     for b in plan.blobs:
         how = {PUSH: "would push", MOUNT: "would mount", RELAY: "would relay", PRESENT: "present"}[b.action]
-        lines.append(f"blob {b.digest} {b.size} bytes: {how}" + (f" from {b.source}" if b.source else ""))
+        where = f" from {b.source}" if b.source else ""
+        lacking = "; not in the layout" if b.absent and b.action != PRESENT else ""
+        lines.append(f"blob {b.digest} {b.size} bytes: {how}{where}{lacking}")
     for d, a in plan.manifests:
         lines.append(f"manifest {d}: {'would push' if a == PUSH else 'present'}")
     for d, a in plan.referrers:

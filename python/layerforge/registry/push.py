@@ -6,12 +6,18 @@ otherwise, several at a time); only when all are confirmed are manifests PUT, ch
 before the index that lists them; then the tags; then artifacts referring to the image
 (SBOMs), through the referrers API or, where the registry has none, the ``sha256-<hex>``
 tag holding an index of referrers. If anything fails, no manifest of the image is published.
+
+A blob absent from the layout (``pants publish`` gives the push only the blobs the registry
+lacks) is fine when the target repository already has it, or mounts it from another of the
+registry's repositories: those are asked first, and if one is nowhere the push fails in one
+line before anything is uploaded.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,10 +106,29 @@ def check_blob_file(layout: OciLayout, digest: str, size: int) -> None:
         pass
 
 
+def absent_from(layout: OciLayout, digest: str) -> bool:
+    """Nothing at all is at the blob's path (anything there is checked as a blob)."""
+    try:
+        os.lstat(layout.blob_path(digest))
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def absent_blob_error(layout: OciLayout, client: RegistryClient, repo: str, digest: str) -> LayerforgeError:
+    return LayerforgeError(
+        f"blob {digest} is not in '{layout.root}' and {client.registry}/{repo} does not have it: "
+        "push from a layout that holds the blob"
+    )
+
+
 @dataclass
 class _Graph:
     manifests: list[tuple[Descriptor, bytes]] = field(default_factory=list)  # children first
     blobs: dict[str, int] = field(default_factory=dict)
+    #: Blobs absent from a layout that is not shallow (or a shallow one's configs): the
+    #: target must already have them (see :func:`_ensure_blobs`).
+    absent: set[str] = field(default_factory=set)
 
     def add_manifest(
         self, layout: OciLayout, desc: Descriptor, depth: int = 0, shallow: ShallowBlobs | None = None
@@ -122,7 +147,11 @@ class _Graph:
                 known = self.blobs.setdefault(blob.digest, blob.size)
                 if known != blob.size:
                     raise LayerforgeError(f"blob {blob.digest} is listed with sizes {known} and {blob.size}")
-                if blob is manifest.config or shallow is None or not shallow.lacks(blob.digest):
+                if blob is not manifest.config and shallow is not None and shallow.lacks(blob.digest):
+                    continue
+                if absent_from(layout, blob.digest):
+                    self.absent.add(blob.digest)
+                else:
                     check_blob_file(layout, blob.digest, blob.size)
         self.manifests.append((desc, data))
 
@@ -159,7 +188,7 @@ def push_image(
     result.image_blobs = dict(graph.blobs)
     result.documents = [d.digest for d, _ in graph.manifests]
     result.documents += [e.digest for e in layout.read_index().manifests if e.artifact_type]
-    result.blob_set.update({d: s for d, s in graph.blobs.items() if not shallow.lacks(d)})
+    result.blob_set.update({d: s for d, s in graph.blobs.items() if not shallow.lacks(d) and d not in graph.absent})
     result.blob_set.update({d.digest: d.size for d, _ in graph.manifests})
 
     current = {tag: client.head_manifest(repo, tag) for tag in tags}
@@ -180,6 +209,7 @@ def push_image(
                 progress=progress,
                 on_blob=on_blob,
                 shallow=shallow,
+                absent=graph.absent,
             )
         finally:
             shallow.close()
@@ -252,7 +282,11 @@ def _ensure_blobs(
     progress: ProgressFn | None,
     on_blob: BlobFn | None = None,
     shallow: ShallowBlobs | None = None,
+    absent: Set[str] = frozenset(),
 ) -> list[BlobResult]:
+    """Make every blob of ``blobs`` present in ``repo``; those ``absent`` from the layout
+    first, none of which is uploaded (the target has it, or it is mounted or, from a shallow
+    layout's sources, relayed), so that one found nowhere fails the push before any upload."""
     meter = ByteMeter(progress, sum(blobs.values()))
 
     def ensure(item: tuple[str, int]) -> BlobResult:
@@ -273,13 +307,17 @@ def _ensure_blobs(
         if source is not None and client.mount_blob(repo, digest, source):
             meter(size)
             return BlobResult(digest, size, "mounted")
+        if digest in absent:
+            raise absent_blob_error(layout, client, repo, digest)
         client.upload_blob(repo, digest, layout.blob_path(digest), size, meter)
         return BlobResult(digest, size, "pushed")
 
     items = sorted(blobs.items(), key=lambda kv: (-kv[1], kv[0]))  # biggest first keeps all workers busy
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="layerforge-push") as pool:
         try:
-            return sorted(pool.map(ensure, items), key=lambda b: b.digest)
+            done = list(pool.map(ensure, [i for i in items if i[0] in absent]))
+            done += pool.map(ensure, [i for i in items if i[0] not in absent])
+            return sorted(done, key=lambda b: b.digest)
         except BaseException:
             # A failed blob, Ctrl-C or SIGTERM: stop the other workers' requests now rather
             # than wait for them (their sockets are shut down, their retries cancelled).
@@ -304,14 +342,23 @@ def _push_referrer(
     artifact_bytes = read_manifest_blob(layout, artifact)
     manifest = Manifest.from_json(_document(artifact_bytes, artifact))
     assert manifest.subject is not None
-    result.blob_set.update({b.digest: b.size for b in (manifest.config, *manifest.layers)})
+    blobs = (manifest.config, *manifest.layers)
+    result.blob_set.update({b.digest: b.size for b in blobs if not absent_from(layout, b.digest)})
     result.blob_set[artifact.digest] = artifact.size
     result.listings[artifact.digest] = None
     if client.head_manifest(repo, artifact.digest) is None:
         graph = _Graph()
         graph.add_manifest(layout, Descriptor(artifact.media_type, artifact.digest, artifact.size))
         result.blobs += _ensure_blobs(
-            layout, client, repo, blobs=graph.blobs, jobs=jobs, known=known, progress=None, on_blob=on_blob
+            layout,
+            client,
+            repo,
+            blobs=graph.blobs,
+            jobs=jobs,
+            known=known,
+            progress=None,
+            on_blob=on_blob,
+            absent=graph.absent,
         )
         client.put_manifest(repo, artifact.digest, artifact_bytes, artifact.media_type, artifact.digest)
         result.manifests_pushed += 1

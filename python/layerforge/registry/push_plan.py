@@ -2,7 +2,10 @@
 referrers and tags, each checked against the registry with HEAD requests only (a pull scope
 is enough, nothing is uploaded, mounted or tagged). A blob the registry lacks would be
 mounted when another repository of that registry is known to hold it, relayed from its
-source when a shallow layout lacks it, else uploaded."""
+source when a shallow layout lacks it, else uploaded. A blob absent from a layout that is not
+shallow is marked so: the push needs the registry to have it, or to mount it. When the
+registry holds the image's manifest it holds every blob the manifest names: those are present
+without asking each."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class PlannedBlob:
     size: int
     action: str  # present | push | mount | relay
     source: str | None = None  # the repository a mount would come from
+    absent: bool = False  # not in the layout (the push cannot upload it)
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,13 @@ def plan_push(
         plan.tags.append(PlannedTag(tag, UNCHANGED if current == root.digest else TAG, current))
     for desc, _ in graph.manifests:
         plan.manifests.append((desc.digest, PRESENT if client.head_manifest(repo, desc.digest) else PUSH))
+    held = plan.manifests[-1][1] == PRESENT  # the root, after its children
     for digest, size in sorted(graph.blobs.items()):
-        plan.blobs.append(_blob(client, repo, (digest, size), known=known, shallow=shallow))
+        absent = digest in graph.absent
+        if held:
+            plan.blobs.append(PlannedBlob(digest, size, PRESENT, absent=absent))
+        else:
+            plan.blobs.append(_blob(client, repo, (digest, size), known=known, shallow=shallow, absent=absent))
     for desc, _ in graph.manifests:
         for artifact, _manifest in referrers(layout, desc.digest):
             present = client.head_manifest(repo, artifact.digest) is not None
@@ -90,14 +99,20 @@ def plan_push(
 
 
 def _blob(
-    client: RegistryClient, repo: str, blob: tuple[str, int], *, known: KnownBlobs, shallow: ShallowBlobs
+    client: RegistryClient,
+    repo: str,
+    blob: tuple[str, int],
+    *,
+    known: KnownBlobs,
+    shallow: ShallowBlobs,
+    absent: bool,
 ) -> PlannedBlob:
     digest, size = blob
     if client.blob_exists(repo, digest, size):
-        return PlannedBlob(digest, size, PRESENT)
+        return PlannedBlob(digest, size, PRESENT, absent=absent)
     if shallow.lacks(digest):
         return PlannedBlob(digest, size, RELAY)
     source = known.find(client.registry, digest, exclude=repo)
     if source is not None:
-        return PlannedBlob(digest, size, MOUNT, source)
-    return PlannedBlob(digest, size, PUSH)
+        return PlannedBlob(digest, size, MOUNT, source, absent=absent)
+    return PlannedBlob(digest, size, PUSH, absent=absent)
