@@ -39,6 +39,11 @@ pub fn is_regular_of_size(path: &Path, size: u64) -> bool {
     open_regular(path).is_some_and(|(_, meta)| meta.len() == size)
 }
 
+/// Whether nothing at all is at `path` (not even a dangling symlink).
+pub fn is_absent(path: &Path) -> bool {
+    matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// Whether this user owns the file or directory and no one else (group, others) may write it.
 fn private(meta: &Metadata) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -81,7 +86,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_regular_of_size, read_private, read_regular};
+    use super::{is_absent, is_regular_of_size, read_private, read_regular};
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
@@ -136,6 +141,7 @@ mod tests {
             "not the descriptor's size"
         );
         assert!(is_regular_of_size(&file, 5) && !is_regular_of_size(&file, 4));
+        assert!(!is_absent(&file) && is_absent(&file.with_extension("gone")));
         let fifo = dir.path().join("fifo");
         let c_path = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("no NUL");
         // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.

@@ -1,8 +1,10 @@
 //! Is the push a no-op? The Python push left a receipt for this command line
 //! ([`crate::receipt`]: private to this user, naming the layout, registry, repository and tags
 //! the command line names); the answer is yes when what it states still holds: the layout's
-//! `index.json` is the same, every blob it pushed is still a regular file of its size (the
-//! manifests still match their digests), every tag still names the image, every referrer is
+//! `index.json` is the same, every blob it pushed is still a regular file of its size or absent
+//! (a push leaves an absent blob to the registry, which holds the image: every tag is checked;
+//! `pants publish` gives it only the blobs the registry lacks), the manifests still match their
+//! digests, every tag still names the image, every referrer is
 //! still stored and its referrers index, where the registry has no referrers API, is still
 //! the one the push left. Any other answer, and any error, means "not known to be current":
 //! Python then pushes.
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::files::{is_regular_of_size, read_regular};
+use crate::files::{is_absent, is_regular_of_size, read_regular};
 use crate::http::Connection;
 use crate::publish_record;
 use crate::receipt::{self, blob_path, hex, Receipt};
@@ -87,7 +89,8 @@ fn layout_unchanged(r: &Receipt) -> Option<()> {
         return None;
     }
     for (digest, size) in &r.blobs {
-        if !is_regular_of_size(&blob_path(&r.blob_dir, digest), *size) {
+        let path = blob_path(&r.blob_dir, digest);
+        if !is_absent(&path) && !is_regular_of_size(&path, *size) {
             return None;
         }
     }
