@@ -1,7 +1,9 @@
 """`pants publish` for every image kind: push the layout `package` built, to each registry,
 under each tag, with `layerforge push` (blobs skipped or mounted when present, manifests
-last). Pushing is never cached; logins and CAs come from the environment passed through
-`[layerforge].registry_env_vars` and never reach a cache or a log."""
+last). Each push gets the layout's documents and only the layers the registry lacks, as a
+dry run of it answers first (see `publish_layout.py`). Pushing and asking are never cached;
+logins and CAs come from the environment passed through `[layerforge].registry_env_vars` and
+never reach a cache or a log."""
 
 from __future__ import annotations
 
@@ -59,6 +61,10 @@ class Push:
     process: LayerforgeProcess | None = None
     description: str | None = None
     data: OutputData = ()
+    #: The layout pushed (its path in the package), and the dry run asking the registry which
+    #: of its layers it lacks (None: a dry run itself, which needs no layer).
+    layout: str = ""
+    query: LayerforgeProcess | None = None
 
 
 def pushes(request: PublishImageRequest, tool: Layerforge, records: str | None = None) -> list[Push]:
@@ -96,8 +102,29 @@ def pushes(request: PublishImageRequest, tool: Layerforge, records: str | None =
                 registry=True,
             )
             what = "dry run, nothing pushed" if dry else art.manifest_digest
-            jobs.append(Push(refs, process, description=f"{reg.address} ({what})", data=(*data, ("dry_run", dry))))
+            query = None if dry else query_process(art, refs[0], reg.insecure)
+            jobs.append(
+                Push(
+                    refs,
+                    process,
+                    description=f"{reg.address} ({what})",
+                    data=(*data, ("dry_run", dry)),
+                    layout=art.layout,
+                    query=query,
+                )
+            )
     return jobs
+
+
+def query_process(art: BuiltImageArtifact, target: str, insecure: bool) -> LayerforgeProcess:
+    """The dry run of the push of ``art`` to ``target`` as JSON: which blobs the registry
+    lacks (HEAD requests only). Never cached: the answer is the registry's, now."""
+    return LayerforgeProcess(
+        argv=push_argv(art, target, insecure, dry_run=True, json_plan=True),
+        description=f"Ask {target.rsplit(':', 1)[0]} which layers of {art.layout} it lacks",
+        input_digest=EMPTY_DIGEST,  # the layout's documents: see publish_rules
+        cache_scope=ProcessCacheScope.PER_SESSION,
+    )
 
 
 def push_data(
@@ -120,13 +147,21 @@ def publish_record_path(records: str, art: BuiltImageArtifact) -> str:
 
 
 def push_argv(
-    art: BuiltImageArtifact, target: str, insecure: bool, *, dry_run: bool = False, record: str | None = None
+    art: BuiltImageArtifact,
+    target: str,
+    insecure: bool,
+    *,
+    dry_run: bool = False,
+    record: str | None = None,
+    json_plan: bool = False,
 ) -> tuple[str, ...]:
     """`layerforge push` of the artifact's layout to ``target``, its other tags as ``--tag=``
     values and the two positionals after ``--`` (the layout is the `output_path` field's);
-    ``--dry-run`` or ``--record=`` (the publish record) when asked."""
+    ``--dry-run`` (with ``--json``: ``json_plan``) or ``--record=`` (the publish record) when
+    asked."""
     flags = (*(option("--tag", t) for t in art.tags[1:]), *(("--insecure",) if insecure else ()))
     flags += ("--dry-run",) if dry_run else ()
+    flags += ("--json",) if json_plan else ()
     flags += (option("--record", record),) if record is not None else ()
     return ("push", *flags, "--", f"{art.layout}:{art.ref}", target)
 
@@ -135,9 +170,10 @@ def merged_packages(request: PublishImageRequest) -> MergeDigests:
     return MergeDigests(pkg.digest for pkg in request.packages)
 
 
-def to_push(jobs: list[Push], package_digest: Digest) -> list[LayerforgeProcess]:
-    """The pushes among ``jobs`` (not the skipped ones), with the packages as their input."""
-    return [dataclasses.replace(j.process, input_digest=package_digest) for j in jobs if j.process is not None]
+def to_push(jobs: list[Push], inputs: Iterable[Digest]) -> list[LayerforgeProcess]:
+    """The pushes among ``jobs`` (not the skipped ones), each with its input (in that order)."""
+    given = iter(inputs)
+    return [dataclasses.replace(j.process, input_digest=next(given)) for j in jobs if j.process is not None]
 
 
 def publish_processes(jobs: list[Push], processes: Iterable[Process]) -> PublishProcesses:

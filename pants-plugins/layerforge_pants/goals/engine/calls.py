@@ -142,6 +142,10 @@ async def merge(request: MergeDigests) -> Digest:
     return await merge_digests(request)
 
 
+async def merges(requests: Iterable[MergeDigests]) -> tuple[Digest, ...]:
+    return await concurrently(merge_digests(r) for r in requests)
+
+
 async def add_prefix(request: AddPrefix) -> Digest:
     return await add_digest_prefix(request)
 

@@ -109,6 +109,10 @@ async def merge(request: MergeDigests) -> Digest:
     return await Get(Digest, MergeDigests, request)
 
 
+async def merges(requests: Iterable[MergeDigests]) -> tuple[Digest, ...]:
+    return await MultiGet(Get(Digest, MergeDigests, r) for r in requests)
+
+
 async def add_prefix(request: AddPrefix) -> Digest:
     return await Get(Digest, AddPrefix, request)
 
