@@ -124,6 +124,7 @@ def query_process(art: BuiltImageArtifact, target: str, insecure: bool) -> Layer
         description=f"Ask {target.rsplit(':', 1)[0]} which layers of {art.layout} it lacks",
         input_digest=EMPTY_DIGEST,  # the layout's documents: see publish_rules
         cache_scope=ProcessCacheScope.PER_SESSION,
+        registry=True,  # its logins and CAs (`[layerforge].registry_env_vars`), as the push's
     )
 
 
