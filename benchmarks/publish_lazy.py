@@ -29,12 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.buildgrid_support import buildgrid_server
-from tests.helpers import blob_path, image_parts
+from tests.helpers import image_parts
 from tests.pants_support import REPO, PantsRepo
-from tests.registry_support import Registry
+from tests.registry_support import Registry, upload_all_but
 from tests.tcp_meter import TcpMeter
-
-from layerforge.registry.client import RegistryClient
 
 NIX = """
 {{ busybox ? "/bin/busybox" }}:
@@ -76,13 +74,7 @@ def checked(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProce
 
 def held_registry(root: Path, layout: Path, layers: list[tuple[int, str]], missing: str) -> Registry:
     reg = Registry(root).start()
-    client = RegistryClient(reg.host)
-    try:
-        for size, digest in layers:
-            if digest != missing:
-                client.upload_blob("team/app", digest, blob_path(layout, digest), size)
-    finally:
-        client.close()
+    upload_all_but(reg.host, "team/app", layout, layers, missing)
     return reg
 
 

@@ -182,6 +182,14 @@ class PantsRepo:
         return sorted(out)
 
     @staticmethod
+    def layers_built(description: str) -> int:
+        """How many layers a layer process builds, from its description ("Build layer 4/4 of
+        ...", "Build layers 1-3/4 of ...")."""
+        m = re.match(r"Build layers? (\d+)(?:-(\d+))?/\d+ of ", description)
+        assert m, description
+        return int(m.group(2) or m.group(1)) - int(m.group(1)) + 1
+
+    @staticmethod
     def evaluated(proc: subprocess.CompletedProcess[str]) -> list[str]:
         """Descriptions of the Nix evaluations that ran."""
         return PantsRepo.executed(proc, EVALUATIONS)

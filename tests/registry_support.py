@@ -37,6 +37,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from layerforge.registry.client import RegistryClient
+from tests.helpers import blob_path
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -680,3 +683,15 @@ class CredentialLog:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def upload_all_but(host: str, repository: str, layout: Path, layers: list[tuple[int, str]], missing: str) -> None:
+    """Upload to ``repository`` at ``host`` every blob of ``layers`` ((size, digest) of the
+    layout ``layout``) but ``missing``: a registry that lacks one layer of an image."""
+    client = RegistryClient(host)
+    try:
+        for size, digest in layers:
+            if digest != missing:
+                client.upload_blob(repository, digest, blob_path(layout, digest), size)
+    finally:
+        client.close()

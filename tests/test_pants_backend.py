@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -51,14 +50,6 @@ def layers(executed: list[str]) -> list[str]:
     return [e for e in executed if e.startswith("Build layer")]
 
 
-def layer_count(description: str) -> int:
-    """How many layers a layer process builds, from its description ("Build layer 4/4 of
-    ...", "Build layers 1-3/4 of ...")."""
-    m = re.match(r"Build layers? (\d+)(?:-(\d+))?/\d+ of ", description)
-    assert m, description
-    return int(m.group(2) or m.group(1)) - int(m.group(1)) + 1
-
-
 def test_pantsd_runs_go_through_the_native_client(tmp_path: Path) -> None:
     """./pants installs Pants' native client and pantsd runs go through it: with a pantsd of
     these options running, the client hands the run over itself, never exec'ing the Python
@@ -101,7 +92,7 @@ def test_package_repackage_and_change_one_input(tmp_path: Path, podman: Podman) 
     ran = PantsRepo.executed(first)
     # busybox, libgreet and app are small: batched (cut where their own store paths say), each
     # layer built by one process; the root layer alone, last
-    assert sum(layer_count(e) for e in layers(ran)) == 4 and "Build layer 4/4 of images:app" in ran, ran
+    assert sum(PantsRepo.layers_built(e) for e in layers(ran)) == 4 and "Build layer 4/4 of images:app" in ran, ran
     assert len(layers(ran)) < 4, f"small layers share processes: {ran}"
     assert any(e.startswith("Plan the layers") for e in ran) and any(e.startswith("Assemble") for e in ran)
     layout = repo.root / "dist" / "images" / "app"

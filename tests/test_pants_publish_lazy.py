@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from layerforge.registry.client import RegistryClient
 from tests.buildgrid_support import buildgrid_server
 from tests.helpers import blob_path, image_parts, run, verify_blobs
 from tests.pants_support import PantsRepo
-from tests.registry_support import Registry
+from tests.registry_support import Registry, upload_all_but
 from tests.tcp_meter import TcpMeter
 
 # Three layers of about the same size (a static busybox and two copies of it, each made
@@ -116,13 +115,7 @@ def _publish_from_a_second_machine(tmp_path: Path, buildgrid: TcpMeter, held: Re
     # The registry holds every layer but the second biggest (another as big is held).
     missing_size, missing = layers[1]
     samples = _samples(layout, [layer for layer in layers if layer[0] > SLACK])
-    client = RegistryClient(held.host)
-    try:
-        for size, digest in layers:
-            if digest != missing:
-                client.upload_blob("team/app", digest, blob_path(layout, digest), size)
-    finally:
-        client.close()
+    upload_all_but(held.host, "team/app", layout, layers, missing)
     shutil.rmtree(repo.root / "dist")
 
     # Machine B: an empty store, the remote cache read lazily. A dry-run publish fetches the

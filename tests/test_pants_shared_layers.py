@@ -50,13 +50,6 @@ nix_oci_image(name="three", nix_file="runtime.nix", attr="three", layering="per-
 """
 
 
-def layers_built(description: str) -> int:
-    """How many layers a layer process builds ("Build layer 2/5 of ...", "Build layers 1-3/5 of ...")."""
-    m = re.match(r"Build layers? (\d+)(?:-(\d+))?/\d+ of ", description)
-    assert m, description
-    return int(m.group(2) or m.group(1)) - int(m.group(1)) + 1
-
-
 def closure(repo: PantsRepo, attr: str, bump: str) -> set[str]:
     out = subprocess.run(
         ["nix-build", str(repo.root / "svc" / "runtime.nix"), "-A", attr, "--argstr", "bump", bump, "--no-out-link"],
@@ -85,7 +78,7 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     assert cold.returncode == 0, cold.stderr[-3000:]
     assert len(PantsRepo.evaluated(cold)) == 1, "one evaluation of runtime.nix for the three images"
     ran = [e for e in PantsRepo.executed(cold) if e.startswith("Build layer")]
-    assert sum(layers_built(e) for e in ran) == len(distinct), f"each of the 7 distinct layers once: {ran}"
+    assert sum(PantsRepo.layers_built(e) for e in ran) == len(distinct), f"each of the 7 distinct layers once: {ran}"
     # Each layer process that ran says so when it finishes: its layers' size and its time.
     # (Once per process, whichever images asked for it.)
     finished = re.findall(r"\] (Build layers? \S+ of \S+): [\d.,]+ (KiB|MiB) in [\d.]+ s$", cold.stderr, re.MULTILINE)
@@ -105,7 +98,7 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     assert len(changed) == 3, sorted(changed)  # d, service-one, service-two
     ran = PantsRepo.executed(bumped)
     built = [e for e in ran if e.startswith("Build layer")]
-    assert sum(layers_built(e) for e in built) == len(changed), f"only the 3 changed layers: {ran}"
+    assert sum(PantsRepo.layers_built(e) for e in built) == len(changed), f"only the 3 changed layers: {ran}"
     assert sorted(e for e in ran if e.startswith("Plan")) == [
         "Plan the layers of svc:one",
         "Plan the layers of svc:two",
