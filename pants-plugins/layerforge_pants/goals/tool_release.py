@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import Any
 
 from layerforge_pants import __version__
 
@@ -19,11 +20,15 @@ class ToolReleaseMismatch(Exception):
     pass
 
 
+def lock_document(lockfile: str) -> Any:
+    """The JSON of a Pex lockfile, Pants' ``//`` header lines dropped."""
+    return json.loads("\n".join(line for line in lockfile.splitlines() if not line.lstrip().startswith("//")))
+
+
 def locked_versions(lockfile: str) -> list[str]:
     """The versions of the tool a Pex lockfile (Pants' ``//`` header lines first) locks."""
-    body = "\n".join(line for line in lockfile.splitlines() if not line.lstrip().startswith("//"))
     try:
-        document = json.loads(body)
+        document = lock_document(lockfile)
         return sorted(
             {
                 str(requirement["version"])
@@ -60,8 +65,7 @@ def check_default_lockfile() -> None:
     """Raise :class:`ToolReleaseMismatch` if the plugin carries no lockfile for its tool (a
     wheel made by a bare ``pip wheel pants-plugins/``, or the plugin's source tree, hold a
     placeholder that locks no artifact)."""
-    text = resources.files("layerforge_pants").joinpath("layerforge.lock").read_text()
-    document = json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//")))
+    document = lock_document(resources.files("layerforge_pants").joinpath("layerforge.lock").read_text())
     artifacts = [
         artifact
         for resolve in document.get("locked_resolves", [])
