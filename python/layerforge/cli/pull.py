@@ -17,9 +17,8 @@ from layerforge.cli.push import (
     MAX_JOBS,
     MAX_RETRIES,
     _mib,
-    jobs_and_retries,
-    timeout,
 )
+from layerforge.cli.registry_options import jobs_and_retries, timeout
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.reference import DEFAULT_TAG, validate_ref

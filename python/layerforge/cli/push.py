@@ -6,11 +6,12 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from layerforge.cli.progress import ProgressBar
+from layerforge.cli.push_dry_run import run_dry
+from layerforge.cli.registry_options import jobs_and_retries, timeout
 from layerforge.errors import UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import split_layout_ref
@@ -112,10 +113,6 @@ def summary(result: PushResult) -> list[str]:
     return lines
 
 
-def jobs_and_retries(args: argparse.Namespace) -> tuple[int, int]:
-    return int(checked("--jobs", "push.jobs", args.jobs)), int(checked("--retries", "push.retries", args.retries))
-
-
 def chunk_size(value: str | None) -> int | None:
     return None if value is None else int(checked("--chunk-size", "push.chunk_size", value))
 
@@ -188,20 +185,12 @@ def _index_bytes(layout: OciLayout) -> bytes | None:
         return None
 
 
-def timeout(environ: Mapping[str, str]) -> float:
-    value = environ.get(TIMEOUT_ENV)
-    if not value:
-        return DEFAULT_TIMEOUT
-    return float(checked(TIMEOUT_ENV, "registry.timeout", value))
-
-
 def run(args: argparse.Namespace) -> int:
     if args.json and not args.dry_run:
         raise UsageError("--json", "only applies to --dry-run")
     if args.dry_run:
         if args.record is not None:
             raise UsageError("--record", "a dry run pushes nothing to record")
-        from layerforge.cli.push_dry_run import run_dry  # noqa: PLC0415 - only a dry run needs it
 
         return run_dry(args)
     level = logging.DEBUG if args.verbose else logging.WARNING

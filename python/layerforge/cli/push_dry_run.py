@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from layerforge.cli.push import jobs_and_retries, timeout
+from layerforge.cli.registry_options import jobs_and_retries, timeout
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import split_layout_ref
 from layerforge.registry import credentials

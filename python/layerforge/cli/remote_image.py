@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from layerforge.cli.push import timeout
+from layerforge.cli.registry_options import timeout
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model.reference import split_layout_ref
 from layerforge.registry import credentials, registries_conf

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from layerforge.cli.push import timeout
+from layerforge.cli.registry_options import timeout
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.reference import LayoutRef
 from layerforge.registry import credentials
