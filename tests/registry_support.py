@@ -306,6 +306,8 @@ class Registry:
         elif self.auth == "token":
             self.ca = LoopbackCA(self.root / "ca") if self.token_tls else None
             self.token = TokenServer(self.users, tls=self.ca)
+            while self.token.port == self.port:  # both ports came from free_port: never the same
+                self.token.port = free_port()
             bundle = self.root / "token-ca.pem"
             bundle.write_bytes(self.token.cert_pem())
             lines += [
@@ -316,20 +318,43 @@ class Registry:
         return "\n".join(lines) + "\n"
 
     def start(self) -> Registry:
+        """Start the registry (and its token server); when it dies before answering, e.g.
+        because another process took the port between :func:`free_port` and its bind, start
+        it again on fresh ports (three tries in all)."""
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "config.yml"
-        config.write_text(self._config())
-        if self.token is not None:
-            self.token.start()
-        with open(self.root / "log", "wb") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(
-                ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=log
-            )
-        if self.tls is None:
-            wait_http(f"http://{self.host}/v2/")
-        else:
-            wait_port(self.port)
-        return self
+        for _ in range(3):
+            config.write_text(self._config())
+            if self.token is not None:
+                self.token.start()
+            with open(self.root / "log", "wb") as log:  # the child keeps its own copy of the descriptor
+                self.proc = subprocess.Popen(
+                    ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=log
+                )
+            if self._answering(deadline=time.monotonic() + 30):
+                return self
+            self.stop()
+            self.port = free_port()
+        log_tail = (self.root / "log").read_text(errors="replace")[-500:]
+        raise AssertionError(f"docker-registry on {self.host} exited before answering, three times: {log_tail}")
+
+    def _answering(self, deadline: float) -> bool:
+        """True once the registry answers; False as soon as its process has exited."""
+        assert self.proc is not None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.tls is None:
+                    urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
+                else:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except urllib.error.HTTPError:
+                return True  # answering (401 is fine)
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"docker-registry on {self.host} did not come up within 30s")
 
     def stop(self) -> None:
         if self.proc is not None:
