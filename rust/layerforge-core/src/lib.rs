@@ -11,6 +11,7 @@
 //! * [`decompress`]: reading layer blobs back (docker-archive export, verification).
 //! * [`rafs`]: Nydus RAFS v6 conversion (data blobs, bootstraps, merge).
 //! * [`rules`]: errors of settings by value (the caller names the flag or field).
+//! * [`sign`]: offline ECDSA P-256 keys, signatures and verification in cosign's formats.
 
 pub mod archive_stream;
 pub mod blob;
@@ -30,6 +31,7 @@ pub mod layer_copy;
 pub mod progress;
 pub mod rafs;
 pub mod rules;
+pub mod sign;
 pub mod tar;
 
 pub use error::{Error, Result};
