@@ -42,3 +42,6 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     })?;
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests;
