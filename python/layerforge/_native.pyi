@@ -27,6 +27,9 @@ __all__ = [
     "NydusBlob",
     "NydusResult",
     "convert_nydus",
+    "SigningKey",
+    "verify_signature",
+    "generate_cosign_key_pair",
 ]
 
 __version__: str
@@ -179,3 +182,13 @@ def convert_nydus(
     threads: int = 0,
     progress: ProgressCallback | None = None,
 ) -> NydusResult: ...
+
+@final
+class SigningKey:
+    @staticmethod
+    def from_pem(pem: bytes, password: bytes | None) -> SigningKey: ...
+    def sign(self, message: bytes) -> bytes: ...
+    def public_key_pem(self) -> str: ...
+
+def verify_signature(public_key_pem: bytes, message: bytes, signature_der: bytes) -> bool: ...
+def generate_cosign_key_pair(password: bytes) -> tuple[bytes, bytes]: ...

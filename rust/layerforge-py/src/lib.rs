@@ -16,6 +16,7 @@ use layerforge_core::elf::MachineCheck;
 use layerforge_core::entry::{EntryOptions, LayerSpec as CoreSpec, PermRule};
 use layerforge_core::layer::{self, ArchiveFormat, BuildOptions};
 use layerforge_core::layer_copy::{self, LayerCopy};
+use layerforge_core::sign;
 use layerforge_core::{blob::BlobStore, progress::Progress, Error};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
@@ -615,6 +616,67 @@ fn convert_nydus(
     })
 }
 
+/// An ECDSA P-256 private key that signs as cosign does (SHA-256, RFC 6979, ASN.1 DER).
+/// Its repr shows no key material; the key is zeroed when the object is freed.
+#[pyclass(module = "layerforge._native", frozen)]
+struct SigningKey {
+    inner: sign::SigningKey,
+}
+
+#[pymethods]
+impl SigningKey {
+    /// Read a private key PEM: unencrypted PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`),
+    /// for which `password` is ignored, or cosign's encrypted key (`ENCRYPTED SIGSTORE PRIVATE
+    /// KEY`, `ENCRYPTED COSIGN PRIVATE KEY`), which needs it (`b""` for an empty password).
+    /// Keys other than P-256, a wrong password and a malformed file raise InputError.
+    #[staticmethod]
+    fn from_pem(py: Python<'_>, pem: &[u8], password: Option<&[u8]>) -> PyResult<Self> {
+        let inner = py
+            .detach(|| sign::SigningKey::from_pem(pem, password))
+            .map_err(to_py)?;
+        Ok(SigningKey { inner })
+    }
+
+    /// The ASN.1 DER ECDSA signature of `message` (hashed with SHA-256); deterministic.
+    fn sign<'py>(&self, py: Python<'py>, message: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let sig = self.inner.sign(message).map_err(to_py)?;
+        Ok(PyBytes::new(py, &sig))
+    }
+
+    /// The public key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`), as in cosign.pub.
+    fn public_key_pem(&self) -> PyResult<String> {
+        self.inner.public_key_pem().map_err(to_py)
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<SigningKey ECDSA P-256>"
+    }
+}
+
+/// Whether `signature_der` is a valid ECDSA P-256 / SHA-256 signature of `message` by the SPKI
+/// PEM public key. A malformed signature is False; an unusable public key (not PEM, not P-256)
+/// raises InputError.
+#[pyfunction]
+fn verify_signature(public_key_pem: &[u8], message: &[u8], signature_der: &[u8]) -> PyResult<bool> {
+    sign::verify_signature(public_key_pem, message, signature_der).map_err(to_py)
+}
+
+/// A new key pair as `cosign generate-key-pair` writes it: (the private key PEM encrypted with
+/// `password` in cosign's format, scrypt N=32768 r=8 p=1; the SPKI public key PEM).
+#[pyfunction]
+fn generate_cosign_key_pair<'py>(
+    py: Python<'py>,
+    password: &[u8],
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let (private, public) = py
+        .detach(|| sign::generate_cosign_key_pair(password))
+        .map_err(to_py)?;
+    Ok((
+        PyBytes::new(py, private.as_bytes()),
+        PyBytes::new(py, public.as_bytes()),
+    ))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -632,5 +694,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NydusBlob>()?;
     m.add_class::<NydusResult>()?;
     m.add_function(wrap_pyfunction!(convert_nydus, m)?)?;
+    m.add_class::<SigningKey>()?;
+    m.add_function(wrap_pyfunction!(verify_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(generate_cosign_key_pair, m)?)?;
     Ok(())
 }
