@@ -32,7 +32,7 @@ FAST_MODULES = frozenset({
     "tests/test_model.py", "tests/test_nix_layering.py", "tests/test_progress.py", "tests/test_whiteouts.py",
     "tests/test_compression.py", "tests/test_layer_tar.py", "tests/test_properties.py", "tests/test_cli.py",
     "tests/test_pants_rule_modules.py", "tests/test_option_rules.py", "tests/test_pants_rules.py",
-    "tests/test_nix_jobs.py", "tests/test_remote_tag.py",
+    "tests/test_nix_jobs.py", "tests/test_remote_tag.py", "tests/test_signing_keys.py",
 })  # fmt: skip
 #: Tests of fast modules measured at several seconds each (``--durations``).
 SLOW_TESTS = frozenset({
