@@ -662,7 +662,7 @@ fn verify_signature(public_key_pem: &[u8], message: &[u8], signature_der: &[u8])
 }
 
 /// A new key pair as `cosign generate-key-pair` writes it: (the private key PEM encrypted with
-/// `password` in cosign's format, scrypt N=32768 r=8 p=1; the SPKI public key PEM).
+/// `password` in cosign's format, scrypt N=65536 r=8 p=1; the SPKI public key PEM).
 #[pyfunction]
 fn generate_cosign_key_pair<'py>(
     py: Python<'py>,

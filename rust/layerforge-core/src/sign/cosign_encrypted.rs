@@ -48,10 +48,10 @@ pub struct ScryptParams {
 }
 
 impl ScryptParams {
-    /// N=32768 r=8 p=1: what cosign wrote up to v2 (go-securesystemslib's "legacy"
-    /// parameters; cosign reads them, and the 65536 and 131072 variants, today).
+    /// N=65536 r=8 p=1: what `cosign generate-key-pair` writes today (go-securesystemslib
+    /// v0.11's `Encrypt`); cosign also reads the older N=32768 and the stronger N=131072.
     pub const COSIGN: ScryptParams = ScryptParams {
-        n: 32768,
+        n: 65536,
         r: 8,
         p: 1,
     };

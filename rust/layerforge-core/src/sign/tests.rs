@@ -256,13 +256,13 @@ fn generated_pair_reads_back_with_its_password_only() {
     let e = err(SigningKey::from_pem(private.as_bytes(), Some(b"px")));
     assert_eq!(e, "cosign key: wrong password or corrupted key");
 
-    // The envelope is what cosign writes: N=32768 r=8 p=1, 32-byte salt, 24-byte nonce.
+    // The envelope is what cosign writes: N=65536 r=8 p=1, 32-byte salt, 24-byte nonce.
     let (_, envelope) = rfc7468::decode_vec(private.as_bytes()).unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
     assert_eq!(v["kdf"]["name"], "scrypt");
     assert_eq!(
         v["kdf"]["params"],
-        serde_json::json!({"N": 32768, "r": 8, "p": 1})
+        serde_json::json!({"N": 65536, "r": 8, "p": 1})
     );
     assert_eq!(v["cipher"]["name"], "nacl/secretbox");
 
