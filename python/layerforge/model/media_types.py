@@ -40,3 +40,10 @@ def short_layer_type(media_type: str) -> str:
         if media_type.startswith(prefix):
             return media_type[len(prefix) :]
     return media_type
+
+
+#: The ``artifactType`` of cosign's signature and attestation objects (``sha256-<hex>.sig``
+#: and ``.att``) when they are kept as referrers of the image.
+COSIGN_SIGNATURES = "application/vnd.dev.cosign.artifact.sig.v1+json"
+COSIGN_ATTESTATIONS = "application/vnd.dev.cosign.artifact.att.v1+json"
+COSIGN_ARTIFACT_TYPES = frozenset({COSIGN_SIGNATURES, COSIGN_ATTESTATIONS})
