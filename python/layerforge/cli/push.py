@@ -25,6 +25,8 @@ from layerforge.registry.push import BlobResult, PushResult, default_known_blobs
 from layerforge.registry.receipt import forget_receipt, index_digest, receipt_key, write_receipt
 from layerforge.registry.reference import parse_image_name
 from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_UNIT, RetryPolicy
+from layerforge.signing.keys import load_signing_key
+from layerforge.signing.push_signing import push_cosign_objects, sign_pushed
 
 #: Bounds of the options (layerforge.option_rules): enough for any real push, small enough
 #: that no value can hang it (a 0-byte chunk never ends; 100000 workers exhaust the machine).
@@ -87,6 +89,17 @@ def register(sub: Any) -> None:
         type=Path,
         metavar="FILE.json",
         help="add this push (references, digest, bytes pushed/mounted/skipped) to the publish record FILE.json",
+    )
+    p.add_argument(
+        "--sign-key",
+        metavar="KEY",
+        help="sign every manifest and index pushed, in cosign's format (sha256-<hex>.sig), and attest the image "
+        "with the SLSA provenance and SBOMs its layout holds (sha256-<hex>.att); KEY as for `layerforge sign`",
+    )
+    p.add_argument(
+        "--source-revision",
+        metavar="REV",
+        help="with --sign-key: the source revision (git commit) the image was built from, added to its provenance",
     )
     p.set_defaults(run=run)
 
@@ -185,6 +198,31 @@ def _index_bytes(layout: OciLayout) -> bytes | None:
         return None
 
 
+def _settle_receipt(
+    args: argparse.Namespace,
+    key: str,
+    *,
+    argv: list[str],
+    layout: OciLayout,
+    layout_dir: str,
+    index_before: bytes | None,
+    result: PushResult,
+    plain_http: bool,
+    signed: bool,
+) -> None:
+    """Write the receipt the native command answers a re-push from, or forget it. Only what
+    that command can check: plain HTTP, tags, no -v, an index unchanged, no signatures (they
+    merge with what the registry holds, so a re-push always asks it)."""
+    plain = plain_http and result.tags and not args.verbose and not result.target.digest
+    spelled = None if args.record is None else _record_arg(argv)
+    record = None if spelled is None else (spelled, args.source)
+    unread = args.record is not None and record is None
+    if plain and not signed and not unread and index_before is not None and _index_bytes(layout) == index_before:
+        write_receipt(key, receipt_document(result, layout_dir, index_before, argv[1:], record))
+    else:
+        forget_receipt(key)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.json and not args.dry_run:
         raise UsageError("--json", "only applies to --dry-run")
@@ -193,6 +231,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--record", "a dry run pushes nothing to record")
 
         return run_dry(args)
+    if args.source_revision and not args.sign_key:
+        raise UsageError("--source-revision", "only applies with --sign-key")
+    signing_key = load_signing_key(args.sign_key) if args.sign_key else None
     level = logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
     layout_dir, ref = split_layout_ref(args.source)
@@ -241,6 +282,9 @@ def run(args: argparse.Namespace) -> int:
                 pull_only=True,
             ),
         )
+        signed = push_cosign_objects(layout, client, result)
+        if signing_key is not None:
+            signed += sign_pushed(layout, client, result, signing_key, args.source_revision)
     except BaseException:
         if key is not None:
             forget_receipt(key)
@@ -249,19 +293,24 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         client.close()
     if key is not None:
-        # Only what the native command can check: plain HTTP, tags, no -v, an index unchanged.
-        plain = client.transport.scheme == "http" and result.tags and not args.verbose and not target.digest
-        spelled = None if args.record is None else _record_arg(argv)
-        record = None if spelled is None else (spelled, args.source)
-        unread = args.record is not None and record is None
-        if plain and not unread and index_before is not None and _index_bytes(layout) == index_before:
-            write_receipt(key, receipt_document(result, layout_dir, index_before, argv[1:], record))
-        else:
-            forget_receipt(key)
+        _settle_receipt(
+            args,
+            key,
+            argv=argv,
+            layout=layout,
+            layout_dir=layout_dir,
+            index_before=index_before,
+            result=result,
+            plain_http=client.transport.scheme == "http",
+            signed=bool(signed),
+        )
     if args.record is not None:
         add_push(args.record, push_entry(result, args.source))
     lines = summary(result)
     print(lines[0], file=sys.stderr)
     for line in lines[1:]:
         print(line)
+    where = f"{result.target.registry}/{result.target.repository}"
+    for s in signed:
+        print(f"{where}:{s.tag} {s.digest} ({'added' if s.added else 'unchanged'})")
     return 0

@@ -69,6 +69,11 @@ class PushResult:
     image_blobs: dict[str, int] = field(default_factory=dict)
     #: The manifests, indexes and artifacts the push read from the layout (checked by digest).
     documents: list[str] = field(default_factory=list)
+    #: The image's manifests and indexes, the image itself first (what ``--sign-key`` signs).
+    manifests: list[Descriptor] = field(default_factory=list)
+    #: Cosign signature and attestation objects the layout holds for the image: the caller
+    #: merges them into the registry's (:mod:`layerforge.signing.push_signing`).
+    cosign_objects: list[Descriptor] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for b in self.blobs if b.action == action)
@@ -187,6 +192,7 @@ def push_image(
     artifacts = [a for d, _ in graph.manifests for a, _ in referrers(layout, d.digest)]
     result.image_blobs = dict(graph.blobs)
     result.documents = [d.digest for d, _ in graph.manifests]
+    result.manifests = [Descriptor(d.media_type, d.digest, d.size) for d, _ in reversed(graph.manifests)]
     result.documents += [e.digest for e in layout.read_index().manifests if e.artifact_type]
     result.blob_set.update({d: s for d, s in graph.blobs.items() if not shallow.lacks(d) and d not in graph.absent})
     result.blob_set.update({d.digest: d.size for d, _ in graph.manifests})
@@ -224,6 +230,9 @@ def push_image(
     _put_tags(client, repo, current, root=root, root_bytes=graph.manifests[-1][1], result=result)
 
     for artifact in artifacts:
+        if artifact.artifact_type in media_types.COSIGN_ARTIFACT_TYPES:
+            result.cosign_objects.append(artifact)  # merged into the registry's by the signing code
+            continue
         _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result, on_blob=on_blob)
     for b in result.blobs:
         record = known.note if b.action == "skipped" else known.add
