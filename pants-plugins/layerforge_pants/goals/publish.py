@@ -8,6 +8,7 @@ never reach a cache or a log."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from pants.engine.target import InvalidFieldException
 
 from layerforge_pants.goals.package import BuiltImageArtifact
 from layerforge_pants.goals.registries import RegistryError
-from layerforge_pants.goals.subsystem import Layerforge
+from layerforge_pants.goals.subsystem import ENV_KEY_PREFIX, Layerforge
 from layerforge_pants.goals.target_types import ImageRegistriesField, ImageSkipPushField
 from layerforge_pants.goals.tool import LayerforgeProcess
 from layerforge_pants.goals.tool_option import option
@@ -67,9 +68,12 @@ class Push:
     query: LayerforgeProcess | None = None
 
 
-def pushes(request: PublishImageRequest, tool: Layerforge, records: str | None = None) -> list[Push]:
+def pushes(
+    request: PublishImageRequest, tool: Layerforge, records: str | None = None, sign_key: str | None = None
+) -> list[Push]:
     """Every artifact of ``request`` to every registry it goes to (or the reason none does).
-    ``records``: the directory (absolute: `dist/`) of the publish records the pushes add to."""
+    ``records``: the directory (absolute: `dist/`) of the publish records the pushes add to;
+    ``sign_key``: the key the pushes sign with (see :func:`signing_key`)."""
     fs = request.field_set
     try:
         registries = tool.registries().resolve(fs.registries.value or (), f"The `registries` field of {fs.address}")
@@ -93,13 +97,15 @@ def pushes(request: PublishImageRequest, tool: Layerforge, records: str | None =
             if record is not None:
                 data = (*data, ("record", record))
             dry = tool.publish_dry_run
+            signing = None if dry or not sign_key else (sign_key, tool.source_revision or None)
             process = LayerforgeProcess(
-                argv=push_argv(art, refs[0], reg.insecure, dry_run=dry, record=record),
+                argv=push_argv(art, refs[0], reg.insecure, dry_run=dry, record=record, signing=signing),
                 description=f"{'Dry run of the push of' if dry else 'Push'} {refs[0]}",
                 input_digest=EMPTY_DIGEST,  # the packages: see `merged_packages`
                 cache_scope=ProcessCacheScope.PER_SESSION,
                 native_command=True,
                 registry=True,
+                signing=signing is not None,
             )
             what = "dry run, nothing pushed" if dry else art.manifest_digest
             query = None if dry else query_process(art, refs[0], reg.insecure)
@@ -155,16 +161,33 @@ def push_argv(
     dry_run: bool = False,
     record: str | None = None,
     json_plan: bool = False,
+    signing: tuple[str, str | None] | None = None,
 ) -> tuple[str, ...]:
     """`layerforge push` of the artifact's layout to ``target``, its other tags as ``--tag=``
     values and the two positionals after ``--`` (the layout is the `output_path` field's);
     ``--dry-run`` (with ``--json``: ``json_plan``) or ``--record=`` (the publish record) when
-    asked."""
+    asked; ``--sign-key=`` (and ``--source-revision=``) when ``signing``."""
     flags = (*(option("--tag", t) for t in art.tags[1:]), *(("--insecure",) if insecure else ()))
+    if signing is not None:
+        flags += (option("--sign-key", signing[0]),)
+        flags += (option("--source-revision", signing[1]),) if signing[1] else ()
     flags += ("--dry-run",) if dry_run else ()
     flags += ("--json",) if json_plan else ()
     flags += (option("--record", record),) if record is not None else ()
     return ("push", *flags, "--", f"{art.layout}:{art.ref}", target)
+
+
+def signing_key(tool: Layerforge, build_root: str) -> str | None:
+    """`[layerforge].sign_key` as the push names it: `env://VAR` as it is, a path made
+    absolute (the push runs in a sandbox), None when unset."""
+    key = tool.sign_key
+    if not key:
+        return None
+    if key.startswith(ENV_KEY_PREFIX):
+        if not key[len(ENV_KEY_PREFIX) :].isidentifier():
+            raise InvalidFieldException(f"[layerforge].sign_key: {key!r} names no environment variable (env://VAR)")
+        return key
+    return os.path.join(build_root, os.path.expanduser(key))
 
 
 def merged_packages(request: PublishImageRequest) -> MergeDigests:

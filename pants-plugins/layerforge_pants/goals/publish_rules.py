@@ -18,7 +18,14 @@ from layerforge_pants.goals import (
     engine,
     tool_rules,  # noqa: F401  (its rule is awaited through the engine)
 )
-from layerforge_pants.goals.publish import PublishImageRequest, merged_packages, publish_processes, pushes, to_push
+from layerforge_pants.goals.publish import (
+    PublishImageRequest,
+    merged_packages,
+    publish_processes,
+    pushes,
+    signing_key,
+    to_push,
+)
 from layerforge_pants.goals.publish_layout import (
     LayoutWalk,
     blob_subset,
@@ -48,7 +55,7 @@ async def read_layouts(package: Digest, layouts: Iterable[str]) -> dict[str, Lay
 @rule(desc="Push images")
 async def publish_images(request: PublishImageRequest, tool: Layerforge, dist: DistDir) -> PublishProcesses:
     records = os.path.join(get_buildroot(), dist.relpath) if tool.publish_records else None
-    jobs = pushes(request, tool, records)
+    jobs = pushes(request, tool, records, signing_key(tool, get_buildroot()))
     package_digest = await engine.merge(merged_packages(request))
     pushing = [j for j in jobs if j.process is not None]
     walks = await read_layouts(package_digest, sorted({j.layout for j in pushing}))

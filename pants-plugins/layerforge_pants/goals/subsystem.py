@@ -10,6 +10,11 @@ from pants.util.strutil import softwrap
 
 from layerforge_pants.goals.registries import Registries
 
+#: cosign's variable for the password of an encrypted key.
+SIGN_PASSWORD_ENV = "COSIGN_PASSWORD"
+#: How `sign_key` names a key held in an environment variable.
+ENV_KEY_PREFIX = "env://"
+
 
 class Layerforge(PythonToolBase):
     options_scope = "layerforge"
@@ -126,6 +131,30 @@ class Layerforge(PythonToolBase):
             """
         ),
     )
+    sign_key = StrOption(
+        default="",
+        help=softwrap(
+            """
+            `pants publish` signs every manifest and index it pushes with this ECDSA P-256 key,
+            in cosign's format (`sha256-<hex>.sig`), and attests each image with the SLSA
+            provenance and SBOMs its layout holds (`sha256-<hex>.att`): a PKCS#8 PEM file or a
+            key in cosign's encrypted format (its password in `COSIGN_PASSWORD`), by path
+            (relative to the build root, or absolute) or `env://VAR` for a PEM held in `VAR`.
+            Only the push processes see the key and its password; neither enters a cache key or
+            a log.
+            """
+        ),
+    )
+    source_revision = StrOption(
+        default="",
+        help=softwrap(
+            """
+            The source revision (git commit) `pants publish` records in the provenance it
+            attests when `sign_key` is set, e.g. `--layerforge-source-revision=$GITHUB_SHA`.
+            """
+        ),
+    )
+
     publish_records = BoolOption(
         default=True,
         help=softwrap(
@@ -186,3 +215,12 @@ class Layerforge(PythonToolBase):
 
     def registries(self) -> Registries:
         return Registries.from_dict(self._registries)
+
+
+def signing_env_names(tool: Layerforge) -> tuple[str, ...]:
+    """The variables the push processes need to sign: the password, and the key's own when
+    `sign_key` is `env://VAR`."""
+    if not tool.sign_key:
+        return ()
+    own = (tool.sign_key[len(ENV_KEY_PREFIX) :],) if tool.sign_key.startswith(ENV_KEY_PREFIX) else ()
+    return (SIGN_PASSWORD_ENV, *own)

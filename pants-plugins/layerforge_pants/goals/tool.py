@@ -85,6 +85,9 @@ class RegistryEnv:
     cached persistently get them, so none of it enters a cache key."""
 
     env: FrozenDict[str, str]
+    #: What signing processes see besides: the key's password (and the key, when it is held
+    #: in a variable); see `[layerforge].sign_key`.
+    signing_env: FrozenDict[str, str] = dataclasses.field(default_factory=FrozenDict)
 
 
 #: Cache scopes of processes that may see :class:`RegistryEnv` (no persistent or remote cache).
@@ -107,9 +110,11 @@ class LayerforgeProcess:
     native_command: bool = False
     #: It talks to registries: it sees :class:`RegistryEnv`, and so must not be cached persistently.
     registry: bool = False
+    #: It signs: it also sees the signing key's environment (:attr:`RegistryEnv.signing_env`).
+    signing: bool = False
 
     def __post_init__(self) -> None:
-        if self.registry and self.cache_scope not in UNCACHED:
+        if (self.registry or self.signing) and self.cache_scope not in UNCACHED:
             raise ValueError(f"{self.description}: a process that sees the registry environment must not be cached")
 
 
@@ -139,7 +144,11 @@ def venv_pex_process(
     pex: VenvPex, request: LayerforgeProcess, env: LayerforgeEnv, registry_env: RegistryEnv | None = None
 ) -> VenvPexProcess:
     """The tool PEX run as ``request`` asks (with ``registry_env`` if it talks to registries)."""
-    extra = {**(registry_env.env if request.registry and registry_env else {}), **env.env}
+    extra = {
+        **(registry_env.env if request.registry and registry_env else {}),
+        **(registry_env.signing_env if request.signing and registry_env else {}),
+        **env.env,
+    }
     return VenvPexProcess(
         pex,
         argv=request.argv,

@@ -30,7 +30,7 @@ from layerforge_pants.goals.package import (
     package_process,
     record_process,
 )
-from layerforge_pants.goals.subsystem import Layerforge
+from layerforge_pants.goals.subsystem import Layerforge, signing_env_names
 from layerforge_pants.goals.tool import (
     LayerforgeEnv,
     LayerforgeProcess,
@@ -84,7 +84,10 @@ async def check_tool_release(tool: Layerforge, python_setup: PythonSetup) -> Too
 
 @rule
 async def registry_env(tool: Layerforge) -> RegistryEnv:
-    return RegistryEnv(FrozenDict(await engine.environment(tool.registry_env_vars)))
+    env = await engine.environment(tool.registry_env_vars)
+    names = signing_env_names(tool)
+    signing = await engine.environment(names) if names else {}
+    return RegistryEnv(FrozenDict(env), FrozenDict(signing))
 
 
 @rule
