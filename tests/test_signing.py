@@ -1,0 +1,328 @@
+"""Signing and attesting images in cosign's format (`push --sign-key`, `sign`, `attest`,
+`verify`), checked by the independent reader in tests/cosign_oracle.py (written from cosign's
+spec, DSSE through securesystemslib) against a real docker-registry on 127.0.0.1: a signed image
+verifies; an unsigned one, one signed by another key, and one whose manifest changed after
+signing are refused, by the oracle and by `layerforge verify`, in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from layerforge._native import generate_cosign_key_pair
+from layerforge.layout.oci_layout import open_for_write
+from layerforge.model import media_types
+from layerforge.model.descriptor import Descriptor
+from layerforge.model.image_config import ImageConfig
+from layerforge.model.index import Index
+from layerforge.model.platform import Platform
+from tests import cosign_oracle as oracle
+from tests.helpers import image_parts, run_cli
+from tests.push_support import attach_sbom, isolate, multi_layer_image, push
+from tests.registry_support import Registry
+
+PASSWORD = "correct horse battery staple"
+SPDX = "https://spdx.dev/Document"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path)
+    monkeypatch.delenv("COSIGN_PASSWORD", raising=False)
+
+
+def openssl_style_key(path: Path) -> bytes:
+    """A P-256 key as an unencrypted PKCS#8 PEM (what `openssl genpkey` writes); its public PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (path.parent / (path.stem + ".pub")).write_bytes(pub)
+    return pub
+
+
+def cli(*args: object, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli(*map(str, args), check=check, env={**os.environ, **(env or {})})
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed command prints (status 1, no traceback)."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("layerforge ") and ": error: " in lines[0], proc.stderr
+    return lines[0]
+
+
+def base(registry: Registry) -> str:
+    return f"http://{registry.host}"
+
+
+def test_push_sign_key_signs_as_cosign_does(tmp_path: Path, registry: Registry) -> None:
+    pub = openssl_style_key(tmp_path / "key.pem")
+    src = multi_layer_image(tmp_path)
+    entry, _, _ = image_parts(src, "v1")
+    out = push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "key.pem")
+    tag = oracle.signature_tag(entry["digest"])
+    assert f"{registry.host}/team/app:{tag}" in out.stdout and "(added)" in out.stdout, out
+    payloads = oracle.verify_signatures(
+        base(registry), "team/app", entry["digest"], pub, docker_reference=f"{registry.host}/team/app"
+    )
+    assert [p["critical"]["image"]["docker-manifest-digest"] for p in payloads] == [entry["digest"]]
+    ok = cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/app:1")
+    assert f"{entry['digest']}: signature ({registry.host}/team/app) verified" in ok.stdout, ok
+
+    # Pushing and signing again with the same key: the same signature, nothing added.
+    again = push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "key.pem")
+    assert f"{tag} " in again.stdout and "(unchanged)" in again.stdout, again
+    manifest = json.loads(oracle.fetch_manifest(base(registry), "team/app", tag))
+    assert len(manifest["layers"]) == 1
+
+
+def test_unsigned_other_key_and_changed_image_are_refused(tmp_path: Path, registry: Registry) -> None:
+    pub = openssl_style_key(tmp_path / "key.pem")
+    other_pub = openssl_style_key(tmp_path / "other.pem")
+    src = multi_layer_image(tmp_path)
+    entry, _, _ = image_parts(src, "v1")
+
+    # Unsigned.
+    push(f"{src}:v1", f"{registry.host}/team/app:1")
+    with pytest.raises(oracle.NotFoundError):
+        oracle.verify_signatures(base(registry), "team/app", entry["digest"], pub)
+    line = one_error_line(
+        cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/app:1", check=False)
+    )
+    assert f"{entry['digest']} is not signed" in line, line
+
+    # Signed by another key.
+    push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "other.pem")
+    oracle.verify_signatures(base(registry), "team/app", entry["digest"], other_pub)
+    with pytest.raises(oracle.SignatureError):
+        oracle.verify_signatures(base(registry), "team/app", entry["digest"], pub)
+    line = one_error_line(
+        cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/app:1", check=False)
+    )
+    assert "no signature of" in line and "key.pub" in line, line
+
+    # Signed, then the tag moved to a changed image: its digest has no signature.
+    push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "key.pem")
+    changed = multi_layer_image(tmp_path / "changed")
+    changed_entry, _, _ = image_parts(changed, "v1")
+    push(f"{changed}:v1", f"{registry.host}/team/app:1")
+    line = one_error_line(
+        cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/app:1", check=False)
+    )
+    assert f"{changed_entry['digest']} is not signed" in line, line
+
+    # The first image's signature object put where the changed image's would be: its payload
+    # names the first image, so it is no signature of the changed one.
+    sig = oracle.fetch_manifest(base(registry), "team/app", oracle.signature_tag(entry["digest"]))
+    put = urllib.request.Request(
+        f"{base(registry)}/v2/team/app/manifests/{oracle.signature_tag(changed_entry['digest'])}",
+        data=sig,
+        method="PUT",
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    urllib.request.urlopen(put, timeout=30).close()
+    with pytest.raises(oracle.ClaimsError):
+        oracle.verify_signatures(base(registry), "team/app", changed_entry["digest"], pub)
+    line = one_error_line(
+        cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/app:1", check=False)
+    )
+    assert f"names {entry['digest']}, not {changed_entry['digest']}" in line, line
+
+
+def test_cosign_encrypted_key_needs_its_password(tmp_path: Path, registry: Registry) -> None:
+    private, public = generate_cosign_key_pair(PASSWORD.encode())
+    (tmp_path / "cosign.key").write_bytes(private)
+    (tmp_path / "cosign.pub").write_bytes(public)
+    assert b"ENCRYPTED SIGSTORE PRIVATE KEY" in private
+    src = multi_layer_image(tmp_path)
+    entry, _, _ = image_parts(src, "v1")
+
+    failed = push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "cosign.key", check=False)
+    line = one_error_line(failed)
+    assert "cosign.key" in line and "COSIGN_PASSWORD" in line, line
+    assert not registry.manifest_exists("team/app", "1")  # the key is read before anything is pushed
+    wrong = cli("push", f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "cosign.key",
+                check=False, env={"COSIGN_PASSWORD": "not it"})  # fmt: skip
+    assert "cosign.key" in one_error_line(wrong) and "not it" not in wrong.stderr + wrong.stdout
+
+    out = cli("push", f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "cosign.key",
+              env={"COSIGN_PASSWORD": PASSWORD})  # fmt: skip
+    assert PASSWORD not in out.stdout + out.stderr
+    oracle.verify_signatures(base(registry), "team/app", entry["digest"], public)
+
+
+def test_key_from_environment_never_printed(tmp_path: Path, registry: Registry) -> None:
+    pub = openssl_style_key(tmp_path / "key.pem")
+    pem = (tmp_path / "key.pem").read_text()
+    src = multi_layer_image(tmp_path)
+    entry, _, _ = image_parts(src, "v1")
+    record = tmp_path / "publish.json"
+    out = cli("push", "-v", f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", "env://SIGNING_KEY",
+              "--record", record, env={"SIGNING_KEY": pem})  # fmt: skip
+    oracle.verify_signatures(base(registry), "team/app", entry["digest"], pub)
+    body = pem.split("-----")[2].strip().splitlines()[0]  # a line of the key's base64
+    assert body not in out.stdout + out.stderr and body not in record.read_text()
+    assert not any(body.encode() in p.read_bytes() for p in src.rglob("*") if p.is_file())
+    missing = one_error_line(cli("push", f"{src}:v1", f"{registry.host}/team/app:2", "--sign-key", "env://NOPE",
+                                 check=False))  # fmt: skip
+    assert "env://NOPE" in missing and "not set" in missing, missing
+
+
+def test_sign_a_layout_then_push_it(tmp_path: Path, registry: Registry) -> None:
+    pub = openssl_style_key(tmp_path / "key.pem")
+    src = multi_layer_image(tmp_path)
+    entry, _, _ = image_parts(src, "v1")
+    before = {p.relative_to(src): p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    out = cli("sign", "--key", tmp_path / "key.pem", "--reference", f"{registry.host}/team/app", f"{src}:v1")
+    assert "(added)" in out.stdout, out
+    # The layout gained the signature object and nothing else changed but index.json.
+    after = {p.relative_to(src): p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    assert {k: v for k, v in after.items() if k in before and k != Path("index.json")} == {
+        k: v for k, v in before.items() if k != Path("index.json")
+    }
+    oracle.verify_layout_signatures(src, entry["digest"], pub, docker_reference=f"{registry.host}/team/app")
+    cli("verify", "--key", tmp_path / "key.pub", f"{src}:v1")
+    again = cli("sign", "--key", tmp_path / "key.pem", "--reference", f"{registry.host}/team/app", f"{src}:v1")
+    assert "(unchanged)" in again.stdout, again
+
+    # Pushed without a key: the layout's signature goes where cosign looks for it.
+    pushed = push(f"{src}:v1", f"{registry.host}/team/app:1")
+    assert oracle.signature_tag(entry["digest"]) in pushed.stdout, pushed
+    oracle.verify_signatures(
+        base(registry), "team/app", entry["digest"], pub, docker_reference=f"{registry.host}/team/app"
+    )
+
+    # A second key's signature, pushed from another layout copy, joins the first.
+    other_pub = openssl_style_key(tmp_path / "other.pem")
+    copy = tmp_path / "copy"
+    shutil.copytree(src, copy)
+    cli("sign", "--key", tmp_path / "other.pem", "--reference", f"{registry.host}/team/app", f"{copy}:v1")
+    push(f"{copy}:v1", f"{registry.host}/team/app:1")
+    oracle.verify_signatures(base(registry), "team/app", entry["digest"], pub)
+    oracle.verify_signatures(base(registry), "team/app", entry["digest"], other_pub)
+    manifest = json.loads(oracle.fetch_manifest(base(registry), "team/app", oracle.signature_tag(entry["digest"])))
+    assert len(manifest["layers"]) == 2
+
+
+def test_layout_changed_after_signing_is_refused(tmp_path: Path) -> None:
+    openssl_style_key(tmp_path / "key.pem")
+    src = multi_layer_image(tmp_path)
+    cli("sign", "--key", tmp_path / "key.pem", "--reference", "registry.example/team/app", f"{src}:v1")
+    # The image under v1 replaced by another one (a rebuild): the signature is of the old digest.
+    other = multi_layer_image(tmp_path / "other")
+    other_entry, _, _ = image_parts(other, "v1")
+    for blob in (other / "blobs" / "sha256").iterdir():
+        shutil.copy(blob, src / "blobs" / "sha256" / blob.name)
+    index = json.loads((src / "index.json").read_text())
+    for m in index["manifests"]:
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "v1":
+            m.update(digest=other_entry["digest"], size=other_entry["size"])
+    (src / "index.json").write_text(json.dumps(index))
+    line = one_error_line(cli("verify", "--key", tmp_path / "key.pub", f"{src}:v1", check=False))
+    assert f"{other_entry['digest']} is not signed" in line, line
+
+
+def test_attestations_of_the_layout_sbom_and_a_predicate(tmp_path: Path, registry: Registry) -> None:
+    pub = openssl_style_key(tmp_path / "key.pem")
+    src = multi_layer_image(tmp_path)
+    attach_sbom(src)
+    entry, _, _ = image_parts(src, "v1")
+    push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "key.pem")
+    statements = oracle.verify_attestations(
+        base(registry), "team/app", entry["digest"], pub, predicate_type=SPDX, statement_types=[oracle.STATEMENT_V1]
+    )
+    assert len(statements) == 1 and statements[0]["subject"][0]["name"] == f"{registry.host}/team/app"
+    sbom_doc = statements[0]["predicate"]
+    assert sbom_doc["spdxVersion"].startswith("SPDX-"), sbom_doc
+
+    # A predicate attested to the registry image with `attest`, verified by `verify --type`.
+    predicate = tmp_path / "vuln.json"
+    predicate.write_text(json.dumps({"scanner": {"uri": "https://example.com/scanner"}, "result": []}))
+    cli("attest", "--key", tmp_path / "key.pem", "--predicate", predicate, "--type", "https://example.com/vuln/v1",
+        f"docker://{registry.host}/team/app:1")  # fmt: skip
+    found = oracle.verify_attestations(
+        base(registry), "team/app", entry["digest"], pub, predicate_type="https://example.com/vuln/v1"
+    )
+    assert found[0]["predicate"] == json.loads(predicate.read_text())
+    ok = cli("verify", "--key", tmp_path / "key.pub", "--attestations", "--type", "spdxjson",
+             f"docker://{registry.host}/team/app:1")  # fmt: skip
+    assert f"{entry['digest']}: attestation {SPDX} verified" in ok.stdout, ok
+    other_pub_path = tmp_path / "other.pub"
+    other_pub_path.write_bytes(openssl_style_key(tmp_path / "other.pem"))
+    refused = cli("verify", "--key", other_pub_path, "--attestations", f"docker://{registry.host}/team/app:1",
+                  check=False)  # fmt: skip
+    assert "verifies with" in one_error_line(refused)
+
+
+def test_hostile_signature_objects_are_one_line(tmp_path: Path, registry: Registry) -> None:
+    openssl_style_key(tmp_path / "key.pem")
+    src = multi_layer_image(tmp_path)
+    entry, _, _ = image_parts(src, "v1")
+    push(f"{src}:v1", f"{registry.host}/team/app:1")
+    tag = oracle.signature_tag(entry["digest"])
+    for body in (b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}',
+                 json.dumps({"schemaVersion": 2, "config": {"mediaType": "x", "digest": "sha256:" + "0" * 64,
+                             "size": 1}, "layers": "nope"}).encode()):  # fmt: skip
+        put = urllib.request.Request(
+            f"{base(registry)}/v2/team/app/manifests/{tag}",
+            data=body,
+            method="PUT",
+            headers={"Content-Type": json.loads(body).get("mediaType", "application/vnd.oci.image.manifest.v1+json")},
+        )
+        try:
+            urllib.request.urlopen(put, timeout=30).close()
+        except urllib.error.HTTPError:
+            continue  # the registry refused to store it: nothing to read back
+        for cmd in (("verify", "--key", tmp_path / "key.pub"), ("sign", "--key", tmp_path / "key.pem")):
+            proc = cli(*cmd, f"docker://{registry.host}/team/app:1", check=False)
+            assert tag in one_error_line(proc), proc
+
+
+def test_an_index_is_signed_with_every_image_it_lists(tmp_path: Path, registry: Registry) -> None:
+    pub = openssl_style_key(tmp_path / "key.pem")
+    layout_dir = tmp_path / "layout"
+    with open_for_write(layout_dir) as layout:
+        children = []
+        for arch in ("amd64", "arm64"):
+            blob = layout.put_blob(f"payload for {arch}".encode() * 100, media_types.LAYER_TAR)
+            config = ImageConfig(Platform(arch, "linux"), "1970-01-01T00:00:01Z", diff_ids=(blob.digest,))
+            cfg = layout.put_json(config.to_json(), media_types.IMAGE_CONFIG)
+            m = {"schemaVersion": 2, "mediaType": media_types.IMAGE_MANIFEST, "config": cfg.to_json(),
+                 "layers": [blob.to_json()]}  # fmt: skip
+            d = layout.put_json(m, media_types.IMAGE_MANIFEST)
+            children.append(Descriptor(d.media_type, d.digest, d.size, platform=Platform(arch, "linux")))
+        idx = layout.put_json(Index(manifests=tuple(children)).to_json(), media_types.IMAGE_INDEX)
+        layout.tag(idx, "multi")
+    out = push(f"{layout_dir}:multi", f"{registry.host}/team/multi:1", "--sign-key", tmp_path / "key.pem")
+    for digest in (idx.digest, *(c.digest for c in children)):
+        assert oracle.signature_tag(digest) in out.stdout, out
+        oracle.verify_signatures(
+            base(registry), "team/multi", digest, pub, docker_reference=f"{registry.host}/team/multi"
+        )
+    ok = cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/multi:1")
+    assert ok.stdout.count("verified") == 3, ok
+    # One child's signature gone: the index does not verify.
+    req = urllib.request.Request(
+        f"{base(registry)}/v2/team/multi/manifests/{oracle.signature_tag(children[1].digest)}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        method="HEAD",
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        sig_digest = resp.headers["Docker-Content-Digest"]
+    delete = urllib.request.Request(f"{base(registry)}/v2/team/multi/manifests/{sig_digest}", method="DELETE")
+    urllib.request.urlopen(delete, timeout=30).close()
+    line = one_error_line(cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/multi:1",
+                              check=False))  # fmt: skip
+    assert f"{children[1].digest} is not signed" in line, line
