@@ -5,6 +5,8 @@ through the referrers API or its tag-schema fallback."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.annotations import CREATED, TITLE
@@ -25,14 +27,17 @@ def attach_artifact(
     payload_media_type: str,
     title: str,
     epoch: int,
+    annotations: Mapping[str, str] | None = None,
 ) -> Descriptor:
-    """Store an artifact manifest referring to ``subject`` and list it in index.json."""
+    """Store an artifact manifest referring to ``subject`` and list it in index.json;
+    ``annotations`` go on the manifest besides its ``created`` (what the referrers API lists,
+    e.g. in-toto's predicate type)."""
     config = layout.put_blob(EMPTY_CONFIG, EMPTY_CONFIG_TYPE)
     blob = layout.put_blob(payload, payload_media_type).with_annotations({TITLE: title})
     manifest = Manifest(
         config=config,
         layers=(blob,),
-        annotations={CREATED: rfc3339(epoch)},
+        annotations={CREATED: rfc3339(epoch), **(annotations or {})},
         subject=Descriptor(media_type=subject.media_type, digest=subject.digest, size=subject.size),
         artifact_type=artifact_type,
     )
