@@ -17,6 +17,7 @@ from layerforge.model.digest import sha256_digest
 from layerforge.model.epoch import rfc3339
 
 SPDX_MEDIA_TYPE = "application/spdx+json"
+SPDX_TITLE = "sbom.spdx.json"
 _NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 
 
