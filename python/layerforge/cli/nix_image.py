@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cache_dir import default_cache_dir
-from layerforge.cli.nix_options import add_cache_options, add_nix_options, request_from_args
+from layerforge.cli.nix_options import (
+    add_cache_options,
+    add_nix_options,
+    add_provenance_target_option,
+    request_from_args,
+)
 from layerforge.cli.progress import ProgressBar
 from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import NixImageResult
@@ -19,6 +24,7 @@ from layerforge.images.nix.closure import Nix
 from layerforge.images.nix.docker_archive import write_nix_docker_archive
 from layerforge.images.nix.layer_cache import LayerCache
 from layerforge.images.nix.plan import NixPlan, make_plan
+from layerforge.images.nix.provenance import BuildInputs
 from layerforge.images.nix.snapshotter import publish_to_store
 from layerforge.layout.image_name import check_image_name, name_entry
 from layerforge.layout.oci_archive import write_oci_archive
@@ -56,6 +62,7 @@ def register(sub: Any) -> None:
         "--mount", action="append", default=[], metavar="SRC:DEST[:OPT,...]", help="runtime bundle: bind mount"
     )
     add_nix_options(p)
+    add_provenance_target_option(p)
     add_cache_options(p)
     p.set_defaults(run=run)
 
@@ -78,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--mount" if mounts else "--readonly", "only applies to --format runtime-bundle")
     if req.sbom and args.format == "docker-archive":
         raise UsageError("--sbom", "a docker-archive cannot carry an SBOM; use --format oci or runtime-bundle")
+    if args.provenance_target is not None and not req.sbom:
+        raise UsageError("--provenance-target", "is recorded in the provenance, which --sbom attaches: give --sbom")
     _check_out(args.out, args.format)
     check_image_name(args.image_name)
     if args.format == "docker-archive":
@@ -87,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     epoch = source_date_epoch()
     nix = Nix()
     plan, base = make_plan(req, nix, epoch)
+    build = BuildInputs.of_request(req, args.provenance_target, args.image_name) if req.sbom else None
     cache = LayerCache(None if args.no_cache else (args.cache_dir or default_cache_dir()))
     bar = ProgressBar("nix-image")
     try:
@@ -101,14 +111,18 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.format == "oci":
             with open_for_write(args.out) as layout:
-                result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
+                result = build_nix_image(
+                    layout, plan, base, cache=cache, threads=args.threads, progress=bar, build=build
+                )
                 if args.image_name is not None:
                     name_entry(layout, plan.ref, args.image_name)
         elif args.format == "oci-archive":
             parent = args.out.parent if str(args.out.parent) else Path(".")
             with scratch_dir(parent, "build") as tmp:
                 with open_for_write(tmp / "layout") as layout:
-                    result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
+                    result = build_nix_image(
+                        layout, plan, base, cache=cache, threads=args.threads, progress=bar, build=build
+                    )
                     if args.image_name is not None:
                         name_entry(layout, plan.ref, args.image_name)
                 write_oci_archive(layout, args.out, epoch=epoch)
@@ -116,14 +130,16 @@ def run(args: argparse.Namespace) -> int:
             parent = args.out.parent if str(args.out.parent) else Path(".")
             with scratch_dir(parent, "build") as tmp:
                 with open_for_write(tmp / "layout") as layout:
-                    result = build_nix_image(layout, plan, base, cache=cache, threads=args.threads, progress=bar)
+                    result = build_nix_image(
+                        layout, plan, base, cache=cache, threads=args.threads, progress=bar, build=build
+                    )
                 write_runtime_bundle(
                     OciLayout.open(tmp / "layout"),
                     plan.ref,
                     args.out,
                     readonly=args.readonly,
                     mounts=mounts,
-                    sbom=result.sbom,
+                    artifacts=result.attestations,
                     epoch=epoch,
                 )
     finally:
@@ -151,6 +167,10 @@ def _report(args: argparse.Namespace, result: NixImageResult, nix: Nix) -> None:
     _report_layers(plan, len(image.layers), result.cache_hits, result.cache_misses)
     if result.sbom:
         print(f"sbom {result.sbom}", file=sys.stderr)
+    if result.cyclonedx:
+        print(f"cyclonedx {result.cyclonedx}", file=sys.stderr)
+    if result.provenance:
+        print(f"provenance {result.provenance}", file=sys.stderr)
     if plan.nix_snapshotter and args.format == "oci":
         ref = publish_to_store(OciLayout.open(args.out), image.ref, nix, plan.epoch)
         print(f"nix-snapshotter reference: {ref}")

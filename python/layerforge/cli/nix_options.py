@@ -7,10 +7,12 @@ from pathlib import Path
 
 from layerforge.cache_dir import default_cache_dir
 from layerforge.cli.args import add_runtime_options, add_threads_option, runtime_config
+from layerforge.errors import UsageError
 from layerforge.images.nix.accounts import DEFAULT_UID
 from layerforge.images.nix.copy_to_root import MODES
 from layerforge.images.nix.layering import STRATEGIES
 from layerforge.images.nix.perms import parse_perms
+from layerforge.images.nix.provenance import BuildInputs, NixSource
 from layerforge.images.nix.request import DEFAULT_LAYERING, DEFAULT_MAX_LAYERS, LAYER_LIMIT, NixImageRequest
 from layerforge.layers.build import COMPRESSIONS, DEFAULT_COMPRESSION
 from layerforge.model.platform import LINUX_ARCHES
@@ -177,3 +179,73 @@ def request_from_args(args: argparse.Namespace) -> NixImageRequest:
         source=args.source,
         revision=args.revision,
     )
+
+
+PROVENANCE_TARGET_HELP = (
+    "the build system's name of what is built (a Pants target address), recorded in the SLSA provenance "
+    "that --sbom attaches"
+)
+
+
+def add_provenance_target_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--provenance-target", metavar="ADDRESS", help=PROVENANCE_TARGET_HELP)
+
+
+def add_provenance_options(p: argparse.ArgumentParser) -> None:
+    """``nix-assemble``'s record of what the plan was made from (its plan was made from
+    derivations or store paths: the Nix file or flake they were evaluated from is named here,
+    read only to record it and its sha256 in the provenance)."""
+    g = p.add_argument_group("provenance (recorded when the plan asks for an SBOM)")
+    g.add_argument("--provenance-target", metavar="ADDRESS", help=PROVENANCE_TARGET_HELP)
+    g.add_argument("--provenance-nix-file", type=Path, metavar="FILE", help="the Nix file the plan was evaluated from")
+    g.add_argument("--provenance-flake", metavar="REF", help="the flake output the plan was evaluated from")
+    g.add_argument("--provenance-attr", metavar="ATTR", help="the attribute of --provenance-nix-file")
+    g.add_argument(
+        "--provenance-argstr",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an --argstr of --provenance-nix-file (repeatable)",
+    )
+    g.add_argument("--provenance-system", metavar="SYSTEM", help="the Nix system it was evaluated for")
+    g.add_argument(
+        "--provenance-copy-to-root-attr",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="a flake output merged into / (with --provenance-flake)",
+    )
+
+
+def _name_value(arg: str) -> tuple[str, str]:
+    name, sep, value = arg.partition("=")
+    if not sep or not name:
+        raise UsageError("--provenance-argstr", f"{arg!r} is not NAME=VALUE")
+    return name, value
+
+
+def provenance_from_args(args: argparse.Namespace, image_name: str | None) -> BuildInputs:
+    """The :class:`BuildInputs` that ``add_provenance_options`` gave."""
+    if args.provenance_nix_file is None and args.provenance_flake is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--provenance-attr", args.provenance_attr),
+                ("--provenance-argstr", args.provenance_argstr),
+                ("--provenance-system", args.provenance_system),
+                ("--provenance-copy-to-root-attr", args.provenance_copy_to_root_attr),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(given[0], "needs --provenance-nix-file or --provenance-flake")
+    source = NixSource.of(
+        nix_file=args.provenance_nix_file,
+        flake=args.provenance_flake,
+        attr=args.provenance_attr,
+        argstrs=[_name_value(a) for a in args.provenance_argstr],
+        system=args.provenance_system,
+        copy_to_root_attrs=args.provenance_copy_to_root_attr,
+        option="--provenance-nix-file",
+    )
+    return BuildInputs(target=args.provenance_target, source=source, image_name=image_name)

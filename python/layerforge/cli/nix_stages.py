@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from layerforge.cli.args import add_threads_option
-from layerforge.cli.nix_options import add_nix_options, request_from_args
+from layerforge.cli.nix_options import add_nix_options, add_provenance_options, provenance_from_args, request_from_args
 from layerforge.cli.output_format import add_output_options
 from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
@@ -25,6 +25,7 @@ from layerforge.images.nix.closure import Nix
 from layerforge.images.nix.layer_job_document import LayerJobDocument
 from layerforge.images.nix.layer_jobs import STORE_PATHS, LayerJob, build_jobs
 from layerforge.images.nix.plan import NixPlan, make_plan
+from layerforge.images.nix.provenance import BuildInputs
 from layerforge.layers.build import BuiltLayer
 from layerforge.layers.layer_dir import LAYER_JSON, layer_dir_store, read_layer_dir, write_layer_dir
 from layerforge.layout.atomic import atomic_write
@@ -74,6 +75,7 @@ def register(sub: Any) -> None:
         metavar="NAME:TAG",
         help="io.containerd.image.name of the index entry (what export-docker, load and run tag the image as)",
     )
+    add_provenance_options(asm)
     add_output_options(asm, image_name=False)
     asm.set_defaults(run=run_assemble)
 
@@ -140,6 +142,10 @@ def run_assemble(args: argparse.Namespace) -> int:
     if args.image_name is not None and not is_repo_tag(args.image_name):
         raise UsageError("--image-name", f"{shown(repr(args.image_name))} is not a docker image name NAME:TAG")
     plan = NixPlan.loads(args.plan.read_bytes(), str(args.plan))
+    build = provenance_from_args(args, args.image_name)
+    if build != BuildInputs(image_name=args.image_name) and not plan.sbom:
+        flag = "--provenance-target" if build.target is not None else "--provenance-nix-file/--provenance-flake"
+        raise UsageError(flag, "the plan has no --sbom: no provenance is attached to record it in")
     base = read_image(parse_layout_ref(args.from_image), platform=f"linux/{plan.arch}") if args.from_image else None
     with_blobs = not args.without_layer_blobs
     layers = [read_layer_dir(d, blob=with_blobs) for d in args.layer_dir]
@@ -147,7 +153,7 @@ def run_assemble(args: argparse.Namespace) -> int:
         if with_blobs:
             for d, layer in zip(args.layer_dir, layers):
                 import_blobs(layer_dir_store(d), layout, [layer.descriptor])
-        result = assemble(layout, plan, layers, base, layer_blobs_added_later=not with_blobs)
+        result = assemble(layout, plan, layers, base, layer_blobs_added_later=not with_blobs, build=build)
         if args.image_name is not None:
             layout.tag(result.image.manifest.with_annotations({IMAGE_NAME: args.image_name}), result.image.ref)
     print(f"{args.out}:{result.image.ref} {result.image.manifest.digest}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,9 +155,11 @@ def write_runtime_bundle(
     *,
     readonly: bool = False,
     mounts: list[BindMount] | None = None,
-    sbom: str | None = None,
+    artifacts: Mapping[str, str] | None = None,
     epoch: int = 1,
 ) -> Path:
+    """The bundle of the image ``ref``; ``artifacts`` (file name -> digest of an artifact
+    manifest, e.g. ``sbom.spdx.json``) are written beside config.json, each its payload."""
     desc = select_manifest(layout, layout.resolve(ref), None)
     manifest = layout.read_manifest(desc)
     image_config = layout.read_config(manifest)
@@ -170,8 +173,8 @@ def write_runtime_bundle(
                 root.make_dir(d, replace=False)
             config = runtime_config(image_config.config, root, readonly=readonly, mounts=list(mounts or []))
         atomic_write(staging / "config.json", canonical_json(config))
-        if sbom is not None:
-            atomic_write(staging / "sbom.spdx.json", _artifact_payload(layout, sbom))
+        for name, digest in sorted((artifacts or {}).items()):
+            atomic_write(staging / name, _artifact_payload(layout, digest))
         os.utime(rootfs, (epoch, epoch))
         if out.exists():
             out.rmdir()

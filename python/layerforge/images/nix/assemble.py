@@ -1,5 +1,6 @@
 """Turning a plan and its built layers into the image: config (with the base image's
-config merged at planning time), manifest, tag, and the SBOM artifact."""
+config merged at planning time), manifest, tag, and the attestation artifacts (SPDX and
+CycloneDX SBOMs, SLSA provenance) when the plan asks for an SBOM."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layerforge.errors import LayerforgeError
+from layerforge.images.nix.cyclonedx import CYCLONEDX_MEDIA_TYPE, CYCLONEDX_TITLE, cyclonedx_document
 from layerforge.images.nix.plan import NixPlan
-from layerforge.images.nix.sbom import SPDX_MEDIA_TYPE, spdx_document
+from layerforge.images.nix.provenance import (
+    INTOTO_MEDIA_TYPE,
+    PREDICATE_TYPE_ANNOTATION,
+    PROVENANCE_TITLE,
+    SLSA_PROVENANCE,
+    BuildInputs,
+    provenance_statement,
+)
+from layerforge.images.nix.sbom import SPDX_MEDIA_TYPE, SPDX_TITLE, spdx_document
 from layerforge.layers.build import BuiltLayer
 from layerforge.layout.artifact import attach_artifact
 from layerforge.layout.image_reader import StoredImage, import_blobs
@@ -25,9 +35,19 @@ from layerforge.model.platform import linux_platform
 class NixImageResult:
     image: ImageResult
     plan: NixPlan
+    #: The digests of the artifact manifests of the SPDX SBOM, the CycloneDX SBOM and the
+    #: provenance statement (all or none).
     sbom: str | None = None
+    cyclonedx: str | None = None
+    provenance: str | None = None
     cache_hits: int = 0
     cache_misses: int = 0
+
+    @property
+    def attestations(self) -> dict[str, str]:
+        """Each attached artifact's payload file name -> its manifest's digest."""
+        named = {SPDX_TITLE: self.sbom, CYCLONEDX_TITLE: self.cyclonedx, PROVENANCE_TITLE: self.provenance}
+        return {name: digest for name, digest in named.items() if digest is not None}
 
 
 def _history(plan: NixPlan, created: str) -> list[HistoryEntry]:
@@ -62,10 +82,12 @@ def assemble(
     base: StoredImage | None,
     *,
     layer_blobs_added_later: bool = False,
+    build: BuildInputs | None = None,
 ) -> NixImageResult:
-    """Write config, manifest and SBOM into ``layout`` (locked by the caller), whose blob
-    store already holds ``layers`` (unless the caller adds them afterwards: a build system
-    that keeps each layer's blob in its own store and merges them into the output)."""
+    """Write config, manifest and attestations into ``layout`` (locked by the caller), whose
+    blob store already holds ``layers`` (unless the caller adds them afterwards: a build
+    system that keeps each layer's blob in its own store and merges them into the output).
+    ``build`` is what the provenance records beyond the plan."""
     planned = len(plan.layer_jobs())
     if len(layers) != planned:
         raise LayerforgeError(f"the plan has {planned} layers, {len(layers)} were given")
@@ -85,16 +107,36 @@ def assemble(
         ref=plan.ref,
         added_later=frozenset(layer.descriptor.digest for layer in layers) if layer_blobs_added_later else frozenset(),
     )
-    sbom = None
-    if plan.sbom:
-        doc = spdx_document(plan.closure, plan.ref, plan.epoch)
-        sbom = attach_artifact(
+    if not plan.sbom:
+        return NixImageResult(image=image, plan=plan)
+    build = build or BuildInputs()
+    name, digest = build.image_name or plan.ref, image.manifest.digest
+
+    def attach(
+        payload: dict[str, object], media_type: str, title: str, annotations: dict[str, str] | None = None
+    ) -> str:
+        return attach_artifact(
             layout,
             image.manifest,
-            artifact_type=SPDX_MEDIA_TYPE,
-            payload=canonical_json(doc),
-            payload_media_type=SPDX_MEDIA_TYPE,
-            title="sbom.spdx.json",
+            artifact_type=media_type,
+            payload=canonical_json(payload),
+            payload_media_type=media_type,
+            title=title,
             epoch=plan.epoch,
+            annotations=annotations,
         ).digest
-    return NixImageResult(image=image, plan=plan, sbom=sbom)
+
+    return NixImageResult(
+        image=image,
+        plan=plan,
+        sbom=attach(spdx_document(plan.closure, plan.ref, plan.epoch), SPDX_MEDIA_TYPE, SPDX_TITLE),
+        cyclonedx=attach(
+            cyclonedx_document(plan.closure, name, digest, plan.epoch), CYCLONEDX_MEDIA_TYPE, CYCLONEDX_TITLE
+        ),
+        provenance=attach(
+            provenance_statement(plan, digest, build),
+            INTOTO_MEDIA_TYPE,
+            PROVENANCE_TITLE,
+            {PREDICATE_TYPE_ANNOTATION: SLSA_PROVENANCE},
+        ),
+    )

@@ -10,6 +10,7 @@ from layerforge.images.nix.assemble import NixImageResult, assemble
 from layerforge.images.nix.layer_cache import LayerCache, layer_key
 from layerforge.images.nix.layer_jobs import STORE_PATHS, build_jobs
 from layerforge.images.nix.plan import NixPlan
+from layerforge.images.nix.provenance import BuildInputs
 from layerforge.layers.build import BuiltLayer
 from layerforge.layout.image_reader import StoredImage
 from layerforge.layout.oci_layout import OciLayout
@@ -24,9 +25,11 @@ def build_nix_image(
     cache: LayerCache | None = None,
     threads: int = 0,
     progress: ProgressCallback | None = None,
+    build: BuildInputs | None = None,
 ) -> NixImageResult:
     """Build the plan's layer jobs into ``layout`` (opened for writing and locked by the
-    caller), store-path layers reused from ``cache`` where it has them."""
+    caller), store-path layers reused from ``cache`` where it has them; ``build`` is what the
+    provenance records beyond the plan."""
     cache = cache or LayerCache(None)
     jobs = plan.layer_jobs()
     keys = {i: layer_key(job.store_paths, job.cache_options()) for i, job in enumerate(jobs) if job.kind == STORE_PATHS}
@@ -41,5 +44,5 @@ def build_nix_image(
         found[i] = layer
         if i in keys:
             cache.store(keys[i], layer, layout)
-    result = assemble(layout, plan, [found[i] for i in range(len(jobs))], base)
+    result = assemble(layout, plan, [found[i] for i in range(len(jobs))], base, build=build)
     return replace(result, cache_hits=cache.stats.hits, cache_misses=cache.stats.misses)
