@@ -259,3 +259,33 @@ def test_nix_file_is_never_an_option_of_nix_instantiate() -> None:
     )  # fmt: skip
     # Nix takes what follows -A and --argstr NAME as values; the file alone needs ./
     assert evaluation.argv == ("./--expr.nix", "-A", "--help", "--argstr", "v", "--eval")
+
+
+def test_provenance_argv_records_target_and_source_as_option_values(rule_runner: RuleRunner) -> None:
+    """An `sbom` image's assembly is told the target and the Nix file or flake it came from
+    (each value one ``--flag=value``); any other image's assembly is told nothing."""
+    by_file = parsed_target(
+        rule_runner,
+        f'nix_oci_image(name="x", nix_file="{HOSTILE}", attr="{HOSTILE}", argstrs={{"{HOSTILE}": "{HOSTILE}"}}, '
+        f'copy_to_root_attrs=["{HOSTILE}"], system="aarch64-linux", sbom=True)',
+    )
+    argv = ["nix-assemble", *NixOciImageFieldSet.create(by_file).provenance_argv()]
+    options_only(argv)
+    assert values_of(argv, "--provenance-target") == ["src:x"]
+    assert values_of(argv, "--provenance-nix-file") == [f"src/{HOSTILE}"]
+    assert values_of(argv, "--provenance-attr") == [HOSTILE]
+    assert values_of(argv, "--provenance-argstr") == [f"{HOSTILE}={HOSTILE}"]
+    assert values_of(argv, "--provenance-copy-to-root-attr") == [HOSTILE]
+    assert values_of(argv, "--provenance-system") == ["aarch64-linux"]
+    flake = parsed_target(
+        rule_runner, 'nix_oci_image(name="f", flake="sub#app", copy_to_root_attrs=[".#tools"], sbom=True)', "f"
+    )
+    argv = ["nix-assemble", *NixOciImageFieldSet.create(flake).provenance_argv()]
+    options_only(argv)
+    assert values_of(argv, "--provenance-flake") == ["path:./src/sub#app"]
+    assert values_of(argv, "--provenance-copy-to-root-attr") == ["path:./src#tools"]
+    plain = parsed_target(rule_runner, f'nix_oci_image(name="p", store_paths=["{STORE_PATH}"], sbom=True)', "p")
+    assert NixOciImageFieldSet.create(plain).provenance_argv() == ["--provenance-target=src:p"]
+    off = parsed_target(rule_runner, 'nix_oci_image(name="o", nix_file="i.nix")', "o")
+    assert NixOciImageFieldSet.create(off).provenance_argv() == []
+    assert assemble_argv("o", "repo:1", (), [], ["--provenance-target=src:p"])[-1] == "--provenance-target=src:p"

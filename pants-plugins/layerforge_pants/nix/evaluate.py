@@ -151,3 +151,18 @@ async def evaluate_derivations(
     evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
     results = await evaluate_all(evaluations, nix, env)
     return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs})))
+
+
+async def provenance_files(field_set: NixOciImageFieldSet) -> Snapshot | None:
+    """The Nix file or flake files the provenance of an `sbom` image records (each by its
+    sha256): the sources its evaluation read, for the assembly's sandbox. None otherwise."""
+    if not field_set.sbom.value:
+        return None
+    if field_set.nix_file.value:
+        return await dependency_files(field_set.address, field_set.nix_file)
+    if not field_set.flake.value:
+        return None
+    attrs = field_set.copy_to_root_attrs.value or ()
+    refs = tuple(parse_flake_ref(r, field_set.address, f) for r, f in ((field_set.flake.value, "flake"),
+                 *((a, "copy_to_root_attrs") for a in attrs)))  # fmt: skip
+    return await flake_files(field_set, refs)

@@ -42,6 +42,7 @@ from layerforge_pants.goals.target_types import (
 )
 from layerforge_pants.goals.tool import LayerforgeProcess
 from layerforge_pants.goals.tool_option import ToolOptionField, fields_argv, option, option_fields
+from layerforge_pants.nix.flake import parse_flake_ref
 from layerforge_pants.nix.plan import PLAN, planned_layers
 from layerforge_pants.nix.target import (
     ImageArchField,
@@ -142,6 +143,34 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
         argv += [option("--store-path", p) for p in self.store_paths.value or ()]
         return argv
 
+    def provenance_argv(self) -> list[str]:
+        """``nix-assemble``'s record of the target and the Nix file or flake the plan's
+        derivations were evaluated from, for the provenance an `sbom` image carries (nothing
+        otherwise: the assembly of other images is keyed as before). The files it names are in
+        the assembly's sandbox (:func:`layerforge_pants.nix.evaluate.provenance_files`)."""
+        if not self.sbom.value:
+            return []
+        argv = [option("--provenance-target", self.address.spec)]
+        if self.system.value:
+            argv.append(option("--provenance-system", self.system.value))
+        if self.nix_file.value:
+            argv.append(option("--provenance-nix-file", self.nix_file.file_path))
+            if self.attr.value:
+                argv.append(option("--provenance-attr", self.attr.value))
+            argv += [option("--provenance-argstr", f"{k}={v}") for k, v in sorted((self.argstrs.value or {}).items())]
+            # copy-to-root attributes of a Nix file are attributes of that file
+            attrs = self.copy_to_root_attrs.value or ()
+        elif self.flake.value:
+            flake = parse_flake_ref(self.flake.value, self.address, self.flake.alias)
+            argv.append(option("--provenance-flake", flake.installable()))
+            attrs = tuple(
+                parse_flake_ref(a, self.address, self.copy_to_root_attrs.alias).installable()
+                for a in self.copy_to_root_attrs.value or ()
+            )
+        else:
+            attrs = ()
+        return [*argv, *(option("--provenance-copy-to-root-attr", a) for a in attrs)]
+
 
 def layer_requests(plan_content: bytes, address: Address) -> list[LayerforgeProcess]:
     """One process per layer job of the plan (see plan.py), each its job's argv as it is,
@@ -176,12 +205,17 @@ def from_image_args(layout_ref: str) -> tuple[str, ...]:
 
 
 def assemble_argv(
-    layout: str, image_name: str, from_image: tuple[str, ...], requests: list[LayerforgeProcess]
+    layout: str,
+    image_name: str,
+    from_image: tuple[str, ...],
+    requests: list[LayerforgeProcess],
+    provenance: list[str] | None = None,
 ) -> list[str]:
     """``layerforge nix-assemble`` writing the image ``image_name`` into ``layout`` (the
-    target's `output_path`) from the plan and the layers of ``requests``."""
+    target's `output_path`) from the plan and the layers of ``requests``; ``provenance``: the
+    field set's :meth:`~NixOciImageFieldSet.provenance_argv`."""
     argv = ["nix-assemble", option("--plan", PLAN), option("--out", layout), "--without-layer-blobs", *from_image]
-    return [*argv, option("--image-name", image_name), *layer_dir_args(requests)]
+    return [*argv, option("--image-name", image_name), *(provenance or ()), *layer_dir_args(requests)]
 
 
 #: What a layer directory holds beside its blob (see layerforge.layers.layer_dir).

@@ -26,7 +26,7 @@ from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.tool import LayerforgeEnv, LayerforgeProcess, NixTools, checked
 from layerforge_pants.goals.tool_rules import package_with
 from layerforge_pants.nix import package
-from layerforge_pants.nix.evaluate import evaluate_derivations
+from layerforge_pants.nix.evaluate import evaluate_derivations, provenance_files
 from layerforge_pants.nix.package import (
     PLAN,
     SHALLOW_MISSING,
@@ -93,8 +93,12 @@ async def package_nix_oci_image(
     blobs = [b for e, c, q in zip(entries, meta_files, requests) for b in layer_blobs(e, c, q, layout)]
     blob_digest = await engine.create(CreateDigest(unique_blobs(blobs)))
     prefixed = await engine.add_prefixes(AddPrefix(m, f"l{i}") for i, m in enumerate(metas))
-    assemble_input = await engine.merge(MergeDigests([planned.output_digest, base_digest, *prefixed]))
-    argv = assemble_argv(layout, f"{names.repository}:{names.ref}", from_image, requests)
+    # An `sbom` image's provenance records its Nix file or flake files: they are in the sandbox.
+    recorded = await provenance_files(field_set)
+    sources = [] if recorded is None else [recorded.digest]
+    assemble_input = await engine.merge(MergeDigests([planned.output_digest, base_digest, *prefixed, *sources]))
+    provenance = field_set.provenance_argv()
+    argv = assemble_argv(layout, f"{names.repository}:{names.ref}", from_image, requests, provenance)
     description = f"Assemble the image of {field_set.address}"
     return await package_with(argv, description, assemble_input, layout, names, add=blob_digest)
 
