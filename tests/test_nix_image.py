@@ -310,6 +310,8 @@ def test_runtime_bundle_validates_and_runs(tmp_path: Path, podman: Podman) -> No
     assert output == "1000\nhello from libgreet\napp 1.0\n"
     assert podman.run_bundle(out).stdout == output, "runc runs the bundle as it is"
     assert json.loads((out / "sbom.spdx.json").read_bytes())["spdxVersion"] == "SPDX-2.3"
+    assert json.loads((out / "sbom.cdx.json").read_bytes())["specVersion"] == "1.5"
+    assert json.loads((out / "provenance.intoto.json").read_bytes())["_type"] == "https://in-toto.io/Statement/v1"
 
 
 def test_docker_archive_format(tmp_path: Path, podman: Podman) -> None:
