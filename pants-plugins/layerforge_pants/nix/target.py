@@ -304,7 +304,10 @@ class NixSbomField(ToolFlagField, BoolField):
     alias = "sbom"
     flag = "--sbom"
     default = False
-    help = "Attach an SPDX 2.3 SBOM of the closure (pushed as a referrer of the image)."
+    help = (
+        "Attach SPDX 2.3 and CycloneDX 1.5 SBOMs of the closure and an SLSA provenance statement "
+        "(in-toto, unsigned, naming this target) (pushed as referrers of the image)."
+    )
 
 
 class NixSnapshotterField(ToolFlagField, BoolField):

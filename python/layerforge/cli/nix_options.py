@@ -67,7 +67,11 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
         help=f"layer compression (default {DEFAULT_COMPRESSION})",
     )
     img.add_argument("--level", type=int, metavar="N", help="compression level")
-    img.add_argument("--sbom", action="store_true", help="attach an SPDX 2.3 SBOM of the closure")
+    img.add_argument(
+        "--sbom",
+        action="store_true",
+        help="attach SPDX 2.3 and CycloneDX 1.5 SBOMs of the closure and its SLSA provenance (in-toto)",
+    )
     img.add_argument(
         "--nix-snapshotter",
         action="store_true",
