@@ -23,6 +23,7 @@ import referencing.jsonschema
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import CryptoSigner
 
+from layerforge.images.nix.provenance import NixSource
 from tests.helpers import blob_path, image_parts, run, run_cli, validate_schema
 from tests.nix_support import FIXTURES, FLAKE, IMAGES_NIX, NIX_COMMAND, build, closure, nix_env, nix_image
 
@@ -289,17 +290,38 @@ def test_flake_provenance_records_the_lock_file(tmp_path: Path) -> None:
                            f"path:{work / 'flake'}"], capture_output=True, text=True, env=nix_env(), timeout=120,
                           check=False)  # fmt: skip
     assert lock.returncode == 0, lock.stderr
-    nix_image("--flake", "./flake#app", "--sbom", "--out", tmp_path / "img", cwd=work)
+    nix_image("--flake", "./flake#app", "--copy-to-root-attr", "./flake#tools", "--sbom", "--out", tmp_path / "img",
+              cwd=work)  # fmt: skip
     statement = json.loads(statement_of(tmp_path / "img")[1])
     definition = statement["predicate"]["buildDefinition"]
     source = definition["externalParameters"]["source"]
     assert source["flake"] == "path:flake#app"
+    assert source["copyToRootAttrs"] == ["path:flake#tools"]
     sha = {name: run("sha256sum", work / "flake" / name).stdout.split()[0] for name in ("flake.nix", "flake.lock")}
     assert source["flakeFiles"] == [{"path": f"flake/{n}", "sha256": sha[n]} for n in ("flake.nix", "flake.lock")]
     files = [d for d in definition["resolvedDependencies"] if "uri" not in d]
     assert [(d["name"], d["digest"]["sha256"], d["annotations"]["role"]) for d in files] == [
         (f"flake/{n}", sha[n], "flake") for n in ("flake.nix", "flake.lock")
     ]
+
+
+def test_flake_references_are_recorded_the_same_however_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Pants hands nix-assemble (`path:./DIR#ATTR` from the build root) and what a user
+    types (`./DIR#ATTR`, `./DIR/#ATTR`, an absolute path under the working directory) are one
+    record."""
+    shutil.copytree(FLAKE, tmp_path / "flake")
+    monkeypatch.chdir(tmp_path)
+    spellings = [
+        ("path:./flake#app", ["path:./flake#tools"]),
+        ("./flake#app", ["./flake/#tools", "./flake#tools"]),
+        (f"{tmp_path}/flake#app", [f"path:{tmp_path}/flake#tools"]),
+    ]
+    recorded = {NixSource.of(nix_file=None, flake=f, copy_to_root_attrs=a) for f, a in spellings}
+    (one,) = recorded
+    assert one is not None and one.flake == "path:flake#app" and one.copy_to_root_attrs == ("path:flake#tools",)
+    assert [f.path for f in one.flake_files] == ["flake/flake.nix"]
 
 
 def test_provenance_target_needs_sbom_and_images_without_sbom_have_no_referrers(tmp_path: Path) -> None:

@@ -98,17 +98,18 @@ class NixSource:
             raise UsageError(option, "records a Nix file or a flake, not both")
         if nix_file is None and flake is None:
             return None
-        common: dict[str, Any] = {
-            "attr": attr,
-            "argstrs": tuple(sorted(argstrs)),
-            "system": system,
-            "copy_to_root_attrs": tuple(copy_to_root_attrs),
-        }
+        common: dict[str, Any] = {"attr": attr, "argstrs": tuple(sorted(argstrs)), "system": system}
         if nix_file is not None:
-            return cls(nix_file=SourceFile.read(nix_file, option), **common)
+            ctr = tuple(sorted(set(copy_to_root_attrs)))
+            return cls(nix_file=SourceFile.read(nix_file, option), copy_to_root_attrs=ctr, **common)
         assert flake is not None
-        ref, files = _flake(flake, option.replace("nix-file", "flake"))
-        return cls(flake=ref, flake_files=files, **common)
+        flake_option = option.replace("nix-file", "flake")
+        ref, directory = _flake_ref(flake, flake_option)
+        refs = [_flake_ref(a, option.replace("nix-file", "copy-to-root-attr")) for a in copy_to_root_attrs]
+        directories = [directory, *sorted({d for _, d in refs if d is not None} - {directory})]
+        files = tuple(f for d in directories if d is not None for f in _flake_files(d, flake_option))
+        ctr = tuple(sorted({r for r, _ in refs}))
+        return cls(flake=ref, flake_files=files, copy_to_root_attrs=ctr, **common)
 
     @property
     def files(self) -> tuple[SourceFile, ...]:
@@ -132,18 +133,22 @@ class NixSource:
         return out
 
 
-def _flake(ref: str, option: str) -> tuple[str, tuple[SourceFile, ...]]:
+def _flake_ref(ref: str, option: str) -> tuple[str, Path | None]:
     """A flake reference as recorded (a local flake as ``path:DIR#ATTR``, DIR relative to the
-    working directory) and its flake.nix and flake.lock (if it has one)."""
+    working directory, however it was spelled) and its directory if it is local."""
     resolved = installable(ref, Path.cwd(), option)
     if not resolved.startswith("path:"):
-        return ref, ()
+        return ref, None
     where, sep, fragment = resolved.removeprefix("path:").partition("#")
-    directory = Path(where)
+    return f"path:{recorded_path(where)}{sep}{fragment}", Path(where)
+
+
+def _flake_files(directory: Path, option: str) -> list[SourceFile]:
+    """A local flake's flake.nix and its flake.lock if it has one."""
     files = [SourceFile.read(directory / "flake.nix", option)]
     if (directory / "flake.lock").is_file():
         files.append(SourceFile.read(directory / "flake.lock", option))
-    return f"path:{recorded_path(directory)}{sep}{fragment}", tuple(files)
+    return files
 
 
 @dataclass(frozen=True)
