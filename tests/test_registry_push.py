@@ -351,6 +351,34 @@ def test_repush_is_answered_natively_as_python_would(tmp_path: Path, proxy: Faul
     assert (tmp_path / "cache" / "registry-blobs.json").read_bytes() == known
 
 
+def test_repush_of_several_referrers_under_the_tag_schema_is_answered_natively(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Each referrer pushed adds its entry to the one ``sha256-<hex>`` index: the receipt names
+    the index the last one left for all of them, so a re-push is still answered natively."""
+    src = multi_layer_image(tmp_path, layers=1)
+    sbom = attach_sbom(src)
+    layout = OciLayout.open(src)
+    with layout.locked():
+        provenance = attach_artifact(
+            layout, layout.resolve("v1"), artifact_type="application/vnd.in-toto+json",
+            payload=canonical_json({"_type": "https://in-toto.io/Statement/v1"}),
+            payload_media_type="application/vnd.in-toto+json", title="provenance.intoto.json", epoch=1,
+            annotations={"in-toto.io/predicate-type": "https://slsa.dev/provenance/v1"},
+        )  # fmt: skip
+    target = f"{registry.host}/team/app:1"
+    out = push(f"{src}:v1", target)
+    assert f"referrer {sbom.digest}" in out.stdout and f"referrer {provenance.digest}" in out.stdout
+    fallback = f"{registry.host}/team/app:sha256-{layout.resolve('v1').digest.split(':')[1]}"
+    raw = json.loads(run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{fallback}").stdout)
+    entries = {m["digest"]: m for m in raw["manifests"]}
+    assert set(entries) == {sbom.digest, provenance.digest}
+    assert entries[provenance.digest]["annotations"]["in-toto.io/predicate-type"] == "https://slsa.dev/provenance/v1"
+    native = run_cli("push", f"{src}:v1", target, env=push_env(LAYERFORGE_PYTHON="/bin/false"))
+    referrers = sorted(line for line in native.stdout.splitlines() if line.startswith("referrer "))
+    assert referrers == sorted([f"referrer {sbom.digest}", f"referrer {provenance.digest}"])
+
+
 def test_repush_goes_to_python_unless_nothing_is_to_do(tmp_path: Path, registry: Registry) -> None:
     src = multi_layer_image(tmp_path, layers=2)
     target = f"{registry.host}/team/app:1"

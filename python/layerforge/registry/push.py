@@ -234,6 +234,7 @@ def push_image(
             result.cosign_objects.append(artifact)  # merged into the registry's by the signing code
             continue
         _push_referrer(layout, client, repo, artifact=artifact, jobs=jobs, known=known, result=result, on_blob=on_blob)
+    _settle_listings(result)
     for b in result.blobs:
         record = known.note if b.action == "skipped" else known.add
         record(client.registry, repo, b.digest)
@@ -393,6 +394,17 @@ def _push_referrer(
     client.put_manifest(repo, tag, data, media_types.IMAGE_INDEX, sha256_digest(data))
     result.manifests_pushed += 1
     result.listings[artifact.digest] = (tag, sha256_digest(data))
+
+
+def _settle_listings(result: PushResult) -> None:
+    """Each referrer's listing names the referrers index its tag holds once every referrer is
+    pushed: the last one written to that tag (an artifact pushed after another adds its entry
+    to the index the earlier one was listed in, which the receipt must not name any more)."""
+    final = {listing[0]: listing[1] for listing in result.listings.values() if listing is not None}
+    result.listings = {
+        digest: None if listing is None else (listing[0], final[listing[0]])
+        for digest, listing in result.listings.items()
+    }
 
 
 def _registry_index(data: bytes, where: str) -> Index:
