@@ -207,19 +207,20 @@ default = true
     verify_blobs(back)
     assert not registry.manifest_exists("private", "latest"), "skip_push is respected"
     fallback = f"sha256-{local.split(':')[1]}"
-    assert registry.manifest_exists("team/app", fallback), "the SBOM is pushed as a referrer"
+    assert registry.manifest_exists("team/app", fallback), "the SBOMs and provenance are pushed as referrers"
 
     # Publishing again sends nothing and goes through the native command, as the command line
-    # does: it checks the first push's receipt with HEAD requests only (two tags, the SBOM
-    # and its tag index), where the Python push would also GET the referrers and the index.
+    # does: it checks the first push's receipt with HEAD requests only (two tags, then each of
+    # the three referrers, SPDX and CycloneDX SBOMs and provenance, and the tag index listing
+    # it), where the Python push would also GET the referrers and the index.
     # Publish asks first which layers the registry lacks (a dry run: the two tags, the image
-    # and the SBOM, HEAD only; none, as it holds the image) and gives the push no layer: the
-    # receipt still holds.
+    # and the three referrers, HEAD only; none, as it holds the image) and gives the push no
+    # layer: the receipt still holds.
     proxy.reset_counts()
     again = repo.run("publish", "images::")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "(unchanged)" in again.stdout + again.stderr
-    assert dict(proxy.requests) == {"HEAD app/manifests": 4 + 4}, proxy.requests
+    assert dict(proxy.requests) == {"HEAD app/manifests": 6 + 2 + 3 * 2}, proxy.requests
     assert proxy.body_bytes == 0
 
 
