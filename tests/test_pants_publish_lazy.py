@@ -135,7 +135,9 @@ def _publish_from_a_second_machine(tmp_path: Path, buildgrid: TcpMeter, held: Re
     read = buildgrid.down
     assert missing_size <= read <= missing_size + SLACK, (read, missing_size)
     text = published.stdout + published.stderr
-    assert "blobs: 4 pushed" in text and "3 skipped" in text, text[-3000:]  # the layer, config, SBOM, its config
+    # pushed: the layer, config, the SPDX and CycloneDX SBOMs and the provenance, and their (one,
+    # empty) config; skipped: the 3 layers held, and that config for the second and third referrer
+    assert "blobs: 6 pushed" in text and "5 skipped" in text, text[-3000:]
     assert f"{held.host}/team/app:1.0 published" in text, text[-3000:]
     _served_whole(tmp_path / "back-held", f"{held.host}/team/app:1.0", entry["digest"], manifest)
 
