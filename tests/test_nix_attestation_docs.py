@@ -23,7 +23,9 @@ import referencing.jsonschema
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import CryptoSigner
 
-from layerforge.images.nix.provenance import NixSource
+from layerforge.images.nix.closure import Closure, PathInfo
+from layerforge.images.nix.plan import BaseInfo, NixPlan
+from layerforge.images.nix.provenance import BuildInputs, NixSource, provenance_statement
 from tests.helpers import blob_path, image_parts, run, run_cli, validate_schema
 from tests.nix_support import FIXTURES, FLAKE, IMAGES_NIX, NIX_COMMAND, build, closure, nix_env, nix_image
 
@@ -329,3 +331,21 @@ def test_provenance_target_needs_sbom_and_images_without_sbom_have_no_referrers(
     assert bad.returncode == 2 and "--provenance-target" in bad.stderr and "--sbom" in bad.stderr
     nix_image("--store-path", build("app"), "--out", tmp_path / "plain")
     assert artifacts(tmp_path / "plain") == {}
+
+
+def test_the_base_image_is_a_resolved_dependency() -> None:
+    """A plan on a base image (no Nix needed: the statement is made from the plan alone)."""
+    path = "/nix/store/" + "a" * 32 + "-app-1.0"
+    closure = Closure(roots=(path,), infos={path: PathInfo(path, "sha256:" + "1" * 64, 100, (), None)})
+    base = BaseInfo("sha256:" + "b" * 64, "base:1", 2)
+    plan = NixPlan(ref="1.0", arch="amd64", epoch=7, closure=closure, layers=(), sbom=True, base=base)
+    statement = provenance_statement(plan, "sha256:" + "c" * 64, BuildInputs())
+    jsonschema.Draft7Validator(STATEMENT_SCHEMA).validate(statement)
+    resolved = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert resolved == [
+        {"name": "base:1", "digest": {"sha256": "b" * 64}, "annotations": {"role": "base-image", "layers": 2}},
+        {"uri": f"nix:{path}", "digest": {"sha256": "1" * 64}, "annotations": {"narSize": 100}},
+    ]
+    external = statement["predicate"]["buildDefinition"]["externalParameters"]
+    assert external == {"options": {**external["options"]}} and external["options"]["base"]["digest"] == base.digest
+    assert statement["subject"] == [{"name": "1.0", "digest": {"sha256": "c" * 64}}]

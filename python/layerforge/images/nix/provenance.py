@@ -198,6 +198,11 @@ def provenance_statement(plan: NixPlan, manifest_digest: str, build: BuildInputs
         external["source"] = build.source.to_json()
         role = "nix-file" if build.source.nix_file is not None else "flake"
         resolved += [_file_dependency(f, role) for f in build.source.files]
+    if plan.base is not None:
+        base: dict[str, Any] = {"digest": {"sha256": plan.base.digest.partition(":")[2]}}
+        if plan.base.ref:
+            base["name"] = plan.base.ref
+        resolved.append({**base, "annotations": {"role": "base-image", "layers": plan.base.layers}})
     for path in plan.closure.paths:
         info = plan.closure.infos[path]
         annotations: dict[str, Any] = {"narSize": info.nar_size}
