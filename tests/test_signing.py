@@ -86,6 +86,9 @@ def test_push_sign_key_signs_as_cosign_does(tmp_path: Path, registry: Registry) 
     assert f"{tag} " in again.stdout and "(unchanged)" in again.stdout, again
     manifest = json.loads(oracle.fetch_manifest(base(registry), "team/app", tag))
     assert len(manifest["layers"]) == 1
+    # It names the image as its subject: registries with the referrers API list it with the image.
+    assert manifest["subject"] == {"mediaType": entry["mediaType"], "digest": entry["digest"], "size": entry["size"]}
+    assert manifest["artifactType"] == "application/vnd.dev.cosign.artifact.sig.v1+json"
 
 
 def test_unsigned_other_key_and_changed_image_are_refused(tmp_path: Path, registry: Registry) -> None:
@@ -326,3 +329,25 @@ def test_an_index_is_signed_with_every_image_it_lists(tmp_path: Path, registry: 
     line = one_error_line(cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/multi:1",
                               check=False))  # fmt: skip
     assert f"{children[1].digest} is not signed" in line, line
+
+
+def test_attest_a_layout_from_its_sbom_then_push(tmp_path: Path, registry: Registry) -> None:
+    pub = openssl_style_key(tmp_path / "key.pem")
+    src = multi_layer_image(tmp_path)
+    attach_sbom(src)
+    entry, _, _ = image_parts(src, "v1")
+    cli("attest", "--key", tmp_path / "key.pem", "--reference", f"{registry.host}/team/app", f"{src}:v1")
+    (statement,) = oracle.verify_layout_attestations(src, entry["digest"], pub, predicate_type=SPDX)
+    assert statement["subject"][0]["name"] == f"{registry.host}/team/app"
+    ok = cli("verify", "--key", tmp_path / "key.pub", "--type", "spdxjson", f"{src}:v1", check=False)
+    assert "is not signed" in one_error_line(ok)  # attested, not signed: verify wants both
+    cli("sign", "--key", tmp_path / "key.pem", "--reference", f"{registry.host}/team/app", f"{src}:v1")
+    cli("verify", "--key", tmp_path / "key.pub", "--type", "spdxjson", f"{src}:v1")
+    push(f"{src}:v1", f"{registry.host}/team/app:1")
+    oracle.verify_attestations(base(registry), "team/app", entry["digest"], pub, predicate_type=SPDX)
+    oracle.verify_signatures(base(registry), "team/app", entry["digest"], pub)
+    # Without an SBOM or provenance there is nothing to attest: one line.
+    bare = multi_layer_image(tmp_path / "bare")
+    line = one_error_line(cli("attest", "--key", tmp_path / "key.pem", "--reference", "r.example/a", f"{bare}:v1",
+                              check=False))  # fmt: skip
+    assert "holds no provenance or SBOM" in line, line
