@@ -632,7 +632,7 @@ impl SigningKey {
     #[staticmethod]
     fn from_pem(py: Python<'_>, pem: &[u8], password: Option<&[u8]>) -> PyResult<Self> {
         let inner = py
-            .detach(|| sign::SigningKey::from_pem(pem, password))
+            .detach(|| sign::read_private_key(pem, password))
             .map_err(to_py)?;
         Ok(SigningKey { inner })
     }

@@ -21,7 +21,6 @@ use p256::pkcs8::der::pem as rfc7468;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::ecdsa::SigningKey;
 use crate::{Error, Result};
 
 /// The label cosign writes today.
@@ -210,11 +209,10 @@ pub fn encrypt(plaintext: &[u8], password: &[u8], params: ScryptParams) -> Resul
         .map_err(|e| Error::input(format!("{WHAT}: cannot write the JSON envelope: {e}")))
 }
 
-/// `key` as cosign's encrypted private key PEM (`ENCRYPTED SIGSTORE PRIVATE KEY`, 64-column
-/// base64, LF line endings, a final newline).
-pub fn encrypt_key(key: &SigningKey, password: &[u8], params: ScryptParams) -> Result<String> {
-    let pkcs8 = key.to_pkcs8_der()?;
-    let envelope = encrypt(pkcs8.as_bytes(), password, params)?;
+/// A private key (its PKCS#8 DER) as cosign's encrypted private key PEM (`ENCRYPTED
+/// SIGSTORE PRIVATE KEY`, 64-column base64, LF line endings, a final newline).
+pub fn encrypt_pem(pkcs8_der: &[u8], password: &[u8], params: ScryptParams) -> Result<String> {
+    let envelope = encrypt(pkcs8_der, password, params)?;
     rfc7468::encode_string(SIGSTORE_LABEL, rfc7468::LineEnding::LF, &envelope)
         .map_err(|e| Error::input(format!("{WHAT}: cannot write PEM: {e}")))
 }

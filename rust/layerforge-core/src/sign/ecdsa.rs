@@ -10,7 +10,7 @@ use p256::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding
 use p256::pkcs8::{SecretDocument, SubjectPublicKeyInfoRef};
 use p256::{PublicKey, SecretKey};
 
-use super::{key_kind, pem, private_key};
+use super::{key_kind, pem};
 use crate::{Error, Result};
 
 /// An ECDSA P-256 private key that signs. Its `Debug` shows no key material, and the key is
@@ -20,12 +20,6 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// Read a private key PEM: PKCS#8 `PRIVATE KEY`, SEC1 `EC PRIVATE KEY`, or cosign's
-    /// encrypted key (which needs `password`); see [`private_key::read_pem`].
-    pub fn from_pem(pem: &[u8], password: Option<&[u8]>) -> Result<Self> {
-        private_key::read_pem(pem, password)
-    }
-
     pub(crate) fn from_secret_key(key: &SecretKey) -> Self {
         SigningKey { inner: key.into() }
     }

@@ -19,6 +19,7 @@ pub mod private_key;
 
 pub use cosign_encrypted::ScryptParams;
 pub use ecdsa::{verify_signature, SigningKey};
+pub use private_key::read_pem as read_private_key;
 
 use crate::{Error, Result};
 
@@ -27,7 +28,9 @@ use crate::{Error, Result};
 /// the public key (SPKI `PUBLIC KEY` PEM). Both PEMs end with a newline.
 pub fn generate_cosign_key_pair(password: &[u8]) -> Result<(String, String)> {
     let key = SigningKey::generate()?;
-    let private_pem = cosign_encrypted::encrypt_key(&key, password, ScryptParams::COSIGN)?;
+    let pkcs8 = key.to_pkcs8_der()?;
+    let private_pem =
+        cosign_encrypted::encrypt_pem(pkcs8.as_bytes(), password, ScryptParams::COSIGN)?;
     Ok((private_pem, key.public_key_pem()?))
 }
 

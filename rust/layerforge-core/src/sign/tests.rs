@@ -55,7 +55,7 @@ fn cosign_fixtures_decrypt_to_the_keys_cosign_paired_them_with() {
             fixture!("cosign-cosign-label.pub"),
         ),
     ] {
-        let k = SigningKey::from_pem(key, Some(b"hello")).unwrap();
+        let k = read_private_key(key, Some(b"hello")).unwrap();
         assert_eq!(k.public_key_pem().unwrap(), text(public));
         assert_eq!(public_point(&k), embedded_public_point(key, b"hello"));
         let sig = k.sign(b"payload").unwrap();
@@ -70,10 +70,10 @@ fn cosign_fixtures_refuse_other_passwords() {
         (fixture!("cosign-cosign-label.key"), b"".as_slice()),
         (fixture!("cosign-ci.key"), b"hello".as_slice()),
     ] {
-        let e = err(SigningKey::from_pem(key, Some(password)));
+        let e = err(read_private_key(key, Some(password)));
         assert_eq!(e, "cosign key: wrong password or corrupted key");
     }
-    let e = err(SigningKey::from_pem(
+    let e = err(read_private_key(
         fixture!("cosign-sigstore-label.key"),
         None,
     ));
@@ -82,7 +82,7 @@ fn cosign_fixtures_refuse_other_passwords() {
 
 #[test]
 fn cosign_key_sealing_sec1_is_refused_as_cosign_does() {
-    let e = err(SigningKey::from_pem(
+    let e = err(read_private_key(
         fixture!("cosign-sec1-inside.key"),
         Some(b"hello"),
     ));
@@ -95,7 +95,7 @@ fn cosign_key_sealing_sec1_is_refused_as_cosign_does() {
 #[test]
 fn unencrypted_openssl_keys() {
     let sec1 = fixture!("sec1-p256.pem");
-    let k = SigningKey::from_pem(sec1, None).unwrap();
+    let k = read_private_key(sec1, None).unwrap();
     assert_eq!(k.public_key_pem().unwrap(), text(fixture!("sec1-p256.pub")));
     // `openssl ecparam -genkey` writes the curve's parameters first; a password is ignored.
     let with_params = [
@@ -104,16 +104,16 @@ fn unencrypted_openssl_keys() {
         sec1,
     ]
     .concat();
-    let k = SigningKey::from_pem(&with_params, Some(b"unused")).unwrap();
+    let k = read_private_key(&with_params, Some(b"unused")).unwrap();
     assert_eq!(k.public_key_pem().unwrap(), text(fixture!("sec1-p256.pub")));
-    let k = SigningKey::from_pem(fixture!("pkcs8-p256.pem"), None).unwrap();
+    let k = read_private_key(fixture!("pkcs8-p256.pem"), None).unwrap();
     assert_eq!(
         k.public_key_pem().unwrap(),
         text(fixture!("pkcs8-p256.pub"))
     );
     // The same key sealed by cosign (which refuses it) and in the clear.
     let crlf = text(sec1).replace('\n', "\r\n");
-    let k = SigningKey::from_pem(crlf.as_bytes(), None).unwrap();
+    let k = read_private_key(crlf.as_bytes(), None).unwrap();
     assert_eq!(k.public_key_pem().unwrap(), text(fixture!("sec1-p256.pub")));
 }
 
@@ -137,7 +137,7 @@ fn keys_that_are_not_p256_are_refused_by_name() {
             "private key: Ed25519 keys are not supported (only ECDSA P-256)",
         ),
     ] {
-        assert_eq!(err(SigningKey::from_pem(pem, None)), want);
+        assert_eq!(err(read_private_key(pem, None)), want);
     }
     for (pem, want) in [
         (
@@ -180,7 +180,7 @@ fn bad_pem_is_a_one_line_error() {
         ),
     ];
     for (pem, want) in cases {
-        let e = err(SigningKey::from_pem(pem, Some(b"pw")));
+        let e = err(read_private_key(pem, Some(b"pw")));
         assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
         assert!(!e.contains('\n'), "{e:?}");
     }
@@ -197,7 +197,7 @@ fn bad_pem_is_a_one_line_error() {
 
 #[test]
 fn sign_verify_round_trip() {
-    let key = SigningKey::from_pem(fixture!("pkcs8-p256.pem"), None).unwrap();
+    let key = read_private_key(fixture!("pkcs8-p256.pem"), None).unwrap();
     let public = key.public_key_pem().unwrap();
     let sig = key.sign(b"message").unwrap();
     assert_eq!(
@@ -245,7 +245,7 @@ fn generated_pair_reads_back_with_its_password_only() {
     assert!(private.ends_with("-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
     assert!(private.lines().all(|l| l.len() <= 64));
     assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\n"));
-    let key = SigningKey::from_pem(private.as_bytes(), Some(b"pw")).unwrap();
+    let key = read_private_key(private.as_bytes(), Some(b"pw")).unwrap();
     assert_eq!(key.public_key_pem().unwrap(), public);
     assert_eq!(
         public_point(&key),
@@ -253,7 +253,7 @@ fn generated_pair_reads_back_with_its_password_only() {
     );
     let sig = key.sign(b"m").unwrap();
     assert!(verify_signature(public.as_bytes(), b"m", &sig).unwrap());
-    let e = err(SigningKey::from_pem(private.as_bytes(), Some(b"px")));
+    let e = err(read_private_key(private.as_bytes(), Some(b"px")));
     assert_eq!(e, "cosign key: wrong password or corrupted key");
 
     // The envelope is what cosign writes: N=65536 r=8 p=1, 32-byte salt, 24-byte nonce.
@@ -276,15 +276,15 @@ fn generated_pair_reads_back_with_its_password_only() {
         &serde_json::to_vec(&v).unwrap(),
     )
     .unwrap();
-    let e = err(SigningKey::from_pem(tampered.as_bytes(), Some(b"pw")));
+    let e = err(read_private_key(tampered.as_bytes(), Some(b"pw")));
     assert_eq!(e, "cosign key: wrong password or corrupted key");
 }
 
 #[test]
 fn empty_password_is_a_password() {
-    let key = SigningKey::from_pem(fixture!("pkcs8-p256.pem"), None).unwrap();
-    let sealed = cosign_encrypted::encrypt_key(
-        &key,
+    let key = read_private_key(fixture!("pkcs8-p256.pem"), None).unwrap();
+    let sealed = cosign_encrypted::encrypt_pem(
+        key.to_pkcs8_der().unwrap().as_bytes(),
         b"",
         ScryptParams {
             n: 1024,
@@ -293,20 +293,20 @@ fn empty_password_is_a_password() {
         },
     )
     .unwrap();
-    let back = SigningKey::from_pem(sealed.as_bytes(), Some(b"")).unwrap();
+    let back = read_private_key(sealed.as_bytes(), Some(b"")).unwrap();
     assert_eq!(
         back.public_key_pem().unwrap(),
         key.public_key_pem().unwrap()
     );
-    let e = err(SigningKey::from_pem(sealed.as_bytes(), None));
+    let e = err(read_private_key(sealed.as_bytes(), None));
     assert_eq!(e, "cosign key: the key is encrypted: a password is needed");
 }
 
 #[test]
 fn no_key_material_in_debug_or_errors() {
-    let key = SigningKey::from_pem(fixture!("pkcs8-p256.pem"), None).unwrap();
+    let key = read_private_key(fixture!("pkcs8-p256.pem"), None).unwrap();
     assert_eq!(format!("{key:?}"), "SigningKey(ECDSA P-256)");
-    let e = err(SigningKey::from_pem(
+    let e = err(read_private_key(
         fixture!("cosign-sigstore-label.key"),
         Some(b"hunter2-secret"),
     ));
