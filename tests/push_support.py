@@ -17,9 +17,11 @@ from layerforge.layers.build import build_layers
 from layerforge.layout.artifact import attach_artifact
 from layerforge.layout.image_writer import write_image
 from layerforge.layout.oci_layout import OciLayout, open_for_write
+from layerforge.model import media_types
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
 from layerforge.model.image_config import ImageConfig
+from layerforge.model.index import Index
 from layerforge.model.platform import Platform
 from tests.helpers import layerforge_bin, run_cli
 
@@ -60,6 +62,26 @@ def multi_layer_image(root: Path, layers: int = 5, size: int = 300_000, ref: str
         )
         write_image(layout, config, [b.descriptor for b in built], annotations={}, ref=ref)
     return layout_dir
+
+
+def platform_index(
+    layout_dir: Path, archs: dict[str, str], ref: str = "multi", size: int = 1000
+) -> tuple[Descriptor, list[Descriptor]]:
+    """An index tagged ``ref`` of one single-layer image per architecture (``archs`` maps each
+    to its layer's media type); the index's and the images' descriptors."""
+    with open_for_write(layout_dir) as layout:
+        children = []
+        for arch, mt in archs.items():
+            blob = layout.put_blob(f"payload for {arch}".encode() * size, mt)
+            config = ImageConfig(Platform(arch, "linux"), "1970-01-01T00:00:01Z", diff_ids=(blob.digest,))
+            cfg = layout.put_json(config.to_json(), media_types.IMAGE_CONFIG)
+            m = {"schemaVersion": 2, "mediaType": media_types.IMAGE_MANIFEST, "config": cfg.to_json(),
+                 "layers": [blob.to_json()]}  # fmt: skip
+            d = layout.put_json(m, media_types.IMAGE_MANIFEST)
+            children.append(Descriptor(d.media_type, d.digest, d.size, platform=Platform(arch, "linux")))
+        idx = layout.put_json(Index(manifests=tuple(children)).to_json(), media_types.IMAGE_INDEX)
+        layout.tag(idx, ref)
+    return idx, children
 
 
 def write_docker_config(path: Path, registry: str, user: str, password: str) -> None:

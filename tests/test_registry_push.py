@@ -17,13 +17,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from layerforge.layout.artifact import attach_artifact
-from layerforge.layout.oci_layout import OciLayout, open_for_write
+from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.canonical_json import canonical_json
-from layerforge.model.descriptor import Descriptor
-from layerforge.model.image_config import ImageConfig
-from layerforge.model.index import Index
-from layerforge.model.platform import Platform
 from layerforge.registry import reference as reference_module
 from layerforge.registry.errors import RegistryError
 from layerforge.registry.transport import Transport
@@ -34,6 +30,7 @@ from tests.push_support import (
     attach_sbom,
     isolate,
     multi_layer_image,
+    platform_index,
     push,
     write_docker_config,
 )
@@ -66,18 +63,8 @@ def test_round_trip_with_skopeo(tmp_path: Path, registry: Registry) -> None:
 
 def test_index_and_unknown_media_types(tmp_path: Path, registry: Registry) -> None:
     layout_dir = tmp_path / "layout"
-    with open_for_write(layout_dir) as layout:
-        children = []
-        for arch, mt in (("amd64", "application/vnd.oci.image.layer.nydus.blob.v1"), ("arm64", media_types.LAYER_TAR)):
-            blob = layout.put_blob(f"payload for {arch}".encode() * 1000, mt)
-            config = ImageConfig(Platform(arch, "linux"), "1970-01-01T00:00:01Z", diff_ids=(blob.digest,))
-            cfg = layout.put_json(config.to_json(), media_types.IMAGE_CONFIG)
-            m = {"schemaVersion": 2, "mediaType": media_types.IMAGE_MANIFEST, "config": cfg.to_json(),
-                 "layers": [blob.to_json()]}  # fmt: skip
-            d = layout.put_json(m, media_types.IMAGE_MANIFEST)
-            children.append(Descriptor(d.media_type, d.digest, d.size, platform=Platform(arch, "linux")))
-        idx = layout.put_json(Index(manifests=tuple(children)).to_json(), media_types.IMAGE_INDEX)
-        layout.tag(idx, "multi")
+    archs = {"amd64": "application/vnd.oci.image.layer.nydus.blob.v1", "arm64": media_types.LAYER_TAR}
+    idx, children = platform_index(layout_dir, archs)
     push(f"{layout_dir}:multi", f"{registry.host}/team/multi:1")
     raw = json.loads(
         run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/team/multi:1").stdout

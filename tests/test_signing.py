@@ -19,15 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from layerforge._native import generate_cosign_key_pair
-from layerforge.layout.oci_layout import open_for_write
 from layerforge.model import media_types
-from layerforge.model.descriptor import Descriptor
-from layerforge.model.image_config import ImageConfig
-from layerforge.model.index import Index
-from layerforge.model.platform import Platform
 from tests import cosign_oracle as oracle
 from tests.helpers import image_parts, run_cli
-from tests.push_support import attach_sbom, isolate, multi_layer_image, push
+from tests.push_support import attach_sbom, isolate, multi_layer_image, platform_index, push
 from tests.registry_support import Registry
 
 PASSWORD = "correct horse battery staple"
@@ -296,18 +291,9 @@ def test_hostile_signature_objects_are_one_line(tmp_path: Path, registry: Regist
 def test_an_index_is_signed_with_every_image_it_lists(tmp_path: Path, registry: Registry) -> None:
     pub = openssl_style_key(tmp_path / "key.pem")
     layout_dir = tmp_path / "layout"
-    with open_for_write(layout_dir) as layout:
-        children = []
-        for arch in ("amd64", "arm64"):
-            blob = layout.put_blob(f"payload for {arch}".encode() * 100, media_types.LAYER_TAR)
-            config = ImageConfig(Platform(arch, "linux"), "1970-01-01T00:00:01Z", diff_ids=(blob.digest,))
-            cfg = layout.put_json(config.to_json(), media_types.IMAGE_CONFIG)
-            m = {"schemaVersion": 2, "mediaType": media_types.IMAGE_MANIFEST, "config": cfg.to_json(),
-                 "layers": [blob.to_json()]}  # fmt: skip
-            d = layout.put_json(m, media_types.IMAGE_MANIFEST)
-            children.append(Descriptor(d.media_type, d.digest, d.size, platform=Platform(arch, "linux")))
-        idx = layout.put_json(Index(manifests=tuple(children)).to_json(), media_types.IMAGE_INDEX)
-        layout.tag(idx, "multi")
+    idx, children = platform_index(
+        layout_dir, {"amd64": media_types.LAYER_TAR, "arm64": media_types.LAYER_TAR}, size=100
+    )
     out = push(f"{layout_dir}:multi", f"{registry.host}/team/multi:1", "--sign-key", tmp_path / "key.pem")
     for digest in (idx.digest, *(c.digest for c in children)):
         assert oracle.signature_tag(digest) in out.stdout, out
