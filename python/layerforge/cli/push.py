@@ -223,16 +223,22 @@ def _settle_receipt(
         forget_receipt(key)
 
 
-def run(args: argparse.Namespace) -> int:
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags that only go with others."""
     if args.json and not args.dry_run:
         raise UsageError("--json", "only applies to --dry-run")
-    if args.dry_run:
-        if args.record is not None:
-            raise UsageError("--record", "a dry run pushes nothing to record")
-
-        return run_dry(args)
+    if args.dry_run and args.record is not None:
+        raise UsageError("--record", "a dry run pushes nothing to record")
+    if args.dry_run and args.sign_key is not None:
+        raise UsageError("--sign-key", "a dry run pushes nothing to sign")
     if args.source_revision and not args.sign_key:
         raise UsageError("--source-revision", "only applies with --sign-key")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_flags(args)
+    if args.dry_run:
+        return run_dry(args)
     signing_key = load_signing_key(args.sign_key) if args.sign_key else None
     level = logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="layerforge: %(message)s", stream=sys.stderr)
