@@ -19,13 +19,19 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from layerforge_pants.goals.auth_files import EntryRefused, aliases, auth_files, entry_login, host_key
+from layerforge_pants.goals.auth_files import (
+    EntryRefused,
+    HelperFailed,
+    aliases,
+    auth_files,
+    entry_login,
+    helper_login,
+    host_key,
+)
 from layerforge_pants.goals.certs_d import CertsRefused, read_file, tls_context
 from layerforge_pants.goals.hosts import (
     MAX_URL,
@@ -157,32 +163,12 @@ def _file_login(path: object, names: set) -> tuple | None:
     return None
 
 
-#: A helper name: what follows `docker-credential-` (no path, no option).
-_HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-
-
 def _helper_login(helper: str, registry: str, path: object) -> tuple | None:
-    """(user, secret) from `docker-credential-HELPER get` (the docker credential helper
-    protocol: the registry on stdin, JSON out), named in ``path``; None when it has none."""
-    source = f"docker-credential-{helper} (named in '{path}')"
-    exe = shutil.which(f"docker-credential-{helper}") if _HELPER.match(helper) else None
-    if exe is None:
-        raise ValueError(f"{source} is not installed (or not a helper name)")
+    """(user, secret) from the credential helper named in ``path`` (see auth_files.helper_login)."""
     try:
-        proc = subprocess.run([exe, "get"], input=registry, capture_output=True, text=True, timeout=30, check=False)
-    except (subprocess.TimeoutExpired, UnicodeDecodeError, OSError):
-        raise ValueError(f"{source} gave no answer for {registry} within 30 s") from None
-    if proc.returncode != 0:
-        if "credentials not found" in (proc.stdout + proc.stderr).lower():
-            return None
-        raise ValueError(f"{source} failed for {registry} (exit {proc.returncode})")
-    try:
-        data = json.loads(proc.stdout)
-    except (ValueError, RecursionError):
-        data = None
-    if not (isinstance(data, dict) and isinstance(data.get("Username"), str) and isinstance(data.get("Secret"), str)):
-        raise ValueError(f"{source} printed an unreadable answer for {registry}")
-    return data["Username"], data["Secret"]
+        return helper_login(helper, registry, f"docker-credential-{helper} (named in '{path}')")
+    except HelperFailed as e:
+        raise ValueError(str(e)) from None
 
 
 def login(registry: str) -> tuple[str, str] | None:

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from layerforge.errors import LayerforgeError, LayoutError
-from layerforge.trust.auth_files import EntryRefused, aliases, auth_files, entry_login, host_key
+from layerforge.trust.auth_files import (
+    HELPER_NAME,
+    EntryRefused,
+    HelperFailed,
+    aliases,
+    auth_files,
+    entry_login,
+    helper_login,
+    host_key,
+)
 from layerforge.trust.blobs import BlobMissing, read_document
 from layerforge.trust.text import shown
 
@@ -80,7 +86,6 @@ def no_login(registry: str, what: str = "") -> str:
 
 
 MAX_FILE = 4 << 20
-_HELPER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _load(f: Path) -> dict[str, Any] | None:
@@ -109,7 +114,7 @@ def _table(config: dict[str, Any], key: str, f: Path, values: type) -> dict[str,
 
 
 def _helper_name(name: object, f: Path, key: str) -> str:
-    if not isinstance(name, str) or not _HELPER.fullmatch(name):
+    if not isinstance(name, str) or not HELPER_NAME.fullmatch(name):
         raise CredentialError(f"credentials file '{f}': {key} names no valid helper ({shown(repr(name), limit=80)})")
     return name
 
@@ -149,23 +154,8 @@ def _from_entry(entry: Mapping[str, object], source: str) -> Credentials | None:
 
 
 def _from_helper(helper: str, registry: str, source: str) -> Credentials | None:
-    exe = shutil.which(f"docker-credential-{helper}")
-    if exe is None:
-        raise CredentialError(f"{source} is configured for {registry} but is not installed")
     try:
-        proc = subprocess.run([exe, "get"], input=registry, capture_output=True, text=True, timeout=60, check=False)
-    except subprocess.TimeoutExpired:
-        raise CredentialError(f"{source} did not answer for {registry} within 60 s") from None
-    except UnicodeDecodeError:
-        raise CredentialError(f"{source} printed an unreadable answer for {registry}") from None
-    if proc.returncode != 0:
-        if "credentials not found" in (proc.stdout + proc.stderr).lower():
-            return None
-        raise CredentialError(f"{source} failed for {registry} (exit {proc.returncode})")
-    try:
-        data = json.loads(proc.stdout)
-    except (ValueError, RecursionError):
-        data = None
-    if not (isinstance(data, dict) and isinstance(data.get("Username"), str) and isinstance(data.get("Secret"), str)):
-        raise CredentialError(f"{source} printed an unreadable answer for {registry}")
-    return Credentials(data["Username"], Secret(data["Secret"]), source)
+        found = helper_login(helper, registry, source)
+    except HelperFailed as e:
+        raise CredentialError(str(e)) from None
+    return None if found is None else Credentials(found[0], Secret(found[1]), source)

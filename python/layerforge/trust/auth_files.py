@@ -13,7 +13,11 @@ file (shipped byte for byte as ``pants-plugins/layerforge_pants/goals/auth_files
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
+import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +26,16 @@ DOCKER_HUB = frozenset({"registry-1.docker.io", "docker.io", "index.docker.io"})
 
 class EntryRefused(ValueError):
     """An auth entry that is not one; the message names the key (never a value)."""
+
+
+class HelperFailed(ValueError):
+    """A credential helper that is missing, fails or answers unreadably (never its output)."""
+
+
+#: A credential helper's name: what follows ``docker-credential-`` (no path, no option).
+HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: How long a credential helper may take to answer.
+HELPER_TIMEOUT = 60
 
 
 def auth_files(environ: Mapping[str, str] | None = None, uid: int | None = None) -> list[Path]:
@@ -80,3 +94,31 @@ def entry_login(entry: Mapping[str, object]) -> tuple[str, str] | None:
     if token:
         return "<token>", token
     return None
+
+
+def helper_login(helper: str, registry: str, source: str) -> tuple[str, str] | None:
+    """(user, secret) from ``docker-credential-HELPER get`` (the docker credential helper
+    protocol: the registry on stdin, JSON out); None when it has none for ``registry``.
+    ``source`` names the helper in messages."""
+    exe = shutil.which(f"docker-credential-{helper}") if HELPER_NAME.fullmatch(helper) else None
+    if exe is None:
+        raise HelperFailed(f"{source} is configured for {registry} but is not installed (or not a helper name)")
+    try:
+        proc = subprocess.run(
+            [exe, "get"], input=registry, capture_output=True, text=True, timeout=HELPER_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise HelperFailed(f"{source} did not answer for {registry} within {HELPER_TIMEOUT} s") from None
+    except (UnicodeDecodeError, OSError):
+        raise HelperFailed(f"{source} printed an unreadable answer for {registry}") from None
+    if proc.returncode != 0:
+        if "credentials not found" in (proc.stdout + proc.stderr).lower():
+            return None
+        raise HelperFailed(f"{source} failed for {registry} (exit {proc.returncode})")
+    try:
+        data = json.loads(proc.stdout)
+    except (ValueError, RecursionError):
+        data = None
+    if not (isinstance(data, dict) and isinstance(data.get("Username"), str) and isinstance(data.get("Secret"), str)):
+        raise HelperFailed(f"{source} printed an unreadable answer for {registry}")
+    return data["Username"], data["Secret"]
