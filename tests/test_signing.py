@@ -62,6 +62,18 @@ def base(registry: Registry) -> str:
     return f"http://{registry.host}"
 
 
+def put_manifest(registry: Registry, repo: str, reference: str, body: bytes) -> None:
+    """PUT a manifest straight into the registry (what an attacker with push access can do)."""
+    media_type = json.loads(body).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
+    put = urllib.request.Request(
+        f"{base(registry)}/v2/{repo}/manifests/{reference}",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": media_type},
+    )
+    urllib.request.urlopen(put, timeout=30).close()
+
+
 def test_push_sign_key_signs_as_cosign_does(tmp_path: Path, registry: Registry) -> None:
     pub = openssl_style_key(tmp_path / "key.pem")
     src = multi_layer_image(tmp_path)
@@ -111,6 +123,22 @@ def test_unsigned_other_key_and_changed_image_are_refused(tmp_path: Path, regist
     )
     assert "no signature of" in line and "key.pub" in line, line
 
+    # Signed, then its signature tampered with (another signature's bytes in the annotation).
+    push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "key.pem")
+    tag = oracle.signature_tag(entry["digest"])
+    sig_manifest = json.loads(oracle.fetch_manifest(base(registry), "team/app", tag))
+    other_sig, mine = (layer["annotations"]["dev.cosignproject.cosign/signature"] for layer in sig_manifest["layers"])
+    for layer in sig_manifest["layers"]:
+        layer["annotations"]["dev.cosignproject.cosign/signature"] = other_sig
+    put_manifest(registry, "team/app", tag, json.dumps(sig_manifest).encode())
+    with pytest.raises(oracle.SignatureError):
+        oracle.verify_signatures(base(registry), "team/app", entry["digest"], pub)
+    line = one_error_line(
+        cli("verify", "--key", tmp_path / "key.pub", f"docker://{registry.host}/team/app:1", check=False)
+    )
+    assert "no signature of" in line, line
+    assert mine != other_sig
+
     # Signed, then the tag moved to a changed image: its digest has no signature.
     push(f"{src}:v1", f"{registry.host}/team/app:1", "--sign-key", tmp_path / "key.pem")
     changed = multi_layer_image(tmp_path / "changed")
@@ -124,13 +152,7 @@ def test_unsigned_other_key_and_changed_image_are_refused(tmp_path: Path, regist
     # The first image's signature object put where the changed image's would be: its payload
     # names the first image, so it is no signature of the changed one.
     sig = oracle.fetch_manifest(base(registry), "team/app", oracle.signature_tag(entry["digest"]))
-    put = urllib.request.Request(
-        f"{base(registry)}/v2/team/app/manifests/{oracle.signature_tag(changed_entry['digest'])}",
-        data=sig,
-        method="PUT",
-        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
-    )
-    urllib.request.urlopen(put, timeout=30).close()
+    put_manifest(registry, "team/app", oracle.signature_tag(changed_entry["digest"]), sig)
     with pytest.raises(oracle.ClaimsError):
         oracle.verify_signatures(base(registry), "team/app", changed_entry["digest"], pub)
     line = one_error_line(
@@ -270,22 +292,19 @@ def test_hostile_signature_objects_are_one_line(tmp_path: Path, registry: Regist
     entry, _, _ = image_parts(src, "v1")
     push(f"{src}:v1", f"{registry.host}/team/app:1")
     tag = oracle.signature_tag(entry["digest"])
+    stored = 0
     for body in (b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}',
                  json.dumps({"schemaVersion": 2, "config": {"mediaType": "x", "digest": "sha256:" + "0" * 64,
                              "size": 1}, "layers": "nope"}).encode()):  # fmt: skip
-        put = urllib.request.Request(
-            f"{base(registry)}/v2/team/app/manifests/{tag}",
-            data=body,
-            method="PUT",
-            headers={"Content-Type": json.loads(body).get("mediaType", "application/vnd.oci.image.manifest.v1+json")},
-        )
         try:
-            urllib.request.urlopen(put, timeout=30).close()
+            put_manifest(registry, "team/app", tag, body)
         except urllib.error.HTTPError:
             continue  # the registry refused to store it: nothing to read back
+        stored += 1
         for cmd in (("verify", "--key", tmp_path / "key.pub"), ("sign", "--key", tmp_path / "key.pem")):
             proc = cli(*cmd, f"docker://{registry.host}/team/app:1", check=False)
             assert tag in one_error_line(proc), proc
+    assert stored, "the registry stored none of the hostile objects: nothing was read back"
 
 
 def test_an_index_is_signed_with_every_image_it_lists(tmp_path: Path, registry: Registry) -> None:
