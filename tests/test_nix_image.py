@@ -531,6 +531,7 @@ def test_the_native_command_builds_store_path_jobs_as_python_does(tmp_path: Path
         if job["kind"] == "store-paths":
             assert by_native.returncode == 0, by_native.stderr
             assert layer_dir_state(native) == layer_dir_state(python)
+            assert all((native / out / "contents.json").is_file() for out in job["outs"])
             assert by_native.stdout == by_python.stdout
             assert [line.split(":")[0] for line in by_native.stdout.splitlines()] == job["outs"]
         else:

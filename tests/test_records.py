@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,36 @@ def test_build_record_of_a_nix_image_lists_each_layers_store_paths(tmp_path: Pat
     held = [p for layer in record["images"][0]["layers"] for p in layer["storePaths"]]
     assert sorted(held) == sorted(closure(app)), "every store path of the closure, each in one layer"
     assert not any(f.startswith("/nix/store/") for layer in record["images"][0]["layers"] for f in layer["files"])
+
+
+def test_a_record_takes_each_layers_contents_from_its_layer_directory(tmp_path: Path, nix_cli_env: None) -> None:
+    """What Pants runs: nix-layer writes what each layer holds beside its layer.json
+    (contents.json, the native command for store-path layers, Python for the root layer), and
+    the record of the layout assembled without the layer blobs, given the layer directories,
+    is byte for byte the record that reads every blob of the whole layout."""
+    app, busybox = build("app"), build("busyboxPkg")
+    plan = tmp_path / "plan.json"
+    run_cli("nix-plan", "--store-path", app, "--copy-to-root", busybox, "--max-layers", "3", "--out", plan,
+            env=os.environ.copy())  # fmt: skip
+    dirs: list[Path] = []
+    for i, job in enumerate(json.loads(plan.read_bytes())["jobs"]):
+        (tmp_path / f"job{i}").mkdir()
+        run_cli(*job["argv"], cwd=tmp_path / f"job{i}")
+        dirs += [tmp_path / f"job{i}" / out for out in job["outs"]]
+    assert len(dirs) == 3 and all((d / "contents.json").is_file() for d in dirs)
+    layer_args = [a for d in dirs for a in ("--layer-dir", d)]
+    run_cli("nix-assemble", "--plan", plan, *layer_args, "--out", tmp_path / "full")
+    run_cli("nix-assemble", "--plan", plan, *layer_args, "--out", tmp_path / "bare", "--without-layer-blobs")
+    whole = record_of(str(tmp_path / "full"), tmp_path / "whole.json", "--output", "dist/img", "--tag", "v1")
+    listed = record_of(str(tmp_path / "bare"), tmp_path / "listed.json", "--output", "dist/img", "--tag", "v1",
+                       *layer_args)  # fmt: skip
+    assert (tmp_path / "listed.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+    assert all(layer["files"] is not None for layer in listed["images"][0]["layers"]) and whole == listed
+    bare = record_of(str(tmp_path / "bare"), tmp_path / "bare.json", "--output", "dist/img", "--tag", "v1")
+    assert all(layer["files"] is None for layer in bare["images"][0]["layers"]), "no blob, no contents"
+    (dirs[0] / "contents.json").write_text('{"files": 1}')
+    proc = run_cli("record", tmp_path / "bare", "--out", tmp_path / "bad.json", *layer_args, check=False)
+    assert proc.returncode == 1 and "does not list a layer's store paths and files" in proc.stderr
 
 
 def test_build_record_of_an_index_lists_its_entries(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, DigestContents, DigestEntries, Directory, FileContent, FileDigest, FileEntry
 
 from layerforge_pants.goals.tool import LayerforgeProcess
-from layerforge_pants.nix.package import LayerOutputInvalid, layer_blob, layer_blobs, unique_blobs
+from layerforge_pants.nix.package import LayerOutputInvalid, layer_blob, layer_blobs, listed_layers, unique_blobs
 
 ADDRESS = Address("app", target_name="img")
 OUT = "layer-0"
@@ -99,3 +99,25 @@ def test_two_layers_of_the_same_bytes_are_one_blob() -> None:
     one = FileEntry(f"dist/img/blobs/sha256/{HEX}", DIGEST)
     other = FileEntry("dist/img/blobs/sha256/" + "3" * 64, FileDigest("3" * 64, 5))
     assert unique_blobs([one, other, one]) == [one, other]
+
+
+def test_the_record_reads_the_contents_of_layers_that_have_them_and_the_blobs_of_the_others() -> None:
+    """nix/package.py: listed_layers: a layer directory with a contents.json goes to the build
+    record as a --layer-dir (under its l<i>/ prefix), the blob of one without (a layer process
+    of an older tool) goes into the record's input."""
+    two = LayerforgeProcess(
+        argv=("nix-layer",), description="Build layers 2-3/3", input_digest=EMPTY_DIGEST, output_directories=("a", "b")
+    )
+    blobs = [
+        [FileEntry("dist/img/blobs/sha256/1", DIGEST)],
+        [FileEntry(f"dist/img/blobs/sha256/{n}", DIGEST) for n in "23"],
+    ]
+    metas = [
+        DigestContents([FileContent(f"{OUT}/layer.json", b""), FileContent(f"{OUT}/contents.json", b"")]),
+        DigestContents(
+            [FileContent("a/layer.json", b""), FileContent("b/layer.json", b""), FileContent("b/contents.json", b"")]
+        ),
+    ]
+    args, unlisted = listed_layers(metas, [REQUEST, two], blobs)
+    assert args == (f"--layer-dir=l0/{OUT}", "--layer-dir=l1/b")
+    assert unlisted == [blobs[1][0]]

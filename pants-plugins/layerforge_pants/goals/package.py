@@ -123,8 +123,19 @@ def record_path(layout: str) -> str:
     return f"{layout}.layerforge.json"
 
 
-def record_process(output: Digest, layout: str, names: ImageNames) -> LayerforgeProcess:
-    """``layerforge record`` of the packaged layout's image into :func:`record_path`."""
+@dataclass(frozen=True)
+class RecordLayers:
+    """Layer directories (``layer.json`` and ``contents.json``, in ``digest``) whose layers'
+    contents the build record takes from them (``argv``: their ``--layer-dir``s) instead of
+    reading the blobs: the record's input then needs the layout without those blobs."""
+
+    digest: Digest
+    argv: tuple[str, ...]
+
+
+def record_process(output: Digest, layout: str, names: ImageNames, layers: tuple[str, ...] = ()) -> LayerforgeProcess:
+    """``layerforge record`` of the packaged layout's image into :func:`record_path`
+    (``layers``: the ``--layer-dir`` arguments of :class:`RecordLayers`)."""
     record = record_path(layout)
     tags = [option("--tag", t) for t in names.tags]
     return LayerforgeProcess(
@@ -135,6 +146,7 @@ def record_process(output: Digest, layout: str, names: ImageNames) -> Layerforge
             *tags,
             option("--output", layout),
             *((option("--archive", archive_path(layout)),) if names.archive else ()),
+            *layers,
             "--",
             f"{layout}:{names.ref}",
         ),

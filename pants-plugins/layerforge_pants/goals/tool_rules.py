@@ -21,6 +21,7 @@ from layerforge_pants.goals import engine
 from layerforge_pants.goals.dependency_files import sources_request
 from layerforge_pants.goals.package import (
     ImageNames,
+    RecordLayers,
     built_package,
     export_archive_process,
     index_json,
@@ -120,17 +121,25 @@ async def package_with(
     names: ImageNames,
     *,
     add: Digest = EMPTY_DIGEST,
+    record: RecordLayers | None = None,
 ) -> BuiltPackage:
     """Run one layerforge process that writes the OCI layout ``layout`` (its entry named
     ``names.image_name``); the built package, with the files of ``add`` (blobs the process
-    was told to leave out) merged in, its build record, and its oci-archive when asked for."""
+    was told to leave out) merged in, its build record, and its oci-archive when asked for.
+    With ``record``, the record reads the contents of those layers from their layer
+    directories: its input is the layout without ``add`` plus ``record.digest`` (which holds
+    the blobs of any other layers it must read)."""
     request = package_process(named_argv(argv, names), description, input_digest, layout)
     result = await engine.execute_or_raise(await engine.layerforge_process(request))
-    output = await engine.subset(layout_subset(result, layout))
+    output = laid = await engine.subset(layout_subset(result, layout))
     if add != EMPTY_DIGEST:
         output = await engine.merge(MergeDigests([output, add]))
     contents = await engine.contents(await engine.subset(index_json(output, layout)))
-    extras = [record_process(output, layout, names)]
+    if record is None:
+        extras = [record_process(output, layout, names)]
+    else:
+        recorded = await engine.merge(MergeDigests([laid, record.digest]))
+        extras = [record_process(recorded, layout, names, record.argv)]
     if names.archive:
         extras.append(export_archive_process(output, layout))
     written = [output]

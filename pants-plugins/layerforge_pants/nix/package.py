@@ -218,14 +218,34 @@ def assemble_argv(
     return [*argv, option("--image-name", image_name), *(provenance or ()), *layer_dir_args(requests)]
 
 
-#: What a layer directory holds beside its blob (see layerforge.layers.layer_dir).
+#: What a layer directory holds beside its blob (see layerforge.layers.layer_dir): its
+#: descriptor, and what it holds (as the build record lists it; a layer process of an older
+#: tool wrote none).
 LAYER_JSON = "layer.json"
+CONTENTS_JSON = "contents.json"
 
 
 def layer_json_glob(request: LayerforgeProcess) -> PathGlobs:
-    """The layer.json of each of ``request``'s layer directories: all the assembly reads of a
-    layer."""
-    return PathGlobs([f"{out}/{LAYER_JSON}" for out in request.output_directories])
+    """The layer.json and contents.json of each of ``request``'s layer directories: all the
+    assembly (layer.json) and the build record (contents.json) read of a layer."""
+    return PathGlobs([f"{out}/{name}" for out in request.output_directories for name in (LAYER_JSON, CONTENTS_JSON)])
+
+
+def listed_layers(
+    meta_files: list[DigestContents], requests: list[LayerforgeProcess], blobs: list[list[FileEntry]]
+) -> tuple[tuple[str, ...], list[FileEntry]]:
+    """The build record's ``--layer-dir`` arguments (each layer directory with a contents.json,
+    under its ``l<i>/`` prefix) and the blobs (of :func:`layer_blobs`) of the other layers, which
+    the record reads."""
+    args, unlisted = [], []
+    for i, (files, request, layer_blobs_) in enumerate(zip(meta_files, requests, blobs)):
+        paths = {f.path for f in files}
+        for out, blob in zip(request.output_directories, layer_blobs_):
+            if f"{out}/{CONTENTS_JSON}" in paths:
+                args.append(option("--layer-dir", f"l{i}/{out}"))
+            else:
+                unlisted.append(blob)
+    return tuple(args), unlisted
 
 
 class LayerOutputInvalid(Exception):

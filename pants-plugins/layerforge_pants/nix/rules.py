@@ -20,6 +20,7 @@ from layerforge_pants.goals import (  # noqa: F401  (rules awaited through the e
 )
 from layerforge_pants.goals.dependency import ImageDependencyRequest
 from layerforge_pants.goals.logged_process import LoggedProcess
+from layerforge_pants.goals.package import RecordLayers
 from layerforge_pants.goals.roles import BASE
 from layerforge_pants.goals.run import ImageRunRequest
 from layerforge_pants.goals.subsystem import Layerforge
@@ -36,6 +37,7 @@ from layerforge_pants.nix.package import (
     layer_blobs,
     layer_json_glob,
     layer_requests,
+    listed_layers,
     unique_blobs,
 )
 from layerforge_pants.nix.run import NixOciImageRunFieldSet
@@ -90,8 +92,8 @@ async def package_nix_oci_image(
     metas = await engine.subsets(DigestSubset(r.output_digest, layer_json_glob(q)) for r, q in zip(layers, requests))
     meta_files = await engine.contents_all(metas)
     layout = field_set.layout_dir()
-    blobs = [b for e, c, q in zip(entries, meta_files, requests) for b in layer_blobs(e, c, q, layout)]
-    blob_digest = await engine.create(CreateDigest(unique_blobs(blobs)))
+    per_layer = [layer_blobs(e, c, q, layout) for e, c, q in zip(entries, meta_files, requests)]
+    blob_digest = await engine.create(CreateDigest(unique_blobs([b for bs in per_layer for b in bs])))
     prefixed = await engine.add_prefixes(AddPrefix(m, f"l{i}") for i, m in enumerate(metas))
     # An `sbom` image's provenance records its Nix file or flake files: they are in the sandbox.
     recorded = await provenance_files(field_set)
@@ -100,7 +102,13 @@ async def package_nix_oci_image(
     provenance = field_set.provenance_argv()
     argv = assemble_argv(layout, f"{names.repository}:{names.ref}", from_image, requests, provenance)
     description = f"Assemble the image of {field_set.address}"
-    return await package_with(argv, description, assemble_input, layout, names, add=blob_digest)
+    # The build record takes what each layer holds from its layer directory (written once, by
+    # the layer's process), not from its blob: only the blobs of layers without one go to it.
+    record_args, unlisted = listed_layers(meta_files, requests, per_layer)
+    unlisted_digest = await engine.create(CreateDigest(unique_blobs(unlisted)))
+    record_digest = await engine.merge(MergeDigests([*prefixed, unlisted_digest]))
+    record = RecordLayers(record_digest, record_args)
+    return await package_with(argv, description, assemble_input, layout, names, add=blob_digest, record=record)
 
 
 @rule(desc="Run nix_oci_image")

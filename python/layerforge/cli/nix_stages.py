@@ -27,13 +27,22 @@ from layerforge.images.nix.layer_jobs import STORE_PATHS, LayerJob, build_jobs
 from layerforge.images.nix.plan import NixPlan, make_plan
 from layerforge.images.nix.provenance import BuildInputs
 from layerforge.layers.build import BuiltLayer
-from layerforge.layers.layer_dir import LAYER_JSON, layer_dir_store, read_layer_dir, write_layer_dir
+from layerforge.layers.layer_dir import (
+    CONTENTS_JSON,
+    LAYER_JSON,
+    layer_dir_store,
+    read_layer_dir,
+    write_layer_contents,
+    write_layer_dir,
+)
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import import_blobs, read_image
 from layerforge.layout.oci_layout import open_for_write
+from layerforge.layout.scratch import scratch_dir
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.reference import parse_layout_ref
 from layerforge.model.repo_tags import IMAGE_NAME, is_repo_tag
+from layerforge.record.build import layer_contents
 from layerforge.trust.text import shown
 
 
@@ -105,6 +114,11 @@ def run_layer(args: argparse.Namespace) -> int:
             store = layer_dir_store(out)
             built += build_jobs(store, [job], threads=args.threads)
             write_layer_dir(out, built[-1])
+            store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            with scratch_dir(store.tmp_dir, "contents") as tmp:
+                what = f"'{out}': layer {built[-1].descriptor.digest}"
+                contents = layer_contents(store, built[-1].descriptor, built[-1].diff_id, what, tmp / "layer.tar")
+            write_layer_contents(out, contents)
             store.remove_tmp_dir_if_empty()
     except BaseException:
         for (out, _), layer in itertools.zip_longest(jobs, built):
@@ -129,8 +143,9 @@ def _remove_layer_dir(out: Path, built: BuiltLayer | None) -> None:
     built) and the empty directories its blob store made, nothing else."""
     store = layer_dir_store(out)
     if built is not None:
-        with contextlib.suppress(OSError):
-            (out / LAYER_JSON).unlink()
+        for name in (LAYER_JSON, CONTENTS_JSON):
+            with contextlib.suppress(OSError):
+                (out / name).unlink()
         with contextlib.suppress(OSError):
             store.blob_path(built.descriptor.digest).unlink()
     for d in (store.tmp_dir, store.blob_dir, store.blob_dir.parent, out):

@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from layerforge.errors import LayerforgeError
+from layerforge.layers.layer_dir import CONTENTS_JSON, read_layer_dir
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import parse_layout_ref
-from layerforge.record.build import build_record
+from layerforge.record.build import build_record, check_contents
 
 
 def register(sub: Any) -> None:
@@ -28,6 +30,15 @@ def register(sub: Any) -> None:
     p.add_argument("--output", metavar="PATH", help="how the record names the layout (default: LAYOUT_DIR)")
     p.add_argument("--archive", metavar="FILE.tar", help="the oci-archive written of the layout, to name in the record")
     p.add_argument("--no-files", action="store_true", help="leave out what each layer holds (reads no layer)")
+    p.add_argument(
+        "--layer-dir",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a layer directory nix-layer wrote (layer.json, contents.json): what its layer holds is taken from it, "
+        "not read from the blob, which the layout may then lack (repeatable)",
+    )
     p.set_defaults(run=run)
 
 
@@ -40,9 +51,21 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tag,
         output=args.output,
         files=not args.no_files,
+        listed=dict(listed_layer(d) for d in args.layer_dir),
     )
     if args.archive is not None:
         record["archive"] = args.archive
     atomic_write(args.out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     print(f"{args.out}: {record['digest']} ({len(record['images'])} images)")
     return 0
+
+
+def listed_layer(path: Path) -> tuple[str, dict[str, Any]]:
+    """The digest of the layer of the layer directory ``path`` and what it holds."""
+    layer = read_layer_dir(path, blob=False)
+    name = path / CONTENTS_JSON
+    try:
+        doc = json.loads(name.read_bytes())
+    except (OSError, ValueError) as e:
+        raise LayerforgeError(f"'{name}' is not readable ({e})") from None
+    return layer.descriptor.digest, check_contents(doc, f"'{name}'")

@@ -1,11 +1,14 @@
 """A layer built by a process of its own (one Pants process per layer or batch of layers): a
 directory holding the blob under ``blobs/sha256/<hex>`` and ``layer.json`` describing it (descriptor,
-diff_id, uncompressed size, annotations), ready to be merged into a layout by the assembly step."""
+diff_id, uncompressed size, annotations), ready to be merged into a layout by the assembly step;
+and ``contents.json``, what the layer holds as a build record lists it (store paths, files:
+layerforge.record.build.layer_contents), so that recording an image of the layer reads no blob."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from layerforge.errors import LayerforgeError
 from layerforge.layers.build import BuiltLayer
@@ -15,6 +18,9 @@ from layerforge.model.canonical_json import canonical_json
 from layerforge.model.descriptor import Descriptor
 
 LAYER_JSON = "layer.json"
+#: What the layer holds (see the module's docstring); rust/layerforge-cli/src/nix_layer.rs
+#: writes the same for the layers it builds.
+CONTENTS_JSON = "contents.json"
 
 
 def layer_dir_store(path: Path) -> OciLayout:
@@ -29,6 +35,10 @@ def write_layer_dir(path: Path, layer: BuiltLayer) -> None:
         "uncompressedSize": layer.uncompressed_size,
     }
     atomic_write(path / LAYER_JSON, canonical_json(doc))
+
+
+def write_layer_contents(path: Path, contents: dict[str, Any]) -> None:
+    atomic_write(path / CONTENTS_JSON, canonical_json(contents))
 
 
 def read_layer_dir(path: Path, *, blob: bool = True) -> BuiltLayer:

@@ -7,7 +7,7 @@ for them. Read from the layout alone, so any layout (built, pulled) can be recor
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,12 @@ def build_record(
     tags: Sequence[str] = (),
     output: str | None = None,
     files: bool = True,
+    listed: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The record of ``ref`` (or the layout's only image) in ``layout``; ``files`` false
-    leaves out what each layer holds (no layer is read)."""
+    leaves out what each layer holds (no layer is read). ``listed`` gives what layers hold by
+    their digest (:func:`layer_contents` of each, as ``nix-layer`` writes it beside the layer):
+    those layers are not read, and the layout may lack their blobs."""
     entry = layout.resolve(ref)
     index = layout.read_index()
     subjects: dict[str, list[dict[str, Any]]] = {}
@@ -76,9 +79,9 @@ def build_record(
                 "annotations": dict(nested.annotations),
             }
             for m in _manifests(layout, entry, 0):
-                record["images"].append(_image(layout, m, subjects, tmp, files))
+                record["images"].append(_image(layout, m, subjects, tmp, files=files, known=listed or {}))
         else:
-            record["images"].append(_image(layout, entry, subjects, tmp, files))
+            record["images"].append(_image(layout, entry, subjects, tmp, files=files, known=listed or {}))
     record["referrers"] = subjects.get(entry.digest, [])
     return record
 
@@ -104,7 +107,13 @@ def _manifests(layout: OciLayout, index: Descriptor, depth: int) -> list[Descrip
 
 
 def _image(
-    layout: OciLayout, desc: Descriptor, subjects: dict[str, list[dict[str, Any]]], tmp: Path, files: bool
+    layout: OciLayout,
+    desc: Descriptor,
+    subjects: dict[str, list[dict[str, Any]]],
+    tmp: Path,
+    *,
+    files: bool,
+    known: Mapping[str, dict[str, Any]],
 ) -> dict[str, Any]:
     manifest = layout.read_manifest(desc)
     loaded = layout.read_json(manifest.config, "config")
@@ -123,8 +132,11 @@ def _image(
             "size": layer.size,
             "diffId": diff_ids[i] if i < len(diff_ids) else None,
         }
-        if files and layer.media_type in _TAR_LAYERS and layout.has_blob(layer.digest):
-            item.update(_contents(layout, layer, item["diffId"], i, tmp))
+        if files and layer.media_type in _TAR_LAYERS and layer.digest in known:
+            item.update(known[layer.digest])
+        elif files and layer.media_type in _TAR_LAYERS and layout.has_blob(layer.digest):
+            what = f"'{layout.root}': layer {i + 1} ({layer.digest})"
+            item.update(layer_contents(layout, layer, item["diffId"], what, tmp / f"{i}.tar"))
         else:
             item.update({"storePaths": None, "files": None, "filesTruncated": False})
         layers.append(item)
@@ -144,10 +156,12 @@ def _image(
     }
 
 
-def _contents(layout: OciLayout, layer: Descriptor, diff_id: str | None, i: int, tmp: Path) -> dict[str, Any]:
-    """The store paths (``/nix/store/HASH-NAME``) a layer holds, and its other paths."""
-    what = f"'{layout.root}': layer {i + 1} ({layer.digest})"
-    tar_path = tmp / f"{i}.tar"
+def layer_contents(
+    layout: OciLayout, layer: Descriptor, diff_id: str | None, what: str, tar_path: Path
+) -> dict[str, Any]:
+    """The store paths (``/nix/store/HASH-NAME``) the layer ``layer`` of ``layout`` holds, and
+    its other paths (at most :data:`MAX_FILES`), its blob decompressed into ``tar_path`` (removed
+    after) to be read; ``what`` names the layer in errors."""
     layout.decompress(layer, tar_path, what, diff_id=diff_id)
     store: dict[str, None] = {}
     paths: list[str] = []
@@ -170,3 +184,22 @@ def _contents(layout: OciLayout, layer: Descriptor, diff_id: str | None, i: int,
     finally:
         tar_path.unlink(missing_ok=True)
     return {"storePaths": sorted(store), "files": sorted(paths), "filesTruncated": truncated}
+
+
+def check_contents(doc: object, what: str) -> dict[str, Any]:
+    """``doc`` if it is what :func:`layer_contents` gives (store paths, files, whether they were
+    truncated), else a :class:`LayoutError` naming ``what``."""
+    keys = {"storePaths", "files", "filesTruncated"}
+
+    def strings(v: object) -> bool:
+        return isinstance(v, list) and all(isinstance(s, str) for s in v) and v == sorted(v)
+
+    if (
+        not isinstance(doc, dict)
+        or set(doc) != keys
+        or not strings(doc["storePaths"])
+        or not strings(doc["files"])
+        or not isinstance(doc["filesTruncated"], bool)
+    ):
+        raise LayoutError(f"{what} does not list a layer's store paths and files")
+    return doc

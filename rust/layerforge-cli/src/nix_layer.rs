@@ -10,7 +10,9 @@
 //! any build failure) goes to Python, which realises missing paths and reports errors; a
 //! failed native attempt leaves nothing behind that Python would not. The layer is the one
 //! Python builds: the same spec (`layer_specs.store_paths_spec`), the same core, the same
-//! `layer.json` bytes (`layer_dir`). `LAYERFORGE_NATIVE_NIX_LAYER=0` turns this off.
+//! `layer.json` bytes (`layer_dir`), and the same `contents.json` (what the layer holds, as a
+//! build record lists it: `layer_dir::LayerContents`). `LAYERFORGE_NATIVE_NIX_LAYER=0` turns
+//! this off.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -26,7 +28,7 @@ use layerforge_core::layer::{self, BuildOptions, LayerResult};
 use layerforge_core::progress::Progress;
 
 use crate::files::write_atomic;
-use crate::layer_dir::{Descriptor, LayerJson};
+use crate::layer_dir::{Descriptor, LayerContents, LayerJson, CONTENTS_JSON};
 use crate::layer_job::{self, JobDocument, JobLayer, LayerKind};
 
 /// `TMP_DIR` of python/layerforge/layout/oci_layout.py (a layer directory's scratch
@@ -171,6 +173,7 @@ impl LayerDir {
         }
         if let Some(layer) = built {
             let _ = fs::remove_file(self.out.join("layer.json"));
+            let _ = fs::remove_file(self.out.join(CONTENTS_JSON));
             if layer.created {
                 let _ = fs::remove_file(self.blob_dir().join(layer.digest.hex()));
             }
@@ -216,8 +219,12 @@ fn build_into(request: &Request, dirs: &[LayerDir]) -> Option<Vec<LayerResult>> 
     let built = layer::build_layers_into(&specs, &store_refs, &opts, &Progress::new()).ok()?;
     for (i, (d, layer)) in dirs.iter().zip(&built).enumerate() {
         let written = layer_json(&request.media_type, layer)
-            .and_then(|doc| write_atomic(&d.out.join("layer.json"), &doc));
+            .and_then(|doc| write_atomic(&d.out.join("layer.json"), &doc))
+            .and_then(|()| write_contents(&d.out, &specs[i]));
         if written.is_none() {
+            if d.created {
+                let _ = fs::remove_file(d.out.join("layer.json")); // written before contents.json
+            }
             for (d, layer) in dirs.iter().zip(&built).skip(i) {
                 if layer.created {
                     let _ = fs::remove_file(d.blob_dir().join(layer.digest.hex()));
@@ -230,6 +237,19 @@ fn build_into(request: &Request, dirs: &[LayerDir]) -> Option<Vec<LayerResult>> 
         }
     }
     Some(built)
+}
+
+/// The layer directory's contents.json, when the layer's entries are ones whose listing is
+/// plain (see [`LayerContents::of`]); without it a build record reads the blob instead.
+fn write_contents(out: &Path, spec: &LayerSpec) -> Option<()> {
+    let Some(contents) = spec
+        .collect()
+        .ok()
+        .and_then(|entries| LayerContents::of(entries.iter().map(|e| e.path.as_str())))
+    else {
+        return Some(());
+    };
+    write_atomic(&out.join(CONTENTS_JSON), &contents.to_bytes().ok()?)
 }
 
 /// `layer_specs.store_paths_spec`: store paths as they are (modes kept, owners root).
