@@ -453,6 +453,42 @@ def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> 
     assert bad.returncode == 1 and "the plan has 3 layers, 1 were given" in bad.stderr
 
 
+def test_nix_plans_writes_the_plans_nix_plan_writes(tmp_path: Path) -> None:
+    """`nix-plans` (what Pants runs for the images of one shared evaluation) writes, for each
+    argv of its file, the plan file that `nix-plan` of the argv writes, byte for byte; any
+    failing argv fails the whole (Pants then plans each image alone)."""
+    app, busybox = build("app"), build("busyboxPkg")
+    drvs = {}
+    for attr in ("app", "busyboxPkg", "etc"):
+        proc = subprocess.run(["nix-instantiate", str(IMAGES_NIX), "-A", attr], capture_output=True, text=True,
+                              env=nix_env(), timeout=120, check=True)  # fmt: skip
+        drvs[attr] = f"--derivation={proc.stdout.strip()}!out"
+    argvs = [
+        ["--store-path", app, "--max-layers", "3", "--tag", "one"],
+        ["--store-path", app, "--copy-to-root", busybox, "--entrypoint", "/bin/sh", "--layering", "per-path"],
+        # derivations (what Pants gives): the closures come from one query of all of them
+        [drvs["app"], f"--copy-to-root-derivation={drvs['busyboxPkg'][13:]}", "--entrypoint", "/bin/sh"],
+        [drvs["etc"], "--layering", "per-path"],
+        [drvs["app"], drvs["etc"], "--tag", "both"],
+    ]
+    for i, argv in enumerate(argvs):
+        run_cli("nix-plan", *argv, "--out", tmp_path / f"alone-{i}.json", env=os.environ.copy())
+    (tmp_path / "batch").mkdir()
+    document = {"plans": [[*argv, f"--out=plan-{i}.json"] for i, argv in enumerate(argvs)]}
+    (tmp_path / "batch" / "argvs.json").write_text(json.dumps(document))
+    run_cli("nix-plans", "argvs.json", cwd=tmp_path / "batch", env=os.environ.copy())
+    for i in range(len(argvs)):
+        assert (tmp_path / "batch" / f"plan-{i}.json").read_bytes() == (tmp_path / f"alone-{i}.json").read_bytes()
+    bad = {"plans": [*document["plans"], ["--store-path", app, "--entrypoint", "/bin/nothere", "--out=plan-9.json"]]}
+    (tmp_path / "batch" / "bad.json").write_text(json.dumps(bad))
+    proc = run_cli("nix-plans", "bad.json", cwd=tmp_path / "batch", check=False, env=os.environ.copy())
+    assert proc.returncode != 0 and "--entrypoint" in proc.stderr and not (tmp_path / "batch" / "plan-9.json").exists()
+    same = {"plans": [[*argvs[0], "--out=x.json"], [*argvs[1], "--out=./x.json"]]}
+    (tmp_path / "batch" / "same.json").write_text(json.dumps(same))
+    proc = run_cli("nix-plans", "same.json", cwd=tmp_path / "batch", check=False, env=os.environ.copy())
+    assert proc.returncode == 2 and "write" in proc.stderr
+
+
 def test_assembly_without_layer_blobs_leaves_out_exactly_the_layer_blobs(tmp_path: Path) -> None:
     """`nix-assemble --without-layer-blobs` (what Pants runs: it merges each layer process's
     blob into the output itself) reads only each layer directory's layer.json and writes the

@@ -43,6 +43,8 @@ in {
 }
 """
 
+BAD = 'nix_oci_image(name="bad", nix_file="runtime.nix", attr="three", entrypoint=["/bin/nothere"])\n'
+
 BUILD = """\
 nix_oci_image(name="one", nix_file="runtime.nix", attr="one", layering="per-path")
 nix_oci_image(name="two", nix_file="runtime.nix", attr="two", layering="per-path")
@@ -77,6 +79,8 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     cold = repo.run("package", "svc::")
     assert cold.returncode == 0, cold.stderr[-3000:]
     assert len(PantsRepo.evaluated(cold)) == 1, "one evaluation of runtime.nix for the three images"
+    plans = [e for e in PantsRepo.executed(cold) if e.startswith("Plan")]
+    assert plans == ["Plan the layers of 3 images that read svc/runtime.nix"], "one plan process for the three"
     ran = [e for e in PantsRepo.executed(cold) if e.startswith("Build layer")]
     assert sum(PantsRepo.layers_built(e) for e in ran) == len(distinct), f"each of the 7 distinct layers once: {ran}"
     # Each layer process that ran says so when it finishes: its layers' size and its time.
@@ -99,9 +103,11 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     ran = PantsRepo.executed(bumped)
     built = [e for e in ran if e.startswith("Build layer")]
     assert sum(PantsRepo.layers_built(e) for e in built) == len(changed), f"only the 3 changed layers: {ran}"
+    # one and two share their evaluation and so their plan; three, alone now, plans alone (the
+    # same plan as before: its assembly is not run again)
     assert sorted(e for e in ran if e.startswith("Plan")) == [
-        "Plan the layers of svc:one",
-        "Plan the layers of svc:two",
+        "Plan the layers of 2 images that read svc/runtime.nix",
+        "Plan the layers of svc:three",
     ]
     assert sorted(e for e in ran if e.startswith("Assemble")) == [
         "Assemble the image of svc:one", "Assemble the image of svc:two"]  # fmt: skip
@@ -109,3 +115,12 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     assert after["three"] == layers["three"]
     assert len(set(after["one"]) & set(layers["one"])) == 3, "a, b and c: the same layers"
     assert len(set(after["two"]) & set(layers["two"])) == 2, "b and c: the same layers"
+
+    # An image whose plan fails fails the shared plan: each image then plans alone, and the
+    # error names the image and its field.
+    repo.write("svc/BUILD", BUILD + BAD)
+    failed = repo.run("package", "svc::")
+    assert failed.returncode != 0
+    assert "svc:bad" in failed.stderr and "`entrypoint`" in failed.stderr, failed.stderr[-3000:]
+    plans = [e for e in PantsRepo.executed(failed) if e.startswith("Plan")]
+    assert "Plan the layers of 4 images that read svc/runtime.nix" in plans and "Plan the layers of svc:bad" in plans

@@ -5,7 +5,8 @@ nothing is gained from a rule of their own; they run inside the package rule."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pants.base.specs import DirGlobSpec, RawSpecsWithoutFileOwners
 from pants.engine.fs import CreateDigest, FileContent, MergeDigests, PathGlobs, Snapshot
@@ -76,36 +77,69 @@ def nix_file_directories(path: str) -> RawSpecsWithoutFileOwners:
     )
 
 
+def same_evaluation(field_set: NixOciImageFieldSet, candidates: Iterable[Target]) -> tuple[Target, ...]:
+    """The nix_oci_images among ``candidates`` that read the image's Nix file with the same
+    ``argstrs`` and ``system`` (the image's own target among them): those whose attributes
+    :func:`shared_attrs` gathers."""
+    path, system = field_set.nix_file.file_path, field_set.system.value
+    argstrs = tuple(sorted((field_set.argstrs.value or {}).items()))
+    return tuple(
+        tgt
+        for tgt in candidates
+        if tgt.has_field(NixFileField)
+        and tgt[NixFileField].value
+        and tgt[NixFileField].file_path == path
+        and tuple(sorted((tgt[NixArgstrsField].value or {}).items())) == argstrs
+        and tgt[NixSystemField].value == system
+    )
+
+
 def shared_attrs(field_set: NixOciImageFieldSet, candidates: Iterable[Target]) -> SharedAttrs:
     """The attributes that every nix_oci_image among ``candidates`` reading the image's Nix
     file with the same ``argstrs`` and ``system`` asks of it (``""``: the file's whole value),
     and the image's own, sorted."""
-    path, system = field_set.nix_file.file_path, field_set.system.value
-    argstrs = tuple(sorted((field_set.argstrs.value or {}).items()))
     attrs: set[str] = set()
-    for tgt in candidates:
-        if not tgt.has_field(NixFileField) or not tgt[NixFileField].value or tgt[NixFileField].file_path != path:
-            continue
-        if tuple(sorted((tgt[NixArgstrsField].value or {}).items())) != argstrs or tgt[NixSystemField].value != system:
-            continue
+    for tgt in same_evaluation(field_set, candidates):
         attrs.add(tgt[NixAttrField].value or "")
         attrs.update(tgt[NixCopyToRootAttrsField].value or ())
     attrs.add(field_set.attr.value or "")
     attrs.update(field_set.copy_to_root_attrs.value or ())
-    return SharedAttrs(path, argstrs, system, tuple(sorted(attrs)))
+    path, argstrs = field_set.nix_file.file_path, tuple(sorted((field_set.argstrs.value or {}).items()))
+    return SharedAttrs(path, argstrs, field_set.system.value, tuple(sorted(attrs)))
+
+
+@dataclass(frozen=True)
+class SharedEvaluation:
+    """The one evaluation of a Nix file for the images that read it: each attribute's
+    derivation outputs, and those images (:func:`same_evaluation`)."""
+
+    shared: SharedAttrs
+    by_attr: Mapping[str, tuple[str, ...]]
+    images: tuple[Target, ...]
+
+    def derivations(
+        self, attr: str | None, copy_to_root_attrs: Iterable[str]
+    ) -> tuple[Derivations, Derivations] | None:
+        """An image's derivations (its closure's, its copy-to-root attrs'), or None when the
+        evaluation gave none for one of them (the image then evaluates alone)."""
+        own, attrs = (attr or "",), tuple(copy_to_root_attrs)
+        if any(a not in self.by_attr for a in (*own, *attrs)):
+            return None
+        if not union(self.by_attr, own) or (attrs and not union(self.by_attr, attrs)):
+            return None
+        return Derivations(union(self.by_attr, own)), Derivations(union(self.by_attr, attrs))
 
 
 async def evaluate_shared(
     field_set: NixOciImageFieldSet, sources: Snapshot, nix: NixTools, env: LayerforgeEnv
-) -> tuple[Derivations, Derivations] | None:
-    """The image's derivations from the one evaluation of its Nix file for every image that
-    reads it (see shared_evaluation.py), or None if that evaluation gave no answer for it."""
+) -> SharedEvaluation | None:
+    """The one evaluation of the image's Nix file for every image that reads it (see
+    shared_evaluation.py), or None if there is none to share or it gave no answer."""
     try:
         candidates = await engine.targets(nix_file_directories(field_set.nix_file.file_path))
     except Exception:  # another directory's BUILD file is broken: this image evaluates alone
         return None
     shared = shared_attrs(field_set, candidates)
-    own, attrs = (field_set.attr.value or "",), tuple(field_set.copy_to_root_attrs.value or ())
     if len(shared.attrs) < 2:
         return None  # only this image's one attribute: its own evaluation is the same process
     wrapper = await engine.create(CreateDigest([FileContent(WRAPPER, wrapper_source(shared.path).encode())]))
@@ -113,23 +147,25 @@ async def evaluate_shared(
     evaluation = shared_evaluation(shared, digest, field_set.address)
     (result,) = await engine.execute_all([evaluation_process(evaluation, nix, env)])
     by_attr = shared_derivations(shared, result.exit_code, result.stdout)
-    if by_attr is None or not union(by_attr, own) or (attrs and not union(by_attr, attrs)):
+    if by_attr is None:
         return None
-    return Derivations(union(by_attr, own)), Derivations(union(by_attr, attrs))
+    return SharedEvaluation(shared, by_attr, same_evaluation(field_set, candidates))
 
 
 async def evaluate_derivations(
     field_set: NixOciImageFieldSet, nix: NixTools, env: LayerforgeEnv
-) -> tuple[Derivations, Derivations]:
-    """The derivations of the image's closure and of its copy-to-root attrs, evaluated now."""
+) -> tuple[Derivations, Derivations, SharedEvaluation | None]:
+    """The derivations of the image's closure and of its copy-to-root attrs, evaluated now,
+    and the shared evaluation they came from, if any."""
     address, attrs = field_set.address, tuple(field_set.copy_to_root_attrs.value or ())
     system = field_set.system.value
     none = Derivations(())
     if field_set.nix_file.value:
         sources = await dependency_files(address, field_set.nix_file)
         shared = await evaluate_shared(field_set, sources, nix, env)
-        if shared is not None:
-            return shared
+        own = shared.derivations(field_set.attr.value, attrs) if shared is not None else None
+        if own is not None:
+            return (*own, shared)
         path, argstrs = field_set.nix_file.file_path, tuple((field_set.argstrs.value or {}).items())
 
         def evaluation(own: tuple[str, ...], field: str) -> NixEvaluation:
@@ -141,16 +177,16 @@ async def evaluate_derivations(
         if attrs:
             evaluations.append(evaluation(attrs, "copy_to_root_attrs"))
         results = await evaluate_all(evaluations, nix, env)
-        return results[0], results[1] if attrs else none
+        return results[0], results[1] if attrs else none, None
     if not field_set.flake.value:
-        return none, none
+        return none, none, None
     ref = parse_flake_ref(field_set.flake.value, address, "flake")
     ctr_refs = tuple(parse_flake_ref(a, address, "copy_to_root_attrs") for a in attrs)
     sources = await flake_files(field_set, (ref, *ctr_refs))
     evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake", system)]
     evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
     results = await evaluate_all(evaluations, nix, env)
-    return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs})))
+    return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs}))), None
 
 
 async def provenance_files(field_set: NixOciImageFieldSet) -> Snapshot | None:

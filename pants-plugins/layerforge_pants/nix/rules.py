@@ -1,15 +1,17 @@
 """`package` and `run` of nix_oci_image. The package rule's body is nix/package.py's (see
-there); here only its awaits: the base, the evaluation, the plan, the layer jobs, the
-assembly."""
+there); here only its awaits: the base, the evaluation, the plan (with the images of its
+shared evaluation: shared_plan.py), the layer jobs, the assembly."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.run import RunRequest
-from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, DigestSubset, MergeDigests
+from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, DigestSubset, FileContent, MergeDigests, PathGlobs
 from pants.engine.rules import collect_rules, rule
+from pants.engine.target import Target
 
 from layerforge_pants.goals import (  # noqa: F401  (rules awaited through the engine)
     dependency_rules,
@@ -27,7 +29,7 @@ from layerforge_pants.goals.subsystem import Layerforge
 from layerforge_pants.goals.tool import LayerforgeEnv, LayerforgeProcess, NixTools, checked
 from layerforge_pants.goals.tool_rules import package_with
 from layerforge_pants.nix import package
-from layerforge_pants.nix.evaluate import evaluate_derivations, provenance_files
+from layerforge_pants.nix.evaluate import SharedEvaluation, evaluate_derivations, provenance_files
 from layerforge_pants.nix.package import (
     PLAN,
     SHALLOW_MISSING,
@@ -41,6 +43,7 @@ from layerforge_pants.nix.package import (
     unique_blobs,
 )
 from layerforge_pants.nix.run import NixOciImageRunFieldSet
+from layerforge_pants.nix.shared_plan import ARGVS, plan_batch
 
 
 @rule(desc="Package nix_oci_image")
@@ -63,25 +66,31 @@ async def package_nix_oci_image(
     if field_set.base_image.value:
         base = await engine.image_dependency(base_request(True))
         base_digest, from_image = base.digest, from_image_args(base.layout_ref)
-    roots, copy_to_root = await evaluate_derivations(field_set, nix, env)
+    roots, copy_to_root, evaluation = await evaluate_derivations(field_set, nix, env)
     fields = field_set.error_fields()
-    plan_request = LayerforgeProcess(
-        argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
-        description=f"Plan the layers of {field_set.address}",
-        input_digest=base_digest,
-        output_files=(PLAN,),
-    )
-    process = await engine.layerforge_process(plan_request)
-    result = await engine.execute(process)
-    if result.exit_code != 0 and from_image and SHALLOW_MISSING in result.stderr:
-        # The plan looks into the base's files (an entrypoint or account only the base has):
-        # plan on the complete base; the plan is the same, the assembly stays shallow.
-        full = await engine.image_dependency(base_request(False))
-        process = await engine.layerforge_process(dataclasses.replace(plan_request, input_digest=full.digest))
+    together = None if from_image else await plan_together(field_set, evaluation, tool)
+    if together is not None:
+        plan_content = together
+        plan_digest = await engine.create(CreateDigest([FileContent(PLAN, together)]))
+    else:
+        plan_request = LayerforgeProcess(
+            argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
+            description=f"Plan the layers of {field_set.address}",
+            input_digest=base_digest,
+            output_files=(PLAN,),
+        )
+        process = await engine.layerforge_process(plan_request)
         result = await engine.execute(process)
-    planned = checked(result, process.description, field_set.address, fields)
-    (plan_file,) = await engine.contents(planned.output_digest)
-    requests = layer_requests(plan_file.content, field_set.address)
+        if result.exit_code != 0 and from_image and SHALLOW_MISSING in result.stderr:
+            # The plan looks into the base's files (an entrypoint or account only the base has):
+            # plan on the complete base; the plan is the same, the assembly stays shallow.
+            full = await engine.image_dependency(base_request(False))
+            process = await engine.layerforge_process(dataclasses.replace(plan_request, input_digest=full.digest))
+            result = await engine.execute(process)
+        plan_digest = checked(result, process.description, field_set.address, fields).output_digest
+        (plan_file,) = await engine.contents(plan_digest)
+        plan_content = plan_file.content
+    requests = layer_requests(plan_content, field_set.address)
     processes = await engine.layerforge_processes(requests)
     # Each layer job logs one line when it ran (see goals/logged_process.py).
     results = [r.result for r in await engine.logged_processes(LoggedProcess(p) for p in processes)]
@@ -98,7 +107,7 @@ async def package_nix_oci_image(
     # An `sbom` image's provenance records its Nix file or flake files: they are in the sandbox.
     recorded = await provenance_files(field_set)
     sources = [] if recorded is None else [recorded.digest]
-    assemble_input = await engine.merge(MergeDigests([planned.output_digest, base_digest, *prefixed, *sources]))
+    assemble_input = await engine.merge(MergeDigests([plan_digest, base_digest, *prefixed, *sources]))
     provenance = field_set.provenance_argv()
     argv = assemble_argv(layout, f"{names.repository}:{names.ref}", from_image, requests, provenance)
     description = f"Assemble the image of {field_set.address}"
@@ -109,6 +118,40 @@ async def package_nix_oci_image(
     record_digest = await engine.merge(MergeDigests([*prefixed, unlisted_digest]))
     record = RecordLayers(record_digest, record_args)
     return await package_with(argv, description, assemble_input, layout, names, add=blob_digest, record=record)
+
+
+async def plan_together(
+    field_set: NixOciImageFieldSet, evaluation: SharedEvaluation | None, tool: Layerforge
+) -> bytes | None:
+    """The image's plan file from the one plan process of the images of its shared evaluation
+    (see shared_plan.py), or None: it plans alone."""
+    if evaluation is None:
+        return None
+
+    def argv_of(target: Target) -> Callable[[], list[str] | None]:
+        def argv() -> list[str] | None:
+            image = NixOciImageFieldSet.create(target)
+            own = evaluation.derivations(image.attr.value, image.copy_to_root_attrs.value or ())
+            if image.base_image.value or own is None:
+                return None
+            return image.plan_argv(image.names(tool).ref, own[0].outputs, own[1].outputs)
+
+        return argv
+
+    images = [(t.address, argv_of(t)) for t in evaluation.images if NixOciImageFieldSet.is_applicable(t)]
+    batch = plan_batch(field_set.nix_file.file_path, images)
+    own = batch.plan_of(field_set.address) if batch is not None else None
+    if batch is None or own is None:
+        return None
+    argvs = await engine.create(CreateDigest([FileContent(ARGVS, batch.document)]))
+    request = LayerforgeProcess(
+        argv=("nix-plans", ARGVS), description=batch.description, input_digest=argvs, output_files=batch.outs
+    )
+    result = await engine.execute(await engine.layerforge_process(request))
+    if result.exit_code != 0:
+        return None  # each image plans alone, and a failing one says so
+    files = await engine.contents(await engine.subset(DigestSubset(result.output_digest, PathGlobs([own]))))
+    return files[0].content if len(files) == 1 else None
 
 
 @rule(desc="Run nix_oci_image")

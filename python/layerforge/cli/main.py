@@ -42,6 +42,7 @@ COMMANDS = {
     "load": ("layerforge.cli.runtime_commands", "load an image into docker or podman, tagged NAME:TAG"),
     "run": ("layerforge.cli.runtime_commands", "load an image and run it with docker or podman"),
     "nix-plan": ("layerforge.cli.nix_stages", "(step 1 of nix-image) plan a closure's layers into JSON"),
+    "nix-plans": ("layerforge.cli.nix_stages", "(step 1 of nix-image) plan several images, nix-plan argvs from JSON"),
     "nix-layer": ("layerforge.cli.nix_stages", "(step 2 of nix-image) build one layer into a layer directory"),
     "nix-assemble": ("layerforge.cli.nix_stages", "(step 3 of nix-image) write the image from plan and layers"),
 }

@@ -3,6 +3,8 @@
 batch: its layer alone, or with the small layers next to it):
 
 * ``nix-plan``: resolve the closure and decide the layers -> plan JSON (nothing written else);
+  ``nix-plans``: the ``nix-plan`` of several images in one process (Pants plans the images
+  that share a Nix evaluation so);
 * ``nix-layer``: build layers, each into a layer directory (blob + layer.json);
 * ``nix-assemble``: plan + layer directories (+ base image) -> OCI layout.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from layerforge.cli.nix_options import add_nix_options, add_provenance_options, 
 from layerforge.cli.output_format import add_output_options
 from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
-from layerforge.images.nix.closure import Nix
+from layerforge.images.nix.closure import Nix, SharedNix
 from layerforge.images.nix.layer_job_document import LayerJobDocument
 from layerforge.images.nix.layer_jobs import STORE_PATHS, LayerJob, build_jobs
 from layerforge.images.nix.plan import NixPlan, make_plan
@@ -53,6 +56,18 @@ def register(sub: Any) -> None:
     plan.add_argument("--out", required=True, type=Path, metavar="PLAN.json")
     add_nix_options(plan)
     plan.set_defaults(run=run_plan)
+
+    plans: argparse.ArgumentParser = sub.add_parser(
+        "nix-plans",
+        help="(step 1 of nix-image, for several images) run the nix-plan argvs of a JSON file in one process",
+    )
+    plans.add_argument(
+        "argvs",
+        type=Path,
+        metavar="ARGVS.json",
+        help='{"plans": [ARGV, ...]}: each a nix-plan argv without the command word, each with its own --out',
+    )
+    plans.set_defaults(run=run_plans)
 
     layer: argparse.ArgumentParser = sub.add_parser(
         "nix-layer", help="(step 2 of nix-image) build the layers of a layer job, each into a layer directory"
@@ -89,10 +104,47 @@ def register(sub: Any) -> None:
     asm.set_defaults(run=run_assemble)
 
 
-def run_plan(args: argparse.Namespace) -> int:
-    plan, _ = make_plan(request_from_args(args), Nix(), source_date_epoch())
+def run_plan(args: argparse.Namespace, nix: Nix | None = None) -> int:
+    plan, _ = make_plan(request_from_args(args), nix or Nix(), source_date_epoch())
     atomic_write(args.out, plan.dumps())
     print(f"{args.out}: {len(plan.closure.infos)} store paths, {len(plan.layers)} store-path layers")
+    return 0
+
+
+def run_plans(args: argparse.Namespace) -> int:
+    """``nix-plan`` of each argv of the file, in turn, in this process: the plan files are
+    the ones each ``nix-plan`` writes. The first that fails stops it (a build system then plans
+    each image alone, so that the error names its image)."""
+    from layerforge.cli.main import build_parser  # noqa: PLC0415 - the nix-plan parser itself
+
+    name = str(args.argvs)
+    try:
+        doc = json.loads(args.argvs.read_bytes())
+    except (OSError, ValueError) as e:
+        raise UsageError("ARGVS.json", f"{shown(name)} is not readable JSON ({e})") from None
+    argvs = doc.get("plans") if isinstance(doc, dict) else None
+    if not isinstance(argvs, list) or not all(
+        isinstance(argv, list) and all(isinstance(a, str) for a in argv) for argv in argvs
+    ):
+        raise UsageError("ARGVS.json", f'{shown(name)} is not {{"plans": [ARGV, ...]}} of lists of strings')
+    parser = build_parser("nix-plan")
+    parsed = [parser.parse_args(["nix-plan", *argv]) for argv in argvs]
+    outs = set()
+    for plan_args in parsed:
+        if plan_args.out.resolve() in outs:
+            raise UsageError("ARGVS.json", f"two argvs of {shown(name)} write {shown(str(plan_args.out))}")
+        outs.add(plan_args.out.resolve())
+    # One closure query for every image of derivations (what Pants gives): each image's then
+    # comes from it (see SharedNix).
+    nix = SharedNix()
+    roots = []
+    for req in map(request_from_args, parsed):
+        if req.derivations and req.nix_file is None and req.flake is None and not req.store_paths:
+            roots += nix.realise(req.derivations)
+            roots += nix.realise(req.copy_to_root_derivations, "--copy-to-root-derivation")
+    nix.prefetch(roots)
+    for plan_args in parsed:
+        run_plan(plan_args, nix)
     return 0
 
 

@@ -229,6 +229,38 @@ class Nix:
         return parse_store_path(out.strip(), "nix-store --add output").path
 
 
+class SharedNix(Nix):
+    """:class:`Nix` for the plans of several images in one process (``nix-plans``): Nix's
+    configuration is asked once, each list of derivations is realised once, and a closure
+    whose roots' path infos are known (from an earlier query, such as :meth:`prefetch` of every
+    image's roots) is computed from them: the same closure, in the order ``nix path-info``
+    gives it (sorted), without asking Nix again."""
+
+    def __init__(self, echo_build_log: bool | None = None) -> None:
+        super().__init__(echo_build_log)
+        self._realised: dict[tuple[str, ...], list[str]] = {}
+        self._infos: dict[str, PathInfo] = {}
+
+    def realise(self, derivations: Sequence[str], option: str = "--derivation") -> list[str]:
+        key = tuple(derivations)
+        if key not in self._realised:
+            self._realised[key] = super().realise(derivations, option)
+        return list(self._realised[key])
+
+    def closure(self, roots: Sequence[str]) -> Closure:
+        for r in roots:
+            parse_store_path(r)
+        if not all(r in self._infos for r in roots):
+            self._infos.update(super().closure(roots).infos)
+        paths = Closure((), self._infos).closure_of(roots)
+        return Closure(roots=tuple(sorted(set(roots))), infos={p: self._infos[p] for p in sorted(paths)})
+
+    def prefetch(self, roots: Sequence[str]) -> None:
+        """Ask Nix once for the closure of all ``roots``."""
+        if roots:
+            self.closure(sorted(set(roots)))
+
+
 def _missing_group(name: str) -> bool:
     """Whether ``name`` is a group name this machine does not know (as Nix asks: getgrnam)."""
     if not name:
