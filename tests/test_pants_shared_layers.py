@@ -81,6 +81,9 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     assert len(PantsRepo.evaluated(cold)) == 1, "one evaluation of runtime.nix for the three images"
     plans = [e for e in PantsRepo.executed(cold) if e.startswith("Plan")]
     assert plans == ["Plan the layers of 3 images that read svc/runtime.nix"], "one plan process for the three"
+    # each assembly writes its image's build record, from what the layer processes listed
+    assert PantsRepo.executed(cold, ("Write the build record",)) == []
+    assert all((repo.root / "dist" / "svc" / f"{n}.layerforge.json").is_file() for n in ("one", "two", "three"))
     ran = [e for e in PantsRepo.executed(cold) if e.startswith("Build layer")]
     assert sum(PantsRepo.layers_built(e) for e in ran) == len(distinct), f"each of the 7 distinct layers once: {ran}"
     # Each layer process that ran says so when it finishes: its layers' size and its time.

@@ -105,11 +105,18 @@ def test_a_record_takes_each_layers_contents_from_its_layer_directory(tmp_path: 
                        *layer_args)  # fmt: skip
     assert (tmp_path / "listed.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
     assert all(layer["files"] is not None for layer in listed["images"][0]["layers"]) and whole == listed
+    # the assembly writes the same record itself (what Pants runs: no record process)
+    run_cli("nix-assemble", "--plan", plan, *layer_args, "--out", tmp_path / "own", "--without-layer-blobs",
+            "--record", tmp_path / "own.json", "--record-output", "dist/img", "--record-tag", "v1")  # fmt: skip
+    assert (tmp_path / "own.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
     bare = record_of(str(tmp_path / "bare"), tmp_path / "bare.json", "--output", "dist/img", "--tag", "v1")
     assert all(layer["files"] is None for layer in bare["images"][0]["layers"]), "no blob, no contents"
     (dirs[0] / "contents.json").write_text('{"files": 1}')
     proc = run_cli("record", tmp_path / "bare", "--out", tmp_path / "bad.json", *layer_args, check=False)
     assert proc.returncode == 1 and "does not list a layer's store paths and files" in proc.stderr
+    proc = run_cli("nix-assemble", "--plan", plan, *layer_args, "--out", tmp_path / "x", "--without-layer-blobs",
+                   "--record", tmp_path / "x.json", check=False)  # fmt: skip
+    assert proc.returncode == 1 and "does not list" in proc.stderr and not (tmp_path / "x").exists()
 
 
 def test_build_record_of_an_index_lists_its_entries(tmp_path: Path) -> None:

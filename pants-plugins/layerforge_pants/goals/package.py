@@ -131,6 +131,9 @@ class RecordLayers:
 
     digest: Digest
     argv: tuple[str, ...]
+    #: Every layer's contents are there: the package process itself writes the record
+    #: (:func:`package_record_args`), with no process of its own.
+    in_package: bool = False
 
 
 def record_process(output: Digest, layout: str, names: ImageNames, layers: tuple[str, ...] = ()) -> LayerforgeProcess:
@@ -153,6 +156,18 @@ def record_process(output: Digest, layout: str, names: ImageNames, layers: tuple
         description=f"Write the build record {record}",
         input_digest=output,
         output_files=(record,),
+    )
+
+
+def package_record_args(layout: str, names: ImageNames) -> tuple[str, ...]:
+    """The options that make ``nix-assemble`` write the build record :func:`record_process`
+    writes (the same bytes), from the layer directories it reads."""
+    return (
+        option("--record", record_path(layout)),
+        option("--record-repository", names.repository),
+        *(option("--record-tag", t) for t in names.tags),
+        option("--record-output", layout),
+        *((option("--record-archive", archive_path(layout)),) if names.archive else ()),
     )
 
 

@@ -4,6 +4,7 @@ the package process every image kind ends with."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
-from pants.engine.fs import EMPTY_DIGEST, Digest, MergeDigests, PathGlobs, Snapshot
+from pants.engine.fs import EMPTY_DIGEST, Digest, DigestSubset, MergeDigests, PathGlobs, Snapshot
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import collect_rules, rule
 from pants.engine.target import SourcesField, TransitiveTargetsRequest
@@ -29,6 +30,8 @@ from layerforge_pants.goals.package import (
     manifest_digest,
     named_argv,
     package_process,
+    package_record_args,
+    record_path,
     record_process,
 )
 from layerforge_pants.goals.subsystem import Layerforge, signing_env_names
@@ -127,22 +130,30 @@ async def package_with(
     ``names.image_name``); the built package, with the files of ``add`` (blobs the process
     was told to leave out) merged in, its build record, and its oci-archive when asked for.
     With ``record``, the record reads the contents of those layers from their layer
-    directories: its input is the layout without ``add`` plus ``record.digest`` (which holds
-    the blobs of any other layers it must read)."""
-    request = package_process(named_argv(argv, names), description, input_digest, layout)
+    directories: the package process writes it itself when it has them all
+    (``record.in_package``), else the record's input is the layout without ``add`` plus
+    ``record.digest`` (which holds the blobs of any other layers it must read)."""
+    inline = record is not None and record.in_package
+    own_record = package_record_args(layout, names) if inline else ()
+    request = package_process([*named_argv(argv, names), *own_record], description, input_digest, layout)
+    if inline:
+        request = dataclasses.replace(request, output_files=(record_path(layout),))
     result = await engine.execute_or_raise(await engine.layerforge_process(request))
     output = laid = await engine.subset(layout_subset(result, layout))
     if add != EMPTY_DIGEST:
         output = await engine.merge(MergeDigests([output, add]))
     contents = await engine.contents(await engine.subset(index_json(output, layout)))
-    if record is None:
+    written = [output]
+    if inline:
+        extras = []
+        written.append(await engine.subset(DigestSubset(result.output_digest, PathGlobs([record_path(layout)]))))
+    elif record is None:
         extras = [record_process(output, layout, names)]
     else:
         recorded = await engine.merge(MergeDigests([laid, record.digest]))
         extras = [record_process(recorded, layout, names, record.argv)]
     if names.archive:
         extras.append(export_archive_process(output, layout))
-    written = [output]
     for extra in extras:
         result = await engine.execute_or_raise(await engine.layerforge_process(extra))
         written.append(result.output_digest)

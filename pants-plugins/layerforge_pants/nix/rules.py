@@ -112,11 +112,12 @@ async def package_nix_oci_image(
     argv = assemble_argv(layout, f"{names.repository}:{names.ref}", from_image, requests, provenance)
     description = f"Assemble the image of {field_set.address}"
     # The build record takes what each layer holds from its layer directory (written once, by
-    # the layer's process), not from its blob: only the blobs of layers without one go to it.
+    # the layer's process), not from its blob: the assembly writes it when every layer has
+    # one, else a record process reads the blobs of those without.
     record_args, unlisted = listed_layers(meta_files, requests, per_layer)
     unlisted_digest = await engine.create(CreateDigest(unique_blobs(unlisted)))
     record_digest = await engine.merge(MergeDigests([*prefixed, unlisted_digest]))
-    record = RecordLayers(record_digest, record_args)
+    record = RecordLayers(record_digest, record_args, in_package=not unlisted)
     return await package_with(argv, description, assemble_input, layout, names, add=blob_digest, record=record)
 
 

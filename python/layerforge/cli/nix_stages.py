@@ -21,7 +21,8 @@ from typing import Any
 
 from layerforge.cli.args import add_threads_option
 from layerforge.cli.nix_options import add_nix_options, add_provenance_options, provenance_from_args, request_from_args
-from layerforge.cli.output_format import add_output_options
+from layerforge.cli.output_format import OCI, add_output_options
+from layerforge.cli.record import listed_layer, write_record
 from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix, SharedNix
@@ -40,12 +41,12 @@ from layerforge.layers.layer_dir import (
 )
 from layerforge.layout.atomic import atomic_write
 from layerforge.layout.image_reader import import_blobs, read_image
-from layerforge.layout.oci_layout import open_for_write
+from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.layout.scratch import scratch_dir
 from layerforge.model.epoch import source_date_epoch
 from layerforge.model.reference import parse_layout_ref
 from layerforge.model.repo_tags import IMAGE_NAME, is_repo_tag
-from layerforge.record.build import layer_contents
+from layerforge.record.build import build_record, layer_contents
 from layerforge.trust.text import shown
 
 
@@ -100,6 +101,17 @@ def register(sub: Any) -> None:
         help="io.containerd.image.name of the index entry (what export-docker, load and run tag the image as)",
     )
     add_provenance_options(asm)
+    asm.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE.json",
+        help="also write the image's build record, as `layerforge record` writes it; every --layer-dir must hold "
+        "what its layer holds (contents.json, as nix-layer writes it)",
+    )
+    asm.add_argument("--record-repository", metavar="REPO", help="`record --repository` of --record")
+    asm.add_argument("--record-tag", action="append", default=[], metavar="TAG", help="`record --tag` of --record")
+    asm.add_argument("--record-output", metavar="PATH", help="`record --output` of --record (default: --out)")
+    asm.add_argument("--record-archive", metavar="FILE.tar", help="`record --archive` of --record")
     add_output_options(asm, image_name=False)
     asm.set_defaults(run=run_assemble)
 
@@ -208,6 +220,10 @@ def _remove_layer_dir(out: Path, built: BuiltLayer | None) -> None:
 def run_assemble(args: argparse.Namespace) -> int:
     if args.image_name is not None and not is_repo_tag(args.image_name):
         raise UsageError("--image-name", f"{shown(repr(args.image_name))} is not a docker image name NAME:TAG")
+    if args.record is not None and args.output_format != OCI:
+        raise UsageError("--record", "needs --format oci (record the layout, then export it)")
+    # what each layer holds, for the record, read before anything is written
+    listed = dict(listed_layer(d) for d in args.layer_dir) if args.record is not None else {}
     plan = NixPlan.loads(args.plan.read_bytes(), str(args.plan))
     build = provenance_from_args(args, args.image_name)
     if build != BuildInputs(image_name=args.image_name) and not plan.sbom:
@@ -224,4 +240,16 @@ def run_assemble(args: argparse.Namespace) -> int:
         if args.image_name is not None:
             layout.tag(result.image.manifest.with_annotations({IMAGE_NAME: args.image_name}), result.image.ref)
     print(f"{args.out}:{result.image.ref} {result.image.manifest.digest}")
+    if args.record is not None:
+        record = build_record(
+            OciLayout.open(args.out),
+            result.image.ref,
+            repository=args.record_repository,
+            tags=args.record_tag,
+            output=args.record_output,
+            listed=listed,
+        )
+        if args.record_archive is not None:
+            record["archive"] = args.record_archive
+        write_record(args.record, record)
     return 0

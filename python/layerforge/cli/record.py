@@ -55,9 +55,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.archive is not None:
         record["archive"] = args.archive
-    atomic_write(args.out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
-    print(f"{args.out}: {record['digest']} ({len(record['images'])} images)")
+    write_record(args.out, record)
     return 0
+
+
+def write_record(out: Path, record: dict[str, Any]) -> None:
+    """Write the build record ``record`` into ``out`` (atomically) and say so."""
+    atomic_write(out, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    print(f"{out}: {record['digest']} ({len(record['images'])} images)")
 
 
 def listed_layer(path: Path) -> tuple[str, dict[str, Any]]:
