@@ -24,6 +24,7 @@ KINDS = {
     "plan": "Plan the layers of ",
     "layer": "Build layer",
     "assemble": "Assemble the image of ",
+    "record": "Write the build record ",
 }
 
 

@@ -29,10 +29,10 @@ the change, then again as they are (pantsd learns of the change during that run)
 evaluations column shows it; nothing here waits or retries around it.
 
 For Pants each row also shows the layerforge processes it executed (evaluations, plans, layer
-processes, assemblies: read from ``--keep-sandboxes=always``, as tests/pants_support does), and
-the store-path layers the layer processes built, read from each layer process's own
-``nix-layer --job`` document (benchmarks/kept_sandboxes.py), against the distinct store paths
-of the N images (cold) or the store paths the bump changed.
+processes, assemblies, build-record processes: read from ``--keep-sandboxes=always``, as
+tests/pants_support does), and the store-path layers the layer processes built, read from
+each layer process's own ``nix-layer --job`` document (benchmarks/kept_sandboxes.py), against
+the distinct store paths of the N images (cold) or the store paths the bump changed.
 
     /path/to/.venv/bin/python benchmarks/monorepo.py                    # the shape
     /path/to/.venv/bin/python benchmarks/monorepo.py --scale 0.1 --services 4 --import-cost
@@ -302,7 +302,7 @@ def layers_note(row: Row, report: Report) -> str:
     ex = row.executed
     if ex is None:
         return ""
-    procs = ", ".join(f"{ex.processes[k]} {k}" for k in ("evaluate", "plan", "layer", "assemble"))
+    procs = ", ".join(f"{ex.processes[k]} {k}" for k in ("evaluate", "plan", "layer", "assemble", "record"))
     built = ex.built_paths()
     text = f"executed {procs}"
     if not ex.store_path_layers:
