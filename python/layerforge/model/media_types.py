@@ -26,6 +26,10 @@ INDEX_TYPES = frozenset({IMAGE_INDEX, DOCKER_MANIFEST_LIST})
 #: Config media types of images (a manifest with another config is an artifact, such as an SBOM).
 IMAGE_CONFIG_TYPES = frozenset({IMAGE_CONFIG, DOCKER_CONFIG})
 
+#: Software bills of materials, as artifacts that refer to an image.
+SPDX_JSON = "application/spdx+json"
+CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
+
 #: Layer media type for each compression name the native core accepts.
 LAYER_BY_COMPRESSION = {
     "none": LAYER_TAR,

@@ -13,9 +13,9 @@ from typing import Any
 
 from layerforge._native import SigningKey, verify_signature
 from layerforge.errors import LayerforgeError
+from layerforge.model import in_toto
 
 MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
-INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
 def pae(payload_type: str, body: bytes) -> bytes:
@@ -24,7 +24,7 @@ def pae(payload_type: str, body: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(t), t, len(body), body)
 
 
-def envelope(body: bytes, key: SigningKey, payload_type: str = INTOTO_PAYLOAD_TYPE) -> bytes:
+def envelope(body: bytes, key: SigningKey, payload_type: str = in_toto.MEDIA_TYPE) -> bytes:
     """A one-signature envelope of ``body``, encoded as cosign encodes it."""
     sig = key.sign(pae(payload_type, body))
     doc = {

@@ -12,21 +12,20 @@ from typing import Any
 from layerforge.errors import LayerforgeError
 from layerforge.layout.artifact import referrers
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import in_toto, media_types
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.digest import digest_hex
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-INTOTO_MEDIA_TYPE = "application/vnd.in-toto+json"
-SPDX_MEDIA_TYPE = "application/spdx+json"
-CYCLONEDX_MEDIA_TYPE = "application/vnd.cyclonedx+json"
-SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 #: The predicate types cosign gives SBOMs (``cosign attest --type spdxjson`` / ``cyclonedx``).
-PREDICATE_TYPES = {SPDX_MEDIA_TYPE: "https://spdx.dev/Document", CYCLONEDX_MEDIA_TYPE: "https://cyclonedx.org/bom"}
+PREDICATE_TYPES = {
+    media_types.SPDX_JSON: "https://spdx.dev/Document",
+    media_types.CYCLONEDX_JSON: "https://cyclonedx.org/bom",
+}
 #: ``--type`` names, as cosign spells them, and the predicate types they stand for.
 TYPE_NAMES = {
-    "slsaprovenance1": SLSA_PROVENANCE_V1,
-    "spdxjson": PREDICATE_TYPES[SPDX_MEDIA_TYPE],
-    "cyclonedx": PREDICATE_TYPES[CYCLONEDX_MEDIA_TYPE],
+    "slsaprovenance1": in_toto.SLSA_PROVENANCE_V1,
+    "spdxjson": PREDICATE_TYPES[media_types.SPDX_JSON],
+    "cyclonedx": PREDICATE_TYPES[media_types.CYCLONEDX_JSON],
 }
 
 
@@ -36,13 +35,8 @@ class Statement:
     body: bytes  # canonical JSON of the statement
 
 
-def _subject(name: str, digest: str) -> list[dict[str, Any]]:
-    return [{"name": name, "digest": {"sha256": digest_hex(digest)}}]
-
-
 def statement(name: str, digest: str, predicate_type: str, predicate: Any) -> Statement:
-    doc = {"_type": STATEMENT_TYPE, "subject": _subject(name, digest), "predicateType": predicate_type}
-    doc["predicate"] = predicate
+    doc = in_toto.statement(name, digest_hex(digest), predicate_type, predicate)
     return Statement(predicate_type, canonical_json(doc))
 
 
@@ -56,18 +50,16 @@ def _json(data: bytes, where: str) -> Any:
 def from_statement(data: bytes, name: str, digest: str, where: str, source_revision: str | None) -> Statement:
     """A statement the build wrote, about ``digest``, re-subjected as ``name``."""
     doc = _json(data, where)
-    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE or not isinstance(doc.get("predicateType"), str):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("_type") != in_toto.STATEMENT_V1
+        or not isinstance(doc.get("predicateType"), str)
+    ):
         raise LayerforgeError(f"{where} is not an in-toto statement v1")
-    subjects = doc.get("subject")
-    hexes = (
-        [s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, dict)]
-        if isinstance(subjects, list)
-        else []
-    )
-    if digest_hex(digest) not in hexes:
+    if digest_hex(digest) not in in_toto.subject_sha256s(doc):
         raise LayerforgeError(f"{where} is a statement about another image than {digest}")
     predicate = doc.get("predicate")
-    if source_revision and doc["predicateType"] == SLSA_PROVENANCE_V1 and isinstance(predicate, dict):
+    if source_revision and doc["predicateType"] == in_toto.SLSA_PROVENANCE_V1 and isinstance(predicate, dict):
         build = predicate.setdefault("buildDefinition", {})
         deps = build.setdefault("resolvedDependencies", []) if isinstance(build, dict) else None
         if isinstance(deps, list):
@@ -82,7 +74,7 @@ def layout_statements(layout: OciLayout, name: str, digest: str, source_revision
         if len(manifest.layers) != 1:
             continue
         payload = manifest.layers[0]
-        if entry.artifact_type == INTOTO_MEDIA_TYPE:
+        if entry.artifact_type == in_toto.MEDIA_TYPE:
             data = layout.read_blob(payload.digest, payload.size)
             out.append(from_statement(data, name, digest, layout.where(payload, "statement"), source_revision))
         elif entry.artifact_type in PREDICATE_TYPES:

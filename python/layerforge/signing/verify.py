@@ -15,10 +15,10 @@ from typing import Any
 
 from layerforge._native import verify_signature
 from layerforge.errors import LayerforgeError
+from layerforge.model import in_toto
 from layerforge.model.digest import digest_hex
 from layerforge.signing import dsse, simple_signing
 from layerforge.signing.cosign_objects import ATTESTATIONS, SIGNATURE_ANNOTATION, SIGNATURES
-from layerforge.signing.statements import STATEMENT_TYPE
 from layerforge.signing.store import CosignStore
 
 
@@ -85,8 +85,7 @@ def verify_attestations(
         except LayerforgeError:
             continue
         doc = _statement(opened, where)
-        hexes = [s.get("digest", {}).get("sha256") for s in doc["subject"] if isinstance(s, dict)]
-        if digest_hex(digest) not in hexes:
+        if digest_hex(digest) not in in_toto.subject_sha256s(doc):
             continue
         if predicate_type is not None and doc["predicateType"] != predicate_type:
             continue
@@ -98,7 +97,7 @@ def verify_attestations(
 
 
 def _statement(opened: dsse.Opened, where: str) -> dict[str, Any]:
-    if opened.payload_type != dsse.INTOTO_PAYLOAD_TYPE:
+    if opened.payload_type != in_toto.MEDIA_TYPE:
         raise VerifyError(f"{where}: the envelope holds {opened.payload_type}, not an in-toto statement")
     try:
         doc = json.loads(opened.body)
@@ -106,7 +105,7 @@ def _statement(opened: dsse.Opened, where: str) -> dict[str, Any]:
         raise VerifyError(f"{where}: the statement is not JSON") from None
     if (
         not isinstance(doc, dict)
-        or doc.get("_type") != STATEMENT_TYPE
+        or doc.get("_type") != in_toto.STATEMENT_V1
         or not isinstance(doc.get("subject"), list)
         or not isinstance(doc.get("predicateType"), str)
     ):

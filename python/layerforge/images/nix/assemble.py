@@ -8,22 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layerforge.errors import LayerforgeError
-from layerforge.images.nix.cyclonedx import CYCLONEDX_MEDIA_TYPE, CYCLONEDX_TITLE, cyclonedx_document
+from layerforge.images.nix.cyclonedx import CYCLONEDX_TITLE, cyclonedx_document
 from layerforge.images.nix.plan import NixPlan
 from layerforge.images.nix.provenance import (
-    INTOTO_MEDIA_TYPE,
-    PREDICATE_TYPE_ANNOTATION,
     PROVENANCE_TITLE,
-    SLSA_PROVENANCE,
     BuildInputs,
     provenance_statement,
 )
-from layerforge.images.nix.sbom import SPDX_MEDIA_TYPE, SPDX_TITLE, spdx_document
+from layerforge.images.nix.sbom import SPDX_TITLE, spdx_document
 from layerforge.layers.build import BuiltLayer
 from layerforge.layout.artifact import attach_artifact
 from layerforge.layout.image_reader import StoredImage, import_blobs
 from layerforge.layout.image_writer import ImageResult, write_image
 from layerforge.layout.oci_layout import OciLayout
+from layerforge.model import in_toto, media_types
 from layerforge.model.annotations import BASE_DIGEST, BASE_NAME, image_annotations
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.epoch import rfc3339
@@ -129,14 +127,14 @@ def assemble(
     return NixImageResult(
         image=image,
         plan=plan,
-        sbom=attach(spdx_document(plan.closure, plan.ref, plan.epoch), SPDX_MEDIA_TYPE, SPDX_TITLE),
+        sbom=attach(spdx_document(plan.closure, plan.ref, plan.epoch), media_types.SPDX_JSON, SPDX_TITLE),
         cyclonedx=attach(
-            cyclonedx_document(plan.closure, name, digest, plan.epoch), CYCLONEDX_MEDIA_TYPE, CYCLONEDX_TITLE
+            cyclonedx_document(plan.closure, name, digest, plan.epoch), media_types.CYCLONEDX_JSON, CYCLONEDX_TITLE
         ),
         provenance=attach(
             provenance_statement(plan, digest, build),
-            INTOTO_MEDIA_TYPE,
+            in_toto.MEDIA_TYPE,
             PROVENANCE_TITLE,
-            {PREDICATE_TYPE_ANNOTATION: SLSA_PROVENANCE},
+            {in_toto.PREDICATE_TYPE_ANNOTATION: in_toto.SLSA_PROVENANCE_V1},
         ),
     )

@@ -16,7 +16,6 @@ from layerforge.images.nix.store_path import parse_store_path
 from layerforge.model.canonical_json import canonical_json
 from layerforge.model.epoch import rfc3339
 
-CYCLONEDX_MEDIA_TYPE = "application/vnd.cyclonedx+json"
 CYCLONEDX_TITLE = "sbom.cdx.json"
 #: Where the image itself sits in the document's dependency graph.
 IMAGE_BOM_REF = "oci-image"

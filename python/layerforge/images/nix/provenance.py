@@ -24,13 +24,9 @@ from layerforge.images.nix.flake import installable
 from layerforge.images.nix.plan import NixPlan
 from layerforge.images.nix.request import NixImageRequest
 from layerforge.images.nix.sbom import nar_hash_hex
+from layerforge.model import in_toto
 
-INTOTO_MEDIA_TYPE = "application/vnd.in-toto+json"
 PROVENANCE_TITLE = "provenance.intoto.json"
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
-#: The annotation naming an in-toto artifact's predicate (as cosign and the referrers API use it).
-PREDICATE_TYPE_ANNOTATION = "in-toto.io/predicate-type"
 BUILD_TYPE = "https://layerforge.dev/buildtypes/nix-oci-image/v1"
 BUILDER_ID = "https://layerforge.dev/builder"
 #: Plan fields that are no parameter of the build: the schema version, what the build
@@ -211,17 +207,13 @@ def provenance_statement(plan: NixPlan, manifest_digest: str, build: BuildInputs
         resolved.append(
             {"uri": f"nix:{path}", "digest": {"sha256": nar_hash_hex(info.nar_hash)}, "annotations": annotations}
         )
-    return {
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": build.image_name or plan.ref, "digest": {"sha256": hex_digest}}],
-        "predicateType": SLSA_PROVENANCE,
-        "predicate": {
-            "buildDefinition": {
-                "buildType": BUILD_TYPE,
-                "externalParameters": external,
-                "internalParameters": {"layerforgeVersion": __version__},
-                "resolvedDependencies": resolved,
-            },
-            "runDetails": {"builder": {"id": f"{BUILDER_ID}/{__version__}", "version": {"layerforge": __version__}}},
+    predicate = {
+        "buildDefinition": {
+            "buildType": BUILD_TYPE,
+            "externalParameters": external,
+            "internalParameters": {"layerforgeVersion": __version__},
+            "resolvedDependencies": resolved,
         },
+        "runDetails": {"builder": {"id": f"{BUILDER_ID}/{__version__}", "version": {"layerforge": __version__}}},
     }
+    return in_toto.statement(build.image_name or plan.ref, hex_digest, in_toto.SLSA_PROVENANCE_V1, predicate)

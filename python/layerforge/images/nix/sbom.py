@@ -16,7 +16,6 @@ from layerforge.model.canonical_json import canonical_json
 from layerforge.model.digest import sha256_digest
 from layerforge.model.epoch import rfc3339
 
-SPDX_MEDIA_TYPE = "application/spdx+json"
 SPDX_TITLE = "sbom.spdx.json"
 _NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 
