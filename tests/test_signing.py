@@ -6,6 +6,7 @@ signing are refused, by the oracle and by `layerforge verify`, in one line."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -15,11 +16,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from layerforge._native import generate_cosign_key_pair
+from layerforge.layout.oci_layout import open_for_write
 from layerforge.model import media_types
+from layerforge.model.descriptor import Descriptor
 from tests import cosign_oracle as oracle
 from tests.helpers import image_parts, run_cli
 from tests.push_support import attach_sbom, isolate, multi_layer_image, platform_index, push
@@ -356,3 +359,54 @@ def test_attest_a_layout_from_its_sbom_then_push(tmp_path: Path, registry: Regis
     line = one_error_line(cli("attest", "--key", tmp_path / "key.pem", "--reference", "r.example/a", f"{bare}:v1",
                               check=False))  # fmt: skip
     assert "holds no provenance or SBOM" in line, line
+
+
+def _sign_der(key_pem: Path, message: bytes) -> str:
+    key = serialization.load_pem_private_key(key_pem.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return base64.b64encode(key.sign(message, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+def _attach_cosign_object(
+    layout_dir: Path, subject: dict[str, object], kind: str, layers: list[tuple[bytes, dict[str, str]]]
+) -> None:
+    """A cosign object built by hand (what a hostile signer can write), kept in the layout as
+    `layerforge sign` keeps one."""
+    media = {"sig": "application/vnd.dev.cosign.simplesigning.v1+json", "att": "application/vnd.dsse.envelope.v1+json"}
+    with open_for_write(layout_dir) as layout:
+        descs = [layout.put_blob(body, media[kind]).with_annotations(annotations) for body, annotations in layers]
+        cfg = layout.put_blob(b"{}", media_types.IMAGE_CONFIG)
+        manifest = {"schemaVersion": 2, "mediaType": media_types.IMAGE_MANIFEST, "config": cfg.to_json(),
+                    "layers": [d.to_json() for d in descs], "subject": subject,
+                    "artifactType": f"application/vnd.dev.cosign.artifact.{kind}.v1+json"}  # fmt: skip
+        stored = layout.put_json(manifest, media_types.IMAGE_MANIFEST)
+        layout.add_untagged(Descriptor(stored.media_type, stored.digest, stored.size,
+                                       artifact_type=manifest["artifactType"]))  # fmt: skip
+
+
+def test_hostile_shapes_inside_signed_payloads_are_read_not_crashed_on(tmp_path: Path) -> None:
+    """A payload the right key signed may still say odd things: an identity that is no object,
+    a statement subject whose digest is no object. They name no repository and no image, in
+    one line or not at all, never a traceback."""
+    openssl_style_key(tmp_path / "key.pem")
+    src = multi_layer_image(tmp_path)
+    entry, _, _ = image_parts(src, "v1")
+    subject = {"mediaType": entry["mediaType"], "digest": entry["digest"], "size": entry["size"]}
+    critical = {"identity": "not an object", "image": {"docker-manifest-digest": entry["digest"]},
+                "type": "cosign container image signature"}  # fmt: skip
+    payload = json.dumps({"critical": critical, "optional": None}).encode()
+    sig = {"dev.cosignproject.cosign/signature": _sign_der(tmp_path / "key.pem", payload)}
+    _attach_cosign_object(src, subject, "sig", [(payload, sig)])
+    ok = cli("verify", "--key", tmp_path / "key.pub", f"{src}:v1")
+    assert ok.stdout.strip() == f"{entry['digest']}: signature verified", ok
+
+    intoto = "application/vnd.in-toto+json"
+    subjects = [{"name": "x", "digest": "sha256:no-object"}]
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://example.com/p",
+                            "subject": subjects, "predicate": {}}).encode()  # fmt: skip
+    signature = _sign_der(tmp_path / "key.pem", oracle.pae(intoto, statement))
+    envelope = json.dumps({"payloadType": intoto, "payload": base64.b64encode(statement).decode(),
+                           "signatures": [{"keyid": "", "sig": signature}]}).encode()  # fmt: skip
+    _attach_cosign_object(src, subject, "att", [(envelope, {"predicateType": "https://example.com/p"})])
+    line = one_error_line(cli("verify", "--key", tmp_path / "key.pub", "--attestations", f"{src}:v1", check=False))
+    assert f"no attestation of {entry['digest']} verifies" in line, line

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         for v in out:
-            what = f"attestation {v.predicate_type}" if v.predicate_type else f"signature ({v.docker_reference})"
+            named = f" ({v.docker_reference})" if v.docker_reference else ""
+            what = f"attestation {v.predicate_type}" if v.predicate_type else f"signature{named}"
             print(f"{v.subject}: {what} verified")
     print(f"verified with {args.key}", file=sys.stderr)
     return 0

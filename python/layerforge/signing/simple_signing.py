@@ -6,6 +6,7 @@ image is the same bytes whichever tool writes it."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from layerforge.errors import LayerforgeError
@@ -28,9 +29,18 @@ def payload(docker_reference: str, manifest_digest: str) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def signed_digest(data: bytes, where: str) -> str:
-    """The manifest digest a payload names (read as hostile input; key case as the
-    containers-signature format allows: ``docker-manifest-digest``, any case)."""
+@dataclass(frozen=True)
+class Claims:
+    """What a signed payload says: the manifest digest, and the repository (None when it
+    names none, or not as a string)."""
+
+    digest: str
+    docker_reference: str | None
+
+
+def read_payload(data: bytes, where: str) -> Claims:
+    """What a payload claims, read as hostile input (the digest's key in any case, as the
+    containers-signature format allows: ``docker-manifest-digest``)."""
     try:
         doc: Any = json.loads(data)
     except (ValueError, RecursionError):
@@ -42,4 +52,6 @@ def signed_digest(data: bytes, where: str) -> str:
     digests = [v for k, v in image.items() if k.lower() == "docker-manifest-digest"] if isinstance(image, dict) else []
     if len(digests) != 1 or not isinstance(digests[0], str):
         raise LayerforgeError(f"{where}: the signed payload names no manifest digest")
-    return digests[0]
+    identity = critical.get("identity")
+    reference = identity.get("docker-reference") if isinstance(identity, dict) else None
+    return Claims(digests[0], reference if isinstance(reference, str) else None)

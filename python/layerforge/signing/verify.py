@@ -55,12 +55,11 @@ def verify_signatures(store: CosignStore, digest: str, public_key_pem: bytes, ke
             continue
         if not verify_signature(public_key_pem, payload, signature):
             continue
-        named = simple_signing.signed_digest(payload, f"{store.where}:{tag}")
-        if named != digest:
-            other_digest = named
+        claims = simple_signing.read_payload(payload, f"{store.where}:{tag}")
+        if claims.digest != digest:
+            other_digest = claims.digest
             continue
-        ref = json.loads(payload)["critical"].get("identity", {}).get("docker-reference")
-        out.append(Verified(digest, docker_reference=ref if isinstance(ref, str) else None))
+        out.append(Verified(digest, docker_reference=claims.docker_reference))
     if not out:
         if other_digest is not None:
             raise VerifyError(f"{store.where}:{tag}: the signature verifies but names {other_digest}, not {digest}")
