@@ -10,9 +10,9 @@ from layerforge.errors import LayerforgeError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.push import PushResult
-from layerforge.signing.cosign_objects import kind_of, with_layers
+from layerforge.signing.cosign_objects import kind_of
 from layerforge.signing.registry_store import RegistryStore
-from layerforge.signing.sign import Signed, attest, sign
+from layerforge.signing.sign import Signed, add_layers, attest, sign
 from layerforge.signing.statements import layout_statements
 
 
@@ -39,9 +39,5 @@ def push_cosign_objects(layout: OciLayout, client: RegistryClient, result: PushR
         if manifest.subject is None:
             raise LayerforgeError(f"{layout.where(artifact, 'manifest')}: a {kind.suffix} object without a subject")
         layers = [(d, layout.read_blob(d.digest, d.size)) for d in manifest.layers]
-        obj = with_layers(kind, manifest.subject, store.find(manifest.subject.digest, kind), layers)
-        if obj.layers_added:
-            store.save(manifest.subject, kind, obj)
-        tag = kind.tag(manifest.subject.digest)
-        out.append(Signed(manifest.subject.digest, kind.suffix, obj.digest, obj.layers_added, tag))
+        out.append(add_layers(store, kind, manifest.subject, layers))
     return out

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from layerforge._native import SigningKey
 from layerforge.model.descriptor import Descriptor
 from layerforge.signing import cosign_objects, dsse, simple_signing
-from layerforge.signing.cosign_objects import ATTESTATIONS, PREDICATE_TYPE_ANNOTATION, SIGNATURE_ANNOTATION, SIGNATURES
+from layerforge.signing.cosign_objects import (
+    ATTESTATIONS,
+    PREDICATE_TYPE_ANNOTATION,
+    SIGNATURE_ANNOTATION,
+    SIGNATURES,
+    Kind,
+)
 from layerforge.signing.statements import Statement
 from layerforge.signing.store import CosignStore
 
@@ -25,10 +31,19 @@ class Signed:
     """One image's signature or attestations: the object now stored and what was added."""
 
     subject: str
-    kind: str  # "sig" or "att"
+    kind: str  # the kind's tag suffix: "sig" or "att"
     digest: str
     added: int
     tag: str
+
+
+def add_layers(store: CosignStore, kind: Kind, subject: Descriptor, new: list[tuple[Descriptor, bytes]]) -> Signed:
+    """Add ``new`` (layers and their payloads) to the object of ``kind`` the store holds for
+    ``subject``, saving it only when one of them was not there yet."""
+    obj = cosign_objects.with_layers(kind, subject, store.find(subject.digest, kind), new)
+    if obj.layers_added:
+        store.save(subject, kind, obj)
+    return Signed(subject.digest, kind.suffix, obj.digest, obj.layers_added, kind.tag(subject.digest))
 
 
 def sign(store: CosignStore, subjects: Sequence[Descriptor], docker_reference: str, key: SigningKey) -> list[Signed]:
@@ -38,10 +53,7 @@ def sign(store: CosignStore, subjects: Sequence[Descriptor], docker_reference: s
         payload = simple_signing.payload(docker_reference, subject.digest)
         signature = base64.b64encode(key.sign(payload)).decode()
         desc = cosign_objects.layer(SIGNATURES, payload, {SIGNATURE_ANNOTATION: signature})
-        obj = cosign_objects.with_layers(SIGNATURES, subject, store.find(subject.digest, SIGNATURES), [(desc, payload)])
-        if obj.layers_added:
-            store.save(subject, SIGNATURES, obj)
-        out.append(Signed(subject.digest, "sig", obj.digest, obj.layers_added, SIGNATURES.tag(subject.digest)))
+        out.append(add_layers(store, SIGNATURES, subject, [(desc, payload)]))
     return out
 
 
@@ -52,7 +64,4 @@ def attest(store: CosignStore, subject: Descriptor, statements: Sequence[Stateme
         envelope = dsse.envelope(s.body, key)
         annotations = {SIGNATURE_ANNOTATION: "", PREDICATE_TYPE_ANNOTATION: s.predicate_type}
         new.append((cosign_objects.layer(ATTESTATIONS, envelope, annotations), envelope))
-    obj = cosign_objects.with_layers(ATTESTATIONS, subject, store.find(subject.digest, ATTESTATIONS), new)
-    if obj.layers_added:
-        store.save(subject, ATTESTATIONS, obj)
-    return Signed(subject.digest, "att", obj.digest, obj.layers_added, ATTESTATIONS.tag(subject.digest))
+    return add_layers(store, ATTESTATIONS, subject, new)
