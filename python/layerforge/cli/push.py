@@ -17,9 +17,9 @@ from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import split_layout_ref
 from layerforge.option_flags import checked, default, high
 from layerforge.record.publish import add_push, push_entry
-from layerforge.registry import credentials, registries_conf
+from layerforge.registry import credentials
 from layerforge.registry.client import MANIFEST_ACCEPT, RegistryClient
-from layerforge.registry.connect import transport_options
+from layerforge.registry.connect import target_client
 from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import BlobResult, PushResult, default_known_blobs_path, push_image
 from layerforge.registry.receipt import forget_receipt, index_digest, receipt_key, write_receipt
@@ -248,15 +248,7 @@ def run(args: argparse.Namespace) -> int:
     chunk = chunk_size(args.chunk_size)
     deadline = timeout(os.environ)
     layout = OciLayout.open(Path(layout_dir))
-    conf_insecure = registries_conf.push_insecure(target, registries_conf.load())
-    client = RegistryClient(
-        target.registry,
-        credentials=credentials.lookup(target.registry),
-        **transport_options(target.registry, insecure=args.insecure, conf_insecure=conf_insecure, timeout=deadline),
-        retry=RetryPolicy(attempts=retries),
-        chunk_size=chunk,
-        timeout=deadline,
-    )
+    client = target_client(target, insecure=args.insecure, retries=retries, timeout=deadline, chunk_size=chunk)
     bar = ProgressBar("push")
     argv = list(getattr(args, "argv", None) or [])
     key = receipt_key(argv[1:], os.environ) if argv[:1] == ["push"] else None

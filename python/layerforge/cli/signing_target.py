@@ -15,6 +15,7 @@ from pathlib import Path
 
 from layerforge.cli.registry_options import timeout
 from layerforge.errors import LayerforgeError, UsageError
+from layerforge.layout.image_reader import MAX_INDEX_DEPTH
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model import media_types
 from layerforge.model.descriptor import Descriptor
@@ -23,11 +24,9 @@ from layerforge.model.index import Index
 from layerforge.model.reference import split_layout_ref
 from layerforge.model.repo_tags import IMAGE_NAME
 from layerforge.option_flags import default
-from layerforge.registry import answers, credentials, registries_conf
-from layerforge.registry.client import RegistryClient
-from layerforge.registry.connect import transport_options
+from layerforge.registry import answers
+from layerforge.registry.connect import target_client
 from layerforge.registry.reference import parse_image_name
-from layerforge.registry.transport import RetryPolicy
 from layerforge.signing.layout_store import LayoutStore
 from layerforge.signing.registry_store import RegistryStore
 from layerforge.signing.store import CosignStore
@@ -35,8 +34,6 @@ from layerforge.signing.store import CosignStore
 PREFIX = "docker://"
 DEFAULT_RETRIES = int(default("push.retries"))
 TARGET_METAVAR = "LAYOUT_DIR[:REF]|docker://REGISTRY/REPO[:TAG|@DIGEST]"
-#: Indexes nest at most this deep when their images are listed.
-MAX_DEPTH = 8
 
 
 @dataclass
@@ -93,8 +90,8 @@ def _layout_target(args: argparse.Namespace) -> Target:
 
 
 def _children(read: Callable[[Descriptor], Index], desc: Descriptor, out: list[Descriptor], depth: int) -> None:
-    if depth >= MAX_DEPTH:
-        raise LayerforgeError(f"index {desc.digest}: indexes nest deeper than {MAX_DEPTH} levels")
+    if depth >= MAX_INDEX_DEPTH:
+        raise LayerforgeError(f"index {desc.digest}: indexes nest deeper than {MAX_INDEX_DEPTH} levels")
     index: Index = read(desc)
     for m in index.manifests:
         if m.artifact_type or any(s.digest == m.digest for s in out):
@@ -109,15 +106,7 @@ def _children(read: Callable[[Descriptor], Index], desc: Descriptor, out: list[D
 def _registry_target(args: argparse.Namespace, *, write: bool) -> Iterator[Target]:
     name = parse_image_name(args.target.removeprefix(PREFIX), "TARGET")
     deadline = timeout(os.environ)
-    conf_insecure = registries_conf.push_insecure(name, registries_conf.load())
-    client = RegistryClient(
-        name.registry,
-        credentials=credentials.lookup(name.registry),
-        **transport_options(name.registry, insecure=args.insecure, conf_insecure=conf_insecure, timeout=deadline),
-        retry=RetryPolicy(attempts=DEFAULT_RETRIES),
-        timeout=deadline,
-        pull_only=not write,
-    )
+    client = target_client(name, insecure=args.insecure, retries=DEFAULT_RETRIES, timeout=deadline, pull_only=not write)
     try:
         reference = name.digest or name.tag or "latest"
         found = client.get_manifest(name.repository, reference)
