@@ -115,8 +115,10 @@ async def package_nix_oci_image(
     # the layer's process), not from its blob: the assembly writes it when every layer has
     # one, else a record process reads the blobs of those without.
     record_args, unlisted = listed_layers(meta_files, requests, per_layer)
-    unlisted_digest = await engine.create(CreateDigest(unique_blobs(unlisted)))
-    record_digest = await engine.merge(MergeDigests([*prefixed, unlisted_digest]))
+    record_digest = EMPTY_DIGEST  # the assembly writes the record: no record process, no input
+    if unlisted:
+        unlisted_digest = await engine.create(CreateDigest(unique_blobs(unlisted)))
+        record_digest = await engine.merge(MergeDigests([*prefixed, unlisted_digest]))
     record = RecordLayers(record_digest, record_args, in_package=not unlisted)
     return await package_with(argv, description, assemble_input, layout, names, add=blob_digest, record=record)
 
