@@ -183,8 +183,8 @@ pub fn decrypt(envelope_json: &[u8], password: &[u8]) -> Result<Zeroizing<Vec<u8
 /// Seal `plaintext` with `password` into cosign's JSON envelope (fresh random salt and nonce).
 pub fn encrypt(plaintext: &[u8], password: &[u8], params: ScryptParams) -> Result<Vec<u8>> {
     let scrypt_params = params.check()?;
-    let salt = super::random_bytes::<SALT_LEN>()?;
-    let nonce = super::random_bytes::<NONCE_LEN>()?;
+    let salt = super::random::random_bytes::<SALT_LEN>()?;
+    let nonce = super::random::random_bytes::<NONCE_LEN>()?;
     let key = derive_key(password, &salt, &scrypt_params)?;
     let ciphertext = XSalsa20Poly1305::new(Key::from_slice(&key[..]))
         .encrypt(Nonce::from_slice(&nonce), plaintext)

@@ -29,7 +29,7 @@ impl SigningKey {
         // A uniformly random scalar: 32 random bytes are out of range (zero, or at least the
         // group order) with probability below 2^-32, so this loop almost never repeats.
         loop {
-            let bytes = zeroize::Zeroizing::new(super::random_bytes::<32>()?);
+            let bytes = zeroize::Zeroizing::new(super::random::random_bytes::<32>()?);
             if let Ok(key) = SecretKey::from_slice(&bytes[..]) {
                 return Ok(Self::from_secret_key(&key));
             }

@@ -7,6 +7,7 @@ use p256::pkcs8::der::{pem as rfc7468, Decode};
 use p256::pkcs8::PrivateKeyInfoRef;
 
 use super::*;
+use crate::Result;
 
 macro_rules! fixture {
     ($name:literal) => {
