@@ -18,7 +18,7 @@ from layerforge.cli.push import (
     MAX_RETRIES,
     _mib,
 )
-from layerforge.cli.registry_options import jobs_and_retries, timeout
+from layerforge.cli.registry_options import jobs_and_retries
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.reference import DEFAULT_TAG, validate_ref
@@ -28,7 +28,7 @@ from layerforge.registry.client import RegistryClient
 from layerforge.registry.connect import transport_options
 from layerforge.registry.pull import PullResult, parse_platform, pull_image
 from layerforge.registry.reference import parse_image_name
-from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, RetryPolicy
+from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, RetryPolicy, request_timeout
 from layerforge.trust.json_shape import ShapeError
 
 log = logging.getLogger("layerforge.pull")
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tag", str(e).removeprefix("--tag: ")) from None
     platforms = [parse_platform(p) for p in args.platform]
     jobs, retries = jobs_and_retries(args)
-    deadline = timeout(os.environ)
+    deadline = request_timeout(os.environ)
     sources = registries_conf.pull_sources(name, registries_conf.load())
     bar = ProgressBar("pull")
 

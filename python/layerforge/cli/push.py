@@ -11,7 +11,7 @@ from typing import Any
 
 from layerforge.cli.progress import ProgressBar
 from layerforge.cli.push_dry_run import run_dry
-from layerforge.cli.registry_options import jobs_and_retries, timeout
+from layerforge.cli.registry_options import jobs_and_retries
 from layerforge.errors import UsageError
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import split_layout_ref
@@ -24,7 +24,7 @@ from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import BlobResult, PushResult, default_known_blobs_path, push_image
 from layerforge.registry.receipt import forget_receipt, index_digest, receipt_key, write_receipt
 from layerforge.registry.reference import parse_image_name
-from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_UNIT, RetryPolicy
+from layerforge.registry.transport import DEFAULT_TIMEOUT, TIMEOUT_ENV, UPLOAD_UNIT, RetryPolicy, request_timeout
 from layerforge.signing.keys import load_signing_key
 from layerforge.signing.push_signing import push_cosign_objects, sign_pushed
 
@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     target = parse_image_name(args.target)
     jobs, retries = jobs_and_retries(args)
     chunk = chunk_size(args.chunk_size)
-    deadline = timeout(os.environ)
+    deadline = request_timeout(os.environ)
     layout = OciLayout.open(Path(layout_dir))
     client = target_client(target, insecure=args.insecure, retries=retries, timeout=deadline, chunk_size=chunk)
     bar = ProgressBar("push")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from layerforge.cli.registry_options import jobs_and_retries, timeout
+from layerforge.cli.registry_options import jobs_and_retries
 from layerforge.layout.oci_layout import OciLayout
 from layerforge.model.reference import split_layout_ref
 from layerforge.registry import credentials
@@ -18,7 +18,7 @@ from layerforge.registry.known_blobs import KnownBlobs
 from layerforge.registry.push import default_known_blobs_path
 from layerforge.registry.push_plan import MOUNT, PRESENT, PUSH, RELAY, TAG, PushPlan, plan_push
 from layerforge.registry.reference import parse_image_name
-from layerforge.registry.transport import RetryPolicy
+from layerforge.registry.transport import RetryPolicy, request_timeout
 
 
 def _mib(n: int) -> str:
@@ -84,7 +84,7 @@ def run_dry(args: argparse.Namespace) -> int:
         credentials=credentials.lookup(target.registry),
         insecure=args.insecure,
         retry=RetryPolicy(attempts=retries),
-        timeout=timeout(os.environ),
+        timeout=request_timeout(os.environ),
         pull_only=True,
     )
     try:

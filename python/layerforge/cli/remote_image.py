@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from layerforge.cli.registry_options import timeout
 from layerforge.layout.oci_layout import OciLayout, open_for_write
 from layerforge.model.reference import split_layout_ref
 from layerforge.registry import credentials, registries_conf
@@ -19,7 +18,7 @@ from layerforge.registry.client import RegistryClient
 from layerforge.registry.connect import transport_options
 from layerforge.registry.pull import pull_image
 from layerforge.registry.reference import ImageName, parse_image_name
-from layerforge.registry.transport import RetryPolicy
+from layerforge.registry.transport import RetryPolicy, request_timeout
 
 PREFIX = "docker://"
 TAG = "remote"
@@ -43,7 +42,7 @@ def fetched(name: ImageName, *, insecure: bool = False) -> Iterator[OciLayout]:
     """A temporary layout holding ``name``'s manifests and configs (every platform of an
     index), tagged :data:`TAG`; removed afterwards."""
     source = registries_conf.pull_sources(name, registries_conf.load())[-1]  # its location, not mirrors
-    registry, deadline = source.name.registry, timeout(os.environ)
+    registry, deadline = source.name.registry, request_timeout(os.environ)
     client = RegistryClient(
         registry,
         credentials=credentials.lookup(registry),

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerforge.cli.registry_options import timeout
 from layerforge.errors import LayerforgeError, UsageError
 from layerforge.layout.image_reader import MAX_INDEX_DEPTH
 from layerforge.layout.oci_layout import OciLayout
@@ -27,6 +26,7 @@ from layerforge.option_flags import default
 from layerforge.registry import answers
 from layerforge.registry.connect import target_client
 from layerforge.registry.reference import parse_image_name
+from layerforge.registry.transport import request_timeout
 from layerforge.signing.layout_store import LayoutStore
 from layerforge.signing.registry_store import RegistryStore
 from layerforge.signing.store import CosignStore
@@ -105,7 +105,7 @@ def _children(read: Callable[[Descriptor], Index], desc: Descriptor, out: list[D
 @contextlib.contextmanager
 def _registry_target(args: argparse.Namespace, *, write: bool) -> Iterator[Target]:
     name = parse_image_name(args.target.removeprefix(PREFIX), "TARGET")
-    deadline = timeout(os.environ)
+    deadline = request_timeout(os.environ)
     client = target_client(name, insecure=args.insecure, retries=DEFAULT_RETRIES, timeout=deadline, pull_only=not write)
     try:
         reference = name.digest or name.tag or "latest"

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from layerforge.cli.registry_options import timeout
 from layerforge.layout.oci_layout import open_for_write
 from layerforge.model.reference import LayoutRef
 from layerforge.registry import credentials
 from layerforge.registry.client import RegistryClient
 from layerforge.registry.pull import parse_platform, pull_image
 from layerforge.registry.reference import parse_image_name
+from layerforge.registry.transport import request_timeout
 
 PREFIX = "docker://"
 _REF = "diff"
@@ -29,7 +29,7 @@ def pull_for_diff(arg: str, dest: Path, *, platform: str | None, insecure: bool)
         name.registry,
         credentials=credentials.lookup(name.registry),
         insecure=insecure,
-        timeout=timeout(os.environ),
+        timeout=request_timeout(os.environ),
         pull_only=True,
     )
     try:

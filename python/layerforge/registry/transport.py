@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, TypeVar, Union
 
 from layerforge.errors import LayerforgeError
+from layerforge.option_flags import checked
 from layerforge.option_rules import default
 from layerforge.registry import answers, tls
 from layerforge.registry.deadline import Watchdog
@@ -50,6 +51,15 @@ ERROR_LIMIT = 64 << 10
 DEFAULT_TIMEOUT = float(default("registry.timeout"))
 UPLOAD_UNIT = 16 << 20
 TIMEOUT_ENV = "LAYERFORGE_REGISTRY_TIMEOUT"
+
+
+def request_timeout(environ: Mapping[str, str]) -> float:
+    """The exchange timeout :data:`TIMEOUT_ENV` sets (checked as the option rules say), else
+    :data:`DEFAULT_TIMEOUT`."""
+    value = environ.get(TIMEOUT_ENV)
+    if not value:
+        return DEFAULT_TIMEOUT
+    return float(checked(TIMEOUT_ENV, "registry.timeout", value))
 
 
 class RetryableError(RegistryError):
