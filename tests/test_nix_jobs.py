@@ -27,7 +27,10 @@ from layerforge.images.nix.layer_job_document import JobLayer, LayerJobDocument,
 from layerforge.images.nix.layer_jobs import (
     ALONE_BYTES,
     BATCH_BYTES,
+    PER_IMAGE,
+    PER_IMAGE_BATCH_BYTES,
     ROOT,
+    SHARED,
     SNAPSHOTTER,
     STORE_PATHS,
     LayerBatch,
@@ -162,6 +165,40 @@ def test_small_consecutive_store_path_layers_are_one_batch_and_large_ones_alone(
     grouped = batch_jobs([replace(job, store_paths=(p,)) for p in many], many.__getitem__)
     assert [len(b.jobs) for b in grouped] == [BATCH_BYTES // (ALONE_BYTES - 1), 9 - BATCH_BYTES // (ALONE_BYTES - 1)]
     assert all(isinstance(b, LayerBatch) for b in grouped)
+
+
+def test_an_image_without_neighbours_is_batched_into_the_fewest_processes() -> None:
+    """``--layer-batches per-image`` (Pants: the repository's only nix_oci_image): consecutive
+    store-path layers together up to PER_IMAGE_BATCH_BYTES whatever their size and wherever
+    their paths would cut a shared batch; a larger one and the root layer alone. The layers
+    are the same jobs in the same order, so the image is the same."""
+    job = make_plan().layer_jobs()[0]
+    keep, cut = names(job, False, 4), names(job, True, 3)
+    sizes = {cut[0]: ALONE_BYTES * 2, keep[0]: 1, cut[1]: PER_IMAGE_BATCH_BYTES - ALONE_BYTES * 2 - 1, keep[1]: 1}
+    sizes |= {keep[2]: PER_IMAGE_BATCH_BYTES, cut[2]: ALONE_BYTES, keep[3]: 1}
+    jobs = [replace(job, store_paths=(p,)) for p in sizes] + [replace(job, kind=ROOT, store_paths=())]
+    grouped = batch_jobs(jobs, lambda p: sizes.get(p, 0), PER_IMAGE)
+    assert [[j.store_paths[0] if j.store_paths else "root" for j in b.jobs] for b in grouped] == [
+        [cut[0], keep[0], cut[1]], [keep[1]], [keep[2]], [cut[2], keep[3]], ["root"]]  # fmt: skip
+    assert [j for b in grouped for j in b.jobs] == jobs
+    shared = batch_jobs(jobs, lambda p: sizes.get(p, 0))
+    assert len(shared) > len(grouped) and [j for b in shared for j in b.jobs] == jobs
+    with pytest.raises(ValueError, match="batching 'other' is not one of shared, per-image"):
+        batch_jobs(jobs, lambda p: 0, "other")
+
+
+def test_the_plan_keeps_its_batching_and_refuses_another_one() -> None:
+    """The plan file says how its jobs are batched (``layerBatches``), and its jobs must be
+    that batching's: a reader recomputes them from it."""
+    plan = make_plan(nar_size=BATCH_BYTES // 2, batching=PER_IMAGE)
+    doc = json.loads(plan.dumps())
+    assert doc["layerBatches"] == PER_IMAGE and [len(j["outs"]) for j in doc["jobs"]] == [2, 1]
+    read = NixPlan.loads(plan.dumps(), "plan.json")
+    assert read.batching == PER_IMAGE and read.layer_batches() == plan.layer_batches()
+    assert json.loads(replace(plan, batching=SHARED).dumps())["jobs"] != doc["jobs"]
+    for value, why in ((SHARED, "the plan's jobs are not the layers it plans"), ("all", "layerBatches 'all'")):
+        with pytest.raises(LayerforgeError, match=why):
+            NixPlan.loads(json.dumps({**doc, "layerBatches": value}).encode(), "plan.json")
 
 
 def names(job: LayerJob, cuts: bool, count: int) -> list[str]:

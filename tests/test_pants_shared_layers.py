@@ -127,3 +127,30 @@ def test_a_layer_shared_by_images_is_built_once_and_a_bump_rebuilds_only_what_ch
     assert "svc:bad" in failed.stderr and "`entrypoint`" in failed.stderr, failed.stderr[-3000:]
     plans = [e for e in PantsRepo.executed(failed) if e.startswith("Plan")]
     assert "Plan the layers of 4 images that read svc/runtime.nix" in plans and "Plan the layers of svc:bad" in plans
+
+
+def test_the_only_image_of_a_repository_is_built_in_the_fewest_processes(tmp_path: Path) -> None:
+    """With no other nix_oci_image to share layers with, an image's layers are batched into
+    the fewest processes, whatever their size (`nix-plan --layer-batches=per-image`); once a
+    second image is there, its layers are batched to be shared (each 9 MiB package alone).
+    Either way the image is the same, byte for byte."""
+    repo = PantsRepo(tmp_path / "repo")
+    repo.write("svc/runtime.nix", RUNTIME_NIX)
+    repo.write("svc/BUILD", BUILD.splitlines()[0] + "\n")
+    alone = repo.run("package", "svc::")
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    ran = [e for e in PantsRepo.executed(alone) if e.startswith("Build layer")]
+    assert ran == ["Build layers 1-5/5 of svc:one"], "four 9 MiB packages and the service: one process"
+    one = (repo.root / "dist" / "svc" / "one.layerforge.json").read_bytes()
+    layers = image_layers(repo, "one")
+
+    repo.write("svc/BUILD", "\n".join(BUILD.splitlines()[:2]) + "\n")
+    shared = repo.run("package", "svc::")
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    ran = [e for e in PantsRepo.executed(shared) if e.startswith("Build layer")]
+    assert sum(PantsRepo.layers_built(e) for e in ran) == 6, f"a, b, c, d and both services, once: {ran}"
+    assert {e for e in ran if e.endswith("svc:one") and "/5 of" in e} >= {
+        f"Build layer {i}/5 of svc:one" for i in (1, 2)
+    }
+    assert image_layers(repo, "one") == layers
+    assert (repo.root / "dist" / "svc" / "one.layerforge.json").read_bytes() == one, "the same image and record"

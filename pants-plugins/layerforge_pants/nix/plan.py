@@ -15,7 +15,7 @@ from dataclasses import dataclass
 PLAN = "plan.json"
 #: The plan schema this plugin reads (python/layerforge/images/nix/plan.py's PLAN_VERSION;
 #: tests/test_nix_jobs.py holds the two to one another).
-PLAN_VERSION = 4
+PLAN_VERSION = 5
 KINDS = ("store-paths", "root", "snapshotter")
 #: A job's output directory: one plain name in the process's sandbox.
 _OUT = re.compile(r"^(?!\.\.?\Z)[A-Za-z0-9._-]+\Z")

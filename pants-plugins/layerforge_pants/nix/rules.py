@@ -1,6 +1,7 @@
 """`package` and `run` of nix_oci_image. The package rule's body is nix/package.py's (see
 there); here only its awaits: the base, the evaluation, the plan (with the images of its
-shared evaluation: shared_plan.py), the layer jobs, the assembly."""
+shared evaluation: shared_plan.py; batched for one image when it has no neighbour:
+neighbours.py), the layer jobs, the assembly."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from layerforge_pants.goals.tool import LayerforgeEnv, LayerforgeProcess, NixToo
 from layerforge_pants.goals.tool_rules import package_with
 from layerforge_pants.nix import package
 from layerforge_pants.nix.evaluate import SharedEvaluation, evaluate_derivations, provenance_files
+from layerforge_pants.nix.neighbours import PER_IMAGE, has_neighbour
 from layerforge_pants.nix.package import (
     PLAN,
     SHALLOW_MISSING,
@@ -73,8 +75,9 @@ async def package_nix_oci_image(
         plan_content = together
         plan_digest = await engine.create(CreateDigest([FileContent(PLAN, together)]))
     else:
+        alone = () if await has_neighbour(field_set.address) else (PER_IMAGE,)
         plan_request = LayerforgeProcess(
-            argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *from_image),
+            argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *alone, *from_image),
             description=f"Plan the layers of {field_set.address}",
             input_digest=base_digest,
             output_files=(PLAN,),

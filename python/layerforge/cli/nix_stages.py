@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from layerforge.errors import UsageError
 from layerforge.images.nix.assemble import assemble
 from layerforge.images.nix.closure import Nix, SharedNix
 from layerforge.images.nix.layer_job_document import LayerJobDocument
-from layerforge.images.nix.layer_jobs import STORE_PATHS, LayerJob, build_jobs
+from layerforge.images.nix.layer_jobs import BATCHINGS, SHARED, STORE_PATHS, LayerJob, build_jobs
 from layerforge.images.nix.plan import NixPlan, make_plan
 from layerforge.images.nix.provenance import BuildInputs
 from layerforge.layers.build import BuiltLayer
@@ -55,6 +56,13 @@ def register(sub: Any) -> None:
         "nix-plan", help="(step 1 of nix-image) resolve a closure and plan its layers into a JSON file"
     )
     plan.add_argument("--out", required=True, type=Path, metavar="PLAN.json")
+    plan.add_argument(
+        "--layer-batches",
+        choices=BATCHINGS,
+        default=SHARED,
+        help="how the plan's layer jobs are batched into processes: so that images sharing layers share "
+        "them (shared, the default), or into the fewest processes, for an image that shares no layer (per-image)",
+    )
     add_nix_options(plan)
     plan.set_defaults(run=run_plan)
 
@@ -118,6 +126,7 @@ def register(sub: Any) -> None:
 
 def run_plan(args: argparse.Namespace, nix: Nix | None = None) -> int:
     plan, _ = make_plan(request_from_args(args), nix or Nix(), source_date_epoch())
+    plan = replace(plan, batching=args.layer_batches)
     atomic_write(args.out, plan.dumps())
     print(f"{args.out}: {len(plan.closure.infos)} store paths, {len(plan.layers)} store-path layers")
     return 0

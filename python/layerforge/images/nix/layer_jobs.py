@@ -15,6 +15,11 @@ builds them differs. Batches are made so that images sharing layers share their 
 (one build per distinct layer in a monorepo, locally and through a remote cache): a layer of
 ``ALONE_BYTES`` or more runs alone, and a run of small ones is cut where its own jobs say
 (content-defined boundaries), never where an image's list happens to start or fill up.
+
+An image that shares no layer with another (the only one a build system has) is better served
+by the fewest processes: its plan asks for :data:`PER_IMAGE` batches, consecutive store-path
+jobs up to :data:`PER_IMAGE_BATCH_BYTES` whatever their size (a changed path then rebuilds its
+batch's neighbours too, where every process would cost more than they do).
 """
 
 from __future__ import annotations
@@ -50,6 +55,13 @@ ALONE_BYTES = 8 << 20
 #: this many small layers per process): the same run of small layers in two images is cut at
 #: the same places, whatever comes before or after it in each.
 CUT_EVERY = 4
+#: How a plan batches its jobs: so that images sharing layers share their processes (the
+#: default), or into the fewest processes for an image that shares no layer.
+SHARED, PER_IMAGE = "shared", "per-image"
+BATCHINGS = (SHARED, PER_IMAGE)
+#: A :data:`PER_IMAGE` batch holds store paths of at most this many NAR bytes, unless it is one
+#: job: a few processes per image, each building its layers on every core.
+PER_IMAGE_BATCH_BYTES = 160 << 20
 
 
 @dataclass(frozen=True)
@@ -118,26 +130,34 @@ class LayerBatch:
         return tuple(f"{LAYER_DIR}{i + 1}" for i in range(len(self.jobs)))
 
 
-def batch_jobs(jobs: Sequence[LayerJob], nar_size: Callable[[str], int]) -> tuple[LayerBatch, ...]:
-    """``jobs`` in order, as processes: a store-path job of :data:`ALONE_BYTES` or more (by
-    ``nar_size`` of its paths) alone, consecutive smaller ones together up to a cut (see
-    :func:`cuts_after`) or :data:`BATCH_BYTES`, every other job alone."""
+def batch_jobs(
+    jobs: Sequence[LayerJob], nar_size: Callable[[str], int], batching: str = SHARED
+) -> tuple[LayerBatch, ...]:
+    """``jobs`` in order, as processes. :data:`SHARED`: a store-path job of
+    :data:`ALONE_BYTES` or more (by ``nar_size`` of its paths) alone, consecutive smaller ones
+    together up to a cut (see :func:`cuts_after`) or :data:`BATCH_BYTES`. :data:`PER_IMAGE`:
+    consecutive store-path jobs together up to :data:`PER_IMAGE_BATCH_BYTES`. Every other job
+    alone."""
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching {batching!r} is not one of {', '.join(BATCHINGS)}")
+    shared = batching == SHARED
+    alone, limit = (ALONE_BYTES, BATCH_BYTES) if shared else (PER_IMAGE_BATCH_BYTES, PER_IMAGE_BATCH_BYTES)
     batches: list[list[LayerJob]] = []
     open_batch: list[LayerJob] | None = None
     size = 0
     for job in jobs:
         job_size = sum(nar_size(p) for p in job.store_paths)
-        small = job.kind == STORE_PATHS and job_size < ALONE_BYTES
+        small = job.kind == STORE_PATHS and job_size < alone
         if not small:
             batches.append([job])
             open_batch = None
             continue
-        if open_batch is None or size + job_size > BATCH_BYTES:
+        if open_batch is None or size + job_size > limit:
             open_batch, size = [], 0
             batches.append(open_batch)
         open_batch.append(job)
         size += job_size
-        if cuts_after(job):
+        if shared and cuts_after(job):
             open_batch = None
     return tuple(LayerBatch(tuple(b)) for b in batches)
 

@@ -25,7 +25,9 @@ from layerforge.images.nix.image_files import read_layer_file
 from layerforge.images.nix.image_view import ImageView, Stat
 from layerforge.images.nix.layer_job_document import plan_job
 from layerforge.images.nix.layer_jobs import (
+    BATCHINGS,
     ROOT,
+    SHARED,
     SNAPSHOTTER,
     SNAPSHOTTER_COMPRESSION,
     STORE_PATHS,
@@ -46,9 +48,9 @@ from layerforge.model.platform import arch_of_system, linux_platform
 from layerforge.model.reference import validate_ref
 from layerforge.option_flags import checked, checked_level
 
-#: The plan file's schema; 2 added ``jobs``, 3 made each a batch of layers (``outs``). A
-#: reader refuses any other version.
-PLAN_VERSION = 4
+#: The plan file's schema; 2 added ``jobs``, 3 made each a batch of layers (``outs``), 5
+#: added ``layerBatches``. A reader refuses any other version.
+PLAN_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class NixPlan:
     base: BaseInfo | None = None
     #: Refuse executables built for another machine than ``arch`` in the layers.
     check_arch: bool = True
+    #: How the jobs are batched into processes (layer_jobs.BATCHINGS); not the image's bytes.
+    batching: str = SHARED
 
     @property
     def machine(self) -> str | None:
@@ -121,7 +125,7 @@ class NixPlan:
 
     def layer_batches(self) -> tuple[LayerBatch, ...]:
         """The layer jobs as a build system runs them: small store-path layers together."""
-        return batch_jobs(self.layer_jobs(), lambda p: self.closure.infos[p].nar_size)
+        return batch_jobs(self.layer_jobs(), lambda p: self.closure.infos[p].nar_size, self.batching)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +146,7 @@ class NixPlan:
             },
             "layers": [{"kind": g.kind, "paths": list(g.paths)} for g in self.layers],
             "jobs": [plan_job(batch) for batch in self.layer_batches()],
+            "layerBatches": self.batching,
             "copyToRoot": list(self.copy_to_root),
             "copyToRootMode": self.copy_to_root_mode,
             "account": None if self.account is None else self.account.to_json(),
@@ -191,6 +196,7 @@ class NixPlan:
             source=d.get("source"),
             revision=d.get("revision"),
             base=None if base is None else BaseInfo(base["digest"], base.get("ref"), int(base["layers"])),
+            batching=_batching(d["layerBatches"]),
         )
 
     @classmethod
@@ -207,6 +213,12 @@ class NixPlan:
         if d.get("jobs") != [plan_job(batch) for batch in plan.layer_batches()]:
             raise LayerforgeError(f"{name}: the plan's jobs are not the layers it plans")
         return plan
+
+
+def _batching(value: object) -> str:
+    if value not in BATCHINGS:
+        raise LayerforgeError(f"layerBatches {value!r} is not one of {', '.join(BATCHINGS)}")
+    return str(value)
 
 
 #: The options that say where the closure comes from; exactly one is given.
