@@ -173,6 +173,52 @@ def test_flake_change_gives_new_image_and_unchanged_is_a_cache_hit(repo: PantsRe
     assert not (repo.root / "flk" / "flake.lock").exists(), "no lock file is written"
 
 
+SHARED_FLAKE_BUILD = """
+nix_oci_image(name="a", flake=".#app", copy_to_root_attrs=[".#tools", ".#app"], entrypoint=["/bin/hello"])
+nix_oci_image(name="b", flake=".", copy_to_root_attrs=[".#tools", "."], entrypoint=["/bin/hello"], user="svc", uid=2000)
+"""
+
+
+def test_images_over_one_flake_share_one_evaluation(repo: PantsRepo, podman: Podman) -> None:
+    """Two images reading one flake: one `nix eval` of all their outputs (after the flake's
+    metadata and Nix's system), giving each exactly the derivations its own evaluation gives:
+    alone, the image's layers and assembly are cache hits."""
+    shutil.copytree(FLAKE, repo.root / "flk2")
+    repo.write("flk2/BUILD", SHARED_FLAKE_BUILD)
+    # Without pantsd: a BUILD file written just before a run is the one it reads.
+    both = repo.run("package", "flk2::")
+    assert both.returncode == 0, both.stderr
+    evaluated = PantsRepo.evaluated(both)
+    assert [e for e in evaluated if "nix eval" in e] == [
+        "Evaluate the Nix derivations of flk2:a (nix eval of 3 outputs of path:./flk2 for the images that read it)"
+    ] or [e.replace("flk2:b", "flk2:a") for e in evaluated if "nix eval" in e] == [
+        "Evaluate the Nix derivations of flk2:a (nix eval of 3 outputs of path:./flk2 for the images that read it)"
+    ], evaluated
+    assert len(evaluated) == 3, f"the metadata, the system and the outputs: {evaluated}"
+    a, b = manifest_digest(repo, "flk2/a"), manifest_digest(repo, "flk2/b")
+    assert podman.run(repo.root / "dist" / "flk2" / "b", "latest").stdout == (FLAKE / "greeting.txt").read_text()
+
+    repo.write("flk2/BUILD", SHARED_FLAKE_BUILD.splitlines()[1] + "\n")
+    alone = repo.run("package", "flk2:a")
+    assert alone.returncode == 0, alone.stderr
+    assert sorted(set(PantsRepo.evaluated(alone))) == [
+        "Evaluate the Nix derivations of flk2:a (nix eval path:./flk2#app)",
+        "Evaluate the Nix derivations of flk2:a (nix eval path:./flk2#tools)",
+    ]
+    # It plans alone now (it was planned with b): the same derivations make the same plan, so
+    # its layers and its assembly are cache hits.
+    assert PantsRepo.executed(alone) == ["Plan the layers of flk2:a"]
+    assert manifest_digest(repo, "flk2/a") == a != b
+
+    # An image asking for an output the flake lacks fails the shared evaluation: each image
+    # then evaluates alone, and the error names the image and its field.
+    repo.write("flk2/BUILD", SHARED_FLAKE_BUILD + 'nix_oci_image(name="bad", flake=".#nope")\n')
+    failed = repo.run("package", "flk2::")
+    assert failed.returncode != 0
+    assert "The `flake` field of flk2:bad" in failed.stderr and "nope" in failed.stderr, failed.stderr[-3000:]
+    assert "flk2:a" not in failed.stderr.split("Exception encountered")[-1], "only the broken image fails"
+
+
 def test_store_paths_target_packages_and_runs(repo: PantsRepo, podman: Podman) -> None:
     out = repo.run("package", "paths:app", pantsd=True)
     assert out.returncode == 0, out.stderr

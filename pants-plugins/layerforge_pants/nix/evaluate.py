@@ -26,11 +26,24 @@ from layerforge_pants.nix.shared_evaluation import (
     union,
     wrapper_source,
 )
+from layerforge_pants.nix.shared_flake_evaluation import (
+    SharedFlake,
+    config_system,
+    locked_url,
+    metadata_evaluation,
+    outputs_evaluation,
+    outputs_of,
+    shareable,
+    shared_flake_derivations,
+    sorted_fragments,
+    system_evaluation,
+)
 from layerforge_pants.nix.target import (
     NixArgstrsField,
     NixAttrField,
     NixCopyToRootAttrsField,
     NixFileField,
+    NixFlakeField,
     NixSystemField,
 )
 
@@ -110,24 +123,33 @@ def shared_attrs(field_set: NixOciImageFieldSet, candidates: Iterable[Target]) -
 
 @dataclass(frozen=True)
 class SharedEvaluation:
-    """The one evaluation of a Nix file for the images that read it: each attribute's
-    derivation outputs, and those images (:func:`same_evaluation`)."""
+    """The one evaluation of a Nix file or flake for the images that read it: each attribute's
+    (or output's) derivation outputs, those images, and what they read (for descriptions)."""
 
-    shared: SharedAttrs
-    by_attr: Mapping[str, tuple[str, ...]]
+    source: str
+    by_key: Mapping[str | None, tuple[str, ...]]
     images: tuple[Target, ...]
+    flake: bool = False
 
-    def derivations(
-        self, attr: str | None, copy_to_root_attrs: Iterable[str]
-    ) -> tuple[Derivations, Derivations] | None:
+    def derivations_of(self, image: NixOciImageFieldSet) -> tuple[Derivations, Derivations] | None:
         """An image's derivations (its closure's, its copy-to-root attrs'), or None when the
         evaluation gave none for one of them (the image then evaluates alone)."""
-        own, attrs = (attr or "",), tuple(copy_to_root_attrs)
-        if any(a not in self.by_attr for a in (*own, *attrs)):
+        ctr = tuple(image.copy_to_root_attrs.value or ())
+        if self.flake:
+            try:
+                own_refs = (parse_flake_ref(image.flake.value or "", image.address, "flake"),)
+                ctr_refs = tuple(parse_flake_ref(a, image.address, "copy_to_root_attrs") for a in ctr)
+            except InvalidFieldException:
+                return None
+            own, attrs = outputs_of(self.by_key, own_refs), outputs_of(self.by_key, ctr_refs)
+        else:
+            keys = (image.attr.value or "",)
+            known = all(k in self.by_key for k in (*keys, *ctr))
+            own = union(self.by_key, keys) if known else None
+            attrs = union(self.by_key, ctr) if known else None
+        if not own or attrs is None or (ctr and not attrs):
             return None
-        if not union(self.by_attr, own) or (attrs and not union(self.by_attr, attrs)):
-            return None
-        return Derivations(union(self.by_attr, own)), Derivations(union(self.by_attr, attrs))
+        return Derivations(own), Derivations(attrs)
 
 
 async def evaluate_shared(
@@ -149,7 +171,74 @@ async def evaluate_shared(
     by_attr = shared_derivations(shared, result.exit_code, result.stdout)
     if by_attr is None:
         return None
-    return SharedEvaluation(shared, by_attr, same_evaluation(field_set, candidates))
+    return SharedEvaluation(shared.path, dict(by_attr), same_evaluation(field_set, candidates))
+
+
+def flake_refs(target: Target) -> tuple[FlakeRef, ...] | None:
+    """The flake outputs a nix_oci_image reads (its `flake`, then its `copy_to_root_attrs`), or
+    None when it reads no flake or a field does not parse (its own evaluation says so)."""
+    if target.has_field(NixFileField) and target[NixFileField].value:
+        return None
+    flake = target[NixFlakeField].value if target.has_field(NixFlakeField) else None
+    if not flake:
+        return None
+    try:
+        own = parse_flake_ref(flake, target.address, "flake")
+        attrs = target[NixCopyToRootAttrsField].value or ()
+        return (own, *(parse_flake_ref(a, target.address, "copy_to_root_attrs") for a in attrs))
+    except InvalidFieldException:
+        return None
+
+
+async def evaluate_shared_flake(
+    field_set: NixOciImageFieldSet, refs: tuple[FlakeRef, ...], sources: Snapshot, nix: NixTools, env: LayerforgeEnv
+) -> SharedEvaluation | None:
+    """The one evaluation of the image's flake for every image that reads it with the same
+    files and `system` (see shared_flake_evaluation.py), or None if there is none to share
+    or it gave no answer."""
+    directory, system = refs[0].directory, field_set.system.value
+    if any(r.directory != directory or not shareable(r) for r in refs):
+        return None
+    try:
+        candidates = await engine.targets(nix_file_directories(os.path.join(directory, "flake.nix")))
+    except Exception:  # another directory's BUILD file is broken: this image evaluates alone
+        return None
+    images: list[Target] = []
+    fragments: list[str | None] = []
+    for tgt in candidates:
+        theirs = flake_refs(tgt) if NixOciImageFieldSet.is_applicable(tgt) else None
+        if theirs is None or tgt[NixSystemField].value != system:
+            continue
+        if any(r.directory != directory or not shareable(r) for r in theirs):
+            continue
+        if tgt.address != field_set.address:
+            try:
+                their_sources = await flake_files(NixOciImageFieldSet.create(tgt), theirs)
+            except Exception:  # its own evaluation reports it
+                continue
+            if their_sources.digest != sources.digest:
+                continue
+        images.append(tgt)
+        fragments += [r.fragment for r in theirs]
+    if len(images) < 2:
+        return None  # its own evaluation is as cheap
+    shared = SharedFlake(directory, system, sources.digest, sorted_fragments(fragments))
+    asked = [metadata_evaluation(shared, field_set.address)]
+    if system is None:
+        asked.append(system_evaluation(shared, field_set.address))
+    results = await engine.execute_all(evaluation_process(e, nix, env) for e in asked)
+    if any(r.exit_code != 0 for r in results):
+        return None
+    url = locked_url(results[0].stdout)
+    resolved = system or config_system(results[1].stdout)
+    if url is None or resolved is None:
+        return None
+    evaluation = outputs_evaluation(shared, url, resolved, field_set.address)
+    (result,) = await engine.execute_all([evaluation_process(evaluation, nix, env)])
+    by_fragment = shared_flake_derivations(shared, result.exit_code, result.stdout)
+    if by_fragment is None:
+        return None
+    return SharedEvaluation(f"{directory}/flake.nix", by_fragment, tuple(images), flake=True)
 
 
 async def evaluate_derivations(
@@ -163,7 +252,7 @@ async def evaluate_derivations(
     if field_set.nix_file.value:
         sources = await dependency_files(address, field_set.nix_file)
         shared = await evaluate_shared(field_set, sources, nix, env)
-        own = shared.derivations(field_set.attr.value, attrs) if shared is not None else None
+        own = shared.derivations_of(field_set) if shared is not None else None
         if own is not None:
             return (*own, shared)
         path, argstrs = field_set.nix_file.file_path, tuple((field_set.argstrs.value or {}).items())
@@ -183,6 +272,10 @@ async def evaluate_derivations(
     ref = parse_flake_ref(field_set.flake.value, address, "flake")
     ctr_refs = tuple(parse_flake_ref(a, address, "copy_to_root_attrs") for a in attrs)
     sources = await flake_files(field_set, (ref, *ctr_refs))
+    shared_flake = await evaluate_shared_flake(field_set, (ref, *ctr_refs), sources, nix, env)
+    own = shared_flake.derivations_of(field_set) if shared_flake is not None else None
+    if own is not None:
+        return (*own, shared_flake)
     evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake", system)]
     evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
     results = await evaluate_all(evaluations, nix, env)

@@ -137,7 +137,7 @@ async def plan_together(
     def argv_of(target: Target) -> Callable[[], list[str] | None]:
         def argv() -> list[str] | None:
             image = NixOciImageFieldSet.create(target)
-            own = evaluation.derivations(image.attr.value, image.copy_to_root_attrs.value or ())
+            own = evaluation.derivations_of(image)
             if image.base_image.value or own is None:
                 return None
             return image.plan_argv(image.names(tool).ref, own[0].outputs, own[1].outputs)
@@ -145,7 +145,7 @@ async def plan_together(
         return argv
 
     images = [(t.address, argv_of(t)) for t in evaluation.images if NixOciImageFieldSet.is_applicable(t)]
-    batch = plan_batch(field_set.nix_file.file_path, images)
+    batch = plan_batch(evaluation.source, images)
     own = batch.plan_of(field_set.address) if batch is not None else None
     if batch is None or own is None:
         return None
