@@ -23,6 +23,10 @@ Rows, each timed once (wall seconds), Pants then the CLI:
   ``nix-instantiate`` of all N attributes. The Pants row is the second run after cost.nix was
   written; the first one's time and evaluations are in the row's note.
 
+With ``--flake`` the targets read the services as outputs of a flake beside the Nix file
+(``flake=".#svcN"``, its four files as ``flake_sources``): the same derivations, so the same
+images; the CLI still builds from the Nix file.
+
 With pantsd, the first run after a file changed (the bump row, and the run right after
 cost.nix was written) evaluates each target twice: once against the files as they were before
 the change, then again as they are (pantsd learns of the change during that run). The
@@ -46,6 +50,7 @@ package of a shape written there.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -65,6 +70,7 @@ from benchmarks.kept_sandboxes import Executed, executed
 from benchmarks.monorepo_shape import (
     BUMP_FILE,
     COST_FILE,
+    FLAKE_FILE,
     MAX_LAYERS,
     NIX_FILE,
     Shape,
@@ -72,6 +78,8 @@ from benchmarks.monorepo_shape import (
     bump_nix,
     calibrate_cost,
     cost_nix,
+    flake_build_file,
+    flake_nix,
     generate,
 )
 
@@ -209,7 +217,12 @@ def run(opts: argparse.Namespace) -> Report:
     root, attrs = repo.root, shape.attrs()
     try:
         generate(root, shape)
-        repo.write("BUILD", (REPO / "BUILD").read_text() + build_file(shape))
+        if opts.flake:
+            system = subprocess.run(["nix-instantiate", "--eval", "-E", "builtins.currentSystem"],
+                                    capture_output=True, text=True, env=runs.env, check=True).stdout  # fmt: skip
+            repo.write(FLAKE_FILE, flake_nix(json.loads(system)))
+        targets = flake_build_file(shape) if opts.flake else build_file(shape)
+        repo.write("BUILD", (REPO / "BUILD").read_text() + targets)
         closures: dict[str, list[set[str]]] = {a: [] for a in attrs}
         for version in VERSIONS:
             (root / BUMP_FILE).write_text(bump_nix(version))
@@ -364,6 +377,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every size (0.1: a quick run)")
     parser.add_argument("--pantsd", action=argparse.BooleanOptionalAction, default=True, help="pantsd up (default)")
     parser.add_argument("--import-cost", action="store_true", help="add the no-op row with a ~1 s Nix import")
+    parser.add_argument(
+        "--flake",
+        action="store_true",
+        help="the targets read the services as outputs of a flake (the CLI: the Nix file)",
+    )
     parser.add_argument("--layerforge", default=str(Path(sys.executable).parent / "layerforge"), help="the CLI")
     parser.add_argument("--keep", action="store_true", help="keep the build root and outputs")
     parser.add_argument("--generate", type=Path, metavar="DIR", help="only write the shape into DIR")
