@@ -455,8 +455,9 @@ def test_staged_commands_give_the_same_image(tmp_path: Path, podman: Podman) -> 
 
 def test_nix_plans_writes_the_plans_nix_plan_writes(tmp_path: Path) -> None:
     """`nix-plans` (what Pants runs for the images of one shared evaluation) writes, for each
-    argv of its file, the plan file that `nix-plan` of the argv writes, byte for byte; any
-    failing argv fails the whole (Pants then plans each image alone)."""
+    argv of its file, the plan file that `nix-plan` of the argv writes (byte for byte where no
+    other image needs a cut of its batches); any failing argv fails the whole (Pants then
+    plans each image alone)."""
     app, busybox = build("app"), build("busyboxPkg")
     drvs = {}
     for attr in ("app", "busyboxPkg", "etc"):
@@ -478,7 +479,18 @@ def test_nix_plans_writes_the_plans_nix_plan_writes(tmp_path: Path) -> None:
     (tmp_path / "batch" / "argvs.json").write_text(json.dumps(document))
     run_cli("nix-plans", "argvs.json", cwd=tmp_path / "batch", env=os.environ.copy())
     for i in range(len(argvs)):
-        assert (tmp_path / "batch" / f"plan-{i}.json").read_bytes() == (tmp_path / f"alone-{i}.json").read_bytes()
+        together = json.loads((tmp_path / "batch" / f"plan-{i}.json").read_bytes())
+        alone = json.loads((tmp_path / f"alone-{i}.json").read_bytes())
+        # the same plan, but for where its batches of small layers are cut so that each is one
+        # process for all the images holding it (shared_cuts.py): the same jobs, in order
+        assert {k: v for k, v in together.items() if k not in ("jobs", "cutsAfter")} == {
+            k: v for k, v in alone.items() if k not in ("jobs", "cutsAfter")}  # fmt: skip
+        assert alone["cutsAfter"] == [] and together["layerBatches"] == "shared"
+        layers = [[{**x, "out": None} for j in p["jobs"] for x in json.loads(j["argv"][2])["layers"]]
+                  for p in (together, alone)]  # fmt: skip
+        assert layers[0] == layers[1]
+        if not together["cutsAfter"]:
+            assert (tmp_path / "batch" / f"plan-{i}.json").read_bytes() == (tmp_path / f"alone-{i}.json").read_bytes()
     bad = {"plans": [*document["plans"], ["--store-path", app, "--entrypoint", "/bin/nothere", "--out=plan-9.json"]]}
     (tmp_path / "batch" / "bad.json").write_text(json.dumps(bad))
     proc = run_cli("nix-plans", "bad.json", cwd=tmp_path / "batch", check=False, env=os.environ.copy())

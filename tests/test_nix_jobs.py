@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import random
 import re
 import sys
 from dataclasses import replace
@@ -41,6 +42,7 @@ from layerforge.images.nix.layer_jobs import (
 from layerforge.images.nix.layering import LayerGroup
 from layerforge.images.nix.perms import PermSpec, parse_perms
 from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
+from layerforge.images.nix.shared_cuts import shared_cuts
 from layerforge.layers.build import BuiltLayer
 from layerforge.layers.layer_dir import LAYER_JSON, read_layer_dir, write_layer_dir
 from layerforge.layout.oci_layout import TMP_DIR
@@ -199,6 +201,19 @@ def test_the_plan_keeps_its_batching_and_refuses_another_one() -> None:
     for value, why in ((SHARED, "the plan's jobs are not the layers it plans"), ("all", "layerBatches 'all'")):
         with pytest.raises(LayerforgeError, match=why):
             NixPlan.loads(json.dumps({**doc, "layerBatches": value}).encode(), "plan.json")
+    # The cuts a shared plan adds are kept too, and read back into the same batches.
+    cut = replace(make_plan(), layers=tuple(LayerGroup((sp(n),), "path") for n in ("app-1.0", "libgreet-2.1")))
+    assert len(cut.layer_batches()[0].jobs) == 2
+    doc = json.loads(replace(cut, cuts=(0,)).dumps())
+    assert doc["cutsAfter"] == [0] and [len(j["outs"]) for j in doc["jobs"]][:2] == [1, 1]
+    assert NixPlan.loads(json.dumps(doc).encode()).cuts == (0,)
+    for value, why in (
+        ([], "the plan's jobs are not the layers it plans"),
+        ([0, 0], "cutsAfter"),
+        (["0"], "cutsAfter"),
+    ):
+        with pytest.raises(LayerforgeError, match=why):
+            NixPlan.loads(json.dumps({**doc, "cutsAfter": value}).encode(), "plan.json")
 
 
 def names(job: LayerJob, cuts: bool, count: int) -> list[str]:
@@ -227,6 +242,48 @@ def test_images_sharing_layers_share_their_processes() -> None:
     # The run before the first cut differs (each image's own first layers join it); the rest
     # of the shared layers, cut at the same places, are the same processes.
     assert in_common == set(shared[2:]), sorted(in_common)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_shared_plan_cuts_so_that_every_batch_is_one_process_for_all_its_images(seed: int) -> None:
+    """Images of one shared plan (random subsets of a pool of small layers and a few large
+    ones, in a common order with gaps, each with layers of its own): with the cuts
+    shared_cuts gives, each batch is, in every image holding its first layer, the very same
+    process; so each layer is built once, whatever images hold it. Without them some are not."""
+    rng = random.Random(seed)
+    job = make_plan().layer_jobs()[0]
+    pool = [f"/nix/store/{rng.getrandbits(128):032x}-p{i}" for i in range(40)]
+    sizes = {p: ALONE_BYTES if rng.random() < 0.1 else rng.randrange(1, 4 << 20) for p in pool}
+    images = []
+    for n in range(rng.randrange(2, 7)):
+        own = [f"/nix/store/{rng.getrandbits(128):032x}-own{n}-{i}" for i in range(rng.randrange(0, 4))]
+        sizes |= dict.fromkeys(own, 1000)
+        paths = [p for p in pool if rng.random() < 0.85]
+        for p in own:
+            paths.insert(rng.randrange(len(paths) + 1), p)
+        images.append([replace(job, store_paths=(p,)) for p in paths])
+
+    def batches(cuts: list[tuple[int, ...]]) -> list[tuple[LayerBatch, ...]]:
+        return [batch_jobs(jobs, sizes.__getitem__, cut=cut) for jobs, cut in zip(images, cuts)]
+
+    def built(all_batches: list[tuple[LayerBatch, ...]]) -> int:
+        return sum(len(b.jobs) for b in {b for bs in all_batches for b in bs})
+
+    distinct = len({j for jobs in images for j in jobs})
+    cuts = shared_cuts(images, sizes.__getitem__)
+    together = batches(cuts)
+    for a in together:
+        for b in together:
+            firsts = {batch.jobs[0]: batch for batch in b}
+            jobs_b = {j for batch in b for j in batch.jobs}
+            for batch in a:
+                if batch.jobs[0] in jobs_b:
+                    assert firsts.get(batch.jobs[0]) == batch
+    assert built(together) == distinct, "each layer once"
+    assert [j for bs in together for b in bs for j in b.jobs] == [j for jobs in images for j in jobs]
+    assert all(cut == tuple(sorted(set(cut))) for cut in cuts)
+    if seed == 0:
+        assert built(batches([()] * len(images))) > distinct, "without the cuts, layers are built again"
 
 
 def test_two_outs_resolving_to_one_directory_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

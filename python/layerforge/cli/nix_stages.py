@@ -31,6 +31,7 @@ from layerforge.images.nix.layer_job_document import LayerJobDocument
 from layerforge.images.nix.layer_jobs import BATCHINGS, SHARED, STORE_PATHS, LayerJob, build_jobs
 from layerforge.images.nix.plan import NixPlan, make_plan
 from layerforge.images.nix.provenance import BuildInputs
+from layerforge.images.nix.shared_cuts import shared_cuts
 from layerforge.layers.build import BuiltLayer
 from layerforge.layers.layer_dir import (
     CONTENTS_JSON,
@@ -124,18 +125,28 @@ def register(sub: Any) -> None:
     asm.set_defaults(run=run_assemble)
 
 
-def run_plan(args: argparse.Namespace, nix: Nix | None = None) -> int:
-    plan, _ = make_plan(request_from_args(args), nix or Nix(), source_date_epoch())
-    plan = replace(plan, batching=args.layer_batches)
+def run_plan(args: argparse.Namespace) -> int:
+    write_plan(args, plan_of(args, Nix()))
+    return 0
+
+
+def plan_of(args: argparse.Namespace, nix: Nix) -> NixPlan:
+    """The plan ``nix-plan`` of ``args`` makes (not written)."""
+    plan, _ = make_plan(request_from_args(args), nix, source_date_epoch())
+    return replace(plan, batching=args.layer_batches)
+
+
+def write_plan(args: argparse.Namespace, plan: NixPlan) -> None:
     atomic_write(args.out, plan.dumps())
     print(f"{args.out}: {len(plan.closure.infos)} store paths, {len(plan.layers)} store-path layers")
-    return 0
 
 
 def run_plans(args: argparse.Namespace) -> int:
     """``nix-plan`` of each argv of the file, in turn, in this process: the plan files are
-    the ones each ``nix-plan`` writes. The first that fails stops it (a build system then plans
-    each image alone, so that the error names its image)."""
+    the ones each ``nix-plan`` writes, but for the cuts the images' batches of small layers
+    need so that each batch is one process for all of them (``cutsAfter``). The first that
+    fails stops it, and nothing is written (a build system then plans each image alone, so
+    that the error names its image)."""
     from layerforge.cli.main import build_parser  # noqa: PLC0415 - the nix-plan parser itself
 
     name = str(args.argvs)
@@ -164,9 +175,20 @@ def run_plans(args: argparse.Namespace) -> int:
             roots += nix.realise(req.derivations)
             roots += nix.realise(req.copy_to_root_derivations, "--copy-to-root-derivation")
     nix.prefetch(roots)
-    for plan_args in parsed:
-        run_plan(plan_args, nix)
+    plans = [plan_of(plan_args, nix) for plan_args in parsed]
+    # The images' batches of small layers are cut where the others need them cut, so that
+    # each batch is one process for every image holding it (see shared_cuts.py).
+    shared = [i for i, plan in enumerate(plans) if plan.batching == SHARED]
+    cuts = shared_cuts([plans[i].layer_jobs() for i in shared], lambda p: _nar_size(plans, p))
+    for i, cut in zip(shared, cuts):
+        plans[i] = replace(plans[i], cuts=cut)
+    for plan_args, plan in zip(parsed, plans):
+        write_plan(plan_args, plan)
     return 0
+
+
+def _nar_size(plans: list[NixPlan], path: str) -> int:
+    return next(p.closure.infos[path].nar_size for p in plans if path in p.closure.infos)
 
 
 def run_layer(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ batch's neighbours too, where every process would cost more than they do).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from layerforge._native import LayerSpec
@@ -131,21 +131,24 @@ class LayerBatch:
 
 
 def batch_jobs(
-    jobs: Sequence[LayerJob], nar_size: Callable[[str], int], batching: str = SHARED
+    jobs: Sequence[LayerJob], nar_size: Callable[[str], int], batching: str = SHARED, cut: Collection[int] = ()
 ) -> tuple[LayerBatch, ...]:
     """``jobs`` in order, as processes. :data:`SHARED`: a store-path job of
     :data:`ALONE_BYTES` or more (by ``nar_size`` of its paths) alone, consecutive smaller ones
-    together up to a cut (see :func:`cuts_after`) or :data:`BATCH_BYTES`. :data:`PER_IMAGE`:
+    together up to a cut (see :func:`cuts_after`; and after each index of ``cut``, where the
+    images of a shared plan cut: shared_cuts.py) or :data:`BATCH_BYTES`. :data:`PER_IMAGE`:
     consecutive store-path jobs together up to :data:`PER_IMAGE_BATCH_BYTES`. Every other job
     alone."""
     if batching not in BATCHINGS:
         raise ValueError(f"batching {batching!r} is not one of {', '.join(BATCHINGS)}")
+    if cut and batching != SHARED:
+        raise ValueError(f"cuts are for {SHARED} batches")
     shared = batching == SHARED
     alone, limit = (ALONE_BYTES, BATCH_BYTES) if shared else (PER_IMAGE_BATCH_BYTES, PER_IMAGE_BATCH_BYTES)
     batches: list[list[LayerJob]] = []
     open_batch: list[LayerJob] | None = None
     size = 0
-    for job in jobs:
+    for index, job in enumerate(jobs):
         job_size = sum(nar_size(p) for p in job.store_paths)
         small = job.kind == STORE_PATHS and job_size < alone
         if not small:
@@ -157,7 +160,7 @@ def batch_jobs(
             batches.append(open_batch)
         open_batch.append(job)
         size += job_size
-        if shared and cuts_after(job):
+        if shared and (cuts_after(job) or index in cut):
             open_batch = None
     return tuple(LayerBatch(tuple(b)) for b in batches)
 

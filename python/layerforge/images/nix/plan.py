@@ -49,7 +49,7 @@ from layerforge.model.reference import validate_ref
 from layerforge.option_flags import checked, checked_level
 
 #: The plan file's schema; 2 added ``jobs``, 3 made each a batch of layers (``outs``), 5
-#: added ``layerBatches``. A reader refuses any other version.
+#: added ``layerBatches`` and ``cutsAfter``. A reader refuses any other version.
 PLAN_VERSION = 5
 
 
@@ -83,6 +83,9 @@ class NixPlan:
     check_arch: bool = True
     #: How the jobs are batched into processes (layer_jobs.BATCHINGS); not the image's bytes.
     batching: str = SHARED
+    #: The jobs after which a batch ends because of the other images planned with this one
+    #: (shared_cuts.py); not the image's bytes.
+    cuts: tuple[int, ...] = ()
 
     @property
     def machine(self) -> str | None:
@@ -125,7 +128,10 @@ class NixPlan:
 
     def layer_batches(self) -> tuple[LayerBatch, ...]:
         """The layer jobs as a build system runs them: small store-path layers together."""
-        return batch_jobs(self.layer_jobs(), lambda p: self.closure.infos[p].nar_size, self.batching)
+        return batch_jobs(self.layer_jobs(), self.nar_size, self.batching, frozenset(self.cuts))
+
+    def nar_size(self, path: str) -> int:
+        return self.closure.infos[path].nar_size
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +153,7 @@ class NixPlan:
             "layers": [{"kind": g.kind, "paths": list(g.paths)} for g in self.layers],
             "jobs": [plan_job(batch) for batch in self.layer_batches()],
             "layerBatches": self.batching,
+            "cutsAfter": list(self.cuts),
             "copyToRoot": list(self.copy_to_root),
             "copyToRootMode": self.copy_to_root_mode,
             "account": None if self.account is None else self.account.to_json(),
@@ -197,6 +204,7 @@ class NixPlan:
             revision=d.get("revision"),
             base=None if base is None else BaseInfo(base["digest"], base.get("ref"), int(base["layers"])),
             batching=_batching(d["layerBatches"]),
+            cuts=_cuts(d["cutsAfter"]),
         )
 
     @classmethod
@@ -219,6 +227,12 @@ def _batching(value: object) -> str:
     if value not in BATCHINGS:
         raise LayerforgeError(f"layerBatches {value!r} is not one of {', '.join(BATCHINGS)}")
     return str(value)
+
+
+def _cuts(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(type(i) is int and i >= 0 for i in value) or value != sorted(set(value)):
+        raise LayerforgeError(f"cutsAfter {value!r} is not a sorted list of job indices")
+    return tuple(value)
 
 
 #: The options that say where the closure comes from; exactly one is given.
