@@ -42,6 +42,7 @@ from layerforge.images.nix.layer_jobs import (
 from layerforge.images.nix.layering import LayerGroup
 from layerforge.images.nix.perms import PermSpec, parse_perms
 from layerforge.images.nix.plan import PLAN_VERSION, NixPlan
+from layerforge.images.nix.provenance import build_options
 from layerforge.images.nix.shared_cuts import shared_cuts
 from layerforge.layers.build import BuiltLayer
 from layerforge.layers.layer_dir import LAYER_JSON, read_layer_dir, write_layer_dir
@@ -201,6 +202,9 @@ def test_the_plan_keeps_its_batching_and_refuses_another_one() -> None:
     for value, why in ((SHARED, "the plan's jobs are not the layers it plans"), ("all", "layerBatches 'all'")):
         with pytest.raises(LayerforgeError, match=why):
             NixPlan.loads(json.dumps({**doc, "layerBatches": value}).encode(), "plan.json")
+    # How the jobs are batched is no option of the image: its provenance does not say it.
+    assert build_options(replace(plan, batching=SHARED, cuts=(1,))) == build_options(plan)
+    assert "layerBatches" not in build_options(plan) and "cutsAfter" not in build_options(plan)
     # The cuts a shared plan adds are kept too, and read back into the same batches.
     cut = replace(make_plan(), layers=tuple(LayerGroup((sp(n),), "path") for n in ("app-1.0", "libgreet-2.1")))
     assert len(cut.layer_batches()[0].jobs) == 2

@@ -33,7 +33,9 @@ BUILDER_ID = "https://layerforge.dev/builder"
 #: resolved or decided (closure, layers and their jobs: the closure is in
 #: resolvedDependencies), the switch that asked for this statement, and the revision
 #: annotation (no source revision goes into the statement; see the module docstring).
-_NOT_OPTIONS = frozenset({"version", "closure", "layers", "jobs", "sbom", "revision"})
+#: (``layerBatches`` and ``cutsAfter`` say how a build system runs the layer jobs: never the
+#: image's bytes, so never its provenance.)
+_NOT_OPTIONS = frozenset({"version", "closure", "layers", "jobs", "layerBatches", "cutsAfter", "sbom", "revision"})
 
 
 @dataclass(frozen=True)
