@@ -588,6 +588,17 @@ def test_the_native_command_builds_store_path_jobs_as_python_does(tmp_path: Path
     missing = "/nix/store/" + "0" * 32 + "-not-in-this-store-1.0"
     proc = run_cli("nix-layer", "--job", layer_job((tmp_path / "m", store_layer(missing))), env=no_python, check=False)
     assert proc.returncode == 127 and not (tmp_path / "m").exists(), "Python realises what the store lacks"
+    # files in the store that Nix does not hold valid (a build or substitution under way, a
+    # path being collected) are never archived by the native command (it reads Nix's database)
+    unregistered = Path("/nix/store/" + "1" * 32 + f"-layerforge-unregistered-{os.getpid()}")
+    try:
+        (unregistered / "bin").mkdir(parents=True)
+        (unregistered / "bin" / "half-written").write_bytes(b"#!/bin/sh\n")
+        job = layer_job((tmp_path / "u", store_layer(str(unregistered))))
+        proc = run_cli("nix-layer", "--job", job, env=no_python, check=False)
+        assert proc.returncode == 127 and not (tmp_path / "u").exists(), "Python answers, and refuses it"
+    finally:
+        shutil.rmtree(unregistered, ignore_errors=True)
     # a batch that fails at its second layer leaves none of its layers, native or Python
     batch = jobs[0]
     for name, env in (("native", no_python), ("python", python_only)):

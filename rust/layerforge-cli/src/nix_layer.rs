@@ -106,9 +106,72 @@ pub fn request(document: JobDocument) -> Option<Request> {
     })
 }
 
-/// Whether the local store holds every path as valid (`nix-store --check-validity`, as the
-/// Python command asks before building); any doubt is a no.
+/// Whether the local store holds every path as valid, as the Python command asks before
+/// building: from Nix's database when this process can read it (`valid_in_database`), else
+/// from `nix-store --check-validity`; any doubt is a no.
 fn all_valid(paths: &[String]) -> bool {
+    valid_in_database(paths, &NixDatabase::from_env()).unwrap_or_else(|| nix_store_valid(paths))
+}
+
+/// Where Nix keeps the database of the store this command reads paths from.
+#[derive(Debug, PartialEq)]
+struct NixDatabase {
+    /// The store directory every path must be in (`/nix/store/`).
+    store: &'static str,
+    /// The SQLite database that lists the store's valid paths; None when the environment
+    /// moves the store or its state (`NIX_STORE_DIR`, `NIX_STORE`, `NIX_STATE_DIR`), whose
+    /// database only Nix itself knows.
+    path: Option<PathBuf>,
+}
+
+impl NixDatabase {
+    fn from_env() -> NixDatabase {
+        Self::with_env(|name| std::env::var_os(name))
+    }
+
+    fn with_env(var: impl Fn(&str) -> Option<OsString>) -> NixDatabase {
+        let moved = ["NIX_STORE_DIR", "NIX_STORE", "NIX_STATE_DIR"]
+            .iter()
+            .any(|name| var(name).is_some_and(|v| !v.is_empty()));
+        let path = (!moved).then(|| PathBuf::from("/nix/var/nix/db/db.sqlite"));
+        NixDatabase {
+            store: "/nix/store/",
+            path,
+        }
+    }
+}
+
+/// Whether every path is a row of Nix's `ValidPaths` table (what `nix-store
+/// --check-validity` reads: Nix adds a path's row only once its files are complete, and
+/// removes it before deleting them), read-only; None when that cannot be answered here (the
+/// store or its state moved, a path outside `/nix/store/`, a database this process cannot
+/// open or query): then `nix-store` answers. The files of a valid path are the ones the
+/// layer reads, so a path being built, substituted or collected is never archived.
+fn valid_in_database(paths: &[String], db: &NixDatabase) -> Option<bool> {
+    use rusqlite::{Connection, OpenFlags};
+    let path = db.path.as_ref()?;
+    if paths
+        .iter()
+        .any(|p| !p.starts_with(db.store) || p[db.store.len()..].contains('/'))
+    {
+        return None;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).ok()?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+    let mut query = conn
+        .prepare("SELECT 1 FROM ValidPaths WHERE path = ?1")
+        .ok()?;
+    for p in paths {
+        if !query.exists([p]).ok()? {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
+/// `nix-store --check-validity` of every path.
+fn nix_store_valid(paths: &[String]) -> bool {
     Command::new("nix-store")
         .arg("--check-validity")
         .arg("--print-invalid")
@@ -408,5 +471,92 @@ mod tests {
             assert!(!distinct_dirs(&request(&a, &b)), "{a} {b}");
         }
         assert!(distinct_dirs(&request(&dir("layer"), &dir("x/layer"))));
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    use super::*;
+
+    const VALID: &str = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-app-1.0";
+    const OTHER: &str = "/nix/store/zyxwvsrqpnmlkjihgfdcba9876543210-lib-2.0";
+
+    /// A database with Nix's `ValidPaths` table (the columns Nix's schema 10 has) holding
+    /// `VALID` only.
+    fn database(dir: &Path) -> NixDatabase {
+        let path = dir.join("db.sqlite");
+        let conn =
+            rusqlite::Connection::open(&path).expect("a database in the temporary directory");
+        conn.execute_batch(
+            "CREATE TABLE ValidPaths (id integer primary key autoincrement not null, path text unique not null, \
+             hash text not null, registrationTime integer not null, deriver text, narSize integer, \
+             ultimate integer, sigs text, ca text);",
+        )
+        .expect("the table");
+        conn.execute(
+            "INSERT INTO ValidPaths (path, hash, registrationTime) VALUES (?1, 'sha256:00', 1)",
+            [VALID],
+        )
+        .expect("a row");
+        NixDatabase {
+            store: "/nix/store/",
+            path: Some(path),
+        }
+    }
+
+    #[test]
+    fn a_path_is_valid_only_when_nix_lists_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = database(dir.path());
+        assert_eq!(valid_in_database(&[VALID.to_string()], &db), Some(true));
+        assert_eq!(
+            valid_in_database(&[VALID.to_string(), OTHER.to_string()], &db),
+            Some(false)
+        );
+        assert_eq!(valid_in_database(&[], &db), Some(true));
+    }
+
+    #[test]
+    fn anything_it_cannot_answer_goes_to_nix_store() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = database(dir.path());
+        for outside in ["/tmp/x", "/nix/storeX/abc", "/nix/store/abc/../../etc"] {
+            assert_eq!(
+                valid_in_database(&[outside.to_string()], &db),
+                None,
+                "{outside}"
+            );
+        }
+        let missing = NixDatabase {
+            store: "/nix/store/",
+            path: Some(dir.path().join("none.sqlite")),
+        };
+        assert_eq!(valid_in_database(&[VALID.to_string()], &missing), None);
+        let garbage = dir.path().join("garbage.sqlite");
+        fs::write(&garbage, b"not a database").expect("a file");
+        let not_nix = NixDatabase {
+            store: "/nix/store/",
+            path: Some(garbage),
+        };
+        assert_eq!(valid_in_database(&[VALID.to_string()], &not_nix), None);
+    }
+
+    #[test]
+    fn a_moved_store_or_state_is_left_to_nix() {
+        assert_eq!(
+            NixDatabase::with_env(|_| None).path,
+            Some(PathBuf::from("/nix/var/nix/db/db.sqlite"))
+        );
+        for name in ["NIX_STORE_DIR", "NIX_STORE", "NIX_STATE_DIR"] {
+            let db = NixDatabase::with_env(|n| (n == name).then(|| OsString::from("/elsewhere")));
+            assert_eq!(db.path, None, "{name}");
+            assert_eq!(valid_in_database(&[VALID.to_string()], &db), None);
+        }
+        assert!(
+            NixDatabase::with_env(|_| Some(OsString::new()))
+                .path
+                .is_some(),
+            "empty means unset"
+        );
     }
 }
