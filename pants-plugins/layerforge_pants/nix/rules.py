@@ -75,7 +75,7 @@ async def package_nix_oci_image(
         plan_content = together
         plan_digest = await engine.create(CreateDigest([FileContent(PLAN, together)]))
     else:
-        alone = () if await has_neighbour(field_set.address) else (PER_IMAGE,)
+        alone = () if await has_neighbour() else (PER_IMAGE,)
         plan_request = LayerforgeProcess(
             argv=(*field_set.plan_argv(names.ref, roots.outputs, copy_to_root.outputs), *alone, *from_image),
             description=f"Plan the layers of {field_set.address}",
