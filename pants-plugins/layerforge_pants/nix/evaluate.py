@@ -16,7 +16,7 @@ from layerforge_pants.goals import engine
 from layerforge_pants.goals.tool import LayerforgeEnv, NixTools
 from layerforge_pants.goals.tool_rules import dependency_files
 from layerforge_pants.nix.evaluation import Derivations, NixEvaluation, derivations, evaluation_process
-from layerforge_pants.nix.flake import FlakeRef, parse_flake_ref
+from layerforge_pants.nix.flake import FlakeRef
 from layerforge_pants.nix.package import NixOciImageFieldSet
 from layerforge_pants.nix.shared_evaluation import (
     WRAPPER,
@@ -43,7 +43,6 @@ from layerforge_pants.nix.target import (
     NixAttrField,
     NixCopyToRootAttrsField,
     NixFileField,
-    NixFlakeField,
     NixSystemField,
 )
 
@@ -137,11 +136,10 @@ class SharedEvaluation:
         ctr = tuple(image.copy_to_root_attrs.value or ())
         if self.flake:
             try:
-                own_refs = (parse_flake_ref(image.flake.value or "", image.address, "flake"),)
-                ctr_refs = tuple(parse_flake_ref(a, image.address, "copy_to_root_attrs") for a in ctr)
+                refs = image.flake_refs()
             except InvalidFieldException:
                 return None
-            own, attrs = outputs_of(self.by_key, own_refs), outputs_of(self.by_key, ctr_refs)
+            own, attrs = outputs_of(self.by_key, refs[:1]), outputs_of(self.by_key, refs[1:])
         else:
             keys = (image.attr.value or "",)
             known = all(k in self.by_key for k in (*keys, *ctr))
@@ -174,18 +172,17 @@ async def evaluate_shared(
     return SharedEvaluation(shared.path, dict(by_attr), same_evaluation(field_set, candidates))
 
 
-def flake_refs(target: Target) -> tuple[FlakeRef, ...] | None:
-    """The flake outputs a nix_oci_image reads (its `flake`, then its `copy_to_root_attrs`), or
-    None when it reads no flake or a field does not parse (its own evaluation says so)."""
-    if target.has_field(NixFileField) and target[NixFileField].value:
-        return None
-    flake = target[NixFlakeField].value if target.has_field(NixFlakeField) else None
-    if not flake:
+def flake_image(target: Target) -> tuple[NixOciImageFieldSet, tuple[FlakeRef, ...]] | None:
+    """A nix_oci_image of a flake among the candidates, and the outputs it reads
+    (:meth:`~NixOciImageFieldSet.flake_refs`); None for any other target, or when a field
+    does not parse (its own evaluation says so)."""
+    if not NixOciImageFieldSet.is_applicable(target):
         return None
     try:
-        own = parse_flake_ref(flake, target.address, "flake")
-        attrs = target[NixCopyToRootAttrsField].value or ()
-        return (own, *(parse_flake_ref(a, target.address, "copy_to_root_attrs") for a in attrs))
+        image = NixOciImageFieldSet.create(target)
+        if image.nix_file.value or not image.flake.value:
+            return None
+        return image, image.flake_refs()
     except InvalidFieldException:
         return None
 
@@ -206,14 +203,15 @@ async def evaluate_shared_flake(
     images: list[Target] = []
     fragments: list[str | None] = []
     for tgt in candidates:
-        theirs = flake_refs(tgt) if NixOciImageFieldSet.is_applicable(tgt) else None
-        if theirs is None or tgt[NixSystemField].value != system:
+        found = flake_image(tgt)
+        if found is None:
             continue
-        if any(r.directory != directory or not shareable(r) for r in theirs):
+        image, theirs = found
+        if image.system.value != system or any(r.directory != directory or not shareable(r) for r in theirs):
             continue
         if tgt.address != field_set.address:
             try:
-                their_sources = await flake_files(NixOciImageFieldSet.create(tgt), theirs)
+                their_sources = await flake_files(image, theirs)
             except Exception:  # its own evaluation reports it
                 continue
             if their_sources.digest != sources.digest:
@@ -269,15 +267,14 @@ async def evaluate_derivations(
         return results[0], results[1] if attrs else none, None
     if not field_set.flake.value:
         return none, none, None
-    ref = parse_flake_ref(field_set.flake.value, address, "flake")
-    ctr_refs = tuple(parse_flake_ref(a, address, "copy_to_root_attrs") for a in attrs)
-    sources = await flake_files(field_set, (ref, *ctr_refs))
-    shared_flake = await evaluate_shared_flake(field_set, (ref, *ctr_refs), sources, nix, env)
+    refs = field_set.flake_refs()
+    sources = await flake_files(field_set, refs)
+    shared_flake = await evaluate_shared_flake(field_set, refs, sources, nix, env)
     own = shared_flake.derivations_of(field_set) if shared_flake is not None else None
     if own is not None:
         return (*own, shared_flake)
-    evaluations = [NixEvaluation.flake(ref, sources.digest, address, "flake", system)]
-    evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in ctr_refs]
+    evaluations = [NixEvaluation.flake(refs[0], sources.digest, address, "flake", system)]
+    evaluations += [NixEvaluation.flake(r, sources.digest, address, "copy_to_root_attrs", system) for r in refs[1:]]
     results = await evaluate_all(evaluations, nix, env)
     return results[0], Derivations(tuple(sorted({o for r in results[1:] for o in r.outputs}))), None
 
@@ -291,7 +288,4 @@ async def provenance_files(field_set: NixOciImageFieldSet) -> Snapshot | None:
         return await dependency_files(field_set.address, field_set.nix_file)
     if not field_set.flake.value:
         return None
-    attrs = field_set.copy_to_root_attrs.value or ()
-    refs = tuple(parse_flake_ref(r, field_set.address, f) for r, f in ((field_set.flake.value, "flake"),
-                 *((a, "copy_to_root_attrs") for a in attrs)))  # fmt: skip
-    return await flake_files(field_set, refs)
+    return await flake_files(field_set, field_set.flake_refs())

@@ -42,7 +42,7 @@ from layerforge_pants.goals.target_types import (
 )
 from layerforge_pants.goals.tool import LayerforgeProcess
 from layerforge_pants.goals.tool_option import ToolOptionField, fields_argv, option, option_fields
-from layerforge_pants.nix.flake import parse_flake_ref
+from layerforge_pants.nix.flake import FlakeRef, parse_flake_ref
 from layerforge_pants.nix.plan import PLAN, planned_layers
 from layerforge_pants.nix.target import (
     ImageArchField,
@@ -117,6 +117,13 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
             return self.nix_file.alias
         return self.flake.alias if self.flake.value else self.store_paths.alias
 
+    def flake_refs(self) -> tuple[FlakeRef, ...]:
+        """The flake outputs an image of a `flake` reads: that output, then each of its
+        `copy_to_root_attrs`; one that does not parse is an error naming its field."""
+        own = parse_flake_ref(self.flake.value or "", self.address, self.flake.alias)
+        attrs = self.copy_to_root_attrs.value or ()
+        return (own, *(parse_flake_ref(a, self.address, self.copy_to_root_attrs.alias) for a in attrs))
+
     def plan_option_fields(self) -> tuple[ToolOptionField, ...]:
         """The fields that set options of `layerforge nix-plan`, each rendering its own."""
         values = (getattr(self, f.name) for f in dataclasses.fields(self))
@@ -161,12 +168,9 @@ class NixOciImageFieldSet(ImageFieldSet, PackageFieldSet):
             # copy-to-root attributes of a Nix file are attributes of that file
             attrs = self.copy_to_root_attrs.value or ()
         elif self.flake.value:
-            flake = parse_flake_ref(self.flake.value, self.address, self.flake.alias)
+            flake, *copied = self.flake_refs()
             argv.append(option("--provenance-flake", flake.installable()))
-            attrs = tuple(
-                parse_flake_ref(a, self.address, self.copy_to_root_attrs.alias).installable()
-                for a in self.copy_to_root_attrs.value or ()
-            )
+            attrs = tuple(r.installable() for r in copied)
         else:
             attrs = ()
         return [*argv, *(option("--provenance-copy-to-root-attr", a) for a in attrs)]
