@@ -179,16 +179,13 @@ def run_plans(args: argparse.Namespace) -> int:
     # The images' batches of small layers are cut where the others need them cut, so that
     # each batch is one process for every image holding it (see shared_cuts.py).
     shared = [i for i, plan in enumerate(plans) if plan.batching == SHARED]
-    cuts = shared_cuts([plans[i].layer_jobs() for i in shared], lambda p: _nar_size(plans, p))
+    sizes = {p: info.nar_size for plan in plans for p, info in plan.closure.infos.items()}
+    cuts = shared_cuts([plans[i].layer_jobs() for i in shared], sizes.__getitem__)
     for i, cut in zip(shared, cuts):
         plans[i] = replace(plans[i], cuts=cut)
     for plan_args, plan in zip(parsed, plans):
         write_plan(plan_args, plan)
     return 0
-
-
-def _nar_size(plans: list[NixPlan], path: str) -> int:
-    return next(p.closure.infos[path].nar_size for p in plans if path in p.closure.infos)
 
 
 def run_layer(args: argparse.Namespace) -> int:

@@ -149,9 +149,8 @@ def batch_jobs(
     open_batch: list[LayerJob] | None = None
     size = 0
     for index, job in enumerate(jobs):
-        job_size = sum(nar_size(p) for p in job.store_paths)
-        small = job.kind == STORE_PATHS and job_size < alone
-        if not small:
+        job_size = job_bytes(job, nar_size)
+        if not small(job, job_size, alone):
             batches.append([job])
             open_batch = None
             continue
@@ -163,6 +162,17 @@ def batch_jobs(
         if shared and (cuts_after(job) or index in cut):
             open_batch = None
     return tuple(LayerBatch(tuple(b)) for b in batches)
+
+
+def job_bytes(job: LayerJob, nar_size: Callable[[str], int]) -> int:
+    """The NAR bytes of the job's store paths."""
+    return sum(nar_size(p) for p in job.store_paths)
+
+
+def small(job: LayerJob, size: int, alone: int = ALONE_BYTES) -> bool:
+    """Whether ``job`` (of ``size`` NAR bytes) may share a process: a store-path job of fewer
+    than ``alone`` bytes (:data:`ALONE_BYTES` in :data:`SHARED` batches)."""
+    return job.kind == STORE_PATHS and size < alone
 
 
 def cuts_after(job: LayerJob) -> bool:

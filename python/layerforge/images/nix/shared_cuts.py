@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from layerforge.images.nix.layer_jobs import ALONE_BYTES, STORE_PATHS, LayerJob, cuts_after
+from layerforge.images.nix.layer_jobs import LayerJob, cuts_after, job_bytes, small
 
 #: Stands for "no job": before an image's first job and after its last.
 _EDGE = object()
@@ -36,15 +36,15 @@ def shared_cuts(images: Sequence[Sequence[LayerJob]], nar_size: Callable[[str], 
             following[job].add(jobs[i + 1] if i + 1 < len(jobs) else _EDGE)
             preceding[job].add(jobs[i - 1] if i > 0 else _EDGE)
 
-    def small(job: LayerJob) -> bool:
-        return job.kind == STORE_PATHS and sum(nar_size(p) for p in job.store_paths) < ALONE_BYTES
+    def batched(job: LayerJob) -> bool:
+        return small(job, job_bytes(job, nar_size))
 
     cuts = []
     for jobs in images:
         cut = tuple(
             i
             for i, (job, after) in enumerate(zip(jobs, jobs[1:]))
-            if small(job) and small(after) and not cuts_after(job)
+            if batched(job) and batched(after) and not cuts_after(job)
             and (len(following[job]) > 1 or len(preceding[after]) > 1)
         )  # fmt: skip
         cuts.append(cut)
