@@ -44,6 +44,9 @@ impl LayerJson {
     }
 }
 
+/// The file describing a layer directory's blob (`LAYER_JSON` of
+/// python/layerforge/layers/layer_dir.py).
+pub const LAYER_JSON: &str = "layer.json";
 /// The file beside `layer.json` saying what the layer holds (`CONTENTS_JSON` of
 /// python/layerforge/layers/layer_dir.py).
 pub const CONTENTS_JSON: &str = "contents.json";

@@ -28,7 +28,7 @@ use layerforge_core::layer::{self, BuildOptions, LayerResult};
 use layerforge_core::progress::Progress;
 
 use crate::files::write_atomic;
-use crate::layer_dir::{Descriptor, LayerContents, LayerJson, CONTENTS_JSON};
+use crate::layer_dir::{Descriptor, LayerContents, LayerJson, CONTENTS_JSON, LAYER_JSON};
 use crate::layer_job::{self, JobDocument, JobLayer, LayerKind};
 
 /// `TMP_DIR` of python/layerforge/layout/oci_layout.py (a layer directory's scratch
@@ -235,7 +235,7 @@ impl LayerDir {
             return;
         }
         if let Some(layer) = built {
-            let _ = fs::remove_file(self.out.join("layer.json"));
+            let _ = fs::remove_file(self.out.join(LAYER_JSON));
             let _ = fs::remove_file(self.out.join(CONTENTS_JSON));
             if layer.created {
                 let _ = fs::remove_file(self.blob_dir().join(layer.digest.hex()));
@@ -282,11 +282,11 @@ fn build_into(request: &Request, dirs: &[LayerDir]) -> Option<Vec<LayerResult>> 
     let built = layer::build_layers_into(&specs, &store_refs, &opts, &Progress::new()).ok()?;
     for (i, (d, layer)) in dirs.iter().zip(&built).enumerate() {
         let written = layer_json(&request.media_type, layer)
-            .and_then(|doc| write_atomic(&d.out.join("layer.json"), &doc))
+            .and_then(|doc| write_atomic(&d.out.join(LAYER_JSON), &doc))
             .and_then(|()| write_contents(&d.out, &specs[i]));
         if written.is_none() {
             if d.created {
-                let _ = fs::remove_file(d.out.join("layer.json")); // written before contents.json
+                let _ = fs::remove_file(d.out.join(LAYER_JSON)); // written before contents.json
             }
             for (d, layer) in dirs.iter().zip(&built).skip(i) {
                 if layer.created {
